@@ -1,0 +1,3 @@
+from edge_forecast.cli import main
+
+main()

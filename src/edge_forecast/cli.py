@@ -1,0 +1,74 @@
+"""`edge-forecast`: thin click commands; heavy imports (TensorFlow) happen inside the commands."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from edge_forecast import __version__
+from edge_forecast.errors import UserError
+
+
+class _Group(click.Group):
+    """Turn a UserError into one line on stderr and exit code 2; Ctrl-C into exit 130."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted; nothing was written", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="edge-forecast")
+def cli() -> None:
+    """Train recurrent forecasters, export them to TFLite, run and benchmark them on a device."""
+
+
+def _echo(quiet: bool):
+    return (lambda _line: None) if quiet else click.echo
+
+
+@cli.command()
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Run directory to create.")
+@click.option("--preset", type=click.Choice(["seed"]), help="seed: the tutorial experiment, exactly.")
+@click.option("--signal", "signal", help="'damped' (built-in) or a CSV / .npy file.  [default: damped]")
+@click.option("--column", help="CSV column: header name or 0-based index.")
+@click.option("--fill", type=click.Choice(["interpolate", "drop"]), help="Repair NaN/inf/empty values.")
+@click.option("--tau", type=float, help="Damped signal: decay constant.  [default: 5]")
+@click.option("--points", type=int, help="Damped signal: number of samples.  [default: 200]")
+@click.option("--span", type=float, help="Damped signal: x range 0..span.  [default: 5*pi]")
+@click.option("--model", "models", multiple=True, help="rnn, lstm or gru; repeat or comma-separate.  [default: lstm]")
+@click.option("--window", type=int, help="Past values per input window.  [default: 20]")
+@click.option("--units", type=int, help="Recurrent units.  [default: 40]")
+@click.option("--epochs", type=int, help="Training epochs.  [default: 200]")
+@click.option("--batch-size", type=int, help="Batch size.  [default: 16]")
+@click.option("--optimizer", type=click.Choice(["sgd", "adam"], case_sensitive=False), help="[default: adam]")
+@click.option("--learning-rate", type=float, help="[default: 0.001 adam, 0.01 sgd preset]")
+@click.option("--validation-split", type=float, help="Trailing fraction of windows for validation.  [default: 0.1]")
+@click.option("--scale", type=click.Choice(["none", "standard", "minmax"]), help="[default: standard]")
+@click.option("--seed", type=int, help="Random seed; same seed, same result on one machine.  [default: 0]")
+@click.option("--force", is_flag=True, help="Replace an existing run directory.")
+@click.option("--quiet", is_flag=True, help="No progress output, only errors.")
+def train(out: Path, preset: str | None, force: bool, quiet: bool, **options) -> None:
+    """Train forecasters on a signal and save a run directory."""
+    from edge_forecast.train.config import build_config
+
+    config = build_config(preset, **options)
+    from edge_forecast.train.loop import train_run
+
+    train_run(config, out, force=force, quiet=quiet, echo=_echo(quiet))
+
+
+def main() -> None:
+    cli(prog_name="edge-forecast")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

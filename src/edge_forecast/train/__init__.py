@@ -1,0 +1,1 @@
+"""Training on the desktop (TensorFlow/Keras). Import only where TensorFlow is installed."""

@@ -1,0 +1,191 @@
+"""The training job: signal -> windows -> fit each model -> closed loop -> run directory."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from edge_forecast.errors import UserError
+from edge_forecast.forecast import closed_loop, rmse
+from edge_forecast.fsio import staged_dir, write_json_atomic
+from edge_forecast.signals import Scaler, Signal, damped_oscillation, load_signal, make_windows, train_split, validate_series
+from edge_forecast.train.config import ModelKind, SignalSpec, TrainConfig
+
+RUN_FORMAT = "edge-forecast-run"
+RUN_FORMAT_VERSION = 1
+RECORD_NAME = "training.json"
+SIGNAL_NAME = "signal.npy"
+
+
+def resolve_signal(spec: SignalSpec) -> Signal:
+    if spec.builtin:
+        values = damped_oscillation(spec.tau, spec.points, spec.span)
+        return Signal(values=values, source=f"damped(tau={spec.tau:g}, points={spec.points}, span={spec.span:g})")
+    if spec.name in ("-", ""):
+        raise UserError("--signal needs a file path or 'damped'")
+    return load_signal(spec.name, spec.column, spec.fill)
+
+
+def train_run(config: TrainConfig, out: Path, force: bool = False, quiet: bool = False,
+              echo: Callable[[str], None] = print) -> dict:
+    """Train every model of `config` and write the run directory atomically; return the record."""
+    signal = resolve_signal(config.signal)
+    validate_series(signal.values, config.window, config.scale.value)
+    out = Path(out)
+    with staged_dir(out, force, "run") as stage:
+        record = _train_into(config, signal, stage, quiet, echo)
+        write_json_atomic(stage / RECORD_NAME, record)
+    echo(f"run saved to {out}")
+    return record
+
+
+def _train_into(config: TrainConfig, signal: Signal, stage: Path, quiet: bool, echo) -> dict:
+    from edge_forecast.train.keras_env import versions
+
+    n_windows = signal.values.size - config.window
+    n_train = train_split(n_windows, config.validation_split)
+    train_points = n_train + config.window  # values seen by the training windows, targets included
+    scaler = Scaler.fit(config.scale, signal.values[:train_points])
+    scaled = scaler.transform(signal.values)
+    x, y = make_windows(scaled, config.window)
+    data = (x[:n_train], y[:n_train], x[n_train:], y[n_train:])
+    np.save(stage / SIGNAL_NAME, signal.values)
+
+    models: dict[str, dict] = {}
+    for kind in config.models:
+        models[kind.value] = _train_one(kind, config, data, scaler, signal.values, stage, quiet, echo)
+
+    _plots(config, signal.values, models, stage)
+    return {
+        "format": RUN_FORMAT,
+        "format_version": RUN_FORMAT_VERSION,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "config": config.to_dict(),
+        "signal": {
+            "source": signal.source,
+            "column": signal.column,
+            "points": int(signal.values.size),
+            "fingerprint": signal.fingerprint,
+            "file": SIGNAL_NAME,
+        },
+        "scaler": scaler.to_dict(),
+        "split": {"windows": int(n_windows), "train_windows": int(n_train), "train_points": int(train_points)},
+        "versions": versions(),
+        "models": models,
+    }
+
+
+def _train_one(kind: ModelKind, config: TrainConfig, data, scaler: Scaler, series: np.ndarray,
+               stage: Path, quiet: bool, echo) -> dict:
+    from edge_forecast.train.keras_env import seed_everything
+
+    seed_everything(config.seed)
+    from edge_forecast.train.models import build_model, keras_step_fn, make_optimizer
+
+    x_tr, y_tr, x_va, y_va = data
+    model = build_model(kind, config.window, config.units)
+    model.compile(optimizer=make_optimizer(config.optimizer.value, config.learning_rate), loss="mse")
+    if not quiet:
+        model.summary(print_fn=lambda line, **_: echo(line))
+    validation = (x_va, y_va) if len(x_va) else None
+    started = time.perf_counter()
+    fit = model.fit(
+        x_tr, y_tr, batch_size=config.batch_size, epochs=config.epochs, validation_data=validation,
+        shuffle=True, verbose=0, callbacks=[] if quiet else [_progress(kind.value, config.epochs, echo)],
+    )
+    seconds = time.perf_counter() - started
+    history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+    path = stage / f"{kind.value}.keras"
+    model.save(path)
+
+    step = keras_step_fn(model)
+    w = config.window
+    seed_scaled = scaler.transform(series[:w])
+    forecast = scaler.inverse(closed_loop(step, seed_scaled, series.size - w))
+    cl_rmse = rmse(forecast, series[w:])
+    params = int(model.count_params())
+    final_val = history.get("val_loss", [float("nan")])[-1]
+    echo(
+        f"{kind.value}: {params:,} parameters, loss {history['loss'][-1]:.3g}, "
+        f"val loss {final_val:.3g}, closed-loop RMSE {cl_rmse:.4g}, {seconds:.1f} s"
+    )
+    return {
+        "kind": kind.value,
+        "file": path.name,
+        "units": config.units,
+        "window": config.window,
+        "params": params,
+        "layers": [{"name": layer.name, "class": type(layer).__name__, "params": int(layer.count_params())}
+                   for layer in model.layers if layer.count_params()],
+        "train_seconds": round(seconds, 3),
+        "history": history,
+        "final": {"loss": history["loss"][-1], "val_loss": final_val},
+        "closed_loop": {"start": 0, "steps": int(series.size - w), "rmse": cl_rmse,
+                         "forecast": [float(v) for v in forecast]},
+    }
+
+
+def _progress(name: str, epochs: int, echo):
+    import keras
+
+    every = max(1, epochs // 20)
+
+    class Progress(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            done = epoch + 1
+            if done % every and done != epochs:
+                return
+            logs = logs or {}
+            val = f"  val {logs['val_loss']:.3g}" if "val_loss" in logs else ""
+            echo(f"  {name} epoch {done}/{epochs}  loss {logs.get('loss', float('nan')):.3g}{val}"
+                 f"  {time.perf_counter() - self.started:.1f}s")
+
+    return Progress()
+
+
+def _plots(config: TrainConfig, series: np.ndarray, models: dict, stage: Path) -> None:
+    from edge_forecast.train.plots import plot_forecasts, plot_losses
+
+    plot_losses({k: m["history"] for k, m in models.items()}, stage / "loss.png")
+    plot_forecasts(
+        series, config.window, {k: np.asarray(m["closed_loop"]["forecast"]) for k, m in models.items()},
+        stage / "forecast.png", f"Closed-loop forecast from the first {config.window} true values",
+    )
+
+
+def load_run(run_dir: Path) -> dict:
+    """Read and validate a run directory's record (no TensorFlow)."""
+    import json
+
+    run_dir = Path(run_dir)
+    if not run_dir.exists():
+        raise UserError(f"run directory {run_dir} does not exist")
+    if not run_dir.is_dir():
+        raise UserError(f"run path {run_dir} is not a directory")
+    record_path = run_dir / RECORD_NAME
+    if not record_path.exists():
+        raise UserError(f"{run_dir} is not a complete training run: {RECORD_NAME} is missing")
+    try:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{record_path} is not valid JSON: {exc}") from None
+    if not isinstance(record, dict) or record.get("format") != RUN_FORMAT:
+        raise UserError(f"{record_path} is not an edge-forecast training record")
+    if record.get("format_version") != RUN_FORMAT_VERSION:
+        raise UserError(
+            f"{record_path} has format version {record.get('format_version')!r}; "
+            f"this edge-forecast reads version {RUN_FORMAT_VERSION}"
+        )
+    for name, model in record.get("models", {}).items():
+        if not (run_dir / model["file"]).exists():
+            raise UserError(f"{run_dir} is incomplete: model file {model['file']} for {name} is missing")
+    if not (run_dir / record["signal"]["file"]).exists():
+        raise UserError(f"{run_dir} is incomplete: {record['signal']['file']} is missing")
+    return record

@@ -1,0 +1,65 @@
+"""Model builders: the training graph and its batch-1, unrolled inference clone."""
+
+from __future__ import annotations
+
+from edge_forecast.train.config import ModelKind
+from edge_forecast.train.keras_env import quiet_tensorflow
+
+quiet_tensorflow()
+import keras  # noqa: E402
+
+_LAYERS = {
+    ModelKind.RNN: keras.layers.SimpleRNN,
+    ModelKind.LSTM: keras.layers.LSTM,
+    ModelKind.GRU: keras.layers.GRU,
+}
+
+
+def build_model(kind: ModelKind, window: int, units: int) -> keras.Model:
+    """The tutorial's model: recurrent layer (return_sequences=True) then Dense(1)."""
+    kind = ModelKind(kind)
+    inputs = keras.Input(shape=(window, 1), name="window")
+    hidden = _LAYERS[kind](units, return_sequences=True, name=kind.value)(inputs)
+    outputs = keras.layers.Dense(1, name="dense")(hidden)
+    return keras.Model(inputs, outputs, name=f"{kind.value}_{units}")
+
+
+def build_inference_model(trained: keras.Model, kind: ModelKind, window: int, units: int) -> keras.Model:
+    """Batch 1, loop unrolled over the window, last step only; weights copied from `trained`.
+
+    Why: with an unknown batch the converter fails, and a rolled loop becomes a WHILE op that is
+    ~10x slower, hangs tflite-micro and segfaults full-integer conversion (shared/DESIGN.md).
+    """
+    kind = ModelKind(kind)
+    inputs = keras.Input(shape=(window, 1), batch_size=1, name="window")
+    hidden = _LAYERS[kind](units, return_sequences=False, unroll=True, name=kind.value)(inputs)
+    outputs = keras.layers.Dense(1, name="dense")(hidden)
+    clone = keras.Model(inputs, outputs, name=f"{kind.value}_{units}_infer")
+    clone.get_layer(kind.value).set_weights(trained.get_layer(kind.value).get_weights())
+    clone.get_layer("dense").set_weights(trained.get_layer("dense").get_weights())
+    return clone
+
+
+def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate=learning_rate)
+    return keras.optimizers.Adam(learning_rate=learning_rate)
+
+
+def keras_step_fn(model: keras.Model):
+    """A compiled one-window call: window (W,) scaled -> next value (last output step)."""
+    import numpy as np
+    import tensorflow as tf
+
+    window = model.input_shape[1]
+
+    @tf.function(reduce_retracing=True)
+    def call(x):
+        return model(x, training=False)
+
+    def step(values: np.ndarray) -> float:
+        out = call(tf.constant(values.reshape(1, window, 1), dtype=tf.float32))
+        arr = out.numpy()
+        return float(arr.reshape(-1)[-1])
+
+    return step
