@@ -66,6 +66,54 @@ def train(out: Path, preset: str | None, force: bool, quiet: bool, **options) ->
     train_run(config, out, force=force, quiet=quiet, echo=_echo(quiet))
 
 
+@cli.command()
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Bundle directory to create.")
+@click.option("--models", help="Comma-separated models of the run.  [default: all]")
+@click.option("--quant", help="Comma-separated modes: float32,float16,dynamic,int8,int16x8.  [default: all]")
+@click.option("--calibration-samples", type=int, default=100, show_default=True,
+              help="Training windows used to calibrate full-integer modes.")
+@click.option("--probe-python", multiple=True,
+              help="Another Python with edge-forecast and a runtime (e.g. tflite-runtime) to check artifacts with.")
+@click.option("--force", is_flag=True, help="Replace an existing bundle directory.")
+@click.option("--quiet", is_flag=True, help="No progress output, only errors and failures.")
+def export(run: Path, out: Path, models: str | None, quant: str | None, calibration_samples: int,
+           probe_python: tuple[str, ...], force: bool, quiet: bool) -> None:
+    """Convert a training RUN to TFLite in every quantization mode, verified, into a bundle."""
+    from edge_forecast.export.exporter import export_bundle
+
+    result = export_bundle(run, out, models=models, quant=quant, calibration_samples=calibration_samples,
+                           force=force, probe_python=probe_python, echo=_echo(quiet))
+    _echo(quiet)(f"bundle saved to {result.bundle} ({len(result.artifacts)} artifacts)")
+    if result.failures:
+        click.echo(f"{len(result.failures)} artifact(s) failed:", err=True)
+        for failure in result.failures:
+            click.echo(f"  {failure}", err=True)
+        raise SystemExit(1)
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--model", help="Model in the bundle.  [default: the first]")
+@click.option("--variant", help="float32, float16, dynamic, int8 or int16x8.  [default: float32]")
+@click.option("--steps", type=int, help="Forecast length.  [default: the bundle's evaluation length]")
+@click.option("--history", help="Recent values to start from: CSV / .npy file, or - for stdin (one per line).")
+@click.option("--column", help="Column of a --history CSV: name or 0-based index.")
+@click.option("--follow", is_flag=True, help="Read observations from stdin; print the forecast after each.")
+@click.option("--horizon", type=int, default=1, show_default=True, help="With --follow: steps forecast per observation.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@click.option("--runtime", type=click.Choice(["auto", "litert", "tflite-runtime", "tensorflow"]), default="auto",
+              show_default=True, help="auto prefers ai-edge-litert, then tflite-runtime, then tensorflow.lite.")
+@click.option("--threads", type=int, help="Interpreter threads.  [default: the runtime's]")
+def run(bundle: Path, model: str | None, variant: str | None, steps: int | None, history: str | None,
+        column: str | None, follow: bool, horizon: int, fmt: str, runtime: str, threads: int | None) -> None:
+    """Forecast with a BUNDLE on this device (numpy + a TFLite interpreter, no TensorFlow)."""
+    from edge_forecast.edge.cli_run import run_command
+
+    run_command(bundle, model=model, variant=variant, steps=steps, history=history, column=column,
+                follow=follow, horizon=horizon, fmt=fmt, runtime=runtime, threads=threads)
+
+
 def main() -> None:
     cli(prog_name="edge-forecast")
 

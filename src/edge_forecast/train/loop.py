@@ -12,7 +12,15 @@ import numpy as np
 from edge_forecast.errors import UserError
 from edge_forecast.forecast import closed_loop, rmse
 from edge_forecast.fsio import staged_dir, write_json_atomic
-from edge_forecast.signals import Scaler, Signal, damped_oscillation, load_signal, make_windows, train_split, validate_series
+from edge_forecast.signals import (
+    Scaler,
+    Signal,
+    damped_oscillation,
+    load_signal,
+    make_windows,
+    train_split,
+    validate_series,
+)
 from edge_forecast.train.config import ModelKind, SignalSpec, TrainConfig
 
 RUN_FORMAT = "edge-forecast-run"

@@ -1,0 +1,152 @@
+"""bundle.json: the only contract between desktop and device (stdlib + numpy only).
+
+A bundle directory holds *.tflite files and one bundle.json that describes them: the window, the
+scaler, a seed window of the signal, and per model and variant the file, its sha256, tensors,
+quantization, ops, verification errors and which runtimes load it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_forecast.errors import UserError, choice_error
+from edge_forecast.fsio import sha256_file
+from edge_forecast.signals import Scaler
+
+BUNDLE_FORMAT = "edge-forecast-bundle"
+BUNDLE_VERSION = 1
+BUNDLE_FILE = "bundle.json"
+
+# Required keys and their types, per level: a small schema that needs no dependency on a device.
+_TOP = {
+    "format": str, "format_version": int, "created": str, "edge_forecast_version": str,
+    "converter": dict, "window": int, "scaler": dict, "seed_window": list, "signal": dict,
+    "models": dict,
+}
+_MODEL = {"kind": str, "units": int, "params": int, "keras": dict, "variants": dict}
+_VARIANT = {
+    "file": str, "sha256": str, "bytes": int, "mode": str, "graph": str, "input": dict,
+    "output": dict, "ops": list, "errors": dict, "runtimes": dict,
+}
+_TENSOR = {"dtype": str, "shape": list, "scale": (int, float), "zero_point": int}
+
+
+def _require(data: Any, schema: dict, where: str) -> None:
+    if not isinstance(data, dict):
+        raise UserError(f"bundle.json: {where} must be an object")
+    for key, kind in schema.items():
+        if key not in data:
+            raise UserError(f"bundle.json: {where} is missing '{key}'")
+        if not isinstance(data[key], kind) or (kind is int and isinstance(data[key], bool)):
+            raise UserError(f"bundle.json: {where}.{key} has the wrong type")
+
+
+def validate_bundle_dict(data: Any) -> None:
+    """Raise UserError naming the first thing that does not match the schema."""
+    _require(data, {"format": str, "format_version": int}, "the document")
+    if data["format"] != BUNDLE_FORMAT:
+        raise UserError(f"bundle.json: format is {data['format']!r}, not {BUNDLE_FORMAT!r}")
+    if data["format_version"] != BUNDLE_VERSION:
+        raise UserError(
+            f"bundle.json: format version {data['format_version']} is not supported "
+            f"(this edge-forecast reads version {BUNDLE_VERSION})"
+        )
+    _require(data, _TOP, "the document")
+    if data["window"] < 1 or len(data["seed_window"]) != data["window"]:
+        raise UserError("bundle.json: seed_window must hold exactly `window` values")
+    Scaler.from_dict(data["scaler"])
+    for name, model in data["models"].items():
+        _require(model, _MODEL, f"models.{name}")
+        for vname, variant in model["variants"].items():
+            where = f"models.{name}.variants.{vname}"
+            _require(variant, _VARIANT, where)
+            _require(variant["input"], _TENSOR, where + ".input")
+            _require(variant["output"], _TENSOR, where + ".output")
+            if "/" in variant["file"] or "\\" in variant["file"] or variant["file"].startswith("."):
+                raise UserError(f"bundle.json: {where}.file must be a plain file name")
+
+
+@dataclass
+class Bundle:
+    root: Path
+    data: dict
+
+    @property
+    def window(self) -> int:
+        return int(self.data["window"])
+
+    @property
+    def scaler(self) -> Scaler:
+        return Scaler.from_dict(self.data["scaler"])
+
+    @property
+    def seed_window(self) -> np.ndarray:
+        return np.asarray(self.data["seed_window"], dtype=np.float64)
+
+    @property
+    def models(self) -> list[str]:
+        return list(self.data["models"])
+
+    def model(self, name: str) -> dict:
+        if name not in self.data["models"]:
+            raise choice_error("model", name, self.models)
+        return self.data["models"][name]
+
+    def variants(self, model: str) -> list[str]:
+        return list(self.model(model)["variants"])
+
+    def variant(self, model: str, variant: str) -> dict:
+        variants = self.model(model)["variants"]
+        if variant not in variants:
+            raise choice_error(f"variant for model {model}", variant, list(variants))
+        return variants[variant]
+
+    def artifact_path(self, model: str, variant: str, verify: bool = True) -> Path:
+        """The .tflite path, its checksum verified (a corrupt or truncated file is a UserError)."""
+        entry = self.variant(model, variant)
+        path = self.root / entry["file"]
+        if not path.is_file():
+            raise UserError(f"bundle {self.root}: file {entry['file']} for {model}/{variant} is missing")
+        if verify:
+            size = path.stat().st_size
+            if size != entry["bytes"]:
+                raise UserError(
+                    f"bundle {self.root}: {entry['file']} is {size} bytes, bundle.json says "
+                    f"{entry['bytes']}; the file is truncated or corrupt, copy the bundle again"
+                )
+            if sha256_file(path) != entry["sha256"]:
+                raise UserError(
+                    f"bundle {self.root}: checksum mismatch for {entry['file']}; the file is "
+                    "corrupt or was modified, copy the bundle again"
+                )
+        return path
+
+    def verify_all(self) -> None:
+        for model in self.models:
+            for variant in self.variants(model):
+                self.artifact_path(model, variant)
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    """Read and validate bundle.json (checksums are verified per artifact on use)."""
+    root = Path(path)
+    if root.is_file() and root.name == BUNDLE_FILE:
+        root = root.parent
+    if not root.exists():
+        raise UserError(f"bundle {root} does not exist")
+    if not root.is_dir():
+        raise UserError(f"bundle path {root} is not a directory")
+    doc = root / BUNDLE_FILE
+    if not doc.is_file():
+        raise UserError(f"{root} is not a bundle: {BUNDLE_FILE} is missing")
+    try:
+        data = json.loads(doc.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{doc} is not valid JSON ({exc}); the bundle is corrupt") from None
+    validate_bundle_dict(data)
+    return Bundle(root=root, data=data)

@@ -1,0 +1,95 @@
+"""Run work items in child processes that may crash or hang, without losing the other items.
+
+A child prints one line `EFJSON {...}` per finished item, with "item" naming it. If the child dies
+(a converter segfault) or goes silent past the timeout (an interpreter stuck in a loop), the item
+it was on is recorded as failed, and a new child takes the remaining items (stdlib only).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Sequence
+
+PREFIX = "EFJSON "
+
+
+def emit(item: str, **result) -> None:
+    """Called in the child: report one finished item."""
+    sys.stdout.write(PREFIX + json.dumps({"item": item, **result}) + "\n")
+    sys.stdout.flush()
+
+
+def _describe_exit(code: int, stderr_tail: list[str]) -> str:
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"the child process crashed ({name})"
+    last = next((line for line in reversed(stderr_tail) if line.strip()), "")
+    return f"the child process exited with code {code}" + (f": {last.strip()}" if last else "")
+
+
+def run_resilient(make_cmd: Callable[[list[str]], list[str]], items: Sequence[str], timeout: float,
+                  env: dict | None = None, on_result: Callable[[str, dict], None] | None = None) -> dict[str, dict]:
+    """Run `items` through children built by `make_cmd(pending)`; return item -> result dict."""
+    results: dict[str, dict] = {}
+    pending = list(items)
+    while pending:
+        proc = subprocess.Popen(make_cmd(pending), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env={**os.environ, **(env or {})})
+        lines: queue.Queue = queue.Queue()
+        stderr_tail: list[str] = []
+        threading.Thread(target=_pump_stdout, args=(proc, lines), daemon=True).start()
+        threading.Thread(target=_pump_stderr, args=(proc, stderr_tail), daemon=True).start()
+        while pending:
+            try:
+                msg = lines.get(timeout=timeout)
+            except queue.Empty:
+                proc.kill()
+                proc.wait()
+                _record(results, pending, pending[0], {"ok": False, "error": f"timed out after {timeout:g} s (hung)"}, on_result)
+                break
+            if msg is None:  # stdout closed: the child ended
+                code = proc.wait()
+                _record(results, pending, pending[0], {"ok": False, "error": _describe_exit(code, stderr_tail)}, on_result)
+                break
+            item = msg.pop("item")
+            if item in pending:
+                _record(results, pending, item, msg, on_result)
+        else:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    return results
+
+
+def _record(results, pending, item, result, on_result) -> None:
+    results[item] = result
+    pending.remove(item)
+    if on_result:
+        on_result(item, result)
+
+
+def _pump_stdout(proc: subprocess.Popen, lines: queue.Queue) -> None:
+    for line in proc.stdout:
+        if line.startswith(PREFIX):
+            try:
+                lines.put(json.loads(line[len(PREFIX):]))
+            except json.JSONDecodeError:
+                continue
+    lines.put(None)
+
+
+def _pump_stderr(proc: subprocess.Popen, tail: list[str]) -> None:
+    for line in proc.stderr:
+        tail.append(line)
+        del tail[:-20]

@@ -1,0 +1,124 @@
+"""One loaded .tflite window model: quantization constants and the no-allocation hot loop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge_forecast.edge.runtime import Runtime, make_interpreter
+
+
+@dataclass(frozen=True)
+class TensorQuant:
+    """How model-unit floats map to a tensor's stored values: q = round(x / scale) + zero_point."""
+
+    dtype: np.dtype
+    scale: float
+    zero_point: int
+
+    @property
+    def quantized(self) -> bool:
+        return np.issubdtype(self.dtype, np.integer) and self.scale != 0.0
+
+    @classmethod
+    def from_details(cls, details: dict) -> TensorQuant:
+        scale, zero_point = details.get("quantization", (0.0, 0))
+        return cls(np.dtype(details["dtype"]), float(scale), int(zero_point))
+
+    def quantize(self, x: np.ndarray) -> np.ndarray:
+        if not self.quantized:
+            return np.asarray(x, dtype=self.dtype)
+        info = np.iinfo(self.dtype)
+        q = np.round(np.asarray(x, dtype=np.float64) / self.scale) + self.zero_point
+        return np.clip(q, info.min, info.max).astype(self.dtype)
+
+    def dequantize(self, q: np.ndarray) -> np.ndarray:
+        if not self.quantized:
+            return np.asarray(q, dtype=np.float64)
+        return (np.asarray(q, dtype=np.float64) - self.zero_point) * self.scale
+
+    def to_dict(self) -> dict:
+        return {"dtype": self.dtype.name, "scale": self.scale, "zero_point": self.zero_point}
+
+
+class WindowModel:
+    """A window graph: input (1, W, 1) in model units, output the next value (1, 1)."""
+
+    def __init__(self, path: Path, runtime: Runtime, threads: int | None = None) -> None:
+        self.path = Path(path)
+        self.runtime = runtime
+        self.interpreter = make_interpreter(runtime, self.path, threads)
+        inp = self.interpreter.get_input_details()
+        out = self.interpreter.get_output_details()
+        if len(inp) != 1 or len(out) != 1:
+            raise ValueError(f"{self.path.name}: expected one input and one output tensor")
+        self.input_index = int(inp[0]["index"])
+        self.output_index = int(out[0]["index"])
+        self.input_shape = tuple(int(d) for d in inp[0]["shape"])
+        self.window = int(self.input_shape[1])
+        self.input_quant = TensorQuant.from_details(inp[0])
+        self.output_quant = TensorQuant.from_details(out[0])
+
+    def predict(self, window_values: np.ndarray) -> float:
+        """One invoke on a window in model units (convenient, allocates: not the hot loop)."""
+        self.interpreter.set_tensor(self.input_index, self.input_quant.quantize(window_values).reshape(self.input_shape))
+        self.interpreter.invoke()
+        return float(self.output_quant.dequantize(self.interpreter.get_tensor(self.output_index)).reshape(-1)[-1])
+
+    def predict_many(self, windows: np.ndarray) -> np.ndarray:
+        return np.array([self.predict(w) for w in np.asarray(windows).reshape(len(windows), -1)])
+
+
+class SlidingWindow:
+    """The closed-loop state: the last W inputs, already in the input tensor's dtype.
+
+    A doubled ring buffer (each value written at p and p+W) makes the current window a
+    contiguous slice; one precomputed view per ring position means a step allocates no array.
+    """
+
+    def __init__(self, model: WindowModel) -> None:
+        self.model = model
+        w = model.window
+        q = model.input_quant
+        self._buf = np.zeros(2 * w, dtype=q.dtype)
+        self._views = [self._buf[p + 1 : p + 1 + w].reshape(model.input_shape) for p in range(w)]
+        self._pos = w - 1
+        self._integer = q.quantized
+        if self._integer:
+            info = np.iinfo(q.dtype)
+            self._inv_scale, self._zp, self._lo, self._hi = 1.0 / q.scale, q.zero_point, info.min, info.max
+        oq = model.output_quant
+        self._out_scale, self._out_zp = (oq.scale, oq.zero_point) if oq.quantized else (1.0, 0)
+
+    def fill(self, values: np.ndarray) -> None:
+        """Load the last W model-unit values (oldest first)."""
+        w = self.model.window
+        q = self.model.input_quant.quantize(np.asarray(values, dtype=np.float64)[-w:])
+        self._buf[:w] = q
+        self._buf[w:] = q
+        self._pos = w - 1
+
+    def push(self, value: float) -> None:
+        if self._integer:
+            q = round(value * self._inv_scale) + self._zp
+            value = self._lo if q < self._lo else self._hi if q > self._hi else q
+        self._pos = (self._pos + 1) % self.model.window
+        self._buf[self._pos] = value
+        self._buf[self._pos + self.model.window] = value
+
+    def predict(self) -> float:
+        """Invoke on the current window; the next value in model units."""
+        interp = self.model.interpreter
+        interp.set_tensor(self.model.input_index, self._views[self._pos])
+        interp.invoke()
+        out = interp.get_tensor(self.model.output_index)
+        return (float(out.flat[-1]) - self._out_zp) * self._out_scale
+
+    def snapshot(self) -> tuple[np.ndarray, int]:
+        return self._buf.copy(), self._pos
+
+    def restore(self, saved: tuple[np.ndarray, int]) -> None:
+        self._buf[:] = saved[0]
+        self._pos = saved[1]

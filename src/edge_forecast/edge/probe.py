@@ -1,0 +1,55 @@
+"""Child process: can this runtime load and run these .tflite files? (numpy + the runtime only)
+
+Usage: python -m edge_forecast.edge.probe RUNTIME FILE [FILE ...]
+RUNTIME is litert, tflite-runtime, tensorflow or tflite-micro. The microcontroller interpreter
+hangs on a WHILE graph, so the parent runs this with a timeout.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from edge_forecast.children import emit
+from edge_forecast.edge.runtime import MICRO, Runtime, make_interpreter, runtime_version
+
+
+def _run_tflite(runtime: Runtime, path: Path) -> None:
+    interp = make_interpreter(runtime, path)
+    for detail in interp.get_input_details():
+        interp.set_tensor(detail["index"], np.zeros(detail["shape"], dtype=detail["dtype"]))
+    interp.invoke()
+    for detail in interp.get_output_details():
+        interp.get_tensor(detail["index"])
+
+
+def _run_micro(path: Path) -> None:
+    from tflite_micro.python.tflite_micro import runtime
+
+    interp = runtime.Interpreter.from_file(str(path), arena_size=256 * 1024)
+    detail = interp.get_input_details(0)
+    interp.set_input(np.zeros(detail["shape"], dtype=detail["dtype"]), 0)
+    interp.invoke()
+    interp.get_output(0)
+
+
+def main(argv: list[str]) -> int:
+    name, files = argv[0], argv[1:]
+    version = runtime_version(name)
+    for file in files:
+        try:
+            if name == MICRO:
+                _run_micro(Path(file))
+            else:
+                _run_tflite(Runtime(name), Path(file))
+            emit(file, ok=True, version=version)
+        except Exception as exc:  # the error text is the finding: it goes into bundle.json
+            text = str(exc).strip().splitlines()
+            emit(file, ok=False, version=version, error=(text[0] if text else type(exc).__name__)[:300])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,94 @@
+"""Which TFLite interpreter to use: ai_edge_litert, then tflite_runtime, then tensorflow.lite."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from enum import Enum
+from pathlib import Path
+
+from edge_forecast.errors import UserError, choice_error
+
+
+class Runtime(str, Enum):
+    LITERT = "litert"
+    TFLITE_RUNTIME = "tflite-runtime"
+    TENSORFLOW = "tensorflow"
+
+
+# Preference order for `auto` (shared/DESIGN.md: litert loads everything and runs int8 ~6x faster).
+AUTO_ORDER = (Runtime.LITERT, Runtime.TFLITE_RUNTIME, Runtime.TENSORFLOW)
+_PACKAGES = {Runtime.LITERT: "ai_edge_litert", Runtime.TFLITE_RUNTIME: "tflite_runtime", Runtime.TENSORFLOW: "tensorflow"}
+_PIP_NAMES = {Runtime.LITERT: "ai-edge-litert", Runtime.TFLITE_RUNTIME: "tflite-runtime", Runtime.TENSORFLOW: "tensorflow"}
+# Bundle keys for runtimes: the enum values plus the microcontroller interpreter (export probes it).
+MICRO = "tflite-micro"
+
+
+def is_installed(runtime: Runtime) -> bool:
+    try:
+        return importlib.util.find_spec(_PACKAGES[runtime]) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def available_runtimes() -> list[Runtime]:
+    return [r for r in AUTO_ORDER if is_installed(r)]
+
+
+def parse_runtime(name: str) -> Runtime | None:
+    """None means auto."""
+    if name in (None, "auto"):
+        return None
+    try:
+        return Runtime(name)
+    except ValueError:
+        raise choice_error("runtime", name, ["auto"] + [r.value for r in Runtime]) from None
+
+
+def resolve_runtime(name: str | Runtime | None = "auto") -> Runtime:
+    """The runtime to use, or a one-line error telling what to install."""
+    wanted = parse_runtime(name.value if isinstance(name, Runtime) else name)
+    if wanted is None:
+        found = available_runtimes()
+        if not found:
+            raise UserError(
+                "no TFLite interpreter is installed; install one: pip install ai-edge-litert "
+                "(or tflite-runtime on Python <= 3.11 with numpy < 2)"
+            )
+        return found[0]
+    if not is_installed(wanted):
+        raise UserError(f"runtime {wanted.value} is not installed; pip install {_PIP_NAMES[wanted]}")
+    return wanted
+
+
+def interpreter_class(runtime: Runtime):
+    if runtime is Runtime.LITERT:
+        return importlib.import_module("ai_edge_litert.interpreter").Interpreter
+    if runtime is Runtime.TFLITE_RUNTIME:
+        return importlib.import_module("tflite_runtime.interpreter").Interpreter
+    return importlib.import_module("tensorflow").lite.Interpreter
+
+
+def make_interpreter(runtime: Runtime, model_path: Path, threads: int | None = None):
+    """A ready interpreter (tensors allocated) for one .tflite file."""
+    cls = interpreter_class(runtime)
+    interp = cls(model_path=str(model_path), num_threads=threads)
+    interp.allocate_tensors()
+    return interp
+
+
+def runtime_version(runtime: Runtime | str) -> str | None:
+    from importlib import metadata
+
+    dist = {
+        Runtime.LITERT.value: "ai-edge-litert",
+        Runtime.TFLITE_RUNTIME.value: "tflite-runtime",
+        Runtime.TENSORFLOW.value: "tensorflow-cpu",
+        MICRO: "tflite-micro",
+    }[Runtime(runtime).value if isinstance(runtime, Runtime) else runtime]
+    for name in (dist, "tensorflow") if dist == "tensorflow-cpu" else (dist,):
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None

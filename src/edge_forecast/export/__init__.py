@@ -1,0 +1,1 @@
+"""Keras -> TFLite export into a device bundle (desktop, TensorFlow)."""

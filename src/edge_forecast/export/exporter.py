@@ -1,0 +1,296 @@
+"""`edge-forecast export`: a training run -> a verified, self-describing device bundle."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edge_forecast import __version__
+from edge_forecast.bundle import BUNDLE_FILE, BUNDLE_FORMAT, BUNDLE_VERSION, validate_bundle_dict
+from edge_forecast.children import run_resilient
+from edge_forecast.edge.runtime import MICRO, Runtime, available_runtimes, runtime_version
+from edge_forecast.errors import UserError, choice_error
+from edge_forecast.export.modes import QuantMode, parse_modes
+from edge_forecast.export.verify import KerasReference, Verification, verify_artifact
+from edge_forecast.forecast import rmse
+from edge_forecast.fsio import check_output_dir, sha256_file, staged_dir, write_json_atomic
+from edge_forecast.signals import Scaler, make_windows
+from edge_forecast.train.loop import load_run
+
+CONVERT_TIMEOUT_S = 600.0
+PROBE_TIMEOUT_S = 60.0
+MAX_EVAL_STEPS = 1000
+
+
+@dataclass
+class ExportResult:
+    bundle: Path | None
+    artifacts: list[dict] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Data:
+    """Everything derived from the run that conversion and verification need (model units)."""
+
+    record: dict
+    series: np.ndarray
+    scaler: Scaler
+    window: int
+    steps: int
+    work: Path
+
+    @property
+    def unit_scale(self) -> float:
+        return self.scaler.scale
+
+
+def export_bundle(run: Path, out: Path, models: str | None = None, quant: str | None = None,
+                  calibration_samples: int = 100, force: bool = False, probe_python: tuple[str, ...] = (),
+                  echo: Callable[[str], None] = print) -> ExportResult:
+    """Convert every model x mode of a run, verify each artifact, and write the bundle."""
+    record = load_run(run)
+    chosen = _parse_models(models, list(record["models"]))
+    modes = parse_modes(quant)
+    if calibration_samples < 1:
+        raise UserError(f"--calibration-samples must be at least 1, got {calibration_samples}")
+    check_output_dir(out, force, "bundle")
+    probe_pythons = [_check_python(p) for p in probe_python]
+    if Runtime.LITERT not in available_runtimes():
+        raise UserError("export verifies artifacts with ai-edge-litert; pip install ai-edge-litert")
+
+    with tempfile.TemporaryDirectory(prefix="edge-forecast-export-") as tmp:
+        data = _prepare(Path(run), record, Path(tmp), calibration_samples)
+        converted = _convert_all(Path(run), data, chosen, modes, echo)
+        with staged_dir(out, force, "bundle") as stage:
+            result = _assemble(data, chosen, modes, converted, stage, probe_pythons, echo)
+            if not result.artifacts:
+                raise UserError("no artifact converted and verified; nothing was written: " + "; ".join(result.failures))
+    result.bundle = Path(out)
+    return result
+
+
+def _parse_models(text: str | None, available: list[str]) -> list[str]:
+    if not text:
+        return available
+    chosen = []
+    for name in text.split(","):
+        name = name.strip().lower()
+        if name and name not in available:
+            raise choice_error("model", name, available)
+        if name and name not in chosen:
+            chosen.append(name)
+    return chosen
+
+
+def _check_python(path: str) -> str:
+    try:
+        done = subprocess.run([path, "-c", "import edge_forecast"], capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise UserError(f"--probe-python {path} cannot be run: {exc}") from None
+    if done.returncode != 0:
+        raise UserError(f"--probe-python {path} has no edge_forecast installed (pip install edge-forecast there)")
+    return path
+
+
+def _prepare(run: Path, record: dict, work: Path, calibration_samples: int) -> _Data:
+    series = np.load(run / record["signal"]["file"])
+    scaler = Scaler.from_dict(record["scaler"])
+    window = int(record["config"]["window"])
+    scaled = scaler.transform(series)
+    x, _ = make_windows(scaled, window)
+    n_train = int(record["split"]["train_windows"])
+    train_x = x[:n_train]
+    pick = np.unique(np.linspace(0, len(train_x) - 1, min(calibration_samples, len(train_x))).round().astype(int))
+    calib = train_x[pick]
+    if calibration_samples > len(train_x):  # repeat with the windows' order: the range is what counts
+        calib = train_x[np.arange(calibration_samples) % len(train_x)]
+    verify = x[n_train:] if len(x) > n_train else x[-max(1, len(x) // 10):]
+    steps = min(series.size - window, MAX_EVAL_STEPS)
+    np.save(work / "calibration.npy", calib.astype(np.float32))
+    np.save(work / "verify_windows.npy", verify.astype(np.float32))
+    np.save(work / "eval_windows.npy", x[:steps].astype(np.float32))
+    return _Data(record, series, scaler, window, steps, work)
+
+
+def _convert_all(run: Path, data: _Data, models: list[str], modes: list[QuantMode], echo) -> dict[str, dict]:
+    """Convert the models in parallel children (2 cores); item results per model."""
+
+    def one(name: str) -> dict:
+        entry = data.record["models"][name]
+        job = {
+            "model_path": str((run / entry["file"]).resolve()), "kind": name, "window": data.window,
+            "units": int(entry["units"]), "out_dir": str(data.work),
+            "calibration": str(data.work / "calibration.npy"),
+            "verify_windows": str(data.work / "verify_windows.npy"),
+            "eval_windows": str(data.work / "eval_windows.npy"),
+            "seed_window": [float(v) for v in data.scaler.transform(data.series[: data.window])],
+            "steps": data.steps,
+        }
+        job_path = data.work / f"{name}.job.json"
+        job_path.write_text(json.dumps(job))
+        echo(f"converting {name}: {', '.join(m.value for m in modes)}")
+        return run_resilient(
+            lambda pending: [sys.executable, "-m", "edge_forecast.export.worker", str(job_path), *pending],
+            ["reference"] + [m.value for m in modes], CONVERT_TIMEOUT_S,
+        )
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(zip(models, pool.map(one, models)))
+
+
+def _assemble(data: _Data, models: list[str], modes: list[QuantMode], converted: dict, stage: Path,
+              probe_pythons: list[str], echo) -> ExportResult:
+    result = ExportResult(bundle=None)
+    doc_models: dict[str, dict] = {}
+    truth = data.series[data.window : data.window + data.steps]
+    for name in models:
+        items = converted[name]
+        ref_item = items.get("reference", {"ok": False, "error": "not run"})
+        if not ref_item.get("ok"):
+            result.failures.append(f"{name}: Keras reference failed: {ref_item.get('error')}")
+            echo(f"FAILED {name}: Keras reference: {ref_item.get('error')}")
+            continue
+        refs = np.load(data.work / f"{name}.reference.npz")
+        ref = KerasReference(np.load(data.work / "verify_windows.npy"), refs["verify_windows"],
+                             data.scaler.transform(data.series[: data.window]), refs["closed_loop"])
+        entry = data.record["models"][name]
+        keras_loop = data.scaler.inverse(refs["closed_loop"])
+        variants = {}
+        for mode in modes:
+            variant = _verify_one(name, mode, items.get(mode.value, {}), ref, data, stage, truth, result, echo)
+            if variant:
+                variants[mode.value] = variant
+        if variants:
+            doc_models[name] = {
+                "kind": entry["kind"], "units": int(entry["units"]), "params": int(entry["params"]),
+                "keras": {
+                    "closed_loop": [float(v) for v in keras_loop],
+                    "closed_loop_rmse_vs_truth": rmse(keras_loop, truth),
+                    "one_step": [float(v) for v in data.scaler.inverse(refs["eval_windows"])],
+                },
+                "variants": variants,
+            }
+    _probe_runtimes(stage, doc_models, probe_pythons, echo)
+    for name, model in doc_models.items():
+        for mode, variant in model["variants"].items():
+            result.artifacts.append({"model": name, "mode": mode, **variant})
+            echo(_artifact_line(name, mode, variant))
+    if doc_models:
+        doc = _document(data, doc_models)
+        validate_bundle_dict(doc)
+        write_json_atomic(stage / BUNDLE_FILE, doc)
+    return result
+
+
+def _verify_one(name: str, mode: QuantMode, item: dict, ref: KerasReference, data: _Data, stage: Path,
+                truth: np.ndarray, result: ExportResult, echo) -> dict | None:
+    if not item.get("ok"):
+        msg = f"{name} {mode.value}: conversion failed: {item.get('error', 'not run')}"
+        result.failures.append(msg)
+        echo("FAILED " + msg)
+        return None
+    src = data.work / item["file"]
+    try:
+        check: Verification = verify_artifact(src, mode, ref, data.unit_scale)
+    except (ValueError, RuntimeError) as exc:
+        check = Verification(ok=False, problems=[f"ai-edge-litert cannot run it: {str(exc).strip().splitlines()[0]}"])
+    if not check.ok:
+        msg = f"{name} {mode.value}: verification failed: {'; '.join(check.problems)}"
+        result.failures.append(msg)
+        echo("FAILED " + msg)
+        return None
+    shutil.copy2(src, stage / item["file"])
+    loop = data.scaler.inverse(check.closed_loop)
+    return {
+        "file": item["file"], "sha256": sha256_file(stage / item["file"]),
+        "bytes": (stage / item["file"]).stat().st_size, "mode": mode.value, "graph": "window",
+        "input": check.input, "output": check.output, "ops": check.ops,
+        "errors": {**check.errors, "closed_loop_rmse_vs_truth": rmse(loop, truth)},
+        "convert_seconds": item.get("seconds"), "runtimes": {},
+    }
+
+
+def _probe_runtimes(stage: Path, models: dict, probe_pythons: list[str], echo) -> None:
+    """Record, per artifact and runtime, whether it loads and runs (each runtime in a child)."""
+    files = [v["file"] for m in models.values() for v in m["variants"].values()]
+    if not files:
+        return
+    targets: list[tuple[str, str]] = [(sys.executable, r.value) for r in available_runtimes()]
+    if _has_micro():
+        targets.append((sys.executable, MICRO))
+    for python in probe_pythons:
+        for runtime in _remote_runtimes(python):
+            if runtime not in {r for _, r in targets}:
+                targets.append((python, runtime))
+    status: dict[str, dict[str, dict]] = {f: {} for f in files}
+    for python, runtime in targets:
+        echo(f"checking {len(files)} artifact(s) with {runtime}")
+        found = run_resilient(
+            lambda pending, py=python, rt=runtime: [py, "-m", "edge_forecast.edge.probe", rt, *pending],
+            [str(stage / f) for f in files], PROBE_TIMEOUT_S,
+        )
+        for path, res in found.items():
+            status[Path(path).name][runtime] = {k: v for k, v in res.items() if k in ("ok", "error", "version")}
+    known = {r for _, r in targets}
+    for model in models.values():
+        for variant in model["variants"].values():
+            variant["runtimes"] = status[variant["file"]]
+            for runtime in [r.value for r in Runtime] + [MICRO]:
+                if runtime not in known:
+                    variant["runtimes"][runtime] = {"ok": None, "error": "not installed where the bundle was exported; not checked"}
+
+
+def _has_micro() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("tflite_micro") is not None
+
+
+def _remote_runtimes(python: str) -> list[str]:
+    code = ("import json, importlib.util as u; from edge_forecast.edge.runtime import available_runtimes, MICRO;"
+            "print(json.dumps([r.value for r in available_runtimes()] + ([MICRO] if u.find_spec('tflite_micro') else [])))")
+    done = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=120)
+    return json.loads(done.stdout) if done.returncode == 0 else []
+
+
+def _document(data: _Data, models: dict) -> dict:
+    w = data.window
+    return {
+        "format": BUNDLE_FORMAT,
+        "format_version": BUNDLE_VERSION,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "edge_forecast_version": __version__,
+        "converter": {"tensorflow": runtime_version(Runtime.TENSORFLOW), "keras": data.record["versions"].get("keras"),
+                      "verified_with": {"litert": runtime_version(Runtime.LITERT)}},
+        "window": w,
+        "scaler": data.scaler.to_dict(),
+        "seed_window": [float(v) for v in data.series[:w]],
+        "signal": {k: data.record["signal"][k] for k in ("source", "column", "points", "fingerprint")},
+        "evaluation": {
+            "description": "truth after the seed window; keras.one_step[i] predicts truth[i] from the true window before it",
+            "steps": data.steps,
+            "truth": [float(v) for v in data.series[w : w + data.steps]],
+        },
+        "models": models,
+    }
+
+
+def _artifact_line(name: str, mode: str, v: dict) -> str:
+    ok = [r for r, s in v["runtimes"].items() if s.get("ok")]
+    bad = [r for r, s in v["runtimes"].items() if s.get("ok") is False]
+    runtimes = ",".join(ok) + (f" (fails: {','.join(bad)})" if bad else "")
+    e = v["errors"]
+    return (f"saved {v['file']} ({v['bytes'] / 1024:.1f} KB)  max|err| {e['one_step_max_abs']:.2g}  "
+            f"closed-loop RMSE vs Keras {e['closed_loop_rmse_vs_keras']:.2g}  runtimes {runtimes}  "
+            f"in {v.get('convert_seconds') or 0:.1f} s")

@@ -1,0 +1,41 @@
+"""Quantization modes and their verification limits."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from edge_forecast.errors import choice_error
+
+
+class QuantMode(str, Enum):
+    FLOAT32 = "float32"      # no quantization
+    FLOAT16 = "float16"      # float16 weights, float compute
+    DYNAMIC = "dynamic"      # int8 weights, activations quantized on the fly
+    INT8 = "int8"            # full integer, int8 input/output tensors (microcontrollers)
+    INT16X8 = "int16x8"      # int16 activations, int8 weights, int16 input/output
+
+    @property
+    def full_integer(self) -> bool:
+        return self in (QuantMode.INT8, QuantMode.INT16X8)
+
+
+# Largest one-step and closed-loop |TFLite - Keras| (model units) an artifact may have, or None
+# when the error is only recorded: quantized modes are judged by the report, not refused.
+MAX_ABS_LIMIT = {QuantMode.FLOAT32: 1e-5, QuantMode.FLOAT16: 1e-3}
+
+
+def parse_modes(text: str | None) -> list[QuantMode]:
+    if not text:
+        return list(QuantMode)
+    modes: list[QuantMode] = []
+    for name in text.split(","):
+        name = name.strip().lower()
+        if not name:
+            continue
+        try:
+            mode = QuantMode(name)
+        except ValueError:
+            raise choice_error("quantization mode", name, [m.value for m in QuantMode]) from None
+        if mode not in modes:
+            modes.append(mode)
+    return modes

@@ -1,0 +1,40 @@
+"""Read a .tflite flatbuffer's operators (name, version) without running it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _schema():
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+    except ImportError:  # pragma: no cover - TensorFlow ships the same generated module
+        from tensorflow.lite.python import schema_py_generated as schema
+    return schema
+
+
+def operator_list(path: Path) -> tuple[list[dict], int]:
+    """[{name, version}] of every operator code used, and the number of subgraphs."""
+    schema = _schema()
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    model = schema.Model.GetRootAs(Path(path).read_bytes(), 0)
+    ops = []
+    for i in range(model.OperatorCodesLength()):
+        code = model.OperatorCodes(i)
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        name = names.get(builtin, f"BUILTIN_{builtin}")
+        if name == "CUSTOM":
+            custom = code.CustomCode()
+            name = "CUSTOM:" + (custom.decode() if custom else "?")
+        ops.append({"name": name, "version": int(code.Version())})
+    return ops, int(model.SubgraphsLength())
+
+
+def refused_ops(ops: list[dict]) -> list[str]:
+    """Ops a device runtime cannot be trusted with: control flow loops, Flex and custom ops."""
+    bad = []
+    for op in ops:
+        name = op["name"]
+        if name == "WHILE" or name.startswith("CUSTOM") or name.startswith("Flex"):
+            bad.append(name)
+    return bad

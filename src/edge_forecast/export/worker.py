@@ -1,0 +1,110 @@
+"""Child process: rebuild the inference graph of one model and convert it, one mode at a time.
+
+Usage: python -m edge_forecast.export.worker JOB.json ITEM [ITEM ...]
+Items are "reference" (Keras outputs for verification) and quantization modes. Each finished item
+is reported with children.emit; a crash ends the child and the parent records the failed item.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+from edge_forecast.children import emit
+from edge_forecast.export.modes import QuantMode
+from edge_forecast.forecast import closed_loop, max_abs
+from edge_forecast.train.keras_env import quiet_tensorflow
+
+# Test hook: "lstm:int8" makes this child kill itself with SIGSEGV before converting that pair,
+# exactly as a converter crash would (tests prove the crash path with a child that really dies).
+CRASH_ENV = "EDGE_FORECAST_CRASH_CONVERSION"
+
+
+def _inference_model(job: dict):
+    import keras
+
+    from edge_forecast.train.models import build_inference_model
+
+    trained = keras.models.load_model(job["model_path"], compile=False)
+    return trained, build_inference_model(trained, job["kind"], job["window"], job["units"])
+
+
+def _reference(job: dict, trained, clone) -> dict:
+    from edge_forecast.train.models import keras_step_fn
+
+    out = Path(job["out_dir"])
+    refs = {}
+    for name in ("verify_windows", "eval_windows"):
+        x = np.load(job[name]).astype(np.float32)
+        refs[name] = np.array([float(clone(x[i : i + 1], training=False).numpy().reshape(-1)[-1]) for i in range(len(x))])
+        full = trained.predict(x, verbose=0)[:, -1, 0] if len(x) else np.zeros(0)
+        diff = max_abs(full, refs[name]) if len(x) else 0.0
+        if diff > 1e-5:
+            raise RuntimeError(f"the unrolled batch-1 clone differs from the trained model by {diff:.3g}")
+    step = keras_step_fn(clone)
+    refs["closed_loop"] = closed_loop(step, np.asarray(job["seed_window"]), job["steps"])
+    np.savez(out / f"{job['kind']}.reference.npz", **refs)
+    return {"ok": True}
+
+
+def _convert(job: dict, clone, mode: QuantMode) -> bytes:
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(clone)
+    if mode is not QuantMode.FLOAT32:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if mode is QuantMode.FLOAT16:
+        converter.target_spec.supported_types = [tf.float16]
+    if mode.full_integer:
+        calib = np.load(job["calibration"]).astype(np.float32)
+
+        def representative():
+            for i in range(len(calib)):
+                yield [calib[i : i + 1]]
+
+        converter.representative_dataset = representative
+        if mode is QuantMode.INT8:
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
+        else:
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+            converter.inference_input_type = tf.int16
+            converter.inference_output_type = tf.int16
+    return converter.convert()
+
+
+def main(argv: list[str]) -> int:
+    quiet_tensorflow()
+    job = json.loads(Path(argv[0]).read_text())
+    items = argv[1:]
+    trained, clone = _inference_model(job)
+    for item in items:
+        started = time.perf_counter()
+        try:
+            if item == "reference":
+                emit(item, **_reference(job, trained, clone))
+                continue
+            mode = QuantMode(item)
+            if os.environ.get(CRASH_ENV) == f"{job['kind']}:{mode.value}":
+                os.kill(os.getpid(), signal.SIGSEGV)
+            blob = _convert(job, clone, mode)
+            path = Path(job["out_dir"]) / f"{job['kind']}.{mode.value}.tflite"
+            path.write_bytes(blob)
+            emit(item, ok=True, file=path.name, seconds=round(time.perf_counter() - started, 3))
+        except Exception as exc:  # a converter error is a result for this item, not the end of the child
+            message = str(exc).strip().splitlines()
+            emit(item, ok=False, error=(message[0] if message else type(exc).__name__)[:500],
+                 detail=traceback.format_exc()[-2000:])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
