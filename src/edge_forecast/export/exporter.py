@@ -146,7 +146,7 @@ def _convert_all(run: Path, data: _Data, models: list[str], modes: list[QuantMod
         )
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(zip(models, pool.map(one, models)))
+        return dict(zip(models, pool.map(one, models), strict=True))
 
 
 def _assemble(data: _Data, models: list[str], modes: list[QuantMode], converted: dict, stage: Path,

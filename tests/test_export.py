@@ -1,0 +1,150 @@
+"""Exporter: the model x mode matrix, verification that can fail, the crash path, bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+
+import numpy as np
+import pytest
+from conftest import cli
+
+from edge_forecast.bundle import load_bundle
+from edge_forecast.children import run_resilient
+from edge_forecast.fsio import sha256_file
+
+MODES = ["float32", "float16", "dynamic", "int8", "int16x8"]
+IO_DTYPES = {"float32": "float32", "float16": "float32", "dynamic": "float32", "int8": "int8", "int16x8": "int16"}
+
+
+def test_every_model_and_mode_is_exported_and_verified(tiny_bundle):
+    bundle = load_bundle(tiny_bundle)
+    bundle.verify_all()
+    assert bundle.models == ["rnn", "lstm", "gru"]
+    assert bundle.window == 20 and len(bundle.data["seed_window"]) == 20
+    for model in bundle.models:
+        assert bundle.variants(model) == MODES
+        for mode in MODES:
+            v = bundle.variant(model, mode)
+            path = tiny_bundle / v["file"]
+            assert v["sha256"] == sha256_file(path) and v["bytes"] == path.stat().st_size
+            assert v["input"]["dtype"] == IO_DTYPES[mode] and v["output"]["dtype"] == IO_DTYPES[mode]
+            assert v["input"]["shape"] == [1, 20, 1]
+            if mode in ("int8", "int16x8"):
+                assert v["input"]["scale"] > 0 and v["output"]["scale"] > 0
+            names = {op["name"] for op in v["ops"]}
+            assert "WHILE" not in names and all(isinstance(op["version"], int) for op in v["ops"])
+            assert v["runtimes"]["litert"]["ok"] is True
+            assert set(v["runtimes"]) >= {"litert", "tflite-runtime", "tensorflow", "tflite-micro"}
+            errors = v["errors"]
+            assert np.isfinite(errors["closed_loop_rmse_vs_keras"])
+        assert bundle.variant(model, "float32")["errors"]["one_step_max_abs"] <= 1e-5
+        assert bundle.variant(model, "float16")["errors"]["one_step_max_abs"] <= 1e-3
+
+
+def test_microcontroller_interpreter_result_is_recorded(tiny_bundle):
+    pytest.importorskip("tflite_micro")
+    bundle = load_bundle(tiny_bundle)
+    micro = {m: bundle.variant("lstm", m)["runtimes"]["tflite-micro"] for m in MODES}
+    assert micro["float32"]["ok"] is True and micro["int8"]["ok"] is True
+    # tflite-micro has no hybrid (dynamic-range) kernels: the bundle must say so with the error
+    assert micro["dynamic"]["ok"] is False and micro["dynamic"]["error"]
+
+
+def test_verification_refuses_a_wrong_artifact(tiny_run, tiny_bundle):
+    import keras
+
+    from edge_forecast.export.modes import QuantMode
+    from edge_forecast.export.verify import KerasReference, verify_artifact
+    from edge_forecast.signals import make_windows
+
+    series = np.load(tiny_run / "signal.npy")
+    x, _ = make_windows(series, 20)
+    windows = x[162:]
+    lstm = keras.models.load_model(tiny_run / "lstm.keras")
+    ref = KerasReference(windows, lstm.predict(windows, verbose=0)[:, -1, 0], series[:20],
+                         np.asarray(load_bundle(tiny_bundle).model("lstm")["keras"]["closed_loop"]))
+    good = verify_artifact(tiny_bundle / "lstm.float32.tflite", QuantMode.FLOAT32, ref, 1.0)
+    assert good.ok, good.problems
+    wrong = verify_artifact(tiny_bundle / "rnn.float32.tflite", QuantMode.FLOAT32, ref, 1.0)
+    assert not wrong.ok
+    assert "exceeds the float32 limit" in wrong.problems[0]
+
+
+@pytest.mark.slow
+def test_a_converter_crash_fails_one_artifact_only(tiny_run, tmp_path):
+    out = tmp_path / "bundle"
+    done = cli("export", str(tiny_run), "--out", str(out), "--models", "rnn", "--quant", "float32,int8,dynamic",
+               env={"EDGE_FORECAST_CRASH_CONVERSION": "rnn:int8"})
+    assert done.returncode == 1, done.stderr
+    assert "rnn int8: conversion failed: the child process crashed (SIGSEGV)" in done.stderr
+    bundle = load_bundle(out)
+    assert bundle.variants("rnn") == ["float32", "dynamic"]  # the child after the crash converted dynamic
+
+
+def test_children_survive_crashes_and_hangs(tmp_path):
+    script = tmp_path / "child.py"
+    script.write_text(
+        "import os, signal, sys, time\n"
+        "from edge_forecast.children import emit\n"
+        "for item in sys.argv[1:]:\n"
+        "    if item == 'crash': os.kill(os.getpid(), signal.SIGSEGV)\n"
+        "    if item == 'hang': time.sleep(60)\n"
+        "    emit(item, ok=True)\n"
+    )
+    found = run_resilient(lambda pending: [sys.executable, str(script), *pending],
+                          ["a", "crash", "b", "hang", "c"], timeout=3)
+    assert found["a"]["ok"] and found["b"]["ok"] and found["c"]["ok"]
+    assert "SIGSEGV" in found["crash"]["error"]
+    assert "timed out" in found["hang"]["error"]
+
+
+def _copy_run(tiny_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    return run
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing", "run directory {tmp}/nope does not exist"),
+        ("incomplete", "is not a complete training run: training.json is missing"),
+        ("version", "has format version 99"),
+        ("model_file", "model file rnn.keras for rnn is missing"),
+        ("unknown_model", "unknown model 'tcn'; valid: rnn, lstm, gru"),
+        ("unknown_mode", "unknown quantization mode 'int4'; valid: float32, float16, dynamic, int8, int16x8"),
+        ("calibration", "--calibration-samples must be at least 1"),
+        ("out_is_file", "is a file, not a directory"),
+        ("exists", "already exists; pass --force"),
+    ],
+)
+def test_bad_input_exits_2(tiny_run, tmp_path, case, message):
+    run, out, extra = str(tiny_run), tmp_path / "bundle", []
+    if case == "missing":
+        run = str(tmp_path / "nope")
+    elif case in ("incomplete", "version", "model_file"):
+        copy = _copy_run(tiny_run, tmp_path)
+        record = copy / "training.json"
+        if case == "incomplete":
+            record.unlink()
+        elif case == "version":
+            record.write_text(json.dumps({**json.loads(record.read_text()), "format_version": 99}))
+        else:
+            (copy / "rnn.keras").unlink()
+        run = str(copy)
+    elif case == "unknown_model":
+        extra = ["--models", "rnn,tcn"]
+    elif case == "unknown_mode":
+        extra = ["--quant", "int8,int4"]
+    elif case == "calibration":
+        extra = ["--calibration-samples", "0"]
+    elif case == "out_is_file":
+        out.write_text("x")
+    elif case == "exists":
+        out.mkdir()
+    done = cli("export", run, "--out", str(out), *extra)
+    assert done.returncode == 2, done.stderr
+    assert message.format(tmp=tmp_path) in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
