@@ -34,10 +34,12 @@ def tiny_run(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_bundle(tiny_run, tmp_path_factory) -> Path:
-    """Every model x every mode of `tiny_run`, exported and verified."""
+def tiny_bundle(request, tmp_path_factory) -> Path:
+    """Every model x every mode of `tiny_run`, exported and verified (or the bundle named by
+    EDGE_FORECAST_DEVICE_BUNDLE, for the device suite in an environment without TensorFlow)."""
     if os.environ.get(DEVICE_BUNDLE_ENV):
         return Path(os.environ[DEVICE_BUNDLE_ENV])
+    tiny_run = request.getfixturevalue("tiny_run")
     out = tmp_path_factory.mktemp("bundle") / "seed"
     done = cli("export", str(tiny_run), "--out", str(out), "--quiet")
     assert done.returncode == 0, done.stdout + done.stderr

@@ -1,0 +1,198 @@
+"""The device side: numpy + one interpreter. Runs in the main venv (ai-edge-litert, numpy 2) and in
+.venv-tflite (tflite-runtime 2.14, numpy < 2, no TensorFlow) against a bundle made by the exporter.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import cli
+
+from edge_forecast.bundle import load_bundle
+from edge_forecast.edge import Forecaster, Runtime, available_runtimes
+from edge_forecast.errors import UserError
+
+RUNTIME = available_runtimes()[0]
+
+
+def test_a_forecast_imports_no_tensorflow(tiny_bundle):
+    code = (
+        "import sys\n"
+        "from edge_forecast.cli import main\n"
+        f"sys.argv = ['edge-forecast', 'run', {str(tiny_bundle)!r}, '--model', 'lstm', '--variant', 'int8', '--steps', '10']\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras'))\n"
+        "assert not bad, bad\n"
+        "print('modules ok', file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "modules ok" in done.stderr and done.stdout.count("\n") == 11
+
+
+@pytest.mark.parametrize("model", ["rnn", "lstm"])
+def test_float32_forecast_equals_keras_closed_loop(tiny_bundle, model):
+    bundle = load_bundle(tiny_bundle)
+    keras_loop = np.asarray(bundle.model(model)["keras"]["closed_loop"])
+    got = Forecaster(bundle, model, "float32").forecast(None, keras_loop.size)
+    assert np.max(np.abs(got - keras_loop)) <= 1e-4
+
+
+@pytest.mark.parametrize("variant", ["int8", "int16x8"])
+def test_integer_forecast_within_recorded_bound(tiny_bundle, variant):
+    bundle = load_bundle(tiny_bundle)
+    entry = bundle.variant("lstm", variant)
+    if entry["runtimes"].get(RUNTIME.value, {}).get("ok") is False:
+        pytest.skip(f"{RUNTIME.value} cannot run {variant} (recorded in the bundle)")
+    keras_loop = np.asarray(bundle.model("lstm")["keras"]["closed_loop"])
+    got = Forecaster(bundle, "lstm", variant).forecast(None, keras_loop.size)
+    bound = entry["errors"]["closed_loop_max_abs_vs_keras"]
+    # the bound was measured with ai-edge-litert; another runtime's integer kernels may round differently
+    slack = 1e-9 if RUNTIME is Runtime.LITERT else 0.5 * bound + 1e-3
+    assert np.max(np.abs(got - keras_loop)) <= bound + slack
+
+
+def test_history_starts_the_forecast(tiny_bundle):
+    f = Forecaster(tiny_bundle, "lstm", "float32")
+    truth = np.asarray(f.bundle.data["evaluation"]["truth"])
+    series = np.concatenate([f.bundle.seed_window, truth])
+    from_seed = f.forecast(None, 5)
+    assert np.array_equal(f.forecast(series[:20], 5), from_seed)
+    assert not np.array_equal(f.forecast(series[:40], 5), from_seed)
+
+
+def test_update_costs_one_invoke_per_observation(tiny_bundle):
+    f = Forecaster(tiny_bundle, "lstm", "float32")
+    before = f.invokes
+    for value in np.linspace(-0.5, 0.5, 50):
+        f.update(value)
+    assert f.invokes - before == 50
+    f.update(0.1, horizon=7)
+    assert f.invokes - before == 57
+    # a horizon forecast does not disturb the stream: the next one-step forecast is unchanged
+    g = Forecaster(tiny_bundle, "lstm", "float32")
+    for value in np.linspace(-0.5, 0.5, 50):
+        g.update(value)
+    g.update(0.1)
+    assert g.update(0.2)[0] == f.update(0.2)[0]
+
+
+def test_run_prints_csv_and_json(tiny_bundle):
+    done = cli("run", str(tiny_bundle), "--model", "rnn", "--steps", "4")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert lines[0] == "step,value" and [line.split(",")[0] for line in lines[1:]] == ["1", "2", "3", "4"]
+    done = cli("run", str(tiny_bundle), "--model", "rnn", "--variant", "int8", "--steps", "3", "--format", "json")
+    doc = json.loads(done.stdout)
+    assert doc["model"] == "rnn" and doc["variant"] == "int8" and len(doc["forecast"]) == 3
+
+
+def test_history_from_stdin(tiny_bundle):
+    bundle = load_bundle(tiny_bundle)
+    values = "\n".join(str(v) for v in bundle.seed_window)
+    done = cli("run", str(tiny_bundle), "--history", "-", "--steps", "3", "--format", "json", input=values)
+    assert done.returncode == 0, done.stderr
+    expected = Forecaster(bundle, "rnn", "float32").forecast(None, 3)
+    assert np.allclose(json.loads(done.stdout)["forecast"], expected, atol=1e-7)
+
+
+def test_follow_through_a_pipe(tiny_bundle):
+    feed = "0.1\n0.2\nnot-a-number\n\n0.3\n0.4\n"
+    done = cli("run", str(tiny_bundle), "--model", "lstm", "--follow", "--horizon", "3", input=feed)
+    assert done.returncode == 0, done.stderr
+    rows = done.stdout.strip().splitlines()
+    assert rows[0] == "observation,t+1,t+2,t+3" and len(rows) == 5
+    assert all(len(r.split(",")) == 4 for r in rows[1:])
+    assert "line 3: 'not-a-number' is not a finite number; skipped" in done.stderr
+    f = Forecaster(tiny_bundle, "lstm", "float32")
+    for v in (0.1, 0.2, 0.3):
+        f.update(v)
+    assert float(rows[4].split(",")[1]) == pytest.approx(f.update(0.4, 3)[0], abs=1e-7)
+
+
+def _corrupt(tiny_bundle, tmp_path, how):
+    copy = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, copy)
+    target = copy / "lstm.float32.tflite"
+    data = bytearray(target.read_bytes())
+    if how == "flip":
+        data[len(data) // 2] ^= 0xFF
+        target.write_bytes(bytes(data))
+    elif how == "truncate":
+        target.write_bytes(bytes(data[:100]))
+    elif how == "json":
+        (copy / "bundle.json").write_text("{not json")
+    elif how == "missing":
+        target.unlink()
+    return copy
+
+
+@pytest.mark.parametrize(
+    "how, message",
+    [("flip", "checksum mismatch for lstm.float32.tflite"), ("truncate", "is 100 bytes"),
+     ("json", "is not valid JSON"), ("missing", "file lstm.float32.tflite for lstm/float32 is missing")],
+)
+def test_corrupt_bundle_exits_2(tiny_bundle, tmp_path, how, message):
+    copy = _corrupt(tiny_bundle, tmp_path, how)
+    done = cli("run", str(copy), "--model", "lstm", "--steps", "2")
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "args, stdin, message",
+    [
+        (["--model", "tcn"], None, "unknown model 'tcn'; valid: rnn, lstm"),
+        (["--variant", "int4"], None, "unknown variant for model rnn 'int4'; valid: float32, float16"),
+        (["--history", "-"], "1\n2\n3\n", "the history has 3 values; the model needs at least 20"),
+        (["--history", "-"], "1\nabc\n", "non-numeric value 'abc' at line 2 of stdin"),
+        (["--history", "nope.csv"], None, "signal file nope.csv does not exist"),
+        (["--steps", "0"], None, "--steps must be at least 1"),
+        (["--follow", "--history", "-"], "", "--history cannot be - as well"),
+        (["--horizon", "3"], None, "--horizon applies to --follow"),
+        (["--threads", "0"], None, "--threads must be at least 1"),
+        (["--runtime", "mystery"], None, "'mystery' is not one of"),
+    ],
+)
+def test_bad_input_exits_2(tiny_bundle, args, stdin, message):
+    done = cli("run", str(tiny_bundle), *args, input=stdin)
+    assert done.returncode == 2, done.stdout
+    assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_missing_bundle_exits_2(tmp_path):
+    done = cli("run", str(tmp_path / "nope"))
+    assert done.returncode == 2 and "does not exist" in done.stderr
+
+
+def test_missing_runtime_names_the_package(tiny_bundle):
+    missing = [r for r in Runtime if r not in available_runtimes()]
+    if not missing:
+        pytest.skip("every runtime is installed here")
+    done = cli("run", str(tiny_bundle), "--runtime", missing[0].value)
+    assert done.returncode == 2 and f"runtime {missing[0].value} is not installed; pip install" in done.stderr
+
+
+def test_no_runtime_at_all_says_what_to_install(tiny_bundle, monkeypatch):
+    from edge_forecast.edge import runtime
+
+    monkeypatch.setattr(runtime, "is_installed", lambda _r: False)
+    with pytest.raises(UserError, match="no TFLite interpreter is installed; install one: pip install ai-edge-litert"):
+        Forecaster(tiny_bundle)
+
+
+def test_a_variant_the_runtime_cannot_run_is_refused_with_alternatives(tiny_bundle):
+    bundle = load_bundle(tiny_bundle)
+    failing = [(m, v, r) for m in bundle.models for v in bundle.variants(m)
+               for r, s in bundle.variant(m, v)["runtimes"].items()
+               if s.get("ok") is False and r in {x.value for x in available_runtimes()}]
+    if not failing:
+        pytest.skip("no installed runtime is recorded as failing a variant of this bundle")
+    model, variant, runtime = failing[0]
+    done = cli("run", str(tiny_bundle), "--model", model, "--variant", variant, "--runtime", runtime)
+    assert done.returncode == 2
+    assert f"runtime {runtime} cannot run {model}/{variant}" in done.stderr and "variants it can run:" in done.stderr
