@@ -1,0 +1,84 @@
+"""Cold start and peak memory: `edge-forecast run` (numpy + ai-edge-litert) vs a Keras process.
+
+Every figure is one fresh process (wall time from spawn to exit, peak RSS from wait4), median of
+--repeats, measured side by side in one run. The target (issue 4): the edge run of the seed bundle
+(180 steps) under 0.3 s and 60 MiB.
+
+    .venv/bin/python benchmarks/cold_start.py --bundle bundles/seed --run runs/seed [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import measure_process, write_report  # noqa: E402
+
+KERAS_LOOP = """
+import os, sys
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np, keras
+from edge_forecast.forecast import closed_loop
+model = keras.models.load_model(sys.argv[1])
+seed = np.load(sys.argv[2])[:model.input_shape[1]]
+steps = int(sys.argv[3])
+if sys.argv[4] == "predict":   # the tutorial's way: model.predict on every step
+    step = lambda w: float(model.predict(w.reshape(1, -1, 1), verbose=0)[0, -1, 0])
+else:                          # a compiled direct call
+    from edge_forecast.train.models import keras_step_fn
+    step = keras_step_fn(model)
+closed_loop(step, seed, steps)
+"""
+
+
+def median_of(cmd: list[str], repeats: int) -> tuple[float, float]:
+    walls, peaks = [], []
+    for _ in range(repeats):
+        wall, peak, code = measure_process(cmd)
+        if code != 0:
+            raise SystemExit(f"benchmark command failed ({code}): {' '.join(cmd)}")
+        walls.append(wall)
+        peaks.append(peak)
+    return statistics.median(walls), statistics.median(peaks)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bundle", type=Path, default=Path("bundles/seed"))
+    parser.add_argument("--run", type=Path, default=Path("runs/seed"))
+    parser.add_argument("--model", default="lstm")
+    parser.add_argument("--steps", type=int, default=180)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    exe = Path(sys.executable).parent / "edge-forecast"
+    cases = [
+        (f"edge-forecast run, {variant}, ai-edge-litert",
+         [str(exe), "run", str(args.bundle), "--model", args.model, "--variant", variant,
+          "--steps", str(args.steps), "--runtime", "litert"], args.repeats)
+        for variant in ("float32", "int8")
+    ]
+    keras_file, signal = str(args.run / f"{args.model}.keras"), str(args.run / "signal.npy")
+    cases += [
+        ("Keras process, compiled direct call", [sys.executable, "-c", KERAS_LOOP, keras_file, signal, str(args.steps), "call"], args.repeats),
+        ("Keras process, model.predict per step (tutorial)", [sys.executable, "-c", KERAS_LOOP, keras_file, signal, str(args.steps), "predict"], max(1, args.repeats // 2)),
+    ]
+    rows = ["| process | wall (s) | peak RSS (MiB) | wall vs edge float32 | RSS vs edge float32 |", "|---|---:|---:|---:|---:|"]
+    base = None
+    for label, cmd, repeats in cases:
+        wall, peak = median_of(cmd, repeats)
+        base = base or (wall, peak)
+        rows.append(f"| {label} | {wall:.3f} | {peak:.1f} | {wall / base[0]:.1f}x | {peak / base[1]:.1f}x |")
+        print(rows[-1], flush=True)
+    body = (f"Closed-loop forecast of {args.steps} steps with model `{args.model}` of `{args.bundle}` "
+            f"(Keras: `{keras_file}`), one fresh process per measurement, median of {args.repeats} "
+            "(the predict loop: half as many).\n\n" + "\n".join(rows))
+    write_report("cold_start", "Cold start and peak memory: edge runner vs Keras",
+                 f"python benchmarks/cold_start.py --bundle {args.bundle} --run {args.run}", body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

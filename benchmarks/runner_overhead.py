@@ -1,0 +1,85 @@
+"""Per-step cost of the Forecaster's closed loop vs a bare set_tensor/invoke/get_tensor loop.
+
+Both run in this process on the same interpreter class and model file, interleaved in rounds so
+that machine noise hits both alike. The target (issue 4): runner <= 1.3x bare.
+
+    .venv/bin/python benchmarks/runner_overhead.py bundles/seed [--steps 5000] [--rounds 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import write_report  # noqa: E402
+
+from edge_forecast.bundle import load_bundle  # noqa: E402
+from edge_forecast.edge import Forecaster, available_runtimes  # noqa: E402
+from edge_forecast.edge.runtime import make_interpreter  # noqa: E402
+
+
+def bare_loop(path: Path, runtime, steps: int) -> float:
+    """Seconds per step of the minimal loop a user would hand-write (fixed input, no feedback)."""
+    interp = make_interpreter(runtime, path)
+    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+    x = np.zeros(inp["shape"], dtype=inp["dtype"])
+    i_idx, o_idx = inp["index"], out["index"]
+    for _ in range(200):
+        interp.set_tensor(i_idx, x)
+        interp.invoke()
+        interp.get_tensor(o_idx)
+    started = time.perf_counter()
+    for _ in range(steps):
+        interp.set_tensor(i_idx, x)
+        interp.invoke()
+        interp.get_tensor(o_idx)
+    return (time.perf_counter() - started) / steps
+
+
+def runner_loop(forecaster: Forecaster, steps: int) -> float:
+    """Seconds per step of Forecaster.forecast: feedback, quantization and scaling included."""
+    forecaster.forecast(None, 200)
+    started = time.perf_counter()
+    forecaster.forecast(None, steps)
+    return (time.perf_counter() - started) / steps
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("bundle", type=Path)
+    parser.add_argument("--model", default="lstm")
+    parser.add_argument("--steps", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    bundle = load_bundle(args.bundle)
+    rows = ["| runtime | variant | bare loop (us/step) | runner (us/step) | runner / bare |", "|---|---|---:|---:|---:|"]
+    for runtime in available_runtimes():
+        for variant in bundle.variants(args.model):
+            if bundle.variant(args.model, variant)["runtimes"].get(runtime.value, {}).get("ok") is False:
+                continue
+            path = bundle.artifact_path(args.model, variant)
+            forecaster = Forecaster(bundle, args.model, variant, runtime)
+            bare, runner = [], []
+            for _ in range(args.rounds):
+                bare.append(bare_loop(path, runtime, args.steps))
+                runner.append(runner_loop(forecaster, args.steps))
+            b, r = statistics.median(bare) * 1e6, statistics.median(runner) * 1e6
+            rows.append(f"| {runtime.value} | {variant} | {b:.2f} | {r:.2f} | {r / b:.2f}x |")
+            print(rows[-1], flush=True)
+    body = (f"Model `{args.model}` of `{args.bundle}`, {args.steps} steps per round, median of "
+            f"{args.rounds} interleaved rounds. Bare loop: set_tensor / invoke / get_tensor on a fixed "
+            "input. Runner: `Forecaster.forecast`, closed loop with the window shifted in place, "
+            "quantization and scaling included.\n\n" + "\n".join(rows))
+    write_report("runner_overhead", "Runner overhead vs a bare interpreter loop",
+                 f"python benchmarks/runner_overhead.py {args.bundle} --model {args.model}", body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
