@@ -133,3 +133,17 @@ def test_value_lines():
     assert parse_value_lines(["1", "", " 2.5 "], "stdin").tolist() == [1.0, 2.5]
     with pytest.raises(UserError, match="line 2"):
         parse_value_lines(["1", "x"], "stdin")
+
+
+def test_ar_recovers_the_damped_sinusoid_recurrence():
+    from edge_forecast.baselines import fit_ar
+
+    r, w = math.exp(-0.1 / 5), 0.1
+    y = damped_oscillation(points=200, span=0.1 * 199)
+    model = fit_ar(y, 2, intercept=False)
+    assert np.allclose(model.coef, [-r * r, 2 * r * math.cos(w)], atol=1e-9)
+    # with the window as order (rank deficient) the closed loop is still near exact
+    from edge_forecast.forecast import closed_loop
+
+    ar20 = fit_ar(y[:150], 20)
+    assert np.max(np.abs(closed_loop(ar20.step, y[:20], 180) - y[20:])) < 1e-6

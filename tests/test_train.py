@@ -55,6 +55,13 @@ def test_run_directory_holds_every_artifact(tiny_run):
         forecast = np.asarray(model["closed_loop"]["forecast"])
         assert forecast.size == 180
         assert model["closed_loop"]["rmse"] == pytest.approx(rmse(forecast, series[20:]), rel=1e-12)
+    baselines = record["baselines"]
+    assert set(baselines) == {"persistence", "ar20"}
+    assert baselines["persistence"]["forecast"] == [series[19]] * 180
+    for entry in baselines.values():
+        assert entry["closed_loop_rmse"] == pytest.approx(rmse(entry["forecast"], series[20:]), rel=1e-12)
+    # the seed signal is an exact linear recurrence: AR fitted on the training part nails it
+    assert baselines["ar20"]["closed_loop_rmse"] < 1e-3
 
 
 def test_closed_loop_in_record_is_the_keras_model(tiny_run):

@@ -67,6 +67,9 @@ def _train_into(config: TrainConfig, signal: Signal, stage: Path, quiet: bool, e
     for kind in config.models:
         models[kind.value] = _train_one(kind, config, data, scaler, signal.values, stage, quiet, echo)
 
+    baselines = _baselines(config, scaler, scaled, train_points, signal.values)
+    for name, entry in baselines.items():
+        echo(f"baseline {name}: closed-loop RMSE {entry['closed_loop_rmse']:.4g}")
     _plots(config, signal.values, models, stage)
     return {
         "format": RUN_FORMAT,
@@ -84,7 +87,21 @@ def _train_into(config: TrainConfig, signal: Signal, stage: Path, quiet: bool, e
         "split": {"windows": int(n_windows), "train_windows": int(n_train), "train_points": int(train_points)},
         "versions": versions(),
         "models": models,
+        "baselines": baselines,
     }
+
+
+def _baselines(config: TrainConfig, scaler: Scaler, scaled: np.ndarray, train_points: int,
+               series: np.ndarray) -> dict:
+    """Persistence and AR(window), fitted on the training part, in the same closed loop."""
+    from edge_forecast.baselines import baseline_steps
+
+    w = config.window
+    out = {}
+    for name, step in baseline_steps(scaled[:train_points], w).items():
+        forecast = scaler.inverse(closed_loop(step, scaled[:w], series.size - w))
+        out[name] = {"closed_loop_rmse": rmse(forecast, series[w:]), "forecast": [float(v) for v in forecast]}
+    return out
 
 
 def _train_one(kind: ModelKind, config: TrainConfig, data, scaler: Scaler, series: np.ndarray,
