@@ -114,6 +114,42 @@ def run(bundle: Path, model: str | None, variant: str | None, steps: int | None,
                 follow=follow, horizon=horizon, fmt=fmt, runtime=runtime, threads=threads)
 
 
+@cli.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Report directory to create.")
+@click.option("--steps", type=int, help="Closed-loop forecast length.  [default: the bundle's evaluation length]")
+@click.option("--repeats", type=int, default=3, show_default=True,
+              help="Latency repeats (>= 1,000 steps each); the report gives the median of each statistic.")
+@click.option("--runtimes", default="all", show_default=True,
+              help="all, or comma-separated: litert,tflite-runtime,tensorflow. A missing one becomes a row saying why.")
+@click.option("--reference", type=click.Path(path_type=Path),
+              help="The training run of the bundle: also measure the float Keras model (needs TensorFlow).")
+@click.option("--force", is_flag=True, help="Replace an existing report directory.")
+@click.option("--quiet", is_flag=True, help="No progress output, only errors.")
+def bench(bundle: Path, out: Path, steps: int | None, repeats: int, runtimes: str, reference: Path | None,
+          force: bool, quiet: bool) -> None:
+    """Benchmark every variant of a BUNDLE on every runtime: report.md, report.json and figures."""
+    from edge_forecast.bench.runner import bench_bundle
+
+    result = bench_bundle(bundle, out, steps=steps, repeats=repeats, runtimes=runtimes, reference=reference,
+                          force=force, echo=_echo(quiet))
+    _echo(quiet)(f"report saved to {result.markdown}")
+
+
+@cli.command()
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Directory to create, with run/, bundle/ and report/ inside.")
+@click.option("--epochs", type=int, help="Training epochs (fewer for a quick look).  [default: 200]")
+@click.option("--force", is_flag=True, help="Replace an existing directory.")
+@click.option("--quiet", is_flag=True, help="Only errors and the report's path.")
+def demo(out: Path, epochs: int | None, force: bool, quiet: bool) -> None:
+    """The whole job on the built-in signal: train RNN and LSTM, export every mode, benchmark."""
+    from edge_forecast.demo import run_demo
+
+    result = run_demo(out, epochs=epochs, force=force, quiet=quiet, echo=_echo(quiet))
+    click.echo(f"report: {result.report}")
+
+
 def main() -> None:
     cli(prog_name="edge-forecast")
 

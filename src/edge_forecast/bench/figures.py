@@ -1,0 +1,208 @@
+"""The report's PNG figures, drawn from report.json's data alone (matplotlib, Agg backend)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edge_forecast.bench.report import MEASURED, preferred_entries
+from edge_forecast.bench.stats import fmt
+
+VARIANT_COLORS = {"float32": "tab:blue", "float16": "tab:orange", "dynamic": "tab:green", "int8": "tab:red",
+                  "int16x8": "tab:purple"}
+MODEL_MARKERS = ["o", "s", "^", "D", "v"]
+KERAS_COLOR = "black"
+DPI = 110
+
+
+def _color(variant: str, index: int) -> str:
+    return VARIANT_COLORS.get(variant, f"C{(index + 5) % 10}")
+
+
+def _keras(doc: dict, model: str) -> dict | None:
+    keras = doc["models"][model]["keras"]
+    return keras["measured"] if keras["status"] == MEASURED else None
+
+
+def draw_figures(doc: dict, out_dir: Path) -> dict[str, str]:
+    """Write every figure into `out_dir`; return figure key -> file name."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"font.size": 10, "axes.titlesize": 11, "legend.fontsize": 8.5})
+    files = {}
+    for key, draw in (("forecast", _forecast), ("latency", _latency), ("horizon", _horizon),
+                      ("size_error", _size_error)):
+        fig = draw(plt, doc)
+        if fig is None:
+            continue
+        name = f"{key}.png"
+        fig.savefig(Path(out_dir) / name, dpi=DPI)
+        plt.close(fig)
+        files[key] = name
+    return files
+
+
+def _forecast(plt, doc: dict):
+    models = list(doc["models"])
+    seed = np.asarray(doc["series"]["seed_window"])
+    truth = np.asarray(doc["series"]["truth"])
+    w = seed.size
+    series = np.concatenate([seed, truth])
+    fig = plt.figure(figsize=(11, 6.2 * len(models)))
+    grid = fig.add_gridspec(2 * len(models), 1, height_ratios=[3, 1.3] * len(models), hspace=0.45)
+    for m, name in enumerate(models):
+        top = fig.add_subplot(grid[2 * m])
+        bottom = fig.add_subplot(grid[2 * m + 1], sharex=top)
+        keras = np.asarray(doc["models"][name]["keras"]["closed_loop"])
+        entries = preferred_entries(doc, name)
+        top.plot(np.arange(series.size), series, color="0.55", lw=4, alpha=0.6, label="truth")
+        top.axvspan(0, w - 1, color="0.85", alpha=0.5, label=f"seed window ({w} true values)")
+        top.plot(np.arange(w, w + keras.size), keras, color=KERAS_COLOR, lw=1.6, ls="--", label="Keras float",
+                 zorder=5)
+        for i, e in enumerate(entries):
+            values = np.asarray(e["forecast"])
+            top.plot(np.arange(w, w + values.size), values, color=_color(e["variant"], i), lw=1.1,
+                     label=f"{e['variant']} ({e['runtime']})")
+            n = min(values.size, keras.size)
+            bottom.plot(np.arange(w, w + n), values[:n] - keras[:n], color=_color(e["variant"], i), lw=1.1,
+                        label=e["variant"])
+        top.set_title(f"{name}: closed-loop forecast from the seed window, {doc['command']['steps']} steps")
+        top.set_ylabel("signal value")
+        top.grid(True, alpha=0.3)
+        top.legend(loc="upper right", ncol=2)
+        bottom.axhline(0, color=KERAS_COLOR, lw=0.8)
+        bottom.set_ylabel("variant − Keras\n(signal units)")
+        bottom.set_xlabel("sample index")
+        bottom.grid(True, alpha=0.3)
+        if not entries:
+            top.text(0.5, 0.5, "no variant measured", transform=top.transAxes, ha="center")
+    fig.subplots_adjust(left=0.09, right=0.98, top=0.96, bottom=0.06)
+    return fig
+
+
+def _latency_rows(doc: dict, name: str) -> list[tuple[str, float, float, str]]:
+    rows = []
+    keras = _keras(doc, name)
+    if keras:
+        for call, label in (("predict", "Keras model.predict"), ("direct", "Keras direct call")):
+            lat = keras[call]["latency_us"]
+            rows.append((f"{label} · tensorflow", lat["p50"], lat["p99"], KERAS_COLOR))
+    for i, e in enumerate(e for e in doc["results"] if e["model"] == name and e["status"] == MEASURED):
+        rows.append((f"{e['variant']} · {e['runtime']}", e["latency_us"]["p50"], e["latency_us"]["p99"],
+                     _color(e["variant"], i)))
+    return rows
+
+
+def _us(value: float) -> str:
+    return f"{value / 1000:.4g} ms" if value >= 1000 else f"{value:.4g} µs"
+
+
+def _latency(plt, doc: dict):
+    models = [m for m in doc["models"] if _latency_rows(doc, m)]
+    if not models:
+        return None
+    counts = [len(_latency_rows(doc, m)) for m in models]
+    fig, axes = plt.subplots(len(models), 1, figsize=(10, 1.3 + 0.42 * sum(counts) + 0.9 * len(models)),
+                             gridspec_kw={"height_ratios": counts}, squeeze=False)
+    all_p99 = [r[2] for m in models for r in _latency_rows(doc, m)]
+    all_p50 = [r[1] for m in models for r in _latency_rows(doc, m)]
+    lo, hi = min(all_p50) / 2, max(all_p99) * 100
+    for ax, name in zip(axes[:, 0], models, strict=True):
+        rows = _latency_rows(doc, name)[::-1]
+        y = np.arange(len(rows))
+        ax.set_axisbelow(True)
+        ax.barh(y, [r[1] for r in rows], color=[r[3] for r in rows], alpha=0.85, height=0.6, label="p50")
+        for yi, (_, p50, p99, _) in zip(y, rows, strict=True):
+            ax.plot([p50, p99], [yi, yi], color="0.25", lw=1.2)
+            ax.plot([p99], [yi], marker="|", color="0.25", ms=12, mew=2)
+            ax.text(p99 * 1.2, yi, f"p50 {_us(p50)} · p99 {_us(p99)}", va="center", fontsize=8.5)
+        ax.set_yticks(y, [r[0] for r in rows])
+        ax.set_xscale("log")
+        ax.set_xlim(lo, hi)
+        ax.set_title(f"{name}: per-step closed-loop latency (bar: p50, whisker: p99)")
+        ax.grid(True, axis="x", which="major", alpha=0.4)
+    axes[-1, 0].set_xlabel("latency per step (µs, log scale)")
+    fig.tight_layout()
+    return fig
+
+
+def _horizon(plt, doc: dict):
+    models = [m for m in doc["models"] if preferred_entries(doc, m) or _keras(doc, m)]
+    if not models:
+        return None
+    fig, axes = plt.subplots(1, len(models), figsize=(5.6 * len(models) + 0.6, 4.6), squeeze=False, sharey=True)
+    positive = True
+    for ax, name in zip(axes[0], models, strict=True):
+        keras = _keras(doc, name)
+        curves = []
+        if keras:
+            curves.append(("Keras float", keras["horizon"]["rmse_vs_truth"], KERAS_COLOR, (0, (4, 3))))
+        for i, e in enumerate(preferred_entries(doc, name)):
+            curves.append((f"{e['variant']} ({e['runtime']})", e["horizon"]["rmse_vs_truth"], _color(e["variant"], i), "-"))
+        for label, curve, color, ls in curves:
+            values = np.array([np.nan if v is None else v for v in curve], dtype=float)
+            positive = positive and bool(np.all(values[np.isfinite(values)] > 0))
+            ax.plot(np.arange(1, values.size + 1), values, color=color, ls=ls, lw=1.6 if color == KERAS_COLOR else 1.4,
+                    label=label, zorder=5 if color == KERAS_COLOR else 3)
+        plan = doc["method"]["horizon"]
+        ax.set_title(f"{name}: RMSE over {plan['origins']} forecast origins")
+        ax.set_xlabel("forecast horizon (steps ahead)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(loc="lower right")
+    axes[0, 0].set_ylabel("RMSE vs truth (signal units)")
+    if positive:
+        axes[0, 0].set_yscale("log")
+    fig.tight_layout()
+    return fig
+
+
+def _size_error(plt, doc: dict):
+    from matplotlib.lines import Line2D
+
+    models = list(doc["models"])
+    if not any(preferred_entries(doc, m) for m in models):
+        return None
+    fig, ax = plt.subplots(figsize=(9.5, 5.4))
+    handles, values, variants, runtimes = [], [], {}, set()
+    for mi, name in enumerate(models):
+        marker = MODEL_MARKERS[mi % len(MODEL_MARKERS)]
+        for i, e in enumerate(preferred_entries(doc, name)):
+            err = e["accuracy"]["closed_loop_rmse_vs_truth"]
+            if err is None:
+                continue
+            values.append(err)
+            variants.setdefault(e["variant"], _color(e["variant"], i))
+            runtimes.add(e["runtime"])
+            ax.scatter(e["size_kib"], err, s=80, marker=marker, color=_color(e["variant"], i), zorder=3,
+                       edgecolor="black", linewidth=0.6)
+        base = doc["models"][name]["keras"]["bundle"]["closed_loop_rmse_vs_truth"]
+        if base is not None:
+            values.append(base)
+            style = [":", "--", "-."][mi % 3]
+            ax.axhline(base, color="0.35", ls=style, lw=1.1)
+            handles.append(Line2D([], [], color="0.35", ls=style, label=f"{name} Keras float ({fmt(base)})"))
+        keras = _keras(doc, name)
+        if keras and keras["accuracy"]["closed_loop_rmse_vs_truth"] is not None:
+            ax.scatter(keras["size_kib"], keras["accuracy"]["closed_loop_rmse_vs_truth"], s=80, marker=marker,
+                       facecolor="white", edgecolor="black", zorder=3)
+    handles += [Line2D([], [], ls="", marker=MODEL_MARKERS[mi % len(MODEL_MARKERS)], color="0.6",
+                       markeredgecolor="black", label=name) for mi, name in enumerate(models)]
+    handles += [Line2D([], [], ls="", marker="o", color=color, markeredgecolor="black", label=variant)
+                for variant, color in variants.items()]
+    if any(_keras(doc, m) for m in models):
+        handles.append(Line2D([], [], ls="", marker="o", markerfacecolor="white", markeredgecolor="black",
+                              label="Keras float (.keras file)"))
+    positive = [v for v in values if v and v > 0]
+    if positive and max(positive) / min(positive) > 20:
+        ax.set_yscale("log")
+    ax.set_xlabel("size on disk (KiB)")
+    ax.set_ylabel(f"closed-loop RMSE vs truth over {doc['method']['accuracy_steps']} steps\n(signal units)")
+    ax.set_title(f"Size against closed-loop forecast error (runtime: {', '.join(sorted(runtimes))})")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,180 @@
+"""Child process (TensorFlow): the float Keras model as the baseline, only with --reference.
+
+Usage: python -m edge_forecast.bench.keras_baseline JOB.json MODEL [...]
+
+Two ways to step the closed loop with the trained Keras model:
+- `model.predict` on each window, the tutorial's way (~50 ms a step: only `predict_steps` steps
+  are measured and the forecast time is extrapolated from their mean);
+- a direct compiled call (`tf.function` around `model(x)`), measured like a TFLite variant.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edge_forecast.bench import stats
+from edge_forecast.bench.memory import current_rss_mib, peak_rss_mib
+from edge_forecast.bundle import load_bundle
+from edge_forecast.children import emit
+from edge_forecast.forecast import closed_loop
+from edge_forecast.signals import Scaler
+
+
+def loop_latencies(step, seed_scaled: np.ndarray, steps: int, count: int) -> list[int]:
+    """`count` timed closed-loop steps (call + window shift), in segments of `steps` from the seed."""
+    pc = time.perf_counter_ns
+    samples = [0] * count
+    k = 0
+    while k < count:
+        window = np.array(seed_scaled, dtype=np.float64)
+        for _ in range(min(steps, count - k)):
+            t0 = pc()
+            y = step(window)
+            window[:-1] = window[1:]
+            window[-1] = y
+            samples[k] = pc() - t0
+            k += 1
+    return samples
+
+
+def batched_closed_loop(model, windows: np.ndarray, horizon: int) -> np.ndarray:
+    """Closed loops from many windows at once (rows), model units; (rows, horizon)."""
+    win = np.array(windows, dtype=np.float32)
+    out = np.empty((win.shape[0], horizon))
+    for h in range(horizon):
+        y = np.asarray(model(win[:, :, None], training=False)).reshape(win.shape[0], -1)[:, -1]
+        out[:, h] = y
+        win[:, :-1] = win[:, 1:]
+        win[:, -1] = y
+    return out
+
+
+def measure(job: dict, model_name: str) -> dict:
+    bundle = load_bundle(job["bundle"])
+    from edge_forecast.train.loop import load_run
+
+    run_dir = Path(job["reference"])
+    record = load_run(run_dir)
+    entry = record["models"][model_name]
+    path = run_dir / entry["file"]
+    steps, repeats = int(job["steps"]), int(job["repeats"])
+    window, seed = bundle.window, bundle.seed_window
+    scaler = Scaler.from_dict(record["scaler"])
+    truth = np.asarray(bundle.data["evaluation"]["truth"], dtype=np.float64)
+    series = np.concatenate([seed, truth])
+    seed_scaled = scaler.transform(seed)
+
+    t0 = time.perf_counter()
+    from edge_forecast.train.keras_env import quiet_tensorflow
+
+    quiet_tensorflow()
+    import keras
+    import tensorflow as tf
+
+    from edge_forecast.train.models import keras_step_fn
+
+    import_s = time.perf_counter() - t0
+    rss_import = current_rss_mib()
+    t0 = time.perf_counter()
+    model = keras.models.load_model(path, compile=False)
+    load_ms = (time.perf_counter() - t0) * 1e3
+
+    def predict_step(values: np.ndarray) -> float:
+        return float(model.predict(values.reshape(1, window, 1).astype(np.float32), verbose=0).reshape(-1)[-1])
+
+    t0 = time.perf_counter()
+    predict_step(seed_scaled)
+    first_predict_ms = (time.perf_counter() - t0) * 1e3
+    predict_step(seed_scaled)  # warm-up
+    predict_steps = min(int(job["predict_steps"]), steps)
+    predict_lat = stats.latency_summary(loop_latencies(predict_step, seed_scaled, steps, predict_steps))
+
+    direct = keras_step_fn(model)
+    t0 = time.perf_counter()
+    direct(seed_scaled)  # traces the tf.function
+    first_direct_ms = (time.perf_counter() - t0) * 1e3
+    gc_was = gc.isenabled()
+    gc.disable()
+    try:
+        loop_latencies(direct, seed_scaled, steps, int(job["warmup_steps"]))
+        per_repeat = [stats.latency_summary(loop_latencies(direct, seed_scaled, steps, int(job["latency_steps"])))
+                      for _ in range(repeats)]
+        forecast_ms = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            forecast = scaler.inverse(closed_loop(direct, scaler.transform(seed), steps))
+            forecast_ms.append((time.perf_counter() - t0) * 1e3)
+    finally:
+        if gc_was:
+            gc.enable()
+
+    scaled = scaler.transform(series)
+    windows = np.stack([scaled[i : i + window] for i in range(truth.size)]).astype(np.float32)
+    one = scaler.inverse(np.asarray(model.predict(windows[:, :, None], verbose=0, batch_size=256)).reshape(truth.size, -1)[:, -1])
+    plan = job["horizon"]
+    origin_windows = np.stack([scaled[o : o + window] for o in plan["origins"]])
+    curves = scaler.inverse(batched_closed_loop(model, origin_windows, plan["horizon"]))
+    n_eval = min(steps, truth.size)
+    bundle_loop = np.asarray(bundle.model(model_name)["keras"]["closed_loop"], dtype=np.float64)
+    n_bundle = min(n_eval, bundle_loop.size)
+    return {
+        "file": entry["file"],
+        "size_bytes": path.stat().st_size,
+        "size_kib": stats.sig(path.stat().st_size / 1024),
+        "tensorflow_version": tf.__version__,
+        "keras_version": keras.__version__,
+        "timing": {
+            "import_s": stats.sig(import_s),
+            "load_ms": stats.sig(load_ms),
+            "first_predict_ms": stats.sig(first_predict_ms),
+            "first_direct_call_ms": stats.sig(first_direct_ms),
+        },
+        "predict": {
+            "steps_measured": predict_steps,
+            "latency_us": predict_lat,
+            "forecast_ms_extrapolated": stats.sig(predict_lat["mean"] * steps / 1e3),
+        },
+        "direct": {
+            "latency_us": stats.combine_repeats(per_repeat),
+            "forecast_ms": stats.sig(float(np.median(forecast_ms))),
+            "forecast_ms_runs": [stats.sig(v) for v in forecast_ms],
+        },
+        "memory": {"rss_after_import_mib": stats.sig(rss_import), "peak_rss_mib": stats.sig(peak_rss_mib())},
+        "accuracy": {
+            "steps": int(n_eval),
+            "one_step_rmse_vs_truth": stats.rmse(one, truth),
+            "one_step_max_abs_vs_truth": stats.max_abs(one, truth),
+            "closed_loop_rmse_vs_truth": stats.rmse(forecast[:n_eval], truth[:n_eval]),
+            "closed_loop_max_abs_vs_truth": stats.max_abs(forecast[:n_eval], truth[:n_eval]),
+            "closed_loop_rmse_vs_bundle": stats.rmse(forecast[:n_bundle], bundle_loop[:n_bundle]),
+        },
+        "horizon": stats.horizon_curve(curves, truth, plan["origins"]),
+        "forecast": [float(v) for v in forecast],
+    }
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__)[:300]
+
+
+def main(argv: list[str]) -> int:
+    job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    for item in argv[1:]:
+        try:
+            result = measure(job, item)
+        except Exception as exc:  # the error becomes the baseline row's reason
+            emit(item, ok=False, error=_first_line(exc))
+        else:
+            emit(item, ok=True, **result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,180 @@
+"""Child process: measure one model variant on one runtime, alone in a fresh process.
+
+Usage: python -m edge_forecast.bench.measure JOB.json MODEL/VARIANT/RUNTIME [...]
+
+The parent starts one child per model x variant x runtime, so load time, first invoke and peak
+memory belong to that variant and runtime only. The hot loop is the one `Forecaster` runs:
+`SlidingWindow.predict` then `push`, with no allocation per step. numpy + the runtime only.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edge_forecast.bench import stats
+from edge_forecast.bench.memory import current_rss_mib, peak_rss_mib
+from edge_forecast.bundle import load_bundle
+from edge_forecast.children import emit
+from edge_forecast.edge.artifact import SlidingWindow, WindowModel
+from edge_forecast.edge.runtime import Runtime, interpreter_class, runtime_version
+from edge_forecast.signals import Scaler
+
+# Test hook: "lstm/int8/litert" makes this child kill itself with SIGSEGV before measuring that
+# item, as a runtime crash would (tests prove that a crash becomes a row, not an abort).
+CRASH_ENV = "EDGE_FORECAST_CRASH_MEASURE"
+
+
+def closed_loop(state: SlidingWindow, scaler: Scaler, seed: np.ndarray, steps: int, out: np.ndarray) -> np.ndarray:
+    """Forecaster.forecast's work: scale the seed, fill, predict+push `steps` times, unscale."""
+    state.fill(scaler.transform(seed))
+    for i in range(steps):
+        y = state.predict()
+        out[i] = y
+        state.push(y)
+    return scaler.inverse(out)
+
+
+def step_latencies(state: SlidingWindow, seed_scaled: np.ndarray, steps: int, count: int) -> list[int]:
+    """`count` timed predict+push steps (ns), in closed-loop segments of `steps` from the seed.
+
+    Refilling the window between segments is not timed: a sample is one step of a forecast.
+    """
+    pc = time.perf_counter_ns
+    samples = [0] * count
+    k = 0
+    while k < count:
+        state.fill(seed_scaled)
+        for _ in range(min(steps, count - k)):
+            t0 = pc()
+            y = state.predict()
+            state.push(y)
+            samples[k] = pc() - t0
+            k += 1
+    return samples
+
+
+def one_step(model: WindowModel, scaler: Scaler, series: np.ndarray, window: int, count: int) -> np.ndarray:
+    """Predictions of series[W + i] from the true window before it, i < count (signal units)."""
+    scaled = scaler.transform(series)
+    out = np.array([model.predict(scaled[i : i + window]) for i in range(count)])
+    return scaler.inverse(out)
+
+
+def horizon_forecasts(state: SlidingWindow, scaler: Scaler, series: np.ndarray, window: int,
+                      origins: list[int], horizon: int) -> np.ndarray:
+    out = np.empty((len(origins), horizon))
+    buf = np.empty(horizon)
+    for row, origin in enumerate(origins):
+        out[row] = closed_loop(state, scaler, series[origin : origin + window], horizon, buf)
+    return out
+
+
+def measure(job: dict, model_name: str, variant: str, runtime_name: str) -> dict:
+    runtime = Runtime(runtime_name)
+    bundle = load_bundle(job["bundle"])
+    steps, repeats = int(job["steps"]), int(job["repeats"])
+    window, scaler, seed = bundle.window, bundle.scaler, bundle.seed_window
+    truth = np.asarray(bundle.data["evaluation"]["truth"], dtype=np.float64)
+    series = np.concatenate([seed, truth])
+    keras = bundle.model(model_name)["keras"]
+    path = bundle.artifact_path(model_name, variant)  # checksum verified before anything is timed
+
+    t0 = time.perf_counter()
+    interpreter_class(runtime)  # imports the runtime's module
+    import_ms = (time.perf_counter() - t0) * 1e3
+    rss_import = current_rss_mib()
+
+    t0 = time.perf_counter()
+    model = WindowModel(path, runtime)  # construct + allocate_tensors + tensor details
+    load_ms = (time.perf_counter() - t0) * 1e3
+    if model.window != window:
+        raise ValueError(f"{path.name} takes a window of {model.window}, bundle.json says {window}")
+    state = SlidingWindow(model)
+    seed_scaled = scaler.transform(seed)
+    state.fill(seed_scaled)
+    t0 = time.perf_counter()
+    state.push(state.predict())
+    first_ms = (time.perf_counter() - t0) * 1e3
+
+    overhead = stats.timer_overhead_ns()
+    gc_was = gc.isenabled()
+    gc.disable()
+    try:
+        step_latencies(state, seed_scaled, steps, int(job["warmup_steps"]))
+        per_repeat = [stats.latency_summary(step_latencies(state, seed_scaled, steps, int(job["latency_steps"])))
+                      for _ in range(repeats)]
+        buf = np.empty(steps)
+        forecast_ms = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            forecast = closed_loop(state, scaler, seed, steps, buf)
+            forecast_ms.append((time.perf_counter() - t0) * 1e3)
+    finally:
+        if gc_was:
+            gc.enable()
+
+    n_eval = min(steps, truth.size)
+    one = one_step(model, scaler, series, window, truth.size)
+    plan = job["horizon"]
+    curves = horizon_forecasts(state, scaler, series, window, plan["origins"], plan["horizon"])
+    keras_loop = np.asarray(keras["closed_loop"], dtype=np.float64)
+    keras_one = np.asarray(keras["one_step"], dtype=np.float64)
+    n_keras = min(n_eval, keras_loop.size)
+    return {
+        "runtime_version": runtime_version(runtime),
+        "timing": {
+            "import_ms": stats.sig(import_ms),
+            "load_allocate_ms": stats.sig(load_ms),
+            "first_invoke_ms": stats.sig(first_ms),
+            "forecast_ms": stats.sig(float(np.median(forecast_ms))),
+            "forecast_ms_runs": [stats.sig(v) for v in forecast_ms],
+            "timer_overhead_ns": overhead,
+        },
+        "latency_us": stats.combine_repeats(per_repeat),
+        "memory": {"rss_after_import_mib": stats.sig(rss_import), "peak_rss_mib": stats.sig(peak_rss_mib())},
+        "accuracy": {
+            "steps": int(n_eval),
+            "one_step_rmse_vs_keras": stats.rmse(one[: keras_one.size], keras_one[: one.size]),
+            "one_step_max_abs_vs_keras": stats.max_abs(one[: keras_one.size], keras_one[: one.size]),
+            "one_step_rmse_vs_truth": stats.rmse(one, truth),
+            "one_step_max_abs_vs_truth": stats.max_abs(one, truth),
+            "closed_loop_rmse_vs_truth": stats.rmse(forecast[:n_eval], truth[:n_eval]),
+            "closed_loop_max_abs_vs_truth": stats.max_abs(forecast[:n_eval], truth[:n_eval]),
+            "closed_loop_rmse_vs_keras": stats.rmse(forecast[:n_keras], keras_loop[:n_keras]),
+            "closed_loop_max_abs_vs_keras": stats.max_abs(forecast[:n_keras], keras_loop[:n_keras]),
+        },
+        "horizon": stats.horizon_curve(curves, truth, plan["origins"]),
+        "forecast": [float(v) for v in forecast],
+    }
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__)[:300]
+
+
+def main(argv: list[str]) -> int:
+    job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    for item in argv[1:]:
+        model_name, variant, runtime_name = item.split("/")
+        if os.environ.get(CRASH_ENV) == item:
+            os.kill(os.getpid(), signal.SIGSEGV)
+        try:
+            result = measure(job, model_name, variant, runtime_name)
+        except Exception as exc:  # the error is the finding: it becomes the row's reason
+            emit(item, ok=False, error=_first_line(exc))
+        else:
+            emit(item, ok=True, **result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

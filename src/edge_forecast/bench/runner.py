@@ -1,0 +1,312 @@
+"""`edge-forecast bench`: measure every model x variant x runtime of a bundle and write the report.
+
+Each measurement runs in its own fresh child process (`edge_forecast.bench.measure`); a runtime
+that is missing, or a variant it cannot load, crashes on or hangs in, becomes a row that says why.
+This process imports neither TensorFlow nor Keras; `--reference` adds one TensorFlow child per
+model (`edge_forecast.bench.keras_baseline`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import json
+import math
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge_forecast import __version__
+from edge_forecast.bench import stats
+from edge_forecast.bench.host import host_info
+from edge_forecast.bench.report import (
+    FAILED,
+    MEASURED,
+    NOT_MEASURED,
+    REPORT_FORMAT,
+    REPORT_JSON,
+    REPORT_MD,
+    SCHEMA_VERSION,
+    render_markdown,
+    validate_report,
+)
+from edge_forecast.bundle import Bundle, load_bundle
+from edge_forecast.children import run_resilient
+from edge_forecast.edge.runtime import AUTO_ORDER, Runtime, resolve_runtime
+from edge_forecast.errors import UserError, choice_error
+from edge_forecast.fsio import check_output_dir, staged_dir, write_json_atomic, write_text_atomic
+
+LATENCY_MIN_STEPS = 1000   # timed steps per repeat, at least (whole forecasts of --steps)
+WARMUP_STEPS = 200         # untimed steps before the latency repeats
+PREDICT_STEPS = 30         # Keras model.predict steps timed (~50 ms each)
+MEASURE_TIMEOUT_S = 300.0  # a silent measuring child is killed after this (a hung interpreter) ...
+KERAS_TIMEOUT_S = 900.0
+SECONDS_PER_STEP = 0.02    # ... plus this per timed step (long --steps), generous for a slow device
+DEFAULT_REPEATS = 3
+CHILD_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+
+
+@dataclass
+class BenchResult:
+    out: Path
+    report: dict
+
+    @property
+    def markdown(self) -> Path:
+        return self.out / REPORT_MD
+
+
+def parse_runtimes(text: str | None) -> list[Runtime]:
+    """'all' (every runtime edge-forecast knows, installed or not) or a comma-separated list."""
+    valid = ["all"] + [r.value for r in Runtime]
+    if text is None or text.strip().lower() in ("", "all"):
+        return list(AUTO_ORDER)
+    chosen: list[Runtime] = []
+    for name in text.split(","):
+        name = name.strip().lower()
+        if not name:
+            continue
+        if name == "all":
+            raise UserError("--runtimes all cannot be combined with other runtimes")
+        try:
+            runtime = Runtime(name)
+        except ValueError:
+            raise choice_error("runtime", name, valid) from None
+        if runtime not in chosen:
+            chosen.append(runtime)
+    if not chosen:
+        raise UserError("--runtimes is empty; valid: " + ", ".join(valid))
+    return chosen
+
+
+def bench_bundle(bundle: str | Path, out: str | Path, steps: int | None = None, repeats: int = DEFAULT_REPEATS,
+                 runtimes: str | None = "all", reference: str | Path | None = None, force: bool = False,
+                 echo: Callable[[str], None] = print, bundle_label: str | None = None,
+                 reference_label: str | None = None) -> BenchResult:
+    """Benchmark a bundle into the report directory `out` (report.md, report.json, PNGs).
+
+    `bundle_label` / `reference_label`: the paths to record in the report, when the given paths
+    are temporary (the demo benches inside a staging directory).
+    """
+    loaded = load_bundle(bundle)
+    chosen = parse_runtimes(runtimes)
+    evaluation = loaded.data.get("evaluation")
+    if not isinstance(evaluation, dict) or not evaluation.get("truth"):
+        raise UserError(f"bundle {bundle} has no evaluation data (bundle.json 'evaluation'); export it again")
+    eval_steps = len(evaluation["truth"])
+    steps = eval_steps if steps is None else steps
+    if steps < 1:
+        raise UserError(f"--steps must be at least 1, got {steps}")
+    if repeats < 1:
+        raise UserError(f"--repeats must be at least 1, got {repeats}")
+    record = _check_reference(Path(reference), loaded) if reference is not None else None
+    out = Path(out)
+    check_output_dir(out, force, "report")
+
+    plan = stats.horizon_plan(eval_steps, steps)
+    job = {
+        "bundle": str(Path(bundle).resolve()), "steps": steps, "repeats": repeats,
+        "latency_steps": math.ceil(LATENCY_MIN_STEPS / steps) * steps, "warmup_steps": WARMUP_STEPS,
+        "predict_steps": PREDICT_STEPS, "horizon": plan,
+        "reference": str(Path(reference).resolve()) if reference is not None else None,
+    }
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="edge-forecast-bench-") as tmp:
+        job_path = Path(tmp) / "job.json"
+        job_path.write_text(json.dumps(job), encoding="utf-8")
+        extra = SECONDS_PER_STEP * (job["latency_steps"] + steps) * (repeats + 1)
+        results = _measure_variants(loaded, chosen, job_path, MEASURE_TIMEOUT_S + extra, echo)
+        keras = _measure_keras(loaded, record, job_path, KERAS_TIMEOUT_S + extra, echo) if record is not None else {}
+
+    doc = _document(loaded, results, keras, job, chosen, bundle_label or str(bundle),
+                    reference_label or (str(reference) if reference is not None else None))
+    with staged_dir(out, force, "report") as stage:
+        try:
+            from edge_forecast.bench.figures import draw_figures
+
+            doc["figures"] = draw_figures(doc, stage)
+        except ImportError as exc:
+            doc["notes"].append(f"figures not drawn: {exc.name or 'matplotlib'} is not installed "
+                                "(pip install 'edge-forecast[bench]')")
+        validate_report(doc)
+        write_json_atomic(stage / REPORT_JSON, doc)
+        write_text_atomic(stage / REPORT_MD, render_markdown(doc))
+    echo(f"benchmark finished in {time.perf_counter() - started:.1f} s")
+    return BenchResult(out=out, report=doc)
+
+
+def _check_reference(reference: Path, bundle: Bundle) -> dict:
+    missing = [name for name in ("tensorflow", "keras") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UserError(f"--reference measures the Keras model and needs {' and '.join(missing)}: "
+                        "pip install 'edge-forecast[desktop]', or drop --reference")
+    from edge_forecast.train.loop import load_run
+
+    record = load_run(reference)
+    if record["signal"].get("fingerprint") != bundle.data["signal"].get("fingerprint"):
+        raise UserError(f"--reference {reference} was not trained on the signal of bundle {bundle.root} "
+                        "(signal fingerprints differ); pass the run the bundle was exported from")
+    if int(record["config"]["window"]) != bundle.window:
+        raise UserError(f"--reference {reference} has window {record['config']['window']}, "
+                        f"bundle {bundle.root} has {bundle.window}")
+    return record
+
+
+def _skip_reason(bundle: Bundle, model: str, variant: str, runtime: Runtime) -> str | None:
+    try:
+        resolve_runtime(runtime)
+    except UserError as exc:  # "runtime X is not installed; pip install Y"
+        return str(exc)
+    status = bundle.variant(model, variant)["runtimes"].get(runtime.value) or {}
+    if status.get("ok") is False:
+        version = f" {status['version']}" if status.get("version") else ""
+        return (f"bundle.json records that {runtime.value}{version} failed on this artifact at export: "
+                f"{status.get('error', 'no detail')}")
+    return None
+
+
+def _base_entry(bundle: Bundle, model: str, variant: str, runtime: Runtime) -> dict:
+    entry = bundle.variant(model, variant)
+    return {"model": model, "variant": variant, "runtime": runtime.value, "status": NOT_MEASURED, "reason": None,
+            "mode": entry["mode"], "file": entry["file"], "size_bytes": int(entry["bytes"]),
+            "size_kib": stats.sig(entry["bytes"] / 1024)}
+
+
+def _measure_variants(bundle: Bundle, runtimes: list[Runtime], job_path: Path, timeout: float, echo) -> list[dict]:
+    items = [(m, v, r) for m in bundle.models for v in bundle.variants(m) for r in runtimes]
+    results = []
+    for i, (model, variant, runtime) in enumerate(items, start=1):
+        entry = _base_entry(bundle, model, variant, runtime)
+        head = f"[{i}/{len(items)}] {model} {variant} on {runtime.value}:"
+        reason = _skip_reason(bundle, model, variant, runtime)
+        if reason:
+            entry["reason"] = reason
+            echo(f"{head} not measured ({reason})")
+            results.append(entry)
+            continue
+        key = f"{model}/{variant}/{runtime.value}"
+        t0 = time.perf_counter()
+        found = run_resilient(lambda pending: [sys.executable, "-m", "edge_forecast.bench.measure", str(job_path), *pending],
+                              [key], timeout, env=CHILD_ENV)[key]
+        seconds = time.perf_counter() - t0
+        if not found.pop("ok", False):
+            entry.update(status=FAILED, reason=f"{runtime.value} could not run it: {found.get('error', 'unknown error')}")
+            echo(f"{head} FAILED ({entry['reason']})")
+        else:
+            entry.update(status=MEASURED, **found, speedup={})
+            lat, acc = entry["latency_us"], entry["accuracy"]
+            echo(f"{head} p50 {stats.fmt(lat['p50'])} µs, p99 {stats.fmt(lat['p99'])} µs, closed-loop RMSE "
+                 f"{stats.fmt(acc['closed_loop_rmse_vs_truth'])} ({seconds:.1f} s)")
+        results.append(entry)
+    return results
+
+
+def _measure_keras(bundle: Bundle, record: dict, job_path: Path, timeout: float, echo) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for model in bundle.models:
+        if model not in record["models"]:
+            out[model] = {"status": NOT_MEASURED, "reason": "model is not in the --reference run", "measured": None}
+            continue
+        echo(f"keras {model}: measuring the float Keras model (model.predict and direct call) in a TensorFlow child")
+        t0 = time.perf_counter()
+        found = run_resilient(lambda pending: [sys.executable, "-m", "edge_forecast.bench.keras_baseline",
+                                               str(job_path), *pending], [model], timeout, env=CHILD_ENV)[model]
+        if not found.pop("ok", False):
+            out[model] = {"status": FAILED, "reason": found.get("error", "unknown error"), "measured": None}
+            echo(f"keras {model}: FAILED ({out[model]['reason']})")
+            continue
+        p, d = found["predict"]["latency_us"], found["direct"]["latency_us"]
+        found["speedup_direct_vs_predict"] = stats.sig(p["p50"] / d["p50"]) if d["p50"] else None
+        out[model] = {"status": MEASURED, "reason": None, "measured": found}
+        echo(f"keras {model}: model.predict p50 {stats.fmt(p['p50'])} µs, direct call p50 {stats.fmt(d['p50'])} µs "
+             f"({time.perf_counter() - t0:.1f} s)")
+    return out
+
+
+def _keras_from_bundle(bundle: Bundle, model: str) -> dict:
+    keras = bundle.model(model)["keras"]
+    truth = np.asarray(bundle.data["evaluation"]["truth"], dtype=np.float64)
+    loop = np.asarray(keras["closed_loop"], dtype=np.float64)
+    one = np.asarray(keras["one_step"], dtype=np.float64)
+    n, k = min(loop.size, truth.size), min(one.size, truth.size)
+    return {
+        "closed_loop_rmse_vs_truth": stats.rmse(loop[:n], truth[:n]),
+        "closed_loop_max_abs_vs_truth": stats.max_abs(loop[:n], truth[:n]),
+        "one_step_rmse_vs_truth": stats.rmse(one[:k], truth[:k]),
+        "one_step_max_abs_vs_truth": stats.max_abs(one[:k], truth[:k]),
+    }
+
+
+def _document(bundle: Bundle, results: list[dict], keras: dict, job: dict, runtimes: list[Runtime],
+              bundle_label: str, reference_label: str | None) -> dict:
+    steps, eval_steps = job["steps"], len(bundle.data["evaluation"]["truth"])
+    models = {}
+    for name in bundle.models:
+        entry = bundle.model(name)
+        k = keras.get(name) or {"status": NOT_MEASURED, "measured": None,
+                                "reason": "no --reference run was given (it needs the training run and TensorFlow)"}
+        models[name] = {
+            "kind": entry["kind"], "units": int(entry["units"]), "params": int(entry["params"]),
+            "keras": {**k, "bundle": _keras_from_bundle(bundle, name),
+                      "closed_loop": [float(v) for v in entry["keras"]["closed_loop"]]},
+        }
+    for e in results:
+        base = models[e["model"]]["keras"]["measured"]
+        if e["status"] == MEASURED and base:
+            p50 = e["latency_us"]["p50"]
+            e["speedup"] = {
+                "vs_keras_predict": stats.sig(base["predict"]["latency_us"]["p50"] / p50) if p50 else None,
+                "vs_keras_direct": stats.sig(base["direct"]["latency_us"]["p50"] / p50) if p50 else None,
+            }
+    converter = bundle.data.get("converter", {})
+    plan = job["horizon"]
+    method = {
+        "latency_steps": job["latency_steps"], "warmup_steps": job["warmup_steps"],
+        "predict_steps": min(job["predict_steps"], steps), "accuracy_steps": min(steps, eval_steps),
+        "horizon": {"horizon": plan["horizon"], "origins": len(plan["origins"])},
+        "repeats_aggregation": "median of per-repeat statistics",
+    }
+    method["notes"] = [
+        "Each model x variant x runtime is measured in its own fresh child process (python -m "
+        "edge_forecast.bench.measure): runtime import, interpreter load + allocate_tensors, first invoke, "
+        "latency, forecast time, accuracy; peak RSS is that child's (getrusage).",
+        f"Per-step latency is one SlidingWindow.predict + push (the Forecaster's hot loop), timed with "
+        f"perf_counter_ns with the garbage collector off, in closed-loop forecasts of {steps} steps from the seed "
+        f"window; {job['warmup_steps']} untimed warm-up steps, then {job['repeats']} repeat(s) of "
+        f"{job['latency_steps']} steps. Each statistic (mean, p50, p90, p99) is the median of its per-repeat "
+        "values; per-repeat values are in report.json.",
+        "Speed-up = Keras model.predict-loop p50 / variant p50 (same for the direct call), with the Keras "
+        f"model measured in a TensorFlow child of the same run; model.predict is timed on the first "
+        f"{min(job['predict_steps'], steps)} steps only.",
+        f"Error against horizon: RMSE against the truth at each horizon over {len(plan['origins'])} forecast "
+        f"origins, each a true window of the evaluation data, horizons 1 to {plan['horizon']}.",
+        "Accuracy is in signal units; 'Keras' is the float Keras output that export recorded in bundle.json.",
+    ]
+    return {
+        "format": REPORT_FORMAT,
+        "schema_version": SCHEMA_VERSION,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "edge_forecast_version": __version__,
+        "command": {"bundle": bundle_label, "steps": steps, "repeats": job["repeats"],
+                    "runtimes": [r.value for r in runtimes], "reference": reference_label},
+        "host": host_info(),
+        "bundle": {
+            "path": bundle_label, "created": bundle.data.get("created"),
+            "edge_forecast_version": bundle.data.get("edge_forecast_version"),
+            "converter": ", ".join(f"{k} {v}" for k, v in converter.items() if isinstance(v, str)),
+            "window": bundle.window, "signal": bundle.data.get("signal", {}).get("source"),
+            "evaluation_steps": eval_steps,
+        },
+        "method": method,
+        "series": {"seed_window": [float(v) for v in bundle.seed_window],
+                   "truth": [float(v) for v in bundle.data["evaluation"]["truth"]]},
+        "models": models,
+        "results": results,
+        "figures": {},
+        "notes": [],
+    }

@@ -1,0 +1,118 @@
+"""Numbers for the report: rounding, latency summaries, errors, the horizon plan (numpy only).
+
+Every number that report.md shows is rounded here, once, to `DIGITS` significant digits before it
+goes into report.json; report.md prints the JSON value with `fmt`, which round-trips exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+DIGITS = 4
+LATENCY_KEYS = ("mean", "p50", "p90", "p99", "min", "max")
+
+
+def sig(value: float | None, digits: int = DIGITS) -> float | None:
+    """`value` rounded to `digits` significant digits; None for None, NaN or inf (JSON has no NaN)."""
+    if value is None:
+        return None
+    value = float(value)
+    if not math.isfinite(value):
+        return None
+    return float(f"{value:.{digits}g}")
+
+
+def fmt(value: float | int | None, digits: int = DIGITS) -> str:
+    """Print a number as report.md shows it: the same value that report.json holds."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    value = float(value)
+    if value == 0:
+        return "0"
+    if 1e-3 <= abs(value) < 1e7:
+        return np.format_float_positional(value, precision=digits, unique=True, fractional=False, trim="-")
+    return f"{value:.{digits}g}"
+
+
+def latency_summary(samples_ns: Sequence[int] | np.ndarray) -> dict:
+    """Per-step latency statistics in microseconds."""
+    us = np.asarray(samples_ns, dtype=np.float64) / 1000.0
+    p50, p90, p99 = np.percentile(us, [50, 90, 99])
+    return {
+        "mean": sig(us.mean()), "p50": sig(p50), "p90": sig(p90), "p99": sig(p99),
+        "min": sig(us.min()), "max": sig(us.max()), "samples": int(us.size),
+    }
+
+
+def combine_repeats(per_repeat: list[dict]) -> dict:
+    """The median over repeats of each per-repeat statistic (see the report's method section)."""
+    out = {key: sig(float(np.median([r[key] for r in per_repeat]))) for key in LATENCY_KEYS}
+    out["samples"] = int(sum(r["samples"] for r in per_repeat))
+    out["repeats"] = len(per_repeat)
+    out["per_repeat"] = per_repeat
+    return out
+
+
+def timer_overhead_ns(n: int = 2000) -> int:
+    """Median cost of one pair of perf_counter_ns calls (included in every per-step sample)."""
+    pc = time.perf_counter_ns
+    samples = [0] * n
+    for i in range(n):
+        t0 = pc()
+        samples[i] = pc() - t0
+    return int(np.median(samples))
+
+
+def rmse(a: np.ndarray, b: np.ndarray) -> float | None:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.size == 0:
+        return None
+    return sig(float(np.sqrt(np.mean((a - b) ** 2))))
+
+
+def max_abs(a: np.ndarray, b: np.ndarray) -> float | None:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.size == 0:
+        return None
+    return sig(float(np.max(np.abs(a - b))))
+
+
+# Horizons shown in report.md's horizon table (the JSON keeps the whole curve).
+HORIZON_MARKS = (1, 5, 10, 20, 50, 100, 200, 500, 1000)
+MAX_ORIGINS = 100
+
+
+def horizon_plan(eval_steps: int, steps: int) -> dict:
+    """Forecast origins and the longest horizon for the error-against-horizon curve.
+
+    From each origin o (a true window series[o : o+W]) the closed loop runs `horizon` steps and is
+    compared with truth[o : o+horizon]. The longest horizon is min(steps, half the evaluation
+    length), so that many origins (evenly spaced, at most MAX_ORIGINS) share every horizon.
+    """
+    horizon = max(1, min(steps, eval_steps // 2 if eval_steps >= 2 else eval_steps))
+    last = eval_steps - horizon
+    count = min(MAX_ORIGINS, last + 1)
+    origins = sorted({int(round(v)) for v in np.linspace(0, last, count)})
+    return {"horizon": horizon, "origins": origins}
+
+
+def horizon_curve(forecasts: np.ndarray, truth: np.ndarray, origins: Sequence[int]) -> dict:
+    """RMSE over origins at each horizon; `forecasts` is (origins, horizon) in signal units."""
+    forecasts = np.asarray(forecasts, dtype=np.float64)
+    horizon = forecasts.shape[1]
+    target = np.stack([np.asarray(truth)[o : o + horizon] for o in origins])
+    curve = np.sqrt(np.mean((forecasts - target) ** 2, axis=0))
+    marks = {str(h): sig(curve[h - 1]) for h in HORIZON_MARKS if h <= horizon}
+    if str(horizon) not in marks:
+        marks[str(horizon)] = sig(curve[horizon - 1])
+    return {
+        "origins": len(origins), "horizon": horizon,
+        "rmse_vs_truth": [sig(v, 6) for v in curve],
+        "at": marks,
+    }
