@@ -157,6 +157,7 @@ def render_markdown(doc: dict) -> str:
     out += _accuracy_table(doc)
     out += _horizon_table(doc)
     out += _keras_table(doc)
+    out += _baselines_table(doc)
     out += _figures(doc)
     out += _host_table(doc)
     out += _method(doc)
@@ -194,6 +195,19 @@ def _headline(doc: dict) -> list[str]:
             out += [f"Keras float baseline: {model['keras']['status']}: {reason}. Its closed-loop RMSE vs truth "
                     f"from bundle.json: {fmt(model['keras']['bundle']['closed_loop_rmse_vs_truth'])}.", ""]
     return out
+
+
+def _baselines_table(doc: dict) -> list[str]:
+    baselines = doc.get("baselines") or {}
+    if not baselines:
+        return []
+    rows = [[name, b["closed_loop_rmse_vs_truth"]] for name, b in baselines.items()]
+    return ["## Baselines (numpy, fitted on the training part)", "",
+            "The same closed loop from the same seed window: persistence repeats the last value; arW is a "
+            "linear autoregressive model on the last W values, least squares. A uniformly sampled damped "
+            "sinusoid is an exact linear recurrence, so arW is near-perfect there: the neural models earn "
+            "their place on signals where it is not.", ""] + _table(
+        ["baseline", "closed-loop RMSE vs truth"], rows, "lr")
 
 
 def _latency_table(doc: dict) -> list[str]:

@@ -306,6 +306,8 @@ def _document(bundle: Bundle, results: list[dict], keras: dict, job: dict, runti
         "series": {"seed_window": [float(v) for v in bundle.seed_window],
                    "truth": [float(v) for v in bundle.data["evaluation"]["truth"]]},
         "models": models,
+        "baselines": {name: {"closed_loop_rmse_vs_truth": stats.sig(entry["closed_loop_rmse_vs_truth"])}
+                      for name, entry in bundle.data.get("baselines", {}).items()},
         "results": results,
         "figures": {},
         "notes": [],

@@ -283,7 +283,18 @@ def _document(data: _Data, models: dict) -> dict:
             "truth": [float(v) for v in data.series[w : w + data.steps]],
         },
         "models": models,
+        "baselines": _baselines(data, w),
     }
+
+
+def _baselines(data: _Data, w: int) -> dict:
+    """The training record's numpy baselines over the evaluation steps, for reports on a device."""
+    truth = data.series[w : w + data.steps]
+    out = {}
+    for name, entry in data.record.get("baselines", {}).items():
+        loop = np.asarray(entry["forecast"][: data.steps])
+        out[name] = {"closed_loop": [float(v) for v in loop], "closed_loop_rmse_vs_truth": rmse(loop, truth)}
+    return out
 
 
 def _artifact_line(name: str, mode: str, v: dict) -> str:

@@ -25,16 +25,21 @@ class OptimizerKind(str, Enum):
 class SignalSpec:
     """Where the series comes from: the built-in damped oscillation or a file column."""
 
-    name: str = "damped"  # "damped" or a file path
+    name: str = "damped"  # a built-in name (BUILTIN_SIGNALS) or a file path
     column: str | None = None
     fill: str | None = None
-    tau: float = 5.0
-    points: int = 200
-    span: float = 5 * math.pi
+    tau: float = 5.0              # damped: decay constant
+    points: int | None = None     # built-in: samples (damped 200, mackey-glass 600)
+    span: float = 5 * math.pi     # damped: x range
+    delay: float = 17.0           # mackey-glass: the delay tau
+    noise: float = 0.0            # mackey-glass: seeded measurement noise (std)
 
     @property
     def builtin(self) -> bool:
-        return self.name == "damped"
+        return self.name in BUILTIN_SIGNALS
+
+
+BUILTIN_SIGNALS = ("damped", "mackey-glass")
 
 
 @dataclass(frozen=True)
@@ -42,13 +47,18 @@ class TrainConfig:
     models: tuple[ModelKind, ...] = (ModelKind.LSTM,)
     window: int = 20
     units: int = 40
-    epochs: int = 200
+    epochs: int = 150
     batch_size: int = 16
     optimizer: OptimizerKind = OptimizerKind.ADAM
-    learning_rate: float = 1e-3
+    learning_rate: float = 3e-3
     validation_split: float = 0.1
     scale: ScaleKind = ScaleKind.STANDARD
     seed: int = 0
+    # Closed-loop training (train/rollout.py); rollout 0 is the tutorial's teacher forcing.
+    rollout: int = 10
+    input_noise: float = 0.0
+    lr_schedule: str = "cosine"   # constant | cosine
+    select: str = "best"          # last | best (lowest closed-loop error on the held-out segment)
     signal: SignalSpec = field(default_factory=SignalSpec)
     preset: str | None = None
 
@@ -74,6 +84,10 @@ SEED_PRESET = TrainConfig(
     seed=0,
     signal=SignalSpec(),
     preset="seed",
+    rollout=0,
+    input_noise=0.0,
+    lr_schedule="constant",
+    select="last",
 )
 
 PRESETS = {"seed": SEED_PRESET}
@@ -101,8 +115,9 @@ def build_config(preset: str | None = None, **overrides) -> TrainConfig:
     if preset is not None and preset not in PRESETS:
         raise choice_error("preset", preset, sorted(PRESETS))
     base = PRESETS[preset] if preset else TrainConfig()
-    signal_keys = {"signal", "column", "fill", "tau", "points", "span"}
-    sig = {k if k != "signal" else "name": v for k, v in overrides.items() if k in signal_keys and v is not None}
+    signal_keys = {"signal", "column", "fill", "tau", "points", "span", "delay", "signal_noise"}
+    renamed = {"signal": "name", "signal_noise": "noise"}
+    sig = {renamed.get(k, k): v for k, v in overrides.items() if k in signal_keys and v is not None}
     rest = {k: v for k, v in overrides.items() if k not in signal_keys and v is not None}
     if "models" in rest:
         rest["models"] = parse_models(rest["models"]) or base.models
@@ -136,7 +151,26 @@ def _check(config: TrainConfig) -> None:
         raise UserError(f"--validation-split must be in [0, 1), got {config.validation_split}")
     if not config.models:
         raise UserError("no model chosen; valid: " + ", ".join(k.value for k in ModelKind))
-    if config.signal.builtin is False and any(
-        v != getattr(SignalSpec(), k) for k, v in (("tau", config.signal.tau), ("points", config.signal.points), ("span", config.signal.span))
-    ):
-        raise UserError("--tau, --points and --span apply only to --signal damped")
+    _check_signal(config.signal)
+    if config.rollout < 0:
+        raise UserError(f"--rollout must be 0 (teacher forcing) or more, got {config.rollout}")
+    if config.input_noise < 0:
+        raise UserError(f"--input-noise must be 0 or more, got {config.input_noise}")
+    if config.lr_schedule not in ("constant", "cosine"):
+        raise choice_error("--lr-schedule", config.lr_schedule, ["constant", "cosine"])
+    if config.select not in ("last", "best"):
+        raise choice_error("--select", config.select, ["last", "best"])
+    if config.rollout == 0 and (config.input_noise or config.lr_schedule != "constant" or config.select != "last"):
+        raise UserError("--input-noise, --lr-schedule cosine and --select best need closed-loop training (--rollout 1 or more)")
+
+
+def _check_signal(spec: SignalSpec) -> None:
+    default = SignalSpec()
+    damped_only = {"tau": spec.tau != default.tau, "span": spec.span != default.span}
+    mg_only = {"delay": spec.delay != default.delay, "signal-noise": spec.noise != default.noise}
+    if spec.name != "damped" and any(damped_only.values()):
+        raise UserError("--tau and --span apply only to --signal damped")
+    if spec.name != "mackey-glass" and any(mg_only.values()):
+        raise UserError("--delay and --signal-noise apply only to --signal mackey-glass")
+    if not spec.builtin and spec.points is not None:
+        raise UserError("--points applies only to a built-in signal (damped, mackey-glass)")

@@ -17,6 +17,7 @@ from edge_forecast.signals import (
     Signal,
     damped_oscillation,
     load_signal,
+    mackey_glass,
     make_windows,
     train_split,
     validate_series,
@@ -30,9 +31,14 @@ SIGNAL_NAME = "signal.npy"
 
 
 def resolve_signal(spec: SignalSpec) -> Signal:
-    if spec.builtin:
-        values = damped_oscillation(spec.tau, spec.points, spec.span)
-        return Signal(values=values, source=f"damped(tau={spec.tau:g}, points={spec.points}, span={spec.span:g})")
+    if spec.name == "damped":
+        points = spec.points or 200
+        values = damped_oscillation(spec.tau, points, spec.span)
+        return Signal(values=values, source=f"damped(tau={spec.tau:g}, points={points}, span={spec.span:g})")
+    if spec.name == "mackey-glass":
+        points = spec.points or 600
+        values = mackey_glass(points, spec.delay, spec.noise)
+        return Signal(values=values, source=f"mackey-glass(delay={spec.delay:g}, points={points}, noise={spec.noise:g})")
     if spec.name in ("-", ""):
         raise UserError("--signal needs a file path or 'damped'")
     return load_signal(spec.name, spec.column, spec.fill)
@@ -69,7 +75,8 @@ def _train_into(config: TrainConfig, signal: Signal, stage: Path, quiet: bool, e
 
     baselines = _baselines(config, scaler, scaled, train_points, signal.values)
     for name, entry in baselines.items():
-        echo(f"baseline {name}: closed-loop RMSE {entry['closed_loop_rmse']:.4g}")
+        held = f"held-out closed-loop RMSE {entry['holdout_rmse']:.4g}, " if "holdout_rmse" in entry else ""
+        echo(f"baseline {name}: {held}full closed-loop RMSE {entry['closed_loop_rmse']:.4g}")
     _plots(config, signal.values, models, stage)
     return {
         "format": RUN_FORMAT,
@@ -101,6 +108,9 @@ def _baselines(config: TrainConfig, scaler: Scaler, scaled: np.ndarray, train_po
     for name, step in baseline_steps(scaled[:train_points], w).items():
         forecast = scaler.inverse(closed_loop(step, scaled[:w], series.size - w))
         out[name] = {"closed_loop_rmse": rmse(forecast, series[w:]), "forecast": [float(v) for v in forecast]}
+        if series.size > train_points:
+            held = scaler.inverse(closed_loop(step, scaled[train_points - w : train_points], series.size - train_points))
+            out[name]["holdout_rmse"] = rmse(held, series[train_points:])
     return out
 
 
@@ -113,30 +123,44 @@ def _train_one(kind: ModelKind, config: TrainConfig, data, scaler: Scaler, serie
 
     x_tr, y_tr, x_va, y_va = data
     model = build_model(kind, config.window, config.units)
-    model.compile(optimizer=make_optimizer(config.optimizer.value, config.learning_rate), loss="mse")
     if not quiet:
         model.summary(print_fn=lambda line, **_: echo(line))
-    validation = (x_va, y_va) if len(x_va) else None
+    w = config.window
+    train_points = len(x_tr) + w
+    scaled = scaler.transform(series)
+    holdout = (scaled[train_points - w : train_points], scaled[train_points:]) if series.size > train_points else None
     started = time.perf_counter()
-    fit = model.fit(
-        x_tr, y_tr, batch_size=config.batch_size, epochs=config.epochs, validation_data=validation,
-        shuffle=True, verbose=0, callbacks=[] if quiet else [_progress(kind.value, config.epochs, echo)],
-    )
+    if config.rollout == 0:
+        model.compile(optimizer=make_optimizer(config.optimizer.value, config.learning_rate), loss="mse")
+        fit = model.fit(
+            x_tr, y_tr, batch_size=config.batch_size, epochs=config.epochs,
+            validation_data=(x_va, y_va) if len(x_va) else None, shuffle=True, verbose=0,
+            callbacks=[] if quiet else [_progress(kind.value, config.epochs, echo)],
+        )
+        history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+    else:
+        from edge_forecast.train.rollout import fit_rollout
+
+        try:
+            history = fit_rollout(model, config, scaled, train_points, holdout,
+                                  None if quiet else _rollout_progress(kind.value, config.epochs, scaler.scale, echo))
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
     seconds = time.perf_counter() - started
-    history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
     path = stage / f"{kind.value}.keras"
     model.save(path)
 
     step = keras_step_fn(model)
-    w = config.window
-    seed_scaled = scaler.transform(series[:w])
-    forecast = scaler.inverse(closed_loop(step, seed_scaled, series.size - w))
+    forecast = scaler.inverse(closed_loop(step, scaled[:w], series.size - w))
     cl_rmse = rmse(forecast, series[w:])
+    held = _holdout_metrics(step, scaler, holdout, series, train_points)
     params = int(model.count_params())
     final_val = history.get("val_loss", [float("nan")])[-1]
     echo(
         f"{kind.value}: {params:,} parameters, loss {history['loss'][-1]:.3g}, "
-        f"val loss {final_val:.3g}, closed-loop RMSE {cl_rmse:.4g}, {seconds:.1f} s"
+        + (f"val loss {final_val:.3g}, " if "val_loss" in history else "")
+        + (f"held-out closed-loop RMSE {held['rmse']:.4g} ({held['steps']} steps), " if held else "")
+        + f"full closed-loop RMSE {cl_rmse:.4g}, {seconds:.1f} s"
     )
     return {
         "kind": kind.value,
@@ -150,8 +174,36 @@ def _train_one(kind: ModelKind, config: TrainConfig, data, scaler: Scaler, serie
         "history": history,
         "final": {"loss": history["loss"][-1], "val_loss": final_val},
         "closed_loop": {"start": 0, "steps": int(series.size - w), "rmse": cl_rmse,
+                         "mae": float(np.mean(np.abs(forecast - series[w:]))),
                          "forecast": [float(v) for v in forecast]},
+        "holdout": held,
     }
+
+
+def _holdout_metrics(step, scaler: Scaler, holdout, series: np.ndarray, start: int) -> dict | None:
+    """Closed loop over the held-out (validation) segment, from the true window before it."""
+    if holdout is None:
+        return None
+    truth = series[start:]
+    forecast = scaler.inverse(closed_loop(step, holdout[0], truth.size))
+    error = np.abs(forecast - truth)
+    return {"start": int(start), "steps": int(truth.size),
+            "rmse": rmse(forecast, truth), "mae": float(np.mean(error)),
+            "abs_error_by_horizon": [float(v) for v in error], "forecast": [float(v) for v in forecast]}
+
+
+def _rollout_progress(name: str, epochs: int, unit_scale: float, echo):
+    every = max(1, epochs // 20)
+
+    def report(epoch: int, logs: dict) -> None:
+        done = epoch + 1
+        if done % every and done != epochs:
+            return
+        val = logs.get("val_closed_loop_rmse", float("nan")) * unit_scale
+        shown = f"  held-out closed-loop RMSE {val:.3g}" if np.isfinite(val) else ""
+        echo(f"  {name} epoch {done}/{epochs}  loss {logs['loss']:.3g}{shown}  {logs['seconds']:.1f}s")
+
+    return report
 
 
 def _progress(name: str, epochs: int, echo):
