@@ -1,0 +1,93 @@
+"""Closed-loop accuracy: rollout training vs teacher forcing, held-out metrics, Mackey-Glass."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import cli
+
+from edge_forecast.errors import UserError
+from edge_forecast.forecast import rmse
+from edge_forecast.signals import mackey_glass
+
+
+def _train(tmp_path, name: str, **overrides) -> dict:
+    from edge_forecast.train.config import build_config
+    from edge_forecast.train.loop import train_run
+
+    config = build_config(None, models=("rnn",), window=10, units=16, seed=3, **overrides)
+    return train_run(config, tmp_path / name, quiet=True, echo=lambda _: None)
+
+
+@pytest.mark.slow
+def test_closed_loop_training_beats_teacher_forcing_on_the_same_budget(tmp_path):
+    teacher = _train(tmp_path, "teacher", epochs=80, rollout=0, lr_schedule="constant", select="last")
+    rollout = _train(tmp_path, "rollout", epochs=80, rollout=8)  # with its defaults: cosine LR, best held-out
+    t, r = teacher["models"]["rnn"], rollout["models"]["rnn"]
+    assert r["closed_loop"]["rmse"] < 0.5 * t["closed_loop"]["rmse"]
+    assert r["holdout"]["rmse"] < 0.5 * t["holdout"]["rmse"]
+    assert "val_closed_loop_rmse" in r["history"] and len(r["history"]["loss"]) == 80
+
+
+def test_metrics_in_the_record_match_a_recomputation(tmp_path):
+    record = _train(tmp_path, "run", epochs=3, rollout=4, points=80)
+    series = np.load(tmp_path / "run" / "signal.npy")
+    model = record["models"]["rnn"]
+    start = record["split"]["train_points"]
+    held = model["holdout"]
+    assert held["start"] == start and held["steps"] == series.size - start
+    forecast = np.asarray(held["forecast"])
+    assert held["rmse"] == pytest.approx(rmse(forecast, series[start:]), rel=1e-12)
+    assert held["mae"] == pytest.approx(np.mean(np.abs(forecast - series[start:])), rel=1e-12)
+    assert held["abs_error_by_horizon"] == pytest.approx(np.abs(forecast - series[start:]).tolist())
+    full = np.asarray(model["closed_loop"]["forecast"])
+    assert model["closed_loop"]["mae"] == pytest.approx(np.mean(np.abs(full - series[10:])), rel=1e-12)
+    # select=best keeps the weights of the best evaluated epoch: the record's held-out RMSE is it
+    assert held["rmse"] == pytest.approx(model["history"]["selected_val_closed_loop_rmse"][0] * record["scaler"]["scale"], rel=1e-5)
+    for entry in record["baselines"].values():
+        assert "holdout_rmse" in entry
+
+
+def test_mackey_glass_is_deterministic_bounded_and_not_linear():
+    from edge_forecast.baselines import fit_ar
+    from edge_forecast.forecast import closed_loop
+
+    y = mackey_glass()
+    assert y.shape == (600,) and np.array_equal(y, mackey_glass())
+    assert 0.2 < y.min() and y.max() < 1.45 and y.std() > 0.15
+    noisy = mackey_glass(noise=0.01)
+    assert np.array_equal(noisy, mackey_glass(noise=0.01)) and 0.005 < np.std(noisy - y) < 0.015
+    ar = fit_ar(y[:480], 20)  # a linear model cannot forecast a chaotic signal far
+    assert rmse(closed_loop(ar.step, y[460:480], 120), y[480:]) > 0.3 * y.std()
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"rollout": -1}, "--rollout must be 0"),
+        ({"rollout": 0, "input_noise": 0.1}, "need closed-loop training"),
+        ({"input_noise": -1.0}, "--input-noise must be 0 or more"),
+        ({"delay": 20.0}, "--delay and --signal-noise apply only to --signal mackey-glass"),
+        ({"signal": "mackey-glass", "tau": 3.0}, "--tau and --span apply only to --signal damped"),
+        ({"lr_schedule": "step"}, "unknown --lr-schedule 'step'"),
+    ],
+)
+def test_bad_training_options(overrides, message):
+    from edge_forecast.train.config import build_config
+
+    with pytest.raises(UserError, match=message):
+        build_config(None, **overrides)
+
+
+def test_preset_stays_the_tutorial():
+    from edge_forecast.train.config import build_config
+
+    seed = build_config("seed")
+    assert (seed.rollout, seed.lr_schedule, seed.select, seed.input_noise) == (0, "constant", "last", 0.0)
+    assert (seed.optimizer.value, seed.learning_rate, seed.batch_size, seed.epochs) == ("sgd", 0.01, 10, 1000)
+
+
+def test_rollout_longer_than_the_training_part_is_a_user_error(tmp_path):
+    done = cli("train", "--points", "30", "--window", "10", "--rollout", "25", "--epochs", "1", "--out", str(tmp_path / "r"))
+    assert done.returncode == 2 and "too short for window 10 + rollout 25" in done.stderr
+    assert not (tmp_path / "r").exists()
