@@ -118,19 +118,26 @@ def _copy_run(tiny_run, tmp_path):
         ("calibration", "--calibration-samples must be at least 1"),
         ("out_is_file", "is a file, not a directory"),
         ("exists", "already exists; pass --force"),
+        ("damaged", "is damaged: 'models' must be a non-empty object"),
+        ("signal", "signal.npy is corrupt"),
+        ("out_is_run", "overlaps the input"),
     ],
 )
 def test_bad_input_exits_2(tiny_run, tmp_path, case, message):
     run, out, extra = str(tiny_run), tmp_path / "bundle", []
     if case == "missing":
         run = str(tmp_path / "nope")
-    elif case in ("incomplete", "version", "model_file"):
+    elif case in ("incomplete", "version", "model_file", "damaged", "signal"):
         copy = _copy_run(tiny_run, tmp_path)
         record = copy / "training.json"
         if case == "incomplete":
             record.unlink()
         elif case == "version":
             record.write_text(json.dumps({**json.loads(record.read_text()), "format_version": 99}))
+        elif case == "damaged":
+            record.write_text(json.dumps({**json.loads(record.read_text()), "models": ["rnn"]}))
+        elif case == "signal":
+            (copy / "signal.npy").write_bytes(b"not numpy")
         else:
             (copy / "rnn.keras").unlink()
         run = str(copy)
@@ -144,7 +151,25 @@ def test_bad_input_exits_2(tiny_run, tmp_path, case, message):
         out.write_text("x")
     elif case == "exists":
         out.mkdir()
+    elif case == "out_is_run":
+        out = tmp_path / "run"
+        shutil.copytree(tiny_run, out)
+        run, extra = str(out), ["--force"]
     done = cli("export", run, "--out", str(out), *extra)
     assert done.returncode == 2, done.stderr
     assert message.format(tmp=tmp_path) in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_child_that_cannot_start_fails_every_item_once(tmp_path):
+    script = tmp_path / "child.py"
+    script.write_text("import sys\nprint('ImportError: numpy is broken', file=sys.stderr)\nsys.exit(3)\n")
+    calls = []
+
+    def cmd(pending):
+        calls.append(list(pending))
+        return [sys.executable, str(script), *pending]
+
+    found = run_resilient(cmd, ["a", "b", "c"], timeout=10)
+    assert len(calls) == 1
+    assert all("exited with code 3: ImportError: numpy is broken" in r["error"] for r in found.values())

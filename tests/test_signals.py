@@ -14,6 +14,7 @@ from edge_forecast.signals import (
     Scaler,
     damped_oscillation,
     load_signal,
+    mackey_glass,
     make_windows,
     parse_value_lines,
     train_split,
@@ -147,3 +148,26 @@ def test_ar_recovers_the_damped_sinusoid_recurrence():
 
     ar20 = fit_ar(y[:150], 20)
     assert np.max(np.abs(closed_loop(ar20.step, y[:20], 180) - y[20:])) < 1e-6
+
+
+def test_csv_edge_cases_from_real_exports(tmp_path):
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbfv\n1\n2\n")  # Excel's byte-order mark
+    assert load_signal(bom, "v").values.tolist() == [1.0, 2.0]
+    dates = tmp_path / "dates.csv"
+    dates.write_text("2024-01-01,1\n2024-01-02,2\n")  # no header, a text column on every row
+    assert load_signal(dates, "1").values.tolist() == [1.0, 2.0]
+    gap = tmp_path / "gap.csv"
+    gap.write_text("v\n1\n\n3\n\n")  # an empty line inside the data is a gap; trailing ones are not
+    with pytest.raises(UserError, match="1 NaN/inf/empty value.*index 1"):
+        load_signal(gap)
+    assert load_signal(gap, fill="interpolate").values.tolist() == [1.0, 2.0, 3.0]
+    lines = tmp_path / "lines.csv"
+    lines.write_text("v\n\n1\nx\n")
+    with pytest.raises(UserError, match="'x' at line 4"):
+        load_signal(lines)
+
+
+def test_mackey_glass_refuses_a_delay_below_one_step():
+    with pytest.raises(UserError, match="--delay must be at least 0.1"):
+        mackey_glass(600, 0.04)

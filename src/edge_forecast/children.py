@@ -38,38 +38,59 @@ def _describe_exit(code: int, stderr_tail: list[str]) -> str:
 
 def run_resilient(make_cmd: Callable[[list[str]], list[str]], items: Sequence[str], timeout: float,
                   env: dict | None = None, on_result: Callable[[str, dict], None] | None = None) -> dict[str, dict]:
-    """Run `items` through children built by `make_cmd(pending)`; return item -> result dict."""
+    """Run `items` through children built by `make_cmd(pending)`; return item -> result dict.
+
+    If the first child dies before finishing any item, every item fails with that reason (a
+    startup failure would only repeat); otherwise a dead child fails the item it was on and a new
+    child takes the rest.
+    """
     results: dict[str, dict] = {}
     pending = list(items)
+    first = True
     while pending:
         proc = subprocess.Popen(make_cmd(pending), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, env={**os.environ, **(env or {})})
-        lines: queue.Queue = queue.Queue()
-        stderr_tail: list[str] = []
-        threading.Thread(target=_pump_stdout, args=(proc, lines), daemon=True).start()
-        threading.Thread(target=_pump_stderr, args=(proc, stderr_tail), daemon=True).start()
-        while pending:
-            try:
-                msg = lines.get(timeout=timeout)
-            except queue.Empty:
+        try:
+            _drive(proc, pending, results, timeout, on_result, fail_all_on_early_death=first)
+            first = False
+        finally:  # Ctrl-C or any error here must not leave a converter or interpreter running
+            if proc.poll() is None:
                 proc.kill()
-                proc.wait()
-                _record(results, pending, pending[0], {"ok": False, "error": f"timed out after {timeout:g} s (hung)"}, on_result)
-                break
-            if msg is None:  # stdout closed: the child ended
-                code = proc.wait()
-                _record(results, pending, pending[0], {"ok": False, "error": _describe_exit(code, stderr_tail)}, on_result)
-                break
-            item = msg.pop("item")
-            if item in pending:
-                _record(results, pending, item, msg, on_result)
-        else:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            proc.wait()
     return results
+
+
+def _drive(proc: subprocess.Popen, pending: list[str], results: dict, timeout: float, on_result,
+           fail_all_on_early_death: bool) -> None:
+    lines: queue.Queue = queue.Queue()
+    stderr_tail: list[str] = []
+    threading.Thread(target=_pump_stdout, args=(proc, lines), daemon=True).start()
+    err_thread = threading.Thread(target=_pump_stderr, args=(proc, stderr_tail), daemon=True)
+    err_thread.start()
+    finished = 0
+    while pending:
+        try:
+            msg = lines.get(timeout=timeout)
+        except queue.Empty:
+            proc.kill()
+            proc.wait()
+            _record(results, pending, pending[0], {"ok": False, "error": f"timed out after {timeout:g} s (hung)"}, on_result)
+            return
+        if msg is None:  # stdout closed: the child ended
+            code = proc.wait()
+            err_thread.join(timeout=5)  # the reason is in the last stderr lines: read them all first
+            failure = {"ok": False, "error": _describe_exit(code, stderr_tail)}
+            for item in list(pending) if finished == 0 and fail_all_on_early_death else [pending[0]]:
+                _record(results, pending, item, dict(failure), on_result)
+            return
+        item = msg.pop("item")
+        if item in pending:
+            finished += 1
+            _record(results, pending, item, msg, on_result)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 def _record(results, pending, item, result, on_result) -> None:

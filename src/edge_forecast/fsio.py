@@ -15,13 +15,23 @@ from typing import Any
 from edge_forecast.errors import UserError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write a file through a temporary sibling and a rename."""
+    """Write a file through a temporary sibling, fsync and a rename (a power cut on a device's
+    SD card must not leave an empty bundle.json)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; outputs are shared with device users
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -41,16 +51,19 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def check_output_dir(out: Path, force: bool, what: str) -> None:
-    """Refuse an output path that is a file, or an existing directory without --force."""
+def check_output_dir(out: Path, force: bool, what: str, inputs: tuple[Path, ...] = ()) -> None:
+    """Refuse an output path that is a file, an existing directory without --force, or one that
+    is (or holds, or lies inside) an input: replacing it would delete what is being read."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UserError(f"{what} output path {out} is a file, not a directory")
+    target = out.resolve()
+    for source in inputs:
+        src = Path(source).resolve()
+        if target == src or src in target.parents or target in src.parents:
+            raise UserError(f"--out {out} overlaps the input {source}; choose another directory")
     if out.exists() and not force:
         raise UserError(f"{what} directory {out} already exists; pass --force to replace it")
-    parent = out.resolve().parent
-    if not parent.exists():
-        parent.mkdir(parents=True, exist_ok=True)
 
 
 @contextlib.contextmanager
@@ -62,7 +75,10 @@ def staged_dir(out: Path, force: bool, what: str) -> Iterator[Path]:
     """
     out = Path(out)
     check_output_dir(out, force, what)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.resolve().parent))
+    parent = out.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
+    os.chmod(stage, 0o777 & ~_umask())  # mkdtemp makes 0700
     try:
         yield stage
         if out.exists():

@@ -71,11 +71,12 @@ def mackey_glass(points: int = 600, delay: float = 17.0, noise: float = 0.0, *, 
     if delay <= 0 or noise < 0:
         raise UserError(f"--delay must be positive and --signal-noise not negative, got {delay}, {noise}")
     lag = int(round(delay / dt))
+    if lag < 1:
+        raise UserError(f"--delay must be at least {dt:g} (one integration step), got {delay:g}")
     every = int(round(sample / dt))
     skip = int(round(discard / dt))
     total = skip + points * every
-    x = np.empty(total + lag + 1)
-    x[: lag + 1] = 1.2
+    x = np.full(total + lag + 1, 1.2)
 
     def f(now: float, past: float) -> float:
         return beta * past / (1.0 + past**power) - gamma * now
@@ -155,16 +156,37 @@ def _parse_float(cell: str) -> float | None:
     return value if math.isfinite(value) else math.nan
 
 
+def _is_header(rows: list[tuple[int, list[str]]]) -> bool:
+    """The first row is a header when some cell of it is text while the row below holds a number
+    there (a headerless file may have a text column, e.g. dates, on every row)."""
+    first = rows[0][1]
+    filled = [row for _, row in rows[1:] if any(c.strip() for c in row)]
+    if not filled:
+        return any(_parse_float(c) is None for c in first)
+    second = filled[0]
+    return any(
+        _parse_float(cell) is None and i < len(second) and _parse_float(second[i]) is not None
+        for i, cell in enumerate(first)
+    )
+
+
 def _load_csv(path: Path, column: str | None) -> tuple[np.ndarray, str]:
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = [row for row in csv.reader(fh) if any(cell.strip() for cell in row)]
+        # utf-8-sig: spreadsheet exports often start with a byte-order mark
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            numbered = list(enumerate(csv.reader(fh), start=1))
     except (UnicodeDecodeError, csv.Error) as exc:
         raise UserError(f"cannot read {path} as CSV text: {exc}") from None
-    if not rows:
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror}") from None
+    while numbered and not any(c.strip() for c in numbered[-1][1]):
+        numbered.pop()  # trailing blank lines are not gaps
+    while numbered and not any(c.strip() for c in numbered[0][1]):
+        numbered.pop(0)  # nor are leading ones
+    if not numbered:
         raise UserError(f"{path} is empty")
-    first = rows[0]
-    has_header = any(_parse_float(c) is None for c in first)
+    has_header = _is_header(numbered)
+    first = numbered[0][1]
     width = len(first)
     names = [c.strip() for c in first] if has_header else [str(i) for i in range(width)]
     if column is None:
@@ -174,14 +196,13 @@ def _load_csv(path: Path, column: str | None) -> tuple[np.ndarray, str]:
     else:
         idx = _index_of(column, width, names, path)
     label = names[idx]
-    body = rows[1:] if has_header else rows
-    line0 = 2 if has_header else 1
+    body = numbered[1:] if has_header else numbered
     values = np.empty(len(body), dtype=np.float64)
-    for i, row in enumerate(body):
-        cell = row[idx] if idx < len(row) else ""
+    for i, (lineno, row) in enumerate(body):
+        cell = row[idx] if idx < len(row) else ""  # an empty line inside the data is a gap (NaN)
         value = _parse_float(cell)
         if value is None:
-            raise UserError(f"non-numeric value {cell.strip()!r} at line {line0 + i} of {path} column {label}")
+            raise UserError(f"non-numeric value {cell.strip()!r} at line {lineno} of {path} column {label}")
         values[i] = value
     return values, label
 

@@ -106,7 +106,7 @@ def bench_bundle(bundle: str | Path, out: str | Path, steps: int | None = None, 
         raise UserError(f"--repeats must be at least 1, got {repeats}")
     record = _check_reference(Path(reference), loaded) if reference is not None else None
     out = Path(out)
-    check_output_dir(out, force, "report")
+    check_output_dir(out, force, "report", inputs=(Path(bundle),) + ((Path(reference),) if reference is not None else ()))
 
     plan = stats.horizon_plan(eval_steps, steps)
     job = {
@@ -173,7 +173,8 @@ def _skip_reason(bundle: Bundle, model: str, variant: str, runtime: Runtime) -> 
 def _base_entry(bundle: Bundle, model: str, variant: str, runtime: Runtime) -> dict:
     entry = bundle.variant(model, variant)
     return {"model": model, "variant": variant, "runtime": runtime.value, "status": NOT_MEASURED, "reason": None,
-            "mode": entry["mode"], "file": entry["file"], "size_bytes": int(entry["bytes"]),
+            "mode": entry["mode"], "graph": entry.get("graph", "window"), "file": entry["file"],
+            "size_bytes": int(entry["bytes"]),
             "size_kib": stats.sig(entry["bytes"] / 1024)}
 
 

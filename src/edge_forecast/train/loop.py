@@ -253,6 +253,8 @@ def load_run(run_dir: Path) -> dict:
         record = json.loads(record_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{record_path} is not valid JSON: {exc}") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {record_path}: {exc.strerror}") from None
     if not isinstance(record, dict) or record.get("format") != RUN_FORMAT:
         raise UserError(f"{record_path} is not an edge-forecast training record")
     if record.get("format_version") != RUN_FORMAT_VERSION:
@@ -260,9 +262,44 @@ def load_run(run_dir: Path) -> dict:
             f"{record_path} has format version {record.get('format_version')!r}; "
             f"this edge-forecast reads version {RUN_FORMAT_VERSION}"
         )
-    for name, model in record.get("models", {}).items():
+    _check_record(record, record_path)
+    for name, model in record["models"].items():
         if not (run_dir / model["file"]).exists():
             raise UserError(f"{run_dir} is incomplete: model file {model['file']} for {name} is missing")
-    if not (run_dir / record["signal"]["file"]).exists():
+    signal_path = run_dir / record["signal"]["file"]
+    if not signal_path.exists():
         raise UserError(f"{run_dir} is incomplete: {record['signal']['file']} is missing")
+    try:
+        series = np.load(signal_path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise UserError(f"{signal_path} is corrupt: {exc}") from None
+    if series.ndim != 1 or not np.issubdtype(series.dtype, np.floating) or not np.isfinite(series).all():
+        raise UserError(f"{signal_path} is corrupt: expected a 1-D finite float series")
     return record
+
+
+def _check_record(record: dict, path: Path) -> None:
+    """The fields export reads, with their types: a damaged record is a clear error, not a traceback."""
+    def bad(what: str) -> UserError:
+        return UserError(f"{path} is damaged: {what}")
+
+    models, config, split = record.get("models"), record.get("config"), record.get("split")
+    if not isinstance(models, dict) or not models:
+        raise bad("'models' must be a non-empty object")
+    for name, model in models.items():
+        if not isinstance(model, dict) or not isinstance(model.get("file"), str) or "/" in model["file"]:
+            raise bad(f"models.{name}.file must be a file name")
+        if not all(isinstance(model.get(k), int) for k in ("units", "params")) or not isinstance(model.get("kind"), str):
+            raise bad(f"models.{name} needs kind, units and params")
+    if not isinstance(config, dict) or not isinstance(config.get("window"), int) or config["window"] < 1:
+        raise bad("config.window must be a positive integer")
+    if not isinstance(split, dict) or not isinstance(split.get("train_windows"), int) or split["train_windows"] < 1:
+        raise bad("split.train_windows must be a positive integer")
+    if not isinstance(record.get("signal"), dict) or not isinstance(record["signal"].get("file"), str):
+        raise bad("signal.file must be a file name")
+    try:
+        scaler = Scaler.from_dict(record.get("scaler"))
+    except (KeyError, TypeError, ValueError):
+        raise bad("scaler must have kind (none|standard|minmax), offset and scale") from None
+    if not np.isfinite(scaler.offset) or not np.isfinite(scaler.scale) or scaler.scale == 0:
+        raise bad("scaler.offset and scaler.scale must be finite and scale non-zero")
