@@ -130,6 +130,8 @@ def _csv(tmp_path, text):
         (["--model", "transformer"], "unknown model 'transformer'; valid: rnn, lstm, gru"),
         (["--optimizer", "rmsprop"], "'rmsprop' is not one of"),
         (["--signal", "{csv2}", "--column", "v", "--tau", "3"], "only to --signal damped"),
+        (["--column", "v"], "--column and --fill apply only to a signal file"),
+        (["--model", " ,"], "no model chosen; valid: rnn, lstm, gru"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(tmp_path, args, message):

@@ -118,9 +118,9 @@ def build_config(preset: str | None = None, **overrides) -> TrainConfig:
     signal_keys = {"signal", "column", "fill", "tau", "points", "span", "delay", "signal_noise"}
     renamed = {"signal": "name", "signal_noise": "noise"}
     sig = {renamed.get(k, k): v for k, v in overrides.items() if k in signal_keys and v is not None}
-    rest = {k: v for k, v in overrides.items() if k not in signal_keys and v is not None}
+    rest = {k: v for k, v in overrides.items() if k not in signal_keys and v is not None and v != ()}
     if "models" in rest:
-        rest["models"] = parse_models(rest["models"]) or base.models
+        rest["models"] = parse_models(rest["models"])
     if "optimizer" in rest:
         try:
             rest["optimizer"] = OptimizerKind(str(rest["optimizer"]).lower())
@@ -168,6 +168,8 @@ def _check_signal(spec: SignalSpec) -> None:
     default = SignalSpec()
     damped_only = {"tau": spec.tau != default.tau, "span": spec.span != default.span}
     mg_only = {"delay": spec.delay != default.delay, "signal-noise": spec.noise != default.noise}
+    if spec.builtin and (spec.column is not None or spec.fill is not None):
+        raise UserError("--column and --fill apply only to a signal file")
     if spec.name != "damped" and any(damped_only.values()):
         raise UserError("--tau and --span apply only to --signal damped")
     if spec.name != "mackey-glass" and any(mg_only.values()):

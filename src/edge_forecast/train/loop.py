@@ -49,6 +49,10 @@ def train_run(config: TrainConfig, out: Path, force: bool = False, quiet: bool =
     """Train every model of `config` and write the run directory atomically; return the record."""
     signal = resolve_signal(config.signal)
     validate_series(signal.values, config.window, config.scale.value)
+    train_points = train_split(signal.values.size - config.window, config.validation_split) + config.window
+    if config.rollout and train_points < config.window + config.rollout:
+        raise UserError(f"the training part ({train_points} points) is too short for window "
+                        f"{config.window} + rollout {config.rollout}; lower --rollout or --window")
     out = Path(out)
     with staged_dir(out, force, "run") as stage:
         record = _train_into(config, signal, stage, quiet, echo)
@@ -141,11 +145,8 @@ def _train_one(kind: ModelKind, config: TrainConfig, data, scaler: Scaler, serie
     else:
         from edge_forecast.train.rollout import fit_rollout
 
-        try:
-            history = fit_rollout(model, config, scaled, train_points, holdout,
-                                  None if quiet else _rollout_progress(kind.value, config.epochs, scaler.scale, echo))
-        except ValueError as exc:
-            raise UserError(str(exc)) from None
+        history = fit_rollout(model, config, scaled, train_points, holdout,
+                              None if quiet else _rollout_progress(kind.value, config.epochs, scaler.scale, echo))
     seconds = time.perf_counter() - started
     path = stage / f"{kind.value}.keras"
     model.save(path)
