@@ -196,3 +196,17 @@ def test_a_variant_the_runtime_cannot_run_is_refused_with_alternatives(tiny_bund
     done = cli("run", str(tiny_bundle), "--model", model, "--variant", variant, "--runtime", runtime)
     assert done.returncode == 2
     assert f"runtime {runtime} cannot run {model}/{variant}" in done.stderr and "variants it can run:" in done.stderr
+
+
+def test_an_installed_but_broken_runtime_is_a_clear_error(tiny_bundle, tmp_path):
+    fake = tmp_path / "site"
+    for package in ("ai_edge_litert", "tflite_runtime"):
+        (fake / package).mkdir(parents=True)
+        (fake / package / "__init__.py").write_text('raise ImportError("numpy.core.multiarray failed to import")\n')
+    import os
+
+    env = {"PYTHONPATH": str(fake) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = cli("run", str(tiny_bundle), "--steps", "1", "--runtime", "litert", env=env)
+    assert done.returncode == 2
+    assert "runtime litert is installed but cannot be imported: numpy.core.multiarray failed to import" in done.stderr
+    assert "Traceback" not in done.stderr

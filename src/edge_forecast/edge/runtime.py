@@ -55,18 +55,32 @@ def resolve_runtime(name: str | Runtime | None = "auto") -> Runtime:
                 "no TFLite interpreter is installed; install one: pip install ai-edge-litert "
                 "(or tflite-runtime on Python <= 3.11 with numpy < 2)"
             )
-        return found[0]
+        broken = []
+        for runtime in found:  # an installed but broken runtime (tflite-runtime on numpy 2) is skipped
+            try:
+                interpreter_class(runtime)
+                return runtime
+            except UserError as exc:
+                broken.append(str(exc))
+        raise UserError("; ".join(broken))
     if not is_installed(wanted):
         raise UserError(f"runtime {wanted.value} is not installed; pip install {_PIP_NAMES[wanted]}")
+    interpreter_class(wanted)
     return wanted
 
 
 def interpreter_class(runtime: Runtime):
-    if runtime is Runtime.LITERT:
-        return importlib.import_module("ai_edge_litert.interpreter").Interpreter
-    if runtime is Runtime.TFLITE_RUNTIME:
-        return importlib.import_module("tflite_runtime.interpreter").Interpreter
-    return importlib.import_module("tensorflow").lite.Interpreter
+    """The Interpreter class, or a UserError when the package is installed but cannot be imported."""
+    try:
+        if runtime is Runtime.LITERT:
+            return importlib.import_module("ai_edge_litert.interpreter").Interpreter
+        if runtime is Runtime.TFLITE_RUNTIME:
+            return importlib.import_module("tflite_runtime.interpreter").Interpreter
+        return importlib.import_module("tensorflow").lite.Interpreter
+    except (ImportError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        hint = " (tflite-runtime needs numpy < 2)" if runtime is Runtime.TFLITE_RUNTIME else ""
+        raise UserError(f"runtime {runtime.value} is installed but cannot be imported: {first}{hint}") from None
 
 
 def make_interpreter(runtime: Runtime, model_path: Path, threads: int | None = None):
