@@ -3,12 +3,23 @@
 A bundle directory holds *.tflite files and one bundle.json that describes them: the window, the
 scaler, a seed window of the signal, and per model and variant the file, its sha256, tensors,
 quantization, ops, verification errors and which runtimes load it.
+
+Variants named after their mode ("float32", "int8", ...) are window graphs. Export with --graphs
+adds "<graph>-<mode>" variants (step-float32, rollout-int8, stream-float32, ...) whose `graph`
+says what they compute (GraphKind). Step and stream variants also record `rows` (W for the exact
+step graph, 1 for stream) and `state`: per state tensor (h, and c for LSTM) its input dtype, shape,
+scale and zero point, its input and output tensor names, and the output's quantization (the runner
+copies the output state into the input state after each invoke, requantizing if they differ).
+Rollout variants record `horizon` (H values out per invoke). The window graph's `errors` keys
+are kept; graph variants compare their closed loop with the Keras window model's (a stream
+graph: its teacher-forced outputs with the Keras stream graph's).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +44,22 @@ _VARIANT = {
     "file": str, "sha256": str, "bytes": int, "mode": str, "graph": str, "input": dict,
     "output": dict, "ops": list, "errors": dict, "runtimes": dict,
 }
+
+
+class GraphKind(str, Enum):
+    """What a variant's graph computes (bundle.json `graph`)."""
+
+    WINDOW = "window"    # W values in, the next value out (one unrolled invoke per step)
+    STEP = "step"        # exact window forecast at one batched cell step per value (W staggered states)
+    ROLLOUT = "rollout"  # W values in, the H-step closed-loop forecast out in one invoke
+    STREAM = "stream"    # plain recurrent step with carried state (for models trained to stream)
+
+
+def variant_key(graph: str, mode: str) -> str:
+    """bundle.json's variant name: the mode for window graphs, '<graph>-<mode>' for the others."""
+    return mode if graph == GraphKind.WINDOW.value else f"{graph}-{mode}"
+
+
 _TENSOR = {"dtype": str, "shape": list, "scale": (int, float), "zero_point": int}
 
 

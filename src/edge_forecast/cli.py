@@ -83,15 +83,19 @@ def train(out: Path, preset: str | None, force: bool, quiet: bool, **options) ->
               help="Training windows used to calibrate full-integer modes.")
 @click.option("--probe-python", multiple=True,
               help="Another Python with edge-forecast and a runtime (e.g. tflite-runtime) to check artifacts with.")
+@click.option("--graphs", default="window", show_default=True,
+              help="Comma-separated graphs: window (always), step, rollout, stream; the others in float32 and int8.")
+@click.option("--rollout-steps", type=int, help="Forecast length H of the rollout graph.  [default: the evaluation steps]")
 @click.option("--force", is_flag=True, help="Replace an existing bundle directory.")
 @click.option("--quiet", is_flag=True, help="No progress output, only errors and failures.")
 def export(run: Path, out: Path, models: str | None, quant: str | None, calibration_samples: int,
-           probe_python: tuple[str, ...], force: bool, quiet: bool) -> None:
+           probe_python: tuple[str, ...], graphs: str, rollout_steps: int | None, force: bool, quiet: bool) -> None:
     """Convert a training RUN to TFLite in every quantization mode, verified, into a bundle."""
     from edge_forecast.export.exporter import export_bundle
 
     result = export_bundle(run, out, models=models, quant=quant, calibration_samples=calibration_samples,
-                           force=force, probe_python=probe_python, echo=_echo(quiet))
+                           force=force, probe_python=probe_python, echo=_echo(quiet), graphs=graphs,
+                           rollout_steps=rollout_steps)
     _echo(quiet)(f"bundle saved to {result.bundle} ({len(result.artifacts)} artifacts)")
     if result.failures:
         click.echo(f"{len(result.failures)} artifact(s) failed:", err=True)
@@ -113,13 +117,15 @@ def export(run: Path, out: Path, models: str | None, quant: str | None, calibrat
 @click.option("--runtime", type=click.Choice(["auto", "litert", "tflite-runtime", "tensorflow"]), default="auto",
               show_default=True, help="auto prefers ai-edge-litert, then tflite-runtime, then tensorflow.lite.")
 @click.option("--threads", type=int, help="Interpreter threads.  [default: the runtime's]")
+@click.option("--graph", type=click.Choice(["auto", "window", "step", "stream", "rollout"]), default="auto", show_default=True,
+              help="auto: rollout when --steps fits its H, step for --follow, else window (when the bundle has them).")
 def run(bundle: Path, model: str | None, variant: str | None, steps: int | None, history: str | None,
-        column: str | None, follow: bool, horizon: int, fmt: str, runtime: str, threads: int | None) -> None:
+        column: str | None, follow: bool, horizon: int, fmt: str, runtime: str, threads: int | None, graph: str) -> None:
     """Forecast with a BUNDLE on this device (numpy + a TFLite interpreter, no TensorFlow)."""
     from edge_forecast.edge.cli_run import run_command
 
     run_command(bundle, model=model, variant=variant, steps=steps, history=history, column=column,
-                follow=follow, horizon=horizon, fmt=fmt, runtime=runtime, threads=threads)
+                follow=follow, horizon=horizon, fmt=fmt, runtime=runtime, threads=threads, graph=graph)
 
 
 @cli.command()
@@ -147,7 +153,7 @@ def bench(bundle: Path, out: Path, steps: int | None, repeats: int, runtimes: st
 @cli.command()
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Directory to create, with run/, bundle/ and report/ inside.")
-@click.option("--epochs", type=int, help="Training epochs (fewer for a quick look).  [default: 200]")
+@click.option("--epochs", type=int, help="Training epochs (fewer for a quick look).  [default: 150, as train]")
 @click.option("--force", is_flag=True, help="Replace an existing directory.")
 @click.option("--quiet", is_flag=True, help="Only errors and the report's path.")
 def demo(out: Path, epochs: int | None, force: bool, quiet: bool) -> None:

@@ -25,6 +25,7 @@ from edge_forecast.bundle import load_bundle
 from edge_forecast.children import emit
 from edge_forecast.edge.artifact import SlidingWindow, WindowModel
 from edge_forecast.edge.runtime import Runtime, interpreter_class, runtime_version
+from edge_forecast.edge.step import RolloutModel, RolloutWindow, StepModel, StepWindow
 from edge_forecast.signals import Scaler
 
 # Test hook: "lstm/int8/litert" makes this child kill itself with SIGSEGV before measuring that
@@ -61,11 +62,38 @@ def step_latencies(state: SlidingWindow, seed_scaled: np.ndarray, steps: int, co
     return samples
 
 
-def one_step(model: WindowModel, scaler: Scaler, series: np.ndarray, window: int, count: int) -> np.ndarray:
+def one_step(state, scaler: Scaler, series: np.ndarray, window: int, count: int) -> np.ndarray:
     """Predictions of series[W + i] from the true window before it, i < count (signal units)."""
     scaled = scaler.transform(series)
-    out = np.array([model.predict(scaled[i : i + window]) for i in range(count)])
+    out = np.empty(count)
+    for i in range(count):
+        state.fill(scaled[i : i + window])
+        out[i] = state.predict()
     return scaler.inverse(out)
+
+
+def rollout_latencies(state: RolloutWindow, seed_scaled: np.ndarray, count: int) -> list[int]:
+    """`count` timed one-invoke forecasts (ns): for a rollout graph a sample is a whole forecast."""
+    pc = time.perf_counter_ns
+    samples = [0] * count
+    for k in range(count):
+        t0 = pc()
+        state.fill(seed_scaled)
+        state.predict()
+        samples[k] = pc() - t0
+    return samples
+
+
+def load_graph(path: Path, runtime: Runtime, graph: str):
+    """(model, its SlidingWindow-like state) for a variant's graph kind."""
+    if graph in ("step", "stream"):
+        model = StepModel(path, runtime)
+        return model, StepWindow(model)
+    if graph == "rollout":
+        model = RolloutModel(path, runtime)
+        return model, RolloutWindow(model)
+    model = WindowModel(path, runtime)
+    return model, SlidingWindow(model)
 
 
 def horizon_forecasts(state: SlidingWindow, scaler: Scaler, series: np.ndarray, window: int,
@@ -86,6 +114,7 @@ def measure(job: dict, model_name: str, variant: str, runtime_name: str) -> dict
     series = np.concatenate([seed, truth])
     keras = bundle.model(model_name)["keras"]
     path = bundle.artifact_path(model_name, variant)  # checksum verified before anything is timed
+    graph = bundle.variant(model_name, variant).get("graph", "window")
 
     t0 = time.perf_counter()
     interpreter_class(runtime)  # imports the runtime's module
@@ -93,11 +122,12 @@ def measure(job: dict, model_name: str, variant: str, runtime_name: str) -> dict
     rss_import = current_rss_mib()
 
     t0 = time.perf_counter()
-    model = WindowModel(path, runtime)  # construct + allocate_tensors + tensor details
+    model, state = load_graph(path, runtime, graph)  # construct + allocate_tensors + tensor details
     load_ms = (time.perf_counter() - t0) * 1e3
-    if model.window != window:
+    if graph in ("window", "rollout") and model.window != window:
         raise ValueError(f"{path.name} takes a window of {model.window}, bundle.json says {window}")
-    state = SlidingWindow(model)
+    if graph == "rollout" and model.horizon < steps:
+        raise ValueError(f"{path.name} forecasts {model.horizon} steps; the benchmark asks for {steps}")
     seed_scaled = scaler.transform(seed)
     state.fill(seed_scaled)
     t0 = time.perf_counter()
@@ -108,9 +138,14 @@ def measure(job: dict, model_name: str, variant: str, runtime_name: str) -> dict
     gc_was = gc.isenabled()
     gc.disable()
     try:
-        step_latencies(state, seed_scaled, steps, int(job["warmup_steps"]))
-        per_repeat = [stats.latency_summary(step_latencies(state, seed_scaled, steps, int(job["latency_steps"])))
-                      for _ in range(repeats)]
+        if graph == "rollout":  # a sample is the whole forecast; fewer of them cover the same time
+            count = max(20, int(job["latency_steps"]) // max(1, steps))
+            rollout_latencies(state, seed_scaled, count)
+            per_repeat = [stats.latency_summary(rollout_latencies(state, seed_scaled, count)) for _ in range(repeats)]
+        else:
+            step_latencies(state, seed_scaled, steps, int(job["warmup_steps"]))
+            per_repeat = [stats.latency_summary(step_latencies(state, seed_scaled, steps, int(job["latency_steps"])))
+                          for _ in range(repeats)]
         buf = np.empty(steps)
         forecast_ms = []
         for _ in range(repeats):
@@ -122,13 +157,15 @@ def measure(job: dict, model_name: str, variant: str, runtime_name: str) -> dict
             gc.enable()
 
     n_eval = min(steps, truth.size)
-    one = one_step(model, scaler, series, window, truth.size)
+    one = one_step(state, scaler, series, window, truth.size)
     plan = job["horizon"]
     curves = horizon_forecasts(state, scaler, series, window, plan["origins"], plan["horizon"])
     keras_loop = np.asarray(keras["closed_loop"], dtype=np.float64)
     keras_one = np.asarray(keras["one_step"], dtype=np.float64)
     n_keras = min(n_eval, keras_loop.size)
     return {
+        "graph": graph,
+        "latency_per": f"forecast of {steps} steps" if graph == "rollout" else "step",
         "runtime_version": runtime_version(runtime),
         "timing": {
             "import_ms": stats.sig(import_ms),

@@ -119,6 +119,12 @@ def _runtime_label(entry: dict) -> str:
     return entry["runtime"] + (f" {entry['runtime_version']}" if entry.get("runtime_version") else "")
 
 
+def _variant_label(e: dict) -> str:
+    """Step and stream latencies are per step (one invoke); a rollout's is the whole forecast."""
+    per = e.get("latency_per", "step")
+    return e["variant"] if per == "step" else f"{e['variant']} (latency per {per})"
+
+
 def _measured(doc: dict, model: str | None = None) -> list[dict]:
     return [e for e in doc["results"] if e["status"] == MEASURED and (model is None or e["model"] == model)]
 
@@ -182,7 +188,7 @@ def _headline(doc: dict) -> list[str]:
                              "(baseline)" if call == "predict" else f"{fmt(keras['speedup_direct_vs_predict'])}x"])
         for e in _measured(doc, name):
             speed = e["speedup"].get("vs_keras_predict")
-            rows.append([e["variant"], _runtime_label(e), e["size_kib"], e["latency_us"]["p50"], e["latency_us"]["p99"],
+            rows.append([_variant_label(e), _runtime_label(e), e["size_kib"], e["latency_us"]["p50"], e["latency_us"]["p99"],
                          e["accuracy"]["closed_loop_rmse_vs_truth"],
                          f"{fmt(speed)}x" if speed is not None else "not measured"])
         if rows:
@@ -216,7 +222,7 @@ def _latency_table(doc: dict) -> list[str]:
     for e in doc["results"]:
         if e["status"] == MEASURED:
             t, lat, mem = e["timing"], e["latency_us"], e["memory"]
-            rows.append([e["model"], e["variant"], _runtime_label(e), e["size_kib"], t["load_allocate_ms"],
+            rows.append([e["model"], _variant_label(e), _runtime_label(e), e["size_kib"], t["load_allocate_ms"],
                          t["first_invoke_ms"], lat["mean"], lat["p50"], lat["p90"], lat["p99"], t["forecast_ms"],
                          mem["peak_rss_mib"], "ok"])
         else:

@@ -22,7 +22,7 @@ def read_history(history: str, column: str | None, stdin: TextIO) -> np.ndarray:
 
 def run_command(bundle: Path, model: str | None = None, variant: str | None = None, steps: int | None = None,
                 history: str | None = None, column: str | None = None, follow: bool = False, horizon: int = 1,
-                fmt: str = "csv", runtime: str = "auto", threads: int | None = None,
+                fmt: str = "csv", runtime: str = "auto", threads: int | None = None, graph: str = "auto",
                 stdin: TextIO | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> None:
     stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
     if follow and history == "-":
@@ -35,7 +35,7 @@ def run_command(bundle: Path, model: str | None = None, variant: str | None = No
         raise UserError("--horizon applies to --follow; without it use --steps")
     if column is not None and history is None:
         raise UserError("--column applies to --history")
-    forecaster = Forecaster(bundle, model=model, variant=variant, runtime=runtime, threads=threads)
+    forecaster = Forecaster(bundle, model=model, variant=variant, runtime=runtime, threads=threads, graph=graph)
     start = read_history(history, column, stdin) if history else None
     if follow:
         forecaster.reset(start)

@@ -6,12 +6,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_forecast.bundle import Bundle, load_bundle
+from edge_forecast.bundle import Bundle, GraphKind, load_bundle, variant_key
 from edge_forecast.edge.artifact import SlidingWindow, WindowModel
 from edge_forecast.edge.runtime import Runtime, resolve_runtime
+from edge_forecast.edge.step import RolloutModel, StepModel
 from edge_forecast.errors import UserError
 
 DEFAULT_VARIANT = "float32"
+GRAPH_CHOICES = ("auto", *(g.value for g in GraphKind))
 
 
 def runnable_variants(bundle: Bundle, model: str, runtime: Runtime) -> list[str]:
@@ -27,13 +29,19 @@ class Forecaster:
 
     Values in and out are in the signal's units; the bundle's scaler and the tensors'
     quantization are applied inside.
+
+    `graph` picks the graph: `auto` uses the rollout graph for a forecast that fits its horizon,
+    the exact step graph for `update` (and longer forecasts) and the window graph otherwise;
+    `window`, `step`, `stream` or `rollout` force one (an error if the bundle lacks it).
+    `variant` is a mode (float32, int8, ...) or a full variant name such as `step-int8`.
     """
 
     def __init__(self, bundle: str | Path | Bundle, model: str | None = None, variant: str | None = None,
-                 runtime: str | Runtime = "auto", threads: int | None = None) -> None:
+                 runtime: str | Runtime = "auto", threads: int | None = None, graph: str = "auto") -> None:
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
         self.model_name = model or self.bundle.models[0]
         self.bundle.model(self.model_name)  # unknown model -> UserError listing the valid ones
+        variant, graph = _split_variant(variant, graph)
         self.variant_name = variant or (DEFAULT_VARIANT if DEFAULT_VARIANT in self.bundle.variants(self.model_name)
                                         else self.bundle.variants(self.model_name)[0])
         entry = self.bundle.variant(self.model_name, self.variant_name)
@@ -51,8 +59,57 @@ class Forecaster:
             raise UserError(f"{entry['file']} takes a window of {self._model.window}, bundle.json says {self.bundle.window}")
         self.scaler = self.bundle.scaler
         self._state = SlidingWindow(self._model)
+        self.graph = graph
+        self._threads = threads
+        self._loaded: dict[str, StepModel | RolloutModel] = {}
         self.invokes = 0
+        self._stepper = self._step_graph()  # None: updates run on the window graph
         self.reset()
+
+    def has_graph(self, graph: str) -> bool:
+        return variant_key(graph, self.variant_name) in self.bundle.variants(self.model_name)
+
+    def _graph_model(self, graph: str) -> StepModel | RolloutModel:
+        """Load (once) the step / stream / rollout variant of this mode, or a one-line error."""
+        if graph in self._loaded:
+            return self._loaded[graph]
+        key = variant_key(graph, self.variant_name)
+        if key not in self.bundle.variants(self.model_name):
+            have = sorted({v["graph"] for v in self.bundle.model(self.model_name)["variants"].values()
+                           if v["mode"] == self.bundle.variant(self.model_name, self.variant_name)["mode"]})
+            raise UserError(f"bundle has no {graph} graph for {self.model_name}/{self.variant_name}; graphs it has: "
+                            f"{', '.join(have)} (export with --graphs {graph})")
+        entry = self.bundle.variant(self.model_name, key)
+        self._refuse_known_failure(entry)
+        path = self.bundle.artifact_path(self.model_name, key)
+        cls = RolloutModel if graph == GraphKind.ROLLOUT.value else StepModel
+        try:
+            self._loaded[graph] = cls(path, self.runtime, self._threads)
+        except (ValueError, RuntimeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UserError(f"runtime {self.runtime.value} cannot load {entry['file']}: {first}") from None
+        return self._loaded[graph]
+
+    def _step_graph(self) -> StepModel | None:
+        """The graph `update` runs on: forced step / stream, or auto's step graph when present."""
+        if self.graph in (GraphKind.STEP.value, GraphKind.STREAM.value):
+            return self._graph_model(self.graph)
+        if self.graph == "auto" and self.has_graph(GraphKind.STEP.value):
+            return self._graph_model(GraphKind.STEP.value)
+        return None
+
+    def _forecast_graph(self, steps: int) -> str:
+        if self.graph == GraphKind.ROLLOUT.value:
+            horizon = self._graph_model(self.graph).horizon
+            if steps > horizon:
+                raise UserError(f"the rollout graph forecasts {horizon} steps; --steps {steps} is longer "
+                                "(use --graph auto, step or window)")
+            return self.graph
+        if self.graph == "auto":
+            if self.has_graph(GraphKind.ROLLOUT.value) and steps <= self._graph_model(GraphKind.ROLLOUT.value).horizon:
+                return GraphKind.ROLLOUT.value
+            return GraphKind.STEP.value if self._stepper else GraphKind.WINDOW.value
+        return self.graph
 
     def _refuse_known_failure(self, entry: dict) -> None:
         status = entry["runtimes"].get(self.runtime.value)
@@ -79,6 +136,9 @@ class Forecaster:
         """Start again from `history` (its last W values) or from the bundle's seed window."""
         values = self.bundle.seed_window if history is None else self._check_history(history)
         self._state.fill(self.scaler.transform(values))
+        if self._stepper is not None:  # W invokes once: every staggered row restarts within the window
+            self._stepper.prime(self.scaler.transform(values))
+            self.invokes += self.window
 
     def _rollout(self, steps: int) -> np.ndarray:
         out = np.empty(steps, dtype=np.float64)
@@ -94,8 +154,28 @@ class Forecaster:
         """Closed loop: `steps` values after `history` (default: the bundle's seed window)."""
         if steps < 1:
             raise UserError(f"--steps must be at least 1, got {steps}")
+        graph = self._forecast_graph(steps)
+        if graph == GraphKind.ROLLOUT.value:
+            values = self.bundle.seed_window if history is None else self._check_history(history)
+            self._state.fill(self.scaler.transform(values))
+            self.invokes += 1
+            return self.scaler.inverse(self._graph_model(graph).forecast(self.scaler.transform(values))[:steps])
         self.reset(history)
-        return self._rollout(steps)
+        if graph == GraphKind.WINDOW.value or self._stepper is None:
+            return self._rollout(steps)
+        return self._step_rollout(steps)
+
+    def _step_rollout(self, steps: int) -> np.ndarray:
+        """Closed loop on the step graph: its last output is the next value; feed it back."""
+        stepper = self._stepper
+        out = np.empty(steps, dtype=np.float64)
+        y = stepper.last
+        for i in range(steps):
+            out[i] = y
+            if i + 1 < steps:
+                y = stepper.push(y)
+        self.invokes += steps - 1
+        return self.scaler.inverse(out)
 
     def update(self, value: float, horizon: int = 1) -> np.ndarray:
         """Take one observation; return the forecast of the next `horizon` values.
@@ -106,7 +186,18 @@ class Forecaster:
         value = float(value)
         if not np.isfinite(value):
             raise UserError(f"observation {value} is not a finite number")
-        self._state.push((value - self.scaler.offset) / self.scaler.scale)
+        scaled = (value - self.scaler.offset) / self.scaler.scale
+        self._state.push(scaled)  # the window stays current too (cheap, no invoke)
+        if self._stepper is not None:
+            self._stepper.push(scaled)
+            self.invokes += 1
+            if horizon == 1:
+                return self.scaler.inverse(np.array([self._stepper.last]))
+            saved = self._stepper.snapshot()
+            try:
+                return self._step_rollout(horizon)
+            finally:
+                self._stepper.restore(saved)
         if horizon == 1:
             self.invokes += 1
             return self.scaler.inverse(np.array([self._state.predict()]))
@@ -115,3 +206,16 @@ class Forecaster:
             return self._rollout(horizon)
         finally:
             self._state.restore(saved)
+
+
+def _split_variant(variant: str | None, graph: str) -> tuple[str | None, str]:
+    """'step-int8' -> ('int8', 'step'); the graph in the name must agree with `graph`."""
+    if graph not in GRAPH_CHOICES:
+        raise UserError(f"unknown graph {graph!r}; valid: {', '.join(GRAPH_CHOICES)}")
+    if variant and "-" in variant:
+        named, mode = variant.split("-", 1)
+        if named in GRAPH_CHOICES[1:]:
+            if graph not in ("auto", named):
+                raise UserError(f"--variant {variant} is a {named} graph but --graph is {graph}")
+            return mode, named
+    return variant, graph

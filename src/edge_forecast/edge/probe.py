@@ -28,11 +28,21 @@ def _run_tflite(runtime: Runtime, path: Path) -> None:
 def _run_micro(path: Path) -> None:
     from tflite_micro.python.tflite_micro import runtime
 
-    interp = runtime.Interpreter.from_file(str(path), arena_size=256 * 1024)
-    detail = interp.get_input_details(0)
-    interp.set_input(np.zeros(detail["shape"], dtype=detail["dtype"]), 0)
+    interp = runtime.Interpreter.from_file(str(path), arena_size=1024 * 1024)
+    for i in range(_input_count(path)):  # step graphs have x and the state tensors
+        detail = interp.get_input_details(i)
+        interp.set_input(np.zeros(detail["shape"], dtype=detail["dtype"]), i)
     interp.invoke()
     interp.get_output(0)
+
+
+def _input_count(path: Path) -> int:
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+    except ImportError:  # without the schema module, probe the first input only
+        return 1
+    model = schema.Model.GetRootAs(path.read_bytes(), 0)
+    return int(model.Subgraphs(0).InputsLength())
 
 
 def main(argv: list[str]) -> int:

@@ -16,12 +16,23 @@ from pathlib import Path
 import numpy as np
 
 from edge_forecast import __version__
-from edge_forecast.bundle import BUNDLE_FILE, BUNDLE_FORMAT, BUNDLE_VERSION, validate_bundle_dict
+from edge_forecast.bundle import (
+    BUNDLE_FILE,
+    BUNDLE_FORMAT,
+    BUNDLE_VERSION,
+    GraphKind,
+    validate_bundle_dict,
+)
 from edge_forecast.children import run_resilient
 from edge_forecast.edge.runtime import MICRO, Runtime, available_runtimes, runtime_version
 from edge_forecast.errors import UserError, choice_error
 from edge_forecast.export.modes import QuantMode, parse_modes
-from edge_forecast.export.verify import KerasReference, Verification, verify_artifact
+from edge_forecast.export.verify import (
+    KerasReference,
+    Verification,
+    verify_artifact,
+    verify_graph_artifact,
+)
 from edge_forecast.forecast import rmse
 from edge_forecast.fsio import check_output_dir, sha256_file, staged_dir, write_json_atomic
 from edge_forecast.signals import Scaler, make_windows
@@ -30,6 +41,7 @@ from edge_forecast.train.loop import load_run
 CONVERT_TIMEOUT_S = 600.0
 PROBE_TIMEOUT_S = 60.0
 MAX_EVAL_STEPS = 1000
+GRAPH_MODES = (QuantMode.FLOAT32, QuantMode.INT8)  # the modes step / rollout / stream graphs come in
 
 
 @dataclass
@@ -49,6 +61,7 @@ class _Data:
     window: int
     steps: int
     work: Path
+    rollout_steps: int = 0
 
     @property
     def unit_scale(self) -> float:
@@ -57,27 +70,53 @@ class _Data:
 
 def export_bundle(run: Path, out: Path, models: str | None = None, quant: str | None = None,
                   calibration_samples: int = 100, force: bool = False, probe_python: tuple[str, ...] = (),
-                  echo: Callable[[str], None] = print) -> ExportResult:
-    """Convert every model x mode of a run, verify each artifact, and write the bundle."""
+                  echo: Callable[[str], None] = print, graphs: str | None = None,
+                  rollout_steps: int | None = None) -> ExportResult:
+    """Convert every model x mode of a run, verify each artifact, and write the bundle.
+
+    `graphs` adds step / rollout / stream graphs (float32 and int8 of the chosen modes) to the
+    window graphs; `rollout_steps` is the rollout's H (default: the bundle's evaluation steps).
+    """
     record = load_run(run)
     chosen = _parse_models(models, list(record["models"]))
     modes = parse_modes(quant)
+    extra_graphs = parse_graphs(graphs)
+    if rollout_steps is not None and rollout_steps < 1:
+        raise UserError(f"--rollout-steps must be at least 1, got {rollout_steps}")
     if calibration_samples < 1:
         raise UserError(f"--calibration-samples must be at least 1, got {calibration_samples}")
-    check_output_dir(out, force, "bundle")
+    check_output_dir(out, force, "bundle", inputs=(Path(run),))
     probe_pythons = [_check_python(p) for p in probe_python]
     if Runtime.LITERT not in available_runtimes():
         raise UserError("export verifies artifacts with ai-edge-litert; pip install ai-edge-litert")
 
     with tempfile.TemporaryDirectory(prefix="edge-forecast-export-") as tmp:
         data = _prepare(Path(run), record, Path(tmp), calibration_samples)
-        converted = _convert_all(Path(run), data, chosen, modes, echo)
+        data.rollout_steps = rollout_steps or data.steps
+        graph_items = [f"{g.value}-{m.value}" for g in extra_graphs for m in modes if m in GRAPH_MODES]
+        converted = _convert_all(Path(run), data, chosen, modes, echo, graph_items)
         with staged_dir(out, force, "bundle") as stage:
-            result = _assemble(data, chosen, modes, converted, stage, probe_pythons, echo)
+            result = _assemble(data, chosen, modes, converted, stage, probe_pythons, echo, graph_items)
             if not result.artifacts:
                 raise UserError("no artifact converted and verified; nothing was written: " + "; ".join(result.failures))
     result.bundle = Path(out)
     return result
+
+
+def parse_graphs(text: str | None) -> list[GraphKind]:
+    """The graphs beyond the window graph (always exported: it is every other graph's reference)."""
+    out: list[GraphKind] = []
+    for name in (text or "window").split(","):
+        name = name.strip().lower()
+        if not name:
+            continue
+        try:
+            graph = GraphKind(name)
+        except ValueError:
+            raise choice_error("graph", name, [g.value for g in GraphKind]) from None
+        if graph is not GraphKind.WINDOW and graph not in out:
+            out.append(graph)
+    return out
 
 
 def _parse_models(text: str | None, available: list[str]) -> list[str]:
@@ -120,10 +159,14 @@ def _prepare(run: Path, record: dict, work: Path, calibration_samples: int) -> _
     np.save(work / "calibration.npy", calib.astype(np.float32))
     np.save(work / "verify_windows.npy", verify.astype(np.float32))
     np.save(work / "eval_windows.npy", x[:steps].astype(np.float32))
+    # teacher-forced sequences: the training part (state calibration) and what follows (stream check)
+    np.save(work / "sequence.npy", scaled[: n_train + window].astype(np.float32))
+    np.save(work / "stream_sequence.npy", scaled[: window + steps].astype(np.float32))
     return _Data(record, series, scaler, window, steps, work)
 
 
-def _convert_all(run: Path, data: _Data, models: list[str], modes: list[QuantMode], echo) -> dict[str, dict]:
+def _convert_all(run: Path, data: _Data, models: list[str], modes: list[QuantMode], echo,
+                 graph_items: list[str]) -> dict[str, dict]:
     """Convert the models in parallel children (2 cores); item results per model."""
 
     def one(name: str) -> dict:
@@ -135,14 +178,15 @@ def _convert_all(run: Path, data: _Data, models: list[str], modes: list[QuantMod
             "verify_windows": str(data.work / "verify_windows.npy"),
             "eval_windows": str(data.work / "eval_windows.npy"),
             "seed_window": [float(v) for v in data.scaler.transform(data.series[: data.window])],
-            "steps": data.steps,
+            "steps": data.steps, "rollout_steps": data.rollout_steps,
+            "sequence": str(data.work / "sequence.npy"), "stream_sequence": str(data.work / "stream_sequence.npy"),
         }
         job_path = data.work / f"{name}.job.json"
         job_path.write_text(json.dumps(job))
-        echo(f"converting {name}: {', '.join(m.value for m in modes)}")
+        echo(f"converting {name}: {', '.join([m.value for m in modes] + graph_items)}")
         return run_resilient(
             lambda pending: [sys.executable, "-m", "edge_forecast.export.worker", str(job_path), *pending],
-            ["reference"] + [m.value for m in modes], CONVERT_TIMEOUT_S,
+            ["reference"] + [m.value for m in modes] + graph_items, CONVERT_TIMEOUT_S,
         )
 
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -150,7 +194,7 @@ def _convert_all(run: Path, data: _Data, models: list[str], modes: list[QuantMod
 
 
 def _assemble(data: _Data, models: list[str], modes: list[QuantMode], converted: dict, stage: Path,
-              probe_pythons: list[str], echo) -> ExportResult:
+              probe_pythons: list[str], echo, graph_items: list[str]) -> ExportResult:
     result = ExportResult(bundle=None)
     doc_models: dict[str, dict] = {}
     truth = data.series[data.window : data.window + data.steps]
@@ -171,6 +215,10 @@ def _assemble(data: _Data, models: list[str], modes: list[QuantMode], converted:
             variant = _verify_one(name, mode, items.get(mode.value, {}), ref, data, stage, truth, result, echo)
             if variant:
                 variants[mode.value] = variant
+        for item in graph_items:
+            variant = _verify_graph(name, item, items.get(item, {}), ref, data, stage, truth, result, echo)
+            if variant:
+                variants[item] = variant
         if variants:
             doc_models[name] = {
                 "kind": entry["kind"], "units": int(entry["units"]), "params": int(entry["params"]),
@@ -218,6 +266,44 @@ def _verify_one(name: str, mode: QuantMode, item: dict, ref: KerasReference, dat
         "input": check.input, "output": check.output, "ops": check.ops,
         "errors": {**check.errors, "closed_loop_rmse_vs_truth": rmse(loop, truth)},
         "convert_seconds": item.get("seconds"), "runtimes": {},
+    }
+
+
+def _verify_graph(name: str, item: str, found: dict, ref: KerasReference, data: _Data, stage: Path,
+                  truth: np.ndarray, result: ExportResult, echo) -> dict | None:
+    graph, mode_name = item.split("-", 1)
+    mode = QuantMode(mode_name)
+    if not found.get("ok"):
+        msg = f"{name} {item}: conversion failed: {found.get('error', 'not run')}"
+        result.failures.append(msg)
+        echo("FAILED " + msg)
+        return None
+    src = data.work / found["file"]
+    stream_seq = stream_ref = None
+    if graph == "stream":
+        stream_seq = np.load(data.work / "stream_sequence.npy")
+        stream_ref = np.load(data.work / f"{name}.stream_reference.npy")
+    try:
+        check = verify_graph_artifact(src, graph, mode, ref, data.unit_scale, stream_seq, stream_ref)
+    except (ValueError, RuntimeError) as exc:
+        check = Verification(ok=False, problems=[f"ai-edge-litert cannot run it: {str(exc).strip().splitlines()[0]}"])
+    if not check.ok:
+        msg = f"{name} {item}: verification failed: {'; '.join(check.problems)}"
+        result.failures.append(msg)
+        echo("FAILED " + msg)
+        return None
+    shutil.copy2(src, stage / found["file"])
+    errors = dict(check.errors)
+    if graph != "stream":
+        loop = data.scaler.inverse(check.closed_loop)
+        errors["closed_loop_rmse_vs_truth"] = rmse(loop, truth[: loop.size])
+    # the window graph's one-step fields, so tables that read them keep working
+    errors.setdefault("one_step_max_abs", errors["closed_loop_max_abs_vs_keras"])
+    return {
+        "file": found["file"], "sha256": sha256_file(stage / found["file"]),
+        "bytes": (stage / found["file"]).stat().st_size, "mode": mode.value, "graph": graph,
+        "input": check.input, "output": check.output, "ops": check.ops, "errors": errors,
+        "convert_seconds": found.get("seconds"), "runtimes": {}, **check.extra,
     }
 
 

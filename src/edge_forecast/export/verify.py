@@ -33,6 +33,7 @@ class Verification:
     input: dict = field(default_factory=dict)
     output: dict = field(default_factory=dict)
     closed_loop: np.ndarray | None = None
+    extra: dict = field(default_factory=dict)
 
 
 def tflite_closed_loop(model: WindowModel, seed_window: np.ndarray, steps: int) -> np.ndarray:
@@ -80,4 +81,63 @@ def verify_artifact(path: Path, mode: QuantMode, ref: KerasReference, unit_scale
     if not np.isfinite(loop).all():
         result.ok = False
         result.problems.append("the closed-loop forecast is not finite")
+    return result
+
+
+def _check_ops(path: Path, result: Verification) -> bool:
+    ops, subgraphs = operator_list(path)
+    result.ops = ops
+    bad = refused_ops(ops)
+    if bad or subgraphs != 1:
+        result.ok = False
+        result.problems.append(f"refused ops {', '.join(bad) or 'control flow'} ({subgraphs} subgraphs)")
+        return False
+    return True
+
+
+def verify_graph_artifact(path: Path, graph: str, mode: QuantMode, ref: KerasReference, unit_scale: float,
+                          stream_sequence: np.ndarray | None = None, stream_reference: np.ndarray | None = None,
+                          runtime: Runtime = Runtime.LITERT) -> Verification:
+    """A step / rollout graph's closed loop against the Keras window model's (a stream graph:
+    teacher-forced outputs against the Keras stream graph's). float32 must match within 1e-5."""
+    from edge_forecast.edge.step import RolloutModel, StepModel
+
+    result = Verification(ok=True)
+    if not _check_ops(path, result):
+        return result
+    if graph == "rollout":
+        model = RolloutModel(path, runtime)
+        loop = model.forecast(ref.seed_window)
+        compare = ref.closed_loop[: loop.size]
+        result.extra = {"horizon": model.horizon}
+    else:
+        model = StepModel(path, runtime)
+        result.extra = {"state": model.state_details(), "rows": model.rows}
+        if graph == "stream":
+            loop = np.array([model.push(float(v)) for v in stream_sequence])
+            compare = stream_reference
+        else:
+            loop = np.empty(ref.closed_loop.size)
+            y = model.prime(ref.seed_window)
+            for i in range(loop.size):
+                loop[i] = y
+                y = model.push(y)
+            compare = ref.closed_loop
+    result.input = {**model.input_quant.to_dict(), "shape": [1, model.window, 1] if graph == "rollout" else [1, 1]}
+    result.output = {**model.output_quant.to_dict(), "shape": [1, model.horizon] if graph == "rollout" else [1, 1]}
+    result.closed_loop = loop
+    err = max_abs(loop, compare)
+    result.errors = {
+        "units": "signal",
+        "compared_with": "keras stream graph, teacher-forced" if graph == "stream" else "keras window model closed loop",
+        "closed_loop_rmse_vs_keras": rmse(loop, compare) * unit_scale,
+        "closed_loop_max_abs_vs_keras": err * unit_scale,
+        "limit_closed_loop_max_abs_model_units": MAX_ABS_LIMIT.get(mode) if mode is QuantMode.FLOAT32 else None,
+    }
+    if mode is QuantMode.FLOAT32 and not err <= MAX_ABS_LIMIT[mode]:
+        result.ok = False
+        result.problems.append(f"closed-loop max |TFLite - Keras| {err:.3g} exceeds the float32 limit {MAX_ABS_LIMIT[mode]:g}")
+    if not np.isfinite(loop).all():
+        result.ok = False
+        result.problems.append("the forecast is not finite")
     return result

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from edge_forecast.children import emit
+from edge_forecast.export.graph_convert import build, convert, parse_item, stream_reference
+from edge_forecast.export.graphs import GraphKind
 from edge_forecast.export.modes import QuantMode
 from edge_forecast.forecast import closed_loop, max_abs
 from edge_forecast.train.keras_env import quiet_tensorflow
@@ -97,16 +99,33 @@ def _convert(job: dict, clone, mode: QuantMode) -> bytes:
     return converter.convert()
 
 
+def _convert_graph(job: dict, trained, graph_item: tuple, graphs: dict, started: float) -> dict:
+    graph, mode = graph_item
+    if graph not in graphs:
+        graphs[graph] = build(job, trained, graph)
+        if graph is GraphKind.STREAM:
+            np.save(Path(job["out_dir"]) / f"{job['kind']}.stream_reference.npy", stream_reference(job, graphs[graph]))
+    blob = convert(job, graphs[graph], graph, mode)
+    path = Path(job["out_dir"]) / f"{job['kind']}.{graph.value}.{mode.value}.tflite"
+    path.write_bytes(blob)
+    return {"ok": True, "file": path.name, "seconds": round(time.perf_counter() - started, 3)}
+
+
 def main(argv: list[str]) -> int:
     quiet_tensorflow()
     job = json.loads(Path(argv[0]).read_text())
     items = argv[1:]
     trained, clone = _inference_model(job)
+    graphs: dict = {}  # graph kind -> its Keras model, built once for both modes
     for item in items:
         started = time.perf_counter()
         try:
             if item == "reference":
                 emit(item, **_reference(job, trained, clone))
+                continue
+            graph_item = parse_item(item)
+            if graph_item is not None:
+                emit(item, **_convert_graph(job, trained, graph_item, graphs, started))
                 continue
             mode = QuantMode(item)
             if os.environ.get(CRASH_ENV) == f"{job['kind']}:{mode.value}":

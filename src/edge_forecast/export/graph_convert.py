@@ -1,0 +1,92 @@
+"""In the conversion child: build a step / rollout / stream graph, calibrate and convert it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edge_forecast.export.graphs import (
+    GraphKind,
+    build_rollout_model,
+    build_step_model,
+    build_stream_model,
+    state_names,
+)
+from edge_forecast.export.modes import QuantMode
+
+CALIBRATION_STATES = 300
+
+
+def parse_item(item: str) -> tuple[GraphKind, QuantMode] | None:
+    """'step-int8' -> (STEP, INT8); a plain mode (window graph) -> None."""
+    if "-" not in item:
+        return None
+    graph, mode = item.split("-", 1)
+    return GraphKind(graph), QuantMode(mode)
+
+
+def build(job: dict, trained, graph: GraphKind):
+    kind, window, units = job["kind"], job["window"], job["units"]
+    if graph is GraphKind.STEP:
+        return build_step_model(trained, kind, window, units)
+    if graph is GraphKind.ROLLOUT:
+        return build_rollout_model(trained, kind, window, units, job["rollout_steps"])
+    return build_stream_model(trained, kind, units)
+
+
+def visited_inputs(job: dict, model, graph: GraphKind) -> list[dict[str, np.ndarray]]:
+    """(x, states) the float graph visits: teacher-forced over the training series, then along
+    the float closed loop from the seed window (the states a forecast meets)."""
+    names = state_names(job["kind"])
+    rows = job["window"] if graph is GraphKind.STEP else 1
+    sequence = np.load(job["sequence"]).astype(np.float32)
+    ref = np.load(Path(job["out_dir"]) / f"{job['kind']}.reference.npz")
+    loop = np.concatenate([np.asarray(job["seed_window"], dtype=np.float32), ref["closed_loop"].astype(np.float32)])
+    seen: list[dict[str, np.ndarray]] = []
+    for values in (sequence, loop):
+        states = [np.zeros((rows, job["units"]), np.float32) for _ in names]
+        for v in values:
+            feed = {"x": np.array([[v]], np.float32), **dict(zip(names, states, strict=True))}
+            seen.append(feed)
+            out = model([feed["x"], *states], training=False)
+            states = [np.asarray(o) for o in out[1:]]
+    pick = np.linspace(0, len(seen) - 1, min(CALIBRATION_STATES, len(seen))).round().astype(int)
+    return [seen[i] for i in pick]
+
+
+def stream_reference(job: dict, model) -> np.ndarray:
+    """Keras stream graph outputs teacher-forced over the verification sequence (model units)."""
+    names = state_names(job["kind"])
+    states = [np.zeros((1, job["units"]), np.float32) for _ in names]
+    out = []
+    for v in np.load(job["stream_sequence"]).astype(np.float32):
+        res = model([np.array([[v]], np.float32), *states], training=False)
+        out.append(float(np.asarray(res[0]).reshape(-1)[0]))
+        states = [np.asarray(o) for o in res[1:]]
+    return np.asarray(out)
+
+
+def convert(job: dict, model, graph: GraphKind, mode: QuantMode) -> bytes:
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if mode is QuantMode.INT8:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if graph is GraphKind.ROLLOUT:
+            calib = np.load(job["calibration"]).astype(np.float32)
+            samples = [[calib[i : i + 1]] for i in range(len(calib))]
+        else:
+            # by name: a list would follow the signature's sorted input order (c, h, x), not the model's
+            samples = visited_inputs(job, model, graph)
+
+        def representative():
+            yield from samples
+
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    elif mode is not QuantMode.FLOAT32:
+        raise ValueError(f"{graph.value} graphs are exported in float32 and int8 only, not {mode.value}")
+    return converter.convert()

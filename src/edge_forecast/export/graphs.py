@@ -1,0 +1,109 @@
+"""Inference graphs beyond the window graph, built from a trained model's cell (Keras 3).
+
+- step:    the window model's exact forecast at depth 1 per new value. The state holds W
+           staggered recurrent states (row j has seen j values of its window); one batched cell
+           step advances all of them, row W-1 has then seen W values and gives y, and the rows
+           shift down by one with a zero row on top (a fixed shift in the graph, so the host only
+           feeds the next-state outputs back as the next inputs).
+- rollout: window in, H closed-loop values out in one invoke: W priming steps and H-1 feedback
+           steps of the same batched cell, unrolled (no WHILE); every step reuses one set of
+           weight tensors.
+- stream:  the plain recurrent step (x_t, h[, c]) -> (y, h'[, c']) with batch 1. It equals the
+           window model only for models trained to carry state across a stream.
+
+All graphs take model-unit floats; the quantization of their tensors is the converter's.
+"""
+
+from __future__ import annotations
+
+from edge_forecast.bundle import GraphKind  # noqa: F401  (re-exported: the graph names live with the bundle)
+from edge_forecast.train.keras_env import quiet_tensorflow
+
+quiet_tensorflow()
+import keras  # noqa: E402
+from keras import ops  # noqa: E402
+
+
+def state_names(kind: str) -> list[str]:
+    """The recurrent state tensors of a cell kind, in input/output order."""
+    return ["h", "c"] if kind == "lstm" else ["h"]
+
+
+def _cell_parts(trained: keras.Model, kind: str):
+    layer = trained.get_layer(kind)
+    dense = trained.get_layer("dense")
+    return layer.cell, dense
+
+
+def _advance(cell, x, states: list):
+    """One cell step of every row; returns the rows' h and the new states.
+
+    x is (1, 1) and the states (rows, units): the cell's x @ kernel is computed once and
+    broadcast by the ADD with the rows' h @ recurrent_kernel, so no BROADCAST_TO op is needed
+    (it split the graph into more delegate partitions and made the rollout slower)."""
+    h, new_states = cell(x, states, training=False)
+    new_states = list(new_states) if isinstance(new_states, (list, tuple)) else [new_states]
+    return h, new_states
+
+
+def _last_row_output(dense, h, window: int, units: int):
+    """Dense on the row that has seen W values only: the other rows' outputs are never used."""
+    return dense(ops.slice(h, (window - 1, 0), (1, units)))
+
+
+def _shift(state, window: int, units: int):
+    """Row j -> row j+1, a zero row on top: each row's window is one value older; the row that
+    gave the output (last row) leaves, and a new window starts from the zero state."""
+    zero = ops.zeros((1, units), dtype=state.dtype)
+    return ops.concatenate([zero, ops.slice(state, (0, 0), (window - 1, units))], axis=0)
+
+
+def build_step_model(trained: keras.Model, kind: str, window: int, units: int) -> keras.Model:
+    """Inputs x (1, 1) and the staggered states (W, units); outputs y (1, 1) and next states."""
+    cell, dense = _cell_parts(trained, kind)
+    names = state_names(kind)
+    x = keras.Input(shape=(1,), batch_size=1, name="x")
+    states = [keras.Input(shape=(units,), batch_size=window, name=n) for n in names]
+    h, new_states = _advance(cell, x, states)  # every row sees the same new value
+    outs = [keras.layers.Identity(name="y")(_last_row_output(dense, h, window, units))]
+    outs += [keras.layers.Identity(name=f"{n}_next")(_shift(s, window, units)) for n, s in zip(names, new_states, strict=True)]
+    return keras.Model([x, *states], outs, name=f"{kind}_step")
+
+
+def build_rollout_model(trained: keras.Model, kind: str, window: int, units: int, horizon: int) -> keras.Model:
+    """Input the window (1, W, 1); output the closed-loop forecast (1, H): one invoke."""
+    cell, dense = _cell_parts(trained, kind)
+    inp = keras.Input(shape=(window, 1), batch_size=1, name="window")
+    states = [ops.zeros((window, units)) for _ in state_names(kind)]
+    y = None
+    forecast = []
+    for t in range(window + horizon - 1):
+        value = ops.reshape(ops.slice(inp, (0, t, 0), (1, 1, 1)), (1, 1)) if t < window else y  # prime on the window, then feed back
+        h, new_states = _advance(cell, value, states)
+        if t >= window - 1:
+            y = _last_row_output(dense, h, window, units)
+            forecast.append(y)
+        states = [_shift(s, window, units) for s in new_states]
+    out = keras.layers.Identity(name="forecast")(_concat(forecast))
+    return keras.Model(inp, out, name=f"{kind}_rollout{horizon}")
+
+
+def _concat(parts: list, limit: int = 10):
+    """Concatenate along axis 1 in a tree of at most `limit` inputs per op: tflite-micro's
+    CONCATENATION takes at most 10 inputs (one 180-input concat failed to prepare there)."""
+    while len(parts) > 1:
+        parts = [ops.concatenate(parts[i : i + limit], axis=1) if len(parts[i : i + limit]) > 1 else parts[i]
+                 for i in range(0, len(parts), limit)]
+    return parts[0]
+
+
+def build_stream_model(trained: keras.Model, kind: str, units: int) -> keras.Model:
+    """Inputs x (1, 1) and the state (1, units)[, c]; outputs y (1, 1) and the next state."""
+    cell, dense = _cell_parts(trained, kind)
+    names = state_names(kind)
+    x = keras.Input(shape=(1,), batch_size=1, name="x")
+    states = [keras.Input(shape=(units,), batch_size=1, name=n) for n in names]
+    h, new_states = _advance(cell, x, states)
+    outs = [keras.layers.Identity(name="y")(dense(h))]
+    outs += [keras.layers.Identity(name=f"{n}_next")(s) for n, s in zip(names, new_states, strict=True)]
+    return keras.Model([x, *states], outs, name=f"{kind}_stream")

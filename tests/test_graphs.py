@@ -1,0 +1,123 @@
+"""Step, rollout and stream graphs: exactness, int8 bounds, bundle records, O(1) --follow."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from conftest import cli
+
+from edge_forecast.bundle import load_bundle
+from edge_forecast.edge import Forecaster
+from edge_forecast.edge.step import StepModel
+
+ROLLOUT_STEPS = 30
+GRAPH_VARIANTS = [f"{g}-{m}" for g in ("step", "rollout", "stream") for m in ("float32", "int8")]
+
+
+@pytest.fixture(scope="module")
+def graph_bundle(tiny_run, tmp_path_factory):
+    """LSTM and GRU of the tiny run with every graph kind (a short rollout keeps conversion quick)."""
+    out = tmp_path_factory.mktemp("graphs") / "bundle"
+    done = cli("export", str(tiny_run), "--out", str(out), "--models", "lstm,gru", "--quant", "float32,int8",
+               "--graphs", "window,step,rollout,stream", "--rollout-steps", str(ROLLOUT_STEPS), "--quiet")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return out
+
+
+@pytest.mark.slow
+def test_graph_variants_and_state_records(graph_bundle):
+    bundle = load_bundle(graph_bundle)
+    bundle.verify_all()
+    for model, units in (("lstm", 40), ("gru", 40)):
+        assert bundle.variants(model) == ["float32", "int8", *GRAPH_VARIANTS]
+        states = ["h", "c"] if model == "lstm" else ["h"]
+        for name in GRAPH_VARIANTS:
+            v = bundle.variant(model, name)
+            graph, mode = name.split("-")
+            assert v["graph"] == graph and v["mode"] == mode
+            assert "WHILE" not in {op["name"] for op in v["ops"]}
+            assert v["runtimes"]["litert"]["ok"] is True
+            if graph == "rollout":
+                assert v["horizon"] == ROLLOUT_STEPS and v["input"]["shape"] == [1, 20, 1]
+                continue
+            rows = 20 if graph == "step" else 1
+            assert list(v["state"]) == states
+            for s in v["state"].values():
+                assert s["shape"] == [rows, units] and s["dtype"] == ("int8" if mode == "int8" else "float32")
+                if mode == "int8":
+                    assert s["scale"] > 0 and s["output"]["scale"] > 0
+            if mode == "float32":
+                assert v["runtimes"]["tflite-micro"]["ok"] in (True, None)
+
+
+@pytest.mark.slow
+def test_exact_step_equals_window_model_over_a_long_closed_loop(graph_bundle):
+    bundle = load_bundle(graph_bundle)
+    steps = 180
+    for model in ("lstm", "gru"):
+        window = Forecaster(bundle, model=model, graph="window").forecast(steps=steps)
+        step = Forecaster(bundle, model=model, graph="step").forecast(steps=steps)
+        keras = np.asarray(bundle.model(model)["keras"]["closed_loop"])[:steps]
+        assert np.max(np.abs(step - window)) <= 1e-5
+        assert np.max(np.abs(step - keras)) <= 1e-5
+        rollout = Forecaster(bundle, model=model, graph="rollout").forecast(steps=ROLLOUT_STEPS)
+        assert np.max(np.abs(rollout - window[:ROLLOUT_STEPS])) <= 1e-5
+
+
+@pytest.mark.slow
+def test_int8_graphs_stay_within_the_bound_recorded_at_export(graph_bundle):
+    bundle = load_bundle(graph_bundle)
+    for model in ("lstm", "gru"):
+        keras = np.asarray(bundle.model(model)["keras"]["closed_loop"])
+        for graph, steps in (("step", keras.size), ("rollout", ROLLOUT_STEPS)):
+            recorded = bundle.variant(model, f"{graph}-int8")["errors"]["closed_loop_max_abs_vs_keras"]
+            got = Forecaster(bundle, model=model, variant="int8", graph=graph).forecast(steps=steps)
+            assert np.isfinite(recorded)
+            assert np.max(np.abs(got - keras[:steps])) <= recorded + 1e-6
+
+
+@pytest.mark.slow
+def test_follow_costs_one_invoke_per_line_on_the_step_graph(graph_bundle):
+    from edge_forecast.edge.cli_run import follow_stream
+
+    bundle = load_bundle(graph_bundle)
+    values = np.asarray(bundle.data["evaluation"]["truth"][:60])
+    for graph, horizon in (("auto", 1), ("auto", 4), ("stream", 1)):
+        f = Forecaster(bundle, model="lstm", graph=graph)
+        assert f._stepper is not None
+        f.invokes = 0
+        lines = io.StringIO("".join(f"{v}\n" for v in values))
+        out = io.StringIO()
+        assert follow_stream(f, horizon, "csv", lines, out, io.StringIO()) == values.size
+        assert f.invokes == values.size * horizon  # O(1) per observation, independent of the window
+    # the step graph's follow forecasts equal the window graph's
+    a, b = Forecaster(bundle, model="lstm", graph="step"), Forecaster(bundle, model="lstm", graph="window")
+    for v in values[:25]:
+        assert np.allclose(a.update(v, 3), b.update(v, 3), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_step_state_handover_allocates_nothing_per_step(graph_bundle):
+    import tracemalloc
+
+    bundle = load_bundle(graph_bundle)
+    model = StepModel(graph_bundle / bundle.variant("lstm", "step-int8")["file"], Forecaster(bundle).runtime)
+    y = model.prime(np.zeros(20))
+    tracemalloc.start()
+    for _ in range(200):
+        y = model.push(y)
+    current, _peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert current < 4096  # no buffer per step: only transient array headers
+
+
+@pytest.mark.slow
+def test_run_graph_option_and_errors(graph_bundle, tiny_bundle):
+    done = cli("run", str(graph_bundle), "--model", "gru", "--graph", "rollout", "--steps", "10", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    too_long = cli("run", str(graph_bundle), "--model", "gru", "--graph", "rollout", "--steps", str(ROLLOUT_STEPS + 1))
+    assert too_long.returncode == 2 and "rollout graph forecasts" in too_long.stderr
+    missing = cli("run", str(tiny_bundle), "--graph", "step", "--steps", "3")
+    assert missing.returncode == 2 and "no step graph" in missing.stderr and "Traceback" not in missing.stderr
