@@ -37,8 +37,9 @@ BUNDLE_FILE = "bundle.json"
 _TOP = {
     "format": str, "format_version": int, "created": str, "edge_forecast_version": str,
     "converter": dict, "window": int, "scaler": dict, "seed_window": list, "signal": dict,
-    "models": dict,
+    "evaluation": dict, "models": dict,
 }
+_DTYPES = ("float32", "int8", "int16")
 _MODEL = {"kind": str, "units": int, "params": int, "keras": dict, "variants": dict}
 _VARIANT = {
     "file": str, "sha256": str, "bytes": int, "mode": str, "graph": str, "input": dict,
@@ -61,6 +62,19 @@ def variant_key(graph: str, mode: str) -> str:
 
 
 _TENSOR = {"dtype": str, "shape": list, "scale": (int, float), "zero_point": int}
+
+
+def _finite_numbers(values: list) -> bool:
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in values)
+
+
+def _check_scaler(data: Any) -> None:
+    try:
+        scaler = Scaler.from_dict(data)
+    except (KeyError, TypeError, ValueError):
+        raise UserError("bundle.json: scaler needs kind (none|standard|minmax), offset and scale") from None
+    if not (np.isfinite(scaler.offset) and np.isfinite(scaler.scale) and scaler.scale != 0):
+        raise UserError("bundle.json: scaler offset and scale must be finite and the scale non-zero")
 
 
 def _require(data: Any, schema: dict, where: str) -> None:
@@ -86,13 +100,27 @@ def validate_bundle_dict(data: Any) -> None:
     _require(data, _TOP, "the document")
     if data["window"] < 1 or len(data["seed_window"]) != data["window"]:
         raise UserError("bundle.json: seed_window must hold exactly `window` values")
-    Scaler.from_dict(data["scaler"])
+    if not _finite_numbers(data["seed_window"]):
+        raise UserError("bundle.json: seed_window must hold finite numbers")
+    _check_scaler(data["scaler"])
+    _require(data["evaluation"], {"steps": int, "truth": list}, "evaluation")
+    if data["evaluation"]["steps"] < 1 or not _finite_numbers(data["evaluation"]["truth"]):
+        raise UserError("bundle.json: evaluation needs steps >= 1 and finite truth values")
+    if not data["models"]:
+        raise UserError("bundle.json: models is empty")
     for name, model in data["models"].items():
         _require(model, _MODEL, f"models.{name}")
+        if not model["variants"]:
+            raise UserError(f"bundle.json: models.{name}.variants is empty")
         for vname, variant in model["variants"].items():
             where = f"models.{name}.variants.{vname}"
             _require(variant, _VARIANT, where)
-            _require(variant["input"], _TENSOR, where + ".input")
+            if not all(isinstance(v, dict) for v in variant["runtimes"].values()):
+                raise UserError(f"bundle.json: {where}.runtimes must map runtime names to objects")
+            for side in ("input", "output"):
+                _require(variant[side], _TENSOR, f"{where}.{side}")
+                if variant[side]["dtype"] not in _DTYPES:
+                    raise UserError(f"bundle.json: {where}.{side}.dtype must be one of {', '.join(_DTYPES)}")
             _require(variant["output"], _TENSOR, where + ".output")
             if "/" in variant["file"] or "\\" in variant["file"] or variant["file"].startswith("."):
                 raise UserError(f"bundle.json: {where}.file must be a plain file name")
@@ -175,5 +203,7 @@ def load_bundle(path: str | Path) -> Bundle:
         data = json.loads(doc.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{doc} is not valid JSON ({exc}); the bundle is corrupt") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {doc}: {exc.strerror}") from None
     validate_bundle_dict(data)
     return Bundle(root=root, data=data)

@@ -151,10 +151,14 @@ def test_corrupt_bundle_exits_2(tiny_bundle, tmp_path, how, message):
         (["--history", "-"], "1\n2\n3\n", "the history has 3 values; the model needs at least 20"),
         (["--history", "-"], "1\nabc\n", "non-numeric value 'abc' at line 2 of stdin"),
         (["--history", "nope.csv"], None, "signal file nope.csv does not exist"),
-        (["--steps", "0"], None, "--steps must be at least 1"),
+        (["--steps", "0"], None, "--steps must be between 1 and 10,000,000"),
+        (["--steps", "100000000000000"], None, "--steps must be between 1 and 10,000,000"),
+        (["--follow", "--horizon", "1000000000"], "", "--horizon must be between 1 and"),
+        (["--history", "-"], "1e308\n-1e308\n" * 10, "out of range for the model's float32 input"),
         (["--follow", "--history", "-"], "", "--history cannot be - as well"),
         (["--horizon", "3"], None, "--horizon applies to --follow"),
-        (["--threads", "0"], None, "--threads must be at least 1"),
+        (["--threads", "0"], None, "--threads must be between 1 and 256"),
+        (["--threads", "3000000000"], None, "--threads must be between 1 and 256"),
         (["--runtime", "mystery"], None, "'mystery' is not one of"),
     ],
 )
@@ -162,6 +166,8 @@ def test_bad_input_exits_2(tiny_bundle, args, stdin, message):
     done = cli("run", str(tiny_bundle), *args, input=stdin)
     assert done.returncode == 2, done.stdout
     assert message in done.stderr and "Traceback" not in done.stderr
+    if "is not one of" not in message:  # click's own usage errors add a usage line
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
 def test_missing_bundle_exits_2(tmp_path):
@@ -210,3 +216,29 @@ def test_an_installed_but_broken_runtime_is_a_clear_error(tiny_bundle, tmp_path)
     assert done.returncode == 2
     assert "runtime litert is installed but cannot be imported: numpy.core.multiarray failed to import" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "path, value, message",
+    [
+        (("scaler", "kind"), "log", "scaler needs kind"),
+        (("scaler", "scale"), 0, "scale non-zero"),
+        (("seed_window", 0), None, "seed_window must hold finite numbers"),
+        (("models",), {}, "models is empty"),
+        (("models", "lstm", "variants", "float32", "runtimes"), {"litert": "ok"}, "runtimes must map"),
+        (("evaluation",), None, "evaluation has the wrong type"),
+        (("models", "lstm", "variants", "float32", "input", "dtype"), "complex64", "input.dtype must be one of"),
+    ],
+)
+def test_a_damaged_bundle_json_is_a_one_line_error(tiny_bundle, tmp_path, path, value, message):
+    copy = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, copy)
+    doc = json.loads((copy / "bundle.json").read_text())
+    node = doc
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    (copy / "bundle.json").write_text(json.dumps(doc))
+    done = cli("run", str(copy), "--model", "lstm", "--steps", "2")
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr

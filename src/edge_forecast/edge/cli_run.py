@@ -9,7 +9,8 @@ from typing import TextIO
 
 import numpy as np
 
-from edge_forecast.edge.forecaster import Forecaster
+from edge_forecast.bundle import load_bundle
+from edge_forecast.edge.forecaster import Forecaster, check_history, check_steps
 from edge_forecast.errors import UserError
 from edge_forecast.signals import load_signal, parse_value_lines
 
@@ -29,14 +30,18 @@ def run_command(bundle: Path, model: str | None = None, variant: str | None = No
         raise UserError("--follow reads observations from stdin, so --history cannot be - as well")
     if follow and steps is not None:
         raise UserError("--steps applies to a single forecast; with --follow use --horizon")
-    if horizon < 1:
-        raise UserError(f"--horizon must be at least 1, got {horizon}")
+    check_steps(horizon, "--horizon")
+    if steps is not None:
+        check_steps(steps)
     if not follow and horizon != 1:
         raise UserError("--horizon applies to --follow; without it use --steps")
     if column is not None and history is None:
         raise UserError("--column applies to --history")
-    forecaster = Forecaster(bundle, model=model, variant=variant, runtime=runtime, threads=threads, graph=graph)
+    loaded = load_bundle(bundle)
     start = read_history(history, column, stdin) if history else None
+    if start is not None:  # bad input fails before an interpreter is loaded (and logs)
+        check_history(loaded, start)
+    forecaster = Forecaster(loaded, model=model, variant=variant, runtime=runtime, threads=threads, graph=graph)
     if follow:
         forecaster.reset(start)
         follow_stream(forecaster, horizon, fmt, stdin, stdout, stderr)

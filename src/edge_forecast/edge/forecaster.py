@@ -13,6 +13,30 @@ from edge_forecast.edge.step import RolloutModel, StepModel
 from edge_forecast.errors import UserError
 
 DEFAULT_VARIANT = "float32"
+MAX_THREADS = 256
+MAX_STEPS = 10_000_000  # 80 MB of float64 output: beyond that a forecast is a mistake, not a request
+
+
+def check_history(bundle: Bundle, history: np.ndarray) -> np.ndarray:
+    """The last `window` values of a history, refused if short, not finite or beyond float32."""
+    window = bundle.window
+    history = np.asarray(history, dtype=np.float64).reshape(-1)
+    if history.size < window:
+        raise UserError(f"the history has {history.size} values; the model needs at least {window} (its window)")
+    last = history[-window:]
+    if not np.isfinite(last).all():
+        raise UserError("the history has NaN or inf values in its last window")
+    with np.errstate(over="ignore"):
+        scaled = bundle.scaler.transform(last).astype(np.float32)
+    if not np.isfinite(scaled).all():
+        bad = last[~np.isfinite(scaled)][0]
+        raise UserError(f"history value {bad:g} is out of range for the model's float32 input")
+    return last
+
+
+def check_steps(steps: int, what: str = "--steps") -> None:
+    if not 1 <= steps <= MAX_STEPS:
+        raise UserError(f"{what} must be between 1 and {MAX_STEPS:,}, got {steps}")
 GRAPH_CHOICES = ("auto", *(g.value for g in GraphKind))
 
 
@@ -45,14 +69,14 @@ class Forecaster:
         self.variant_name = variant or (DEFAULT_VARIANT if DEFAULT_VARIANT in self.bundle.variants(self.model_name)
                                         else self.bundle.variants(self.model_name)[0])
         entry = self.bundle.variant(self.model_name, self.variant_name)
-        if threads is not None and threads < 1:
-            raise UserError(f"--threads must be at least 1, got {threads}")
+        if threads is not None and not 1 <= threads <= MAX_THREADS:
+            raise UserError(f"--threads must be between 1 and {MAX_THREADS}, got {threads}")
         self.runtime = resolve_runtime(runtime)
         self._refuse_known_failure(entry)
         path = self.bundle.artifact_path(self.model_name, self.variant_name)
         try:
             self._model = WindowModel(path, self.runtime, threads)
-        except (ValueError, RuntimeError) as exc:
+        except (ValueError, RuntimeError, TypeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise UserError(f"runtime {self.runtime.value} cannot load {entry['file']}: {first}") from None
         if self._model.window != self.bundle.window:
@@ -85,7 +109,7 @@ class Forecaster:
         cls = RolloutModel if graph == GraphKind.ROLLOUT.value else StepModel
         try:
             self._loaded[graph] = cls(path, self.runtime, self._threads)
-        except (ValueError, RuntimeError) as exc:
+        except (ValueError, RuntimeError, TypeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise UserError(f"runtime {self.runtime.value} cannot load {entry['file']}: {first}") from None
         return self._loaded[graph]
@@ -125,12 +149,7 @@ class Forecaster:
         return self.bundle.window
 
     def _check_history(self, history: np.ndarray) -> np.ndarray:
-        history = np.asarray(history, dtype=np.float64).reshape(-1)
-        if history.size < self.window:
-            raise UserError(f"the history has {history.size} values; the model needs at least {self.window} (its window)")
-        if not np.isfinite(history[-self.window:]).all():
-            raise UserError("the history has NaN or inf values in its last window")
-        return history[-self.window:]
+        return check_history(self.bundle, history)
 
     def reset(self, history: np.ndarray | None = None) -> None:
         """Start again from `history` (its last W values) or from the bundle's seed window."""
@@ -152,8 +171,7 @@ class Forecaster:
 
     def forecast(self, history: np.ndarray | None = None, steps: int = 1) -> np.ndarray:
         """Closed loop: `steps` values after `history` (default: the bundle's seed window)."""
-        if steps < 1:
-            raise UserError(f"--steps must be at least 1, got {steps}")
+        check_steps(steps)
         graph = self._forecast_graph(steps)
         if graph == GraphKind.ROLLOUT.value:
             values = self.bundle.seed_window if history is None else self._check_history(history)
