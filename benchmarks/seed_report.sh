@@ -10,5 +10,5 @@ if [ "${1:-}" != "--skip-train" ]; then
 fi
 PROBE=()
 [ -x .venv-tflite/bin/python ] && PROBE=(--probe-python .venv-tflite/bin/python)
-$EF export runs/seed --out bundles/seed --force "${PROBE[@]}"
+$EF export runs/seed --out bundles/seed --force --graphs window,step,stream,rollout "${PROBE[@]}"
 $EF bench bundles/seed --out benchmarks/results/seed-report --reference runs/seed --force

@@ -25,6 +25,6 @@ BUNDLE_DIR="$(mktemp -d)"
 trap 'rm -rf "$BUNDLE_DIR"' EXIT
 .venv/bin/python -m edge_forecast train --preset seed --epochs 3 --quiet --out "$BUNDLE_DIR/run"
 .venv/bin/python -m edge_forecast export "$BUNDLE_DIR/run" --out "$BUNDLE_DIR/bundle" --quiet \
-  --probe-python .venv-tflite/bin/python
+  --graphs window,step,stream,rollout --rollout-steps 20 --probe-python .venv-tflite/bin/python
 EDGE_FORECAST_DEVICE_BUNDLE="$BUNDLE_DIR/bundle" \
   run_pytest .venv-tflite/bin/python -m pytest -q -p no:cacheprovider tests/device

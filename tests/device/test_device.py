@@ -242,3 +242,22 @@ def test_a_damaged_bundle_json_is_a_one_line_error(tiny_bundle, tmp_path, path, 
     done = cli("run", str(copy), "--model", "lstm", "--steps", "2")
     assert done.returncode == 2 and message in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_step_and_rollout_graphs_match_the_window_graph(tiny_bundle):
+    bundle = load_bundle(tiny_bundle)
+    model = "lstm"
+    if "step-float32" not in bundle.variants(model):
+        pytest.skip("this bundle was exported without --graphs step")
+    window = Forecaster(bundle, model, "float32", graph="window").forecast(None, 60)
+    step = Forecaster(bundle, model, "step-float32", graph="step").forecast(None, 60)
+    assert np.max(np.abs(step - window)) <= 1e-5
+    if "rollout-float32" in bundle.variants(model):
+        rollout = Forecaster(bundle, model, "rollout-float32", graph="rollout")
+        horizon = rollout.bundle.variant(model, "rollout-float32")["horizon"]
+        assert np.max(np.abs(rollout.forecast(None, horizon) - window[:horizon])) <= 1e-5
+    f = Forecaster(bundle, model, "step-int8", graph="step")
+    before = f.invokes
+    for value in np.linspace(-0.3, 0.3, 25):
+        f.update(value)
+    assert f.invokes - before == 25
