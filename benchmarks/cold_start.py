@@ -55,17 +55,17 @@ def main() -> int:
     args = parser.parse_args()
     exe = Path(sys.executable).parent / "edge-forecast"
     cases = [
-        (f"edge-forecast run, {variant}, ai-edge-litert",
+        (f"edge-forecast run, {variant}, {graph} graph, ai-edge-litert",
          [str(exe), "run", str(args.bundle), "--model", args.model, "--variant", variant,
-          "--steps", str(args.steps), "--runtime", "litert"], args.repeats)
-        for variant in ("float32", "int8")
+          "--steps", str(args.steps), "--runtime", "litert", "--graph", graph], args.repeats)
+        for variant, graph in (("float32", "window"), ("int8", "window"), ("float32", "auto"))
     ]
     keras_file, signal = str(args.run / f"{args.model}.keras"), str(args.run / "signal.npy")
     cases += [
         ("Keras process, compiled direct call", [sys.executable, "-c", KERAS_LOOP, keras_file, signal, str(args.steps), "call"], args.repeats),
         ("Keras process, model.predict per step (tutorial)", [sys.executable, "-c", KERAS_LOOP, keras_file, signal, str(args.steps), "predict"], max(1, args.repeats // 2)),
     ]
-    rows = ["| process | wall (s) | peak RSS (MiB) | wall vs edge float32 | RSS vs edge float32 |", "|---|---:|---:|---:|---:|"]
+    rows = ["| process | wall (s) | peak RSS (MiB) | wall vs edge float32 window | RSS vs edge float32 window |", "|---|---:|---:|---:|---:|"]
     base = None
     for label, cmd, repeats in cases:
         wall, peak = median_of(cmd, repeats)
@@ -74,7 +74,7 @@ def main() -> int:
         print(rows[-1], flush=True)
     body = (f"Closed-loop forecast of {args.steps} steps with model `{args.model}` of `{args.bundle}` "
             f"(Keras: `{keras_file}`), one fresh process per measurement, median of {args.repeats} "
-            "(the predict loop: half as many).\n\n" + "\n".join(rows))
+            "(the predict loop: half as many). `--graph auto` uses the rollout graph when the bundle has one for these steps.\n\n" + "\n".join(rows))
     write_report("cold_start", "Cold start and peak memory: edge runner vs Keras",
                  f"python benchmarks/cold_start.py --bundle {args.bundle} --run {args.run}", body)
     return 0

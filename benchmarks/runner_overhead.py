@@ -61,10 +61,11 @@ def main() -> int:
     rows = ["| runtime | variant | bare loop (us/step) | runner (us/step) | runner / bare |", "|---|---|---:|---:|---:|"]
     for runtime in available_runtimes():
         for variant in bundle.variants(args.model):
-            if bundle.variant(args.model, variant)["runtimes"].get(runtime.value, {}).get("ok") is False:
-                continue
+            entry = bundle.variant(args.model, variant)
+            if entry["graph"] != "window" or entry["runtimes"].get(runtime.value, {}).get("ok") is False:
+                continue  # step/stream/rollout graphs: benchmarks/graphs.py
             path = bundle.artifact_path(args.model, variant)
-            forecaster = Forecaster(bundle, args.model, variant, runtime)
+            forecaster = Forecaster(bundle, args.model, variant, runtime, graph="window")
             bare, runner = [], []
             for _ in range(args.rounds):
                 bare.append(bare_loop(path, runtime, args.steps))

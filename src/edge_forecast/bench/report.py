@@ -175,7 +175,7 @@ def render_markdown(doc: dict) -> str:
 def _headline(doc: dict) -> list[str]:
     out = ["## Headline", "",
            "Per-step latency of the closed loop (p50 and p99), closed-loop RMSE against the truth, and the "
-           "speed-up of each variant's p50 over the Keras `model.predict` loop's p50.", ""]
+           "speed-up of each variant's p50 over the Keras `model.predict` loop's p50, per forecast step (a rollout's one-invoke forecast time is divided by its steps).", ""]
     for name, model in doc["models"].items():
         out += [f"### {name}: {model['units']} units, {model['params']} parameters", ""]
         rows = []

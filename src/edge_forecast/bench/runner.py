@@ -259,7 +259,8 @@ def _document(bundle: Bundle, results: list[dict], keras: dict, job: dict, runti
     for e in results:
         base = models[e["model"]]["keras"]["measured"]
         if e["status"] == MEASURED and base:
-            p50 = e["latency_us"]["p50"]
+            # per step: a rollout sample is a whole forecast of `steps` values, Keras' is one step
+            p50 = e["latency_us"]["p50"] / (steps if e.get("latency_per", "step") != "step" else 1)
             e["speedup"] = {
                 "vs_keras_predict": stats.sig(base["predict"]["latency_us"]["p50"] / p50) if p50 else None,
                 "vs_keras_direct": stats.sig(base["direct"]["latency_us"]["p50"] / p50) if p50 else None,
