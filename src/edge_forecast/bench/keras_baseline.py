@@ -159,18 +159,13 @@ def measure(job: dict, model_name: str) -> dict:
     }
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__)[:300]
-
-
 def main(argv: list[str]) -> int:
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     for item in argv[1:]:
         try:
             result = measure(job, item)
         except Exception as exc:  # the error becomes the baseline row's reason
-            emit(item, ok=False, error=_first_line(exc))
+            emit(item, ok=False, error=stats.first_line(exc))
         else:
             emit(item, ok=True, **result)
     return 0

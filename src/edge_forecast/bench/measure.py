@@ -193,11 +193,6 @@ def measure(job: dict, model_name: str, variant: str, runtime_name: str) -> dict
     }
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__)[:300]
-
-
 def main(argv: list[str]) -> int:
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     for item in argv[1:]:
@@ -207,7 +202,7 @@ def main(argv: list[str]) -> int:
         try:
             result = measure(job, model_name, variant, runtime_name)
         except Exception as exc:  # the error is the finding: it becomes the row's reason
-            emit(item, ok=False, error=_first_line(exc))
+            emit(item, ok=False, error=stats.first_line(exc))
         else:
             emit(item, ok=True, **result)
     return 0

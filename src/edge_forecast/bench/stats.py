@@ -116,3 +116,9 @@ def horizon_curve(forecasts: np.ndarray, truth: np.ndarray, origins: Sequence[in
         "rmse_vs_truth": [sig(v, 6) for v in curve],
         "at": marks,
     }
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception as one short line: the reason column of a failed row."""
+    text = str(exc).strip().splitlines()
+    return (f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__)[:300]

@@ -25,7 +25,7 @@ from edge_forecast.bundle import (
 )
 from edge_forecast.children import run_resilient
 from edge_forecast.edge.runtime import MICRO, Runtime, available_runtimes, runtime_version
-from edge_forecast.errors import UserError, choice_error
+from edge_forecast.errors import UserError, choice_error, parse_choices
 from edge_forecast.export.modes import QuantMode, parse_modes
 from edge_forecast.export.verify import (
     KerasReference,
@@ -105,18 +105,7 @@ def export_bundle(run: Path, out: Path, models: str | None = None, quant: str | 
 
 def parse_graphs(text: str | None) -> list[GraphKind]:
     """The graphs beyond the window graph (always exported: it is every other graph's reference)."""
-    out: list[GraphKind] = []
-    for name in (text or "window").split(","):
-        name = name.strip().lower()
-        if not name:
-            continue
-        try:
-            graph = GraphKind(name)
-        except ValueError:
-            raise choice_error("graph", name, [g.value for g in GraphKind]) from None
-        if graph is not GraphKind.WINDOW and graph not in out:
-            out.append(graph)
-    return out
+    return [g for g in parse_choices([text or "window"], GraphKind, "graph") if g is not GraphKind.WINDOW]
 
 
 def _parse_models(text: str | None, available: list[str]) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from edge_forecast.errors import choice_error
+from edge_forecast.errors import parse_choices
 
 
 class QuantMode(str, Enum):
@@ -27,15 +27,4 @@ MAX_ABS_LIMIT = {QuantMode.FLOAT32: 1e-5, QuantMode.FLOAT16: 1e-3}
 def parse_modes(text: str | None) -> list[QuantMode]:
     if not text:
         return list(QuantMode)
-    modes: list[QuantMode] = []
-    for name in text.split(","):
-        name = name.strip().lower()
-        if not name:
-            continue
-        try:
-            mode = QuantMode(name)
-        except ValueError:
-            raise choice_error("quantization mode", name, [m.value for m in QuantMode]) from None
-        if mode not in modes:
-            modes.append(mode)
-    return modes
+    return parse_choices([text], QuantMode, "quantization mode")

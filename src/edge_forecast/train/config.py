@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 
-from edge_forecast.errors import UserError, choice_error
+from edge_forecast.errors import UserError, choice_error, parse_choices
 from edge_forecast.signals import ScaleKind
 
 
@@ -95,19 +95,7 @@ PRESETS = {"seed": SEED_PRESET}
 
 def parse_models(values: tuple[str, ...] | list[str]) -> tuple[ModelKind, ...]:
     """Accept repeated and comma-separated model names, keep order, drop repeats."""
-    kinds: list[ModelKind] = []
-    for value in values:
-        for name in str(value).split(","):
-            name = name.strip().lower()
-            if not name:
-                continue
-            try:
-                kind = ModelKind(name)
-            except ValueError:
-                raise choice_error("model", name, [k.value for k in ModelKind]) from None
-            if kind not in kinds:
-                kinds.append(kind)
-    return tuple(kinds)
+    return tuple(parse_choices(values, ModelKind, "model"))
 
 
 def build_config(preset: str | None = None, **overrides) -> TrainConfig:
