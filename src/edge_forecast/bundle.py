@@ -11,8 +11,11 @@ step graph, 1 for stream) and `state`: per state tensor (h, and c for LSTM) its 
 scale and zero point, its input and output tensor names, and the output's quantization (the runner
 copies the output state into the input state after each invoke, requantizing if they differ).
 Rollout variants record `horizon` (H values out per invoke). The window graph's `errors` keys
-are kept; graph variants compare their closed loop with the Keras window model's (a stream
-graph: its teacher-forced outputs with the Keras stream graph's).
+are kept; graph variants compare their closed loop with the Keras closed loop they implement
+(`Bundle.reference_loop`). A model's optional `training` says how it was trained: "window"
+(the default) or "stream" (its state carried across a stream, `train --stream`): a stream-trained
+model's rollout graph carries one state, and its forecasts are the stream ones
+(`keras.stream_closed_loop`).
 """
 
 from __future__ import annotations
@@ -54,6 +57,9 @@ class GraphKind(str, Enum):
     STEP = "step"        # exact window forecast at one batched cell step per value (W staggered states)
     ROLLOUT = "rollout"  # W values in, the H-step closed-loop forecast out in one invoke
     STREAM = "stream"    # plain recurrent step with carried state (for models trained to stream)
+
+
+TRAINING_KINDS = ("window", "stream")
 
 
 def variant_key(graph: str, mode: str) -> str:
@@ -110,6 +116,10 @@ def validate_bundle_dict(data: Any) -> None:
         raise UserError("bundle.json: models is empty")
     for name, model in data["models"].items():
         _require(model, _MODEL, f"models.{name}")
+        if model.get("training", "window") not in TRAINING_KINDS:
+            raise UserError(f"bundle.json: models.{name}.training must be one of {', '.join(TRAINING_KINDS)}")
+        if model.get("training") == "stream" and not isinstance(model["keras"].get("stream_closed_loop"), list):
+            raise UserError(f"bundle.json: models.{name}.keras.stream_closed_loop is missing")
         if not model["variants"]:
             raise UserError(f"bundle.json: models.{name}.variants is empty")
         for vname, variant in model["variants"].items():
@@ -160,6 +170,25 @@ class Bundle:
         if variant not in variants:
             raise choice_error(f"variant for model {model}", variant, list(variants))
         return variants[variant]
+
+    def stream_trained(self, model: str) -> bool:
+        return self.model(model).get("training", "window") == "stream"
+
+    def keras_loop(self, model: str) -> np.ndarray:
+        """The Keras forecast the model was trained to make: the state-carrying closed loop for a
+        stream-trained model, the window model's otherwise (signal units, from the seed window)."""
+        keras = self.model(model)["keras"]
+        key = "stream_closed_loop" if self.stream_trained(model) else "closed_loop"
+        return np.asarray(keras[key], dtype=np.float64)
+
+    def reference_loop(self, model: str, variant: str) -> np.ndarray:
+        """The Keras closed loop (signal units, from the seed window) that `variant` implements:
+        the state-carrying one for stream graphs and a stream-trained model's rollout."""
+        graph = self.variant(model, variant).get("graph", "window")
+        keras = self.model(model)["keras"]
+        carried = graph == GraphKind.STREAM.value or (graph == GraphKind.ROLLOUT.value and self.stream_trained(model))
+        return np.asarray(keras["stream_closed_loop" if carried and "stream_closed_loop" in keras else "closed_loop"],
+                          dtype=np.float64)
 
     def artifact_path(self, model: str, variant: str, verify: bool = True) -> Path:
         """The .tflite path, its checksum verified (a corrupt or truncated file is a UserError)."""

@@ -62,6 +62,9 @@ def _echo(quiet: bool):
 @click.option("--lr-schedule", type=click.Choice(["constant", "cosine"]), help="[default: cosine; seed preset: constant]")
 @click.option("--select", type=click.Choice(["last", "best"]),
               help="Keep the last weights, or the best held-out closed-loop error.  [default: best; seed preset: last]")
+@click.option("--stream", type=int,
+              help="Streaming training: sequences of N values (N > window) with the state carried, for the "
+                   "stream graph; 0 = window training.  [default: 0]")
 @click.option("--force", is_flag=True, help="Replace an existing run directory.")
 @click.option("--quiet", is_flag=True, help="No progress output, only errors.")
 def train(out: Path, preset: str | None, force: bool, quiet: bool, **options) -> None:

@@ -160,7 +160,7 @@ def measure(job: dict, model_name: str, variant: str, runtime_name: str) -> dict
     one = one_step(state, scaler, series, window, truth.size)
     plan = job["horizon"]
     curves = horizon_forecasts(state, scaler, series, window, plan["origins"], plan["horizon"])
-    keras_loop = np.asarray(keras["closed_loop"], dtype=np.float64)
+    keras_loop = bundle.reference_loop(model_name, variant)
     keras_one = np.asarray(keras["one_step"], dtype=np.float64)
     n_keras = min(n_eval, keras_loop.size)
     return {

@@ -232,7 +232,7 @@ def _measure_keras(bundle: Bundle, record: dict, job_path: Path, timeout: float,
 def _keras_from_bundle(bundle: Bundle, model: str) -> dict:
     keras = bundle.model(model)["keras"]
     truth = np.asarray(bundle.data["evaluation"]["truth"], dtype=np.float64)
-    loop = np.asarray(keras["closed_loop"], dtype=np.float64)
+    loop = bundle.keras_loop(model)
     one = np.asarray(keras["one_step"], dtype=np.float64)
     n, k = min(loop.size, truth.size), min(one.size, truth.size)
     return {
@@ -254,7 +254,8 @@ def _document(bundle: Bundle, results: list[dict], keras: dict, job: dict, runti
         models[name] = {
             "kind": entry["kind"], "units": int(entry["units"]), "params": int(entry["params"]),
             "keras": {**k, "bundle": _keras_from_bundle(bundle, name),
-                      "closed_loop": [float(v) for v in entry["keras"]["closed_loop"]]},
+                      "closed_loop": [float(v) for v in bundle.keras_loop(name)]},
+            "training": entry.get("training", "window"),
         }
     for e in results:
         base = models[e["model"]]["keras"]["measured"]
@@ -287,7 +288,9 @@ def _document(bundle: Bundle, results: list[dict], keras: dict, job: dict, runti
         f"{min(job['predict_steps'], steps)} steps only.",
         f"Error against horizon: RMSE against the truth at each horizon over {len(plan['origins'])} forecast "
         f"origins, each a true window of the evaluation data, horizons 1 to {plan['horizon']}.",
-        "Accuracy is in signal units; 'Keras' is the float Keras output that export recorded in bundle.json.",
+        "Accuracy is in signal units; 'Keras' is the float Keras output that export recorded in bundle.json: "
+        "the window model's closed loop, or for stream graphs and a stream-trained model's rollout the closed "
+        "loop with the state carried (train --stream).",
     ]
     return {
         "format": REPORT_FORMAT,

@@ -55,7 +55,8 @@ class Forecaster:
     quantization are applied inside.
 
     `graph` picks the graph: `auto` uses the rollout graph for a forecast that fits its horizon,
-    the exact step graph for `update` (and longer forecasts) and the window graph otherwise;
+    the exact step graph for `update` (and longer forecasts), or the stream graph for a
+    stream-trained model (`train --stream`), and the window graph otherwise;
     `window`, `step`, `stream` or `rollout` force one (an error if the bundle lacks it).
     `variant` is a mode (float32, int8, ...) or a full variant name such as `step-int8`.
     """
@@ -87,6 +88,7 @@ class Forecaster:
         self._threads = threads
         self._loaded: dict[str, StepModel | RolloutModel] = {}
         self.invokes = 0
+        self.stepper_graph: str | None = None  # the graph `update` runs on (step or stream), if any
         self._stepper = self._step_graph()  # None: updates run on the window graph
         self.reset()
 
@@ -115,12 +117,15 @@ class Forecaster:
         return self._loaded[graph]
 
     def _step_graph(self) -> StepModel | None:
-        """The graph `update` runs on: forced step / stream, or auto's step graph when present."""
+        """The graph `update` runs on: forced step / stream, or auto's choice when present: the
+        stream graph for a stream-trained model, the exact step graph for the others."""
         if self.graph in (GraphKind.STEP.value, GraphKind.STREAM.value):
-            return self._graph_model(self.graph)
-        if self.graph == "auto" and self.has_graph(GraphKind.STEP.value):
-            return self._graph_model(GraphKind.STEP.value)
-        return None
+            self.stepper_graph = self.graph
+        elif self.graph == "auto":
+            stream = self.bundle.stream_trained(self.model_name)
+            choices = (GraphKind.STREAM, GraphKind.STEP) if stream else (GraphKind.STEP,)
+            self.stepper_graph = next((g.value for g in choices if self.has_graph(g.value)), None)
+        return self._graph_model(self.stepper_graph) if self.stepper_graph else None
 
     def _forecast_graph(self, steps: int) -> str:
         if self.graph == GraphKind.ROLLOUT.value:
@@ -132,7 +137,7 @@ class Forecaster:
         if self.graph == "auto":
             if self.has_graph(GraphKind.ROLLOUT.value) and steps <= self._graph_model(GraphKind.ROLLOUT.value).horizon:
                 return GraphKind.ROLLOUT.value
-            return GraphKind.STEP.value if self._stepper else GraphKind.WINDOW.value
+            return self.stepper_graph or GraphKind.WINDOW.value
         return self.graph
 
     def _refuse_known_failure(self, entry: dict) -> None:

@@ -162,6 +162,7 @@ def _convert_all(run: Path, data: _Data, models: list[str], modes: list[QuantMod
         entry = data.record["models"][name]
         job = {
             "model_path": str((run / entry["file"]).resolve()), "kind": name, "window": data.window,
+            "training": entry.get("training", "window"),
             "units": int(entry["units"]), "out_dir": str(data.work),
             "calibration": str(data.work / "calibration.npy"),
             "verify_windows": str(data.work / "verify_windows.npy"),
@@ -196,24 +197,31 @@ def _assemble(data: _Data, models: list[str], modes: list[QuantMode], converted:
             continue
         refs = np.load(data.work / f"{name}.reference.npz")
         ref = KerasReference(np.load(data.work / "verify_windows.npy"), refs["verify_windows"],
-                             data.scaler.transform(data.series[: data.window]), refs["closed_loop"])
+                             data.scaler.transform(data.series[: data.window]), refs["closed_loop"],
+                             refs["stream_closed_loop"])
         entry = data.record["models"][name]
+        training = entry.get("training", "window")
         keras_loop = data.scaler.inverse(refs["closed_loop"])
+        stream_loop = data.scaler.inverse(refs["stream_closed_loop"])
         variants = {}
         for mode in modes:
             variant = _verify_one(name, mode, items.get(mode.value, {}), ref, data, stage, truth, result, echo)
             if variant:
                 variants[mode.value] = variant
         for item in graph_items:
-            variant = _verify_graph(name, item, items.get(item, {}), ref, data, stage, truth, result, echo)
+            variant = _verify_graph(name, item, items.get(item, {}), ref, data, stage, truth, result, echo,
+                                    training == "stream")
             if variant:
                 variants[item] = variant
         if variants:
             doc_models[name] = {
                 "kind": entry["kind"], "units": int(entry["units"]), "params": int(entry["params"]),
+                "training": training,
                 "keras": {
                     "closed_loop": [float(v) for v in keras_loop],
                     "closed_loop_rmse_vs_truth": rmse(keras_loop, truth),
+                    "stream_closed_loop": [float(v) for v in stream_loop],
+                    "stream_closed_loop_rmse_vs_truth": rmse(stream_loop, truth),
                     "one_step": [float(v) for v in data.scaler.inverse(refs["eval_windows"])],
                 },
                 "variants": variants,
@@ -259,7 +267,7 @@ def _verify_one(name: str, mode: QuantMode, item: dict, ref: KerasReference, dat
 
 
 def _verify_graph(name: str, item: str, found: dict, ref: KerasReference, data: _Data, stage: Path,
-                  truth: np.ndarray, result: ExportResult, echo) -> dict | None:
+                  truth: np.ndarray, result: ExportResult, echo, stream_trained: bool) -> dict | None:
     graph, mode_name = item.split("-", 1)
     mode = QuantMode(mode_name)
     if not found.get("ok"):
@@ -273,7 +281,8 @@ def _verify_graph(name: str, item: str, found: dict, ref: KerasReference, data: 
         stream_seq = np.load(data.work / "stream_sequence.npy")
         stream_ref = np.load(data.work / f"{name}.stream_reference.npy")
     try:
-        check = verify_graph_artifact(src, graph, mode, ref, data.unit_scale, stream_seq, stream_ref)
+        check = verify_graph_artifact(src, graph, mode, ref, data.unit_scale, stream_seq, stream_ref,
+                                      stream_trained=stream_trained)
     except (ValueError, RuntimeError) as exc:
         check = Verification(ok=False, problems=[f"ai-edge-litert cannot run it: {str(exc).strip().splitlines()[0]}"])
     if not check.ok:
@@ -283,9 +292,8 @@ def _verify_graph(name: str, item: str, found: dict, ref: KerasReference, data: 
         return None
     shutil.copy2(src, stage / found["file"])
     errors = dict(check.errors)
-    if graph != "stream":
-        loop = data.scaler.inverse(check.closed_loop)
-        errors["closed_loop_rmse_vs_truth"] = rmse(loop, truth[: loop.size])
+    loop = data.scaler.inverse(check.closed_loop)
+    errors["closed_loop_rmse_vs_truth"] = rmse(loop, truth[: loop.size])
     # the window graph's one-step fields, so tables that read them keep working
     errors.setdefault("one_step_max_abs", errors["closed_loop_max_abs_vs_keras"])
     return {

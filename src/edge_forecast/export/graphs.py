@@ -7,7 +7,7 @@
            feeds the next-state outputs back as the next inputs).
 - rollout: window in, H closed-loop values out in one invoke: W priming steps and H-1 feedback
            steps of the same batched cell, unrolled (no WHILE); every step reuses one set of
-           weight tensors.
+           weight tensors. For a stream-trained model, the same with one row (the stream step).
 - stream:  the plain recurrent step (x_t, h[, c]) -> (y, h'[, c']) with batch 1. It equals the
            window model only for models trained to carry state across a stream.
 
@@ -70,22 +70,28 @@ def build_step_model(trained: keras.Model, kind: str, window: int, units: int) -
     return keras.Model([x, *states], outs, name=f"{kind}_step")
 
 
-def build_rollout_model(trained: keras.Model, kind: str, window: int, units: int, horizon: int) -> keras.Model:
-    """Input the window (1, W, 1); output the closed-loop forecast (1, H): one invoke."""
+def build_rollout_model(trained: keras.Model, kind: str, window: int, units: int, horizon: int,
+                        stream: bool = False) -> keras.Model:
+    """Input the window (1, W, 1); output the closed-loop forecast (1, H): one invoke.
+
+    Window-trained models get the exact staggered rollout (W rows per cell step); stream-trained
+    ones (`stream`) the stream graph's: one row, the state carried, one cell step per value."""
     cell, dense = _cell_parts(trained, kind)
     inp = keras.Input(shape=(window, 1), batch_size=1, name="window")
-    states = [ops.zeros((window, units)) for _ in state_names(kind)]
+    rows = 1 if stream else window
+    states = [ops.zeros((rows, units)) for _ in state_names(kind)]
     y = None
     forecast = []
     for t in range(window + horizon - 1):
         value = ops.reshape(ops.slice(inp, (0, t, 0), (1, 1, 1)), (1, 1)) if t < window else y  # prime on the window, then feed back
-        h, new_states = _advance(cell, value, states)
+        h, states = _advance(cell, value, states)
         if t >= window - 1:
-            y = _last_row_output(dense, h, window, units)
+            y = dense(h) if stream else _last_row_output(dense, h, window, units)
             forecast.append(y)
-        states = [_shift(s, window, units) for s in new_states]
+        if not stream:
+            states = [_shift(s, window, units) for s in states]
     out = keras.layers.Identity(name="forecast")(_concat(forecast))
-    return keras.Model(inp, out, name=f"{kind}_rollout{horizon}")
+    return keras.Model(inp, out, name=f"{kind}_{'stream_' if stream else ''}rollout{horizon}")
 
 
 def _concat(parts: list, limit: int = 10):

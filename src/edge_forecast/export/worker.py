@@ -39,7 +39,7 @@ def _inference_model(job: dict):
 
 
 def _reference(job: dict, trained, clone) -> dict:
-    from edge_forecast.train.models import keras_step_fn
+    from edge_forecast.train.models import keras_forecast_fn, keras_step_fn
 
     out = Path(job["out_dir"])
     refs = {}
@@ -50,8 +50,9 @@ def _reference(job: dict, trained, clone) -> dict:
         diff = max_abs(full, refs[name]) if len(x) else 0.0
         if diff > 1e-5:
             raise RuntimeError(f"the unrolled batch-1 clone differs from the trained model by {diff:.3g}")
-    step = keras_step_fn(clone)
-    refs["closed_loop"] = closed_loop(step, np.asarray(job["seed_window"]), job["steps"])
+    seed = np.asarray(job["seed_window"])
+    refs["closed_loop"] = closed_loop(keras_step_fn(clone), seed, job["steps"])
+    refs["stream_closed_loop"] = keras_forecast_fn(trained, job["kind"], stream=True)(seed, job["steps"])
     np.savez(out / f"{job['kind']}.reference.npz", **refs)
     return {"ok": True}
 

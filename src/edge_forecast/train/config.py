@@ -59,6 +59,7 @@ class TrainConfig:
     input_noise: float = 0.0
     lr_schedule: str = "cosine"   # constant | cosine
     select: str = "best"          # last | best (lowest closed-loop error on the held-out segment)
+    stream: int = 0               # streaming training (train/stream.py): sequence length S > window; 0 = off
     signal: SignalSpec = field(default_factory=SignalSpec)
     preset: str | None = None
 
@@ -88,6 +89,7 @@ SEED_PRESET = TrainConfig(
     input_noise=0.0,
     lr_schedule="constant",
     select="last",
+    stream=0,
 )
 
 PRESETS = {"seed": SEED_PRESET}
@@ -148,8 +150,12 @@ def _check(config: TrainConfig) -> None:
         raise choice_error("--lr-schedule", config.lr_schedule, ["constant", "cosine"])
     if config.select not in ("last", "best"):
         raise choice_error("--select", config.select, ["last", "best"])
-    if config.rollout == 0 and (config.input_noise or config.lr_schedule != "constant" or config.select != "last"):
-        raise UserError("--input-noise, --lr-schedule cosine and --select best need closed-loop training (--rollout 1 or more)")
+    if config.stream < 0 or 0 < config.stream <= config.window:
+        raise UserError(f"--stream must be 0 (window training) or longer than the window ({config.window}), got {config.stream}")
+    if config.stream and config.input_noise:
+        raise UserError("--input-noise applies to window training only, not with --stream")
+    if config.rollout == 0 and not config.stream and (config.input_noise or config.lr_schedule != "constant" or config.select != "last"):
+        raise UserError("--input-noise, --lr-schedule cosine and --select best need closed-loop training (--rollout 1 or more, or --stream)")
 
 
 def _check_signal(spec: SignalSpec) -> None:

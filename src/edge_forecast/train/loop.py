@@ -53,6 +53,9 @@ def train_run(config: TrainConfig, out: Path, force: bool = False, quiet: bool =
     if config.rollout and train_points < config.window + config.rollout:
         raise UserError(f"the training part ({train_points} points) is too short for window "
                         f"{config.window} + rollout {config.rollout}; lower --rollout or --window")
+    if config.stream and train_points < config.stream + max(config.rollout, 1):
+        raise UserError(f"the training part ({train_points} points) is too short for --stream {config.stream} "
+                        f"+ rollout {config.rollout}; lower --stream or --rollout")
     out = Path(out)
     with staged_dir(out, force, "run") as stage:
         record = _train_into(config, signal, stage, quiet, echo)
@@ -123,7 +126,7 @@ def _train_one(kind: ModelKind, config: TrainConfig, data, scaler: Scaler, serie
     from edge_forecast.train.keras_env import seed_everything
 
     seed_everything(config.seed)
-    from edge_forecast.train.models import build_model, keras_step_fn, make_optimizer
+    from edge_forecast.train.models import build_model, keras_forecast_fn, make_optimizer
 
     x_tr, y_tr, x_va, y_va = data
     model = build_model(kind, config.window, config.units)
@@ -134,7 +137,12 @@ def _train_one(kind: ModelKind, config: TrainConfig, data, scaler: Scaler, serie
     scaled = scaler.transform(series)
     holdout = (scaled[train_points - w : train_points], scaled[train_points:]) if series.size > train_points else None
     started = time.perf_counter()
-    if config.rollout == 0:
+    if config.stream:
+        from edge_forecast.train.stream import fit_stream
+
+        history = fit_stream(model, kind, config, scaled, train_points, holdout,
+                             None if quiet else _rollout_progress(kind.value, config.epochs, scaler.scale, echo))
+    elif config.rollout == 0:
         model.compile(optimizer=make_optimizer(config.optimizer.value, config.learning_rate), loss="mse")
         fit = model.fit(
             x_tr, y_tr, batch_size=config.batch_size, epochs=config.epochs,
@@ -151,10 +159,10 @@ def _train_one(kind: ModelKind, config: TrainConfig, data, scaler: Scaler, serie
     path = stage / f"{kind.value}.keras"
     model.save(path)
 
-    step = keras_step_fn(model)
-    forecast = scaler.inverse(closed_loop(step, scaled[:w], series.size - w))
+    loop = keras_forecast_fn(model, kind, stream=bool(config.stream))
+    forecast = scaler.inverse(loop(scaled[:w], series.size - w))
     cl_rmse = rmse(forecast, series[w:])
-    held = _holdout_metrics(step, scaler, holdout, series, train_points)
+    held = _holdout_metrics(loop, scaler, holdout, series, train_points)
     params = int(model.count_params())
     final_val = history.get("val_loss", [float("nan")])[-1]
     echo(
@@ -165,6 +173,7 @@ def _train_one(kind: ModelKind, config: TrainConfig, data, scaler: Scaler, serie
     )
     return {
         "kind": kind.value,
+        "training": "stream" if config.stream else "window",
         "file": path.name,
         "units": config.units,
         "window": config.window,
@@ -181,12 +190,12 @@ def _train_one(kind: ModelKind, config: TrainConfig, data, scaler: Scaler, serie
     }
 
 
-def _holdout_metrics(step, scaler: Scaler, holdout, series: np.ndarray, start: int) -> dict | None:
+def _holdout_metrics(loop, scaler: Scaler, holdout, series: np.ndarray, start: int) -> dict | None:
     """Closed loop over the held-out (validation) segment, from the true window before it."""
     if holdout is None:
         return None
     truth = series[start:]
-    forecast = scaler.inverse(closed_loop(step, holdout[0], truth.size))
+    forecast = scaler.inverse(loop(holdout[0], truth.size))
     error = np.abs(forecast - truth)
     return {"start": int(start), "steps": int(truth.size),
             "rmse": rmse(forecast, truth), "mae": float(np.mean(error)),

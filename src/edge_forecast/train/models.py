@@ -63,3 +63,41 @@ def keras_step_fn(model: keras.Model):
         return float(arr.reshape(-1)[-1])
 
     return step
+
+
+def keras_forecast_fn(model: keras.Model, kind: ModelKind | str | None = None, stream: bool = False):
+    """(seed window, steps) -> the closed-loop forecast in model units, the way the device runs it.
+
+    Window model: each step re-reads the last W values from a zero state (the tutorial's loop).
+    Stream model (`stream`, needs `kind`): the state starts at zero, reads the seed window, and is
+    carried from there on, one cell step per forecast value (the stream graph's arithmetic).
+    """
+    import numpy as np
+
+    from edge_forecast.forecast import closed_loop
+
+    if not stream:
+        step = keras_step_fn(model)
+        return lambda seed, steps: closed_loop(step, seed, steps)
+    import tensorflow as tf
+
+    cell, dense = model.get_layer(ModelKind(kind).value).cell, model.get_layer("dense")
+    n_states = 2 if ModelKind(kind) is ModelKind.LSTM else 1
+
+    @tf.function(reduce_retracing=True)
+    def advance(x, states):
+        h, new = cell(x, states, training=False)
+        return dense(h), list(new) if isinstance(new, (list, tuple)) else [new]
+
+    def forecast(seed: np.ndarray, steps: int) -> np.ndarray:
+        states = [tf.zeros((1, cell.units)) for _ in range(n_states)]
+        for v in np.asarray(seed, dtype=np.float32):
+            y, states = advance(tf.constant([[v]]), states)
+        out = np.empty(steps, dtype=np.float64)
+        for i in range(steps):
+            out[i] = float(y.numpy().reshape(-1)[0])
+            if i + 1 < steps:
+                y, states = advance(y, states)
+        return out
+
+    return forecast

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge_forecast.forecast import closed_loop, rmse
+from edge_forecast.forecast import rmse
 from edge_forecast.train.config import TrainConfig
 
 
@@ -34,22 +34,26 @@ class RolloutData:
         return cls(view[:, :window, None].copy(), view[:, 1 : window + 1, None].copy(), view[:, window:].copy())
 
 
-def fit_rollout(model, config: TrainConfig, scaled: np.ndarray, train_points: int, holdout: tuple[np.ndarray, np.ndarray] | None,
-                progress: Callable[[int, dict], None] | None = None) -> dict[str, list[float]]:
-    """Train `model` in place; return the per-epoch history (loss, and val_closed_loop_rmse)."""
+def make_optimizer(config: TrainConfig, steps_per_epoch: int):
+    """The configured optimizer, its rate on the configured schedule, built for the model."""
     import keras
-    import tensorflow as tf
 
-    from edge_forecast.train.models import keras_step_fn
-
-    k, noise = config.rollout, config.input_noise
-    data = RolloutData.from_series(scaled[:train_points], config.window, k)
-    n = len(data.x)
-    steps_per_epoch = int(np.ceil(n / config.batch_size))
     rate = config.learning_rate
     if config.lr_schedule == "cosine":
         rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=config.epochs * steps_per_epoch, alpha=0.05)
-    optimizer = (keras.optimizers.SGD if config.optimizer.value == "sgd" else keras.optimizers.Adam)(learning_rate=rate)
+    return (keras.optimizers.SGD if config.optimizer.value == "sgd" else keras.optimizers.Adam)(learning_rate=rate)
+
+
+def fit_rollout(model, config: TrainConfig, scaled: np.ndarray, train_points: int, holdout: tuple[np.ndarray, np.ndarray] | None,
+                progress: Callable[[int, dict], None] | None = None) -> dict[str, list[float]]:
+    """Train `model` in place; return the per-epoch history (loss, and val_closed_loop_rmse)."""
+    import tensorflow as tf
+
+    from edge_forecast.train.models import keras_forecast_fn
+
+    k, noise = config.rollout, config.input_noise
+    data = RolloutData.from_series(scaled[:train_points], config.window, k)
+    optimizer = make_optimizer(config, int(np.ceil(len(data.x) / config.batch_size)))
     optimizer.build(model.trainable_variables)
     noise_gen = tf.random.Generator.from_seed(config.seed)
 
@@ -71,6 +75,17 @@ def fit_rollout(model, config: TrainConfig, scaled: np.ndarray, train_points: in
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return loss
 
+    return fit_epochs(model, config, (data.x, data.seq, data.ahead), train_step,
+                      keras_forecast_fn(model), holdout, progress)
+
+
+def fit_epochs(model, config: TrainConfig, arrays: tuple[np.ndarray, ...], train_step: Callable,
+               forecast: Callable[[np.ndarray, int], np.ndarray], holdout: tuple[np.ndarray, np.ndarray] | None,
+               progress: Callable[[int, dict], None] | None) -> dict[str, list[float]]:
+    """Shuffled mini-batches of `arrays` through `train_step`; the held-out closed loop by
+    `forecast(seed_window, steps)` ~30 times over the run, and best-held-out model selection."""
+    n = len(arrays[0])
+    steps_per_epoch = int(np.ceil(n / config.batch_size))
     rng = np.random.default_rng(config.seed)
     history: dict[str, list[float]] = {"loss": [], "val_closed_loop_rmse": []}
     best = (np.inf, None)
@@ -81,12 +96,12 @@ def fit_rollout(model, config: TrainConfig, scaled: np.ndarray, train_points: in
         losses = []
         for b in range(steps_per_epoch):
             idx = order[b * config.batch_size : (b + 1) * config.batch_size]
-            losses.append(float(train_step(data.x[idx], data.seq[idx], data.ahead[idx])))
+            losses.append(float(train_step(*(a[idx] for a in arrays))))
         history["loss"].append(float(np.mean(losses)))
         val = float("nan")
         if holdout is not None and ((epoch + 1) % eval_every == 0 or epoch + 1 == config.epochs):
             seed, truth = holdout
-            val = rmse(closed_loop(keras_step_fn(model), seed, truth.size), truth)
+            val = rmse(forecast(seed, truth.size), truth)
             if config.select == "best" and val < best[0]:
                 best = (val, [w.copy() for w in model.get_weights()])
         history["val_closed_loop_rmse"].append(val)

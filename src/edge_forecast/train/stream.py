@@ -1,0 +1,82 @@
+"""Streaming training: a model that carries its recurrent state across an unbounded stream.
+
+The window model restarts from a zero state for every forecast step, so its state never has to
+mean anything beyond W values; run as a plain recurrent step (the stream graph) it drifts. Here
+each sample is a sequence of S true values (S > W): the loss covers the one-step prediction at
+every position of the sequence (the state carried all the way), plus two closed loops of K steps
+that feed the model's own predictions back from the carried state, one after the first W values
+(how the device's `forecast` primes: the last W values from a zero state) and one after all S
+(how `--follow` runs: the state has read a long stream). Model selection uses the stream closed
+loop on the held-out segment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge_forecast.train.config import ModelKind, TrainConfig
+
+
+@dataclass
+class StreamData:
+    seq: np.ndarray       # (n, S, 1) true values, read with the state carried
+    target: np.ndarray    # (n, S, 1) the value after each of them
+    ahead_w: np.ndarray   # (n, K) the K true values after the first W
+    ahead_s: np.ndarray   # (n, K) the K true values after all S
+
+    @classmethod
+    def from_series(cls, train: np.ndarray, window: int, length: int, k: int) -> StreamData:
+        span = length + max(k, 1)
+        n = train.size - span + 1
+        if n < 1:
+            raise ValueError(f"the training part ({train.size} points) is too short for --stream {length} + rollout {k}")
+        view = np.lib.stride_tricks.sliding_window_view(train.astype(np.float32), span)[:n]
+        return cls(view[:, :length, None].copy(), view[:, 1 : length + 1, None].copy(),
+                   view[:, window : window + k].copy(), view[:, length : length + k].copy())
+
+
+def fit_stream(model, kind: ModelKind, config: TrainConfig, scaled: np.ndarray, train_points: int,
+               holdout: tuple[np.ndarray, np.ndarray] | None,
+               progress: Callable[[int, dict], None] | None = None) -> dict[str, list[float]]:
+    """Train `model` in place for streaming; return the per-epoch history."""
+    import keras
+    import tensorflow as tf
+
+    from edge_forecast.train.models import keras_forecast_fn
+    from edge_forecast.train.rollout import fit_epochs, make_optimizer
+
+    w, k = config.window, config.rollout
+    data = StreamData.from_series(scaled[:train_points], w, config.stream, k)
+    cell, dense = model.get_layer(ModelKind(kind).value).cell, model.get_layer("dense")
+    # the trained layer's own cell, so the weights the model saves are the ones trained here
+    rnn = keras.layers.RNN(cell, return_sequences=True, return_state=True)
+    optimizer = make_optimizer(config, int(np.ceil(len(data.seq) / config.batch_size)))
+    optimizer.build(model.trainable_variables)
+
+    def free_run(first, states, steps: int):
+        preds = [first]
+        for _ in range(1, steps):
+            h, states = cell(preds[-1], states, training=True)
+            states = list(states) if isinstance(states, (list, tuple)) else [states]
+            preds.append(dense(h))
+        return tf.concat(preds, axis=1)
+
+    @tf.function(reduce_retracing=True)
+    def train_step(seq, target, ahead_w, ahead_s):
+        with tf.GradientTape() as tape:
+            head, *after_w = rnn(seq[:, :w], training=True)
+            tail, *after_s = rnn(seq[:, w:], initial_state=after_w, training=True)
+            out = dense(tf.concat([head, tail], axis=1))
+            loss = tf.reduce_mean(tf.square(out - target))
+            if k:
+                loss += tf.reduce_mean(tf.square(free_run(out[:, w - 1], after_w, k) - ahead_w))
+                loss += tf.reduce_mean(tf.square(free_run(out[:, -1], after_s, k) - ahead_s))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        return loss
+
+    return fit_epochs(model, config, (data.seq, data.target, data.ahead_w, data.ahead_s), train_step,
+                      keras_forecast_fn(model, kind, stream=True), holdout, progress)
