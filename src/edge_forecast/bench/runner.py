@@ -290,7 +290,8 @@ def _document(bundle: Bundle, results: list[dict], keras: dict, job: dict, runti
         f"origins, each a true window of the evaluation data, horizons 1 to {plan['horizon']}.",
         "Accuracy is in signal units; 'Keras' is the float Keras output that export recorded in bundle.json: "
         "the window model's closed loop, or for stream graphs and a stream-trained model's rollout the closed "
-        "loop with the state carried (train --stream).",
+        "loop with the state carried (train --stream). The measured Keras baseline (--reference) always runs "
+        "the tutorial's window loop.",
     ]
     return {
         "format": REPORT_FORMAT,

@@ -94,6 +94,11 @@ SEED_PRESET = TrainConfig(
 
 PRESETS = {"seed": SEED_PRESET}
 
+# What --stream changes unless given: longer closed loops from the carried state, more epochs
+# (stream epochs are cheap: one pass over a long sequence instead of W-step rollouts per window).
+# Measured in benchmarks/results/streaming.md.
+STREAM_DEFAULTS = {"rollout": 20, "epochs": 300}
+
 
 def parse_models(values: tuple[str, ...] | list[str]) -> tuple[ModelKind, ...]:
     """Accept repeated and comma-separated model names, keep order, drop repeats."""
@@ -105,6 +110,8 @@ def build_config(preset: str | None = None, **overrides) -> TrainConfig:
     if preset is not None and preset not in PRESETS:
         raise choice_error("preset", preset, sorted(PRESETS))
     base = PRESETS[preset] if preset else TrainConfig()
+    if not preset and overrides.get("stream"):
+        base = replace(base, **STREAM_DEFAULTS)
     signal_keys = {"signal", "column", "fill", "tau", "points", "span", "delay", "signal_noise"}
     renamed = {"signal": "name", "signal_noise": "noise"}
     sig = {renamed.get(k, k): v for k, v in overrides.items() if k in signal_keys and v is not None}
