@@ -69,28 +69,34 @@ class Forecaster:
         variant, graph = _split_variant(variant, graph)
         self.variant_name = variant or (DEFAULT_VARIANT if DEFAULT_VARIANT in self.bundle.variants(self.model_name)
                                         else self.bundle.variants(self.model_name)[0])
-        entry = self.bundle.variant(self.model_name, self.variant_name)
+        self.bundle.variant(self.model_name, self.variant_name)  # unknown variant -> UserError
         if threads is not None and not 1 <= threads <= MAX_THREADS:
             raise UserError(f"--threads must be between 1 and {MAX_THREADS}, got {threads}")
         self.runtime = resolve_runtime(runtime)
-        self._refuse_known_failure(entry)
-        path = self.bundle.artifact_path(self.model_name, self.variant_name)
-        try:
-            self._model = WindowModel(path, self.runtime, threads)
-        except (ValueError, RuntimeError, TypeError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise UserError(f"runtime {self.runtime.value} cannot load {entry['file']}: {first}") from None
-        if self._model.window != self.bundle.window:
-            raise UserError(f"{entry['file']} takes a window of {self._model.window}, bundle.json says {self.bundle.window}")
         self.scaler = self.bundle.scaler
-        self._state = SlidingWindow(self._model)
         self.graph = graph
         self._threads = threads
         self._loaded: dict[str, StepModel | RolloutModel] = {}
         self.invokes = 0
         self.stepper_graph: str | None = None  # the graph `update` runs on (step or stream), if any
         self._stepper = self._step_graph()  # None: updates run on the window graph
+        # the window graph only when something runs on it: with a step / stream graph it never does
+        self._state = None if self._stepper is not None else SlidingWindow(self._window_model())
+        self._pending: np.ndarray | None = None  # a history the stepper has not read yet
         self.reset()
+
+    def _window_model(self) -> WindowModel:
+        entry = self.bundle.variant(self.model_name, self.variant_name)
+        self._refuse_known_failure(entry)
+        path = self.bundle.artifact_path(self.model_name, self.variant_name)
+        try:
+            model = WindowModel(path, self.runtime, self._threads)
+        except (ValueError, RuntimeError, TypeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UserError(f"runtime {self.runtime.value} cannot load {entry['file']}: {first}") from None
+        if model.window != self.bundle.window:
+            raise UserError(f"{entry['file']} takes a window of {model.window}, bundle.json says {self.bundle.window}")
+        return model
 
     def has_graph(self, graph: str) -> bool:
         return variant_key(graph, self.variant_name) in self.bundle.variants(self.model_name)
@@ -159,10 +165,21 @@ class Forecaster:
     def reset(self, history: np.ndarray | None = None) -> None:
         """Start again from `history` (its last W values) or from the bundle's seed window."""
         values = self.bundle.seed_window if history is None else self._check_history(history)
-        self._state.fill(self.scaler.transform(values))
-        if self._stepper is not None:  # W invokes once: every staggered row restarts within the window
-            self._stepper.prime(self.scaler.transform(values))
+        self._restart(self.scaler.transform(values))
+        self._sync()
+
+    def _restart(self, scaled: np.ndarray) -> None:
+        """The window graph takes the values now; the stepper reads them when next used."""
+        if self._state is not None:
+            self._state.fill(scaled)
+        self._pending = scaled if self._stepper is not None else None
+
+    def _sync(self) -> None:
+        """W invokes once: every staggered row (or the stream state) restarts within the window."""
+        if self._pending is not None:
+            self._stepper.prime(self._pending)
             self.invokes += self.window
+            self._pending = None
 
     def _rollout(self, steps: int) -> np.ndarray:
         out = np.empty(steps, dtype=np.float64)
@@ -175,18 +192,28 @@ class Forecaster:
         return self.scaler.inverse(out)
 
     def forecast(self, history: np.ndarray | None = None, steps: int = 1) -> np.ndarray:
-        """Closed loop: `steps` values after `history` (default: the bundle's seed window)."""
+        """Closed loop: `steps` values after `history` (default: the bundle's seed window).
+
+        The state is left at `history`: a later `update` appends its observation after it (the
+        forecast's own predictions never enter the stream), whichever graph ran the forecast."""
         check_steps(steps)
         graph = self._forecast_graph(steps)
         if graph == GraphKind.ROLLOUT.value:
             values = self.bundle.seed_window if history is None else self._check_history(history)
-            self._state.fill(self.scaler.transform(values))
+            self._restart(self.scaler.transform(values))  # a later update continues from this history
             self.invokes += 1
             return self.scaler.inverse(self._graph_model(graph).forecast(self.scaler.transform(values))[:steps])
         self.reset(history)
-        if graph == GraphKind.WINDOW.value or self._stepper is None:
-            return self._rollout(steps)
-        return self._step_rollout(steps)
+        return self._on_copy(lambda: self._rollout(steps) if self._stepper is None else self._step_rollout(steps))
+
+    def _on_copy(self, run):
+        """Run a closed loop and put the state back: the stream continues from observations only."""
+        state = self._stepper if self._stepper is not None else self._state
+        saved = state.snapshot()
+        try:
+            return run()
+        finally:
+            state.restore(saved)
 
     def _step_rollout(self, steps: int) -> np.ndarray:
         """Closed loop on the step graph: its last output is the next value; feed it back."""
@@ -210,25 +237,18 @@ class Forecaster:
         if not np.isfinite(value):
             raise UserError(f"observation {value} is not a finite number")
         scaled = (value - self.scaler.offset) / self.scaler.scale
-        self._state.push(scaled)  # the window stays current too (cheap, no invoke)
         if self._stepper is not None:
+            self._sync()
             self._stepper.push(scaled)
             self.invokes += 1
             if horizon == 1:
                 return self.scaler.inverse(np.array([self._stepper.last]))
-            saved = self._stepper.snapshot()
-            try:
-                return self._step_rollout(horizon)
-            finally:
-                self._stepper.restore(saved)
+            return self._on_copy(lambda: self._step_rollout(horizon))
+        self._state.push(scaled)
         if horizon == 1:
             self.invokes += 1
             return self.scaler.inverse(np.array([self._state.predict()]))
-        saved = self._state.snapshot()
-        try:
-            return self._rollout(horizon)
-        finally:
-            self._state.restore(saved)
+        return self._on_copy(lambda: self._rollout(horizon))
 
 
 def _split_variant(variant: str | None, graph: str) -> tuple[str | None, str]:
