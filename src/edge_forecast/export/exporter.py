@@ -22,11 +22,12 @@ from edge_forecast.bundle import (
     BUNDLE_VERSION,
     GraphKind,
     validate_bundle_dict,
+    variant_key,
 )
 from edge_forecast.children import run_resilient
 from edge_forecast.edge.runtime import MICRO, Runtime, available_runtimes, runtime_version
 from edge_forecast.errors import UserError, choice_error, parse_choices
-from edge_forecast.export.modes import QuantMode, parse_modes
+from edge_forecast.export.modes import CLOSED_LOOP_RATIO_WARN, QuantMode, parse_modes
 from edge_forecast.export.verify import (
     KerasReference,
     Verification,
@@ -228,9 +229,12 @@ def _assemble(data: _Data, models: list[str], modes: list[QuantMode], converted:
             }
     _probe_runtimes(stage, doc_models, probe_pythons, echo)
     for name, model in doc_models.items():
+        warnings = _integer_checks(model["variants"])
         for mode, variant in model["variants"].items():
             result.artifacts.append({"model": name, "mode": mode, **variant})
             echo(_artifact_line(name, mode, variant))
+        for line in warnings:
+            echo(f"warning: {name} {line}")
     if doc_models:
         doc = _document(data, doc_models)
         validate_bundle_dict(doc)
@@ -302,6 +306,32 @@ def _verify_graph(name: str, item: str, found: dict, ref: KerasReference, data: 
         "input": check.input, "output": check.output, "ops": check.ops, "errors": errors,
         "convert_seconds": found.get("seconds"), "runtimes": {}, **check.extra,
     }
+
+
+def _integer_checks(variants: dict) -> list[str]:
+    """Record, per integer variant, its closed-loop RMSE against the float32 export of the same
+    graph and whether it is integer throughout; return the warnings worth a line."""
+    warnings = []
+    for key, variant in variants.items():
+        if not QuantMode(variant["mode"]).full_integer:
+            continue
+        float_ops = sorted({op["name"] for op in variant["ops"]} & {"DEQUANTIZE"})
+        variant["full_integer"] = not float_ops
+        if float_ops:
+            warnings.append(f"{key}: not integer throughout ({', '.join(float_ops)} inside: part of the graph "
+                            "runs in float32); an integer-only accelerator cannot run it as is")
+        reference = variants.get(variant_key(variant["graph"], QuantMode.FLOAT32.value))
+        if reference is None:
+            continue
+        base = reference["errors"]["closed_loop_rmse_vs_truth"]
+        got = variant["errors"]["closed_loop_rmse_vs_truth"]
+        ratio = got / base if base > 0 else float("inf") if got > 0 else 1.0
+        variant["errors"]["closed_loop_rmse_ratio_vs_float32"] = ratio
+        if ratio > CLOSED_LOOP_RATIO_WARN:
+            warnings.append(f"{key}: closed-loop RMSE vs truth {got:.3g} is {ratio:.1f}x the float32 export's "
+                            f"({base:.3g}); the closed loop accumulates its rounding"
+                            + ("; int16x8 keeps closer (README: int8 and the closed loop)" if variant["mode"] == "int8" else ""))
+    return warnings
 
 
 def _probe_runtimes(stage: Path, models: dict, probe_pythons: list[str], echo) -> None:

@@ -47,8 +47,10 @@ def _advance(cell, x, states: list):
 
 
 def _last_row_output(dense, h, window: int, units: int):
-    """Dense on the row that has seen W values only: the other rows' outputs are never used."""
-    return dense(ops.slice(h, (window - 1, 0), (1, units)))
+    """The output of the row that has seen W values. Dense runs on every row and the result is
+    sliced: slicing h first left that FULLY_CONNECTED in float32 behind a DEQUANTIZE in int8
+    exports (not integer throughout); the extra rows cost W x units MACs, ~1% of the cell step."""
+    return ops.slice(dense(h), (window - 1, 0), (1, 1))
 
 
 def _shift(state, window: int, units: int):
