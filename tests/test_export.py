@@ -173,3 +173,38 @@ def test_a_child_that_cannot_start_fails_every_item_once(tmp_path):
     found = run_resilient(cmd, ["a", "b", "c"], timeout=10)
     assert len(calls) == 1
     assert all("exited with code 3: ImportError: numpy is broken" in r["error"] for r in found.values())
+
+
+def test_integer_variants_record_float_ratio_and_integer_throughout(tiny_bundle):
+    bundle = load_bundle(tiny_bundle)
+    for model in bundle.models:
+        for name in bundle.variants(model):
+            v = bundle.variant(model, name)
+            if v["mode"] not in ("int8", "int16x8"):
+                assert "full_integer" not in v
+                continue
+            assert v["full_integer"] is ("DEQUANTIZE" not in {op["name"] for op in v["ops"]})
+            base = bundle.variant(model, "float32" if v["graph"] == "window" else f"{v['graph']}-float32")
+            ratio = v["errors"]["closed_loop_rmse_vs_truth"] / base["errors"]["closed_loop_rmse_vs_truth"]
+            assert v["errors"]["closed_loop_rmse_ratio_vs_float32"] == pytest.approx(ratio)
+
+
+def test_integer_checks_warn_on_drift_and_float_islands():
+    from edge_forecast.export.exporter import _integer_checks
+
+    def variant(mode, graph, rmse, ops=("FULLY_CONNECTED",)):
+        return {"mode": mode, "graph": graph, "ops": [{"name": o, "version": 1} for o in ops],
+                "errors": {"closed_loop_rmse_vs_truth": rmse}}
+
+    variants = {"float32": variant("float32", "window", 0.01), "int8": variant("int8", "window", 0.05),
+                "int16x8": variant("int16x8", "window", 0.012),
+                "step-float32": variant("float32", "step", 0.01),
+                "step-int8": variant("int8", "step", 0.011, ("FULLY_CONNECTED", "DEQUANTIZE"))}
+    warnings = _integer_checks(variants)
+    assert len(warnings) == 2
+    assert warnings[0].startswith("int8: closed-loop RMSE vs truth 0.05 is 5.0x the float32 export's (0.01)")
+    assert "int16x8 keeps closer" in warnings[0]
+    assert warnings[1].startswith("step-int8: not integer throughout (DEQUANTIZE inside")
+    assert variants["int16x8"]["errors"]["closed_loop_rmse_ratio_vs_float32"] == pytest.approx(1.2)
+    assert variants["int8"]["full_integer"] and not variants["step-int8"]["full_integer"]
+    assert "full_integer" not in variants["float32"]

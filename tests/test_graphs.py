@@ -121,3 +121,20 @@ def test_run_graph_option_and_errors(graph_bundle, tiny_bundle):
     assert too_long.returncode == 2 and "rollout graph forecasts" in too_long.stderr
     missing = cli("run", str(tiny_bundle), "--graph", "step", "--steps", "3")
     assert missing.returncode == 2 and "no step graph" in missing.stderr and "Traceback" not in missing.stderr
+
+
+@pytest.mark.slow
+def test_forecast_leaves_the_state_at_the_history_on_every_graph(graph_bundle):
+    """A later update appends its observation after the history, whichever graph forecast."""
+    bundle = load_bundle(graph_bundle)
+    truth = np.asarray(bundle.data["evaluation"]["truth"])
+    history, steps = truth[40:60], 10
+    forecasters = [Forecaster(bundle, model="lstm", graph=g) for g in ("auto", "step", "window")]
+    assert forecasters[0]._state is None  # the window graph is not loaded when nothing runs on it
+    forecasts = [f.forecast(history, steps=steps) for f in forecasters]
+    assert all(np.allclose(f, forecasts[2], atol=1e-5) for f in forecasts)
+    after = [f.update(truth[60], horizon=3) for f in forecasters]
+    reference = Forecaster(bundle, model="lstm", graph="window")
+    reference.reset(history)
+    expected = reference.update(truth[60], horizon=3)
+    assert all(np.allclose(a, expected, atol=1e-5) for a in after)
