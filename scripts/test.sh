@@ -28,3 +28,6 @@ trap 'rm -rf "$BUNDLE_DIR"' EXIT
   --graphs window,step,stream,rollout --rollout-steps 20 --probe-python .venv-tflite/bin/python
 EDGE_FORECAST_DEVICE_BUNDLE="$BUNDLE_DIR/bundle" \
   run_pytest .venv-tflite/bin/python -m pytest -q -p no:cacheprovider tests/device
+# the same bundle (every graph kind) on ai-edge-litert: the main suite's device run has no graphs
+EDGE_FORECAST_DEVICE_BUNDLE="$BUNDLE_DIR/bundle" \
+  run_pytest .venv/bin/python -m pytest -q -p no:cacheprovider tests/device

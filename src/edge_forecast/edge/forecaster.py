@@ -69,7 +69,9 @@ class Forecaster:
         variant, graph = _split_variant(variant, graph)
         self.variant_name = variant or (DEFAULT_VARIANT if DEFAULT_VARIANT in self.bundle.variants(self.model_name)
                                         else self.bundle.variants(self.model_name)[0])
-        self.bundle.variant(self.model_name, self.variant_name)  # unknown variant -> UserError
+        # unknown variant -> UserError; and a damaged file of this variant is an error now, even
+        # if a step or rollout graph will do the work (a bundle copied badly should not run)
+        self.bundle.artifact_path(self.model_name, self.variant_name)
         if threads is not None and not 1 <= threads <= MAX_THREADS:
             raise UserError(f"--threads must be between 1 and {MAX_THREADS}, got {threads}")
         self.runtime = resolve_runtime(runtime)
