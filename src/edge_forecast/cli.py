@@ -101,6 +101,9 @@ def export(run: Path, out: Path, models: str | None, quant: str | None, calibrat
                            force=force, probe_python=probe_python, echo=_echo(quiet), graphs=graphs,
                            rollout_steps=rollout_steps)
     _echo(quiet)(f"bundle saved to {result.bundle} ({len(result.artifacts)} artifacts)")
+    if quiet:  # already in the progress output otherwise; a warning is not progress
+        for warning in result.warnings:
+            click.echo(f"warning: {warning}", err=True)
     if result.failures:
         click.echo(f"{len(result.failures)} artifact(s) failed:", err=True)
         for failure in result.failures:
