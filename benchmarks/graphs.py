@@ -87,31 +87,23 @@ def measure(bundle_dir: str, runtime_name: str) -> dict:
     return out
 
 
-def delegate_cost(bundle_dir: str) -> dict:
-    """litert only: bare invoke time and memory added by loading, with and without its default
-    XNNPACK delegate, for the float32 window and rollout graphs of the bundle's lstm."""
+def delegate_cost(bundle_dir: str, variant: str, resolver: str) -> dict:
+    """litert only, in a fresh process: memory added by loading one float32 graph of the bundle's
+    lstm (interpreter + allocate + first invoke), and its bare invoke time, with or without the
+    default XNNPACK delegate."""
     import psutil
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     from edge_forecast.bundle import load_bundle
 
-    bundle = load_bundle(bundle_dir)
+    path = str(load_bundle(bundle_dir).artifact_path("lstm", variant))
+    kind = OpResolverType.AUTO if resolver == "xnnpack" else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
     proc = psutil.Process()
-    out = {}
-    for variant in ("float32", "rollout-float32"):
-        if variant not in bundle.variants("lstm"):
-            continue
-        path = str(bundle.artifact_path("lstm", variant))
-        for label, resolver in (("xnnpack", OpResolverType.AUTO),
-                                ("no_delegate", OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)):
-            before = proc.memory_info().rss
-            it = Interpreter(model_path=path, experimental_op_resolver_type=resolver, num_threads=1)
-            it.allocate_tensors()
-            it.invoke()
-            out[f"{variant}_{label}_mib"] = (proc.memory_info().rss - before) / 2**20
-            out[f"{variant}_{label}_us"] = _loop_us(it.invoke)
-            del it
-    return out
+    before = proc.memory_info().rss
+    it = Interpreter(model_path=path, experimental_op_resolver_type=kind, num_threads=1)
+    it.allocate_tensors()
+    it.invoke()
+    return {"mib": (proc.memory_info().rss - before) / 2**20, "us": _loop_us(it.invoke)}
 
 
 def _build(work: Path, window: int, graphs: str, stream: bool = False) -> Path:
@@ -205,7 +197,7 @@ def _by_window(by_w: dict) -> list[tuple[int, dict]]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--measure", nargs=2, metavar=("BUNDLE", "RUNTIME"))
-    parser.add_argument("--delegate-cost", metavar="BUNDLE")
+    parser.add_argument("--delegate-cost", nargs=3, metavar=("BUNDLE", "VARIANT", "RESOLVER"))
     parser.add_argument("--work", type=Path)
     parser.add_argument("--tflite-python", default=str(Path(__file__).resolve().parents[1] / ".venv-tflite/bin/python"))
     args = parser.parse_args()
@@ -213,7 +205,7 @@ def main() -> None:
         print(json.dumps(measure(*args.measure)))
         return
     if args.delegate_cost:
-        print(json.dumps(delegate_cost(args.delegate_cost)))
+        print(json.dumps(delegate_cost(*args.delegate_cost)))
         return
     from _common import write_report
 
@@ -229,8 +221,14 @@ def main() -> None:
             found = _child(python, bundle, runtime)  # each in a fresh process, one at a time
             if found:
                 results.setdefault(runtime, {})[w] = found
-    done = subprocess.run([sys.executable, __file__, "--delegate-cost", str(bundles["stream"])], capture_output=True, text=True)
-    costs = json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else {}
+    costs = {}
+    for variant in ("float32", "rollout-float32"):
+        for resolver in ("xnnpack", "no_delegate"):
+            done = subprocess.run([sys.executable, __file__, "--delegate-cost", str(bundles["stream"]), variant, resolver],
+                                  capture_output=True, text=True)
+            if done.returncode == 0:
+                found = json.loads(done.stdout.strip().splitlines()[-1])
+                costs[f"{variant}_{resolver}_mib"], costs[f"{variant}_{resolver}_us"] = found["mib"], found["us"]
     write_report("graphs", "Window vs step vs stream graphs, and the one-invoke rollout",
                  ".venv/bin/python benchmarks/graphs.py", _report(results) + _delegate_report(costs))
 
@@ -239,7 +237,7 @@ def _delegate_report(c: dict) -> str:
     if not c:
         return ""
     rows = ["", "", "Why the rollout gains less than its op count suggests (litert, stream-trained LSTM bundle, "
-            "bare invoke, fresh interpreter each): XNNPACK packs the weights of every FULLY_CONNECTED node "
+            "bare invoke, each case in a fresh process): XNNPACK packs the weights of every FULLY_CONNECTED node "
             "separately (577 of them in this LSTM rollout), so the rollout holds one packed copy of the weights per cell step: memory grows and the cache thrashes.", "",
             "| graph | XNNPACK (default): invoke µs / memory MiB | no delegate: invoke µs / memory MiB |",
             "|---|---:|---:|"]

@@ -13,7 +13,7 @@ from edge_forecast.bundle import load_bundle
 from edge_forecast.edge import Forecaster
 
 STREAM_ARGS = ["--stream", "40", "--rollout", "5", "--epochs", "25", "--seed", "3"]
-ROLLOUT_STEPS = 40
+ROLLOUT_STEPS = 70  # past the 60 steps that gate a state-carrying float32 loop at export
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +27,9 @@ def stream_run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def stream_bundle(stream_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("stream") / "bundle"
+    # no stream in --graphs: a stream-trained run gets its stream graph anyway
     done = cli("export", str(stream_run), "--out", str(out), "--quant", "float32,int8",
-               "--graphs", "step,stream,rollout", "--rollout-steps", str(ROLLOUT_STEPS), "--quiet")
+               "--graphs", "step,rollout", "--rollout-steps", str(ROLLOUT_STEPS), "--quiet")
     assert done.returncode == 0, done.stdout + done.stderr
     return out
 
@@ -115,6 +116,7 @@ def test_stream_graphs_and_rollout_equal_the_keras_stream_loop(stream_bundle):
         assert recorded["teacher_forced_max_abs_vs_keras"] <= 1e-5 * bundle.scaler.scale
         rollout = bundle.variant(name, "rollout-float32")
         assert rollout["errors"]["compared_with"].startswith("keras closed loop, state carried")
+        assert bundle.variant(name, "stream-float32")["errors"]["gated_steps"] == 60
         auto = Forecaster(bundle, model=name)
         assert auto.stepper_graph == "stream"  # update / --follow carry the state
         assert np.max(np.abs(auto.forecast(steps=ROLLOUT_STEPS) - keras[:ROLLOUT_STEPS])) <= 1e-5  # the rollout graph
@@ -145,13 +147,33 @@ def test_stream_bundle_bench_compares_with_the_stream_loop(stream_bundle, tmp_pa
     assert not np.allclose(keras["stream_closed_loop"], keras["closed_loop"], atol=1e-3)
 
 
-def test_bundle_refuses_an_unknown_training_kind(stream_bundle, tmp_path):
+@pytest.mark.slow
+@pytest.mark.parametrize("damage, message", [
+    (lambda m: m.update(training="online"), "models.rnn.training must be one of window, stream"),
+    (lambda m: m["keras"].pop("stream_closed_loop"), "models.rnn.keras.stream_closed_loop is missing"),
+    (lambda m: m["keras"]["closed_loop"].__setitem__(0, "x"), "models.rnn.keras.closed_loop must be a list of finite numbers"),
+])
+def test_bundle_refuses_damaged_stream_records(stream_bundle, tmp_path, damage, message):
     import shutil
 
     copy = tmp_path / "b"
     shutil.copytree(stream_bundle, copy)
     doc = json.loads((copy / "bundle.json").read_text())
-    doc["models"]["rnn"]["training"] = "online"
+    damage(doc["models"]["rnn"])
     (copy / "bundle.json").write_text(json.dumps(doc))
     done = cli("run", str(copy), "--steps", "3")
-    assert done.returncode == 2 and "models.rnn.training must be one of window, stream" in done.stderr
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_export_refuses_an_unknown_training_kind_in_the_run(stream_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(stream_run, copy)
+    record = json.loads((copy / "training.json").read_text())
+    record["models"]["rnn"]["training"] = "Stream"
+    (copy / "training.json").write_text(json.dumps(record))
+    done = cli("export", str(copy), "--out", str(tmp_path / "b"))
+    assert done.returncode == 2, done.stderr
+    assert "training.json is damaged: models.rnn.training must be one of window, stream" in done.stderr
+    assert not (tmp_path / "b").exists()

@@ -74,6 +74,16 @@ def _finite_numbers(values: list) -> bool:
     return all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in values)
 
 
+def _check_keras_loops(model: dict, name: str) -> None:
+    """The Keras forecasts reports compare with: finite numbers; the stream one for a stream-trained model."""
+    keras = model["keras"]
+    if model.get("training") == "stream" and "stream_closed_loop" not in keras:
+        raise UserError(f"bundle.json: models.{name}.keras.stream_closed_loop is missing")
+    for key in ("closed_loop", "stream_closed_loop"):
+        if key in keras and not (isinstance(keras[key], list) and keras[key] and _finite_numbers(keras[key])):
+            raise UserError(f"bundle.json: models.{name}.keras.{key} must be a list of finite numbers")
+
+
 def _check_scaler(data: Any) -> None:
     try:
         scaler = Scaler.from_dict(data)
@@ -118,8 +128,7 @@ def validate_bundle_dict(data: Any) -> None:
         _require(model, _MODEL, f"models.{name}")
         if model.get("training", "window") not in TRAINING_KINDS:
             raise UserError(f"bundle.json: models.{name}.training must be one of {', '.join(TRAINING_KINDS)}")
-        if model.get("training") == "stream" and not isinstance(model["keras"].get("stream_closed_loop"), list):
-            raise UserError(f"bundle.json: models.{name}.keras.stream_closed_loop is missing")
+        _check_keras_loops(model, name)
         if not model["variants"]:
             raise UserError(f"bundle.json: models.{name}.variants is empty")
         for vname, variant in model["variants"].items():

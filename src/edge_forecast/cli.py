@@ -125,7 +125,8 @@ def export(run: Path, out: Path, models: str | None, quant: str | None, calibrat
               show_default=True, help="auto prefers ai-edge-litert, then tflite-runtime, then tensorflow.lite.")
 @click.option("--threads", type=int, help="Interpreter threads.  [default: the runtime's]")
 @click.option("--graph", type=click.Choice(["auto", "window", "step", "stream", "rollout"]), default="auto", show_default=True,
-              help="auto: rollout when --steps fits its H, step for --follow, else window (when the bundle has them).")
+              help="auto: rollout when --steps fits its H, step (stream for a stream-trained model) for --follow "
+                   "and longer forecasts, else window (when the bundle has them).")
 def run(bundle: Path, model: str | None, variant: str | None, steps: int | None, history: str | None,
         column: str | None, follow: bool, horizon: int, fmt: str, runtime: str, threads: int | None, graph: str) -> None:
     """Forecast with a BUNDLE on this device (numpy + a TFLite interpreter, no TensorFlow)."""

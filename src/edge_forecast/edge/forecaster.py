@@ -129,10 +129,9 @@ class Forecaster:
         stream graph for a stream-trained model, the exact step graph for the others."""
         if self.graph in (GraphKind.STEP.value, GraphKind.STREAM.value):
             self.stepper_graph = self.graph
-        elif self.graph == "auto":
-            stream = self.bundle.stream_trained(self.model_name)
-            choices = (GraphKind.STREAM, GraphKind.STEP) if stream else (GraphKind.STEP,)
-            self.stepper_graph = next((g.value for g in choices if self.has_graph(g.value)), None)
+        elif self.graph == "auto":  # the graph of the forecaster the model was trained to be
+            choice = GraphKind.STREAM if self.bundle.stream_trained(self.model_name) else GraphKind.STEP
+            self.stepper_graph = choice.value if self.has_graph(choice.value) else None
         return self._graph_model(self.stepper_graph) if self.stepper_graph else None
 
     def _forecast_graph(self, steps: int) -> str:

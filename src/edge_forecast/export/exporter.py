@@ -83,6 +83,9 @@ def export_bundle(run: Path, out: Path, models: str | None = None, quant: str | 
     chosen = _parse_models(models, list(record["models"]))
     modes = parse_modes(quant)
     extra_graphs = parse_graphs(graphs)
+    if GraphKind.STREAM not in extra_graphs and any(record["models"][m].get("training") == "stream" for m in chosen):
+        extra_graphs.append(GraphKind.STREAM)  # a stream-trained model's own forecaster
+        echo("adding the stream graph: the run has stream-trained models (train --stream)")
     if rollout_steps is not None and rollout_steps < 1:
         raise UserError(f"--rollout-steps must be at least 1, got {rollout_steps}")
     if calibration_samples < 1:

@@ -96,13 +96,20 @@ def _check_ops(path: Path, result: Verification) -> bool:
     return True
 
 
+CARRIED_GATE_STEPS = 60
+
+
 def verify_graph_artifact(path: Path, graph: str, mode: QuantMode, ref: KerasReference, unit_scale: float,
                           stream_sequence: np.ndarray | None = None, stream_reference: np.ndarray | None = None,
                           runtime: Runtime = Runtime.LITERT, stream_trained: bool = False) -> Verification:
     """A graph's closed loop against the Keras closed loop it implements: the window model's for
     step graphs and the exact rollout, the stream one (state carried) for stream graphs and a
-    stream-trained model's rollout. float32 must match within 1e-5: the closed loop for step and
-    rollout graphs, the teacher-forced outputs over a long sequence for stream graphs."""
+    stream-trained model's rollout. float32 must match within 1e-5: the whole closed loop for
+    step graphs and the exact rollout; for state-carrying loops its first CARRIED_GATE_STEPS
+    steps (and, for stream graphs, the teacher-forced outputs over a long sequence), because a
+    loop that carries its state can grow float32 rounding (1e-7) past 1e-5 in 180 steps: seen on
+    a barely trained RNN, 6.8e-5 at step 168, where two Keras paths already differ by 1.7e-5.
+    The whole loop's difference is recorded either way."""
     from edge_forecast.edge.step import RolloutModel, StepModel
 
     result = Verification(ok=True)
@@ -134,14 +141,16 @@ def verify_graph_artifact(path: Path, graph: str, mode: QuantMode, ref: KerasRef
         "closed_loop_max_abs_vs_keras": err * unit_scale,
         "limit_closed_loop_max_abs_model_units": MAX_ABS_LIMIT.get(mode) if mode is QuantMode.FLOAT32 else None,
     }
-    if graph == "stream":
-        # the gate for the stream arithmetic: teacher-forced, nothing fed back to amplify rounding
-        # (a closed loop carrying its state can grow float32 rounding 1e-7 past 1e-5 in 180 steps)
+    if carried:
+        n = min(loop.size, CARRIED_GATE_STEPS)
+        err = max_abs(loop[:n], compare[:n])
+        result.errors["gated_steps"] = n
+    if graph == "stream":  # teacher-forced: nothing fed back to amplify rounding
         model.reset()
         forced = np.array([model.push(float(v)) for v in stream_sequence])
-        err = max_abs(forced, stream_reference)
-        result.errors["teacher_forced_max_abs_vs_keras"] = err * unit_scale
-        result.errors["limit_teacher_forced_max_abs_model_units"] = result.errors.pop("limit_closed_loop_max_abs_model_units")
+        forced_err = max_abs(forced, stream_reference)
+        result.errors["teacher_forced_max_abs_vs_keras"] = forced_err * unit_scale
+        err = max(err, forced_err)
     if mode is QuantMode.FLOAT32 and not err <= MAX_ABS_LIMIT[mode]:
         result.ok = False
         result.problems.append(f"max |TFLite - Keras| {err:.3g} exceeds the float32 limit {MAX_ABS_LIMIT[mode]:g}")

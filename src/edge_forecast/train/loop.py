@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_forecast.bundle import TRAINING_KINDS
 from edge_forecast.errors import UserError
 from edge_forecast.forecast import closed_loop, rmse
 from edge_forecast.fsio import staged_dir, write_json_atomic
@@ -301,6 +302,8 @@ def _check_record(record: dict, path: Path) -> None:
             raise bad(f"models.{name}.file must be a file name")
         if not all(isinstance(model.get(k), int) for k in ("units", "params")) or not isinstance(model.get("kind"), str):
             raise bad(f"models.{name} needs kind, units and params")
+        if model.get("training", "window") not in TRAINING_KINDS:
+            raise bad(f"models.{name}.training must be one of {', '.join(TRAINING_KINDS)}")
     if not isinstance(config, dict) or not isinstance(config.get("window"), int) or config["window"] < 1:
         raise bad("config.window must be a positive integer")
     if not isinstance(split, dict) or not isinstance(split.get("train_windows"), int) or split["train_windows"] < 1:
