@@ -135,7 +135,8 @@ def main() -> int:
         "remove it: int16x8 (16-bit activations and I/O) meets the goal for the LSTM, whose 8-bit weights "
         "cost little; the RNN's 8-bit weights alone cost ~4.9x, so no 8-bit-weight mode meets it there. "
         "Calibration sets, per-channel off, the old quantizer, float I/O around int8, quantization-aware "
-        "fine-tuning and input-noise training were tried and measured 3.5x-11x (issue #7 notes)."])
+        "fine-tuning and input-noise training were tried during development (one-off scripts, not this "
+        "one) and none came within 1.5x."])
     write_report("int8_error_sources", "Where the int8 closed-loop error comes from",
                  ".venv/bin/python benchmarks/int8_error_sources.py", body)
     return 0
