@@ -208,3 +208,25 @@ def test_integer_checks_warn_on_drift_and_float_islands():
     assert variants["int16x8"]["errors"]["closed_loop_rmse_ratio_vs_float32"] == pytest.approx(1.2)
     assert variants["int8"]["full_integer"] and not variants["step-int8"]["full_integer"]
     assert "full_integer" not in variants["float32"]
+
+
+def test_integer_modes_are_converted_again_while_a_float_island_remains(tiny_bundle):
+    """The converter sometimes leaves a DEQUANTIZE in an LSTM int8 model: convert again, at most
+    three times. Real flatbuffers: the float16 export has DEQUANTIZE ops, the int8 one none."""
+    from edge_forecast.export.modes import QuantMode
+    from edge_forecast.export.ops import float_islands, operators_of
+    from edge_forecast.export.worker import INTEGER_ATTEMPTS, integer_throughout
+
+    bundle = load_bundle(tiny_bundle)
+    island = bundle.artifact_path("lstm", "float16").read_bytes()
+    clean = bundle.artifact_path("lstm", "int8").read_bytes()
+    assert float_islands(operators_of(island)[0]) and not float_islands(operators_of(clean)[0])
+
+    def converter(results):
+        it = iter(results)
+        return lambda: next(it)
+
+    assert integer_throughout(converter([island, clean]), QuantMode.INT8) == (clean, 2)
+    assert integer_throughout(converter([clean, island]), QuantMode.INT8) == (clean, 1)
+    assert integer_throughout(converter([island] * INTEGER_ATTEMPTS), QuantMode.INT8) == (island, INTEGER_ATTEMPTS)
+    assert integer_throughout(converter([island]), QuantMode.FLOAT16) == (island, 1)

@@ -28,6 +28,7 @@ from edge_forecast.children import run_resilient
 from edge_forecast.edge.runtime import MICRO, Runtime, available_runtimes, runtime_version
 from edge_forecast.errors import UserError, choice_error, parse_choices
 from edge_forecast.export.modes import CLOSED_LOOP_RATIO_WARN, QuantMode, parse_modes
+from edge_forecast.export.ops import float_islands
 from edge_forecast.export.verify import (
     KerasReference,
     Verification,
@@ -271,7 +272,7 @@ def _verify_one(name: str, mode: QuantMode, item: dict, ref: KerasReference, dat
         "bytes": (stage / item["file"]).stat().st_size, "mode": mode.value, "graph": "window",
         "input": check.input, "output": check.output, "ops": check.ops,
         "errors": {**check.errors, "closed_loop_rmse_vs_truth": rmse(loop, truth)},
-        "convert_seconds": item.get("seconds"), "runtimes": {},
+        "convert_seconds": item.get("seconds"), "convert_attempts": item.get("attempts", 1), "runtimes": {},
     }
 
 
@@ -309,7 +310,8 @@ def _verify_graph(name: str, item: str, found: dict, ref: KerasReference, data: 
         "file": found["file"], "sha256": sha256_file(stage / found["file"]),
         "bytes": (stage / found["file"]).stat().st_size, "mode": mode.value, "graph": graph,
         "input": check.input, "output": check.output, "ops": check.ops, "errors": errors,
-        "convert_seconds": found.get("seconds"), "runtimes": {}, **check.extra,
+        "convert_seconds": found.get("seconds"), "convert_attempts": found.get("attempts", 1), "runtimes": {},
+        **check.extra,
     }
 
 
@@ -320,7 +322,7 @@ def _integer_checks(variants: dict) -> list[str]:
     for key, variant in variants.items():
         if not QuantMode(variant["mode"]).full_integer:
             continue
-        float_ops = sorted({op["name"] for op in variant["ops"]} & {"DEQUANTIZE"})
+        float_ops = float_islands(variant["ops"])
         variant["full_integer"] = not float_ops
         if float_ops:
             warnings.append(f"{key}: not integer throughout ({', '.join(float_ops)} inside: part of the graph "

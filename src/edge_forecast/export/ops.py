@@ -15,9 +15,19 @@ def _schema():
 
 def operator_list(path: Path) -> tuple[list[dict], int]:
     """[{name, version}] of every operator code used, and the number of subgraphs."""
+    return operators_of(Path(path).read_bytes())
+
+
+def float_islands(ops: list[dict]) -> list[str]:
+    """Ops that put float32 inside an integer model (a DEQUANTIZE feeds float kernels)."""
+    return sorted({op["name"] for op in ops} & {"DEQUANTIZE"})
+
+
+def operators_of(flatbuffer: bytes) -> tuple[list[dict], int]:
+    """operator_list of a model held in memory."""
     schema = _schema()
     names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    model = schema.Model.GetRootAs(Path(path).read_bytes(), 0)
+    model = schema.Model.GetRootAs(flatbuffer, 0)
     ops = []
     for i in range(model.OperatorCodesLength()):
         code = model.OperatorCodes(i)
