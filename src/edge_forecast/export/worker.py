@@ -108,8 +108,8 @@ def integer_throughout(convert, mode: QuantMode) -> tuple[bytes, int]:
     """Convert; for a full-integer mode, again (up to INTEGER_ATTEMPTS in all) while the result
     has a float island. The converter is not deterministic here: the same LSTM int8 conversion
     sometimes leaves a DEQUANTIZE feeding a float32 SPLIT at the first time step (seen in a
-    demo export and in repeated conversions of one model). The last result is kept either way; the exporter
-    records and warns if it is still not integer throughout."""
+    demo export and in repeated conversions of one model). The last result is kept either way;
+    the exporter records and warns if it is still not integer throughout."""
     blob = convert()
     attempts = 1
     while mode.full_integer and attempts < INTEGER_ATTEMPTS and float_islands(operators_of(blob)[0]):
