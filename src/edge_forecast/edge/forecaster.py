@@ -71,7 +71,7 @@ class Forecaster:
                                         else self.bundle.variants(self.model_name)[0])
         # unknown variant -> UserError; and a damaged file of this variant is an error now, even
         # if a step or rollout graph will do the work (a bundle copied badly should not run)
-        self.bundle.artifact_path(self.model_name, self.variant_name)
+        self._window_path = self.bundle.artifact_path(self.model_name, self.variant_name)
         if threads is not None and not 1 <= threads <= MAX_THREADS:
             raise UserError(f"--threads must be between 1 and {MAX_THREADS}, got {threads}")
         self.runtime = resolve_runtime(runtime)
@@ -90,9 +90,8 @@ class Forecaster:
     def _window_model(self) -> WindowModel:
         entry = self.bundle.variant(self.model_name, self.variant_name)
         self._refuse_known_failure(entry)
-        path = self.bundle.artifact_path(self.model_name, self.variant_name)
-        try:
-            model = WindowModel(path, self.runtime, self._threads)
+        try:  # the path was checksum-verified at start
+            model = WindowModel(self._window_path, self.runtime, self._threads)
         except (ValueError, RuntimeError, TypeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise UserError(f"runtime {self.runtime.value} cannot load {entry['file']}: {first}") from None

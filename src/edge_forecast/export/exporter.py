@@ -250,68 +250,64 @@ def _assemble(data: _Data, models: list[str], modes: list[QuantMode], converted:
 
 def _verify_one(name: str, mode: QuantMode, item: dict, ref: KerasReference, data: _Data, stage: Path,
                 truth: np.ndarray, result: ExportResult, echo) -> dict | None:
-    if not item.get("ok"):
-        msg = f"{name} {mode.value}: conversion failed: {item.get('error', 'not run')}"
-        result.failures.append(msg)
-        echo("FAILED " + msg)
+    check = _checked(f"{name} {mode.value}", item, data, stage, result, echo,
+                     lambda src: verify_artifact(src, mode, ref, data.unit_scale))
+    if check is None:
         return None
-    src = data.work / item["file"]
-    try:
-        check: Verification = verify_artifact(src, mode, ref, data.unit_scale)
-    except (ValueError, RuntimeError) as exc:
-        check = Verification(ok=False, problems=[f"ai-edge-litert cannot run it: {str(exc).strip().splitlines()[0]}"])
-    if not check.ok:
-        msg = f"{name} {mode.value}: verification failed: {'; '.join(check.problems)}"
-        result.failures.append(msg)
-        echo("FAILED " + msg)
-        return None
-    shutil.copy2(src, stage / item["file"])
     loop = data.scaler.inverse(check.closed_loop)
-    return {
-        "file": item["file"], "sha256": sha256_file(stage / item["file"]),
-        "bytes": (stage / item["file"]).stat().st_size, "mode": mode.value, "graph": "window",
-        "input": check.input, "output": check.output, "ops": check.ops,
-        "errors": {**check.errors, "closed_loop_rmse_vs_truth": rmse(loop, truth)},
-        "convert_seconds": item.get("seconds"), "convert_attempts": item.get("attempts", 1), "runtimes": {},
-    }
+    errors = {**check.errors, "closed_loop_rmse_vs_truth": rmse(loop, truth)}
+    return _variant_record(item, stage, mode, "window", check, errors)
 
 
 def _verify_graph(name: str, item: str, found: dict, ref: KerasReference, data: _Data, stage: Path,
                   truth: np.ndarray, result: ExportResult, echo, stream_trained: bool) -> dict | None:
     graph, mode_name = item.split("-", 1)
     mode = QuantMode(mode_name)
-    if not found.get("ok"):
-        msg = f"{name} {item}: conversion failed: {found.get('error', 'not run')}"
-        result.failures.append(msg)
-        echo("FAILED " + msg)
-        return None
-    src = data.work / found["file"]
     stream_seq = stream_ref = None
-    if graph == "stream":
+    if graph == "stream" and found.get("ok"):
         stream_seq = np.load(data.work / "stream_sequence.npy")
         stream_ref = np.load(data.work / f"{name}.stream_reference.npy")
-    try:
-        check = verify_graph_artifact(src, graph, mode, ref, data.unit_scale, stream_seq, stream_ref,
-                                      stream_trained=stream_trained)
-    except (ValueError, RuntimeError) as exc:
-        check = Verification(ok=False, problems=[f"ai-edge-litert cannot run it: {str(exc).strip().splitlines()[0]}"])
-    if not check.ok:
-        msg = f"{name} {item}: verification failed: {'; '.join(check.problems)}"
-        result.failures.append(msg)
-        echo("FAILED " + msg)
+    check = _checked(f"{name} {item}", found, data, stage, result, echo,
+                     lambda src: verify_graph_artifact(src, graph, mode, ref, data.unit_scale, stream_seq, stream_ref,
+                                                       stream_trained=stream_trained))
+    if check is None:
         return None
-    shutil.copy2(src, stage / found["file"])
     errors = dict(check.errors)
     loop = data.scaler.inverse(check.closed_loop)
     errors["closed_loop_rmse_vs_truth"] = rmse(loop, truth[: loop.size])
     # the window graph's one-step fields, so tables that read them keep working
     errors.setdefault("one_step_max_abs", errors["closed_loop_max_abs_vs_keras"])
+    return {**_variant_record(found, stage, mode, graph, check, errors), **check.extra}
+
+
+def _checked(label: str, found: dict, data: _Data, stage: Path, result: ExportResult, echo,
+             verify: Callable[[Path], Verification]) -> Verification | None:
+    """The verification of one converted artifact, copied into the bundle stage when it passes;
+    None (and a recorded, echoed failure) when conversion or verification failed."""
+    if not found.get("ok"):
+        problem = f"conversion failed: {found.get('error', 'not run')}"
+    else:
+        src = data.work / found["file"]
+        try:
+            check = verify(src)
+        except (ValueError, RuntimeError) as exc:
+            check = Verification(ok=False, problems=[f"ai-edge-litert cannot run it: {str(exc).strip().splitlines()[0]}"])
+        if check.ok:
+            shutil.copy2(src, stage / found["file"])
+            return check
+        problem = f"verification failed: {'; '.join(check.problems)}"
+    msg = f"{label}: {problem}"
+    result.failures.append(msg)
+    echo("FAILED " + msg)
+    return None
+
+
+def _variant_record(found: dict, stage: Path, mode: QuantMode, graph: str, check: Verification, errors: dict) -> dict:
+    path = stage / found["file"]
     return {
-        "file": found["file"], "sha256": sha256_file(stage / found["file"]),
-        "bytes": (stage / found["file"]).stat().st_size, "mode": mode.value, "graph": graph,
-        "input": check.input, "output": check.output, "ops": check.ops, "errors": errors,
+        "file": found["file"], "sha256": sha256_file(path), "bytes": path.stat().st_size, "mode": mode.value,
+        "graph": graph, "input": check.input, "output": check.output, "ops": check.ops, "errors": errors,
         "convert_seconds": found.get("seconds"), "convert_attempts": found.get("attempts", 1), "runtimes": {},
-        **check.extra,
     }
 
 

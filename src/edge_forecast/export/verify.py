@@ -53,12 +53,8 @@ def verify_artifact(path: Path, mode: QuantMode, ref: KerasReference, unit_scale
 
     Errors are recorded in signal units (model units x `unit_scale`); limits apply in model units.
     """
-    ops, subgraphs = operator_list(path)
-    result = Verification(ok=True, ops=ops)
-    bad = refused_ops(ops)
-    if bad or subgraphs != 1:
-        result.ok = False
-        result.problems.append(f"refused ops {', '.join(bad) or 'control flow'} ({subgraphs} subgraphs)")
+    result = Verification(ok=True)
+    if not _check_ops(path, result):
         return result
     model = WindowModel(path, runtime)
     result.input = {**model.input_quant.to_dict(), "shape": list(model.input_shape)}
