@@ -147,8 +147,8 @@ def run(bundle: Path, model: str | None, variant: str | None, steps: int | None,
 @click.option("--models", help="Comma-separated models of the bundle.  [default: all]")
 @click.option("--variants", help="Comma-separated variants (int8, step-int8, stream-float32, ...).  "
                                  "[default: every window, step and stream variant tflite-micro ran at export]")
-@click.option("--arena-margin", type=click.FloatRange(0.0, 10.0), default=0.25, show_default=True,
-              help="Added to the measured arena for target kernels (CMSIS-NN) whose scratch buffers differ.")
+@click.option("--arena-margin", type=float, default=0.25, show_default=True,
+              help="Fraction (0 to 10) added to the measured arena for target kernels (CMSIS-NN) whose scratch buffers differ.")
 @click.option("--probe-python", multiple=True,
               help="Another Python whose runtimes also check the stripped model (e.g. .venv-tflite/bin/python).")
 @click.option("--force", is_flag=True, help="Replace an existing BUNDLE/micro directory.")
@@ -161,7 +161,7 @@ def micro(bundle: Path, models: str | None, variants: str | None, arena_margin: 
     result = micro_bundle(bundle, models=models, variants=variants, arena_margin=arena_margin,
                           probe_python=probe_python, force=force, echo=_echo(quiet))
     _echo(quiet)(f"micro files saved to {result.directory} ({len(result.records)} variants)")
-    _warnings_and_failures(result.warnings, result.failures, quiet, "variant(s)")
+    _warnings_and_failures(result.warnings, result.failures, True, "variant(s)")  # warnings: always on stderr
 
 
 @cli.command()

@@ -17,19 +17,25 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge_forecast.bundle import BUNDLE_FILE, Bundle, GraphKind, load_bundle, validate_bundle_dict
+from edge_forecast.bundle import (
+    BUNDLE_FILE,
+    MICRO_DIR,
+    Bundle,
+    GraphKind,
+    load_bundle,
+    validate_bundle_dict,
+)
 from edge_forecast.children import run_resilient
 from edge_forecast.edge.runtime import MICRO, runtime_version
 from edge_forecast.errors import UserError, choice_error
 from edge_forecast.export.ops import operators_of
-from edge_forecast.fsio import sha256_file, staged_dir, write_json_atomic
+from edge_forecast.fsio import check_output_dir, sha256_file, staged_dir, write_json_atomic
 from edge_forecast.micro.arena import DEFAULT_MARGIN, minimal_arena, with_margin
 from edge_forecast.micro.carray import c_header, c_source, symbol
 from edge_forecast.micro.layout import graph_layout
 from edge_forecast.micro.resolver import resolver_lines
 from edge_forecast.micro.strip import strip_model
 
-MICRO_DIR = "micro"
 DEFAULT_GRAPHS = (GraphKind.WINDOW.value, GraphKind.STEP.value, GraphKind.STREAM.value)
 CHECK_TIMEOUT_S = 300.0
 FLOAT_TOLERANCE = 1e-5   # signal units, as export's float32 check
@@ -58,6 +64,7 @@ def micro_bundle(bundle: str | Path, models: str | None = None, variants: str | 
     for model, variant in items:
         loaded.artifact_path(model, variant)  # a damaged artifact is an error before any work
     result = MicroResult(directory=loaded.root / MICRO_DIR)
+    check_output_dir(result.directory, force, "micro")  # now, not after minutes of measuring
     with tempfile.TemporaryDirectory(prefix="edge-forecast-micro-") as tmp:
         work = Path(tmp)
         stripped = {f"{m}/{v}": _strip(loaded, m, v, work) for m, v in items}
@@ -207,6 +214,5 @@ def _build(bundle: Bundle, model: str, variant: str, stripped: Path, check: dict
                    f"({verified['bound']}); closed-loop RMSE vs truth: litert "
                    f"{check['tflm']['closed_loop_rmse_vs_truth']['litert']:.3g}, tflite-micro "
                    f"{check['tflm']['closed_loop_rmse_vs_truth'][MICRO]:.3g}")
-        result.warnings.append(warning)
-        echo(f"warning: {warning}")
+        result.warnings.append(warning)  # the command prints it on stderr
     return record
