@@ -85,6 +85,13 @@ def micro_bundle(tiny_run, tmp_path_factory):
     return out, before, done
 
 
+def _lstm_records(micro_bundle) -> tuple:
+    """(bundle dir, Bundle, [(variant, its micro record)]) for the LSTM variants."""
+    out = micro_bundle[0]
+    bundle = load_bundle(out)
+    return out, bundle, [(v, bundle.variant("lstm", v)["micro"]) for v in VARIANTS]
+
+
 @pytest.mark.slow
 def test_micro_files_hold_the_exact_stripped_model(micro_bundle):
     out, _, _ = micro_bundle
@@ -111,10 +118,8 @@ def test_micro_files_hold_the_exact_stripped_model(micro_bundle):
 def test_header_constants_match_bundle_and_model(micro_bundle):
     from ai_edge_litert.interpreter import Interpreter
 
-    out, _, _ = micro_bundle
-    bundle = load_bundle(out)
-    for variant in VARIANTS:
-        record = bundle.variant("lstm", variant)["micro"]
+    out, bundle, records = _lstm_records(micro_bundle)
+    for variant, record in records:
         header = parse_header((out / record["header"]).read_text())
         assert header["kWindow"] == bundle.window
         assert np.float32(header["kScalerOffset"]) == np.float32(bundle.scaler.offset)
@@ -155,10 +160,8 @@ def test_arena_is_minimal_within_the_granularity(micro_bundle):
 def test_resolver_lines_equal_the_model_operators(micro_bundle):
     from edge_forecast.export.ops import operator_list
 
-    out, _, _ = micro_bundle
-    bundle = load_bundle(out)
-    for variant in VARIANTS:
-        record = bundle.variant("lstm", variant)["micro"]
+    out, bundle, records = _lstm_records(micro_bundle)
+    for _, record in records:
         text = (out / record["header"]).read_text()
         calls = re.findall(r"resolver\.(Add\w+)\(\)", text)
         ops = list(dict.fromkeys(op["name"] for op in operator_list(out / record["file"])[0]))
@@ -246,3 +249,23 @@ def test_bundle_validation_checks_micro_records(micro_bundle):
 def test_micro_help():
     done = cli("micro", "--help")
     assert done.returncode == 0 and "--arena-margin" in done.stdout and "--variants" in done.stdout
+
+
+@pytest.mark.slow
+def test_bench_report_shows_flash_and_arena_per_variant(micro_bundle):
+    from edge_forecast.bench.report import _micro_table
+    from edge_forecast.bench.runner import _micro_from_bundle
+
+    out, _, _ = micro_bundle
+    bundle = load_bundle(out)
+    micro = _micro_from_bundle(bundle.model("lstm"))
+    assert list(micro) == VARIANTS and _micro_from_bundle(bundle.model("rnn")) == {}
+    section = "\n".join(_micro_table({"models": {"lstm": {"micro": micro}, "rnn": {}}}))
+    assert section.startswith("## On a microcontroller")
+    for variant in VARIANTS:
+        record = bundle.variant("lstm", variant)["micro"]
+        row = next(line for line in section.splitlines() if line.startswith(f"| lstm | {variant} |"))
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[2:6] == [str(record["unstripped_bytes"]), str(record["flash_bytes"]), str(record["arena_bytes"]),
+                              str(record["arena_reserve_bytes"])]
+
