@@ -182,8 +182,8 @@ def _build(bundle: Bundle, model: str, variant: str, stripped: Path, check: dict
     data = stripped.read_bytes()
     name = symbol(model, variant)
     layout = graph_layout(bundle.artifact_path(model, variant, verify=False).read_bytes())
-    ops = [op["name"] for op in operators_of(data)[0]]
-    resolver = resolver_lines(operators_of(data)[0])
+    codes = operators_of(data)[0]  # the stripped model's own operator codes
+    ops, resolver = [op["name"] for op in codes], resolver_lines(codes)
     integer = layout["outputs"][0]["dtype"] != "float32"
     verified = _verdict(check["tflm"], integer)
     reserve = with_margin(arena["arena_bytes"], margin)
