@@ -175,10 +175,14 @@ def test_resolver_lines_equal_the_model_operators(micro_bundle):
 def test_tflm_runs_the_closed_loop_like_litert(micro_bundle):
     from edge_forecast.micro.check import tflm_vs_litert
 
-    out, _, _ = micro_bundle
+    out, _, done = micro_bundle
     bundle = load_bundle(out)
+    warned = [line for line in done.stderr.splitlines() if line.startswith("warning: lstm/")]
+    assert not [line for line in done.stdout.splitlines() if line.startswith("warning:")]
     for variant in VARIANTS:
         verified = bundle.variant("lstm", variant)["micro"]["verified"]
+        # a variant beyond the bound is one `warning:` line on stderr, naming it
+        assert sum(line.startswith(f"warning: lstm/{variant}: ") for line in warned) == (0 if verified["ok"] else 1)
         assert verified["closed_loop_steps"] == bundle.data["evaluation"]["steps"] == verified["stream_steps"]
         rmse = verified["closed_loop_rmse_vs_truth"]
         if variant.endswith("float32"):
