@@ -16,6 +16,11 @@ are kept; graph variants compare their closed loop with the Keras closed loop th
 (the default) or "stream" (its state carried across a stream, `train --stream`): a stream-trained
 model's rollout graph carries one state, and its forecasts are the stream ones
 (`keras.stream_closed_loop`).
+
+A variant may carry `micro` (written by `edge-forecast micro`): its microcontroller copy under
+micro/ (strings stripped; C++ source and header), flash and measured arena bytes, the margin and
+the arena to reserve, the ops and their resolver calls, the input / output tensors by role with
+position, tensor index and quantization, and the TFLM-vs-litert verification.
 """
 
 from __future__ import annotations
@@ -68,6 +73,25 @@ def variant_key(graph: str, mode: str) -> str:
 
 
 _TENSOR = {"dtype": str, "shape": list, "scale": (int, float), "zero_point": int}
+# Optional per variant, written by `edge-forecast micro`: the microcontroller copy and its checks.
+_MICRO = {
+    "file": str, "source": str, "header": str, "sha256": str, "flash_bytes": int, "arena_bytes": int,
+    "arena_margin": (int, float), "arena_reserve_bytes": int, "ops": list, "resolver": list, "tensors": dict,
+    "verified": dict,
+}
+MICRO_DIR = "micro"
+
+
+def _check_micro(micro: Any, where: str) -> None:
+    _require(micro, _MICRO, where)
+    for key in ("file", "source", "header"):
+        path = micro[key]
+        if not path.startswith(MICRO_DIR + "/") or "\\" in path or ".." in path.split("/") or path.count("/") != 1:
+            raise UserError(f"bundle.json: {where}.{key} must be a file name inside {MICRO_DIR}/")
+    if min(micro["flash_bytes"], micro["arena_bytes"]) < 1 or micro["arena_reserve_bytes"] < micro["arena_bytes"]:
+        raise UserError(f"bundle.json: {where} needs positive flash_bytes and arena_bytes, arena_reserve_bytes >= arena_bytes")
+    if not isinstance(micro["verified"].get("ok"), bool):
+        raise UserError(f"bundle.json: {where}.verified.ok must be true or false")
 
 
 def _finite_numbers(values: list) -> bool:
@@ -143,6 +167,8 @@ def validate_bundle_dict(data: Any) -> None:
             _require(variant["output"], _TENSOR, where + ".output")
             if "/" in variant["file"] or "\\" in variant["file"] or variant["file"].startswith("."):
                 raise UserError(f"bundle.json: {where}.file must be a plain file name")
+            if "micro" in variant:
+                _check_micro(variant["micro"], where + ".micro")
 
 
 @dataclass

@@ -101,12 +101,18 @@ def export(run: Path, out: Path, models: str | None, quant: str | None, calibrat
                            force=force, probe_python=probe_python, echo=_echo(quiet), graphs=graphs,
                            rollout_steps=rollout_steps)
     _echo(quiet)(f"bundle saved to {result.bundle} ({len(result.artifacts)} artifacts)")
-    if quiet:  # already in the progress output otherwise; a warning is not progress
-        for warning in result.warnings:
+    _warnings_and_failures(result.warnings, result.failures, quiet, "artifact(s)")
+
+
+def _warnings_and_failures(warnings: list[str], failures: list[str], quiet: bool, what: str) -> None:
+    """Warnings on stderr with --quiet (already in the progress output otherwise; a warning is not
+    progress); failures listed on stderr, then exit code 1."""
+    if quiet:
+        for warning in warnings:
             click.echo(f"warning: {warning}", err=True)
-    if result.failures:
-        click.echo(f"{len(result.failures)} artifact(s) failed:", err=True)
-        for failure in result.failures:
+    if failures:
+        click.echo(f"{len(failures)} {what} failed:", err=True)
+        for failure in failures:
             click.echo(f"  {failure}", err=True)
         raise SystemExit(1)
 
@@ -134,6 +140,28 @@ def run(bundle: Path, model: str | None, variant: str | None, steps: int | None,
 
     run_command(bundle, model=model, variant=variant, steps=steps, history=history, column=column,
                 follow=follow, horizon=horizon, fmt=fmt, runtime=runtime, threads=threads, graph=graph)
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--models", help="Comma-separated models of the bundle.  [default: all]")
+@click.option("--variants", help="Comma-separated variants (int8, step-int8, stream-float32, ...).  "
+                                 "[default: every window, step and stream variant tflite-micro ran at export]")
+@click.option("--arena-margin", type=float, default=0.25, show_default=True,
+              help="Fraction (0 to 10) added to the measured arena for target kernels (CMSIS-NN) whose scratch buffers differ.")
+@click.option("--probe-python", multiple=True,
+              help="Another Python whose runtimes also check the stripped model (e.g. .venv-tflite/bin/python).")
+@click.option("--force", is_flag=True, help="Replace an existing BUNDLE/micro directory.")
+@click.option("--quiet", is_flag=True, help="No progress output, only errors and warnings.")
+def micro(bundle: Path, models: str | None, variants: str | None, arena_margin: float, probe_python: tuple[str, ...],
+          force: bool, quiet: bool) -> None:
+    """Microcontroller files for a BUNDLE: C++ model arrays, measured arena, op registration, TFLM check."""
+    from edge_forecast.micro.command import micro_bundle
+
+    result = micro_bundle(bundle, models=models, variants=variants, arena_margin=arena_margin,
+                          probe_python=probe_python, force=force, echo=_echo(quiet))
+    _echo(quiet)(f"micro files saved to {result.directory} ({len(result.records)} variants)")
+    _warnings_and_failures(result.warnings, result.failures, True, "variant(s)")  # warnings: always on stderr
 
 
 @cli.command()

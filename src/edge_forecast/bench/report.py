@@ -162,6 +162,7 @@ def render_markdown(doc: dict) -> str:
     out += _latency_table(doc)
     out += _accuracy_table(doc)
     out += _horizon_table(doc)
+    out += _micro_table(doc)
     out += _keras_table(doc)
     out += _baselines_table(doc)
     out += _figures(doc)
@@ -263,6 +264,22 @@ def _accuracy_table(doc: dict) -> list[str]:
         ["model", "variant", "runtime", "one-step RMSE vs Keras", "one-step max abs vs Keras", "one-step RMSE vs truth",
          "closed-loop RMSE vs truth", "closed-loop RMSE vs Keras", "closed-loop max abs vs Keras"],
         rows, "lllrrrrrr")
+
+
+def _micro_table(doc: dict) -> list[str]:
+    rows = [[name, variant, m["unstripped_bytes"], m["flash_bytes"], m["arena_bytes"], m["arena_reserve_bytes"], m["ops"],
+             ("ok" if m["tflm_ok"] else "beyond the bound") + f" (worst {_cell(m['tflm_worst'])})"]
+            for name, model in doc["models"].items() for variant, m in model.get("micro", {}).items()]
+    if not rows:
+        return []
+    return ["## On a microcontroller (from bundle.json)", "",
+            "Written by `edge-forecast micro` where the bundle was made: flash is the model with its strings "
+            "stripped (the C array); the arena is the smallest with which TFLM's host reference kernels "
+            "allocate and invoke it (bisection, 16-byte steps), and the size to reserve adds the stated margin "
+            "for target kernels. TFLM vs ai-edge-litert: the closed loop and the streaming updates, worst "
+            "difference in output quantization steps (integer) or signal units (float32).", ""] + _table(
+        ["model", "variant", "file (bytes)", "flash (bytes)", "arena measured (bytes)", "arena to reserve (bytes)",
+         "ops", "TFLM vs litert"], rows, "llrrrrrl")
 
 
 def _horizon_table(doc: dict) -> list[str]:

@@ -243,6 +243,22 @@ def _keras_from_bundle(bundle: Bundle, model: str) -> dict:
     }
 
 
+def _micro_from_bundle(model: dict) -> dict:
+    """Per variant with microcontroller files (`edge-forecast micro`): flash and arena bytes and
+    the TFLM-vs-litert result, as bundle.json records them (measured where the files were made)."""
+    out = {}
+    for name, variant in model["variants"].items():
+        m = variant.get("micro")
+        if m:
+            v = m["verified"]
+            out[name] = {"flash_bytes": m["flash_bytes"], "unstripped_bytes": m.get("unstripped_bytes"),
+                         "arena_bytes": m["arena_bytes"], "arena_reserve_bytes": m["arena_reserve_bytes"],
+                         "arena_margin": m["arena_margin"], "ops": len(m["resolver"]),
+                         "tflm_ok": v["ok"], "tflm_worst": stats.sig(v["worst"]) if v.get("worst") is not None else None,
+                         "tflm_bound": v.get("bound")}
+    return out
+
+
 def _document(bundle: Bundle, results: list[dict], keras: dict, job: dict, runtimes: list[Runtime],
               bundle_label: str, reference_label: str | None) -> dict:
     steps, eval_steps = job["steps"], len(bundle.data["evaluation"]["truth"])
@@ -257,6 +273,9 @@ def _document(bundle: Bundle, results: list[dict], keras: dict, job: dict, runti
                       "closed_loop": [float(v) for v in bundle.keras_loop(name)]},
             "training": entry.get("training", "window"),
         }
+        micro = _micro_from_bundle(entry)
+        if micro:
+            models[name]["micro"] = micro
     for e in results:
         base = models[e["model"]]["keras"]["measured"]
         if e["status"] == MEASURED and base:

@@ -83,8 +83,13 @@ def interpreter_class(runtime: Runtime):
         raise UserError(f"runtime {runtime.value} is installed but cannot be imported: {first}{hint}") from None
 
 
-def make_interpreter(runtime: Runtime, model_path: Path, threads: int | None = None):
-    """A ready interpreter (tensors allocated) for one .tflite file."""
+def make_interpreter(runtime: Runtime | str, model_path: Path, threads: int | None = None):
+    """A ready interpreter (tensors allocated) for one .tflite file. `MICRO` gives tflite-micro's
+    interpreter behind the same interface (`edge-forecast micro` verifies with it; never `auto`)."""
+    if runtime == MICRO:
+        from edge_forecast.micro.interpreter import MicroInterpreter
+
+        return MicroInterpreter(model_path)
     cls = interpreter_class(runtime)
     interp = cls(model_path=str(model_path), num_threads=threads)
     interp.allocate_tensors()
