@@ -52,10 +52,11 @@ def _loop_us(run) -> float:
     return float(np.median(samples[10:])) / 1e3
 
 
-def _closed_loop(state, seed: np.ndarray) -> None:
+def _closed_loop(state, seed: np.ndarray, out: np.ndarray = np.empty(HORIZON)) -> None:  # noqa: B008 (one buffer)
+    from edge_forecast.forecast import run_closed_loop
+
     state.fill(seed)
-    for _ in range(HORIZON):
-        state.push(state.predict())
+    run_closed_loop(state, HORIZON, out)
 
 
 def measure(bundle_dir: str, runtime_name: str) -> dict:
@@ -74,7 +75,7 @@ def measure(bundle_dir: str, runtime_name: str) -> dict:
         if entry["mode"] != "float32":
             continue
         graph = entry["graph"]
-        model, state = load_graph(bundle.artifact_path("lstm", variant), runtime, graph)
+        model, state = load_graph(bundle.artifact_path("lstm", variant), runtime, graph, entry.get("tensors"))
         if graph == "rollout":
             out["rollout_forecast_us"] = _loop_us(lambda m=model: m.forecast(seed))
         else:

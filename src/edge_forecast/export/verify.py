@@ -11,7 +11,7 @@ from edge_forecast.edge.artifact import SlidingWindow, WindowModel
 from edge_forecast.edge.runtime import Runtime
 from edge_forecast.export.modes import MAX_ABS_LIMIT, QuantMode
 from edge_forecast.export.ops import operator_list, refused_ops
-from edge_forecast.forecast import max_abs, rmse
+from edge_forecast.forecast import max_abs, rmse, run_closed_loop
 
 
 @dataclass
@@ -37,16 +37,6 @@ class Verification:
     extra: dict = field(default_factory=dict)
 
 
-def tflite_closed_loop(model: WindowModel, seed_window: np.ndarray, steps: int) -> np.ndarray:
-    state = SlidingWindow(model)
-    state.fill(seed_window)
-    out = np.empty(steps)
-    for i in range(steps):
-        out[i] = state.predict()
-        state.push(out[i])
-    return out
-
-
 def verify_artifact(path: Path, mode: QuantMode, ref: KerasReference, unit_scale: float,
                     runtime: Runtime = Runtime.LITERT) -> Verification:
     """Load, run and compare; the artifact fails on refused ops or float errors over the limit.
@@ -60,7 +50,9 @@ def verify_artifact(path: Path, mode: QuantMode, ref: KerasReference, unit_scale
     result.input = {**model.input_quant.to_dict(), "shape": list(model.input_shape)}
     result.output = {**model.output_quant.to_dict(), "shape": [1, 1]}
     one_step = model.predict_many(ref.verify_windows)
-    loop = tflite_closed_loop(model, ref.seed_window, ref.closed_loop.size)
+    state = SlidingWindow(model)
+    state.fill(ref.seed_window)
+    loop = run_closed_loop(state, ref.closed_loop.size)
     result.closed_loop = loop
     step_max = max_abs(one_step, ref.verify_outputs) if one_step.size else 0.0
     result.errors = {
@@ -106,7 +98,7 @@ def verify_graph_artifact(path: Path, graph: str, mode: QuantMode, ref: KerasRef
     loop that carries its state can grow float32 rounding (1e-7) past 1e-5 in 180 steps: seen on
     a barely trained RNN, 6.8e-5 at step 168, where two Keras paths already differ by 1.7e-5.
     The whole loop's difference is recorded either way."""
-    from edge_forecast.edge.step import RolloutModel, StepModel
+    from edge_forecast.edge.step import RolloutModel, StepModel, StepWindow
 
     result = Verification(ok=True)
     if not _check_ops(path, result):
@@ -119,12 +111,9 @@ def verify_graph_artifact(path: Path, graph: str, mode: QuantMode, ref: KerasRef
         result.extra = {"horizon": model.horizon}
     else:
         model = StepModel(path, runtime)
-        result.extra = {"state": model.state_details(), "rows": model.rows}
-        loop = np.empty(compare.size)
-        y = model.prime(ref.seed_window)
-        for i in range(loop.size):
-            loop[i] = y
-            y = model.push(y)
+        result.extra = {"state": model.state_details(), "rows": model.rows, "tensors": model.tensors}
+        model.prime(ref.seed_window)
+        loop = run_closed_loop(StepWindow(model), compare.size)
     compare = compare[: loop.size]
     result.input = {**model.input_quant.to_dict(), "shape": [1, model.window, 1] if graph == "rollout" else [1, 1]}
     result.output = {**model.output_quant.to_dict(), "shape": [1, model.horizon] if graph == "rollout" else [1, 1]}

@@ -74,7 +74,7 @@ def keras_forecast_fn(model: keras.Model, kind: ModelKind | str | None = None, s
     """
     import numpy as np
 
-    from edge_forecast.forecast import closed_loop
+    from edge_forecast.forecast import closed_loop, run_closed_loop
 
     if not stream:
         step = keras_step_fn(model)
@@ -89,15 +89,16 @@ def keras_forecast_fn(model: keras.Model, kind: ModelKind | str | None = None, s
         h, new = cell(x, states, training=False)
         return dense(h), list(new) if isinstance(new, (list, tuple)) else [new]
 
-    def forecast(seed: np.ndarray, steps: int) -> np.ndarray:
-        states = [tf.zeros((1, cell.units)) for _ in range(n_states)]
-        for v in np.asarray(seed, dtype=np.float32):
-            y, states = advance(tf.constant([[v]]), states)
-        out = np.empty(steps, dtype=np.float64)
-        for i in range(steps):
-            out[i] = float(y.numpy().reshape(-1)[0])
-            if i + 1 < steps:
-                y, states = advance(y, states)
-        return out
+    class CarriedState:  # the closed loop's state: y and the cell state after the last input
+        def __init__(self, seed: np.ndarray) -> None:
+            self.states = [tf.zeros((1, cell.units)) for _ in range(n_states)]
+            for v in np.asarray(seed, dtype=np.float32):
+                self.push(v)
 
-    return forecast
+        def predict(self) -> float:
+            return float(self.y.numpy().reshape(-1)[0])
+
+        def push(self, value: float) -> None:
+            self.y, self.states = advance(tf.constant([[value]], dtype=tf.float32), self.states)
+
+    return lambda seed, steps: run_closed_loop(CarriedState(seed), steps)
