@@ -20,9 +20,8 @@ def test_force_replaces_an_existing_directory_in_one_rename(tmp_path):
     out = tmp_path / "bundle"
     out.mkdir()
     (out / "old.txt").write_text("old")
-    with pytest.raises(UserError, match="already exists; pass --force"):
-        with fsio.staged_dir(out, False, "bundle"):
-            pass
+    with pytest.raises(UserError, match="already exists; pass --force"), fsio.staged_dir(out, False, "bundle"):
+        pass
     with fsio.staged_dir(out, True, "bundle") as stage:
         assert stage.parent == tmp_path and stage.name.startswith(".bundle.partial-")
         fsio.write_text_atomic(stage / "new.txt", "new")
@@ -33,11 +32,11 @@ def test_force_replaces_an_existing_directory_in_one_rename(tmp_path):
 
 def test_a_directory_that_appears_during_the_run_is_refused_without_force(tmp_path):
     out = tmp_path / "run"
-    with pytest.raises(UserError, match="appeared while this ran; pass --force"):
-        with fsio.staged_dir(out, False, "run") as stage:
-            (stage / "model.keras").write_text("ours")
-            out.mkdir()
-            (out / "theirs.txt").write_text("theirs")
+    with pytest.raises(UserError, match="appeared while this ran; pass --force"), \
+            fsio.staged_dir(out, False, "run") as stage:
+        (stage / "model.keras").write_text("ours")
+        out.mkdir()
+        (out / "theirs.txt").write_text("theirs")
     assert sorted(p.name for p in out.iterdir()) == ["theirs.txt"]
     assert _siblings(out) == []
     with fsio.staged_dir(out, True, "run") as stage:  # with --force it is replaced
@@ -49,10 +48,9 @@ def test_a_failure_leaves_nothing_and_the_old_directory_intact(tmp_path):
     out = tmp_path / "report"
     out.mkdir()
     (out / "keep.txt").write_text("keep")
-    with pytest.raises(RuntimeError):
-        with fsio.staged_dir(out, True, "report") as stage:
-            (stage / "half.txt").write_text("half")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), fsio.staged_dir(out, True, "report") as stage:
+        (stage / "half.txt").write_text("half")
+        raise RuntimeError("boom")
     assert [p.name for p in out.iterdir()] == ["keep.txt"] and _siblings(out) == []
 
 
