@@ -117,7 +117,7 @@ def _build(work: Path, window: int, graphs: str, stream: bool = False) -> Path:
                         *(["--stream", str(2 * window)] if stream else [])], check=True)
     if not bundle.exists():
         subprocess.run([*py, "export", str(run), "--out", str(bundle), "--quant", "float32", "--graphs", graphs,
-                        "--rollout-steps", str(HORIZON), "--quiet"], check=True)
+                        "--rollout-horizon", str(HORIZON), "--quiet"], check=True)
     return bundle
 
 

@@ -70,7 +70,7 @@ def graph_bundle(request, tmp_path_factory) -> Path:
     tiny_run = request.getfixturevalue("tiny_run")
     out = tmp_path_factory.mktemp("graphs") / "bundle"
     done = cli("export", str(tiny_run), "--out", str(out), "--models", "lstm,gru", "--quant", "float32,int8",
-               "--graphs", "window,step,rollout,stream", "--rollout-steps", str(GRAPH_STEPS), "--quiet")
+               "--graphs", "window,step,rollout,stream", "--rollout-horizon", str(GRAPH_STEPS), "--quiet")
     assert done.returncode == 0, done.stdout + done.stderr
     return out
 

@@ -122,11 +122,11 @@ def test_recorded_tensor_indices_are_the_signatures_and_checked(graph_bundle):
 
 @pytest.mark.slow
 def test_run_graph_option_and_errors(graph_bundle, tiny_bundle):
-    done = cli("run", str(graph_bundle), "--model", "gru", "--graph", "rollout", "--steps", "10", "--format", "json")
+    done = cli("run", str(graph_bundle), "--model", "gru", "--graph", "rollout", "--horizon", "10", "--format", "json")
     assert done.returncode == 0, done.stderr
-    too_long = cli("run", str(graph_bundle), "--model", "gru", "--graph", "rollout", "--steps", str(ROLLOUT_STEPS + 1))
+    too_long = cli("run", str(graph_bundle), "--model", "gru", "--graph", "rollout", "--horizon", str(ROLLOUT_STEPS + 1))
     assert too_long.returncode == 2 and "rollout graph forecasts" in too_long.stderr
-    missing = cli("run", str(tiny_bundle), "--graph", "step", "--steps", "3")
+    missing = cli("run", str(tiny_bundle), "--graph", "step", "--horizon", "3")
     assert missing.returncode == 2 and "no step graph" in missing.stderr and "Traceback" not in missing.stderr
 
 

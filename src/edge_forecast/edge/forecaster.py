@@ -35,7 +35,8 @@ def check_history(bundle: Bundle, history: np.ndarray) -> np.ndarray:
     return last
 
 
-def check_steps(steps: int, what: str = "--steps") -> None:
+def check_steps(steps: int, what: str = "steps") -> None:
+    """A forecast length (`what` names it in the error) in 1..MAX_STEPS, else a UserError."""
     if not 1 <= steps <= MAX_STEPS:
         raise UserError(f"{what} must be between 1 and {MAX_STEPS:,}, got {steps}")
 GRAPH_CHOICES = ("auto", *(g.value for g in GraphKind))
@@ -74,7 +75,7 @@ class Forecaster:
         # if a step or rollout graph will do the work (a bundle copied badly should not run)
         self._window_path = self.bundle.artifact_path(self.model_name, self.variant_name)
         if threads is not None and not 1 <= threads <= MAX_THREADS:
-            raise UserError(f"--threads must be between 1 and {MAX_THREADS}, got {threads}")
+            raise UserError(f"threads must be between 1 and {MAX_THREADS}, got {threads}")
         self.runtime = resolve_runtime(runtime)
         self.scaler = self.bundle.scaler
         self.graph = graph
@@ -141,7 +142,7 @@ class Forecaster:
         if self.graph == GraphKind.ROLLOUT.value:
             horizon = self._graph_model(self.graph).horizon
             if steps > horizon:
-                raise UserError(f"the rollout graph forecasts {horizon} steps; --steps {steps} is longer "
+                raise UserError(f"the rollout graph forecasts {horizon} steps; {steps} were asked "
                                 "(use --graph auto, step or window)")
             return self.graph
         if self.graph == "auto":

@@ -143,3 +143,44 @@ def verify_graph_artifact(path: Path, graph: str, mode: QuantMode, ref: KerasRef
         result.ok = False
         result.problems.append("the forecast is not finite")
     return result
+
+
+def keras_reference(work: Path, name: str, seed_window: np.ndarray) -> KerasReference:
+    """The Keras outputs the conversion child saved for model `name` under `work`."""
+    refs = np.load(work / f"{name}.reference.npz")
+    return KerasReference(np.load(work / "verify_windows.npy"), refs["verify_windows"], np.asarray(seed_window),
+                          refs["closed_loop"], refs["stream_closed_loop"])
+
+
+def verify_item(job: dict, item: str) -> Verification:
+    """Verify one artifact of an export job: `item` is MODEL/VARIANT (`lstm/int8`, `lstm/step-int8`);
+    `job` names the work directory, the seed window (model units), the unit scale and per item
+    its file and whether the model was stream-trained."""
+    work, spec = Path(job["work"]), job["items"][item]
+    name, variant = item.split("/", 1)
+    ref = keras_reference(work, name, np.asarray(job["seed_window"], dtype=np.float64))
+    path = work / spec["file"]
+    graph, mode = spec["graph"], QuantMode(spec["mode"])
+    if graph == "window":
+        return verify_artifact(path, mode, ref, job["unit_scale"])
+    stream_seq = stream_ref = None
+    if graph == "stream":
+        stream_seq = np.load(work / "stream_sequence.npy")
+        stream_ref = np.load(work / f"{name}.stream_reference.npy")
+    return verify_graph_artifact(path, graph, mode, ref, job["unit_scale"], stream_seq, stream_ref,
+                                 stream_trained=spec["stream_trained"])
+
+
+def to_json(check: Verification) -> dict:
+    """A Verification as the dict a child emits (closed_loop as a list)."""
+    loop = None if check.closed_loop is None else [float(v) for v in check.closed_loop]
+    return {"ok": check.ok, "errors": check.errors, "problems": check.problems, "ops": check.ops,
+            "input": check.input, "output": check.output, "closed_loop": loop, "extra": check.extra}
+
+
+def from_json(doc: dict) -> Verification:
+    loop = doc.get("closed_loop")
+    return Verification(ok=bool(doc["ok"]), errors=doc.get("errors", {}), problems=list(doc.get("problems", [])),
+                        ops=doc.get("ops", []), input=doc.get("input", {}), output=doc.get("output", {}),
+                        closed_loop=None if loop is None else np.asarray(loop, dtype=np.float64),
+                        extra=doc.get("extra", {}))
