@@ -22,8 +22,9 @@ def test_parameter_counts(kind, params):
 
 
 def test_inference_clone_reproduces_the_trained_model():
+    from edge_forecast.export.graphs import build_inference_model
     from edge_forecast.train.keras_env import seed_everything
-    from edge_forecast.train.models import build_inference_model, build_model
+    from edge_forecast.train.models import build_model
 
     seed_everything(1)
     for kind in ("rnn", "lstm", "gru"):

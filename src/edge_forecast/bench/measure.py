@@ -26,13 +26,38 @@ from edge_forecast.bundle import load_bundle
 from edge_forecast.children import emit
 from edge_forecast.edge.artifact import SlidingWindow, WindowModel
 from edge_forecast.edge.runtime import Runtime, interpreter_class, runtime_version
-from edge_forecast.edge.step import RolloutModel, RolloutWindow, StepModel, StepWindow
+from edge_forecast.edge.step import RolloutModel, StepModel, StepWindow
 from edge_forecast.forecast import LoopState, run_closed_loop
 from edge_forecast.signals import Scaler
 
 # Test hook: "lstm/int8/litert" makes this child kill itself with SIGSEGV before measuring that
 # item, as a runtime crash would (tests prove that a crash becomes a row, not an abort).
 CRASH_ENV = "EDGE_FORECAST_CRASH_MEASURE"
+
+
+class RolloutWindow:
+    """The SlidingWindow interface over a rollout graph: the first predict after fill is the one
+    invoke that computes all H values; predict / push then walk through them."""
+
+    def __init__(self, model: RolloutModel) -> None:
+        self.model = model
+        self._values = np.zeros(model.window)
+        self._forecast: np.ndarray | None = None
+        self._pos = 0
+
+    def fill(self, values: np.ndarray) -> None:
+        self._values = np.asarray(values, dtype=np.float64)[-self.model.window:]
+        self._forecast, self._pos = None, 0
+
+    def predict(self) -> float:
+        if self._forecast is None:
+            self._forecast = self.model.forecast(self._values)
+        if self._pos >= self._forecast.size:
+            raise ValueError(f"the rollout graph forecasts {self._forecast.size} steps; more were asked")
+        return float(self._forecast[self._pos])
+
+    def push(self, value: float) -> None:
+        self._pos += 1
 
 
 def closed_loop(state: SlidingWindow, scaler: Scaler, seed: np.ndarray, steps: int, out: np.ndarray) -> np.ndarray:

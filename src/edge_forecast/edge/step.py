@@ -224,28 +224,3 @@ class StepWindow:
 
     def restore(self, saved) -> None:
         self.model.restore(saved)
-
-
-class RolloutWindow:
-    """The SlidingWindow interface over a rollout graph: the first predict after fill is the one
-    invoke that computes all H values; predict / push then walk through them."""
-
-    def __init__(self, model: RolloutModel) -> None:
-        self.model = model
-        self._values = np.zeros(model.window)
-        self._forecast: np.ndarray | None = None
-        self._pos = 0
-
-    def fill(self, values: np.ndarray) -> None:
-        self._values = np.asarray(values, dtype=np.float64)[-self.model.window:]
-        self._forecast, self._pos = None, 0
-
-    def predict(self) -> float:
-        if self._forecast is None:
-            self._forecast = self.model.forecast(self._values)
-        if self._pos >= self._forecast.size:
-            raise ValueError(f"the rollout graph forecasts {self._forecast.size} steps; more were asked")
-        return float(self._forecast[self._pos])
-
-    def push(self, value: float) -> None:
-        self._pos += 1

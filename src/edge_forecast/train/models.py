@@ -1,4 +1,4 @@
-"""Model builders: the training graph and its batch-1, unrolled inference clone."""
+"""Model builders: the training graph (its inference clones are export.graphs')."""
 
 from __future__ import annotations
 
@@ -22,22 +22,6 @@ def build_model(kind: ModelKind, window: int, units: int) -> keras.Model:
     hidden = _LAYERS[kind](units, return_sequences=True, name=kind.value)(inputs)
     outputs = keras.layers.Dense(1, name="dense")(hidden)
     return keras.Model(inputs, outputs, name=f"{kind.value}_{units}")
-
-
-def build_inference_model(trained: keras.Model, kind: ModelKind, window: int, units: int) -> keras.Model:
-    """Batch 1, loop unrolled over the window, last step only; weights copied from `trained`.
-
-    Why: with an unknown batch the converter fails, and a rolled loop becomes a WHILE op that is
-    ~10x slower, hangs tflite-micro and segfaults full-integer conversion (shared/DESIGN.md).
-    """
-    kind = ModelKind(kind)
-    inputs = keras.Input(shape=(window, 1), batch_size=1, name="window")
-    hidden = _LAYERS[kind](units, return_sequences=False, unroll=True, name=kind.value)(inputs)
-    outputs = keras.layers.Dense(1, name="dense")(hidden)
-    clone = keras.Model(inputs, outputs, name=f"{kind.value}_{units}_infer")
-    clone.get_layer(kind.value).set_weights(trained.get_layer(kind.value).get_weights())
-    clone.get_layer("dense").set_weights(trained.get_layer("dense").get_weights())
-    return clone
 
 
 def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
