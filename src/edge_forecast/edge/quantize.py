@@ -38,11 +38,11 @@ class ScalarQuantizer:
         info = np.iinfo(dtype)
         self._inv = _reciprocal(scale)
         self._zp, self._lo, self._hi = int(zero_point), int(info.min), int(info.max)
+        # |x| beyond this is beyond every integer dtype (and float32 stays finite below it)
+        self._big = float(2**31) * float(scale)
 
     def __call__(self, x: float) -> int:
-        t = float(np.float32(x) * self._inv)
-        try:
-            q = round(t) + self._zp  # Python's round: halves to even, as rint
-        except (OverflowError, ValueError):  # beyond float32 (inf) clamps; NaN has no integer
-            return self._hi if t > 0.0 else self._lo
+        if not abs(x) < self._big:  # far out of range, inf or NaN: saturate, as the kernel clamps
+            return self._hi if x > 0.0 else self._lo
+        q = round(float(np.float32(x) * self._inv)) + self._zp  # Python's round: halves to even, as rint
         return self._lo if q < self._lo else self._hi if q > self._hi else q
