@@ -30,15 +30,10 @@ FORECASTS = 200  # timed whole forecasts (rollout and the loops it replaces)
 
 
 def _per_step_us(state, seed: np.ndarray) -> float:
-    """Median per-step time (µs) of predict + push, the closed loop's step."""
-    pc = time.perf_counter_ns
-    samples = []
-    for _ in range(STEPS // HORIZON + 1):
-        state.fill(seed)
-        for _ in range(HORIZON):
-            t0 = pc()
-            state.push(state.predict())
-            samples.append(pc() - t0)
+    """Median per-step time (µs) of predict + push, the closed loop's step (bench's own timer)."""
+    from edge_forecast.bench.measure import step_latencies
+
+    samples = step_latencies(state, seed, HORIZON, STEPS + HORIZON)
     return float(np.median(samples[HORIZON:])) / 1e3  # the first segment is warm-up
 
 
