@@ -36,8 +36,11 @@ def test_halves_round_to_even_and_values_clamp():
 
 
 def test_the_scalar_path_is_the_same_rule():
+    rng = np.random.default_rng(0)
     for scale, zp, dtype in ((SCALE, 0, np.int8), (0.0117647061, -18, np.int8), (3.1e-5, 0, np.int16)):
-        x = edge_values(scale, zp, dtype)
+        info = np.iinfo(dtype)
+        spread = rng.uniform(info.min - zp - 8, info.max - zp + 8, 20000) * scale  # float64, as predictions are
+        x = np.concatenate([edge_values(scale, zp, dtype), spread])
         one = ScalarQuantizer(scale, zp, dtype)
         assert [one(float(v)) for v in x] == quantize(x, scale, zp, dtype).tolist()
     assert ScalarQuantizer(SCALE, 0, np.int8)(float("inf")) == 127
