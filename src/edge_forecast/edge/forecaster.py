@@ -190,10 +190,13 @@ class Forecaster:
         return self.scaler.inverse(run_closed_loop(self._loop, steps))
 
     def forecast(self, history: np.ndarray | None = None, steps: int = 1) -> np.ndarray:
-        """Closed loop: `steps` values after `history` (default: the bundle's seed window).
+        """Closed loop: the `steps` values after `history` (signal units, any length >= the window;
+        default: the bundle's seed window), float64 (steps,) in signal units.
 
         The state is left at `history`: a later `update` appends its observation after it (the
-        forecast's own predictions never enter the stream), whichever graph ran the forecast."""
+        forecast's own predictions never enter the stream), whichever graph ran the forecast.
+        Raises UserError for `steps` outside 1..MAX_STEPS (or beyond a forced rollout graph's
+        horizon) and for a history that is short, not finite or beyond float32."""
         check_steps(steps)
         graph = self._forecast_graph(steps)
         if graph == GraphKind.ROLLOUT.value:
