@@ -26,7 +26,7 @@ def cli(*args: str, input: str | None = None, env: dict | None = None, timeout: 
 
 # Fixtures that train or convert: a test that uses one (directly or through another fixture) is
 # slow, unless the device suite hands it a ready bundle (EDGE_FORECAST_DEVICE_BUNDLE).
-TRAINED_FIXTURES = {"tiny_run", "tiny_bundle", "graph_bundle"}
+TRAINED_FIXTURES = {"tiny_run", "tiny_bundle", "graph_bundle", "stream_run", "stream_bundle", "run_and_bundle"}
 BUNDLE_FIXTURES = {"tiny_bundle", "graph_bundle"}
 GRAPH_STEPS = 30  # the graph bundle's rollout horizon (short: conversion stays quick)
 
