@@ -56,7 +56,7 @@ def tiny_bundle(request, tmp_path_factory) -> Path:
         return Path(os.environ[DEVICE_BUNDLE_ENV])
     tiny_run = request.getfixturevalue("tiny_run")
     out = tmp_path_factory.mktemp("bundle") / "seed"
-    done = cli("export", str(tiny_run), "--out", str(out), "--quiet")
+    done = cli("export", str(tiny_run), "--out", str(out), "--quiet", timeout=1800)  # a shared machine is slow
     assert done.returncode == 0, done.stdout + done.stderr
     return out
 
@@ -70,7 +70,8 @@ def graph_bundle(request, tmp_path_factory) -> Path:
     tiny_run = request.getfixturevalue("tiny_run")
     out = tmp_path_factory.mktemp("graphs") / "bundle"
     done = cli("export", str(tiny_run), "--out", str(out), "--models", "lstm,gru", "--quant", "float32,int8",
-               "--graphs", "window,step,rollout,stream", "--rollout-horizon", str(GRAPH_STEPS), "--quiet")
+               "--graphs", "window,step,rollout,stream", "--rollout-horizon", str(GRAPH_STEPS), "--quiet",
+               timeout=1800)
     assert done.returncode == 0, done.stdout + done.stderr
     return out
 
