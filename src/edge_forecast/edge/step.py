@@ -71,9 +71,9 @@ class _Handover:
         sq, dq = TensorQuant.from_details(src), TensorQuant.from_details(dst)
         # scales that differ in the last float bit (the converter's rounding) count as equal: a
         # plain copy is then exact to within one quantization step of 1e-7 relative error
-        self._same = not (sq.quantized or dq.quantized) or (
+        self.same = not (sq.quantized or dq.quantized) or (
             sq.dtype == dq.dtype and sq.zero_point == dq.zero_point and abs(sq.scale / dq.scale - 1.0) < 1e-6)
-        if not self._same:
+        if not self.same:
             shape = tuple(int(d) for d in dst["shape"])
             self._tmp = np.empty(shape, dtype=np.float32)
             self._q = np.empty(shape, dtype=dq.dtype)
@@ -82,8 +82,12 @@ class _Handover:
             info = np.iinfo(dq.dtype)
             self._lo, self._hi = info.min, info.max
 
+    def pair(self) -> tuple[int, int]:
+        """(output index, input index) of a plain copy."""
+        return self._src_index, self._dst_index
+
     def __call__(self) -> None:
-        if self._same:
+        if self.same:
             self._set(self._dst_index, self._get(self._src_index))
             return
         tmp = self._tmp
@@ -123,7 +127,9 @@ class StepModel:
         self.input_quant = TensorQuant.from_details(details[self.x_index])
         self.output_quant = TensorQuant.from_details(details[self.y_index])
         self._invoke, self._set, self._get = interp.invoke, interp.set_tensor, interp.get_tensor
-        self._handover = [_Handover(interp, self._state_outputs[n], self.states[n]) for n in self.state_names]
+        handover = [_Handover(interp, self._state_outputs[n], self.states[n]) for n in self.state_names]
+        self._copies = [h.pair() for h in handover if h.same]  # the common case, inlined in push
+        self._requantize = [h for h in handover if not h.same]
         self._zero_state = {n: TensorQuant.from_details(d).quantize(np.zeros(d["shape"])) for n, d in self.states.items()}
         self._quantize = self.input_quant.scalar_quantizer()
         self._x = np.zeros((1, 1), dtype=self.input_quant.dtype)  # the input buffer, reused every step
@@ -147,7 +153,10 @@ class StepModel:
         x[0, 0] = value if self._quantize is None else self._quantize(value)
         self._set(self.x_index, x)
         self._invoke()
-        for hand in self._handover:
+        get, set_ = self._get, self._set
+        for src, dst in self._copies:
+            set_(dst, get(src))
+        for hand in self._requantize:
             hand()
         self.last = (float(self._get(self.y_index)[0, 0]) - self._out[1]) * self._out[0]
         return self.last
