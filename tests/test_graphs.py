@@ -104,8 +104,10 @@ def test_step_state_handover_allocates_nothing_per_step(graph_bundle, variant):
     current, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert current < 4096  # nothing kept per step
-    # within a step: the copies get_tensor returns (one state at a time) and array headers
-    assert peak < 4096 + 2 * state_bytes, (peak, state_bytes)
+    # nor made within a step: a state-sized array (state_bytes) per step would show in the peak;
+    # measured 256 bytes (array headers, scalars). The interpreter's get_tensor copies are not
+    # in Python's traced heap, so this bounds what the Python side allocates per step.
+    assert peak < min(4096, state_bytes), (peak, state_bytes)
 
 
 def test_recorded_tensor_indices_are_the_signatures_and_checked(graph_bundle):
