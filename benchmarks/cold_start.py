@@ -57,7 +57,7 @@ def main() -> int:
     cases = [
         (f"edge-forecast run, {variant}, {graph} graph, ai-edge-litert",
          [str(exe), "run", str(args.bundle), "--model", args.model, "--variant", variant,
-          "--steps", str(args.steps), "--runtime", "litert", "--graph", graph], args.repeats)
+          "--horizon", str(args.steps), "--runtime", "litert", "--graph", graph], args.repeats)
         for variant, graph in (("float32", "window"), ("int8", "window"), ("float32", "auto"))
     ]
     keras_file, signal = str(args.run / f"{args.model}.keras"), str(args.run / "signal.npy")

@@ -30,15 +30,10 @@ FORECASTS = 200  # timed whole forecasts (rollout and the loops it replaces)
 
 
 def _per_step_us(state, seed: np.ndarray) -> float:
-    """Median per-step time (µs) of predict + push, the closed loop's step."""
-    pc = time.perf_counter_ns
-    samples = []
-    for _ in range(STEPS // HORIZON + 1):
-        state.fill(seed)
-        for _ in range(HORIZON):
-            t0 = pc()
-            state.push(state.predict())
-            samples.append(pc() - t0)
+    """Median per-step time (µs) of predict + push, the closed loop's step (bench's own timer)."""
+    from edge_forecast.bench.measure import step_latencies
+
+    samples = step_latencies(state, seed, HORIZON, STEPS + HORIZON)
     return float(np.median(samples[HORIZON:])) / 1e3  # the first segment is warm-up
 
 
@@ -52,10 +47,11 @@ def _loop_us(run) -> float:
     return float(np.median(samples[10:])) / 1e3
 
 
-def _closed_loop(state, seed: np.ndarray) -> None:
+def _closed_loop(state, seed: np.ndarray, out: np.ndarray = np.empty(HORIZON)) -> None:  # noqa: B008 (one buffer)
+    from edge_forecast.forecast import run_closed_loop
+
     state.fill(seed)
-    for _ in range(HORIZON):
-        state.push(state.predict())
+    run_closed_loop(state, HORIZON, out)
 
 
 def measure(bundle_dir: str, runtime_name: str) -> dict:
@@ -74,7 +70,7 @@ def measure(bundle_dir: str, runtime_name: str) -> dict:
         if entry["mode"] != "float32":
             continue
         graph = entry["graph"]
-        model, state = load_graph(bundle.artifact_path("lstm", variant), runtime, graph)
+        model, state = load_graph(bundle.artifact_path("lstm", variant), runtime, graph, entry.get("tensors"))
         if graph == "rollout":
             out["rollout_forecast_us"] = _loop_us(lambda m=model: m.forecast(seed))
         else:
@@ -116,7 +112,7 @@ def _build(work: Path, window: int, graphs: str, stream: bool = False) -> Path:
                         *(["--stream", str(2 * window)] if stream else [])], check=True)
     if not bundle.exists():
         subprocess.run([*py, "export", str(run), "--out", str(bundle), "--quant", "float32", "--graphs", graphs,
-                        "--rollout-steps", str(HORIZON), "--quiet"], check=True)
+                        "--rollout-horizon", str(HORIZON), "--quiet"], check=True)
     return bundle
 
 

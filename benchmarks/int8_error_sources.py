@@ -64,7 +64,8 @@ def sources(run: Path, bundle: Path, name: str) -> dict:
     quiet_tensorflow()
     import keras
 
-    from edge_forecast.train.models import build_inference_model, keras_step_fn
+    from edge_forecast.export.graphs import build_inference_model
+    from edge_forecast.train.models import keras_step_fn
 
     record = json.loads((run / "training.json").read_text())
     doc = json.loads((bundle / "bundle.json").read_text())

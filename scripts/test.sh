@@ -25,7 +25,7 @@ BUNDLE_DIR="$(mktemp -d)"
 trap 'rm -rf "$BUNDLE_DIR"' EXIT
 .venv/bin/python -m edge_forecast train --preset seed --epochs 3 --quiet --out "$BUNDLE_DIR/run"
 .venv/bin/python -m edge_forecast export "$BUNDLE_DIR/run" --out "$BUNDLE_DIR/bundle" --quiet \
-  --graphs window,step,stream,rollout --rollout-steps 20 --probe-python .venv-tflite/bin/python
+  --graphs window,step,stream,rollout --rollout-horizon 20 --probe-python .venv-tflite/bin/python
 EDGE_FORECAST_DEVICE_BUNDLE="$BUNDLE_DIR/bundle" \
   run_pytest .venv-tflite/bin/python -m pytest -q -p no:cacheprovider tests/device
 # the same bundle (every graph kind) on ai-edge-litert: the main suite's device run has no graphs

@@ -24,6 +24,21 @@ def cli(*args: str, input: str | None = None, env: dict | None = None, timeout: 
     )
 
 
+# Fixtures that train or convert: a test that uses one (directly or through another fixture) is
+# slow, unless the device suite hands it a ready bundle (EDGE_FORECAST_DEVICE_BUNDLE).
+TRAINED_FIXTURES = {"tiny_run", "tiny_bundle", "graph_bundle", "stream_run", "stream_bundle", "run_and_bundle"}
+BUNDLE_FIXTURES = {"tiny_bundle", "graph_bundle"}
+GRAPH_STEPS = 30  # the graph bundle's rollout horizon (short: conversion stays quick)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    given = bool(os.environ.get(DEVICE_BUNDLE_ENV))
+    for item in items:
+        needs = TRAINED_FIXTURES.intersection(item.fixturenames)
+        if needs and not (given and needs <= BUNDLE_FIXTURES):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     """The seed experiment's data and models (rnn, lstm, gru), trained for 3 epochs."""
@@ -41,6 +56,39 @@ def tiny_bundle(request, tmp_path_factory) -> Path:
         return Path(os.environ[DEVICE_BUNDLE_ENV])
     tiny_run = request.getfixturevalue("tiny_run")
     out = tmp_path_factory.mktemp("bundle") / "seed"
-    done = cli("export", str(tiny_run), "--out", str(out), "--quiet")
+    done = cli("export", str(tiny_run), "--out", str(out), "--quiet", timeout=1800)  # a shared machine is slow
     assert done.returncode == 0, done.stdout + done.stderr
     return out
+
+
+@pytest.fixture(scope="session")
+def graph_bundle(request, tmp_path_factory) -> Path:
+    """LSTM and GRU of `tiny_run`, float32 and int8, with every graph kind (rollout of GRAPH_STEPS),
+    or the device suite's bundle (scripts/test.sh exports it with every graph)."""
+    if os.environ.get(DEVICE_BUNDLE_ENV):
+        return Path(os.environ[DEVICE_BUNDLE_ENV])
+    tiny_run = request.getfixturevalue("tiny_run")
+    out = tmp_path_factory.mktemp("graphs") / "bundle"
+    done = cli("export", str(tiny_run), "--out", str(out), "--models", "lstm,gru", "--quant", "float32,int8",
+               "--graphs", "window,step,rollout,stream", "--rollout-horizon", str(GRAPH_STEPS), "--quiet",
+               timeout=1800)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return out
+
+
+@pytest.fixture
+def invokes(monkeypatch) -> list:
+    """A spy on the real interpreter: every `invoke()` of the runtime `auto` picks appends to the
+    returned list (the class is patched, so it must be in place before a Forecaster loads)."""
+    from edge_forecast.edge.runtime import interpreter_class, resolve_runtime
+
+    cls = interpreter_class(resolve_runtime("auto"))
+    real = cls.invoke
+    calls: list = []
+
+    def counted(self, *args, **kwargs):
+        calls.append(self)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, "invoke", counted)
+    return calls

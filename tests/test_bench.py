@@ -41,7 +41,7 @@ def run_and_bundle(tmp_path_factory):
 def report(run_and_bundle, tmp_path_factory):
     run, bundle = run_and_bundle
     out = tmp_path_factory.mktemp("report") / "r"
-    done = cli("bench", str(bundle), "--out", str(out), "--steps", str(STEPS), "--repeats", "2",
+    done = cli("bench", str(bundle), "--out", str(out), "--horizon", str(STEPS), "--repeats", "2",
                "--runtimes", RUNTIMES, "--reference", str(run))
     assert done.returncode == 0, done.stdout + done.stderr
     return out, json.loads((out / "report.json").read_text()), (out / "report.md").read_text(), done.stdout
@@ -207,7 +207,7 @@ def test_unloadable_and_known_failing_variants_are_rows_and_nothing_imports_tens
     code = (
         "import json, sys\n"
         "from edge_forecast.cli import cli\n"
-        f"cli.main([\"bench\", {str(bundle)!r}, \"--out\", {str(out)!r}, \"--steps\", \"10\", \"--repeats\", \"1\","
+        f"cli.main([\"bench\", {str(bundle)!r}, \"--out\", {str(out)!r}, \"--horizon\", \"10\", \"--repeats\", \"1\","
         " \"--runtimes\", \"litert\"], standalone_mode=False)\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras'))\n"
         "print('HEAVY', json.dumps(heavy))\n"
@@ -231,7 +231,7 @@ def test_unloadable_and_known_failing_variants_are_rows_and_nothing_imports_tens
 @pytest.mark.slow
 def test_a_crashing_measurement_is_a_row(run_and_bundle, tmp_path):
     out = tmp_path / "report"
-    done = cli("bench", str(run_and_bundle[1]), "--out", str(out), "--steps", "5", "--repeats", "1",
+    done = cli("bench", str(run_and_bundle[1]), "--out", str(out), "--horizon", "5", "--repeats", "1",
                "--runtimes", "litert", env={CRASH_ENV: "lstm/int8/litert"})
     assert done.returncode == 0, done.stdout + done.stderr
     rows = {e["variant"]: e for e in json.loads((out / "report.json").read_text())["results"]}
@@ -246,7 +246,7 @@ def test_bench_and_demo_help():
         assert done.returncode == 0, done.stderr
         assert "--out" in done.stdout and "--force" in done.stdout
     done = cli("bench", "--help")
-    for option in ("--steps", "--repeats", "--runtimes", "--reference"):
+    for option in ("--horizon", "--repeats", "--runtimes", "--reference"):
         assert option in done.stdout
     assert "--epochs" in cli("demo", "--help").stdout
 
@@ -267,9 +267,9 @@ def test_bench_missing_bundle_is_a_user_error(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize(("args", "fragments"), [
     (["--runtimes", "coral"], ("unknown runtime 'coral'", "litert")),
-    (["--runtimes", "all,litert"], ("--runtimes all",)),
-    (["--steps", "0"], ("--steps must be at least 1",)),
-    (["--repeats", "0"], ("--repeats must be at least 1",)),
+    (["--runtimes", "all,litert"], ("'all' cannot be combined with another runtime",)),
+    (["--horizon", "0"], ("'--horizon': 0 is not in the range 1<=x<=10000000",)),
+    (["--repeats", "0"], ("'--repeats': 0 is not in the range x>=1",)),
     (["--reference", "/nonexistent/run"], ("does not exist",)),
 ])
 def test_bench_bad_options_are_user_errors(run_and_bundle, tmp_path, args, fragments):

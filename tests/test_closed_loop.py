@@ -29,6 +29,7 @@ def test_closed_loop_training_beats_teacher_forcing_on_the_same_budget(tmp_path)
     assert "val_closed_loop_rmse" in r["history"] and len(r["history"]["loss"]) == 80
 
 
+@pytest.mark.slow
 def test_metrics_in_the_record_match_a_recomputation(tmp_path):
     record = _train(tmp_path, "run", epochs=3, rollout=4, points=80)
     series = np.load(tmp_path / "run" / "signal.npy")

@@ -44,5 +44,6 @@ def test_demo_refuses_an_existing_directory_without_force(tmp_path):
 
 def test_demo_rejects_bad_epochs(tmp_path):
     done = cli("demo", "--out", str(tmp_path / "demo"), "--epochs", "0")
-    assert done.returncode == 2 and done.stderr.strip().splitlines() == ["error: --epochs must be at least 1, got 0"]
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+        "error: Invalid value for '--epochs': 0 is not in the range x>=1. (see edge-forecast demo --help)"]
     assert not (tmp_path / "demo").exists()

@@ -73,14 +73,18 @@ def test_verification_refuses_a_wrong_artifact(tiny_run, tiny_bundle):
 
 
 @pytest.mark.slow
-def test_a_converter_crash_fails_one_artifact_only(tiny_run, tmp_path):
+@pytest.mark.parametrize(("env", "message"), [
+    ({"EDGE_FORECAST_CRASH_CONVERSION": "rnn:int8"}, "rnn int8: conversion failed: the child process crashed (SIGSEGV)"),
+    ({"EDGE_FORECAST_CRASH_VERIFY": "rnn/int8"},
+     "rnn int8: verification failed: ai-edge-litert cannot run it: the child process crashed (SIGSEGV)"),
+])
+def test_a_crash_in_conversion_or_verification_fails_one_artifact_only(tiny_run, tmp_path, env, message):
     out = tmp_path / "bundle"
-    done = cli("export", str(tiny_run), "--out", str(out), "--models", "rnn", "--quant", "float32,int8,dynamic",
-               env={"EDGE_FORECAST_CRASH_CONVERSION": "rnn:int8"})
+    done = cli("export", str(tiny_run), "--out", str(out), "--models", "rnn", "--quant", "float32,int8,dynamic", env=env)
     assert done.returncode == 1, done.stderr
-    assert "rnn int8: conversion failed: the child process crashed (SIGSEGV)" in done.stderr
+    assert message in done.stderr
     bundle = load_bundle(out)
-    assert bundle.variants("rnn") == ["float32", "dynamic"]  # the child after the crash converted dynamic
+    assert bundle.variants("rnn") == ["float32", "dynamic"]  # the child after the crash did dynamic
 
 
 def test_children_survive_crashes_and_hangs(tmp_path):
@@ -115,7 +119,7 @@ def _copy_run(tiny_run, tmp_path):
         ("model_file", "model file rnn.keras for rnn is missing"),
         ("unknown_model", "unknown model 'tcn'; valid: rnn, lstm, gru"),
         ("unknown_mode", "unknown quantization mode 'int4'; valid: float32, float16, dynamic, int8, int16x8"),
-        ("calibration", "--calibration-samples must be at least 1"),
+        ("calibration", "'--calibration-samples': 0 is not in the range x>=1"),
         ("out_is_file", "is a file, not a directory"),
         ("exists", "already exists; pass --force"),
         ("damaged", "is damaged: 'models' must be a non-empty object"),

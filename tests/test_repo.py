@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
+import importlib.util
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
 
 
@@ -24,8 +25,11 @@ def test_readme_opens_with_two_commands_and_ci_runs_the_second():
 
 
 def test_sources_are_ruff_clean():
-    ruff = shutil.which("ruff") or str(ROOT / ".venv" / "bin" / "ruff")
-    done = subprocess.run([ruff, "check", "src", "tests", "benchmarks"], cwd=ROOT, capture_output=True, text=True)
+    """ruff of the interpreter running the tests (the dev extra), wherever its environment lives."""
+    if importlib.util.find_spec("ruff") is None:
+        pytest.skip("ruff is not installed for this Python (pip install -e '.[dev]')")
+    done = subprocess.run([sys.executable, "-m", "ruff", "check", "src", "tests", "benchmarks"], cwd=ROOT,
+                          capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
 
 

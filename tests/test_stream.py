@@ -29,7 +29,7 @@ def stream_bundle(stream_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("stream") / "bundle"
     # no stream in --graphs: a stream-trained run gets its stream graph anyway
     done = cli("export", str(stream_run), "--out", str(out), "--quant", "float32,int8",
-               "--graphs", "step,rollout", "--rollout-steps", str(ROLLOUT_STEPS), "--quiet")
+               "--graphs", "step,rollout", "--rollout-horizon", str(ROLLOUT_STEPS), "--quiet")
     assert done.returncode == 0, done.stdout + done.stderr
     return out
 
@@ -133,7 +133,7 @@ def test_stream_graphs_and_rollout_equal_the_keras_stream_loop(stream_bundle):
 @pytest.mark.slow
 def test_stream_bundle_bench_compares_with_the_stream_loop(stream_bundle, tmp_path):
     out = tmp_path / "report"
-    done = cli("bench", str(stream_bundle), "--out", str(out), "--runtimes", "litert", "--steps", "40",
+    done = cli("bench", str(stream_bundle), "--out", str(out), "--runtimes", "litert", "--horizon", "40",
                "--repeats", "1", "--quiet")
     assert done.returncode == 0, done.stderr
     report = json.loads((out / "report.json").read_text())
@@ -161,7 +161,7 @@ def test_bundle_refuses_damaged_stream_records(stream_bundle, tmp_path, damage, 
     doc = json.loads((copy / "bundle.json").read_text())
     damage(doc["models"]["rnn"])
     (copy / "bundle.json").write_text(json.dumps(doc))
-    done = cli("run", str(copy), "--steps", "3")
+    done = cli("run", str(copy), "--horizon", "3")
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
 
 

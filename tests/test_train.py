@@ -21,9 +21,11 @@ def test_parameter_counts(kind, params):
     assert build_model(kind, 20, 40).count_params() == params
 
 
+@pytest.mark.slow
 def test_inference_clone_reproduces_the_trained_model():
+    from edge_forecast.export.graphs import build_inference_model
     from edge_forecast.train.keras_env import seed_everything
-    from edge_forecast.train.models import build_inference_model, build_model
+    from edge_forecast.train.models import build_model
 
     seed_everything(1)
     for kind in ("rnn", "lstm", "gru"):
@@ -77,6 +79,7 @@ def test_closed_loop_in_record_is_the_keras_model(tiny_run):
     assert np.allclose(again, record["models"]["rnn"]["closed_loop"]["forecast"][:30], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_training_is_deterministic(tmp_path):
     from edge_forecast.train.config import build_config
     from edge_forecast.train.loop import train_run
@@ -88,6 +91,7 @@ def test_training_is_deterministic(tmp_path):
     assert a["models"]["rnn"]["closed_loop"]["forecast"] == b["models"]["rnn"]["closed_loop"]["forecast"]
 
 
+@pytest.mark.slow
 def test_interrupted_training_leaves_nothing(tmp_path, monkeypatch):
     from edge_forecast.train import loop
     from edge_forecast.train.config import build_config

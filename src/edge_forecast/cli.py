@@ -8,11 +8,20 @@ from pathlib import Path
 import click
 
 from edge_forecast import __version__
-from edge_forecast.errors import UserError
+from edge_forecast.errors import UserError, parse_choices
+from edge_forecast.export.modes import QuantMode
+
+# The forecast options' limits: edge.forecaster's (the Python API checks the same numbers); that
+# module imports numpy, which `--help` need not wait for, so a test holds the two equal
+MAX_HORIZON = 10_000_000
+MAX_THREADS = 256
+HORIZON = click.IntRange(1, MAX_HORIZON)
+AT_LEAST_ONE = click.IntRange(min=1)
 
 
 class _Group(click.Group):
-    """Turn a UserError into one line on stderr and exit code 2; Ctrl-C into exit 130."""
+    """Turn a UserError or a usage error (click's, e.g. a value out of range) into one line on
+    stderr and exit code 2; Ctrl-C into exit 130."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -20,15 +29,57 @@ class _Group(click.Group):
         except UserError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(2)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx else ctx.command_path
+            click.echo(f"error: {exc.format_message()} (see {where} --help)", err=True)
+            ctx.exit(2)
         except KeyboardInterrupt:
             click.echo("interrupted; nothing was written", err=True)
             ctx.exit(130)
+
+
+class CommaChoices(click.ParamType):
+    """Comma-separated names from a fixed set (errors.parse_choices, the one parser): the value
+    comes back canonical (lower case, repeats dropped, comma-joined); `alone` names (such as
+    "all") cannot be combined with others."""
+
+    name = "list"
+
+    def __init__(self, choices, what: str, alone: tuple[str, ...] = ()) -> None:
+        self.choices, self.what, self.alone = choices, what, alone
+        self.valid = [c.value for c in choices] if isinstance(choices, type) else list(choices)
+
+    def get_metavar(self, param, ctx=None) -> str:  # click 8.1 passes no ctx, 8.2 does
+        return "[" + "|".join(self.valid) + "],..."
+
+    def convert(self, value, param, ctx):
+        try:
+            found = parse_choices([value], self.choices, self.what, self.alone)
+        except UserError as exc:
+            self.fail(str(exc), param, ctx)
+        return ",".join(getattr(f, "value", f) for f in found)
+
+
+def _renamed(old: str | None, new: str | None, old_name: str, new_name: str):
+    """The value of an option given by its new name or its deprecated one (with a warning)."""
+    if old is None:
+        return new
+    if new is not None:
+        raise UserError(f"{old_name} is the deprecated name of {new_name}; give only {new_name}")
+    click.echo(f"warning: {old_name} is deprecated; use {new_name}", err=True)
+    return old
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="edge-forecast")
 def cli() -> None:
     """Train recurrent forecasters, export them to TFLite, run and benchmark them on a device."""
+
+
+# bundle.GraphKind's and edge.runtime.Runtime's values, as `run --graph / --runtime` list them:
+# importing those modules imports numpy and the device package, which `--help` need not wait for
+GRAPHS = ("window", "step", "rollout", "stream")
+RUNTIME_CHOICES = ("all", "litert", "tflite-runtime", "tensorflow")
 
 
 def _echo(quiet: bool):
@@ -82,20 +133,26 @@ def train(out: Path, preset: str | None, force: bool, quiet: bool, **options) ->
 @click.argument("run", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Bundle directory to create.")
 @click.option("--models", help="Comma-separated models of the run.  [default: all]")
-@click.option("--quant", help="Comma-separated modes: float32,float16,dynamic,int8,int16x8.  [default: all]")
-@click.option("--calibration-samples", type=int, default=100, show_default=True,
+@click.option("--quant", type=CommaChoices(QuantMode, "quantization mode"),
+              help="Comma-separated modes: float32,float16,dynamic,int8,int16x8.  [default: all]")
+@click.option("--calibration-samples", type=AT_LEAST_ONE, default=100, show_default=True,
               help="Training windows used to calibrate full-integer modes.")
 @click.option("--probe-python", multiple=True,
               help="Another Python with edge-forecast and a runtime (e.g. tflite-runtime) to check artifacts with.")
-@click.option("--graphs", default="window", show_default=True,
+@click.option("--graphs", type=CommaChoices(GRAPHS, "graph"), default="window", show_default=True,
               help="Comma-separated graphs: window (always), step, rollout, stream; the others in float32 and int8.")
-@click.option("--rollout-steps", type=int, help="Forecast length H of the rollout graph.  [default: the evaluation steps]")
+@click.option("--rollout-horizon", type=HORIZON,
+              help="Forecast length H of the rollout graph (values per invoke).  [default: the evaluation steps]")
+@click.option("--rollout-steps", type=HORIZON, hidden=True, help="Deprecated name of --rollout-horizon.")
 @click.option("--force", is_flag=True, help="Replace an existing bundle directory.")
 @click.option("--quiet", is_flag=True, help="No progress output, only errors and failures.")
 def export(run: Path, out: Path, models: str | None, quant: str | None, calibration_samples: int,
-           probe_python: tuple[str, ...], graphs: str, rollout_steps: int | None, force: bool, quiet: bool) -> None:
+           probe_python: tuple[str, ...], graphs: str, rollout_horizon: int | None, rollout_steps: int | None,
+           force: bool, quiet: bool) -> None:
     """Convert a training RUN to TFLite in every quantization mode, verified, into a bundle."""
     from edge_forecast.export.exporter import export_bundle
+
+    rollout_steps = _renamed(rollout_steps, rollout_horizon, "--rollout-steps", "--rollout-horizon")
 
     result = export_bundle(run, out, models=models, quant=quant, calibration_samples=calibration_samples,
                            force=force, probe_python=probe_python, echo=_echo(quiet), graphs=graphs,
@@ -121,25 +178,29 @@ def _warnings_and_failures(warnings: list[str], failures: list[str], quiet: bool
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.option("--model", help="Model in the bundle.  [default: the first]")
 @click.option("--variant", help="float32, float16, dynamic, int8 or int16x8.  [default: float32]")
-@click.option("--steps", type=int, help="Forecast length.  [default: the bundle's evaluation length]")
+@click.option("--horizon", type=HORIZON,
+              help="Forecast length: values forecast (after each observation with --follow).  "
+                   "[default: the bundle's evaluation length; 1 with --follow]")
+@click.option("--steps", type=HORIZON, hidden=True, help="Deprecated name of --horizon.")
 @click.option("--history", help="Recent values to start from: CSV / .npy file, or - for stdin (one per line).")
 @click.option("--column", help="Column of a --history CSV: name or 0-based index.")
 @click.option("--follow", is_flag=True, help="Read observations from stdin; print the forecast after each.")
-@click.option("--horizon", type=int, default=1, show_default=True, help="With --follow: steps forecast per observation.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
 @click.option("--runtime", type=click.Choice(["auto", "litert", "tflite-runtime", "tensorflow"]), default="auto",
               show_default=True, help="auto prefers ai-edge-litert, then tflite-runtime, then tensorflow.lite.")
-@click.option("--threads", type=int, help="Interpreter threads.  [default: the runtime's]")
+@click.option("--threads", type=click.IntRange(1, MAX_THREADS), help="Interpreter threads.  [default: the runtime's]")
 @click.option("--graph", type=click.Choice(["auto", "window", "step", "stream", "rollout"]), default="auto", show_default=True,
-              help="auto: rollout when --steps fits its H, step (stream for a stream-trained model) for --follow "
+              help="auto: rollout when --horizon fits its H, step (stream for a stream-trained model) for --follow "
                    "and longer forecasts, else window (when the bundle has them).")
-def run(bundle: Path, model: str | None, variant: str | None, steps: int | None, history: str | None,
-        column: str | None, follow: bool, horizon: int, fmt: str, runtime: str, threads: int | None, graph: str) -> None:
+def run(bundle: Path, model: str | None, variant: str | None, horizon: int | None, steps: int | None,
+        history: str | None, column: str | None, follow: bool, fmt: str, runtime: str, threads: int | None,
+        graph: str) -> None:
     """Forecast with a BUNDLE on this device (numpy + a TFLite interpreter, no TensorFlow)."""
     from edge_forecast.edge.cli_run import run_command
 
-    run_command(bundle, model=model, variant=variant, steps=steps, history=history, column=column,
-                follow=follow, horizon=horizon, fmt=fmt, runtime=runtime, threads=threads, graph=graph)
+    horizon = _renamed(steps, horizon, "--steps", "--horizon")
+    run_command(bundle, model=model, variant=variant, horizon=horizon, history=history, column=column,
+                follow=follow, fmt=fmt, runtime=runtime, threads=threads, graph=graph)
 
 
 @cli.command()
@@ -167,20 +228,24 @@ def micro(bundle: Path, models: str | None, variants: str | None, arena_margin: 
 @cli.command()
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Report directory to create.")
-@click.option("--steps", type=int, help="Closed-loop forecast length.  [default: the bundle's evaluation length]")
-@click.option("--repeats", type=int, default=3, show_default=True,
+@click.option("--horizon", type=HORIZON,
+              help="Closed-loop forecast length.  [default: the bundle's evaluation length]")
+@click.option("--steps", type=HORIZON, hidden=True, help="Deprecated name of --horizon.")
+@click.option("--repeats", type=AT_LEAST_ONE, default=3, show_default=True,
               help="Latency repeats (>= 1,000 steps each); the report gives the median of each statistic.")
-@click.option("--runtimes", default="all", show_default=True,
+@click.option("--runtimes", type=CommaChoices(RUNTIME_CHOICES, "runtime", alone=("all",)), default="all",
+              show_default=True,
               help="all, or comma-separated: litert,tflite-runtime,tensorflow. A missing one becomes a row saying why.")
 @click.option("--reference", type=click.Path(path_type=Path),
               help="The training run of the bundle: also measure the float Keras model (needs TensorFlow).")
 @click.option("--force", is_flag=True, help="Replace an existing report directory.")
 @click.option("--quiet", is_flag=True, help="No progress output, only errors.")
-def bench(bundle: Path, out: Path, steps: int | None, repeats: int, runtimes: str, reference: Path | None,
-          force: bool, quiet: bool) -> None:
+def bench(bundle: Path, out: Path, horizon: int | None, steps: int | None, repeats: int, runtimes: str,
+          reference: Path | None, force: bool, quiet: bool) -> None:
     """Benchmark every variant of a BUNDLE on every runtime: report.md, report.json and figures."""
     from edge_forecast.bench.runner import bench_bundle
 
+    steps = _renamed(steps, horizon, "--steps", "--horizon")
     result = bench_bundle(bundle, out, steps=steps, repeats=repeats, runtimes=runtimes, reference=reference,
                           force=force, echo=_echo(quiet))
     _echo(quiet)(f"report saved to {result.markdown}")
@@ -189,7 +254,7 @@ def bench(bundle: Path, out: Path, steps: int | None, repeats: int, runtimes: st
 @cli.command()
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Directory to create, with run/, bundle/ and report/ inside.")
-@click.option("--epochs", type=int, help="Training epochs (fewer for a quick look).  [default: 150, as train]")
+@click.option("--epochs", type=AT_LEAST_ONE, help="Training epochs (fewer for a quick look).  [default: 150, as train]")
 @click.option("--force", is_flag=True, help="Replace an existing directory.")
 @click.option("--quiet", is_flag=True, help="Only errors and the report's path.")
 def demo(out: Path, epochs: int | None, force: bool, quiet: bool) -> None:

@@ -1,10 +1,67 @@
-"""The closed loop shared by every backend (Keras, TFLite, baselines): numpy only."""
+"""The closed loop shared by every backend (Keras, TFLite window/step/rollout graphs, baselines).
+
+One loop, `run_closed_loop`, over a `LoopState`: `predict()` gives the next value from the current
+state and `push(value)` feeds that value back. Device states (edge.artifact.SlidingWindow,
+edge.step.StepWindow) keep their buffers preallocated, so the loop allocates no array per step;
+`ArrayWindow` is the state over a numpy window and a predict function (Keras, baselines, many
+forecast origins at once). numpy only.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
+
+
+class LoopState(Protocol):
+    """What the closed loop needs: the next value from the current state, and feeding it back."""
+
+    def predict(self) -> float | np.ndarray: ...
+
+    def push(self, value: float | np.ndarray) -> None: ...
+
+
+def run_closed_loop(state: LoopState, steps: int, out: np.ndarray | None = None) -> np.ndarray:
+    """`steps` closed-loop values: predict, record, feed the prediction back as the newest input.
+
+    `out`: float64 (steps,) for a state predicting one value, (steps, B) for B rows; allocated when
+    None. The last prediction is not fed back: nothing reads it, and on a step graph feeding it
+    would cost one more invoke. Returns `out`.
+    """
+    if out is None:
+        out = np.empty(steps, dtype=np.float64)
+    predict, push = state.predict, state.push
+    for i in range(steps - 1):
+        y = predict()
+        out[i] = y
+        push(y)
+    if steps > 0:
+        out[steps - 1] = predict()
+    return out
+
+
+class ArrayWindow:
+    """A LoopState over float64 windows (B, W) and `predict`: windows (B, W) -> next values (B,).
+
+    `push` shifts every row left by one and appends its prediction (the oldest value dropped).
+    """
+
+    def __init__(self, predict: Callable[[np.ndarray], np.ndarray], windows: np.ndarray) -> None:
+        self._predict = predict
+        self.windows = np.atleast_2d(np.array(windows, dtype=np.float64))
+
+    def fill(self, windows: np.ndarray) -> None:
+        self.windows[...] = np.atleast_2d(np.asarray(windows, dtype=np.float64))
+
+    def predict(self) -> np.ndarray:
+        return np.asarray(self._predict(self.windows), dtype=np.float64).reshape(self.windows.shape[0])
+
+    def push(self, values: np.ndarray) -> None:
+        win = self.windows
+        win[:, :-1] = win[:, 1:]
+        win[:, -1] = values
 
 
 def closed_loop_batch(predict: Callable[[np.ndarray], np.ndarray], windows: np.ndarray, steps: int) -> np.ndarray:
@@ -16,16 +73,9 @@ def closed_loop_batch(predict: Callable[[np.ndarray], np.ndarray], windows: np.n
     forecast origin) or (W,). Returns float64 (B, steps), or (steps,) for a 1-D `windows`.
     A Keras model takes all B rows in one call per step; a device predictor loops over them.
     """
-    win = np.array(windows, dtype=np.float64)
-    single = win.ndim == 1
-    win = np.atleast_2d(win)
-    out = np.empty((win.shape[0], steps), dtype=np.float64)
-    for i in range(steps):
-        value = np.asarray(predict(win), dtype=np.float64).reshape(win.shape[0])
-        out[:, i] = value
-        win[:, :-1] = win[:, 1:]
-        win[:, -1] = value
-    return out[0] if single else out
+    state = ArrayWindow(predict, windows)
+    out = run_closed_loop(state, steps, np.empty((steps, state.windows.shape[0]), dtype=np.float64))
+    return out[:, 0].copy() if np.ndim(windows) == 1 else np.ascontiguousarray(out.T)
 
 
 def closed_loop(step: Callable[[np.ndarray], float], seed_window: np.ndarray, steps: int) -> np.ndarray:

@@ -6,28 +6,62 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 import shutil
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from edge_forecast.errors import UserError
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _unique(parent: Path, prefix: str, suffix: str, create: Callable[[str], Any]):
+    """Create a new sibling with a random name; `create` gets the path and must fail if it exists.
+
+    Files and directories are created with modes 0o666 / 0o777, which the kernel narrows by the
+    umask: outputs are shared with device users as the user's umask allows, and the process-wide
+    umask is never changed to read it (tempfile's mkstemp / mkdtemp make 0600 / 0700)."""
+    for _ in range(100):
+        path = Path(parent) / f"{prefix}{secrets.token_hex(6)}{suffix}"
+        try:
+            return path, create(str(path))
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name in {parent}")  # pragma: no cover - 100 collisions of 48 bits
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a directory's entries (a rename, a new file) durable: a power cut on a device's SD card
+    must not lose them. A no-op where directories cannot be opened (Windows)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:  # pragma: no cover - platforms without directory handles
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(root: Path) -> None:
+    """fsync every file and directory under `root` (files written by numpy, Keras, matplotlib)."""
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fsync_dir(Path(dirpath))
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write a file through a temporary sibling, fsync and a rename (a power cut on a device's
-    SD card must not leave an empty bundle.json)."""
+    """Write a file through a temporary sibling, fsync and a rename, then fsync the directory (a
+    power cut on a device's SD card must not leave an empty bundle.json)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    tmp, fd = _unique(path.parent, f".{path.name}.", ".tmp", lambda p: os.open(p, flags, 0o666))
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; outputs are shared with device users
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
@@ -37,6 +71,7 @@ def write_text_atomic(path: Path, text: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    fsync_dir(path.parent)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -71,23 +106,31 @@ def staged_dir(out: Path, force: bool, what: str) -> Iterator[Path]:
     """Yield a temporary sibling directory; on success it replaces `out` in one rename.
 
     On any failure (an exception, Ctrl-C) the staging directory is removed, so no directory that
-    looks complete is left and an existing `out` is untouched.
+    looks complete is left and an existing `out` is untouched. An `out` that appeared while the
+    work ran (another process) is refused without `force` (UserError) and left as it is. The
+    staged files and the directories are fsynced before and after the rename.
     """
     out = Path(out)
     check_output_dir(out, force, what)
     parent = out.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
-    os.chmod(stage, 0o777 & ~_umask())  # mkdtemp makes 0700
+    stage, _ = _unique(parent, f".{out.name}.partial-", "", lambda p: os.mkdir(p, 0o777))
     try:
         yield stage
+        _fsync_tree(stage)
+        if out.exists() and not force:
+            raise UserError(f"{what} directory {out} appeared while this ran; pass --force to replace it")
         if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.resolve().parent))
+            old, _ = _unique(parent, f".{out.name}.old-", "", lambda p: os.mkdir(p, 0o700))
             os.replace(out, old / "x")
             os.replace(stage, out)
             shutil.rmtree(old, ignore_errors=True)
         else:
-            os.replace(stage, out)
+            try:  # a directory that appears between the check and here: rename refuses a non-empty one
+                os.rename(stage, out)
+            except OSError:
+                raise UserError(f"{what} directory {out} appeared while this ran; pass --force to replace it") from None
+        fsync_dir(parent)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise

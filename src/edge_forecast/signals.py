@@ -65,6 +65,9 @@ def mackey_glass(points: int = 600, delay: float = 17.0, noise: float = 0.0, *, 
     dt (delayed values at half steps are interpolated), history x = 1.2, the first `discard` time
     units dropped, sampled every `sample` time units. delay 17 is chaotic: no linear AR model
     forecasts it far. `noise` adds seeded Gaussian measurement noise of that standard deviation.
+    Returns float64 (points,); raises UserError for fewer than 3 points, a delay below one step
+    or negative noise. Source: M. C. Mackey and L. Glass, "Oscillation and chaos in physiological
+    control systems", Science 197(4300):287-289, 1977 (delay 17: their chaotic regime).
     """
     if points < 3:
         raise UserError(f"--points must be at least 3, got {points}")

@@ -19,40 +19,28 @@ from pathlib import Path
 import numpy as np
 
 from edge_forecast.bench import stats
+from edge_forecast.bench.measure import step_latencies
 from edge_forecast.bench.memory import current_rss_mib, peak_rss_mib
 from edge_forecast.bundle import load_bundle
 from edge_forecast.children import emit
-from edge_forecast.forecast import closed_loop
+from edge_forecast.forecast import ArrayWindow, closed_loop, closed_loop_batch
 from edge_forecast.signals import Scaler
 
 
 def loop_latencies(step, seed_scaled: np.ndarray, steps: int, count: int) -> list[int]:
-    """`count` timed closed-loop steps (call + window shift), in segments of `steps` from the seed."""
-    pc = time.perf_counter_ns
-    samples = [0] * count
-    k = 0
-    while k < count:
-        window = np.array(seed_scaled, dtype=np.float64)
-        for _ in range(min(steps, count - k)):
-            t0 = pc()
-            y = step(window)
-            window[:-1] = window[1:]
-            window[-1] = y
-            samples[k] = pc() - t0
-            k += 1
-    return samples
+    """`count` timed closed-loop steps (call + window shift), in segments of `steps` from the seed:
+    the TFLite variants' timing loop, over a numpy window and `step` (window (W,) -> float)."""
+    state = ArrayWindow(lambda rows: step(rows[0]), seed_scaled)
+    return step_latencies(state, seed_scaled, steps, count)
 
 
 def batched_closed_loop(model, windows: np.ndarray, horizon: int) -> np.ndarray:
-    """Closed loops from many windows at once (rows), model units; (rows, horizon)."""
-    win = np.array(windows, dtype=np.float32)
-    out = np.empty((win.shape[0], horizon))
-    for h in range(horizon):
-        y = np.asarray(model(win[:, :, None], training=False)).reshape(win.shape[0], -1)[:, -1]
-        out[:, h] = y
-        win[:, :-1] = win[:, 1:]
-        win[:, -1] = y
-    return out
+    """Closed loops from many windows at once (rows, W), model units; (rows, horizon)."""
+    def predict(win: np.ndarray) -> np.ndarray:
+        x = win.astype(np.float32)[:, :, None]
+        return np.asarray(model(x, training=False)).reshape(win.shape[0], -1)[:, -1]
+
+    return closed_loop_batch(predict, windows, horizon)
 
 
 def measure(job: dict, model_name: str) -> dict:

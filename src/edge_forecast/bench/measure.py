@@ -3,8 +3,9 @@
 Usage: python -m edge_forecast.bench.measure JOB.json MODEL/VARIANT/RUNTIME [...]
 
 The parent starts one child per model x variant x runtime, so load time, first invoke and peak
-memory belong to that variant and runtime only. The hot loop is the one `Forecaster` runs:
-`SlidingWindow.predict` then `push`, with no allocation per step. numpy + the runtime only.
+memory belong to that variant and runtime only. The hot loop is the one `Forecaster` runs
+(`forecast.run_closed_loop` over the graph's state), with no allocation per step. numpy + the
+runtime only.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from edge_forecast.bundle import load_bundle
 from edge_forecast.children import emit
 from edge_forecast.edge.artifact import SlidingWindow, WindowModel
 from edge_forecast.edge.runtime import Runtime, interpreter_class, runtime_version
-from edge_forecast.edge.step import RolloutModel, RolloutWindow, StepModel, StepWindow
+from edge_forecast.edge.step import RolloutModel, StepModel, StepWindow
+from edge_forecast.forecast import LoopState, run_closed_loop
 from edge_forecast.signals import Scaler
 
 # Test hook: "lstm/int8/litert" makes this child kill itself with SIGSEGV before measuring that
@@ -33,19 +35,41 @@ from edge_forecast.signals import Scaler
 CRASH_ENV = "EDGE_FORECAST_CRASH_MEASURE"
 
 
+class RolloutWindow:
+    """The SlidingWindow interface over a rollout graph: the first predict after fill is the one
+    invoke that computes all H values; predict / push then walk through them."""
+
+    def __init__(self, model: RolloutModel) -> None:
+        self.model = model
+        self._values = np.zeros(model.window)
+        self._forecast: np.ndarray | None = None
+        self._pos = 0
+
+    def fill(self, values: np.ndarray) -> None:
+        self._values = np.asarray(values, dtype=np.float64)[-self.model.window:]
+        self._forecast, self._pos = None, 0
+
+    def predict(self) -> float:
+        if self._forecast is None:
+            self._forecast = self.model.forecast(self._values)
+        if self._pos >= self._forecast.size:
+            raise ValueError(f"the rollout graph forecasts {self._forecast.size} steps; more were asked")
+        return float(self._forecast[self._pos])
+
+    def push(self, value: float) -> None:
+        self._pos += 1
+
+
 def closed_loop(state: SlidingWindow, scaler: Scaler, seed: np.ndarray, steps: int, out: np.ndarray) -> np.ndarray:
-    """Forecaster.forecast's work: scale the seed, fill, predict+push `steps` times, unscale."""
+    """Forecaster.forecast's work: scale the seed, fill, the closed loop of `steps`, unscale."""
     state.fill(scaler.transform(seed))
-    for i in range(steps):
-        y = state.predict()
-        out[i] = y
-        state.push(y)
-    return scaler.inverse(out)
+    return scaler.inverse(run_closed_loop(state, steps, out))
 
 
-def step_latencies(state: SlidingWindow, seed_scaled: np.ndarray, steps: int, count: int) -> list[int]:
+def step_latencies(state: LoopState, seed_scaled: np.ndarray, steps: int, count: int) -> list[int]:
     """`count` timed predict+push steps (ns), in closed-loop segments of `steps` from the seed.
 
+    `state` also has `fill(window)` (every device state, forecast.ArrayWindow for Keras).
     Refilling the window between segments is not timed: a sample is one step of a forecast.
     """
     pc = time.perf_counter_ns
@@ -84,10 +108,11 @@ def rollout_latencies(state: RolloutWindow, seed_scaled: np.ndarray, count: int)
     return samples
 
 
-def load_graph(path: Path, runtime: Runtime, graph: str):
-    """(model, its SlidingWindow-like state) for a variant's graph kind."""
+def load_graph(path: Path, runtime: Runtime, graph: str, tensors: dict | None = None):
+    """(model, its loop state) for a variant's graph kind; `tensors`: the step graph's recorded
+    tensor indices (bundle.json)."""
     if graph in ("step", "stream"):
-        model = StepModel(path, runtime)
+        model = StepModel(path, runtime, tensors=tensors)
         return model, StepWindow(model)
     if graph == "rollout":
         model = RolloutModel(path, runtime)
@@ -114,7 +139,8 @@ def measure(job: dict, model_name: str, variant: str, runtime_name: str) -> dict
     series = np.concatenate([seed, truth])
     keras = bundle.model(model_name)["keras"]
     path = bundle.artifact_path(model_name, variant)  # checksum verified before anything is timed
-    graph = bundle.variant(model_name, variant).get("graph", "window")
+    entry = bundle.variant(model_name, variant)
+    graph = entry.get("graph", "window")
 
     t0 = time.perf_counter()
     interpreter_class(runtime)  # imports the runtime's module
@@ -122,7 +148,7 @@ def measure(job: dict, model_name: str, variant: str, runtime_name: str) -> dict
     rss_import = current_rss_mib()
 
     t0 = time.perf_counter()
-    model, state = load_graph(path, runtime, graph)  # construct + allocate_tensors + tensor details
+    model, state = load_graph(path, runtime, graph, entry.get("tensors"))  # construct + allocate_tensors + tensor details
     load_ms = (time.perf_counter() - t0) * 1e3
     if graph in ("window", "rollout") and model.window != window:
         raise ValueError(f"{path.name} takes a window of {model.window}, bundle.json says {window}")

@@ -38,7 +38,7 @@ from edge_forecast.bench.report import (
 from edge_forecast.bundle import Bundle, load_bundle
 from edge_forecast.children import run_resilient
 from edge_forecast.edge.runtime import AUTO_ORDER, Runtime, resolve_runtime
-from edge_forecast.errors import UserError, choice_error
+from edge_forecast.errors import UserError, parse_choices
 from edge_forecast.fsio import check_output_dir, staged_dir, write_json_atomic, write_text_atomic
 
 LATENCY_MIN_STEPS = 1000   # timed steps per repeat, at least (whole forecasts of --steps)
@@ -66,22 +66,10 @@ def parse_runtimes(text: str | None) -> list[Runtime]:
     valid = ["all"] + [r.value for r in Runtime]
     if text is None or text.strip().lower() in ("", "all"):
         return list(AUTO_ORDER)
-    chosen: list[Runtime] = []
-    for name in text.split(","):
-        name = name.strip().lower()
-        if not name:
-            continue
-        if name == "all":
-            raise UserError("--runtimes all cannot be combined with other runtimes")
-        try:
-            runtime = Runtime(name)
-        except ValueError:
-            raise choice_error("runtime", name, valid) from None
-        if runtime not in chosen:
-            chosen.append(runtime)
+    chosen = parse_choices([text], valid, "runtime", alone=("all",))
     if not chosen:
         raise UserError("--runtimes is empty; valid: " + ", ".join(valid))
-    return chosen
+    return [Runtime(name) for name in chosen]
 
 
 def bench_bundle(bundle: str | Path, out: str | Path, steps: int | None = None, repeats: int = DEFAULT_REPEATS,

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_forecast.edge.quantize import ScalarQuantizer, quantize
 from edge_forecast.edge.runtime import Runtime, make_interpreter
 
 
 @dataclass(frozen=True)
 class TensorQuant:
-    """How model-unit floats map to a tensor's stored values: q = round(x / scale) + zero_point."""
+    """How model-unit floats map to a tensor's stored values: q = round(x / scale) + zero_point,
+    computed as the interpreter's QUANTIZE kernel does (edge.quantize)."""
 
     dtype: np.dtype
     scale: float
@@ -30,9 +32,11 @@ class TensorQuant:
     def quantize(self, x: np.ndarray) -> np.ndarray:
         if not self.quantized:
             return np.asarray(x, dtype=self.dtype)
-        info = np.iinfo(self.dtype)
-        q = np.round(np.asarray(x, dtype=np.float64) / self.scale) + self.zero_point
-        return np.clip(q, info.min, info.max).astype(self.dtype)
+        return quantize(x, self.scale, self.zero_point, self.dtype)
+
+    def scalar_quantizer(self) -> ScalarQuantizer | None:
+        """The same rule for one float at a time (the hot loop); None for a float tensor."""
+        return ScalarQuantizer(self.scale, self.zero_point, self.dtype) if self.quantized else None
 
     def dequantize(self, q: np.ndarray) -> np.ndarray:
         if not self.quantized:
@@ -85,10 +89,7 @@ class SlidingWindow:
         self._buf = np.zeros(2 * w, dtype=q.dtype)
         self._views = [self._buf[p + 1 : p + 1 + w].reshape(model.input_shape) for p in range(w)]
         self._pos = w - 1
-        self._integer = q.quantized
-        if self._integer:
-            info = np.iinfo(q.dtype)
-            self._inv_scale, self._zp, self._lo, self._hi = 1.0 / q.scale, q.zero_point, info.min, info.max
+        self._quantize = q.scalar_quantizer()
         oq = model.output_quant
         self._out_scale, self._out_zp = (oq.scale, oq.zero_point) if oq.quantized else (1.0, 0)
 
@@ -101,9 +102,8 @@ class SlidingWindow:
         self._pos = w - 1
 
     def push(self, value: float) -> None:
-        if self._integer:
-            q = round(value * self._inv_scale) + self._zp
-            value = self._lo if q < self._lo else self._hi if q > self._hi else q
+        if self._quantize is not None:
+            value = self._quantize(value)
         self._pos = (self._pos + 1) % self.model.window
         self._buf[self._pos] = value
         self._buf[self._pos + self.model.window] = value

@@ -21,20 +21,16 @@ def read_history(history: str, column: str | None, stdin: TextIO) -> np.ndarray:
     return load_signal(history, column).values
 
 
-def run_command(bundle: Path, model: str | None = None, variant: str | None = None, steps: int | None = None,
-                history: str | None = None, column: str | None = None, follow: bool = False, horizon: int = 1,
+def run_command(bundle: Path, model: str | None = None, variant: str | None = None, horizon: int | None = None,
+                history: str | None = None, column: str | None = None, follow: bool = False,
                 fmt: str = "csv", runtime: str = "auto", threads: int | None = None, graph: str = "auto",
                 stdin: TextIO | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> None:
+    """`horizon`: values per forecast; default the bundle's evaluation length, 1 with `follow`."""
     stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
     if follow and history == "-":
         raise UserError("--follow reads observations from stdin, so --history cannot be - as well")
-    if follow and steps is not None:
-        raise UserError("--steps applies to a single forecast; with --follow use --horizon")
-    check_steps(horizon, "--horizon")
-    if steps is not None:
-        check_steps(steps)
-    if not follow and horizon != 1:
-        raise UserError("--horizon applies to --follow; without it use --steps")
+    if horizon is not None:
+        check_steps(horizon, "--horizon")
     if column is not None and history is None:
         raise UserError("--column applies to --history")
     loaded = load_bundle(bundle)
@@ -44,10 +40,10 @@ def run_command(bundle: Path, model: str | None = None, variant: str | None = No
     forecaster = Forecaster(loaded, model=model, variant=variant, runtime=runtime, threads=threads, graph=graph)
     if follow:
         forecaster.reset(start)
-        follow_stream(forecaster, horizon, fmt, stdin, stdout, stderr)
+        follow_stream(forecaster, horizon or 1, fmt, stdin, stdout, stderr)
         return
-    steps = steps if steps is not None else int(forecaster.bundle.data["evaluation"]["steps"])
-    values = forecaster.forecast(start, steps)
+    horizon = horizon if horizon is not None else int(forecaster.bundle.data["evaluation"]["steps"])
+    values = forecaster.forecast(start, horizon)
     write_forecast(forecaster, values, fmt, stdout)
 
 

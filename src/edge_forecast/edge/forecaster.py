@@ -9,8 +9,9 @@ import numpy as np
 from edge_forecast.bundle import Bundle, GraphKind, load_bundle, variant_key
 from edge_forecast.edge.artifact import SlidingWindow, WindowModel
 from edge_forecast.edge.runtime import Runtime, resolve_runtime
-from edge_forecast.edge.step import RolloutModel, StepModel
+from edge_forecast.edge.step import RolloutModel, StepModel, StepWindow
 from edge_forecast.errors import UserError
+from edge_forecast.forecast import run_closed_loop
 
 DEFAULT_VARIANT = "float32"
 MAX_THREADS = 256
@@ -34,7 +35,8 @@ def check_history(bundle: Bundle, history: np.ndarray) -> np.ndarray:
     return last
 
 
-def check_steps(steps: int, what: str = "--steps") -> None:
+def check_steps(steps: int, what: str = "steps") -> None:
+    """A forecast length (`what` names it in the error) in 1..MAX_STEPS, else a UserError."""
     if not 1 <= steps <= MAX_STEPS:
         raise UserError(f"{what} must be between 1 and {MAX_STEPS:,}, got {steps}")
 GRAPH_CHOICES = ("auto", *(g.value for g in GraphKind))
@@ -73,17 +75,18 @@ class Forecaster:
         # if a step or rollout graph will do the work (a bundle copied badly should not run)
         self._window_path = self.bundle.artifact_path(self.model_name, self.variant_name)
         if threads is not None and not 1 <= threads <= MAX_THREADS:
-            raise UserError(f"--threads must be between 1 and {MAX_THREADS}, got {threads}")
+            raise UserError(f"threads must be between 1 and {MAX_THREADS}, got {threads}")
         self.runtime = resolve_runtime(runtime)
         self.scaler = self.bundle.scaler
         self.graph = graph
         self._threads = threads
         self._loaded: dict[str, StepModel | RolloutModel] = {}
-        self.invokes = 0
         self.stepper_graph: str | None = None  # the graph `update` runs on (step or stream), if any
         self._stepper = self._step_graph()  # None: updates run on the window graph
         # the window graph only when something runs on it: with a step / stream graph it never does
         self._state = None if self._stepper is not None else SlidingWindow(self._window_model())
+        # the closed loop's state: predict / push on the step graph, else on the window graph
+        self._loop = StepWindow(self._stepper) if self._stepper is not None else self._state
         self._pending: np.ndarray | None = None  # a history the stepper has not read yet
         self.reset()
 
@@ -115,9 +118,11 @@ class Forecaster:
         entry = self.bundle.variant(self.model_name, key)
         self._refuse_known_failure(entry)
         path = self.bundle.artifact_path(self.model_name, key)
-        cls = RolloutModel if graph == GraphKind.ROLLOUT.value else StepModel
         try:
-            self._loaded[graph] = cls(path, self.runtime, self._threads)
+            if graph == GraphKind.ROLLOUT.value:
+                self._loaded[graph] = RolloutModel(path, self.runtime, self._threads)
+            else:  # the tensor indices recorded at export (older bundles: the model's signature)
+                self._loaded[graph] = StepModel(path, self.runtime, self._threads, entry.get("tensors"))
         except (ValueError, RuntimeError, TypeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise UserError(f"runtime {self.runtime.value} cannot load {entry['file']}: {first}") from None
@@ -137,7 +142,7 @@ class Forecaster:
         if self.graph == GraphKind.ROLLOUT.value:
             horizon = self._graph_model(self.graph).horizon
             if steps > horizon:
-                raise UserError(f"the rollout graph forecasts {horizon} steps; --steps {steps} is longer "
+                raise UserError(f"the rollout graph forecasts {horizon} steps; {steps} were asked "
                                 "(use --graph auto, step or window)")
             return self.graph
         if self.graph == "auto":
@@ -178,77 +183,56 @@ class Forecaster:
         """W invokes once: every staggered row (or the stream state) restarts within the window."""
         if self._pending is not None:
             self._stepper.prime(self._pending)
-            self.invokes += self.window
             self._pending = None
 
-    def _rollout(self, steps: int) -> np.ndarray:
-        out = np.empty(steps, dtype=np.float64)
-        state = self._state
-        for i in range(steps):
-            y = state.predict()
-            out[i] = y
-            state.push(y)
-        self.invokes += steps
-        return self.scaler.inverse(out)
+    def _closed_loop(self, steps: int) -> np.ndarray:
+        """The closed loop from the current state (one invoke per value), in signal units."""
+        return self.scaler.inverse(run_closed_loop(self._loop, steps))
 
     def forecast(self, history: np.ndarray | None = None, steps: int = 1) -> np.ndarray:
-        """Closed loop: `steps` values after `history` (default: the bundle's seed window).
+        """Closed loop: the `steps` values after `history` (signal units, any length >= the window;
+        default: the bundle's seed window), float64 (steps,) in signal units.
 
         The state is left at `history`: a later `update` appends its observation after it (the
-        forecast's own predictions never enter the stream), whichever graph ran the forecast."""
+        forecast's own predictions never enter the stream), whichever graph ran the forecast.
+        Raises UserError for `steps` outside 1..MAX_STEPS (or beyond a forced rollout graph's
+        horizon) and for a history that is short, not finite or beyond float32."""
         check_steps(steps)
         graph = self._forecast_graph(steps)
         if graph == GraphKind.ROLLOUT.value:
             values = self.bundle.seed_window if history is None else self._check_history(history)
             self._restart(self.scaler.transform(values))  # a later update continues from this history
-            self.invokes += 1
             return self.scaler.inverse(self._graph_model(graph).forecast(self.scaler.transform(values))[:steps])
         self.reset(history)
-        return self._on_copy(lambda: self._rollout(steps) if self._stepper is None else self._step_rollout(steps))
+        return self._on_copy(steps)
 
-    def _on_copy(self, run):
-        """Run a closed loop and put the state back: the stream continues from observations only."""
-        state = self._stepper if self._stepper is not None else self._state
-        saved = state.snapshot()
+    def _on_copy(self, steps: int) -> np.ndarray:
+        """Run the closed loop and put the state back: the stream continues from observations only."""
+        saved = self._loop.snapshot()
         try:
-            return run()
+            return self._closed_loop(steps)
         finally:
-            state.restore(saved)
-
-    def _step_rollout(self, steps: int) -> np.ndarray:
-        """Closed loop on the step graph: its last output is the next value; feed it back."""
-        stepper = self._stepper
-        out = np.empty(steps, dtype=np.float64)
-        y = stepper.last
-        for i in range(steps):
-            out[i] = y
-            if i + 1 < steps:
-                y = stepper.push(y)
-        self.invokes += steps - 1
-        return self.scaler.inverse(out)
+            self._loop.restore(saved)
 
     def update(self, value: float, horizon: int = 1) -> np.ndarray:
-        """Take one observation; return the forecast of the next `horizon` values.
+        """Take one observation (signal units); return the forecast of the next `horizon` values,
+        float64 (horizon,) in signal units. One invoke per forecast value on the step / stream
+        graph and the window graph alike.
 
         The observation enters the window; the closed loop for the horizon runs on a copy of the
-        state, so the stream continues from observations only.
+        state, so the stream continues from observations only. Raises UserError for a value that
+        is not finite or a horizon outside 1..MAX_STEPS.
         """
         value = float(value)
         if not np.isfinite(value):
             raise UserError(f"observation {value} is not a finite number")
+        check_steps(horizon, "horizon")
         scaled = (value - self.scaler.offset) / self.scaler.scale
-        if self._stepper is not None:
-            self._sync()
-            self._stepper.push(scaled)
-            self.invokes += 1
-            if horizon == 1:
-                return self.scaler.inverse(np.array([self._stepper.last]))
-            return self._on_copy(lambda: self._step_rollout(horizon))
-        self._state.push(scaled)
-        if horizon == 1:
-            self.invokes += 1
-            return self.scaler.inverse(np.array([self._state.predict()]))
-        return self._on_copy(lambda: self._rollout(horizon))
+        self._sync()
+        self._loop.push(scaled)
+        if horizon == 1:  # nothing to put back: the one prediction does not change the state
+            return self.scaler.inverse(np.array([self._loop.predict()]))
+        return self._on_copy(horizon)
 
 
 def _split_variant(variant: str | None, graph: str) -> tuple[str | None, str]:

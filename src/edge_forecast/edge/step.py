@@ -1,17 +1,15 @@
 """Explicit-state graphs on the device: the exact step / stream graph and the one-invoke rollout.
 
 A step graph has inputs x (1, 1) and state tensors, outputs y (1, 1) and the next states. Its
-tensors are found by name (the bundle records them): the converter names inputs
-`serving_default_<name>:0` and outputs `...:<k>` in the model's output order (y, then the states).
-The state lives in the interpreter's input tensors: after an invoke the next-state outputs are
-copied into them through numpy views of the tensor buffers (no array allocated per step; an int8
-graph whose input and output state scales differ is requantized through preallocated buffers).
+tensors are found by index, never by tensor name (a stripped flatbuffer has none): the indices
+bundle.json records at export (`tensors`), or, at export, the model's signature (`serving_default`:
+inputs x, h[, c]; outputs output_0 = y, output_1.. = the next states in the model's output order).
+The state lives in the interpreter's input tensors: after an invoke each next-state output is
+copied into its state input with the interpreter's public set_tensor / get_tensor (an int8 graph
+whose input and output state scales differ is requantized through a preallocated buffer).
 
-The views are made once and held. The Python interpreters refuse `invoke()` while a view is alive
-(their guard against buffers moving under a view), and buffers move only on allocate_tensors or a
-resize, which this class never calls after construction. So it calls the native Invoke directly;
-making fresh views for every step cost more than the invoke itself (measured in
-benchmarks/graphs.py). A runtime without that native handle falls back to set_tensor/get_tensor.
+Why not numpy views of the tensor buffers: the interpreters refuse `invoke()` while a view is
+alive, and views made afresh for every step cost more than the copies (benchmarks/graphs.py).
 """
 
 from __future__ import annotations
@@ -23,106 +21,144 @@ import numpy as np
 from edge_forecast.edge.artifact import TensorQuant
 from edge_forecast.edge.runtime import Runtime, make_interpreter
 
-
-def input_role(name: str) -> str:
-    """'serving_default_h:0' -> 'h'."""
-    base = name.split(":")[0]
-    return base[len("serving_default_"):] if base.startswith("serving_default_") else base
+STATE_NAMES = ("h", "c")
 
 
-def output_position(name: str) -> int:
-    """'StatefulPartitionedCall_1:2' -> 2 (the model's output order)."""
-    tail = name.rsplit(":", 1)[-1]
-    return int(tail) if tail.isdigit() else 0
+def signature_tensors(interp) -> dict:
+    """{"x": index, "y": index, "<state>": [input index, output index]} from the model signature.
+
+    The signature runner holds the interpreter's native handle (as a view would), so it is
+    dropped here before anything invokes."""
+    runner = interp.get_signature_runner()
+    inputs = {name: int(d["index"]) for name, d in runner.get_input_details().items()}
+    outputs = runner.get_output_details()
+    del runner
+    ordered = [int(outputs[k]["index"]) for k in sorted(outputs, key=_output_number)]
+    states = [n for n in STATE_NAMES if n in inputs]
+    if "x" not in inputs or len(ordered) != 1 + len(states) or len(inputs) != len(ordered):
+        raise ValueError(f"not a step graph (signature inputs {sorted(inputs)}, {len(ordered)} outputs)")
+    return {"x": inputs["x"], "y": ordered[0], **{n: [inputs[n], ordered[1 + i]] for i, n in enumerate(states)}}
+
+
+def _output_number(key: str) -> int:
+    """'output_2' -> 2: the converter names a Keras model's signature outputs in output order."""
+    tail = key.rsplit("_", 1)[-1]
+    if not tail.isdigit():
+        raise ValueError(f"signature output {key!r} is not output_<k>")
+    return int(tail)
+
+
+def _roles_fit(tensors: dict, states: list[str], ins: dict, outs: dict) -> bool:
+    """x is an input and y an output, both (1, 1); each state an input whose output has its shape."""
+    try:
+        x, y = int(tensors["x"]), int(tensors["y"])
+        pairs = [(int(tensors[n][0]), int(tensors[n][1])) for n in states]
+    except (KeyError, TypeError, ValueError, IndexError):
+        return False
+    if "h" not in states or x not in ins or y not in outs or len(ins) != 1 + len(pairs) or len(outs) != 1 + len(pairs):
+        return False
+    if list(ins[x]["shape"]) != [1, 1] or list(outs[y]["shape"]) != [1, 1]:
+        return False
+    return all(i in ins and o in outs and list(ins[i]["shape"]) == list(outs[o]["shape"]) for i, o in pairs)
 
 
 class _Handover:
     """Copies one next-state output into its state input, requantizing if the scales differ."""
 
-    def __init__(self, src_view: np.ndarray, dst_view: np.ndarray, src: dict, dst: dict) -> None:
-        self._src, self._dst = src_view, dst_view
+    def __init__(self, interp, src: dict, dst: dict) -> None:
+        self._get, self._set = interp.get_tensor, interp.set_tensor
+        self._src_index, self._dst_index = int(src["index"]), int(dst["index"])
         sq, dq = TensorQuant.from_details(src), TensorQuant.from_details(dst)
         # scales that differ in the last float bit (the converter's rounding) count as equal: a
         # plain copy is then exact to within one quantization step of 1e-7 relative error
-        self._same = not (sq.quantized or dq.quantized) or (
+        self.same = not (sq.quantized or dq.quantized) or (
             sq.dtype == dq.dtype and sq.zero_point == dq.zero_point and abs(sq.scale / dq.scale - 1.0) < 1e-6)
-        if not self._same:
+        if not self.same:
             shape = tuple(int(d) for d in dst["shape"])
             self._tmp = np.empty(shape, dtype=np.float32)
+            self._q = np.empty(shape, dtype=dq.dtype)
             self._a = np.float32(sq.scale / dq.scale)
             self._b = np.float32(dq.zero_point - sq.zero_point * sq.scale / dq.scale)
             info = np.iinfo(dq.dtype)
             self._lo, self._hi = info.min, info.max
 
+    def pair(self) -> tuple[int, int]:
+        """(output index, input index) of a plain copy."""
+        return self._src_index, self._dst_index
+
     def __call__(self) -> None:
-        if self._same:
-            np.copyto(self._dst, self._src)
+        if self.same:
+            self._set(self._dst_index, self._get(self._src_index))
             return
         tmp = self._tmp
-        np.multiply(self._src, self._a, out=tmp)
+        np.multiply(self._get(self._src_index), self._a, out=tmp)
         tmp += self._b
-        np.rint(tmp, out=tmp)
+        np.rint(tmp, out=tmp)  # halves to even, as edge.quantize rounds
         np.clip(tmp, self._lo, self._hi, out=tmp)
-        np.copyto(self._dst, tmp, casting="unsafe")
+        np.copyto(self._q, tmp, casting="unsafe")
+        self._set(self._dst_index, self._q)
 
 
 class StepModel:
-    """A step (exact, staggered W rows) or stream (one row) graph: push a value, get the next."""
+    """A step (exact, staggered W rows) or stream (one row) graph: push a value, get the next.
 
-    def __init__(self, path: Path, runtime: Runtime, threads: int | None = None) -> None:
+    `tensors`: the tensor indices bundle.json records for this file (`signature_tensors`' dict);
+    None reads them from the model's signature. Raises ValueError for a file that is not a step
+    graph."""
+
+    def __init__(self, path: Path, runtime: Runtime, threads: int | None = None, tensors: dict | None = None) -> None:
         self.path = Path(path)
         self.runtime = runtime
         self.interpreter = interp = make_interpreter(runtime, self.path, threads)
-        inputs = {input_role(d["name"]): d for d in interp.get_input_details()}
-        outputs = sorted(interp.get_output_details(), key=lambda d: output_position(d["name"]))
-        if "x" not in inputs or len(outputs) != len(inputs):
-            raise ValueError(f"{self.path.name}: not a step graph (inputs {sorted(inputs)})")
-        self.state_names = [n for n in ("h", "c") if n in inputs]
-        self.states = {n: inputs[n] for n in self.state_names}
-        self.rows = int(inputs["h"]["shape"][0])
-        self.input_quant = TensorQuant.from_details(inputs["x"])
-        self.output_quant = TensorQuant.from_details(outputs[0])
-        self.x_index = int(inputs["x"]["index"])
-        self.y_index = int(outputs[0]["index"])
-        native = getattr(interp, "_interpreter", None)
-        self._invoke = getattr(native, "Invoke", None)
-        if self._invoke is None:  # pragma: no cover - every supported runtime has the native handle
-            raise ValueError(f"{self.path.name}: this runtime's interpreter exposes no native Invoke")
-
-        def view(detail: dict) -> np.ndarray:
-            return interp.tensor(int(detail["index"]))()
-
-        self._xv, self._yv = view(inputs["x"]), view(outputs[0])
-        self._views = {n: view(d) for n, d in self.states.items()}
-        self._handover = [_Handover(view(outputs[1 + i]), self._views[n], outputs[1 + i], inputs[n])
-                          for i, n in enumerate(self.state_names)]
+        try:
+            self.tensors = tensors = dict(tensors) if tensors else signature_tensors(interp)
+        except ValueError as exc:
+            raise ValueError(f"{self.path.name}: {exc}") from None
+        ins = {int(d["index"]): d for d in interp.get_input_details()}
+        outs = {int(d["index"]): d for d in interp.get_output_details()}
+        details = {**ins, **outs}
+        self.state_names = [n for n in STATE_NAMES if n in tensors]
+        if not _roles_fit(tensors, self.state_names, ins, outs):
+            raise ValueError(f"{self.path.name}: not a step graph with the tensors {tensors}")
+        self.states = {n: details[int(tensors[n][0])] for n in self.state_names}
+        self._state_outputs = {n: details[int(tensors[n][1])] for n in self.state_names}
+        self.rows = int(self.states["h"]["shape"][0])
+        self.x_index, self.y_index = int(tensors["x"]), int(tensors["y"])
+        self.input_quant = TensorQuant.from_details(details[self.x_index])
+        self.output_quant = TensorQuant.from_details(details[self.y_index])
+        self._invoke, self._set, self._get = interp.invoke, interp.set_tensor, interp.get_tensor
+        handover = [_Handover(interp, self._state_outputs[n], self.states[n]) for n in self.state_names]
+        self._copies = [h.pair() for h in handover if h.same]  # the common case, inlined in push
+        self._requantize = [h for h in handover if not h.same]
         self._zero_state = {n: TensorQuant.from_details(d).quantize(np.zeros(d["shape"])) for n, d in self.states.items()}
-        iq, oq = self.input_quant, self.output_quant
-        self._in = (1.0 / iq.scale, iq.zero_point, *_limits(iq)) if iq.quantized else None
+        self._quantize = self.input_quant.scalar_quantizer()
+        self._x = np.zeros((1, 1), dtype=self.input_quant.dtype)  # the input buffer, reused every step
+        oq = self.output_quant
         self._out = (oq.scale, oq.zero_point) if oq.quantized else (1.0, 0)
         self.last = 0.0
         self.reset()
 
     def reset(self) -> None:
         """Zero state: every row starts an empty window."""
-        for name, view in self._views.items():
-            view[...] = self._zero_state[name]
+        for name, zero in self._zero_state.items():
+            self._set(int(self.states[name]["index"]), zero)
 
     def invoke(self) -> None:
-        """The bare invoke (the public one refuses while this class holds its views)."""
+        """The bare invoke on the current tensors (benchmarks compare the step with it)."""
         self._invoke()
 
     def push(self, value: float) -> float:
         """Feed one model-unit value; return the graph's prediction of the next (one invoke)."""
-        if self._in is not None:
-            inv, zp, lo, hi = self._in
-            q = round(value * inv) + zp
-            value = lo if q < lo else hi if q > hi else q
-        self._xv[0, 0] = value
+        x = self._x
+        x[0, 0] = value if self._quantize is None else self._quantize(value)
+        self._set(self.x_index, x)
         self._invoke()
-        for hand in self._handover:
+        get, set_ = self._get, self._set
+        for src, dst in self._copies:
+            set_(dst, get(src))
+        for hand in self._requantize:
             hand()
-        self.last = (float(self._yv[0, 0]) - self._out[1]) * self._out[0]
+        self.last = (float(self._get(self.y_index)[0, 0]) - self._out[1]) * self._out[0]
         return self.last
 
     def prime(self, values: np.ndarray) -> float:
@@ -134,29 +170,22 @@ class StepModel:
         return self.last
 
     def snapshot(self) -> tuple[dict[str, np.ndarray], float]:
-        return {n: v.copy() for n, v in self._views.items()}, self.last
+        return {n: self._get(int(d["index"])) for n, d in self.states.items()}, self.last
 
     def restore(self, saved: tuple[dict[str, np.ndarray], float]) -> None:
-        for name, view in self._views.items():
-            view[...] = saved[0][name]
+        for name, d in self.states.items():
+            self._set(int(d["index"]), saved[0][name])
         self.last = saved[1]
 
     def state_details(self) -> dict:
-        """bundle.json's record of the state tensors (shape, dtype, quantization, names)."""
-        interp = self.interpreter
-        outputs = sorted(interp.get_output_details(), key=lambda d: output_position(d["name"]))
+        """bundle.json's record of the state tensors (shape, dtype, quantization, indices)."""
         out = {}
-        for i, name in enumerate(self.state_names):
-            d = self.states[name]
+        for name in self.state_names:
+            d, o = self.states[name], self._state_outputs[name]
             out[name] = {**TensorQuant.from_details(d).to_dict(), "shape": [int(s) for s in d["shape"]],
-                         "input_name": d["name"], "output_name": outputs[1 + i]["name"],
-                         "output": TensorQuant.from_details(outputs[1 + i]).to_dict()}
+                         "input_index": int(d["index"]), "output_index": int(o["index"]),
+                         "output": TensorQuant.from_details(o).to_dict()}
         return out
-
-
-def _limits(q: TensorQuant) -> tuple[int, int]:
-    info = np.iinfo(q.dtype)
-    return int(info.min), int(info.max)
 
 
 class RolloutModel:
@@ -204,28 +233,3 @@ class StepWindow:
 
     def restore(self, saved) -> None:
         self.model.restore(saved)
-
-
-class RolloutWindow:
-    """The SlidingWindow interface over a rollout graph: the first predict after fill is the one
-    invoke that computes all H values; predict / push then walk through them."""
-
-    def __init__(self, model: RolloutModel) -> None:
-        self.model = model
-        self._values = np.zeros(model.window)
-        self._forecast: np.ndarray | None = None
-        self._pos = 0
-
-    def fill(self, values: np.ndarray) -> None:
-        self._values = np.asarray(values, dtype=np.float64)[-self.model.window:]
-        self._forecast, self._pos = None, 0
-
-    def predict(self) -> float:
-        if self._forecast is None:
-            self._forecast = self.model.forecast(self._values)
-        if self._pos >= self._forecast.size:
-            raise ValueError(f"the rollout graph forecasts {self._forecast.size} steps; more were asked")
-        return float(self._forecast[self._pos])
-
-    def push(self, value: float) -> None:
-        self._pos += 1

@@ -26,21 +26,17 @@ from edge_forecast.bundle import (
 )
 from edge_forecast.children import run_resilient
 from edge_forecast.edge.runtime import MICRO, Runtime, available_runtimes, runtime_version
-from edge_forecast.errors import UserError, choice_error, parse_choices
+from edge_forecast.errors import UserError, parse_choices
 from edge_forecast.export.modes import CLOSED_LOOP_RATIO_WARN, QuantMode, parse_modes
 from edge_forecast.export.ops import float_islands
-from edge_forecast.export.verify import (
-    KerasReference,
-    Verification,
-    verify_artifact,
-    verify_graph_artifact,
-)
+from edge_forecast.export.verify import Verification, from_json
 from edge_forecast.forecast import rmse
 from edge_forecast.fsio import check_output_dir, sha256_file, staged_dir, write_json_atomic
 from edge_forecast.signals import Scaler, make_windows
 from edge_forecast.train.loop import load_run
 
 CONVERT_TIMEOUT_S = 600.0
+VERIFY_TIMEOUT_S = 300.0  # one artifact's checks: load, ~300 one-step windows, a 180-step closed loop
 PROBE_TIMEOUT_S = 60.0
 MAX_EVAL_STEPS = 1000
 GRAPH_MODES = (QuantMode.FLOAT32, QuantMode.INT8)  # the modes step / rollout / stream graphs come in
@@ -115,16 +111,7 @@ def parse_graphs(text: str | None) -> list[GraphKind]:
 
 
 def _parse_models(text: str | None, available: list[str]) -> list[str]:
-    if not text:
-        return available
-    chosen = []
-    for name in text.split(","):
-        name = name.strip().lower()
-        if name and name not in available:
-            raise choice_error("model", name, available)
-        if name and name not in chosen:
-            chosen.append(name)
-    return chosen
+    return parse_choices([text], available, "model") if text else available
 
 
 def _check_python(path: str) -> str:
@@ -194,6 +181,7 @@ def _assemble(data: _Data, models: list[str], modes: list[QuantMode], converted:
     result = ExportResult(bundle=None)
     doc_models: dict[str, dict] = {}
     truth = data.series[data.window : data.window + data.steps]
+    checks = _verify_all(data, models, [m.value for m in modes] + graph_items, converted, echo)
     for name in models:
         items = converted[name]
         ref_item = items.get("reference", {"ok": False, "error": "not run"})
@@ -202,21 +190,17 @@ def _assemble(data: _Data, models: list[str], modes: list[QuantMode], converted:
             echo(f"FAILED {name}: Keras reference: {ref_item.get('error')}")
             continue
         refs = np.load(data.work / f"{name}.reference.npz")
-        ref = KerasReference(np.load(data.work / "verify_windows.npy"), refs["verify_windows"],
-                             data.scaler.transform(data.series[: data.window]), refs["closed_loop"],
-                             refs["stream_closed_loop"])
         entry = data.record["models"][name]
         training = entry.get("training", "window")
         keras_loop = data.scaler.inverse(refs["closed_loop"])
         stream_loop = data.scaler.inverse(refs["stream_closed_loop"])
         variants = {}
         for mode in modes:
-            variant = _verify_one(name, mode, items.get(mode.value, {}), ref, data, stage, truth, result, echo)
+            variant = _verify_one(name, mode, items.get(mode.value, {}), checks, data, stage, truth, result, echo)
             if variant:
                 variants[mode.value] = variant
         for item in graph_items:
-            variant = _verify_graph(name, item, items.get(item, {}), ref, data, stage, truth, result, echo,
-                                    training == "stream")
+            variant = _verify_graph(name, item, items.get(item, {}), checks, data, stage, truth, result, echo)
             if variant:
                 variants[item] = variant
         if variants:
@@ -248,10 +232,43 @@ def _assemble(data: _Data, models: list[str], modes: list[QuantMode], converted:
     return result
 
 
-def _verify_one(name: str, mode: QuantMode, item: dict, ref: KerasReference, data: _Data, stage: Path,
+def _verify_all(data: _Data, models: list[str], variants: list[str], converted: dict, echo) -> dict[str, Verification]:
+    """Every converted artifact loaded, run and compared with Keras in child processes (a runtime
+    crash or hang fails that artifact only); MODEL/VARIANT -> its Verification."""
+    items: dict[str, dict] = {}
+    for name in models:
+        found = converted[name]
+        if not found.get("reference", {}).get("ok"):
+            continue
+        stream_trained = data.record["models"][name].get("training", "window") == "stream"
+        for variant in variants:
+            if found.get(variant, {}).get("ok"):
+                graph, mode = variant.split("-", 1) if "-" in variant else ("window", variant)
+                items[f"{name}/{variant}"] = {"file": found[variant]["file"], "graph": graph, "mode": mode,
+                                              "stream_trained": stream_trained}
+    if not items:
+        return {}
+    job = {"work": str(data.work), "unit_scale": data.unit_scale, "items": items,
+           "seed_window": [float(v) for v in data.scaler.transform(data.series[: data.window])]}
+    job_path = data.work / "verify.job.json"
+    job_path.write_text(json.dumps(job))
+    echo(f"verifying {len(items)} artifacts")
+    done = run_resilient(
+        lambda pending: [sys.executable, "-m", "edge_forecast.export.verify_child", str(job_path), *pending],
+        list(items), VERIFY_TIMEOUT_S,
+    )
+    checks = {}
+    for item, doc in done.items():
+        check = from_json(doc)
+        if not check.ok and not check.problems:  # the child crashed or hung on this artifact
+            check.problems.append(f"ai-edge-litert cannot run it: {doc.get('error', 'no result')}")
+        checks[item] = check
+    return checks
+
+
+def _verify_one(name: str, mode: QuantMode, item: dict, checks: dict, data: _Data, stage: Path,
                 truth: np.ndarray, result: ExportResult, echo) -> dict | None:
-    check = _checked(f"{name} {mode.value}", item, data, stage, result, echo,
-                     lambda src: verify_artifact(src, mode, ref, data.unit_scale))
+    check = _checked(f"{name} {mode.value}", item, checks.get(f"{name}/{mode.value}"), data, stage, result, echo)
     if check is None:
         return None
     loop = data.scaler.inverse(check.closed_loop)
@@ -259,17 +276,11 @@ def _verify_one(name: str, mode: QuantMode, item: dict, ref: KerasReference, dat
     return _variant_record(item, stage, mode, "window", check, errors)
 
 
-def _verify_graph(name: str, item: str, found: dict, ref: KerasReference, data: _Data, stage: Path,
-                  truth: np.ndarray, result: ExportResult, echo, stream_trained: bool) -> dict | None:
+def _verify_graph(name: str, item: str, found: dict, checks: dict, data: _Data, stage: Path,
+                  truth: np.ndarray, result: ExportResult, echo) -> dict | None:
     graph, mode_name = item.split("-", 1)
     mode = QuantMode(mode_name)
-    stream_seq = stream_ref = None
-    if graph == "stream" and found.get("ok"):
-        stream_seq = np.load(data.work / "stream_sequence.npy")
-        stream_ref = np.load(data.work / f"{name}.stream_reference.npy")
-    check = _checked(f"{name} {item}", found, data, stage, result, echo,
-                     lambda src: verify_graph_artifact(src, graph, mode, ref, data.unit_scale, stream_seq, stream_ref,
-                                                       stream_trained=stream_trained))
+    check = _checked(f"{name} {item}", found, checks.get(f"{name}/{item}"), data, stage, result, echo)
     if check is None:
         return None
     errors = dict(check.errors)
@@ -280,21 +291,18 @@ def _verify_graph(name: str, item: str, found: dict, ref: KerasReference, data: 
     return {**_variant_record(found, stage, mode, graph, check, errors), **check.extra}
 
 
-def _checked(label: str, found: dict, data: _Data, stage: Path, result: ExportResult, echo,
-             verify: Callable[[Path], Verification]) -> Verification | None:
+def _checked(label: str, found: dict, check: Verification | None, data: _Data, stage: Path, result: ExportResult,
+             echo) -> Verification | None:
     """The verification of one converted artifact, copied into the bundle stage when it passes;
     None (and a recorded, echoed failure) when conversion or verification failed."""
     if not found.get("ok"):
         problem = f"conversion failed: {found.get('error', 'not run')}"
+    elif check is None:
+        problem = "verification failed: not run"
+    elif check.ok:
+        shutil.copy2(data.work / found["file"], stage / found["file"])
+        return check
     else:
-        src = data.work / found["file"]
-        try:
-            check = verify(src)
-        except (ValueError, RuntimeError) as exc:
-            check = Verification(ok=False, problems=[f"ai-edge-litert cannot run it: {str(exc).strip().splitlines()[0]}"])
-        if check.ok:
-            shutil.copy2(src, stage / found["file"])
-            return check
         problem = f"verification failed: {'; '.join(check.problems)}"
     msg = f"{label}: {problem}"
     result.failures.append(msg)

@@ -1,5 +1,6 @@
-"""Inference graphs beyond the window graph, built from a trained model's cell (Keras 3).
+"""Inference graphs built from a trained model (Keras 3): the window graph and, from its cell:
 
+- window:  batch 1, the loop unrolled over the window, the last step's output only.
 - step:    the window model's exact forecast at depth 1 per new value. The state holds W
            staggered recurrent states (row j has seen j values of its window); one batched cell
            step advances all of them, row W-1 has then seen W values and gives y, and the rows
@@ -94,6 +95,24 @@ def build_rollout_model(trained: keras.Model, kind: str, window: int, units: int
             states = [_shift(s, window, units) for s in states]
     out = keras.layers.Identity(name="forecast")(_concat(forecast))
     return keras.Model(inp, out, name=f"{kind}_{'stream_' if stream else ''}rollout{horizon}")
+
+
+def build_inference_model(trained: keras.Model, kind: str, window: int, units: int) -> keras.Model:
+    """The window graph: input (1, W, 1), output (1, 1); batch 1, the recurrent loop unrolled over
+    the window, last step only; weights copied from `trained`.
+
+    Why: with an unknown batch the converter fails, and a rolled loop becomes a WHILE op that is
+    ~10x slower, hangs tflite-micro and segfaults full-integer conversion (shared/DESIGN.md).
+    """
+    kind = str(getattr(kind, "value", kind))
+    layer = type(trained.get_layer(kind))  # SimpleRNN, LSTM or GRU, as trained
+    inputs = keras.Input(shape=(window, 1), batch_size=1, name="window")
+    hidden = layer(units, return_sequences=False, unroll=True, name=kind)(inputs)
+    outputs = keras.layers.Dense(1, name="dense")(hidden)
+    clone = keras.Model(inputs, outputs, name=f"{kind}_{units}_infer")
+    clone.get_layer(kind).set_weights(trained.get_layer(kind).get_weights())
+    clone.get_layer("dense").set_weights(trained.get_layer("dense").get_weights())
+    return clone
 
 
 def _concat(parts: list, limit: int = 10):

@@ -11,7 +11,7 @@ from edge_forecast.edge.artifact import SlidingWindow, WindowModel
 from edge_forecast.edge.runtime import Runtime
 from edge_forecast.export.modes import MAX_ABS_LIMIT, QuantMode
 from edge_forecast.export.ops import operator_list, refused_ops
-from edge_forecast.forecast import max_abs, rmse
+from edge_forecast.forecast import max_abs, rmse, run_closed_loop
 
 
 @dataclass
@@ -37,16 +37,6 @@ class Verification:
     extra: dict = field(default_factory=dict)
 
 
-def tflite_closed_loop(model: WindowModel, seed_window: np.ndarray, steps: int) -> np.ndarray:
-    state = SlidingWindow(model)
-    state.fill(seed_window)
-    out = np.empty(steps)
-    for i in range(steps):
-        out[i] = state.predict()
-        state.push(out[i])
-    return out
-
-
 def verify_artifact(path: Path, mode: QuantMode, ref: KerasReference, unit_scale: float,
                     runtime: Runtime = Runtime.LITERT) -> Verification:
     """Load, run and compare; the artifact fails on refused ops or float errors over the limit.
@@ -60,7 +50,9 @@ def verify_artifact(path: Path, mode: QuantMode, ref: KerasReference, unit_scale
     result.input = {**model.input_quant.to_dict(), "shape": list(model.input_shape)}
     result.output = {**model.output_quant.to_dict(), "shape": [1, 1]}
     one_step = model.predict_many(ref.verify_windows)
-    loop = tflite_closed_loop(model, ref.seed_window, ref.closed_loop.size)
+    state = SlidingWindow(model)
+    state.fill(ref.seed_window)
+    loop = run_closed_loop(state, ref.closed_loop.size)
     result.closed_loop = loop
     step_max = max_abs(one_step, ref.verify_outputs) if one_step.size else 0.0
     result.errors = {
@@ -106,7 +98,7 @@ def verify_graph_artifact(path: Path, graph: str, mode: QuantMode, ref: KerasRef
     loop that carries its state can grow float32 rounding (1e-7) past 1e-5 in 180 steps: seen on
     a barely trained RNN, 6.8e-5 at step 168, where two Keras paths already differ by 1.7e-5.
     The whole loop's difference is recorded either way."""
-    from edge_forecast.edge.step import RolloutModel, StepModel
+    from edge_forecast.edge.step import RolloutModel, StepModel, StepWindow
 
     result = Verification(ok=True)
     if not _check_ops(path, result):
@@ -119,12 +111,9 @@ def verify_graph_artifact(path: Path, graph: str, mode: QuantMode, ref: KerasRef
         result.extra = {"horizon": model.horizon}
     else:
         model = StepModel(path, runtime)
-        result.extra = {"state": model.state_details(), "rows": model.rows}
-        loop = np.empty(compare.size)
-        y = model.prime(ref.seed_window)
-        for i in range(loop.size):
-            loop[i] = y
-            y = model.push(y)
+        result.extra = {"state": model.state_details(), "rows": model.rows, "tensors": model.tensors}
+        model.prime(ref.seed_window)
+        loop = run_closed_loop(StepWindow(model), compare.size)
     compare = compare[: loop.size]
     result.input = {**model.input_quant.to_dict(), "shape": [1, model.window, 1] if graph == "rollout" else [1, 1]}
     result.output = {**model.output_quant.to_dict(), "shape": [1, model.horizon] if graph == "rollout" else [1, 1]}
@@ -154,3 +143,44 @@ def verify_graph_artifact(path: Path, graph: str, mode: QuantMode, ref: KerasRef
         result.ok = False
         result.problems.append("the forecast is not finite")
     return result
+
+
+def keras_reference(work: Path, name: str, seed_window: np.ndarray) -> KerasReference:
+    """The Keras outputs the conversion child saved for model `name` under `work`."""
+    refs = np.load(work / f"{name}.reference.npz")
+    return KerasReference(np.load(work / "verify_windows.npy"), refs["verify_windows"], np.asarray(seed_window),
+                          refs["closed_loop"], refs["stream_closed_loop"])
+
+
+def verify_item(job: dict, item: str) -> Verification:
+    """Verify one artifact of an export job: `item` is MODEL/VARIANT (`lstm/int8`, `lstm/step-int8`);
+    `job` names the work directory, the seed window (model units), the unit scale and per item
+    its file and whether the model was stream-trained."""
+    work, spec = Path(job["work"]), job["items"][item]
+    name, variant = item.split("/", 1)
+    ref = keras_reference(work, name, np.asarray(job["seed_window"], dtype=np.float64))
+    path = work / spec["file"]
+    graph, mode = spec["graph"], QuantMode(spec["mode"])
+    if graph == "window":
+        return verify_artifact(path, mode, ref, job["unit_scale"])
+    stream_seq = stream_ref = None
+    if graph == "stream":
+        stream_seq = np.load(work / "stream_sequence.npy")
+        stream_ref = np.load(work / f"{name}.stream_reference.npy")
+    return verify_graph_artifact(path, graph, mode, ref, job["unit_scale"], stream_seq, stream_ref,
+                                 stream_trained=spec["stream_trained"])
+
+
+def to_json(check: Verification) -> dict:
+    """A Verification as the dict a child emits (closed_loop as a list)."""
+    loop = None if check.closed_loop is None else [float(v) for v in check.closed_loop]
+    return {"ok": check.ok, "errors": check.errors, "problems": check.problems, "ops": check.ops,
+            "input": check.input, "output": check.output, "closed_loop": loop, "extra": check.extra}
+
+
+def from_json(doc: dict) -> Verification:
+    loop = doc.get("closed_loop")
+    return Verification(ok=bool(doc["ok"]), errors=doc.get("errors", {}), problems=list(doc.get("problems", [])),
+                        ops=doc.get("ops", []), input=doc.get("input", {}), output=doc.get("output", {}),
+                        closed_loop=None if loop is None else np.asarray(loop, dtype=np.float64),
+                        extra=doc.get("extra", {}))

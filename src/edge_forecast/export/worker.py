@@ -33,7 +33,7 @@ CRASH_ENV = "EDGE_FORECAST_CRASH_CONVERSION"
 def _inference_model(job: dict):
     import keras
 
-    from edge_forecast.train.models import build_inference_model
+    from edge_forecast.export.graphs import build_inference_model
 
     trained = keras.models.load_model(job["model_path"], compile=False)
     return trained, build_inference_model(trained, job["kind"], job["window"], job["units"])

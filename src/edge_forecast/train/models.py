@@ -1,4 +1,4 @@
-"""Model builders: the training graph and its batch-1, unrolled inference clone."""
+"""Model builders: the training graph (its inference clones are export.graphs')."""
 
 from __future__ import annotations
 
@@ -22,22 +22,6 @@ def build_model(kind: ModelKind, window: int, units: int) -> keras.Model:
     hidden = _LAYERS[kind](units, return_sequences=True, name=kind.value)(inputs)
     outputs = keras.layers.Dense(1, name="dense")(hidden)
     return keras.Model(inputs, outputs, name=f"{kind.value}_{units}")
-
-
-def build_inference_model(trained: keras.Model, kind: ModelKind, window: int, units: int) -> keras.Model:
-    """Batch 1, loop unrolled over the window, last step only; weights copied from `trained`.
-
-    Why: with an unknown batch the converter fails, and a rolled loop becomes a WHILE op that is
-    ~10x slower, hangs tflite-micro and segfaults full-integer conversion (shared/DESIGN.md).
-    """
-    kind = ModelKind(kind)
-    inputs = keras.Input(shape=(window, 1), batch_size=1, name="window")
-    hidden = _LAYERS[kind](units, return_sequences=False, unroll=True, name=kind.value)(inputs)
-    outputs = keras.layers.Dense(1, name="dense")(hidden)
-    clone = keras.Model(inputs, outputs, name=f"{kind.value}_{units}_infer")
-    clone.get_layer(kind.value).set_weights(trained.get_layer(kind.value).get_weights())
-    clone.get_layer("dense").set_weights(trained.get_layer("dense").get_weights())
-    return clone
 
 
 def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
@@ -74,7 +58,7 @@ def keras_forecast_fn(model: keras.Model, kind: ModelKind | str | None = None, s
     """
     import numpy as np
 
-    from edge_forecast.forecast import closed_loop
+    from edge_forecast.forecast import closed_loop, run_closed_loop
 
     if not stream:
         step = keras_step_fn(model)
@@ -89,15 +73,16 @@ def keras_forecast_fn(model: keras.Model, kind: ModelKind | str | None = None, s
         h, new = cell(x, states, training=False)
         return dense(h), list(new) if isinstance(new, (list, tuple)) else [new]
 
-    def forecast(seed: np.ndarray, steps: int) -> np.ndarray:
-        states = [tf.zeros((1, cell.units)) for _ in range(n_states)]
-        for v in np.asarray(seed, dtype=np.float32):
-            y, states = advance(tf.constant([[v]]), states)
-        out = np.empty(steps, dtype=np.float64)
-        for i in range(steps):
-            out[i] = float(y.numpy().reshape(-1)[0])
-            if i + 1 < steps:
-                y, states = advance(y, states)
-        return out
+    class CarriedState:  # the closed loop's state: y and the cell state after the last input
+        def __init__(self, seed: np.ndarray) -> None:
+            self.states = [tf.zeros((1, cell.units)) for _ in range(n_states)]
+            for v in np.asarray(seed, dtype=np.float32):
+                self.push(v)
 
-    return forecast
+        def predict(self) -> float:
+            return float(self.y.numpy().reshape(-1)[0])
+
+        def push(self, value: float) -> None:
+            self.y, self.states = advance(tf.constant([[value]], dtype=tf.float32), self.states)
+
+    return lambda seed, steps: run_closed_loop(CarriedState(seed), steps)

@@ -1,0 +1,98 @@
+"""Per-step CPU time of the step / stream graphs' closed-loop step (predict + push: one invoke and
+the state hand-over) in this tree, optionally against another source tree, alternating in rounds.
+
+    .venv/bin/python benchmarks/step_cost.py bundles/seed [--model lstm] [--against DIR] [--rounds 5]
+
+`--against DIR` (a checkout, e.g. `git archive af2bfa0 | tar -x -C /tmp/base`) measures DIR/src in
+child processes alternating with this tree's, the same bundle and runtime (litert), with the
+process's CPU time (waiting for a core on a shared machine counts for neither). `--measure`
+is the child: it prints one JSON line of microseconds per step. Writes
+benchmarks/results/step_cost.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import write_report  # noqa: E402
+
+STEPS = 5000
+
+
+def measure(bundle_dir: str, model: str) -> dict:
+    """numpy + litert: µs of CPU per predict + push on each step / stream variant of `model`."""
+    from edge_forecast.bench.measure import load_graph
+    from edge_forecast.bundle import load_bundle
+    from edge_forecast.edge.runtime import Runtime
+
+    bundle = load_bundle(bundle_dir)
+    seed = bundle.scaler.transform(bundle.seed_window)
+    out = {}
+    for variant in bundle.variants(model):
+        graph = bundle.variant(model, variant)["graph"]
+        if graph not in ("step", "stream"):
+            continue
+        _model, state = load_graph(bundle.artifact_path(model, variant), Runtime.LITERT, graph)
+        state.fill(seed)
+        for _ in range(200):
+            state.push(state.predict())
+        started = time.process_time()
+        for _ in range(STEPS):
+            state.push(state.predict())
+        out[variant] = (time.process_time() - started) / STEPS * 1e6
+    return out
+
+
+def _child(src: Path | None, bundle: str, model: str) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(src)} if src else dict(os.environ)
+    done = subprocess.run([sys.executable, __file__, bundle, "--model", model, "--measure"], env=env,
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("bundle")
+    parser.add_argument("--model", default="lstm")
+    parser.add_argument("--against", type=Path, help="another checkout to compare with (its src/ is used)")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(args.bundle, args.model)))
+        return 0
+    this_src = Path(__file__).resolve().parents[1] / "src"
+    runs: dict[str, list[dict]] = {"this": [], "base": []}
+    for _ in range(args.rounds):
+        if args.against:
+            runs["base"].append(_child(args.against / "src", args.bundle, args.model))
+        runs["this"].append(_child(this_src, args.bundle, args.model))
+    variants = list(runs["this"][0])
+    med = {k: {v: statistics.median(r[v] for r in rs) for v in variants} for k, rs in runs.items() if rs}
+    if args.against:
+        rows = ["| variant | base (µs/step) | this tree (µs/step) | this / base |", "|---|---:|---:|---:|"]
+        rows += [f"| {v} | {med['base'][v]:.2f} | {med['this'][v]:.2f} | {med['this'][v] / med['base'][v]:.2f}x |"
+                 for v in variants]
+    else:
+        rows = ["| variant | µs/step |", "|---|---:|"] + [f"| {v} | {med['this'][v]:.2f} |" for v in variants]
+    print("\n".join(rows))
+    against = f" --against {args.against}" if args.against else ""
+    body = (f"Model `{args.model}` of `{args.bundle}`, litert, {STEPS} closed-loop steps (predict + push) per "
+            f"measurement, CPU time of the process, median of {args.rounds} rounds"
+            + (" alternating with the base tree" if args.against else "") + ".\n\n" + "\n".join(rows))
+    write_report("step_cost", "Per-step cost of the step and stream graphs",
+                 f"python benchmarks/step_cost.py {args.bundle} --model {args.model}{against} --rounds {args.rounds}",
+                 body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Child process: load and run exported artifacts and compare them with Keras (export's checks).
+
+Usage: python -m edge_forecast.export.verify_child JOB.json MODEL/VARIANT [...]
+
+Run through children.run_resilient like conversion: an interpreter that crashes or hangs on one
+artifact fails that artifact, not the export. numpy + ai-edge-litert only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+from edge_forecast.children import emit
+from edge_forecast.export.verify import to_json, verify_item
+
+# Test hook: "lstm/int8" makes this child kill itself with SIGSEGV before verifying that item, as
+# a runtime crash would (tests prove that a crash fails one artifact, not the export).
+CRASH_ENV = "EDGE_FORECAST_CRASH_VERIFY"
+
+
+def main(argv: list[str]) -> int:
+    job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    for item in argv[1:]:
+        if os.environ.get(CRASH_ENV) == item:
+            os.kill(os.getpid(), signal.SIGSEGV)
+        try:
+            check = verify_item(job, item)
+        except (ValueError, RuntimeError) as exc:  # the runtime refused the file: that is the finding
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            emit(item, ok=False, problems=[f"ai-edge-litert cannot run it: {first}"])
+        else:
+            emit(item, **to_json(check))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,64 @@
+"""The command line's argument handling: one line and exit 2 for every usage error, one parser of
+comma-separated choices, deprecated option names (fast: nothing trains or loads a model)."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import cli
+
+from edge_forecast import cli as cli_module
+from edge_forecast.bundle import GraphKind
+from edge_forecast.edge import forecaster
+from edge_forecast.edge.runtime import Runtime
+
+
+def _one_line_error(done, *fragments: str) -> str:
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in done.stderr, done.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def test_the_cli_lists_and_limits_are_the_libraries():
+    assert tuple(g.value for g in GraphKind) == cli_module.GRAPHS
+    assert ("all", *(r.value for r in Runtime)) == cli_module.RUNTIME_CHOICES
+    assert (cli_module.MAX_HORIZON, cli_module.MAX_THREADS) == (forecaster.MAX_STEPS, forecaster.MAX_THREADS)
+
+
+@pytest.mark.parametrize(("args", "fragments"), [
+    (["export", "RUN", "--out", "OUT", "--quant", "int8,int4"],
+     ("unknown quantization mode 'int4'; valid: float32, float16, dynamic, int8, int16x8",)),
+    (["export", "RUN", "--out", "OUT", "--graphs", "window,loop"], ("unknown graph 'loop'; valid: window, step",)),
+    (["export", "RUN", "--out", "OUT", "--rollout-horizon", "0"], ("'--rollout-horizon': 0 is not in the range",)),
+    (["bench", "B", "--out", "OUT", "--runtimes", "all,litert"], ("'all' cannot be combined with another runtime",)),
+    (["bench", "B", "--out", "OUT", "--runtimes", "coral"], ("unknown runtime 'coral'; valid: all, litert",)),
+    (["bench", "B", "--out", "OUT", "--repeats", "-1"], ("'--repeats': -1 is not in the range x>=1",)),
+    (["run", "B", "--horizon", "abc"], ("'--horizon': 'abc' is not a valid integer",)),
+    (["demo", "--out", "OUT", "--epochs", "0"], ("'--epochs': 0 is not in the range x>=1",)),
+    (["run", "B", "--frobnicate"], ("No such option '--frobnicate'", "edge-forecast run --help")),
+])
+def test_usage_errors_are_one_line_and_exit_2(tmp_path, args, fragments):
+    args = [str(tmp_path / a) if a in ("RUN", "OUT", "B") else a for a in args]
+    _one_line_error(cli(*args), *fragments)
+    assert not (tmp_path / "OUT").exists()
+
+
+def test_comma_choices_come_back_canonical():
+    kind = cli_module.CommaChoices(GraphKind, "graph")
+    assert kind.convert(" Step,rollout,step ", None, None) == "step,rollout"
+
+
+@pytest.mark.parametrize(("args", "old", "new"), [
+    (["run", "B", "--steps", "3"], "--steps", "--horizon"),
+    (["bench", "B", "--out", "OUT", "--steps", "3"], "--steps", "--horizon"),
+    (["export", "B", "--out", "OUT", "--rollout-steps", "3"], "--rollout-steps", "--rollout-horizon"),
+])
+def test_old_option_names_still_work_with_a_warning(tmp_path, args, old, new):
+    args = [str(tmp_path / a) if a in ("OUT", "B") else a for a in args]
+    done = cli(*args)
+    lines = done.stderr.strip().splitlines()
+    assert lines[0] == f"warning: {old} is deprecated; use {new}", done.stderr
+    assert done.returncode == 2 and lines[1].startswith("error: ") and "does not exist" in lines[1]
+    assert old not in cli(args[0], "--help").stdout  # hidden
