@@ -27,31 +27,23 @@ from edge_forecast.children import emit
 from edge_forecast.edge.artifact import SlidingWindow, WindowModel
 from edge_forecast.edge.runtime import MICRO, Runtime, available_runtimes, make_interpreter
 from edge_forecast.edge.step import StepModel, StepWindow
-from edge_forecast.forecast import closed_loop, rmse
+from edge_forecast.forecast import rmse, run_closed_loop
 
 TRIALS = 16
 
 
-def _state(path: Path, graph: str, runtime):
-    """The device's closed-loop state object (fill / predict / push) for one graph on one runtime."""
+def _state(path: Path, graph: str, runtime, tensors: dict | None):
+    """The device's closed-loop state object (fill / predict / push) for one graph on one runtime;
+    a step or stream graph's tensors by the indices bundle.json records (`tensors`)."""
     if graph == GraphKind.WINDOW.value:
         return SlidingWindow(WindowModel(path, runtime))
-    return StepWindow(StepModel(path, runtime))
+    return StepWindow(StepModel(path, runtime, tensors=tensors))
 
 
 def _runs(state, seed: np.ndarray, stream: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
     """(closed loop of `steps` from `seed`, streaming forecasts after each value of `stream`), model units."""
-    started = []
-
-    def step(window: np.ndarray) -> float:  # closed_loop hands the window; the state advances by its newest value
-        if started:
-            state.push(float(window[-1]))
-        else:
-            state.fill(window)
-            started.append(True)
-        return state.predict()
-
-    loop = closed_loop(step, seed, steps)
+    state.fill(seed)
+    loop = run_closed_loop(state, steps)
     state.fill(seed)
     follow = np.empty(stream.size)
     for i, value in enumerate(stream):
@@ -60,12 +52,13 @@ def _runs(state, seed: np.ndarray, stream: np.ndarray, steps: int) -> tuple[np.n
     return loop, follow
 
 
-def tflm_vs_litert(path: Path, graph: str, seed: np.ndarray, truth: np.ndarray, steps: int, scaler) -> dict:
+def tflm_vs_litert(path: Path, graph: str, seed: np.ndarray, truth: np.ndarray, steps: int, scaler,
+                   tensors: dict | None = None) -> dict:
     """The closed loop and the streaming updates on TFLM and ai-edge-litert, compared step by step
     (differences in signal units, and in output quantization steps for an integer output), with
     each runtime's RMSE against the truth so a difference can be weighed."""
-    litert = _state(path, graph, Runtime.LITERT)
-    micro = _state(path, graph, MICRO)
+    litert = _state(path, graph, Runtime.LITERT, tensors)
+    micro = _state(path, graph, MICRO, tensors)
     unit = abs(scaler.scale)
     out_quant = litert.model.output_quant
     step_size = out_quant.scale * unit if out_quant.quantized else None
@@ -148,7 +141,7 @@ def check_item(job: dict, item: str) -> dict:
         truth = np.asarray(bundle.data["evaluation"]["truth"], dtype=np.float64)
         steps = min(job["steps"], truth.size)
         result["tflm"] = tflm_vs_litert(original, entry.get("graph", "window"), scaler.transform(bundle.seed_window),
-                                        truth[:steps], steps, scaler)
+                                        truth[:steps], steps, scaler, entry.get("tensors"))
     return result
 
 

@@ -181,7 +181,7 @@ def _build(bundle: Bundle, model: str, variant: str, stripped: Path, check: dict
         return None
     data = stripped.read_bytes()
     name = symbol(model, variant)
-    layout = graph_layout(bundle.artifact_path(model, variant, verify=False).read_bytes())
+    layout = graph_layout(data, entry.get("tensors"))
     codes = operators_of(data)[0]  # the stripped model's own operator codes
     ops, resolver = [op["name"] for op in codes], resolver_lines(codes)
     integer = layout["outputs"][0]["dtype"] != "float32"

@@ -1,10 +1,9 @@
 """TFLM's Python interpreter behind the interface the device classes use (verification only).
 
 `WindowModel`, `SlidingWindow`, `StepModel` and `StepWindow` drive ai-edge-litert, tflite-runtime
-and tensorflow.lite through `get_input_details`, `set_tensor` / `get_tensor`, `invoke` and
-numpy views of tensor buffers (`tensor(i)()`, the native `Invoke`). tflite-micro addresses inputs
-and outputs by position and has no views, so this adapter keeps one numpy buffer per input and
-output tensor and copies them in and out around each invoke: the project's own closed loop and
+and tensorflow.lite through the public `get_input_details`, `set_tensor` / `get_tensor` and
+`invoke`. tflite-micro addresses inputs and outputs by position, so this adapter keeps one numpy
+buffer per input and output tensor (by tensor index) and copies them in and out around each invoke: the project's own closed loop and
 streaming code then run unchanged on the microcontroller interpreter (host reference kernels).
 """
 
@@ -29,7 +28,6 @@ class MicroInterpreter:
         self._tflm = runtime.Interpreter.from_bytes(data, arena_size=arena_size)
         self._inputs, self._outputs = io_details(data)
         self._buffers = {int(d["index"]): np.zeros(d["shape"], dtype=d["dtype"]) for d in self._inputs + self._outputs}
-        self._interpreter = self  # StepModel calls the "native" Invoke: here the same copy-in, copy-out
 
     def allocate_tensors(self) -> None:
         """Allocated at construction (TFLM allocates the whole arena plan once)."""
@@ -46,15 +44,9 @@ class MicroInterpreter:
     def get_tensor(self, index: int) -> np.ndarray:
         return self._buffers[int(index)].copy()
 
-    def tensor(self, index: int):
-        buffer = self._buffers[int(index)]
-        return lambda: buffer
-
     def invoke(self) -> None:
         for position, detail in enumerate(self._inputs):
             self._tflm.set_input(self._buffers[int(detail["index"])], position)
         self._tflm.invoke()
         for position, detail in enumerate(self._outputs):
             np.copyto(self._buffers[int(detail["index"])], self._tflm.get_output(position))
-
-    Invoke = invoke

@@ -1,19 +1,18 @@
 """Which input and output of a graph is which: roles, positions, tensor indices, quantization.
 
-Read from the flatbuffer's tensor names (the converter's `serving_default_<name>:0` inputs and
-`...:<k>` outputs in the model's output order), so it needs the unstripped model. TFLM addresses
-tensors by position (`interpreter.input(n)`), the other runtimes by tensor index: both are kept,
-and stripping the names keeps both (it removes strings, never reorders tensors).
+Roles come from the tensor indices bundle.json records for step and stream graphs (`tensors`:
+x, y and per state its input and output index), never from tensor names, so a stripped model
+works too. TFLM addresses tensors by position (`interpreter.input(n)`), the other runtimes by
+tensor index: both are kept, and stripping the names keeps both (it removes strings, never
+reorders tensors).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from edge_forecast.edge.step import input_role, output_position
+from edge_forecast.edge.step import STATE_NAMES
 from edge_forecast.export.ops import _schema
-
-STATE_ROLES = ("h", "c")
 
 
 def _type_names() -> dict[int, str]:
@@ -47,20 +46,26 @@ def io_details(flatbuffer: bytes) -> tuple[list[dict], list[dict]]:
             [details(subgraph.Outputs(i)) for i in range(subgraph.OutputsLength())])
 
 
-def graph_layout(flatbuffer: bytes) -> dict:
+def graph_layout(flatbuffer: bytes, tensors: dict | None = None) -> dict:
     """{"inputs": [...], "outputs": [...]}: per tensor its role (x / y, h, c: a state input and the
     next state it becomes), position in the subgraph's list, tensor index, dtype, shape, scale and
-    zero point (0.0 / 0 when not quantized)."""
+    zero point (0.0 / 0 when not quantized).
+
+    `tensors` is a step / stream variant's record in bundle.json ({"x": i, "y": j, "h": [in, out],
+    ...}); without it the graph must have one input (x) and one output (y). ValueError otherwise.
+    """
     schema = _schema()
     subgraph = schema.Model.GetRootAs(flatbuffer, 0).Subgraphs(0)
     types = _type_names()
-    names_in = [subgraph.Tensors(subgraph.Inputs(i)).Name().decode() for i in range(subgraph.InputsLength())]
-    roles_in = [input_role(n) if len(names_in) > 1 else "x" for n in names_in]
-    inputs = [_tensor(subgraph, subgraph.Inputs(i), i, role, types) for i, role in enumerate(roles_in)]
-    states = [r for r in STATE_ROLES if r in roles_in]
-    order = sorted(range(subgraph.OutputsLength()),
-                   key=lambda i: output_position(subgraph.Tensors(subgraph.Outputs(i)).Name().decode()))
-    roles_out = ["y", *states]
-    outputs = [_tensor(subgraph, subgraph.Outputs(i), i, roles_out[k] if k < len(roles_out) else f"out{k}", types)
-               for k, i in enumerate(order)]
-    return {"inputs": inputs, "outputs": sorted(outputs, key=lambda t: t["position"])}
+    ins = [subgraph.Inputs(i) for i in range(subgraph.InputsLength())]
+    outs = [subgraph.Outputs(i) for i in range(subgraph.OutputsLength())]
+    if tensors is None:
+        if len(ins) != 1 or len(outs) != 1:
+            raise ValueError(f"a graph with {len(ins)} inputs and {len(outs)} outputs needs its recorded tensor indices")
+        tensors = {"x": ins[0], "y": outs[0]}
+    role_in = {int(tensors["x"]): "x", **{int(tensors[n][0]): n for n in STATE_NAMES if n in tensors}}
+    role_out = {int(tensors["y"]): "y", **{int(tensors[n][1]): n for n in STATE_NAMES if n in tensors}}
+    if sorted(role_in) != sorted(ins) or sorted(role_out) != sorted(outs):
+        raise ValueError(f"recorded tensor indices {tensors} do not match the graph's inputs {ins} and outputs {outs}")
+    return {"inputs": [_tensor(subgraph, t, i, role_in[t], types) for i, t in enumerate(ins)],
+            "outputs": [_tensor(subgraph, t, i, role_out[t], types) for i, t in enumerate(outs)]}
