@@ -7,7 +7,7 @@ optimized kernel that ai-edge-litert and tensorflow.lite run by default (tensorf
 internal/optimized: a float32 multiply by the reciprocal scale, then a round-to-nearest-even
 conversion). The reference kernel (reference/quantize.h, `AffineQuantize`; tflite-micro) divides
 and rounds halves away from zero instead: the two differ only on exact ties. Dividing in float64
-(the old np.round(x / scale)) disagreed with the interpreter on 128 of 4,096 edge values.
+(the old np.round(x / scale)) disagrees with the interpreter next to halves.
 
 `quantize` is the rule for arrays; `ScalarQuantizer` is the same rule for one Python float, for
 the per-step hot loop where numpy array calls would cost more than the arithmetic.
