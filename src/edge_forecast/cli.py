@@ -31,6 +31,23 @@ def cli() -> None:
     """Train recurrent forecasters, export them to TFLite, run and benchmark them on a device."""
 
 
+class FractionOrCount(click.ParamType):
+    """A fraction in [0, 1) or a whole count (>= 1): '0.2' or '500', never '1.5'."""
+
+    name = "FRACTION|COUNT"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)):
+            return float(value)
+        try:
+            number = float(value)
+        except ValueError:
+            self.fail(f"{value!r} is neither a fraction in [0, 1) nor a count of values", param, ctx)
+        if not (0 <= number < 1 or (number >= 1 and number == int(number) and "." not in value)):
+            self.fail(f"{value!r} is neither a fraction in [0, 1) nor a whole count of values", param, ctx)
+        return number
+
+
 def _echo(quiet: bool):
     return (lambda _line: None) if quiet else click.echo
 
@@ -54,6 +71,15 @@ def _echo(quiet: bool):
 @click.option("--optimizer", type=click.Choice(["sgd", "adam"], case_sensitive=False), help="[default: adam]")
 @click.option("--learning-rate", type=float, help="[default: 0.003; seed preset: 0.01]")
 @click.option("--validation-split", type=float, help="Trailing fraction of windows for validation.  [default: 0.1]")
+@click.option("--test-split", type=FractionOrCount(),
+              help="Trailing test segment that neither training nor selection sees: a fraction of the series "
+                   "(< 1) or a count of values; 0 = none.  [default: 0.2; seed preset: 0]")
+@click.option("--horizon", type=click.IntRange(min=1),
+              help="Closed-loop steps from each test origin (rolling-origin backtest).  [default: 20]")
+@click.option("--stride", type=click.IntRange(min=1),
+              help="Values between test origins (raised to keep at most 1,000 origins).  [default: 1]")
+@click.option("--season", type=click.IntRange(min=1),
+              help="Season of the seasonal naive forecast that scales MASE; 1 = persistence.  [default: 1]")
 @click.option("--scale", type=click.Choice(["none", "standard", "minmax"]), help="[default: standard]")
 @click.option("--seed", type=int, help="Random seed; same seed, same result on one machine.  [default: 0]")
 @click.option("--rollout", type=int,
@@ -75,7 +101,9 @@ def train(out: Path, preset: str | None, force: bool, quiet: bool, **options) ->
     config = build_config(preset, **options)
     from edge_forecast.train.loop import train_run
 
-    train_run(config, out, force=force, quiet=quiet, echo=_echo(quiet))
+    record = train_run(config, out, force=force, quiet=quiet, echo=_echo(quiet))
+    for warning in record["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @cli.command()

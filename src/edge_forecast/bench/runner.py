@@ -145,7 +145,7 @@ def _check_reference(reference: Path, bundle: Bundle) -> dict:
     if missing:
         raise UserError(f"--reference measures the Keras model and needs {' and '.join(missing)}: "
                         "pip install 'edge-forecast[desktop]', or drop --reference")
-    from edge_forecast.train.loop import load_run
+    from edge_forecast.run_record import load_run
 
     record = load_run(reference)
     if record["signal"].get("fingerprint") != bundle.data["signal"].get("fingerprint"):

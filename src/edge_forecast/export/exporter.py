@@ -37,8 +37,8 @@ from edge_forecast.export.verify import (
 )
 from edge_forecast.forecast import rmse
 from edge_forecast.fsio import check_output_dir, sha256_file, staged_dir, write_json_atomic
+from edge_forecast.run_record import load_run
 from edge_forecast.signals import Scaler, make_windows
-from edge_forecast.train.loop import load_run
 
 CONVERT_TIMEOUT_S = 600.0
 PROBE_TIMEOUT_S = 60.0

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge_forecast.train.config import ModelKind, TrainConfig
+from edge_forecast.train.rollout import Validation, fit_epochs, make_optimizer
 
 
 @dataclass
@@ -39,14 +40,13 @@ class StreamData:
 
 
 def fit_stream(model, kind: ModelKind, config: TrainConfig, scaled: np.ndarray, train_points: int,
-               holdout: tuple[np.ndarray, np.ndarray] | None,
+               validation: Validation | None,
                progress: Callable[[int, dict], None] | None = None) -> dict[str, list[float]]:
     """Train `model` in place for streaming; return the per-epoch history."""
     import keras
     import tensorflow as tf
 
     from edge_forecast.train.models import keras_forecast_fn
-    from edge_forecast.train.rollout import fit_epochs, make_optimizer
 
     w, k = config.window, config.rollout
     data = StreamData.from_series(scaled[:train_points], w, config.stream, k)
@@ -79,4 +79,4 @@ def fit_stream(model, kind: ModelKind, config: TrainConfig, scaled: np.ndarray, 
         return loss
 
     return fit_epochs(model, config, (data.seq, data.target, data.ahead_w, data.ahead_s), train_step,
-                      keras_forecast_fn(model, kind, stream=True), holdout, progress)
+                      keras_forecast_fn(model, kind, stream=True), validation, progress)
