@@ -184,6 +184,8 @@ def bench(bundle: Path, out: Path, steps: int | None, repeats: int, runtimes: st
     result = bench_bundle(bundle, out, steps=steps, repeats=repeats, runtimes=runtimes, reference=reference,
                           force=force, echo=_echo(quiet))
     _echo(quiet)(f"report saved to {result.markdown}")
+    for warning in result.report.get("warnings", []):
+        click.echo(f"warning: {warning}", err=True)
 
 
 @cli.command()

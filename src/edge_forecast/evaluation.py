@@ -104,3 +104,21 @@ def backtest(forecaster: Forecaster, series: np.ndarray, plan: Plan, window: int
     return {**plan.to_dict(), "origin_index": [int(o) for o in plan.origins],
             **score(forecasts, origin_truth(series, plan), scale),
             "forecasts": [[float(v) for v in row] for row in forecasts]}
+
+
+def baseline_warnings(models: dict[str, dict | None], baselines: dict[str, dict | None]) -> list[str]:
+    """One line per model whose test RMSE does not beat the best baseline's, saying by how much.
+
+    Both map a name to its test backtest (a dict with "rmse") or None (no test segment).
+    """
+    scored = {name: test["rmse"] for name, test in baselines.items() if test}
+    if not scored:
+        return []
+    best = min(scored, key=scored.get)
+    lines = []
+    for name, test in models.items():
+        if test and test["rmse"] >= scored[best]:
+            ratio = f"{test['rmse'] / scored[best]:.2f}x" if scored[best] > 0 else "the baseline is exact"
+            lines.append(f"{name} does not beat the best baseline on the test segment: RMSE {test['rmse']:.4g} vs "
+                         f"{scored[best]:.4g} for {best} ({ratio})")
+    return lines

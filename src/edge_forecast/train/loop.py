@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_forecast.errors import UserError
-from edge_forecast.evaluation import naive_scale
+from edge_forecast.evaluation import baseline_warnings, naive_scale
 from edge_forecast.fsio import staged_dir, write_json_atomic
 from edge_forecast.run_record import RECORD_NAME, RUN_FORMAT, RUN_FORMAT_VERSION, SIGNAL_NAME
 from edge_forecast.signals import Scaler, Signal, validate_series
@@ -17,7 +17,6 @@ from edge_forecast.train.config import ModelKind, TrainConfig
 from edge_forecast.train.scoring import (
     assess,
     assess_baselines,
-    baseline_warnings,
     segment_plan,
     summary,
 )
@@ -86,7 +85,8 @@ def _train_into(config: TrainConfig, signal: Signal, split: Split, stage: Path, 
         "versions": versions(),
         "models": models,
         "baselines": baselines,
-        "warnings": baseline_warnings(models, baselines),
+        "warnings": baseline_warnings({k: m["test"] for k, m in models.items()},
+                                      {k: b["test"] for k, b in baselines.items()}),
     }
 
 

@@ -48,22 +48,6 @@ def assess_baselines(config: TrainConfig, series: np.ndarray, split: Split, plan
     return {name: assess(f, series, split, plan, scale) for name, f in fitted.items()}
 
 
-def baseline_warnings(models: dict, baselines: dict) -> list[str]:
-    """One line per model whose test RMSE does not beat the best baseline's (saying by how much)."""
-    scored = {name: b["test"]["rmse"] for name, b in baselines.items() if b.get("test")}
-    if not scored:
-        return []
-    best = min(scored, key=scored.get)
-    lines = []
-    for name, model in models.items():
-        got = model["test"]["rmse"] if model.get("test") else None
-        if got is not None and got >= scored[best]:
-            ratio = f"{got / scored[best]:.2f}x" if scored[best] > 0 else "the baseline is exact"
-            lines.append(f"{name} does not beat the best baseline on the test segment: RMSE {got:.4g} vs "
-                         f"{scored[best]:.4g} for {best} ({ratio})")
-    return lines
-
-
 def summary(result: dict) -> str:
     """'test RMSE .. MAE .. MASE .. (B origins x H steps), in-sample closed-loop RMSE ..'."""
     test = result.get("test")
