@@ -166,3 +166,41 @@ def test_season_longer_than_the_window_is_refused():
     with pytest.raises(UserError, match="--season 30 is longer than the window"):
         build_config(None, season=30)
     assert build_config("seed").test_split == 0.0 and build_config(None).test_split == 0.2
+
+
+@pytest.mark.slow
+def test_every_evaluation_field_of_the_bundle_is_the_test_segment(twin_runs, tmp_path):
+    import keras
+
+    from edge_forecast.bundle import load_bundle
+    from edge_forecast.forecast import rmse
+    from edge_forecast.signals import Scaler
+
+    (run, _), _ = twin_runs
+    done = cli("export", str(run), "--out", str(tmp_path / "b"), "--quant", "float32", "--quiet")
+    assert done.returncode == 0, done.stderr
+    bundle = load_bundle(tmp_path / "b")
+    record = json.loads((run / "training.json").read_text())
+    series = np.load(run / "signal.npy")
+    ev, start = bundle.data["evaluation"], 120
+    assert (ev["segment"], ev["start"], ev["steps"]) == ("test", start, 30)
+    assert np.array_equal(ev["truth"], series[start:])
+    assert np.array_equal(bundle.seed_window, series[start - 8 : start])
+    # the run's backtest origins, as offsets into the truth
+    assert ev["horizon"] == 6 and [o + start for o in ev["origins"]] == record["models"]["rnn"]["test"]["origin_index"]
+    model = bundle.model("rnn")
+    trained = keras.models.load_model(run / "rnn.keras", compile=False)
+    scaler = Scaler.from_dict(record["scaler"])
+    windows = np.stack([series[i - 8 : i] for i in range(start, 150)])
+    one_step = scaler.inverse(trained.predict(scaler.transform(windows)[..., None], verbose=0)[:, -1, 0])
+    assert np.allclose(model["keras"]["one_step"], one_step, atol=1e-5)
+    loop = np.asarray(model["keras"]["closed_loop"])
+    assert loop.size == 30
+    errors = model["variants"]["float32"]["errors"]
+    assert errors["closed_loop_rmse_vs_truth"] == pytest.approx(rmse(loop, series[start:]), abs=1e-5)
+    test = {k: v for k, v in record["models"]["rnn"]["test"].items() if k not in ("forecasts", "origin_index")}
+    assert model["keras"]["test"] == test
+    for name, entry in bundle.data["baselines"].items():
+        assert entry["test"]["rmse"] == record["baselines"][name]["test"]["rmse"]
+        assert entry["closed_loop_rmse_vs_truth"] == pytest.approx(rmse(entry["closed_loop"], series[start:]))
+    assert bundle.data["baselines"]["persistence"]["closed_loop"] == [series[start - 1]] * 30

@@ -41,8 +41,10 @@ class RolloutData:
         n = train.size - window - k + 1
         if n < 1:
             raise ValueError(f"the training part ({train.size} points) is too short for window {window} + rollout {k}")
+        # strided views of one float32 copy of the series: no copy per window (a long series would
+        # otherwise hold W + K values per window); each mini-batch gathers its rows
         view = np.lib.stride_tricks.sliding_window_view(train.astype(np.float32), window + k)[:n]
-        return cls(view[:, :window, None].copy(), view[:, 1 : window + 1, None].copy(), view[:, window:].copy())
+        return cls(view[:, :window, None], view[:, 1 : window + 1, None], view[:, window:])
 
 
 def make_optimizer(config: TrainConfig, steps_per_epoch: int):

@@ -35,8 +35,9 @@ class StreamData:
         if n < 1:
             raise ValueError(f"the training part ({train.size} points) is too short for --stream {length} + rollout {k}")
         view = np.lib.stride_tricks.sliding_window_view(train.astype(np.float32), span)[:n]
-        return cls(view[:, :length, None].copy(), view[:, 1 : length + 1, None].copy(),
-                   view[:, window : window + k].copy(), view[:, length : length + k].copy())
+        # strided views, no copy per sequence (see RolloutData)
+        return cls(view[:, :length, None], view[:, 1 : length + 1, None],
+                   view[:, window : window + k], view[:, length : length + k])
 
 
 def fit_stream(model, kind: ModelKind, config: TrainConfig, scaled: np.ndarray, train_points: int,
