@@ -66,8 +66,11 @@ def _echo(quiet: bool):
 @click.option("--model", "models", multiple=True, help="rnn, lstm or gru; repeat or comma-separate.  [default: lstm]")
 @click.option("--window", type=int, help="Past values per input window.  [default: 20]")
 @click.option("--units", type=int, help="Recurrent units.  [default: 40]")
-@click.option("--epochs", type=int, help="Training epochs.  [default: 150]")
-@click.option("--batch-size", type=int, help="Batch size.  [default: 16]")
+@click.option("--epochs", type=int,
+              help="Training epochs.  [default: a budget of ~1,200 gradient steps at window 20 (fewer at longer "
+                   "windows), at most 150 epochs; seed preset: 1000; --stream: 300]")
+@click.option("--batch-size", type=int,
+              help="Batch size.  [default: 16, larger (up to 128) when an epoch would exceed 32 steps; seed preset: 10]")
 @click.option("--optimizer", type=click.Choice(["sgd", "adam"], case_sensitive=False), help="[default: adam]")
 @click.option("--learning-rate", type=float, help="[default: 0.003; seed preset: 0.01]")
 @click.option("--validation-split", type=float, help="Trailing fraction of windows for validation.  [default: 0.1]")

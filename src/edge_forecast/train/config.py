@@ -47,8 +47,8 @@ class TrainConfig:
     models: tuple[ModelKind, ...] = (ModelKind.LSTM,)
     window: int = 20
     units: int = 40
-    epochs: int = 150
-    batch_size: int = 16
+    epochs: int | None = None      # None: a budget of gradient steps (train/budget.py)
+    batch_size: int | None = None  # None: 16, larger for long training parts (train/budget.py)
     optimizer: OptimizerKind = OptimizerKind.ADAM
     learning_rate: float = 3e-3
     validation_split: float = 0.1
@@ -144,9 +144,9 @@ def _check(config: TrainConfig) -> None:
         raise UserError(f"--window must be at least 1, got {config.window}")
     if config.units < 1:
         raise UserError(f"--units must be at least 1, got {config.units}")
-    if config.epochs < 1:
+    if config.epochs is not None and config.epochs < 1:
         raise UserError(f"--epochs must be at least 1, got {config.epochs}")
-    if config.batch_size < 1:
+    if config.batch_size is not None and config.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {config.batch_size}")
     if not config.learning_rate > 0:
         raise UserError(f"--learning-rate must be positive, got {config.learning_rate}")

@@ -13,6 +13,7 @@ from edge_forecast.evaluation import baseline_warnings, naive_scale
 from edge_forecast.fsio import staged_dir, write_json_atomic
 from edge_forecast.run_record import RECORD_NAME, RUN_FORMAT, RUN_FORMAT_VERSION, SIGNAL_NAME
 from edge_forecast.signals import Scaler, Signal, validate_series
+from edge_forecast.train.budget import resolve_budget, training_samples
 from edge_forecast.train.config import ModelKind, TrainConfig
 from edge_forecast.train.scoring import (
     assess,
@@ -42,9 +43,14 @@ def train_run(config: TrainConfig, out: Path, force: bool = False, quiet: bool =
                         f"+ rollout {config.rollout}; lower --stream or --rollout")
     if split.train_end <= config.season:
         raise UserError(f"the training part ({split.train_end} points) is not longer than --season {config.season}")
+    config, budget = resolve_budget(config, training_samples(config, split.train_end))
+    if "auto" in (budget["batch_size"], budget["epochs"]) and not quiet:
+        echo(f"training budget: batch {config.batch_size} ({budget['batch_size']}), {config.epochs} epochs "
+             f"({budget['epochs']}), {budget['gradient_steps']:,} gradient steps")
     out = Path(out)
     with staged_dir(out, force, "run") as stage:
         record = _train_into(config, signal, split, stage, quiet, echo)
+        record["budget"] = budget
         write_json_atomic(stage / RECORD_NAME, record)
     echo(f"run saved to {out}")
     return record
