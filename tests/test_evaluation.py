@@ -204,3 +204,25 @@ def test_every_evaluation_field_of_the_bundle_is_the_test_segment(twin_runs, tmp
         assert entry["test"]["rmse"] == record["baselines"][name]["test"]["rmse"]
         assert entry["closed_loop_rmse_vs_truth"] == pytest.approx(rmse(entry["closed_loop"], series[start:]))
     assert bundle.data["baselines"]["persistence"]["closed_loop"] == [series[start - 1]] * 30
+
+
+def test_an_old_run_or_bundle_is_a_one_line_error(tmp_path):
+    from edge_forecast.bundle import validate_bundle_dict
+
+    run = tmp_path / "old"
+    run.mkdir()
+    (run / "training.json").write_text(json.dumps({"format": "edge-forecast-run", "format_version": 1}))
+    done = cli("export", str(run), "--out", str(tmp_path / "b"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"error: {run / 'training.json'} has format version 1; this edge-forecast reads version 2 (train the run again)"]
+    with pytest.raises(UserError, match="format version 1 is not supported"):
+        validate_bundle_dict({"format": "edge-forecast-bundle", "format_version": 1})
+
+
+def test_strict_json_refuses_nan(tmp_path):
+    from edge_forecast.fsio import write_json_atomic
+
+    with pytest.raises(ValueError):
+        write_json_atomic(tmp_path / "x.json", {"rmse": float("nan")})
+    assert not (tmp_path / "x.json").exists() and list(tmp_path.iterdir()) == []
