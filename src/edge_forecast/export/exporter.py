@@ -191,7 +191,8 @@ def _convert_all(run: Path, data: _Data, models: list[str], modes: list[QuantMod
             "verify_windows": str(data.work / "verify_windows.npy"),
             "eval_windows": str(data.work / "eval_windows.npy"),
             "seed_window": [float(v) for v in data.scaler.transform(data.seed_window)],
-            "steps": data.steps, "rollout_steps": data.rollout_steps,
+            # the Keras loops cover the rollout graph's horizon too (it may outrun the test segment)
+            "steps": max(data.steps, data.rollout_steps), "rollout_steps": data.rollout_steps,
             "sequence": str(data.work / "sequence.npy"), "stream_sequence": str(data.work / "stream_sequence.npy"),
         }
         job_path = data.work / f"{name}.job.json"
@@ -242,9 +243,9 @@ def _assemble(data: _Data, models: list[str], modes: list[QuantMode], converted:
                 "training": training,
                 "keras": {
                     "closed_loop": [float(v) for v in keras_loop],
-                    "closed_loop_rmse_vs_truth": rmse(keras_loop, truth),
+                    "closed_loop_rmse_vs_truth": _vs_truth(keras_loop, truth),
                     "stream_closed_loop": [float(v) for v in stream_loop],
-                    "stream_closed_loop_rmse_vs_truth": rmse(stream_loop, truth),
+                    "stream_closed_loop_rmse_vs_truth": _vs_truth(stream_loop, truth),
                     "one_step": [float(v) for v in data.scaler.inverse(refs["eval_windows"])],
                     "test": _test_metrics(entry.get("test")),
                 },
@@ -273,7 +274,7 @@ def _verify_one(name: str, mode: QuantMode, item: dict, ref: KerasReference, dat
     if check is None:
         return None
     loop = data.scaler.inverse(check.closed_loop)
-    errors = {**check.errors, "closed_loop_rmse_vs_truth": rmse(loop, truth)}
+    errors = {**check.errors, "closed_loop_rmse_vs_truth": _vs_truth(loop, truth)}
     return _variant_record(item, stage, mode, "window", check, errors)
 
 
@@ -292,10 +293,17 @@ def _verify_graph(name: str, item: str, found: dict, ref: KerasReference, data: 
         return None
     errors = dict(check.errors)
     loop = data.scaler.inverse(check.closed_loop)
-    errors["closed_loop_rmse_vs_truth"] = rmse(loop, truth[: loop.size])
+    errors["closed_loop_rmse_vs_truth"] = _vs_truth(loop, truth)
     # the window graph's one-step fields, so tables that read them keep working
     errors.setdefault("one_step_max_abs", errors["closed_loop_max_abs_vs_keras"])
     return {**_variant_record(found, stage, mode, graph, check, errors), **check.extra}
+
+
+def _vs_truth(loop: np.ndarray, truth: np.ndarray) -> float:
+    """Closed-loop RMSE against the evaluation truth over the steps both have (a rollout graph's
+    horizon or the Keras reference may be longer than the test segment)."""
+    n = min(loop.size, truth.size)
+    return rmse(loop[:n], truth[:n])
 
 
 def _checked(label: str, found: dict, data: _Data, stage: Path, result: ExportResult, echo,
