@@ -226,3 +226,24 @@ def test_strict_json_refuses_nan(tmp_path):
     with pytest.raises(ValueError):
         write_json_atomic(tmp_path / "x.json", {"rmse": float("nan")})
     assert not (tmp_path / "x.json").exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_selection_keeps_the_weights_with_the_best_validation_backtest(twin_runs):
+    import keras
+
+    from edge_forecast.evaluation import MAX_SELECTION_ORIGINS
+    from edge_forecast.forecast import rmse
+    from edge_forecast.signals import Scaler
+    from edge_forecast.train.models import keras_forecast_fn
+
+    (run, _), _ = twin_runs
+    record = json.loads((run / "training.json").read_text())
+    split, history = record["split"], record["models"]["rnn"]["history"]
+    scaled = Scaler.from_dict(record["scaler"]).transform(np.load(run / "signal.npy"))
+    plan = plan_origins(split["validation_start"], split["test_start"], 8, 6, 2, MAX_SELECTION_ORIGINS)
+    model = keras.models.load_model(run / "rnn.keras", compile=False)
+    again = rmse(keras_forecast_fn(model)(origin_windows(scaled, plan, 8), plan.horizon), origin_truth(scaled, plan))
+    scored = [v for v in history["val_closed_loop_rmse"] if v is not None]
+    assert history["selected_val_closed_loop_rmse"][0] == min(scored)
+    assert again == pytest.approx(min(scored), rel=1e-5)
