@@ -1,12 +1,13 @@
 """The default training budget: batch size and epochs when the user gives neither (no TensorFlow).
 
 Closed-loop training costs ~K x W cell steps per window and is bound by per-operation overhead at
-small batches: on this 2-core machine an LSTM(40) rollout step at window 52 took ~155 ms at
-batch 16 and ~300 ms at batch 128 (8x the windows for 2x the time), 1.7 s at batch 512
-(benchmarks/results/long_series.md). So long training parts get larger batches (capped where the
-cost per window stopped falling), and the epoch count follows a budget of gradient steps, scaled
-by the window, instead of a fixed 150: the tutorial-sized series keeps its 150 epochs, a
-2,000-value series at window 52 does not take half an hour.
+small batches: on this 2-core machine (shared) an LSTM(40) rollout step at window 52 took 241 ms
+at batch 16, 314 ms at batch 128 and 1.09 s at batch 512, i.e. 6.1x and 7.1x the windows per
+second of batch 16 (benchmarks/results/rollout_batch_cost.md). So long training parts get larger
+batches (capped at 128, past which the gain is small and the updates few), and the epoch count
+follows a budget of gradient steps, scaled by the window, instead of a fixed 150: the
+tutorial-sized series keeps its 150 epochs, a 2,000-value series at window 52 does not take half
+an hour (benchmarks/results/long_series.md).
 """
 
 from __future__ import annotations
