@@ -13,7 +13,7 @@ from edge_forecast.bundle import load_bundle
 from edge_forecast.edge import Forecaster
 
 STREAM_ARGS = ["--stream", "40", "--rollout", "5", "--epochs", "25", "--seed", "3",
-               "--test-split", "100"]  # a test segment longer than the rollout graph checks
+               "--points", "300", "--test-split", "80"]  # a test segment longer than the rollout graph checks
 ROLLOUT_STEPS = 70  # past the 60 steps that gate a state-carrying float32 loop at export
 
 
