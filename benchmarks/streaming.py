@@ -35,21 +35,21 @@ def edge(*args: str) -> None:
 
 def _row(label: str, training: str, name: str, model: dict, bundle: dict) -> str:
     variants = bundle["models"][name]["variants"]
-    held = model["holdout"]
+    held = model["test"]
 
     def full(variant: str) -> str:
         return f"{variants[variant]['errors']['closed_loop_rmse_vs_truth']:.3g}" if variant in variants else "—"
 
     return (f"| {label} | {training} | {name} | {model['train_seconds']:.0f} | {held['rmse']:.3g} | "
-            f"{model['closed_loop']['rmse']:.3g} | {full('float32')} | {full('stream-float32')} | {full('stream-int8')} |")
+            f"{model['in_sample_closed_loop']['rmse']:.3g} | {full('float32')} | {full('stream-float32')} | {full('stream-int8')} |")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/edge-forecast-streaming"))
     args = parser.parse_args()
-    rows = ["| signal | training | model | train (s) | held-out RMSE (Keras, own forecaster) | full closed-loop RMSE "
-            "(Keras, own forecaster) | window graph f32 full | stream graph f32 full | stream graph int8 full |",
+    rows = ["| signal | training | model | train (s) | test RMSE (Keras, own forecaster) | in-sample closed-loop RMSE "
+            "(Keras, own forecaster) | window graph f32 test segment | stream graph f32 test segment | stream graph int8 test segment |",
             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for label, signal in SIGNALS.items():
         for training, extra in TRAININGS.items():

@@ -38,14 +38,15 @@ def test_inference_clone_reproduces_the_trained_model():
 
 
 def test_run_directory_holds_every_artifact(tiny_run):
-    from edge_forecast.train.loop import load_run
+    from edge_forecast.run_record import load_run
 
     record = load_run(tiny_run)
     assert {p.name for p in tiny_run.iterdir()} >= {
         "training.json", "signal.npy", "rnn.keras", "lstm.keras", "gru.keras", "loss.png", "forecast.png"}
     assert record["config"]["preset"] == "seed" and record["config"]["batch_size"] == 10
     assert record["config"]["optimizer"] == "sgd" and record["config"]["validation_split"] == 0.1
-    assert record["split"] == {"windows": 180, "train_windows": 162, "train_points": 182}
+    assert record["split"] == {"points": 200, "windows": 180, "train_windows": 162, "train_points": 182,
+                               "validation_start": 182, "test_start": 200}  # the tutorial: no test segment
     assert record["scaler"] == {"kind": "none", "offset": 0.0, "scale": 1.0}
     assert {"tensorflow", "keras", "numpy", "python"} <= set(record["versions"])
     series = np.load(tiny_run / "signal.npy")
@@ -54,16 +55,18 @@ def test_run_directory_holds_every_artifact(tiny_run):
         model = record["models"][name]
         assert model["params"] == params
         assert len(model["history"]["loss"]) == 3 and len(model["history"]["val_loss"]) == 3
-        forecast = np.asarray(model["closed_loop"]["forecast"])
+        assert model["test"] is None
+        forecast = np.asarray(model["in_sample_closed_loop"]["forecast"])
         assert forecast.size == 180
-        assert model["closed_loop"]["rmse"] == pytest.approx(rmse(forecast, series[20:]), rel=1e-12)
+        assert model["in_sample_closed_loop"]["rmse"] == pytest.approx(rmse(forecast, series[20:]), rel=1e-12)
     baselines = record["baselines"]
-    assert set(baselines) == {"persistence", "ar20"}
-    assert baselines["persistence"]["forecast"] == [series[19]] * 180
+    assert set(baselines) == {"persistence", "drift", "ar20"}
+    assert baselines["persistence"]["in_sample_closed_loop"]["forecast"] == [series[19]] * 180
     for entry in baselines.values():
-        assert entry["closed_loop_rmse"] == pytest.approx(rmse(entry["forecast"], series[20:]), rel=1e-12)
+        loop = entry["in_sample_closed_loop"]
+        assert loop["rmse"] == pytest.approx(rmse(loop["forecast"], series[20:]), rel=1e-12)
     # the seed signal is an exact linear recurrence: AR fitted on the training part nails it
-    assert baselines["ar20"]["closed_loop_rmse"] < 1e-3
+    assert baselines["ar20"]["in_sample_closed_loop"]["rmse"] < 1e-3
 
 
 def test_closed_loop_in_record_is_the_keras_model(tiny_run):
@@ -76,7 +79,7 @@ def test_closed_loop_in_record_is_the_keras_model(tiny_run):
     series = np.load(tiny_run / "signal.npy")
     model = keras.models.load_model(tiny_run / "rnn.keras")
     again = closed_loop(keras_step_fn(model), series[:20], 30)
-    assert np.allclose(again, record["models"]["rnn"]["closed_loop"]["forecast"][:30], atol=1e-6)
+    assert np.allclose(again, record["models"]["rnn"]["in_sample_closed_loop"]["forecast"][:30], atol=1e-6)
 
 
 @pytest.mark.slow
@@ -88,7 +91,7 @@ def test_training_is_deterministic(tmp_path):
     a = train_run(config, tmp_path / "a", quiet=True, echo=lambda _: None)
     b = train_run(config, tmp_path / "b", quiet=True, echo=lambda _: None)
     assert a["models"]["rnn"]["history"] == b["models"]["rnn"]["history"]
-    assert a["models"]["rnn"]["closed_loop"]["forecast"] == b["models"]["rnn"]["closed_loop"]["forecast"]
+    assert a["models"]["rnn"]["test"]["forecasts"] == b["models"]["rnn"]["test"]["forecasts"]
 
 
 @pytest.mark.slow

@@ -1,4 +1,6 @@
-"""Baselines every neural forecast is compared with (numpy only): persistence and linear AR(p)."""
+"""Baselines every neural forecast is compared with (numpy only): persistence, seasonal naive,
+drift and linear AR(p) by least squares (Hyndman & Athanasopoulos, "Forecasting: Principles and
+Practice", 3rd ed., ch. 5.2 and 9)."""
 
 from __future__ import annotations
 
@@ -7,10 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
-def persistence_step(window: np.ndarray) -> float:
-    """Tomorrow equals today."""
-    return float(window[-1])
+from edge_forecast.forecast import closed_loop_batch
 
 
 @dataclass(frozen=True)
@@ -27,6 +26,10 @@ class ARModel:
     def step(self, window: np.ndarray) -> float:
         return float(self.intercept + self.coef @ window[-self.order:])
 
+    def predict(self, windows: np.ndarray) -> np.ndarray:
+        """Batched step: windows (B, >= p) -> next values (B,)."""
+        return self.intercept + np.asarray(windows)[:, -self.order:] @ self.coef
+
 
 def fit_ar(series: np.ndarray, order: int, intercept: bool = True) -> ARModel:
     """Least squares on every (p values -> next value) pair of `series`.
@@ -42,6 +45,26 @@ def fit_ar(series: np.ndarray, order: int, intercept: bool = True) -> ARModel:
     return ARModel(solution[:order].copy(), float(solution[order]) if intercept else 0.0)
 
 
-def baseline_steps(train_series: np.ndarray, window: int) -> dict[str, Callable[[np.ndarray], float]]:
-    """Named one-step functions, fitted on the training part only."""
-    return {"persistence": persistence_step, f"ar{window}": fit_ar(train_series, window).step}
+def drift_forecast(windows: np.ndarray, steps: int) -> np.ndarray:
+    """The drift method over each window: its last value plus h times the mean change across the
+    window (the line from its first to its last value). Hyndman's drift draws the line from the
+    first observation; here it sees the same W values the models see. (B, W) -> (B, steps)."""
+    windows = np.atleast_2d(np.asarray(windows, dtype=np.float64))
+    slope = (windows[:, -1] - windows[:, 0]) / max(windows.shape[1] - 1, 1)
+    return windows[:, -1:] + slope[:, None] * np.arange(1, steps + 1)
+
+
+def baseline_forecasters(train_series: np.ndarray, window: int, season: int = 1) -> dict[str, Callable[[np.ndarray, int], np.ndarray]]:
+    """Named forecasters (windows (B, W), steps) -> (B, steps), fitted on the training part only.
+
+    Persistence, seasonal naive (only when `season` > 1; needs season <= window: the closed loop
+    then repeats the last season), drift, and AR(window) by least squares.
+    """
+    ar = fit_ar(train_series, window)
+    # copies: closed_loop_batch shifts the window in place after the call, under a returned view
+    out = {"persistence": lambda w, s: closed_loop_batch(lambda rows: rows[:, -1].copy(), w, s)}
+    if season > 1:
+        out[f"seasonal_naive{season}"] = lambda w, s: closed_loop_batch(lambda rows: rows[:, -season].copy(), w, s)
+    out["drift"] = drift_forecast
+    out[f"ar{window}"] = lambda w, s: closed_loop_batch(ar.predict, w, s)
+    return out

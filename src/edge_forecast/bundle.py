@@ -40,7 +40,7 @@ from edge_forecast.fsio import sha256_file
 from edge_forecast.signals import Scaler
 
 BUNDLE_FORMAT = "edge-forecast-bundle"
-BUNDLE_VERSION = 1
+BUNDLE_VERSION = 2
 BUNDLE_FILE = "bundle.json"
 
 # Required keys and their types, per level: a small schema that needs no dependency on a device.
@@ -67,6 +67,9 @@ class GraphKind(str, Enum):
 
 
 TRAINING_KINDS = ("window", "stream")
+# What bundle.json's `evaluation` (and every accuracy figure computed on it) covers: the run's test
+# segment, or, for a run without one (the seed preset), the series after its first window, in-sample.
+EVALUATION_SEGMENTS = ("test", "in-sample")
 
 
 def variant_key(graph: str, mode: str) -> str:
@@ -145,7 +148,9 @@ def validate_bundle_dict(data: Any) -> None:
     if not _finite_numbers(data["seed_window"]):
         raise UserError("bundle.json: seed_window must hold finite numbers")
     _check_scaler(data["scaler"])
-    _require(data["evaluation"], {"steps": int, "truth": list}, "evaluation")
+    _require(data["evaluation"], {"segment": str, "steps": int, "truth": list}, "evaluation")
+    if data["evaluation"]["segment"] not in EVALUATION_SEGMENTS:
+        raise UserError(f"bundle.json: evaluation.segment must be one of {', '.join(EVALUATION_SEGMENTS)}")
     if data["evaluation"]["steps"] < 1 or not _finite_numbers(data["evaluation"]["truth"]):
         raise UserError("bundle.json: evaluation needs steps >= 1 and finite truth values")
     if not data["models"]:

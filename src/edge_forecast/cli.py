@@ -82,6 +82,23 @@ GRAPHS = ("window", "step", "rollout", "stream")
 RUNTIME_CHOICES = ("all", "litert", "tflite-runtime", "tensorflow")
 
 
+class FractionOrCount(click.ParamType):
+    """A fraction in [0, 1) or a whole count (>= 1): '0.2' or '500', never '1.5'."""
+
+    name = "FRACTION|COUNT"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)):
+            return float(value)
+        try:
+            number = float(value)
+        except ValueError:
+            self.fail(f"{value!r} is neither a fraction in [0, 1) nor a count of values", param, ctx)
+        if not (0 <= number < 1 or (number >= 1 and number == int(number) and "." not in value)):
+            self.fail(f"{value!r} is neither a fraction in [0, 1) nor a whole count of values", param, ctx)
+        return number
+
+
 def _echo(quiet: bool):
     return (lambda _line: None) if quiet else click.echo
 
@@ -100,11 +117,23 @@ def _echo(quiet: bool):
 @click.option("--model", "models", multiple=True, help="rnn, lstm or gru; repeat or comma-separate.  [default: lstm]")
 @click.option("--window", type=int, help="Past values per input window.  [default: 20]")
 @click.option("--units", type=int, help="Recurrent units.  [default: 40]")
-@click.option("--epochs", type=int, help="Training epochs.  [default: 150]")
-@click.option("--batch-size", type=int, help="Batch size.  [default: 16]")
+@click.option("--epochs", type=int,
+              help="Training epochs.  [default: a budget of ~1,200 gradient steps at window 20 (fewer at longer "
+                   "windows), at most 150 epochs; seed preset: 1000; --stream: 300]")
+@click.option("--batch-size", type=int,
+              help="Batch size.  [default: 16, larger (up to 128) when an epoch would exceed 32 steps; seed preset: 10]")
 @click.option("--optimizer", type=click.Choice(["sgd", "adam"], case_sensitive=False), help="[default: adam]")
 @click.option("--learning-rate", type=float, help="[default: 0.003; seed preset: 0.01]")
 @click.option("--validation-split", type=float, help="Trailing fraction of windows for validation.  [default: 0.1]")
+@click.option("--test-split", type=FractionOrCount(),
+              help="Trailing test segment that neither training nor selection sees: a fraction of the series "
+                   "(< 1) or a count of values; 0 = none.  [default: 0.2; seed preset: 0]")
+@click.option("--horizon", type=click.IntRange(min=1),
+              help="Closed-loop steps from each test origin (rolling-origin backtest).  [default: 20]")
+@click.option("--stride", type=click.IntRange(min=1),
+              help="Values between test origins (raised to keep at most 1,000 origins).  [default: 1]")
+@click.option("--season", type=click.IntRange(min=1),
+              help="Season of the seasonal naive forecast that scales MASE; 1 = persistence.  [default: 1]")
 @click.option("--scale", type=click.Choice(["none", "standard", "minmax"]), help="[default: standard]")
 @click.option("--seed", type=int, help="Random seed; same seed, same result on one machine.  [default: 0]")
 @click.option("--rollout", type=int,
@@ -126,7 +155,9 @@ def train(out: Path, preset: str | None, force: bool, quiet: bool, **options) ->
     config = build_config(preset, **options)
     from edge_forecast.train.loop import train_run
 
-    train_run(config, out, force=force, quiet=quiet, echo=_echo(quiet))
+    record = train_run(config, out, force=force, quiet=quiet, echo=_echo(quiet))
+    for warning in record["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @cli.command()
@@ -249,6 +280,8 @@ def bench(bundle: Path, out: Path, horizon: int | None, steps: int | None, repea
     result = bench_bundle(bundle, out, steps=steps, repeats=repeats, runtimes=runtimes, reference=reference,
                           force=force, echo=_echo(quiet))
     _echo(quiet)(f"report saved to {result.markdown}")
+    for warning in result.report.get("warnings", []):
+        click.echo(f"warning: {warning}", err=True)
 
 
 @cli.command()

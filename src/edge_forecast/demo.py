@@ -53,7 +53,7 @@ def run_demo(out: str | Path, epochs: int | None = None, force: bool = False, qu
     started = time.perf_counter()
     with staged_dir(out, force, "demo") as stage:
         echo(f"[1/3] training {' and '.join(DEMO_MODELS)} on the built-in damped signal "
-             f"({config.epochs} epochs, {config.optimizer.value}, window {config.window})")
+             f"({config.epochs or 'a budget of'} epochs, {config.optimizer.value}, window {config.window})")
         from edge_forecast.train.loop import train_run
 
         train_run(config, stage / "run", quiet=quiet, echo=echo)

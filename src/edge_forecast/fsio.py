@@ -75,7 +75,8 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    """Strict JSON: NaN and inf are not JSON, so a non-finite number is a bug (write null)."""
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n")
 
 
 def sha256_file(path: Path) -> str:

@@ -45,7 +45,7 @@ def batched_closed_loop(model, windows: np.ndarray, horizon: int) -> np.ndarray:
 
 def measure(job: dict, model_name: str) -> dict:
     bundle = load_bundle(job["bundle"])
-    from edge_forecast.train.loop import load_run
+    from edge_forecast.run_record import load_run
 
     run_dir = Path(job["reference"])
     record = load_run(run_dir)

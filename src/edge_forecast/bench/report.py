@@ -209,13 +209,27 @@ def _baselines_table(doc: dict) -> list[str]:
     baselines = doc.get("baselines") or {}
     if not baselines:
         return []
-    rows = [[name, b["closed_loop_rmse_vs_truth"]] for name, b in baselines.items()]
-    return ["## Baselines (numpy, fitted on the training part)", "",
-            "The same closed loop from the same seed window: persistence repeats the last value; arW is a "
-            "linear autoregressive model on the last W values, least squares. A uniformly sampled damped "
-            "sinusoid is an exact linear recurrence, so arW is near-perfect there: the neural models earn "
-            "their place on signals where it is not.", ""] + _table(
-        ["baseline", "closed-loop RMSE vs truth"], rows, "lr")
+    rows = []
+    for name, model in doc["models"].items():
+        t = model["keras"].get("test") or {}
+        rows.append([f"{name} (Keras float)", t.get("rmse", "—"), t.get("mae", "—"), t.get("mase", "—"),
+                     model["keras"]["bundle"]["closed_loop_rmse_vs_truth"]])
+    for name, b in baselines.items():
+        t = b.get("test") or {}
+        rows.append([name, t.get("rmse", "—"), t.get("mae", "—"), t.get("mase", "—"), b["closed_loop_rmse_vs_truth"]])
+    plan = next((b["test"] for b in baselines.values() if b.get("test")), None)
+    where = (f"Test backtest (from the training run): {plan['origins']} forecast origins on the test segment, every "
+             f"{plan['stride']} values, each a closed loop of {plan['horizon']} steps from the true window before it; "
+             "MASE divides MAE by the in-sample one-step MAE of the (seasonal) naive forecast. "
+             if plan else "No test segment: the run was trained with --test-split 0 (the seed preset). ")
+    warnings = [f"**warning:** {w}" for w in doc.get("warnings", [])]
+    return ["## Models and baselines (numpy, fitted on the training part)", "",
+            where + "The last column is the closed loop from the seed window over the evaluation data. Persistence "
+            "repeats the last value, seasonal naive the last season, drift extends the line through the window, "
+            "arW is a linear autoregressive model on the last W values by least squares (exact on a damped "
+            "sinusoid, which is a linear recurrence).", ""] + _table(
+        ["forecaster", "test RMSE", "test MAE", "test MASE", "closed-loop RMSE vs truth"], rows, "lrrrr") + (
+        warnings + [""] if warnings else [])
 
 
 def _latency_table(doc: dict) -> list[str]:
@@ -256,8 +270,12 @@ def _accuracy_table(doc: dict) -> list[str]:
             rows.append([name, e["variant"], e["runtime"], a["one_step_rmse_vs_keras"], a["one_step_max_abs_vs_keras"],
                          a["one_step_rmse_vs_truth"], a["closed_loop_rmse_vs_truth"], a["closed_loop_rmse_vs_keras"],
                          a["closed_loop_max_abs_vs_keras"]])
+    segment = doc["bundle"].get("evaluation_segment", "test")
     return ["## Accuracy (signal units)", "",
-            f"One step: each of the {doc['bundle']['evaluation_steps']} true values after the seed window predicted "
+            ("Every figure here is on the run's test segment, which neither training nor model selection saw. "
+             if segment == "test" else "In-sample: the run has no test segment (train --test-split 0, the seed "
+             "preset), so these figures cover data the model was trained on. ")
+            + f"One step: each of the {doc['bundle']['evaluation_steps']} true values after the seed window predicted "
             "from the true window before it. Closed loop: the forecast from the seed window, each prediction fed "
             f"back, over {doc['method']['accuracy_steps']} steps. \"Keras\" is the float Keras model's output recorded "
             "in bundle.json at export.", ""] + _table(

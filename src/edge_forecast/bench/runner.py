@@ -39,6 +39,7 @@ from edge_forecast.bundle import Bundle, load_bundle
 from edge_forecast.children import run_resilient
 from edge_forecast.edge.runtime import AUTO_ORDER, Runtime, resolve_runtime
 from edge_forecast.errors import UserError, parse_choices
+from edge_forecast.evaluation import baseline_warnings
 from edge_forecast.fsio import check_output_dir, staged_dir, write_json_atomic, write_text_atomic
 
 LATENCY_MIN_STEPS = 1000   # timed steps per repeat, at least (whole forecasts of --steps)
@@ -96,7 +97,7 @@ def bench_bundle(bundle: str | Path, out: str | Path, steps: int | None = None, 
     out = Path(out)
     check_output_dir(out, force, "report", inputs=(Path(bundle),) + ((Path(reference),) if reference is not None else ()))
 
-    plan = stats.horizon_plan(eval_steps, steps)
+    plan = stats.horizon_plan(eval_steps, steps, evaluation)
     job = {
         "bundle": str(Path(bundle).resolve()), "steps": steps, "repeats": repeats,
         "latency_steps": math.ceil(LATENCY_MIN_STEPS / steps) * steps, "warmup_steps": WARMUP_STEPS,
@@ -133,7 +134,7 @@ def _check_reference(reference: Path, bundle: Bundle) -> dict:
     if missing:
         raise UserError(f"--reference measures the Keras model and needs {' and '.join(missing)}: "
                         "pip install 'edge-forecast[desktop]', or drop --reference")
-    from edge_forecast.train.loop import load_run
+    from edge_forecast.run_record import load_run
 
     record = load_run(reference)
     if record["signal"].get("fingerprint") != bundle.data["signal"].get("fingerprint"):
@@ -217,6 +218,14 @@ def _measure_keras(bundle: Bundle, record: dict, job_path: Path, timeout: float,
     return out
 
 
+def _test_scores(test: dict | None) -> dict | None:
+    """The training run's test backtest scores recorded in bundle.json, rounded for the report."""
+    if not test:
+        return None
+    return {"origins": test["origins"], "horizon": test["horizon"], "stride": test["stride"],
+            **{k: stats.sig(test[k]) for k in ("rmse", "mae", "mase")}}
+
+
 def _keras_from_bundle(bundle: Bundle, model: str) -> dict:
     keras = bundle.model(model)["keras"]
     truth = np.asarray(bundle.data["evaluation"]["truth"], dtype=np.float64)
@@ -257,7 +266,7 @@ def _document(bundle: Bundle, results: list[dict], keras: dict, job: dict, runti
                                 "reason": "no --reference run was given (it needs the training run and TensorFlow)"}
         models[name] = {
             "kind": entry["kind"], "units": int(entry["units"]), "params": int(entry["params"]),
-            "keras": {**k, "bundle": _keras_from_bundle(bundle, name),
+            "keras": {**k, "bundle": _keras_from_bundle(bundle, name), "test": _test_scores(entry["keras"].get("test")),
                       "closed_loop": [float(v) for v in bundle.keras_loop(name)]},
             "training": entry.get("training", "window"),
         }
@@ -294,7 +303,8 @@ def _document(bundle: Bundle, results: list[dict], keras: dict, job: dict, runti
         f"model measured in a TensorFlow child of the same run; model.predict is timed on the first "
         f"{min(job['predict_steps'], steps)} steps only.",
         f"Error against horizon: RMSE against the truth at each horizon over {len(plan['origins'])} forecast "
-        f"origins, each a true window of the evaluation data, horizons 1 to {plan['horizon']}.",
+        f"origins, each a true window of the evaluation data, horizons 1 to {plan['horizon']}"
+        + (" (the training run's test backtest origins)." if bundle.data["evaluation"].get("origins") else "."),
         "Accuracy is in signal units; 'Keras' is the float Keras output that export recorded in bundle.json: "
         "the window model's closed loop, or for stream graphs and a stream-trained model's rollout the closed "
         "loop with the state carried (train --stream). The measured Keras baseline (--reference) always runs "
@@ -314,14 +324,18 @@ def _document(bundle: Bundle, results: list[dict], keras: dict, job: dict, runti
             "converter": ", ".join(f"{k} {v}" for k, v in converter.items() if isinstance(v, str)),
             "window": bundle.window, "signal": bundle.data.get("signal", {}).get("source"),
             "evaluation_steps": eval_steps,
+            "evaluation_segment": bundle.data["evaluation"]["segment"],
         },
         "method": method,
         "series": {"seed_window": [float(v) for v in bundle.seed_window],
                    "truth": [float(v) for v in bundle.data["evaluation"]["truth"]]},
         "models": models,
-        "baselines": {name: {"closed_loop_rmse_vs_truth": stats.sig(entry["closed_loop_rmse_vs_truth"])}
+        "baselines": {name: {"closed_loop_rmse_vs_truth": stats.sig(entry["closed_loop_rmse_vs_truth"]),
+                             "test": _test_scores(entry.get("test"))}
                       for name, entry in bundle.data.get("baselines", {}).items()},
         "results": results,
         "figures": {},
         "notes": [],
+        "warnings": baseline_warnings({name: m["keras"].get("test") for name, m in bundle.data["models"].items()},
+                                      {name: b.get("test") for name, b in bundle.data.get("baselines", {}).items()}),
     }

@@ -88,13 +88,18 @@ HORIZON_MARKS = (1, 5, 10, 20, 50, 100, 200, 500, 1000)
 MAX_ORIGINS = 100
 
 
-def horizon_plan(eval_steps: int, steps: int) -> dict:
+def horizon_plan(eval_steps: int, steps: int, evaluation: dict | None = None) -> dict:
     """Forecast origins and the longest horizon for the error-against-horizon curve.
 
+    When the bundle's `evaluation` carries the training run's backtest origins (offsets into its
+    truth) and horizon, those are used, so that bench and training score the same forecasts.
+    Otherwise:
     From each origin o (a true window series[o : o+W]) the closed loop runs `horizon` steps and is
     compared with truth[o : o+horizon]. The longest horizon is min(steps, half the evaluation
     length), so that many origins (evenly spaced, at most MAX_ORIGINS) share every horizon.
     """
+    if evaluation and evaluation.get("origins"):
+        return {"horizon": int(evaluation["horizon"]), "origins": [int(o) for o in evaluation["origins"]]}
     horizon = max(1, min(steps, eval_steps // 2 if eval_steps >= 2 else eval_steps))
     last = eval_steps - horizon
     count = min(MAX_ORIGINS, last + 1)

@@ -32,8 +32,8 @@ from edge_forecast.export.ops import float_islands
 from edge_forecast.export.verify import Verification, from_json
 from edge_forecast.forecast import rmse
 from edge_forecast.fsio import check_output_dir, sha256_file, staged_dir, write_json_atomic
+from edge_forecast.run_record import load_run
 from edge_forecast.signals import Scaler, make_windows
-from edge_forecast.train.loop import load_run
 
 CONVERT_TIMEOUT_S = 600.0
 VERIFY_TIMEOUT_S = 300.0  # one artifact's checks: load, ~300 one-step windows, a 180-step closed loop
@@ -61,6 +61,15 @@ class _Data:
     steps: int
     work: Path
     rollout_steps: int = 0
+    start: int = 0  # the first evaluated value (the test segment's start); the seed window ends there
+
+    @property
+    def seed_window(self) -> np.ndarray:
+        return self.series[self.start - self.window : self.start]
+
+    @property
+    def truth(self) -> np.ndarray:
+        return self.series[self.start : self.start + self.steps]
 
     @property
     def unit_scale(self) -> float:
@@ -137,14 +146,22 @@ def _prepare(run: Path, record: dict, work: Path, calibration_samples: int) -> _
     if calibration_samples > len(train_x):  # repeat with the windows' order: the range is what counts
         calib = train_x[np.arange(calibration_samples) % len(train_x)]
     verify = x[n_train:] if len(x) > n_train else x[-max(1, len(x) // 10):]
-    steps = min(series.size - window, MAX_EVAL_STEPS)
+    start = evaluation_start(record, series.size)
+    steps = min(series.size - start, MAX_EVAL_STEPS)
     np.save(work / "calibration.npy", calib.astype(np.float32))
     np.save(work / "verify_windows.npy", verify.astype(np.float32))
-    np.save(work / "eval_windows.npy", x[:steps].astype(np.float32))
+    np.save(work / "eval_windows.npy", x[start - window : start - window + steps].astype(np.float32))
     # teacher-forced sequences: the training part (state calibration) and what follows (stream check)
     np.save(work / "sequence.npy", scaled[: n_train + window].astype(np.float32))
     np.save(work / "stream_sequence.npy", scaled[: window + steps].astype(np.float32))
-    return _Data(record, series, scaler, window, steps, work)
+    return _Data(record, series, scaler, window, steps, work, start=start)
+
+
+def evaluation_start(record: dict, points: int) -> int:
+    """Where the bundle's evaluation starts: the test segment, or (a run without one, such as the
+    seed preset) the value after the first window, in-sample."""
+    test_start = int(record["split"]["test_start"])
+    return test_start if test_start < points else int(record["config"]["window"])
 
 
 def _convert_all(run: Path, data: _Data, models: list[str], modes: list[QuantMode], echo,
@@ -160,8 +177,9 @@ def _convert_all(run: Path, data: _Data, models: list[str], modes: list[QuantMod
             "calibration": str(data.work / "calibration.npy"),
             "verify_windows": str(data.work / "verify_windows.npy"),
             "eval_windows": str(data.work / "eval_windows.npy"),
-            "seed_window": [float(v) for v in data.scaler.transform(data.series[: data.window])],
-            "steps": data.steps, "rollout_steps": data.rollout_steps,
+            "seed_window": [float(v) for v in data.scaler.transform(data.seed_window)],
+            # the Keras loops cover the rollout graph's horizon too (it may outrun the test segment)
+            "steps": max(data.steps, data.rollout_steps), "rollout_steps": data.rollout_steps,
             "sequence": str(data.work / "sequence.npy"), "stream_sequence": str(data.work / "stream_sequence.npy"),
         }
         job_path = data.work / f"{name}.job.json"
@@ -180,7 +198,7 @@ def _assemble(data: _Data, models: list[str], modes: list[QuantMode], converted:
               probe_pythons: list[str], echo, graph_items: list[str]) -> ExportResult:
     result = ExportResult(bundle=None)
     doc_models: dict[str, dict] = {}
-    truth = data.series[data.window : data.window + data.steps]
+    truth = data.truth
     checks = _verify_all(data, models, [m.value for m in modes] + graph_items, converted, echo)
     for name in models:
         items = converted[name]
@@ -209,10 +227,11 @@ def _assemble(data: _Data, models: list[str], modes: list[QuantMode], converted:
                 "training": training,
                 "keras": {
                     "closed_loop": [float(v) for v in keras_loop],
-                    "closed_loop_rmse_vs_truth": rmse(keras_loop, truth),
+                    "closed_loop_rmse_vs_truth": _vs_truth(keras_loop, truth),
                     "stream_closed_loop": [float(v) for v in stream_loop],
-                    "stream_closed_loop_rmse_vs_truth": rmse(stream_loop, truth),
+                    "stream_closed_loop_rmse_vs_truth": _vs_truth(stream_loop, truth),
                     "one_step": [float(v) for v in data.scaler.inverse(refs["eval_windows"])],
+                    "test": _test_metrics(entry.get("test")),
                 },
                 "variants": variants,
             }
@@ -249,7 +268,7 @@ def _verify_all(data: _Data, models: list[str], variants: list[str], converted: 
     if not items:
         return {}
     job = {"work": str(data.work), "unit_scale": data.unit_scale, "items": items,
-           "seed_window": [float(v) for v in data.scaler.transform(data.series[: data.window])]}
+           "seed_window": [float(v) for v in data.scaler.transform(data.seed_window)]}
     job_path = data.work / "verify.job.json"
     job_path.write_text(json.dumps(job))
     echo(f"verifying {len(items)} artifacts")
@@ -272,7 +291,7 @@ def _verify_one(name: str, mode: QuantMode, item: dict, checks: dict, data: _Dat
     if check is None:
         return None
     loop = data.scaler.inverse(check.closed_loop)
-    errors = {**check.errors, "closed_loop_rmse_vs_truth": rmse(loop, truth)}
+    errors = {**check.errors, "closed_loop_rmse_vs_truth": _vs_truth(loop, truth)}
     return _variant_record(item, stage, mode, "window", check, errors)
 
 
@@ -285,10 +304,17 @@ def _verify_graph(name: str, item: str, found: dict, checks: dict, data: _Data, 
         return None
     errors = dict(check.errors)
     loop = data.scaler.inverse(check.closed_loop)
-    errors["closed_loop_rmse_vs_truth"] = rmse(loop, truth[: loop.size])
+    errors["closed_loop_rmse_vs_truth"] = _vs_truth(loop, truth)
     # the window graph's one-step fields, so tables that read them keep working
     errors.setdefault("one_step_max_abs", errors["closed_loop_max_abs_vs_keras"])
     return {**_variant_record(found, stage, mode, graph, check, errors), **check.extra}
+
+
+def _vs_truth(loop: np.ndarray, truth: np.ndarray) -> float:
+    """Closed-loop RMSE against the evaluation truth over the steps both have (a rollout graph's
+    horizon or the Keras reference may be longer than the test segment)."""
+    n = min(loop.size, truth.size)
+    return rmse(loop[:n], truth[:n])
 
 
 def _checked(label: str, found: dict, check: Verification | None, data: _Data, stage: Path, result: ExportResult,
@@ -336,10 +362,11 @@ def _integer_checks(variants: dict) -> list[str]:
             continue
         base = reference["errors"]["closed_loop_rmse_vs_truth"]
         got = variant["errors"]["closed_loop_rmse_vs_truth"]
-        ratio = got / base if base > 0 else float("inf") if got > 0 else 1.0
+        ratio = got / base if base > 0 else None if got > 0 else 1.0  # None: JSON has no inf
         variant["errors"]["closed_loop_rmse_ratio_vs_float32"] = ratio
-        if ratio > CLOSED_LOOP_RATIO_WARN:
-            warnings.append(f"{key}: closed-loop RMSE vs truth {got:.3g} is {ratio:.1f}x the float32 export's "
+        if ratio is None or ratio > CLOSED_LOOP_RATIO_WARN:
+            times = "infinitely many times" if ratio is None else f"{ratio:.1f}x"
+            warnings.append(f"{key}: closed-loop RMSE vs truth {got:.3g} is {times} the float32 export's "
                             f"({base:.3g}); the closed loop accumulates its rounding"
                             + ("; try int16x8 (README: int8 and the closed loop)"
                                if variant["mode"] == "int8" and variant["graph"] == GraphKind.WINDOW.value else ""))
@@ -391,6 +418,7 @@ def _remote_runtimes(python: str) -> list[str]:
 
 def _document(data: _Data, models: dict) -> dict:
     w = data.window
+    test = data.start == int(data.record["split"]["test_start"])
     return {
         "format": BUNDLE_FORMAT,
         "format_version": BUNDLE_VERSION,
@@ -400,25 +428,55 @@ def _document(data: _Data, models: dict) -> dict:
                       "verified_with": {"litert": runtime_version(Runtime.LITERT)}},
         "window": w,
         "scaler": data.scaler.to_dict(),
-        "seed_window": [float(v) for v in data.series[:w]],
+        "seed_window": [float(v) for v in data.seed_window],
         "signal": {k: data.record["signal"][k] for k in ("source", "column", "points", "fingerprint")},
         "evaluation": {
-            "description": "truth after the seed window; keras.one_step[i] predicts truth[i] from the true window before it",
+            "segment": "test" if test else "in-sample",
+            "description": ("the test segment (never seen by training or model selection)" if test else
+                            "in-sample: the run has no test segment; the series after its first window")
+                           + "; seed_window is the true window before truth[0]; keras.one_step[i] predicts "
+                             "truth[i] from the true window before it; origins are the run's backtest origins "
+                             "(offsets into truth) that fit in it",
+            "start": data.start,
             "steps": data.steps,
-            "truth": [float(v) for v in data.series[w : w + data.steps]],
+            "truth": [float(v) for v in data.truth],
+            **_backtest_origins(data),
         },
         "models": models,
-        "baselines": _baselines(data, w),
+        "baselines": _baselines(data),
     }
 
 
-def _baselines(data: _Data, w: int) -> dict:
-    """The training record's numpy baselines over the evaluation steps, for reports on a device."""
-    truth = data.series[w : w + data.steps]
+def _backtest_origins(data: _Data) -> dict:
+    """The training record's test origins as offsets into the evaluation truth (those whose
+    horizon fits in it), so bench's error against horizon uses the same origins."""
+    test = next((m.get("test") for m in data.record["models"].values() if m.get("test")), None)
+    if not test or data.start != test["start"]:
+        return {}
+    offsets = [o - data.start for o in test["origin_index"] if o - data.start + test["horizon"] <= data.steps]
+    return {"horizon": int(test["horizon"]), "origins": offsets} if offsets else {}
+
+
+def _test_metrics(test: dict | None) -> dict | None:
+    """The run's test backtest scores (without the forecasts), for reports on a device."""
+    if not test:
+        return None
+    return {k: v for k, v in test.items() if k not in ("forecasts", "origin_index")}
+
+
+def _baselines(data: _Data) -> dict:
+    """The numpy baselines (fitted on the training part) over the evaluation steps from the seed
+    window, and the run's test backtest scores, for reports on a device."""
+    from edge_forecast.baselines import baseline_forecasters
+
+    config = data.record["config"]
+    fitted = baseline_forecasters(data.series[: int(data.record["split"]["train_points"])], data.window,
+                                  int(config.get("season", 1)))
     out = {}
-    for name, entry in data.record.get("baselines", {}).items():
-        loop = np.asarray(entry["forecast"][: data.steps])
-        out[name] = {"closed_loop": [float(v) for v in loop], "closed_loop_rmse_vs_truth": rmse(loop, truth)}
+    for name, forecast in fitted.items():
+        loop = forecast(data.seed_window[None], data.steps)[0]
+        out[name] = {"closed_loop": [float(v) for v in loop], "closed_loop_rmse_vs_truth": rmse(loop, data.truth),
+                     "test": _test_metrics(data.record.get("baselines", {}).get(name, {}).get("test"))}
     return out
 
 

@@ -47,11 +47,16 @@ class TrainConfig:
     models: tuple[ModelKind, ...] = (ModelKind.LSTM,)
     window: int = 20
     units: int = 40
-    epochs: int = 150
-    batch_size: int = 16
+    epochs: int | None = None      # None: a budget of gradient steps (train/budget.py)
+    batch_size: int | None = None  # None: 16, larger for long training parts (train/budget.py)
     optimizer: OptimizerKind = OptimizerKind.ADAM
     learning_rate: float = 3e-3
     validation_split: float = 0.1
+    # Honest evaluation (evaluation.py): the trailing test segment and its rolling-origin backtest.
+    test_split: float = 0.2       # fraction of the series (< 1) or a count of values (>= 1); 0 = none
+    horizon: int = 20             # closed-loop steps per forecast origin
+    stride: int = 1               # values between origins (raised to keep the backtest bounded)
+    season: int = 1               # MASE's seasonal naive period (1 = persistence)
     scale: ScaleKind = ScaleKind.STANDARD
     seed: int = 0
     # Closed-loop training (train/rollout.py); rollout 0 is the tutorial's teacher forcing.
@@ -81,6 +86,7 @@ SEED_PRESET = TrainConfig(
     optimizer=OptimizerKind.SGD,
     learning_rate=0.01,
     validation_split=0.1,
+    test_split=0.0,  # the tutorial has no test segment: its full-series loop is in-sample
     scale=ScaleKind.NONE,
     seed=0,
     signal=SignalSpec(),
@@ -138,9 +144,9 @@ def _check(config: TrainConfig) -> None:
         raise UserError(f"--window must be at least 1, got {config.window}")
     if config.units < 1:
         raise UserError(f"--units must be at least 1, got {config.units}")
-    if config.epochs < 1:
+    if config.epochs is not None and config.epochs < 1:
         raise UserError(f"--epochs must be at least 1, got {config.epochs}")
-    if config.batch_size < 1:
+    if config.batch_size is not None and config.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {config.batch_size}")
     if not config.learning_rate > 0:
         raise UserError(f"--learning-rate must be positive, got {config.learning_rate}")
@@ -149,6 +155,14 @@ def _check(config: TrainConfig) -> None:
     if not config.models:
         raise UserError("no model chosen; valid: " + ", ".join(k.value for k in ModelKind))
     _check_signal(config.signal)
+    if config.test_split < 0:
+        raise UserError(f"--test-split must be a fraction in [0, 1) or a count of values, got {config.test_split:g}")
+    for name, value in (("--horizon", config.horizon), ("--stride", config.stride), ("--season", config.season)):
+        if value < 1:
+            raise UserError(f"{name} must be at least 1, got {value}")
+    if config.season > config.window:
+        raise UserError(f"--season {config.season} is longer than the window ({config.window}); the seasonal "
+                        "naive forecast needs one season inside the window")
     if config.rollout < 0:
         raise UserError(f"--rollout must be 0 (teacher forcing) or more, got {config.rollout}")
     if config.input_noise < 0:

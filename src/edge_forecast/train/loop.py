@@ -1,91 +1,78 @@
-"""The training job: signal -> windows -> fit each model -> closed loop -> run directory."""
+"""The training job: signal -> split -> fit each model -> test backtest -> run directory."""
 
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from edge_forecast.bundle import TRAINING_KINDS
 from edge_forecast.errors import UserError
-from edge_forecast.forecast import closed_loop, rmse
+from edge_forecast.evaluation import baseline_warnings, naive_scale
 from edge_forecast.fsio import staged_dir, write_json_atomic
-from edge_forecast.signals import (
-    Scaler,
-    Signal,
-    damped_oscillation,
-    load_signal,
-    mackey_glass,
-    make_windows,
-    train_split,
-    validate_series,
+from edge_forecast.run_record import RECORD_NAME, RUN_FORMAT, RUN_FORMAT_VERSION, SIGNAL_NAME
+from edge_forecast.signals import Scaler, Signal, validate_series
+from edge_forecast.train.budget import resolve_budget, training_samples
+from edge_forecast.train.config import ModelKind, TrainConfig
+from edge_forecast.train.scoring import (
+    assess,
+    assess_baselines,
+    segment_plan,
+    summary,
 )
-from edge_forecast.train.config import ModelKind, SignalSpec, TrainConfig
-
-RUN_FORMAT = "edge-forecast-run"
-RUN_FORMAT_VERSION = 1
-RECORD_NAME = "training.json"
-SIGNAL_NAME = "signal.npy"
-
-
-def resolve_signal(spec: SignalSpec) -> Signal:
-    if spec.name == "damped":
-        points = spec.points or 200
-        values = damped_oscillation(spec.tau, points, spec.span)
-        return Signal(values=values, source=f"damped(tau={spec.tau:g}, points={points}, span={spec.span:g})")
-    if spec.name == "mackey-glass":
-        points = spec.points or 600
-        values = mackey_glass(points, spec.delay, spec.noise)
-        return Signal(values=values, source=f"mackey-glass(delay={spec.delay:g}, points={points}, noise={spec.noise:g})")
-    if spec.name in ("-", ""):
-        raise UserError("--signal needs a file path or 'damped'")
-    return load_signal(spec.name, spec.column, spec.fill)
+from edge_forecast.train.sources import resolve_signal
+from edge_forecast.train.split import Split, make_split
 
 
 def train_run(config: TrainConfig, out: Path, force: bool = False, quiet: bool = False,
               echo: Callable[[str], None] = print) -> dict:
-    """Train every model of `config` and write the run directory atomically; return the record."""
+    """Train every model of `config` and write the run directory atomically; return the record.
+
+    The record's `warnings` (a model that does not beat the best baseline on the test segment)
+    are for the caller to show on stderr.
+    """
     signal = resolve_signal(config.signal)
     validate_series(signal.values, config.window, config.scale.value)
-    train_points = train_split(signal.values.size - config.window, config.validation_split) + config.window
-    if config.rollout and train_points < config.window + config.rollout:
-        raise UserError(f"the training part ({train_points} points) is too short for window "
+    split = make_split(signal.values.size, config.window, config.validation_split, config.test_split)
+    if config.rollout and split.train_end < config.window + config.rollout:
+        raise UserError(f"the training part ({split.train_end} points) is too short for window "
                         f"{config.window} + rollout {config.rollout}; lower --rollout or --window")
-    if config.stream and train_points < config.stream + max(config.rollout, 1):
-        raise UserError(f"the training part ({train_points} points) is too short for --stream {config.stream} "
+    if config.stream and split.train_end < config.stream + max(config.rollout, 1):
+        raise UserError(f"the training part ({split.train_end} points) is too short for --stream {config.stream} "
                         f"+ rollout {config.rollout}; lower --stream or --rollout")
+    if split.train_end <= config.season:
+        raise UserError(f"the training part ({split.train_end} points) is not longer than --season {config.season}")
+    config, budget = resolve_budget(config, training_samples(config, split.train_end))
+    if "auto" in (budget["batch_size"], budget["epochs"]) and not quiet:
+        echo(f"training budget: batch {config.batch_size} ({budget['batch_size']}), {config.epochs} epochs "
+             f"({budget['epochs']}), {budget['gradient_steps']:,} gradient steps")
     out = Path(out)
     with staged_dir(out, force, "run") as stage:
-        record = _train_into(config, signal, stage, quiet, echo)
+        record = _train_into(config, signal, split, stage, quiet, echo)
+        record["budget"] = budget
         write_json_atomic(stage / RECORD_NAME, record)
     echo(f"run saved to {out}")
     return record
 
 
-def _train_into(config: TrainConfig, signal: Signal, stage: Path, quiet: bool, echo) -> dict:
+def _train_into(config: TrainConfig, signal: Signal, split: Split, stage: Path, quiet: bool, echo) -> dict:
     from edge_forecast.train.keras_env import versions
 
-    n_windows = signal.values.size - config.window
-    n_train = train_split(n_windows, config.validation_split)
-    train_points = n_train + config.window  # values seen by the training windows, targets included
-    scaler = Scaler.fit(config.scale, signal.values[:train_points])
-    scaled = scaler.transform(signal.values)
-    x, y = make_windows(scaled, config.window)
-    data = (x[:n_train], y[:n_train], x[n_train:], y[n_train:])
-    np.save(stage / SIGNAL_NAME, signal.values)
+    series = signal.values
+    scaler = Scaler.fit(config.scale, series[: split.train_end])
+    scale = naive_scale(series[: split.train_end], config.season)
+    plan = segment_plan(config, split)
+    np.save(stage / SIGNAL_NAME, series)
+    if not plan and not quiet:
+        echo("no test segment (--test-split 0): every accuracy figure below is in-sample")
 
-    models: dict[str, dict] = {}
-    for kind in config.models:
-        models[kind.value] = _train_one(kind, config, data, scaler, signal.values, stage, quiet, echo)
-
-    baselines = _baselines(config, scaler, scaled, train_points, signal.values)
+    models = {kind.value: _train_one(kind, config, split, scaler, series, scale, plan, stage, quiet, echo)
+              for kind in config.models}
+    baselines = assess_baselines(config, series, split, plan, scale)
     for name, entry in baselines.items():
-        held = f"held-out closed-loop RMSE {entry['holdout_rmse']:.4g}, " if "holdout_rmse" in entry else ""
-        echo(f"baseline {name}: {held}full closed-loop RMSE {entry['closed_loop_rmse']:.4g}")
-    _plots(config, signal.values, models, stage)
+        echo(f"baseline {name}: {summary(entry)}")
+    _plots(config, series, split, models, stage)
     return {
         "format": RUN_FORMAT,
         "format_version": RUN_FORMAT_VERSION,
@@ -94,83 +81,41 @@ def _train_into(config: TrainConfig, signal: Signal, stage: Path, quiet: bool, e
         "signal": {
             "source": signal.source,
             "column": signal.column,
-            "points": int(signal.values.size),
+            "points": int(series.size),
             "fingerprint": signal.fingerprint,
             "file": SIGNAL_NAME,
         },
         "scaler": scaler.to_dict(),
-        "split": {"windows": int(n_windows), "train_windows": int(n_train), "train_points": int(train_points)},
+        "split": split.to_dict(),
+        "mase_scale": {"season": config.season, "in_sample_naive_mae": scale},
         "versions": versions(),
         "models": models,
         "baselines": baselines,
+        "warnings": baseline_warnings({k: m["test"] for k, m in models.items()},
+                                      {k: b["test"] for k, b in baselines.items()}),
     }
 
 
-def _baselines(config: TrainConfig, scaler: Scaler, scaled: np.ndarray, train_points: int,
-               series: np.ndarray) -> dict:
-    """Persistence and AR(window), fitted on the training part, in the same closed loop."""
-    from edge_forecast.baselines import baseline_steps
+def _train_one(kind: ModelKind, config: TrainConfig, split: Split, scaler: Scaler, series: np.ndarray,
+               scale: float, plan, stage: Path, quiet: bool, echo) -> dict:
+    from edge_forecast.train.fit import fit_model
+    from edge_forecast.train.models import keras_forecast_fn
 
-    w = config.window
-    out = {}
-    for name, step in baseline_steps(scaled[:train_points], w).items():
-        forecast = scaler.inverse(closed_loop(step, scaled[:w], series.size - w))
-        out[name] = {"closed_loop_rmse": rmse(forecast, series[w:]), "forecast": [float(v) for v in forecast]}
-        if series.size > train_points:
-            held = scaler.inverse(closed_loop(step, scaled[train_points - w : train_points], series.size - train_points))
-            out[name]["holdout_rmse"] = rmse(held, series[train_points:])
-    return out
-
-
-def _train_one(kind: ModelKind, config: TrainConfig, data, scaler: Scaler, series: np.ndarray,
-               stage: Path, quiet: bool, echo) -> dict:
-    from edge_forecast.train.keras_env import seed_everything
-
-    seed_everything(config.seed)
-    from edge_forecast.train.models import build_model, keras_forecast_fn, make_optimizer
-
-    x_tr, y_tr, x_va, y_va = data
-    model = build_model(kind, config.window, config.units)
-    if not quiet:
-        model.summary(print_fn=lambda line, **_: echo(line))
-    w = config.window
-    train_points = len(x_tr) + w
-    scaled = scaler.transform(series)
-    holdout = (scaled[train_points - w : train_points], scaled[train_points:]) if series.size > train_points else None
-    started = time.perf_counter()
-    if config.stream:
-        from edge_forecast.train.stream import fit_stream
-
-        history = fit_stream(model, kind, config, scaled, train_points, holdout,
-                             None if quiet else _rollout_progress(kind.value, config.epochs, scaler.scale, echo))
-    elif config.rollout == 0:
-        model.compile(optimizer=make_optimizer(config.optimizer.value, config.learning_rate), loss="mse")
-        fit = model.fit(
-            x_tr, y_tr, batch_size=config.batch_size, epochs=config.epochs,
-            validation_data=(x_va, y_va) if len(x_va) else None, shuffle=True, verbose=0,
-            callbacks=[] if quiet else [_progress(kind.value, config.epochs, echo)],
-        )
-        history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
-    else:
-        from edge_forecast.train.rollout import fit_rollout
-
-        history = fit_rollout(model, config, scaled, train_points, holdout,
-                              None if quiet else _rollout_progress(kind.value, config.epochs, scaler.scale, echo))
-    seconds = time.perf_counter() - started
+    model, history, seconds = fit_model(kind, config, split, scaler.transform(series), scaler.scale, quiet, echo)
     path = stage / f"{kind.value}.keras"
     model.save(path)
 
     loop = keras_forecast_fn(model, kind, stream=bool(config.stream))
-    forecast = scaler.inverse(loop(scaled[:w], series.size - w))
-    cl_rmse = rmse(forecast, series[w:])
-    held = _holdout_metrics(loop, scaler, holdout, series, train_points)
+    result = assess(lambda windows, steps: scaler.inverse(loop(scaler.transform(windows), steps)),
+                    series, split, plan, scale)
     params = int(model.count_params())
-    final_val = history.get("val_loss", [float("nan")])[-1]
+    final_val = history["val_loss"][-1] if history.get("val_loss") else None
+    selected = history.get("selected_val_closed_loop_rmse")
     echo(
         f"{kind.value}: {params:,} parameters, loss {history['loss'][-1]:.3g}, "
-        + (f"val loss {final_val:.3g}, " if "val_loss" in history else "")
-        + (f"held-out closed-loop RMSE {held['rmse']:.4g} ({held['steps']} steps), " if held else "")
-        + f"full closed-loop RMSE {cl_rmse:.4g}, {seconds:.1f} s"
+        + (f"val loss {final_val:.3g}, " if final_val is not None else "")
+        + (f"validation closed-loop RMSE {selected[0] * scaler.scale:.4g} (selection), " if selected else "")
+        + f"{summary(result)}, {seconds:.1f} s"
     )
     return {
         "kind": kind.value,
@@ -184,135 +129,18 @@ def _train_one(kind: ModelKind, config: TrainConfig, data, scaler: Scaler, serie
         "train_seconds": round(seconds, 3),
         "history": history,
         "final": {"loss": history["loss"][-1], "val_loss": final_val},
-        "closed_loop": {"start": 0, "steps": int(series.size - w), "rmse": cl_rmse,
-                         "mae": float(np.mean(np.abs(forecast - series[w:]))),
-                         "forecast": [float(v) for v in forecast]},
-        "holdout": held,
+        **result,
     }
 
 
-def _holdout_metrics(loop, scaler: Scaler, holdout, series: np.ndarray, start: int) -> dict | None:
-    """Closed loop over the held-out (validation) segment, from the true window before it."""
-    if holdout is None:
-        return None
-    truth = series[start:]
-    forecast = scaler.inverse(loop(holdout[0], truth.size))
-    error = np.abs(forecast - truth)
-    return {"start": int(start), "steps": int(truth.size),
-            "rmse": rmse(forecast, truth), "mae": float(np.mean(error)),
-            "abs_error_by_horizon": [float(v) for v in error], "forecast": [float(v) for v in forecast]}
-
-
-def _rollout_progress(name: str, epochs: int, unit_scale: float, echo):
-    every = max(1, epochs // 20)
-
-    def report(epoch: int, logs: dict) -> None:
-        done = epoch + 1
-        if done % every and done != epochs:
-            return
-        val = logs.get("val_closed_loop_rmse", float("nan")) * unit_scale
-        shown = f"  held-out closed-loop RMSE {val:.3g}" if np.isfinite(val) else ""
-        echo(f"  {name} epoch {done}/{epochs}  loss {logs['loss']:.3g}{shown}  {logs['seconds']:.1f}s")
-
-    return report
-
-
-def _progress(name: str, epochs: int, echo):
-    import keras
-
-    every = max(1, epochs // 20)
-
-    class Progress(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            self.started = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            done = epoch + 1
-            if done % every and done != epochs:
-                return
-            logs = logs or {}
-            val = f"  val {logs['val_loss']:.3g}" if "val_loss" in logs else ""
-            echo(f"  {name} epoch {done}/{epochs}  loss {logs.get('loss', float('nan')):.3g}{val}"
-                 f"  {time.perf_counter() - self.started:.1f}s")
-
-    return Progress()
-
-
-def _plots(config: TrainConfig, series: np.ndarray, models: dict, stage: Path) -> None:
+def _plots(config: TrainConfig, series: np.ndarray, split: Split, models: dict, stage: Path) -> None:
     from edge_forecast.train.plots import plot_forecasts, plot_losses
 
     plot_losses({k: m["history"] for k, m in models.items()}, stage / "loss.png")
+    forecasts = {k: np.asarray(m["in_sample_closed_loop"]["forecast"]) for k, m in models.items()}
+    steps = max(f.size for f in forecasts.values())
     plot_forecasts(
-        series, config.window, {k: np.asarray(m["closed_loop"]["forecast"]) for k, m in models.items()},
-        stage / "forecast.png", f"Closed-loop forecast from the first {config.window} true values",
+        series[: config.window + steps], config.window, forecasts, stage / "forecast.png",
+        f"Closed-loop forecast from the first {config.window} true values (in-sample"
+        + (f"; test segment from {split.val_end})" if split.has_test else ")"),
     )
-
-
-def load_run(run_dir: Path) -> dict:
-    """Read and validate a run directory's record (no TensorFlow)."""
-    import json
-
-    run_dir = Path(run_dir)
-    if not run_dir.exists():
-        raise UserError(f"run directory {run_dir} does not exist")
-    if not run_dir.is_dir():
-        raise UserError(f"run path {run_dir} is not a directory")
-    record_path = run_dir / RECORD_NAME
-    if not record_path.exists():
-        raise UserError(f"{run_dir} is not a complete training run: {RECORD_NAME} is missing")
-    try:
-        record = json.loads(record_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{record_path} is not valid JSON: {exc}") from None
-    except OSError as exc:
-        raise UserError(f"cannot read {record_path}: {exc.strerror}") from None
-    if not isinstance(record, dict) or record.get("format") != RUN_FORMAT:
-        raise UserError(f"{record_path} is not an edge-forecast training record")
-    if record.get("format_version") != RUN_FORMAT_VERSION:
-        raise UserError(
-            f"{record_path} has format version {record.get('format_version')!r}; "
-            f"this edge-forecast reads version {RUN_FORMAT_VERSION}"
-        )
-    _check_record(record, record_path)
-    for name, model in record["models"].items():
-        if not (run_dir / model["file"]).exists():
-            raise UserError(f"{run_dir} is incomplete: model file {model['file']} for {name} is missing")
-    signal_path = run_dir / record["signal"]["file"]
-    if not signal_path.exists():
-        raise UserError(f"{run_dir} is incomplete: {record['signal']['file']} is missing")
-    try:
-        series = np.load(signal_path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise UserError(f"{signal_path} is corrupt: {exc}") from None
-    if series.ndim != 1 or not np.issubdtype(series.dtype, np.floating) or not np.isfinite(series).all():
-        raise UserError(f"{signal_path} is corrupt: expected a 1-D finite float series")
-    return record
-
-
-def _check_record(record: dict, path: Path) -> None:
-    """The fields export reads, with their types: a damaged record is a clear error, not a traceback."""
-    def bad(what: str) -> UserError:
-        return UserError(f"{path} is damaged: {what}")
-
-    models, config, split = record.get("models"), record.get("config"), record.get("split")
-    if not isinstance(models, dict) or not models:
-        raise bad("'models' must be a non-empty object")
-    for name, model in models.items():
-        if not isinstance(model, dict) or not isinstance(model.get("file"), str) or "/" in model["file"]:
-            raise bad(f"models.{name}.file must be a file name")
-        if not all(isinstance(model.get(k), int) for k in ("units", "params")) or not isinstance(model.get("kind"), str):
-            raise bad(f"models.{name} needs kind, units and params")
-        if model.get("training", "window") not in TRAINING_KINDS:
-            raise bad(f"models.{name}.training must be one of {', '.join(TRAINING_KINDS)}")
-    if not isinstance(config, dict) or not isinstance(config.get("window"), int) or config["window"] < 1:
-        raise bad("config.window must be a positive integer")
-    if not isinstance(split, dict) or not isinstance(split.get("train_windows"), int) or split["train_windows"] < 1:
-        raise bad("split.train_windows must be a positive integer")
-    if not isinstance(record.get("signal"), dict) or not isinstance(record["signal"].get("file"), str):
-        raise bad("signal.file must be a file name")
-    try:
-        scaler = Scaler.from_dict(record.get("scaler"))
-    except (KeyError, TypeError, ValueError):
-        raise bad("scaler must have kind (none|standard|minmax), offset and scale") from None
-    if not np.isfinite(scaler.offset) or not np.isfinite(scaler.scale) or scaler.scale == 0:
-        raise bad("scaler.offset and scaler.scale must be finite and scale non-zero")

@@ -18,6 +18,17 @@ import numpy as np
 from edge_forecast.forecast import rmse
 from edge_forecast.train.config import TrainConfig
 
+PROGRESS_SECONDS = 20.0
+
+
+@dataclass(frozen=True)
+class Validation:
+    """The validation segment's backtest in model units: the true window before each origin
+    (B, W) and the values after it (B, H); selection scores the closed loops from all of them."""
+
+    windows: np.ndarray
+    truth: np.ndarray
+
 
 @dataclass
 class RolloutData:
@@ -30,8 +41,10 @@ class RolloutData:
         n = train.size - window - k + 1
         if n < 1:
             raise ValueError(f"the training part ({train.size} points) is too short for window {window} + rollout {k}")
+        # strided views of one float32 copy of the series: no copy per window (a long series would
+        # otherwise hold W + K values per window); each mini-batch gathers its rows
         view = np.lib.stride_tricks.sliding_window_view(train.astype(np.float32), window + k)[:n]
-        return cls(view[:, :window, None].copy(), view[:, 1 : window + 1, None].copy(), view[:, window:].copy())
+        return cls(view[:, :window, None], view[:, 1 : window + 1, None], view[:, window:])
 
 
 def make_optimizer(config: TrainConfig, steps_per_epoch: int):
@@ -44,7 +57,7 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int):
     return (keras.optimizers.SGD if config.optimizer.value == "sgd" else keras.optimizers.Adam)(learning_rate=rate)
 
 
-def fit_rollout(model, config: TrainConfig, scaled: np.ndarray, train_points: int, holdout: tuple[np.ndarray, np.ndarray] | None,
+def fit_rollout(model, config: TrainConfig, scaled: np.ndarray, train_points: int, validation: Validation | None,
                 progress: Callable[[int, dict], None] | None = None) -> dict[str, list[float]]:
     """Train `model` in place; return the per-epoch history (loss, and val_closed_loop_rmse)."""
     import tensorflow as tf
@@ -76,38 +89,45 @@ def fit_rollout(model, config: TrainConfig, scaled: np.ndarray, train_points: in
         return loss
 
     return fit_epochs(model, config, (data.x, data.seq, data.ahead), train_step,
-                      keras_forecast_fn(model), holdout, progress)
+                      keras_forecast_fn(model), validation, progress)
 
 
 def fit_epochs(model, config: TrainConfig, arrays: tuple[np.ndarray, ...], train_step: Callable,
-               forecast: Callable[[np.ndarray, int], np.ndarray], holdout: tuple[np.ndarray, np.ndarray] | None,
+               forecast: Callable[[np.ndarray, int], np.ndarray], validation: Validation | None,
                progress: Callable[[int, dict], None] | None) -> dict[str, list[float]]:
-    """Shuffled mini-batches of `arrays` through `train_step`; the held-out closed loop by
-    `forecast(seed_window, steps)` ~30 times over the run, and best-held-out model selection."""
+    """Shuffled mini-batches of `arrays` through `train_step`; the validation backtest by
+    `forecast(windows, steps)` ~30 times over the run, and best-validation model selection.
+
+    Long epochs report progress within the epoch too (`progress(epoch, {..., "step": ...})`
+    every PROGRESS_SECONDS), so a long series does not look hung."""
     n = len(arrays[0])
     steps_per_epoch = int(np.ceil(n / config.batch_size))
     rng = np.random.default_rng(config.seed)
     history: dict[str, list[float]] = {"loss": [], "val_closed_loop_rmse": []}
     best = (np.inf, None)
     eval_every = max(1, config.epochs // 30)
-    started = time.perf_counter()
+    started = last_report = time.perf_counter()
     for epoch in range(config.epochs):
         order = rng.permutation(n)
         losses = []
         for b in range(steps_per_epoch):
             idx = order[b * config.batch_size : (b + 1) * config.batch_size]
-            losses.append(float(train_step(*(a[idx] for a in arrays))))
-        history["loss"].append(float(np.mean(losses)))
-        val = float("nan")
-        if holdout is not None and ((epoch + 1) % eval_every == 0 or epoch + 1 == config.epochs):
-            seed, truth = holdout
-            val = rmse(forecast(seed, truth.size), truth)
+            losses.append(train_step(*(a[idx] for a in arrays)))
+            if progress and time.perf_counter() - last_report > PROGRESS_SECONDS and b + 1 < steps_per_epoch:
+                last_report = time.perf_counter()
+                progress(epoch, {"loss": float(np.mean([float(v) for v in losses[-50:]])), "step": b + 1,
+                                 "steps": steps_per_epoch, "seconds": last_report - started})
+        history["loss"].append(float(np.mean([float(v) for v in losses])))
+        val = None  # JSON null: not evaluated this epoch
+        if validation is not None and ((epoch + 1) % eval_every == 0 or epoch + 1 == config.epochs):
+            val = rmse(forecast(validation.windows, validation.truth.shape[1]), validation.truth)
             if config.select == "best" and val < best[0]:
                 best = (val, [w.copy() for w in model.get_weights()])
         history["val_closed_loop_rmse"].append(val)
         if progress:
+            last_report = time.perf_counter()
             progress(epoch, {"loss": history["loss"][-1], "val_closed_loop_rmse": val,
-                             "seconds": time.perf_counter() - started})
+                             "seconds": last_report - started})
     if best[1] is not None:
         model.set_weights(best[1])
         history["selected_val_closed_loop_rmse"] = [best[0]]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge_forecast.train.config import ModelKind, TrainConfig
+from edge_forecast.train.rollout import Validation, fit_epochs, make_optimizer
 
 
 @dataclass
@@ -34,19 +35,19 @@ class StreamData:
         if n < 1:
             raise ValueError(f"the training part ({train.size} points) is too short for --stream {length} + rollout {k}")
         view = np.lib.stride_tricks.sliding_window_view(train.astype(np.float32), span)[:n]
-        return cls(view[:, :length, None].copy(), view[:, 1 : length + 1, None].copy(),
-                   view[:, window : window + k].copy(), view[:, length : length + k].copy())
+        # strided views, no copy per sequence (see RolloutData)
+        return cls(view[:, :length, None], view[:, 1 : length + 1, None],
+                   view[:, window : window + k], view[:, length : length + k])
 
 
 def fit_stream(model, kind: ModelKind, config: TrainConfig, scaled: np.ndarray, train_points: int,
-               holdout: tuple[np.ndarray, np.ndarray] | None,
+               validation: Validation | None,
                progress: Callable[[int, dict], None] | None = None) -> dict[str, list[float]]:
     """Train `model` in place for streaming; return the per-epoch history."""
     import keras
     import tensorflow as tf
 
     from edge_forecast.train.models import keras_forecast_fn
-    from edge_forecast.train.rollout import fit_epochs, make_optimizer
 
     w, k = config.window, config.rollout
     data = StreamData.from_series(scaled[:train_points], w, config.stream, k)
@@ -79,4 +80,4 @@ def fit_stream(model, kind: ModelKind, config: TrainConfig, scaled: np.ndarray, 
         return loss
 
     return fit_epochs(model, config, (data.seq, data.target, data.ahead_w, data.ahead_s), train_step,
-                      keras_forecast_fn(model, kind, stream=True), holdout, progress)
+                      keras_forecast_fn(model, kind, stream=True), validation, progress)

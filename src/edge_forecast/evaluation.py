@@ -1,0 +1,124 @@
+"""Rolling-origin backtests and their scores (numpy only: runs on a device too).
+
+A segment [start, stop) of the series is forecast from many origins: origin t starts a closed
+loop of `horizon` steps from the true window series[t - W : t] and is compared with
+series[t : t + horizon] (Tashman, 2000, "Out-of-sample tests of forecasting accuracy";
+Hyndman & Athanasopoulos, "Forecasting: Principles and Practice", 3rd ed., ch. 5.10, time series
+cross-validation). Errors are also scaled by the in-sample one-step MAE of the seasonal naive
+forecast: MASE (Hyndman & Koehler, 2006, "Another look at measures of forecast accuracy").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+# At most this many forecast origins per backtest: the stride grows to keep the cost (origins x
+# horizon closed-loop steps) bounded on long series. Selection during training checks the
+# validation segment ~30 times per run, so it gets a smaller budget.
+MAX_TEST_ORIGINS = 1000
+MAX_SELECTION_ORIGINS = 200
+
+Forecaster = Callable[[np.ndarray, int], np.ndarray]
+"""(windows float64 (B, W), steps) -> closed-loop forecasts float64 (B, steps), one unit throughout."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Where the origins of one backtest are: every `stride` values from `start`, each followed by
+    `horizon` values inside [start, stop)."""
+
+    start: int
+    stop: int
+    horizon: int
+    stride: int
+
+    @property
+    def origins(self) -> np.ndarray:
+        return np.arange(self.start, self.stop - self.horizon + 1, self.stride)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "origins": int(self.origins.size)}
+
+
+def plan_origins(start: int, stop: int, window: int, horizon: int, stride: int = 1,
+                 max_origins: int = MAX_TEST_ORIGINS) -> Plan:
+    """The backtest plan of a segment [start, stop); `horizon` shrinks to the segment's length,
+    `stride` grows until at most `max_origins` origins remain. Raises ValueError when the segment
+    is empty or has no full window before it."""
+    if stop <= start:
+        raise ValueError(f"empty segment [{start}, {stop})")
+    if start < window:
+        raise ValueError(f"the segment starts at {start}, before a full window of {window} values")
+    horizon = min(horizon, stop - start)
+    count = stop - start - horizon + 1
+    stride = max(stride, int(np.ceil(count / max_origins)))
+    return Plan(int(start), int(stop), int(horizon), int(stride))
+
+
+def origin_windows(series: np.ndarray, plan: Plan, window: int) -> np.ndarray:
+    """The true window before each origin, float64 (B, W) (a view of `series` where possible)."""
+    view = np.lib.stride_tricks.sliding_window_view(np.asarray(series, dtype=np.float64), window)
+    return view[plan.origins - window]
+
+
+def origin_truth(series: np.ndarray, plan: Plan) -> np.ndarray:
+    """The `horizon` true values after each origin, float64 (B, H)."""
+    view = np.lib.stride_tricks.sliding_window_view(np.asarray(series, dtype=np.float64), plan.horizon)
+    return view[plan.origins]
+
+
+def naive_scale(train: np.ndarray, season: int = 1) -> float:
+    """MASE's denominator: the in-sample MAE of the one-step seasonal naive forecast
+    y[t] = y[t - season] over the training part (season 1: persistence). Units: the series'."""
+    train = np.asarray(train, dtype=np.float64)
+    if train.size <= season:
+        raise ValueError(f"the training part ({train.size} values) is not longer than the season {season}")
+    return float(np.mean(np.abs(train[season:] - train[:-season])))
+
+
+def score(forecasts: np.ndarray, truth: np.ndarray, scale: float) -> dict:
+    """RMSE, MAE and MASE of (B, H) forecasts against (B, H) truth, overall and per horizon step
+    (index h = h + 1 steps ahead). MASE is None when the scale is 0 (a constant training part)."""
+    error = np.asarray(forecasts, dtype=np.float64) - np.asarray(truth, dtype=np.float64)
+    mae_h = np.mean(np.abs(error), axis=0)
+    mae = float(np.mean(np.abs(error)))
+    return {
+        "rmse": float(np.sqrt(np.mean(error**2))),
+        "mae": mae,
+        "mase": mae / scale if scale > 0 else None,
+        "rmse_by_horizon": [float(v) for v in np.sqrt(np.mean(error**2, axis=0))],
+        "mae_by_horizon": [float(v) for v in mae_h],
+        "mase_by_horizon": [float(v / scale) for v in mae_h] if scale > 0 else None,
+    }
+
+
+def backtest(forecaster: Forecaster, series: np.ndarray, plan: Plan, window: int, scale: float) -> dict:
+    """Run `forecaster` from every origin of `plan` (all origins in one batch) and score it.
+
+    Returns the plan, the origins, the forecasts (B, H) as lists and `score`'s metrics.
+    """
+    forecasts = np.asarray(forecaster(origin_windows(series, plan, window), plan.horizon), dtype=np.float64)
+    return {**plan.to_dict(), "origin_index": [int(o) for o in plan.origins],
+            **score(forecasts, origin_truth(series, plan), scale),
+            "forecasts": [[float(v) for v in row] for row in forecasts]}
+
+
+def baseline_warnings(models: dict[str, dict | None], baselines: dict[str, dict | None]) -> list[str]:
+    """One line per model whose test RMSE does not beat the best baseline's, saying by how much.
+
+    Both map a name to its test backtest (a dict with "rmse") or None (no test segment).
+    """
+    scored = {name: test["rmse"] for name, test in baselines.items() if test}
+    if not scored:
+        return []
+    best = min(scored, key=scored.get)
+    lines = []
+    for name, test in models.items():
+        if test and test["rmse"] >= scored[best]:
+            ratio = f"{test['rmse'] / scored[best]:.2f}x" if scored[best] > 0 else "the baseline is exact"
+            lines.append(f"{name} does not beat the best baseline on the test segment: RMSE {test['rmse']:.4g} vs "
+                         f"{scored[best]:.4g} for {best} ({ratio})")
+    return lines

@@ -1,0 +1,60 @@
+"""Accuracy of a trained forecaster and of the baselines on the same origins (numpy only).
+
+The test figures are rolling-origin backtests on the test segment (evaluation.py); the in-sample
+figure is the tutorial's closed loop from the first window, labelled as such.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edge_forecast.baselines import baseline_forecasters
+from edge_forecast.evaluation import Forecaster, Plan, backtest, plan_origins
+from edge_forecast.forecast import rmse
+from edge_forecast.train.config import TrainConfig
+from edge_forecast.train.split import Split
+
+# The in-sample loop from the first window runs at most this many steps (the tutorial's 180 fit;
+# a long series would cost one sequential model call per value).
+MAX_IN_SAMPLE_STEPS = 1000
+
+
+def segment_plan(config: TrainConfig, split: Split) -> Plan | None:
+    """The test segment's origins, or None without a test segment."""
+    if not split.has_test:
+        return None
+    return plan_origins(split.val_end, split.points, config.window, config.horizon, config.stride)
+
+
+def in_sample_steps(split: Split) -> int:
+    return min(split.points - split.window, MAX_IN_SAMPLE_STEPS)
+
+
+def assess(forecaster: Forecaster, series: np.ndarray, split: Split, plan: Plan | None, scale: float) -> dict:
+    """`forecaster` (signal units) on the test backtest and on the in-sample loop from the first window."""
+    w, steps = split.window, in_sample_steps(split)
+    loop = np.asarray(forecaster(series[None, :w], steps), dtype=np.float64)[0]
+    truth = series[w : w + steps]
+    return {
+        "test": backtest(forecaster, series, plan, w, scale) if plan else None,
+        "in_sample_closed_loop": {"start": w, "steps": int(steps), "rmse": rmse(loop, truth),
+                                  "mae": float(np.mean(np.abs(loop - truth))), "forecast": [float(v) for v in loop]},
+    }
+
+
+def assess_baselines(config: TrainConfig, series: np.ndarray, split: Split, plan: Plan | None, scale: float) -> dict:
+    """Persistence, seasonal naive, drift and AR(window), fitted on the training part, on the same origins."""
+    fitted = baseline_forecasters(series[: split.train_end], config.window, config.season)
+    return {name: assess(f, series, split, plan, scale) for name, f in fitted.items()}
+
+
+def summary(result: dict) -> str:
+    """'test RMSE .. MAE .. MASE .. (B origins x H steps), in-sample closed-loop RMSE ..'."""
+    test = result.get("test")
+    head = ""
+    if test:
+        mase = f", MASE {test['mase']:.3g}" if test["mase"] is not None else ""
+        head = (f"test RMSE {test['rmse']:.4g}, MAE {test['mae']:.4g}{mase} "
+                f"({test['origins']} origins x {test['horizon']} steps), ")
+    loop = result["in_sample_closed_loop"]
+    return head + f"in-sample closed-loop RMSE {loop['rmse']:.4g} ({loop['steps']} steps)"

@@ -1,0 +1,22 @@
+"""Where a training series comes from: a built-in signal or a file (numpy only)."""
+
+from __future__ import annotations
+
+from edge_forecast.errors import UserError
+from edge_forecast.signals import Signal, damped_oscillation, load_signal, mackey_glass
+from edge_forecast.train.config import SignalSpec
+
+
+def resolve_signal(spec: SignalSpec) -> Signal:
+    """The series `spec` names: damped, mackey-glass, or a CSV / .npy file (`load_signal`)."""
+    if spec.name == "damped":
+        points = spec.points or 200
+        values = damped_oscillation(spec.tau, points, spec.span)
+        return Signal(values=values, source=f"damped(tau={spec.tau:g}, points={points}, span={spec.span:g})")
+    if spec.name == "mackey-glass":
+        points = spec.points or 600
+        values = mackey_glass(points, spec.delay, spec.noise)
+        return Signal(values=values, source=f"mackey-glass(delay={spec.delay:g}, points={points}, noise={spec.noise:g})")
+    if spec.name in ("-", ""):
+        raise UserError("--signal needs a file path or 'damped'")
+    return load_signal(spec.name, spec.column, spec.fill)
