@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +15,7 @@ from edge_forecast.bundle import TRAINING_KINDS
 from edge_forecast.errors import UserError
 from edge_forecast.forecast import closed_loop, rmse
 from edge_forecast.fsio import staged_dir, write_json_atomic
+from edge_forecast.quality import check_training_data
 from edge_forecast.signals import (
     Scaler,
     Signal,
@@ -20,9 +23,11 @@ from edge_forecast.signals import (
     load_signal,
     mackey_glass,
     make_windows,
+    signal_timing,
     train_split,
     validate_series,
 )
+from edge_forecast.tabular import ReadOptions
 from edge_forecast.train.config import ModelKind, SignalSpec, TrainConfig
 
 RUN_FORMAT = "edge-forecast-run"
@@ -42,15 +47,28 @@ def resolve_signal(spec: SignalSpec) -> Signal:
         return Signal(values=values, source=f"mackey-glass(delay={spec.delay:g}, points={points}, noise={spec.noise:g})")
     if spec.name in ("-", ""):
         raise UserError("--signal needs a file path or 'damped'")
-    return load_signal(spec.name, spec.column, spec.fill)
+    read = ReadOptions(delimiter=spec.delimiter, decimal=spec.decimal, time_column=spec.time_column,
+                       time_format=spec.time_format, resample=spec.resample)
+    return load_signal(spec.name, spec.column, spec.fill, read=read)
+
+
+def _stderr_warning(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
 def train_run(config: TrainConfig, out: Path, force: bool = False, quiet: bool = False,
-              echo: Callable[[str], None] = print) -> dict:
-    """Train every model of `config` and write the run directory atomically; return the record."""
+              echo: Callable[[str], None] = print, warn: Callable[[str], None] = _stderr_warning) -> dict:
+    """Train every model of `config` and write the run directory atomically; return the record.
+
+    Data-quality warnings (edge_forecast.quality) go to `warn` before any epoch, also when quiet."""
     signal = resolve_signal(config.signal)
     validate_series(signal.values, config.window, config.scale.value)
     train_points = train_split(signal.values.size - config.window, config.validation_split) + config.window
+    values, warnings = check_training_data(signal.values, train_points, config.window,
+                                           config.signal.outliers, signal.lines)
+    signal = dataclasses.replace(signal, values=values)
+    for message in warnings:
+        warn(message)
     if config.rollout and train_points < config.window + config.rollout:
         raise UserError(f"the training part ({train_points} points) is too short for window "
                         f"{config.window} + rollout {config.rollout}; lower --rollout or --window")
@@ -97,6 +115,7 @@ def _train_into(config: TrainConfig, signal: Signal, stage: Path, quiet: bool, e
             "points": int(signal.values.size),
             "fingerprint": signal.fingerprint,
             "file": SIGNAL_NAME,
+            **signal_timing(signal),
         },
         "scaler": scaler.to_dict(),
         "split": {"windows": int(n_windows), "train_windows": int(n_train), "train_points": int(train_points)},
