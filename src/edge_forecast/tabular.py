@@ -219,15 +219,15 @@ def _detect_delimiter(sample: list[str], decimal: str | None, source: str) -> st
     return ""
 
 
-def _is_header(first: list[str], below: list[str] | None) -> bool:
-    """Text in the first row where the row below has a number or a time (a headerless file may
+def _is_header(first: list[str], below: list[list[str]]) -> bool:
+    """Text in the first row where a row below has a number or a time (a headerless file may
     have a text column on every row)."""
     def data(cell: str) -> bool:
         return _numberish(cell.strip()) or is_gap(cell) or _time_format_of(cell) is not None
 
-    if below is None:
+    if not below:
         return not all(data(c) for c in first)
-    return any(not data(cell) and i < len(below) and data(below[i]) and not is_gap(below[i])
+    return any(not data(cell) and any(i < len(row) and data(row[i]) and not is_gap(row[i]) for row in below)
                for i, cell in enumerate(first))
 
 
@@ -264,8 +264,9 @@ def _layout(sample: list[str], opts: ReadOptions, source: str) -> _Layout:
     name = opts.delimiter if opts.delimiter is not None else _detect_delimiter(sample, opts.decimal, source)
     delim = _NO_DELIMITER if name == "" else DELIMITERS[name]
     first = _split(sample[0], delim)
-    below = _split(sample[1], delim) if len(sample) > 1 else None
-    header = _is_header(first, below)
+    rows_below = [_split(line, delim) for line in sample[1:]]
+    below = rows_below[0] if rows_below else None
+    header = _is_header(first, rows_below)
     width = len(first)
     names = [c.strip() for c in first] if header else [str(i) for i in range(width)]
     row = below if header else first
@@ -560,7 +561,7 @@ class LineReader:
         name = self.options.delimiter
         if name is None:
             name = _detect_delimiter([line], self.options.decimal, self.source)
-        return _is_header(_split(line, _NO_DELIMITER if name == "" else DELIMITERS[name]), None)
+        return _is_header(_split(line, _NO_DELIMITER if name == "" else DELIMITERS[name]), [])
 
     def read(self, line: str, lineno: int) -> tuple[float, float | None] | None:
         """(value, seconds or None) of one line; None for an empty line or the header."""

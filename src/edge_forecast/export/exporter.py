@@ -393,7 +393,8 @@ def _document(data: _Data, models: dict) -> dict:
         "window": w,
         "scaler": data.scaler.to_dict(),
         "seed_window": [float(v) for v in data.series[:w]],
-        "signal": {k: data.record["signal"][k] for k in ("source", "column", "points", "fingerprint")},
+        "signal": {k: data.record["signal"][k] for k in ("source", "column", "points", "fingerprint",
+                                                          "interval_seconds", "last_time") if k in data.record["signal"]},
         "evaluation": {
             "description": "truth after the seed window; keras.one_step[i] predicts truth[i] from the true window before it",
             "steps": data.steps,
