@@ -61,7 +61,7 @@ _POINT = re.compile(rf"[+-]?(?:\d+\.?\d*|\.\d+){_EXP}")
 _COMMA = re.compile(rf"[+-]?(?:\d+,?\d*|,\d+){_EXP}")
 _GROUPED_POINT = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")   # 1,234.5
 _GROUPED_COMMA = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?")   # 1.234,5
-_AMBIGUOUS = re.compile(r"[+-]?\d{1,3}[.,]\d{3}")                    # 1,234 or 1.234
+_AMBIGUOUS = re.compile(r"[+-]?[1-9]\d{0,2}[.,]\d{3}")                    # 1,234 or 1.234
 _EPOCH = dt.datetime(1970, 1, 1)
 
 

@@ -129,7 +129,8 @@ def follow_stream(forecaster: Forecaster, horizon: int, fmt: str, stdin: TextIO,
         except UserError as exc:
             if reader.layout is None:  # the first line decides the layout: no layout, no stream
                 raise
-            stderr.write(f"warning: {exc}; skipped\n")
+            text = str(exc) if str(exc).startswith("line ") else f"line {lineno}: {exc}"
+            stderr.write(f"warning: {text}; skipped\n")
             stderr.flush()
             continue
         if not warned and forecaster.out_of_range:

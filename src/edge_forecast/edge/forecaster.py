@@ -21,13 +21,15 @@ _INT_LIMITS = {"int8": (-128, 127), "int16": (-32768, 32767)}
 
 def input_range(bundle: Bundle, entry: dict) -> tuple[float, float] | None:
     """The signal values an integer input tensor represents: (q - zero_point) x scale for q over
-    the dtype's integers, through the bundle's scaler. None for a float input."""
+    the dtype's integers, widened by half a step (a value there rounds to the end level, as any
+    value rounds), through the bundle's scaler. None for a float input."""
     tensor = entry["input"]
     if tensor["dtype"] not in _INT_LIMITS:
         return None
     scaler = bundle.scaler
+    low, high = _INT_LIMITS[tensor["dtype"]]
     ends = [((q - tensor["zero_point"]) * tensor["scale"]) * scaler.scale + scaler.offset
-            for q in _INT_LIMITS[tensor["dtype"]]]
+            for q in (low - 0.5, high + 0.5)]
     return min(ends), max(ends)
 
 
