@@ -26,6 +26,7 @@ import csv
 import datetime as dt
 import io
 import re
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -290,17 +291,18 @@ def _layout(sample: list[str], opts: ReadOptions, source: str) -> _Layout:
     return _Layout(delim, width, names, header, value, time)
 
 
-def _rows(text: Iterable[str], delimiter: str | None) -> Iterator[tuple[int, list[str]]]:
-    """(first line number, fields) per row; quoted fields may span lines."""
-    if delimiter is None:
-        for lineno, line in enumerate(text, start=1):
+def _rows(lines: Iterable[str], delimiter: str | None) -> Iterator[tuple[int, list[str]]]:
+    """(line number, fields) per line. A line with a quote is split by the csv module's rules;
+    the others by str.split, which is exact there and much faster. (A quoted field may not
+    span lines.)"""
+    for lineno, line in enumerate(lines, start=1):
+        line = line.rstrip("\r\n")
+        if delimiter is None:
             yield lineno, line.split()
-        return
-    reader = csv.reader(text, delimiter=delimiter)
-    start = 1
-    for row in reader:
-        yield start, row
-        start = reader.line_num + 1
+        elif '"' in line:
+            yield lineno, next(csv.reader([line], delimiter=delimiter), [])
+        else:
+            yield lineno, line.split(delimiter)
 
 
 def _delimiter_name(delimiter: str | None) -> str:
@@ -353,7 +355,15 @@ def read_column(source: str | Path, options: ReadOptions | None = None, text: st
                 raise UserError(f"{source} is empty")
             layout = _layout(sample, opts, source)
             fh.seek(0)
-            cells, tcells, lines = _collect(fh, layout, source)
+            if layout.delimiter == _NO_DELIMITER:
+                content = fh.read()
+                if '"' not in content:
+                    cells, tcells, lines = _one_column(content, layout, source)
+                else:
+                    cells, tcells, lines = _collect(io.StringIO(content, newline=""), layout, source)
+                del content
+            else:
+                cells, tcells, lines = _collect(fh, layout, source)
     except UnicodeDecodeError as exc:
         raise UserError(f"cannot read {source} as UTF-8 text: {exc.reason} at byte {exc.start}") from None
     except csv.Error as exc:
@@ -368,20 +378,20 @@ def read_column(source: str | Path, options: ReadOptions | None = None, text: st
     return resample(column) if opts.resample else check_times(column, source)
 
 
-def _collect(fh, layout: _Layout, source: str) -> tuple[list[str], list[str], list[int]]:
+def _collect(text: Iterable[str], layout: _Layout, source: str) -> tuple[list[str], list[str], array]:
     """The value cells (and time cells) of every data row, with their line numbers."""
     cells: list[str] = []
     tcells: list[str] = []
-    lines: list[int] = []
+    lines = array("q")  # 8 bytes a line, not a Python int's 28
     blanks: list[int] = []  # empty lines inside the data are gaps; leading and trailing ones are not
-    rows = _rows(fh, layout.delimiter)
+    rows = _rows(text, layout.delimiter)
     if layout.header:
         for _lineno, row in rows:
             if any(c.strip() for c in row):
                 break
     value, time, width = layout.value, layout.time, layout.width
     for lineno, row in rows:
-        if not any(c.strip() for c in row):
+        if (len(row) != width or width == 1) and not any(c.strip() for c in row):
             if lines and time is None:
                 blanks.append(lineno)
             continue
@@ -391,10 +401,10 @@ def _collect(fh, layout: _Layout, source: str) -> tuple[list[str], list[str], li
                 f"{width} (delimiter {_delimiter_name(layout.delimiter)}); every row needs the same columns "
                 "(set --delimiter or --decimal if the file uses others)"
             )
-        for gap in blanks:
-            cells.append("")
-            lines.append(gap)
-        blanks.clear()
+        if blanks:
+            cells.extend([""] * len(blanks))
+            lines.extend(blanks)
+            blanks.clear()
         cells.append(row[value])
         lines.append(lineno)
         if time is not None:
@@ -404,8 +414,28 @@ def _collect(fh, layout: _Layout, source: str) -> tuple[list[str], list[str], li
     return cells, tcells, lines
 
 
+def _one_column(text: str, layout: _Layout, source: str) -> tuple[list[str], list[str], np.ndarray]:
+    """_collect for an unquoted one-column file, at C speed: every line is a cell (an empty one a
+    gap), leading and trailing empty lines dropped, line numbers as the csv module counts them."""
+    physical = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    start = next((i for i, line in enumerate(physical) if line.strip()), len(physical))
+    start += 1 if layout.header else 0
+    end = len(physical)
+    while end > start and not physical[end - 1].strip():
+        end -= 1
+    if end == start:
+        raise UserError(f"{source} has no data rows")
+    return physical[start:end], [], np.arange(start + 1, end + 1, dtype=np.int64)
+
+
 def _pick_decimal(cells: list[str], lines: list[int], where: str) -> str:
     """The decimal mark the cells prove; refuse mixed or undecidable marks, naming --decimal."""
+    if not any("," in cell for cell in cells):
+        return "."  # without a comma, a point is the decimal mark (1.234 included)
+    if not any("." in cell for cell in cells):  # commas only: the first proof decides
+        proof = next((cell for cell in cells if decimal_evidence(cell.strip()) == ","), None)
+        if proof is not None:
+            return ","
     found: dict[str, int] = {}
     for cell, lineno in zip(cells, lines, strict=True):
         if "," in cell or "." in cell:
@@ -429,12 +459,13 @@ def _numbers(cells: list[str], lines: list[int], decimal: str | None, where: str
     """float64 values of the cells, NaN for gaps; a cell that says no number is an error."""
     if decimal is None:
         decimal = _pick_decimal(cells, lines, where)
+    if decimal == "." and all(map(_POINT.fullmatch, cells)):  # the common cases, at C speed
+        return _finite_or_refused(np.array(cells, dtype=np.float64), cells, lines, where)
+    if decimal == "," and all(map(_COMMA.fullmatch, cells)):
+        out = np.fromiter((float(cell.replace(",", ".")) for cell in cells), np.float64, len(cells))
+        return _finite_or_refused(out, cells, lines, where)
     out = np.empty(len(cells), dtype=np.float64)
-    fast = _POINT.fullmatch if decimal == "." else None
     for i, cell in enumerate(cells):
-        if fast is not None and fast(cell):  # the common case, without strip or lookups
-            out[i] = float(cell)
-            continue
         text = cell.strip()
         if text.lower() in GAP_TOKENS:
             out[i] = np.nan
@@ -444,6 +475,11 @@ def _numbers(cells: list[str], lines: list[int], decimal: str | None, where: str
             raise UserError(f"non-numeric value {text[:40]!r} at line {lines[i]} of {where} "
                             f"(decimal mark {decimal!r}; gaps may be empty, NA, #N/A, null, NaN or -)")
         out[i] = value
+    return _finite_or_refused(out, cells, lines, where)
+
+
+def _finite_or_refused(out: np.ndarray, cells: list[str], lines, where: str) -> np.ndarray:
+    """Refuse a literal beyond float64 (1e999), which parses to inf: the file says no such number."""
     infinite = np.isinf(out)
     if infinite.any():
         i = int(np.flatnonzero(infinite)[0])
@@ -457,6 +493,12 @@ def _times(cells: list[str], lines: list[int], fmt: str | None, where: str) -> t
     if fmt is None and parse_number(first.strip()) is not None:
         return _numbers(cells, lines, ".", where), None
     formats = [fmt] if fmt else _candidate_formats(cells, lines, where)
+    if formats[0] == "iso":
+        parse = dt.datetime.fromisoformat
+        try:  # the common case (naive stamps) in one pass; the loop below names a bad line
+            return np.fromiter(((parse(c) - _EPOCH).total_seconds() for c in cells), np.float64, len(cells)), None
+        except (ValueError, TypeError):  # TypeError: a stamp with an offset
+            pass
     out = np.empty(len(cells), dtype=np.float64)
     tz = None
     for i, cell in enumerate(cells):
@@ -476,6 +518,8 @@ def _candidate_formats(cells: list[str], lines: list[int], where: str) -> list[s
     if not options:
         raise UserError(f"time {first[:40]!r} at line {lines[0]} of {where} is not a timestamp "
                         "(ISO 8601 or a logger format); set --time-format")
+    if len(options) == 1:
+        return options  # the reading pass names any line it cannot read
     working = [f for f in options
                if all(parse_time(c, None if f == "iso" else f) is not None for c in cells)]
     if not working:
