@@ -100,7 +100,8 @@ def check_training_data(values: np.ndarray, train_points: int, window: int, outl
         raise UserError(f"the training part of the signal (first {train_points} values) is constant at "
                         f"{values[0]:g}; a forecaster trained on it answers that value whatever it is fed")
     warnings = []
-    found = find_outliers(values)
+    with np.errstate(over="ignore", invalid="ignore"):  # values near the float64 limits: no numpy noise
+        found = find_outliers(values)
     if found.index.size:
         where = (np.asarray(lines)[found.index] if lines is not None else found.index + 1)
         shown = ", ".join(f"{w} ({values[i]:g})" for w, i in zip(where[:5], found.index[:5], strict=True))
