@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 import pytest
+from file_shapes import SHAPES as RENDERED
 
 from edge_forecast.errors import UserError
 from edge_forecast.quality import check_training_data, find_outliers
@@ -239,3 +240,19 @@ def test_stuck_sensor_is_near_constant():
 def test_short_training_part_warns():
     _, warnings = check_training_data(_room(60), 50, 20, None)
     assert any("30 windows for window 20" in w for w in warnings)
+
+
+# --- every shape, through the loader the train path and the API use ----------------------------
+
+
+@pytest.mark.parametrize("shape", RENDERED, ids=[s.name for s in RENDERED])
+def test_every_shape_reads_right(tmp_path, shape):
+    values = _room(30)
+    path = tmp_path / f"{shape.name}.csv"
+    path.write_bytes(shape.text(values).encode())
+    got = load_signal(path, fill=shape.fill, read=ReadOptions(**shape.options))
+    assert np.allclose(got.values, shape.expected(values), rtol=1e-12, atol=1e-12)
+    assert got.interval_seconds == (MINUTE if shape.timed else None)
+    # the same text piped on stdin reads the same
+    piped = load_signal("stdin", fill=shape.fill, read=ReadOptions(**shape.options), text=shape.text(values))
+    assert np.array_equal(piped.values, got.values)

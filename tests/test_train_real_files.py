@@ -7,6 +7,12 @@ import json
 import numpy as np
 import pytest
 from conftest import cli
+from file_shapes import SHAPES
+
+from edge_forecast.quality import check_training_data
+from edge_forecast.signals import signal_timing, validate_series
+from edge_forecast.train.config import build_config
+from edge_forecast.train.loop import resolve_signal
 
 QUICK = ["--model", "rnn", "--units", "4", "--epochs", "1", "--window", "5", "--rollout", "2", "--quiet"]
 
@@ -81,3 +87,17 @@ def test_reading_options_are_checked(tmp_path, args, message):
     path.write_text("v\n" + "".join(f"{v}\n" for v in _room(60)))
     done = cli("train", *[a.replace("{f}", str(path)) for a in args], *QUICK, "--out", str(tmp_path / "run"))
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=[s.name for s in SHAPES])
+def test_every_shape_through_the_train_path(tmp_path, shape):
+    """What `train` does before its first epoch, for every file shape: the signal it would train on."""
+    values = _room(120)
+    path = tmp_path / f"{shape.name}.csv"
+    path.write_bytes(shape.text(values).encode())
+    config = build_config(None, signal=str(path), fill=shape.fill, window=5, **shape.options)
+    signal = resolve_signal(config.signal)
+    validate_series(signal.values, config.window, config.scale.value)
+    checked, warnings = check_training_data(signal.values, 100, config.window, None, signal.lines)
+    assert np.allclose(checked, shape.expected(values), rtol=1e-12, atol=1e-12) and warnings == []
+    assert signal_timing(signal).get("interval_seconds") == (60.0 if shape.timed else None)

@@ -6,14 +6,18 @@ The expected forecast is the one from the numbers the file says, given to the Fo
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 
 import numpy as np
 import pytest
 from conftest import cli
+from file_shapes import SHAPES
 
 from edge_forecast.bundle import load_bundle
 from edge_forecast.edge import Forecaster
+from edge_forecast.edge.cli_run import run_command
+from edge_forecast.tabular import ReadOptions
 
 T0 = dt.datetime(2024, 5, 1, 6, 30)
 
@@ -137,3 +141,42 @@ def test_follow_needs_a_column_for_wide_lines(tiny_bundle):
     done = cli("run", str(tiny_bundle), "--follow", input="2024-05-01T06:30:00,22.9,55\n")
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "3 columns; choose one with --column: 1, 2" in done.stderr
+
+
+# --- every file shape (tests/file_shapes.py) through run --history and run --follow -------------
+
+
+@pytest.fixture(scope="module")
+def forty(tiny_bundle):
+    """40 true values: the seed window and what follows it."""
+    bundle = load_bundle(tiny_bundle)
+    return np.concatenate([bundle.seed_window, bundle.data["evaluation"]["truth"][:20]])
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=[s.name for s in SHAPES])
+def test_every_shape_as_history(tiny_bundle, forty, tmp_path, shape):
+    path = tmp_path / f"{shape.name}.csv"
+    path.write_bytes(shape.text(forty).encode())
+    out, err = io.StringIO(), io.StringIO()
+    run_command(tiny_bundle, model="rnn", variant="float32", steps=3, history=str(path),
+                read=ReadOptions(**shape.options), fill=shape.fill, fmt="json", stdout=out, stderr=err)
+    doc = json.loads(out.getvalue())
+    assert np.allclose(doc["forecast"], _expected(tiny_bundle, shape.expected(forty)[-20:]), atol=1e-6)
+    assert ("times" in doc) == shape.timed and err.getvalue() == ""
+
+
+STREAMED = [s for s in SHAPES if s.stream]
+
+
+@pytest.mark.parametrize("shape", STREAMED, ids=[s.name for s in STREAMED])
+def test_every_shape_as_follow(tiny_bundle, forty, shape):
+    options = {k: v for k, v in shape.options.items() if k != "resample"}
+    out, err = io.StringIO(), io.StringIO()
+    stdin = io.StringIO(shape.text(forty[:8]), newline=None)  # as sys.stdin: universal newlines
+    run_command(tiny_bundle, model="rnn", variant="float32", follow=True, read=ReadOptions(**options),
+                fmt="json", stdin=stdin, stdout=out, stderr=err)
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    f = Forecaster(tiny_bundle, "rnn", "float32")
+    expected = [f.update(v)[0] for v in shape.expected(forty[:8])]
+    assert np.allclose([r["forecast"][0] for r in rows], expected, atol=1e-6), err.getvalue()
+    assert all(("time" in r) == shape.timed for r in rows) and err.getvalue() == ""
