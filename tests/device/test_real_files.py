@@ -180,3 +180,20 @@ def test_every_shape_as_follow(tiny_bundle, forty, shape):
     expected = [f.update(v)[0] for v in shape.expected(forty[:8])]
     assert np.allclose([r["forecast"][0] for r in rows], expected, atol=1e-6), err.getvalue()
     assert all(("time" in r) == shape.timed for r in rows) and err.getvalue() == ""
+
+
+def test_forecast_times_follow_the_history_and_warn_on_another_interval(tiny_bundle, tmp_path):
+    from edge_forecast.edge.cli_run import forecast_times
+    from edge_forecast.signals import load_signal
+
+    path = tmp_path / "t.csv"
+    path.write_text("time,v\n" + "".join(f"2024-05-01T06:{i * 5:02d}:00+02:00,{i}\n" for i in range(6)))
+    history = load_signal(path)
+    bundle = load_bundle(tiny_bundle)
+    err = io.StringIO()
+    assert forecast_times(history, bundle, 2, err) == ["2024-05-01T06:30:00+02:00", "2024-05-01T06:35:00+02:00"]
+    assert err.getvalue() == ""  # the seed bundle has no interval
+    bundle.data["signal"]["interval_seconds"] = 60.0
+    forecast_times(history, bundle, 2, err)
+    assert err.getvalue() == ("warning: the history is sampled every 300 s, the model was trained on 60 s; "
+                              "its forecast steps are 60 s apart in what it learned\n")
