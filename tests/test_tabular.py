@@ -256,3 +256,11 @@ def test_every_shape_reads_right(tmp_path, shape):
     # the same text piped on stdin reads the same
     piped = load_signal("stdin", fill=shape.fill, read=ReadOptions(**shape.options), text=shape.text(values))
     assert np.array_equal(piped.values, got.values)
+
+
+def test_time_column_none_reads_business_days_without_time_checks(tmp_path):
+    path = _timed_file(tmp_path, ["2024-05-03", "2024-05-06", "2024-05-07"], [1, 2, 3])  # Fri, Mon, Tue
+    with pytest.raises(UserError, match="irregular sampling"):
+        read_column(path)
+    col = read_column(path, ReadOptions(time_column="none", column="value"))
+    assert col.values.tolist() == [1, 2, 3] and col.times is None

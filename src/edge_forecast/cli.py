@@ -41,8 +41,8 @@ def _reading_options(command):
         click.option("--delimiter", type=click.Choice([",", ";", "tab", "|", "whitespace"]),
                      help="Field delimiter.  [default: detected]"),
         click.option("--decimal", type=click.Choice([".", ","]), help="Decimal mark.  [default: detected]"),
-        click.option("--time-column", help="Timestamp column: name or 0-based index (plain numbers are seconds).  "
-                                           "[default: a column of timestamps]"),
+        click.option("--time-column", help="Timestamp column: name or 0-based index (plain numbers are seconds); "
+                                           "none: no time column.  [default: a column of timestamps]"),
         click.option("--time-format", help="strptime format of the time column, e.g. '%d/%m/%Y %H:%M'.  "
                                            "[default: ISO 8601 or a detected logger format]"),
     ]

@@ -54,6 +54,7 @@ TIME_FORMATS = (
 TIME_NAMES = frozenset({"time", "timestamp", "date", "datetime", "date_time", "date time", "ts",
                         "zeit", "datum", "utc", "time_utc", "localtime"})
 IRREGULAR = 0.1  # an interval more than 10 % away from the median one is irregular
+NO_TIME = "none"  # --time-column none: read no time column, even where one is obvious
 _SAMPLE_LINES = 64
 _NO_DELIMITER = "\x1f"  # one-column files: a separator that text files do not contain
 
@@ -150,7 +151,8 @@ def format_time(seconds: float, tz: dt.tzinfo | None) -> str:
 
 @dataclass(frozen=True)
 class ReadOptions:
-    """How to read a table; None means detect. `column` / `time_column`: header name or 0-based index."""
+    """How to read a table; None means detect. `column` / `time_column`: header name or 0-based
+    index (`time_column` "none": no time column)."""
 
     column: str | None = None
     delimiter: str | None = None    # a key of DELIMITERS
@@ -200,7 +202,7 @@ def _split(line: str, delimiter: str | None) -> list[str]:
     return next(csv.reader([line], delimiter=delimiter), [])
 
 
-def _detect_delimiter(sample: list[str], decimal: str | None, source: str) -> str | None:
+def _detect_delimiter(sample: list[str], decimal: str | None, source: str) -> str:
     """The delimiter that splits the first line into >1 fields like most lines; '' for none."""
     for name in (";", "tab", ",", "|", "whitespace"):
         delim = DELIMITERS[name]
@@ -272,7 +274,9 @@ def _layout(sample: list[str], opts: ReadOptions, source: str) -> _Layout:
     names = [c.strip() for c in first] if header else [str(i) for i in range(width)]
     row = below if header else first
     time = None
-    if opts.time_column is not None:
+    if opts.time_column == NO_TIME:
+        pass
+    elif opts.time_column is not None:
         time = _index_of(opts.time_column, names, source, "time column")
     elif row is not None:  # detected when obvious: the column of timestamps (the first one)
         stamps = [i for i, cell in enumerate(row) if i < width and _time_format_of(cell) is not None]
