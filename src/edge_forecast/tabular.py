@@ -592,8 +592,9 @@ class LineReader:
     """The same rules for a stream, one line at a time (`run --follow`).
 
     The first non-empty line fixes the layout: delimiter, a header (skipped), the value column
-    and the time column. A later line that breaks them raises UserError naming its line (the
-    caller reports and skips it); a layout that needs --column raises at the first line.
+    and the time column. A later line that breaks them, or whose time is not after the previous
+    one's, raises UserError naming its line (the caller reports and skips it); a layout that
+    needs --column raises at the first line.
     """
 
     def __init__(self, options: ReadOptions | None = None, source: str = "stdin") -> None:
@@ -604,6 +605,7 @@ class LineReader:
         self.tz: dt.tzinfo | None = None
         self._time_format = self.options.time_format
         self._header: str | None = None
+        self._last_time: float | None = None
 
     def _looks_like_header(self, line: str) -> bool:
         name = self.options.delimiter
@@ -624,7 +626,13 @@ class LineReader:
         fields = _split(line, self.layout.delimiter)
         if len(fields) != self.layout.width:
             raise UserError(f"line {lineno} has {len(fields)} field(s), expected {self.layout.width}")
-        return self._value(fields[self.layout.value].strip(), lineno), self._time(fields, lineno)
+        value, seconds = self._value(fields[self.layout.value].strip(), lineno), self._time(fields, lineno)
+        if seconds is not None:
+            if self._last_time is not None and seconds <= self._last_time:
+                raise UserError(f"line {lineno}: time {fields[self.layout.time].strip()[:40]!r} is not after "
+                                "the previous reading's (out of order or duplicated)")
+            self._last_time = seconds
+        return value, seconds
 
     def _value(self, cell: str, lineno: int) -> float:
         if cell.lower() in GAP_TOKENS:
