@@ -117,7 +117,7 @@ def test_int8_input_saturation_is_reported_once(tiny_bundle, seed):
 def test_follow_logger_lines_by_column(tiny_bundle, seed):
     stamps = [(T0 + dt.timedelta(minutes=i)).isoformat() for i in range(4)]
     feed = "".join(f"{s},{x:.4f},55\n" for s, x in zip(stamps, seed[:4], strict=True))
-    feed += f"{T0.isoformat()},-1e39,55\n"
+    feed += f"{(T0 + dt.timedelta(minutes=4)).isoformat()},-1e39,55\n"
     done = cli("run", str(tiny_bundle), "--model", "rnn", "--follow", "--column", "1", "--format", "json", input=feed)
     assert done.returncode == 0, done.stderr
     rows = [json.loads(r) for r in done.stdout.strip().splitlines()]
