@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -46,14 +47,13 @@ def run_command(bundle: Path, model: str | None = None, variant: str | None = No
     if (fill is not None or read.resample) and history is None:
         raise UserError("--fill and --resample apply to --history")
     loaded = load_bundle(bundle)
-    start = read_history(history, loaded.window, stdin, read if history else None, fill) if history else None
+    start = read_history(history, loaded.window, stdin, read, fill) if history else None
     if start is not None:  # bad input fails before an interpreter is loaded (and logs)
         check_history(loaded, start.values)
     forecaster = Forecaster(loaded, model=model, variant=variant, runtime=runtime, threads=threads, graph=graph)
     if follow:
         forecaster.reset(None if start is None else start.values)
-        reader = LineReader(ReadOptions(column=read.column, delimiter=read.delimiter, decimal=read.decimal,
-                                        time_column=read.time_column, time_format=read.time_format))
+        reader = LineReader(dataclasses.replace(read, resample=False))  # a stream is never resampled
         follow_stream(forecaster, horizon, fmt, stdin, stdout, stderr, reader)
         return
     steps = steps if steps is not None else int(forecaster.bundle.data["evaluation"]["steps"])
