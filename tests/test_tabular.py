@@ -73,11 +73,12 @@ def test_file_shapes(tmp_path, name, data, options, expected):
     assert np.array_equal(got, np.asarray(expected, dtype=float), equal_nan=True)
 
 
-def test_lines_point_at_the_file(tmp_path):
+@pytest.mark.parametrize("text", ["\n\nv\n\n1\n\n3\n\n", "\n\nt,v\n\n0,1\n\n2,3\n\n"], ids=["one", "two"])
+def test_lines_point_at_the_file(tmp_path, text):
     path = tmp_path / "s.csv"
-    path.write_text("\n\nv\n1\n\n3\n\n")
-    col = read_column(path)
-    assert col.lines.tolist() == [4, 5, 6] and np.isnan(col.values[1])
+    path.write_text(text)
+    col = read_column(path, ReadOptions(column="v"))
+    assert col.lines.tolist() == [5, 6, 7] and np.isnan(col.values[1])
 
 
 TIMED = "time;temp\n" + "".join(f"{s};{20 + i / 2:.1f}\n".replace(".", ",").replace(",", ".", 2)

@@ -422,9 +422,10 @@ def _one_column(text: str, layout: _Layout, source: str) -> tuple[list[str], lis
     """_collect for an unquoted one-column file, at C speed: every line is a cell (an empty one a
     gap), leading and trailing empty lines dropped, line numbers as the csv module counts them."""
     physical = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    start = next((i for i, line in enumerate(physical) if line.strip()), len(physical))
-    start += 1 if layout.header else 0
     end = len(physical)
+    start = next((i for i, line in enumerate(physical) if line.strip()), end)
+    if layout.header:  # and the empty lines after it, as _collect skips them
+        start = next((i for i in range(start + 1, end) if physical[i].strip()), end)
     while end > start and not physical[end - 1].strip():
         end -= 1
     if end == start:
