@@ -38,7 +38,7 @@ def _echo(quiet: bool):
 def _reading_options(command):
     """How to read a values file or stream (edge_forecast.tabular); detected when not given."""
     options = [
-        click.option("--delimiter", type=click.Choice([",", ";", "tab", "|", "whitespace"]),
+        click.option("--delimiter", type=click.Choice([",", ";", "tab", "pipe", "whitespace"]),
                      help="Field delimiter.  [default: detected]"),
         click.option("--decimal", type=click.Choice([".", ","]), help="Decimal mark.  [default: detected]"),
         click.option("--time-column", help="Timestamp column: name or 0-based index (plain numbers are seconds); "

@@ -40,7 +40,7 @@ GAP_TOKENS = frozenset({
     "", "na", "n/a", "#n/a", "nan", "-nan", "null", "none", "-", "--", "?",
     "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity",
 })
-DELIMITERS = {",": ",", ";": ";", "tab": "\t", "|": "|", "whitespace": None}
+DELIMITERS = {",": ",", ";": ";", "tab": "\t", "pipe": "|", "whitespace": None}
 DECIMALS = (".", ",")
 # Logger formats tried after ISO 8601, in order. Day-first and month-first slashes are both
 # listed: a column that both read is ambiguous and refused (set --time-format).
@@ -204,7 +204,7 @@ def _split(line: str, delimiter: str | None) -> list[str]:
 
 def _detect_delimiter(sample: list[str], decimal: str | None, source: str) -> str:
     """The delimiter that splits the first line into >1 fields like most lines; '' for none."""
-    for name in (";", "tab", ",", "|", "whitespace"):
+    for name in (";", "tab", ",", "pipe", "whitespace"):
         delim = DELIMITERS[name]
         if delim == "," and decimal == ",":
             continue  # a comma is the decimal mark then; quoted comma files need --delimiter ,
