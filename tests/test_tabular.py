@@ -57,6 +57,8 @@ SHAPES = [
     ("ragged-wide", b"a,b\n1,2\n3,4,5\n", {"column": "b"}, r"line 3 of .* has 3 field\(s\), the header 2"),
     ("ragged-narrow", b"a;b\n1;2\n3\n", {"column": "b"}, r"line 3 of .* has 1 field\(s\), the header 2"),
     ("hex", b"v\n1\n0x10\n", {}, r"non-numeric value '0x10' at line 3"),
+    ("explicit-pipe", b"v|w\n1|2\n3|4\n", {"delimiter": "pipe", "column": "w"}, [2.0, 4.0]),
+    ("explicit-semicolon-over-comma", b"a,b;c\n1;2,5\n3;4,5\n", {"delimiter": ";", "column": "c"}, [2.5, 4.5]),
     ("empty", b"\n\n", {}, r"is empty"),
 ]
 
