@@ -16,7 +16,6 @@ from edge_forecast.signals import (
     load_signal,
     mackey_glass,
     make_windows,
-    parse_value_lines,
     train_split,
     validate_series,
 )
@@ -102,8 +101,8 @@ def test_npy_loading(tmp_path):
         ("time,temp\n0,1\n", "pressure", None, "unknown column 'pressure'.*available: time, temp"),
         ("time,temp\n0,1\n", None, None, "choose one with --column: time, temp"),
         ("v\n1\nabc\n3\n", None, None, "non-numeric value 'abc' at line 3"),
-        ("v\n1\nnan\n3\n", None, None, "NaN/inf/empty value.*index 1.*--fill"),
-        ("t,v\n0,1\n1,\n2,3\n3,inf\n", "v", None, r"2 NaN/inf/empty value\(s\) at index 1, 3"),
+        ("v\n1\nnan\n3\n", None, None, r"1 gap\(s\).*at line 3; repair them with --fill"),
+        ("t,v\n0,1\n1,\n2,3\n3,inf\n", "v", None, r"2 gap\(s\) \(empty, NA, NaN or inf\) at line 3, 5"),
     ],
 )
 def test_bad_csv_is_a_user_error(tmp_path, text, column, fill, message):
@@ -131,9 +130,9 @@ def test_validation_errors():
 
 
 def test_value_lines():
-    assert parse_value_lines(["1", "", " 2.5 "], "stdin").tolist() == [1.0, 2.5]
+    assert load_signal("stdin", text="1\n\n 2.5 \n", fill="interpolate").values.tolist() == [1.0, 1.75, 2.5]
     with pytest.raises(UserError, match="line 2"):
-        parse_value_lines(["1", "x"], "stdin")
+        load_signal("stdin", text="1\nx\n")
 
 
 def test_ar_recovers_the_damped_sinusoid_recurrence():
@@ -159,7 +158,7 @@ def test_csv_edge_cases_from_real_exports(tmp_path):
     assert load_signal(dates, "1").values.tolist() == [1.0, 2.0]
     gap = tmp_path / "gap.csv"
     gap.write_text("v\n1\n\n3\n\n")  # an empty line inside the data is a gap; trailing ones are not
-    with pytest.raises(UserError, match="1 NaN/inf/empty value.*index 1"):
+    with pytest.raises(UserError, match=r"1 gap\(s\).*at line 3"):
         load_signal(gap)
     assert load_signal(gap, fill="interpolate").values.tolist() == [1.0, 2.0, 3.0]
     lines = tmp_path / "lines.csv"

@@ -148,6 +148,9 @@ def validate_bundle_dict(data: Any) -> None:
     if not _finite_numbers(data["seed_window"]):
         raise UserError("bundle.json: seed_window must hold finite numbers")
     _check_scaler(data["scaler"])
+    interval = data["signal"].get("interval_seconds")
+    if interval is not None and not (_finite_numbers([interval]) and interval > 0):
+        raise UserError("bundle.json: signal.interval_seconds must be a positive number of seconds")
     _require(data["evaluation"], {"segment": str, "steps": int, "truth": list}, "evaluation")
     if data["evaluation"]["segment"] not in EVALUATION_SEGMENTS:
         raise UserError(f"bundle.json: evaluation.segment must be one of {', '.join(EVALUATION_SEGMENTS)}")

@@ -103,12 +103,33 @@ def _echo(quiet: bool):
     return (lambda _line: None) if quiet else click.echo
 
 
+def _reading_options(command):
+    """How to read a values file or stream (edge_forecast.tabular); detected when not given."""
+    options = [
+        click.option("--delimiter", type=click.Choice([",", ";", "tab", "pipe", "whitespace"]),
+                     help="Field delimiter.  [default: detected]"),
+        click.option("--decimal", type=click.Choice([".", ","]), help="Decimal mark.  [default: detected]"),
+        click.option("--time-column", help="Timestamp column: name or 0-based index (plain numbers are seconds); "
+                                           "none: no time column.  [default: a column of timestamps]"),
+        click.option("--time-format", help="strptime format of the time column, e.g. '%d/%m/%Y %H:%M'.  "
+                                           "[default: ISO 8601 or a detected logger format]"),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @cli.command()
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Run directory to create.")
 @click.option("--preset", type=click.Choice(["seed"]), help="seed: the tutorial experiment, exactly.")
 @click.option("--signal", "signal", help="'damped', 'mackey-glass' (built-in) or a CSV / .npy file.  [default: damped]")
 @click.option("--column", help="CSV column: header name or 0-based index.")
-@click.option("--fill", type=click.Choice(["interpolate", "drop"]), help="Repair NaN/inf/empty values.")
+@click.option("--fill", type=click.Choice(["interpolate", "drop"]), help="Repair gaps (empty, NA, NaN, inf...).")
+@_reading_options
+@click.option("--resample", is_flag=True, default=None,
+              help="Put timestamped readings on the median interval's grid (sorts, averages duplicates; empty slots are gaps).")
+@click.option("--outliers", type=click.Choice(["warn", "clip", "interpolate"]),
+              help="Outliers by the median/MAD rule: warn, clip them to the robust bounds, or interpolate.  [default: warn]")
 @click.option("--tau", type=float, help="Damped signal: decay constant.  [default: 5]")
 @click.option("--points", type=int, help="Built-in signal: number of samples.  [default: damped 200, mackey-glass 600]")
 @click.option("--span", type=float, help="Damped signal: x range 0..span.  [default: 5*pi]")
@@ -214,7 +235,11 @@ def _warnings_and_failures(warnings: list[str], failures: list[str], quiet: bool
                    "[default: the bundle's evaluation length; 1 with --follow]")
 @click.option("--steps", type=HORIZON, hidden=True, help="Deprecated name of --horizon.")
 @click.option("--history", help="Recent values to start from: CSV / .npy file, or - for stdin (one per line).")
-@click.option("--column", help="Column of a --history CSV: name or 0-based index.")
+@click.option("--column", help="Values column of a --history file or --follow lines: name or 0-based index.")
+@click.option("--fill", type=click.Choice(["interpolate", "drop"]),
+              help="Repair gaps in --history (a gap before its last window values is ignored anyway).")
+@_reading_options
+@click.option("--resample", is_flag=True, help="Put a timestamped --history on the median interval's grid.")
 @click.option("--follow", is_flag=True, help="Read observations from stdin; print the forecast after each.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
 @click.option("--runtime", type=click.Choice(["auto", "litert", "tflite-runtime", "tensorflow"]), default="auto",
@@ -224,13 +249,17 @@ def _warnings_and_failures(warnings: list[str], failures: list[str], quiet: bool
               help="auto: rollout when --horizon fits its H, step (stream for a stream-trained model) for --follow "
                    "and longer forecasts, else window (when the bundle has them).")
 def run(bundle: Path, model: str | None, variant: str | None, horizon: int | None, steps: int | None,
-        history: str | None, column: str | None, follow: bool, fmt: str, runtime: str, threads: int | None,
-        graph: str) -> None:
+        history: str | None, column: str | None, fill: str | None, delimiter: str | None, decimal: str | None,
+        time_column: str | None, time_format: str | None, resample: bool, follow: bool, fmt: str, runtime: str,
+        threads: int | None, graph: str) -> None:
     """Forecast with a BUNDLE on this device (numpy + a TFLite interpreter, no TensorFlow)."""
     from edge_forecast.edge.cli_run import run_command
+    from edge_forecast.tabular import ReadOptions
 
     horizon = _renamed(steps, horizon, "--steps", "--horizon")
-    run_command(bundle, model=model, variant=variant, horizon=horizon, history=history, column=column,
+    read = ReadOptions(column=column, delimiter=delimiter, decimal=decimal, time_column=time_column,
+                       time_format=time_format, resample=resample)
+    run_command(bundle, model=model, variant=variant, horizon=horizon, history=history, read=read, fill=fill,
                 follow=follow, fmt=fmt, runtime=runtime, threads=threads, graph=graph)
 
 

@@ -5,7 +5,8 @@ Runs on the device too, so it must never import TensorFlow.
 
 from __future__ import annotations
 
-import csv
+import dataclasses
+import datetime as dt
 import hashlib
 import math
 from dataclasses import asdict, dataclass
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_forecast.errors import UserError, choice_error
+from edge_forecast.tabular import Column, ReadOptions, format_time, read_column
 
 
 class ScaleKind(str, Enum):
@@ -30,11 +32,20 @@ class FillMode(str, Enum):
 
 @dataclass(frozen=True)
 class Signal:
-    """A validated 1-D float64 series and where it came from."""
+    """A validated 1-D float64 series and where it came from.
+
+    lines: the file line of each value (None for built-in signals and .npy); times: seconds
+    since 1970 of each value when the file has a time column; interval_seconds: their median
+    spacing; tz: the zone of the stamps (None: naive wall-clock times).
+    """
 
     values: np.ndarray
     source: str
     column: str | None = None
+    lines: np.ndarray | None = None
+    times: np.ndarray | None = None
+    interval_seconds: float | None = None
+    tz: dt.tzinfo | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -101,23 +112,63 @@ def mackey_glass(points: int = 600, delay: float = 17.0, noise: float = 0.0, *, 
 # --- loading ---------------------------------------------------------------------------------
 
 
-def load_signal(path: str | Path, column: str | None = None, fill: str | None = None) -> Signal:
-    """Load one numeric column of a CSV (header or not) or a 1-D .npy file.
+def load_signal(path: str | Path, column: str | None = None, fill: str | None = None,
+                read: ReadOptions | None = None, text: str | None = None) -> Signal:
+    """Load one numeric column of a delimited text file (or `text`, named `path`) or a 1-D .npy.
 
-    `column` is a header name or a 0-based index. Gaps (empty, NaN, inf) are an error unless
-    `fill` says how to repair them.
+    `column` is a header name or a 0-based index; `read` says how to read the text where
+    detection is not wanted (edge_forecast.tabular). Gaps (empty, NA, NaN, inf, ...) are an error
+    naming their lines unless `fill` says how to repair them. Times, when the file has a time
+    column, come with the values (seconds, and the median interval).
     """
-    path = Path(path)
-    if not path.exists():
-        raise UserError(f"signal file {path} does not exist")
-    if path.is_dir():
-        raise UserError(f"signal path {path} is a directory, not a file")
-    if path.suffix.lower() == ".npy":
-        values, label = _load_npy(path, column), None
-    else:
-        values, label = _load_csv(path, column)
-    values = repair_gaps(values, fill, where=f"{path}" + (f" column {label}" if label else ""))
-    return Signal(values=values, source=str(path), column=label)
+    col = _read_raw(path, column, read, text)
+    return _repaired(col, path, fill)
+
+
+def load_history(path: str | Path, window: int, fill: str | None = None, read: ReadOptions | None = None,
+                 text: str | None = None) -> Signal:
+    """The values a forecast starts from (run --history): as load_signal, except that without
+    `fill` gaps before the last `window` values do not matter (the series after the last gap is
+    returned); a gap among them is an error naming its line and --fill."""
+    col = _read_raw(path, None, read, text)
+    bad = np.flatnonzero(~np.isfinite(col.values))
+    if fill is None and bad.size:
+        tail = slice(max(col.values.size - window, 0), None)
+        repair_gaps(col.values[tail], None, f"{path} column {col.label} (the model's last {window} values)",
+                    None if col.lines is None else col.lines[tail])
+        keep = slice(int(bad[-1]) + 1, None)
+        col = dataclasses.replace(col, values=col.values[keep], lines=None if col.lines is None else col.lines[keep],
+                                  times=None if col.times is None else col.times[keep])
+    return _repaired(col, path, fill)
+
+
+def _read_raw(path: str | Path, column: str | None, read: ReadOptions | None, text: str | None) -> Column:
+    """The values with their gaps (NaN), from text or a .npy file."""
+    read = read or ReadOptions()
+    if column is not None:
+        read = dataclasses.replace(read, column=column)
+    if text is None and Path(path).suffix.lower() == ".npy":
+        path = Path(path)
+        if not path.is_file():
+            raise UserError(f"signal file {path} does not exist" if not path.exists()
+                            else f"signal path {path} is a directory, not a file")
+        return Column(values=_load_npy(path, read.column), lines=None, label=None)
+    return read_column(path, read, text=text)
+
+
+def _repaired(col: Column, path: str | Path, fill: str | None) -> Signal:
+    where = f"{path}" + (f" column {col.label}" if col.label else "")
+    values, keep = repair_gaps(col.values, fill, where=where, lines=col.lines, with_kept=True)
+    return Signal(values=values, source=str(path), column=col.label,
+                  lines=None if col.lines is None else col.lines[keep],
+                  times=None if col.times is None else col.times[keep], interval_seconds=col.interval, tz=col.tz)
+
+
+def signal_timing(signal: Signal) -> dict:
+    """The optional record / bundle fields for a timed signal: interval_seconds, last_time (ISO 8601)."""
+    if signal.times is None or signal.interval_seconds is None:
+        return {}
+    return {"interval_seconds": signal.interval_seconds, "last_time": format_time(signal.times[-1], signal.tz)}
 
 
 def _load_npy(path: Path, column: str | None) -> np.ndarray:
@@ -128,8 +179,10 @@ def _load_npy(path: Path, column: str | None) -> np.ndarray:
     if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
         raise UserError(f"{path} holds {arr.dtype} values; a real numeric array is needed")
     if arr.ndim == 2 and column is not None:
-        idx = _index_of(column, arr.shape[1], [str(i) for i in range(arr.shape[1])], path)
-        arr = arr[:, idx]
+        names = [str(i) for i in range(arr.shape[1])]
+        if column not in names:
+            raise UserError(f"unknown column {column!r} in {path}; available: {', '.join(names)}")
+        arr = arr[:, int(column)]
     elif arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1:
@@ -137,99 +190,36 @@ def _load_npy(path: Path, column: str | None) -> np.ndarray:
     return arr.astype(np.float64)
 
 
-def _index_of(column: str, width: int, names: list[str], path: Path) -> int:
-    if column in names:
-        return names.index(column)
-    if column.lstrip("-").isdigit():
-        idx = int(column)
-        if 0 <= idx < width:
-            return idx
-    raise UserError(f"unknown column {column!r} in {path}; available: {', '.join(names)}")
+def repair_gaps(values: np.ndarray, fill: str | None, where: str, lines: np.ndarray | None = None,
+                with_kept: bool = False):
+    """Refuse gaps (NaN/inf) unless the user asked for a repair; never repair silently.
 
-
-def _parse_float(cell: str) -> float | None:
-    """A float, NaN for a gap (empty, nan, inf), or None when the cell is not numeric."""
-    text = cell.strip()
-    if text == "":
-        return math.nan
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else math.nan
-
-
-def _is_header(rows: list[tuple[int, list[str]]]) -> bool:
-    """The first row is a header when some cell of it is text while the row below holds a number
-    there (a headerless file may have a text column, e.g. dates, on every row)."""
-    first = rows[0][1]
-    filled = [row for _, row in rows[1:] if any(c.strip() for c in row)]
-    if not filled:
-        return any(_parse_float(c) is None for c in first)
-    second = filled[0]
-    return any(
-        _parse_float(cell) is None and i < len(second) and _parse_float(second[i]) is not None
-        for i, cell in enumerate(first)
-    )
-
-
-def _load_csv(path: Path, column: str | None) -> tuple[np.ndarray, str]:
-    try:
-        # utf-8-sig: spreadsheet exports often start with a byte-order mark
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            numbered = list(enumerate(csv.reader(fh), start=1))
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise UserError(f"cannot read {path} as CSV text: {exc}") from None
-    except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror}") from None
-    while numbered and not any(c.strip() for c in numbered[-1][1]):
-        numbered.pop()  # trailing blank lines are not gaps
-    while numbered and not any(c.strip() for c in numbered[0][1]):
-        numbered.pop(0)  # nor are leading ones
-    if not numbered:
-        raise UserError(f"{path} is empty")
-    has_header = _is_header(numbered)
-    first = numbered[0][1]
-    width = len(first)
-    names = [c.strip() for c in first] if has_header else [str(i) for i in range(width)]
-    if column is None:
-        if width != 1:
-            raise UserError(f"{path} has {width} columns; choose one with --column: {', '.join(names)}")
-        idx = 0
-    else:
-        idx = _index_of(column, width, names, path)
-    label = names[idx]
-    body = numbered[1:] if has_header else numbered
-    values = np.empty(len(body), dtype=np.float64)
-    for i, (lineno, row) in enumerate(body):
-        cell = row[idx] if idx < len(row) else ""  # an empty line inside the data is a gap (NaN)
-        value = _parse_float(cell)
-        if value is None:
-            raise UserError(f"non-numeric value {cell.strip()!r} at line {lineno} of {path} column {label}")
-        values[i] = value
-    return values, label
-
-
-def repair_gaps(values: np.ndarray, fill: str | None, where: str) -> np.ndarray:
-    """Refuse NaN/inf unless the user asked for a repair; never repair silently."""
+    `lines`: the line of each value, for the message (indexes otherwise). With `with_kept`,
+    also return the boolean mask of the input values that remain (all but dropped gaps).
+    """
     values = np.asarray(values, dtype=np.float64)
     bad = ~np.isfinite(values)
-    if not bad.any():
-        return values
-    if fill is None:
-        idx = np.flatnonzero(bad)
-        shown = ", ".join(str(i) for i in idx[:5]) + (", ..." if idx.size > 5 else "")
-        raise UserError(
-            f"{where} has {idx.size} NaN/inf/empty value(s) at index {shown}; "
-            "repair them with --fill interpolate or --fill drop"
-        )
-    mode = _fill_mode(fill)
-    if bad.all():
-        raise UserError(f"{where} has no finite values")
-    if mode is FillMode.DROP:
-        return values[~bad]
-    good = np.flatnonzero(~bad)
-    return np.interp(np.arange(values.size), good, values[good])
+    kept = np.ones(values.size, dtype=bool)
+    if bad.any():
+        if fill is None:
+            idx = np.flatnonzero(bad)
+            where_at = "line" if lines is not None else "index"
+            at = idx if lines is None else np.asarray(lines)[idx]
+            shown = ", ".join(str(i) for i in at[:5]) + (", ..." if idx.size > 5 else "")
+            raise UserError(
+                f"{where} has {idx.size} gap(s) (empty, NA, NaN or inf) at {where_at} {shown}; "
+                "repair them with --fill interpolate or --fill drop"
+            )
+        mode = _fill_mode(fill)
+        if bad.all():
+            raise UserError(f"{where} has no finite values")
+        if mode is FillMode.DROP:
+            kept = ~bad
+            values = values[kept]
+        else:
+            good = np.flatnonzero(~bad)
+            values = np.interp(np.arange(values.size), good, values[good])
+    return (values, kept) if with_kept else values
 
 
 def _fill_mode(fill: str) -> FillMode:
@@ -254,8 +244,20 @@ def validate_series(values: np.ndarray, window: int, scale: str = "none") -> Non
         )
     if not np.isfinite(values).all():
         raise UserError("the signal has NaN or inf values")
-    if ScaleKind(scale) is not ScaleKind.NONE and np.ptp(values) == 0:
+    if ScaleKind(scale) is not ScaleKind.NONE and is_near_constant(values):
         raise UserError(f"the signal is constant ({values[0]:g}); it cannot be scaled with --scale {scale}")
+
+
+# Relative spread below which a series is constant: float rounding of one value (e.g. the mean
+# of 400 copies of 19.9 has a std of 7e-15, not 0) is ~1e-16 relative; real readings, even of a
+# 24-bit ADC, vary by more than 1e-8 of their magnitude.
+NEAR_CONSTANT_RTOL = 1e-9
+
+
+def is_near_constant(values: np.ndarray) -> bool:
+    """True when max - min of the values is at most NEAR_CONSTANT_RTOL x max |value| (so 0 too)."""
+    values = np.asarray(values, dtype=np.float64)
+    return bool(np.ptp(values) <= NEAR_CONSTANT_RTOL * np.max(np.abs(values)))
 
 
 @dataclass(frozen=True)
@@ -274,6 +276,9 @@ class Scaler:
             raise choice_error("--scale", kind, [k.value for k in ScaleKind]) from None
         if kind is ScaleKind.NONE:
             return cls(kind)
+        if is_near_constant(values):  # judged on the spread, not std == 0 (rounding makes it 7e-15)
+            raise UserError(f"the training part of the signal is constant ({values[0]:g}); "
+                            f"it cannot be scaled with --scale {kind.value}")
         if kind is ScaleKind.STANDARD:
             offset, scale = float(np.mean(values)), float(np.std(values))
         else:
@@ -318,17 +323,3 @@ def train_split(n_windows: int, validation_split: float) -> int:
     if n_train < 1:
         raise UserError("no training windows left after the validation split")
     return n_train
-
-
-def parse_value_lines(lines: list[str], source: str) -> np.ndarray:
-    """One number per line (blank lines skipped), e.g. a history piped on stdin."""
-    values = []
-    for i, line in enumerate(lines, start=1):
-        text = line.strip()
-        if not text:
-            continue
-        value = _parse_float(text)
-        if value is None or math.isnan(value):
-            raise UserError(f"non-numeric value {text!r} at line {i} of {source}")
-        values.append(value)
-    return np.asarray(values, dtype=np.float64)

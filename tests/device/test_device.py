@@ -230,6 +230,7 @@ def test_an_installed_but_broken_runtime_is_a_clear_error(tiny_bundle, tmp_path)
         (("models", "lstm", "variants", "float32", "runtimes"), {"litert": "ok"}, "runtimes must map"),
         (("evaluation",), None, "evaluation has the wrong type"),
         (("models", "lstm", "variants", "float32", "input", "dtype"), "complex64", "input.dtype must be one of"),
+        (("signal", "interval_seconds"), -60, "signal.interval_seconds must be a positive number"),
     ],
 )
 def test_a_damaged_bundle_json_is_a_one_line_error(tiny_bundle, tmp_path, path, value, message):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -9,79 +10,142 @@ from typing import TextIO
 
 import numpy as np
 
-from edge_forecast.bundle import load_bundle
+from edge_forecast.bundle import Bundle, load_bundle
 from edge_forecast.edge.forecaster import Forecaster, check_history, check_steps
 from edge_forecast.errors import UserError
-from edge_forecast.signals import load_signal, parse_value_lines
+from edge_forecast.signals import Signal, load_history
+from edge_forecast.tabular import IRREGULAR, LineReader, ReadOptions, format_time
 
 
-def read_history(history: str, column: str | None, stdin: TextIO) -> np.ndarray:
+def read_history(history: str, window: int, stdin: TextIO, read: ReadOptions | None = None,
+                 fill: str | None = None) -> Signal:
+    """The --history file (or stdin for -) by the same reader as training's signal files."""
     if history == "-":
-        return parse_value_lines(stdin.read().splitlines(), "stdin")
-    return load_signal(history, column).values
+        return load_history("stdin", window, fill, read, text=stdin.read())
+    return load_history(history, window, fill, read)
 
 
 def run_command(bundle: Path, model: str | None = None, variant: str | None = None, horizon: int | None = None,
-                history: str | None = None, column: str | None = None, follow: bool = False,
-                fmt: str = "csv", runtime: str = "auto", threads: int | None = None, graph: str = "auto",
-                stdin: TextIO | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> None:
+                history: str | None = None, read: ReadOptions | None = None, fill: str | None = None,
+                follow: bool = False, fmt: str = "csv", runtime: str = "auto", threads: int | None = None,
+                graph: str = "auto", stdin: TextIO | None = None, stdout: TextIO | None = None,
+                stderr: TextIO | None = None) -> None:
     """`horizon`: values per forecast; default the bundle's evaluation length, 1 with `follow`."""
     stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
+    read = read or ReadOptions()
     if follow and history == "-":
         raise UserError("--follow reads observations from stdin, so --history cannot be - as well")
     if horizon is not None:
         check_steps(horizon, "--horizon")
-    if column is not None and history is None:
-        raise UserError("--column applies to --history")
+    if history is None and not follow and read != ReadOptions():
+        raise UserError("--column, --delimiter, --decimal, --time-column, --time-format and --resample "
+                        "apply to --history or --follow")
+    if (fill is not None or read.resample) and history is None:
+        raise UserError("--fill and --resample apply to --history")
     loaded = load_bundle(bundle)
-    start = read_history(history, column, stdin) if history else None
+    start = read_history(history, loaded.window, stdin, read, fill) if history else None
     if start is not None:  # bad input fails before an interpreter is loaded (and logs)
-        check_history(loaded, start)
+        check_history(loaded, start.values)
     forecaster = Forecaster(loaded, model=model, variant=variant, runtime=runtime, threads=threads, graph=graph)
     if follow:
-        forecaster.reset(start)
-        follow_stream(forecaster, horizon or 1, fmt, stdin, stdout, stderr)
+        forecaster.reset(None if start is None else start.values)
+        reader = LineReader(dataclasses.replace(read, resample=False))  # a stream is never resampled
+        follow_stream(forecaster, horizon or 1, fmt, stdin, stdout, stderr, reader)
         return
     horizon = horizon if horizon is not None else int(forecaster.bundle.data["evaluation"]["steps"])
-    values = forecaster.forecast(start, horizon)
-    write_forecast(forecaster, values, fmt, stdout)
+    values = forecaster.forecast(None if start is None else start.values, horizon)
+    warn_out_of_range(forecaster, stderr)
+    times = forecast_times(start, loaded, horizon, stderr) if start is not None else None
+    write_forecast(forecaster, values, fmt, stdout, times)
+
+
+def warn_out_of_range(forecaster: Forecaster, stderr: TextIO) -> None:
+    """One warning per run when user values fell outside the integer input's range."""
+    if forecaster.out_of_range:
+        low, high = forecaster.input_range()
+        stderr.write(f"warning: {forecaster.out_of_range} input value(s) outside {low:.6g} to {high:.6g}, the range "
+                     f"the integer input of {forecaster.model_name}/{forecaster.variant_name} represents: it "
+                     "saturates there, so the forecast ignores how far out they are (use a float variant)\n")
+        stderr.flush()
+
+
+def forecast_times(history: Signal, bundle: Bundle, steps: int, stderr: TextIO) -> list[str] | None:
+    """Timestamps of the forecast: the history's last time plus its median interval per step."""
+    if history.times is None or history.interval_seconds is None:
+        return None
+    interval = history.interval_seconds
+    trained = bundle.data["signal"].get("interval_seconds")
+    if trained and abs(interval - trained) > IRREGULAR * trained:
+        stderr.write(f"warning: the history is sampled every {interval:g} s, the model was trained on "
+                     f"{trained:g} s; its forecast steps are {trained:g} s apart in what it learned\n")
+    last = float(history.times[-1])
+    return [format_time(last + interval * k, history.tz) for k in range(1, steps + 1)]
 
 
 def _meta(forecaster: Forecaster) -> dict:
-    return {"model": forecaster.model_name, "variant": forecaster.variant_name, "runtime": forecaster.runtime.value}
+    return {"model": forecaster.model_name, "variant": forecaster.variant_name, "runtime": forecaster.runtime.value,
+            "out_of_range": forecaster.out_of_range}
 
 
-def write_forecast(forecaster: Forecaster, values: np.ndarray, fmt: str, out: TextIO) -> None:
+def write_forecast(forecaster: Forecaster, values: np.ndarray, fmt: str, out: TextIO,
+                   times: list[str] | None = None) -> None:
     if fmt == "json":
-        out.write(json.dumps({**_meta(forecaster), "steps": int(values.size),
-                              "forecast": [float(v) for v in values]}) + "\n")
+        doc = {**_meta(forecaster), "steps": int(values.size), "forecast": [float(v) for v in values]}
+        if times is not None:
+            doc["times"] = times
+        out.write(json.dumps(doc) + "\n")
+        return
+    if times is not None:
+        out.write("step,time,value\n")
+        out.writelines(f"{i},{t},{v:.9g}\n" for i, (t, v) in enumerate(zip(times, values, strict=True), start=1))
         return
     out.write("step,value\n")
     out.writelines(f"{i},{v:.9g}\n" for i, v in enumerate(values, start=1))
 
 
 def follow_stream(forecaster: Forecaster, horizon: int, fmt: str, stdin: TextIO, stdout: TextIO,
-                  stderr: TextIO) -> int:
-    """One forecast line per observation until stdin closes; a bad line is reported and skipped."""
-    if fmt == "csv":
-        stdout.write("observation," + ",".join(f"t+{h}" for h in range(1, horizon + 1)) + "\n")
-        stdout.flush()
+                  stderr: TextIO, reader: LineReader | None = None) -> int:
+    """One forecast line per observation until stdin closes; a bad line is reported and skipped.
+
+    Lines are read by `reader` (the file reader's rules, one line at a time): a value column of
+    delimited lines, and its time when the lines have one."""
+    reader = reader or LineReader()
+    header_written = False
     count = 0
+    warned = forecaster.out_of_range > 0
+    if warned:
+        warn_out_of_range(forecaster, stderr)
     for lineno, line in enumerate(stdin, start=1):
-        text = line.strip()
-        if not text:
-            continue
         try:
-            value = float(text)
+            parsed = reader.read(line, lineno)
+            if parsed is None:
+                continue
+            value, seconds = parsed
             forecast = forecaster.update(value, horizon)
-        except (ValueError, UserError):
-            stderr.write(f"warning: line {lineno}: {text[:40]!r} is not a finite number; skipped\n")
+        except UserError as exc:
+            if reader.layout is None:  # the first line decides the layout: no layout, no stream
+                raise
+            text = str(exc) if str(exc).startswith("line ") else f"line {lineno}: {exc}"
+            stderr.write(f"warning: {text}; skipped\n")
             stderr.flush()
             continue
+        if not warned and forecaster.out_of_range:
+            warn_out_of_range(forecaster, stderr)
+            warned = True
+        stamp = None if seconds is None else format_time(seconds, reader.tz)
+        if fmt == "csv" and not header_written:
+            stdout.write("observation," + ("time," if stamp is not None else "")
+                         + ",".join(f"t+{h}" for h in range(1, horizon + 1)) + "\n")
+            header_written = True
         count += 1
         if fmt == "json":
-            stdout.write(json.dumps({"observation": count, "value": value, "forecast": [float(v) for v in forecast]}) + "\n")
+            doc = {"observation": count, "value": value, "forecast": [float(v) for v in forecast],
+                   "out_of_range": forecaster.out_of_range}
+            if stamp is not None:
+                doc["time"] = stamp
+            stdout.write(json.dumps(doc) + "\n")
         else:
-            stdout.write(f"{count}," + ",".join(f"{v:.9g}" for v in forecast) + "\n")
+            stdout.write(f"{count}," + (f"{stamp}," if stamp is not None else "")
+                         + ",".join(f"{v:.9g}" for v in forecast) + "\n")
         stdout.flush()
     return count

@@ -16,6 +16,22 @@ from edge_forecast.forecast import run_closed_loop
 DEFAULT_VARIANT = "float32"
 MAX_THREADS = 256
 MAX_STEPS = 10_000_000  # 80 MB of float64 output: beyond that a forecast is a mistake, not a request
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+_INT_LIMITS = {"int8": (-128, 127), "int16": (-32768, 32767)}
+
+
+def input_range(bundle: Bundle, entry: dict) -> tuple[float, float] | None:
+    """The signal values an integer input tensor represents: (q - zero_point) x scale for q over
+    the dtype's integers, widened by half a step (a value there rounds to the end level, as any
+    value rounds), through the bundle's scaler. None for a float input."""
+    tensor = entry["input"]
+    if tensor["dtype"] not in _INT_LIMITS:
+        return None
+    scaler = bundle.scaler
+    low, high = _INT_LIMITS[tensor["dtype"]]
+    ends = [((q - tensor["zero_point"]) * tensor["scale"]) * scaler.scale + scaler.offset
+            for q in (low - 0.5, high + 0.5)]
+    return min(ends), max(ends)
 
 
 def check_history(bundle: Bundle, history: np.ndarray) -> np.ndarray:
@@ -88,6 +104,7 @@ class Forecaster:
         # the closed loop's state: predict / push on the step graph, else on the window graph
         self._loop = StepWindow(self._stepper) if self._stepper is not None else self._state
         self._pending: np.ndarray | None = None  # a history the stepper has not read yet
+        self.out_of_range = 0  # user values outside what the integer input represents (it saturates)
         self.reset()
 
     def _window_model(self) -> WindowModel:
@@ -164,8 +181,21 @@ class Forecaster:
     def window(self) -> int:
         return self.bundle.window
 
-    def _check_history(self, history: np.ndarray) -> np.ndarray:
-        return check_history(self.bundle, history)
+    def _check_history(self, history: np.ndarray, graph: str | None = None) -> np.ndarray:
+        last = check_history(self.bundle, history)
+        self._count_out_of_range(last, graph or self.stepper_graph or GraphKind.WINDOW.value)
+        return last
+
+    def input_range(self, graph: str | None = None) -> tuple[float, float] | None:
+        """Signal values the input tensor of `graph` (default: the one updates run on) represents."""
+        key = variant_key(graph or self.stepper_graph or GraphKind.WINDOW.value, self.variant_name)
+        return input_range(self.bundle, self.bundle.variant(self.model_name, key))
+
+    def _count_out_of_range(self, values: np.ndarray, graph: str) -> None:
+        """Saturation is not an error (the model still answers) but must never be silent: count it."""
+        limits = self.input_range(graph)
+        if limits is not None:
+            self.out_of_range += int(np.count_nonzero((values < limits[0]) | (values > limits[1])))
 
     def reset(self, history: np.ndarray | None = None) -> None:
         """Start again from `history` (its last W values) or from the bundle's seed window."""
@@ -200,7 +230,7 @@ class Forecaster:
         check_steps(steps)
         graph = self._forecast_graph(steps)
         if graph == GraphKind.ROLLOUT.value:
-            values = self.bundle.seed_window if history is None else self._check_history(history)
+            values = self.bundle.seed_window if history is None else self._check_history(history, graph)
             self._restart(self.scaler.transform(values))  # a later update continues from this history
             return self.scaler.inverse(self._graph_model(graph).forecast(self.scaler.transform(values))[:steps])
         self.reset(history)
@@ -228,6 +258,9 @@ class Forecaster:
             raise UserError(f"observation {value} is not a finite number")
         check_steps(horizon, "horizon")
         scaled = (value - self.scaler.offset) / self.scaler.scale
+        if not abs(scaled) <= FLOAT32_MAX:  # would become inf in the float32 input, with a numpy warning
+            raise UserError(f"observation {value:g} is out of range for the model's float32 input")
+        self._count_out_of_range(np.array([value]), self.stepper_graph or GraphKind.WINDOW.value)
         self._sync()
         self._loop.push(scaled)
         if horizon == 1:  # nothing to put back: the one prediction does not change the state

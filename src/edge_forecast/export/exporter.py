@@ -429,7 +429,8 @@ def _document(data: _Data, models: dict) -> dict:
         "window": w,
         "scaler": data.scaler.to_dict(),
         "seed_window": [float(v) for v in data.seed_window],
-        "signal": {k: data.record["signal"][k] for k in ("source", "column", "points", "fingerprint")},
+        "signal": {k: data.record["signal"][k] for k in ("source", "column", "points", "fingerprint",
+                                                          "interval_seconds", "last_time") if k in data.record["signal"]},
         "evaluation": {
             "segment": "test" if test else "in-sample",
             "description": ("the test segment (never seen by training or model selection)" if test else

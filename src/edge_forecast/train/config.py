@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 
 from edge_forecast.errors import UserError, choice_error, parse_choices
+from edge_forecast.quality import outlier_mode
 from edge_forecast.signals import ScaleKind
 
 
@@ -33,6 +34,13 @@ class SignalSpec:
     span: float = 5 * math.pi     # damped: x range
     delay: float = 17.0           # mackey-glass: the delay tau
     noise: float = 0.0            # mackey-glass: seeded measurement noise (std)
+    # how to read a file (edge_forecast.tabular; None: detected) and what to do with outliers
+    delimiter: str | None = None
+    decimal: str | None = None
+    time_column: str | None = None
+    time_format: str | None = None
+    resample: bool = False
+    outliers: str | None = None   # warn (default) | clip | interpolate
 
     @property
     def builtin(self) -> bool:
@@ -118,7 +126,8 @@ def build_config(preset: str | None = None, **overrides) -> TrainConfig:
     base = PRESETS[preset] if preset else TrainConfig()
     if not preset and overrides.get("stream"):
         base = replace(base, **STREAM_DEFAULTS)
-    signal_keys = {"signal", "column", "fill", "tau", "points", "span", "delay", "signal_noise"}
+    signal_keys = {"signal", "column", "fill", "tau", "points", "span", "delay", "signal_noise", "delimiter",
+                   "decimal", "time_column", "time_format", "resample", "outliers"}
     renamed = {"signal": "name", "signal_noise": "noise"}
     sig = {renamed.get(k, k): v for k, v in overrides.items() if k in signal_keys and v is not None}
     rest = {k: v for k, v in overrides.items() if k not in signal_keys and v is not None and v != ()}
@@ -183,8 +192,12 @@ def _check_signal(spec: SignalSpec) -> None:
     default = SignalSpec()
     damped_only = {"tau": spec.tau != default.tau, "span": spec.span != default.span}
     mg_only = {"delay": spec.delay != default.delay, "signal-noise": spec.noise != default.noise}
-    if spec.builtin and (spec.column is not None or spec.fill is not None):
-        raise UserError("--column and --fill apply only to a signal file")
+    file_only = (spec.column, spec.fill, spec.delimiter, spec.decimal, spec.time_column, spec.time_format)
+    if spec.builtin and (any(v is not None for v in file_only) or spec.resample):
+        raise UserError("--column, --fill, --delimiter, --decimal, --time-column, --time-format and "
+                        "--resample apply only to a signal file")
+    if spec.outliers is not None:
+        outlier_mode(spec.outliers)
     if spec.name != "damped" and any(damped_only.values()):
         raise UserError("--tau and --span apply only to --signal damped")
     if spec.name != "mackey-glass" and any(mg_only.values()):

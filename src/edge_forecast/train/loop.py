@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,8 +13,9 @@ import numpy as np
 from edge_forecast.errors import UserError
 from edge_forecast.evaluation import baseline_warnings, naive_scale
 from edge_forecast.fsio import staged_dir, write_json_atomic
+from edge_forecast.quality import check_training_data
 from edge_forecast.run_record import RECORD_NAME, RUN_FORMAT, RUN_FORMAT_VERSION, SIGNAL_NAME
-from edge_forecast.signals import Scaler, Signal, validate_series
+from edge_forecast.signals import Scaler, Signal, signal_timing, validate_series
 from edge_forecast.train.budget import resolve_budget, training_samples
 from edge_forecast.train.config import ModelKind, TrainConfig
 from edge_forecast.train.scoring import (
@@ -25,16 +28,26 @@ from edge_forecast.train.sources import resolve_signal
 from edge_forecast.train.split import Split, make_split
 
 
+def _stderr_warning(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
 def train_run(config: TrainConfig, out: Path, force: bool = False, quiet: bool = False,
-              echo: Callable[[str], None] = print) -> dict:
+              echo: Callable[[str], None] = print, warn: Callable[[str], None] = _stderr_warning) -> dict:
     """Train every model of `config` and write the run directory atomically; return the record.
 
+    Data-quality warnings (edge_forecast.quality) go to `warn` before any epoch, also when quiet.
     The record's `warnings` (a model that does not beat the best baseline on the test segment)
     are for the caller to show on stderr.
     """
     signal = resolve_signal(config.signal)
     validate_series(signal.values, config.window, config.scale.value)
     split = make_split(signal.values.size, config.window, config.validation_split, config.test_split)
+    values, warnings = check_training_data(signal.values, split.train_end, config.window,
+                                           config.signal.outliers, signal.lines)
+    signal = dataclasses.replace(signal, values=values)
+    for message in warnings:
+        warn(message)
     if config.rollout and split.train_end < config.window + config.rollout:
         raise UserError(f"the training part ({split.train_end} points) is too short for window "
                         f"{config.window} + rollout {config.rollout}; lower --rollout or --window")
@@ -84,6 +97,7 @@ def _train_into(config: TrainConfig, signal: Signal, split: Split, stage: Path, 
             "points": int(series.size),
             "fingerprint": signal.fingerprint,
             "file": SIGNAL_NAME,
+            **signal_timing(signal),
         },
         "scaler": scaler.to_dict(),
         "split": split.to_dict(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from edge_forecast.errors import UserError
 from edge_forecast.signals import Signal, damped_oscillation, load_signal, mackey_glass
+from edge_forecast.tabular import ReadOptions
 from edge_forecast.train.config import SignalSpec
 
 
@@ -19,4 +20,6 @@ def resolve_signal(spec: SignalSpec) -> Signal:
         return Signal(values=values, source=f"mackey-glass(delay={spec.delay:g}, points={points}, noise={spec.noise:g})")
     if spec.name in ("-", ""):
         raise UserError("--signal needs a file path or 'damped'")
-    return load_signal(spec.name, spec.column, spec.fill)
+    read = ReadOptions(delimiter=spec.delimiter, decimal=spec.decimal, time_column=spec.time_column,
+                       time_format=spec.time_format, resample=spec.resample)
+    return load_signal(spec.name, spec.column, spec.fill, read=read)
