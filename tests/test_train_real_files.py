@@ -40,7 +40,9 @@ def test_spreadsheet_export_with_decimal_commas_and_gaps(tmp_path):
     for i in (10, 40, 70):
         expected[i] = (values[i - 1] + values[i + 1]) / 2
     assert np.allclose(trained, expected, atol=1e-12)
-    assert "warning" not in done.stderr
+    # no data-quality warning (a 3-epoch model may still lose to the baselines: that one is expected)
+    assert [line for line in done.stderr.splitlines()
+            if line.startswith("warning:") and "does not beat the best baseline" not in line] == []
 
 
 @pytest.mark.slow

@@ -56,7 +56,8 @@ class ArrayWindow:
         self.windows[...] = np.atleast_2d(np.asarray(windows, dtype=np.float64))
 
     def predict(self) -> np.ndarray:
-        return np.asarray(self._predict(self.windows), dtype=np.float64).reshape(self.windows.shape[0])
+        # a copy: a predictor may return a view of the windows (rows[:, -1]), which push shifts
+        return np.array(self._predict(self.windows), dtype=np.float64).reshape(self.windows.shape[0])
 
     def push(self, values: np.ndarray) -> None:
         win = self.windows
