@@ -33,7 +33,7 @@ def _expected(tiny_bundle, values, steps=3, variant="float32"):
 
 
 def _run_json(tiny_bundle, *args, input=None, variant="float32"):
-    done = cli("run", str(tiny_bundle), "--model", "rnn", "--variant", variant, "--steps", "3", "--format", "json",
+    done = cli("run", str(tiny_bundle), "--model", "rnn", "--variant", variant, "--horizon", "3", "--format", "json",
                *args, input=input)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout), done.stderr
@@ -65,7 +65,7 @@ def test_history_with_times_prints_the_forecast_times(tiny_bundle, seed, tmp_pat
     stamps = [(T0 + dt.timedelta(minutes=i)).strftime("%d.%m.%Y %H:%M") for i in range(seed.size)]
     path.write_text("Zeit;Temp\n" + "".join(f"{s};{x:.4f}\n".replace(".", ",").replace(",", ".", 2)
                                             for s, x in zip(stamps, seed, strict=True)))
-    done = cli("run", str(tiny_bundle), "--model", "rnn", "--steps", "2", "--history", str(path))
+    done = cli("run", str(tiny_bundle), "--model", "rnn", "--horizon", "2", "--history", str(path))
     assert done.returncode == 0, done.stderr
     rows = done.stdout.strip().splitlines()
     assert rows[0] == "step,time,value"
@@ -158,7 +158,7 @@ def test_every_shape_as_history(tiny_bundle, forty, tmp_path, shape):
     path = tmp_path / f"{shape.name}.csv"
     path.write_bytes(shape.text(forty).encode())
     out, err = io.StringIO(), io.StringIO()
-    run_command(tiny_bundle, model="rnn", variant="float32", steps=3, history=str(path),
+    run_command(tiny_bundle, model="rnn", variant="float32", horizon=3, history=str(path),
                 read=ReadOptions(**shape.options), fill=shape.fill, fmt="json", stdout=out, stderr=err)
     doc = json.loads(out.getvalue())
     assert np.allclose(doc["forecast"], _expected(tiny_bundle, shape.expected(forty)[-20:]), atol=1e-6)
