@@ -22,6 +22,8 @@ and running as root). Everything is cached under $EDGE_FORECAST_ARM64_CACHE (def
 ~/.cache/edge-forecast/arm64), keyed by what it holds; each piece is built in a temporary
 directory and renamed into place, so an interrupted build is rebuilt next time.
 The wrapper execs down to qemu, so a crash in the guest reaches the caller as the signal itself.
+It is also the guest's sys.executable (qemu -0): without binfmt_misc the host kernel cannot exec an
+aarch64 binary, but it can exec this script, so a child Python of the guest is emulated as well.
 """
 
 from __future__ import annotations
@@ -150,10 +152,11 @@ def ensure_python(runtime: str, suite: str = "bookworm", cpu: str = "cortex-a72"
     # this checkout's code first: the site holds the copy installed when it was built
     pythonpath = f"{ROOT / 'src'}:{site}"
     inner = (f'mount --bind "{cpuinfo}" /proc/cpuinfo && exec env -u PYTHONHOME -u VIRTUAL_ENV '
-             f'PYTHONPATH="{pythonpath}" PYTHONNOUSERSITE=1 qemu-aarch64-static -L "{root}" -cpu {cpu} '
+             f'PYTHONPATH="{pythonpath}" PYTHONNOUSERSITE=1 qemu-aarch64-static -L "{root}" -cpu {cpu} -0 "{wrapper}" '
              f'"{root}/usr/bin/python{py}" "$@"')
     text = ("#!/bin/sh\n# emulated Raspberry Pi Python (scripts/arm64.py); a private mount namespace keeps\n"
             "# the fake ARM /proc/cpuinfo away from the host\n"
+            "ulimit -c 0  # a crash in the guest leaves no qemu core file behind\n"
             f"exec unshare -m sh -c '{inner}' arm64-python \"$@\"\n")
     wrapper.parent.mkdir(parents=True, exist_ok=True)
     if not wrapper.is_file() or wrapper.read_text() != text:
