@@ -148,7 +148,7 @@ def ensure_python(runtime: str, suite: str = "bookworm", cpu: str = "cortex-a72"
     ensure_tools()
     root, site, cpuinfo = ensure_root(suite), ensure_site(suite, runtime), ensure_cpuinfo(cpu)
     py = SUITES[suite]
-    wrapper = CACHE / "bin" / f"python-{suite}-{runtime}-{cpu}"
+    wrapper = CACHE / "bin" / f"python-{suite}-{runtime}-{cpu}-{_key(str(ROOT))}"  # per checkout: its src
     # this checkout's code first: the site holds the copy installed when it was built
     pythonpath = f"{ROOT / 'src'}:{site}"
     inner = (f'mount --bind "{cpuinfo}" /proc/cpuinfo && exec env -u PYTHONHOME -u VIRTUAL_ENV '
