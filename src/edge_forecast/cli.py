@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -27,8 +28,15 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="edge-forecast")
-def cli() -> None:
+@click.option("--verbose", is_flag=True,
+              help="Show the log lines of TensorFlow, absl and the TFLite runtimes (hidden by default).")
+def cli(verbose: bool) -> None:
     """Train recurrent forecasters, export them to TFLite, run and benchmark them on a device."""
+    from edge_forecast.quiet import VERBOSE_ENV, filter_process_stderr
+
+    if verbose:
+        os.environ[VERBOSE_ENV] = "1"  # children (converters, probes, bench) inherit it
+    filter_process_stderr()
 
 
 def _echo(quiet: bool):
