@@ -94,6 +94,11 @@ def ensure_root(suite: str) -> Path:
         tmp.rmdir()  # mmdebstrap wants to create it (or an empty dir); start clean
         subprocess.run(["mmdebstrap", "--quiet", "--arch=arm64", "--variant=extract",
                         "--include=python3,libstdc++6", suite, str(tmp)], check=True, stdin=subprocess.DEVNULL)
+        # trixie ships files under /usr only and base-files (not unpacked here) makes the /lib
+        # link: without it the loader /lib/ld-linux-aarch64.so.1 is missing
+        for name in ("bin", "sbin", "lib"):
+            if not (tmp / name).exists() and (tmp / "usr" / name).is_dir():
+                (tmp / name).symlink_to(f"usr/{name}")
     return _build_once(CACHE / f"root-{suite}", build)
 
 
@@ -152,7 +157,7 @@ def ensure_python(runtime: str, suite: str = "bookworm", cpu: str = "cortex-a72"
     # this checkout's code first: the site holds the copy installed when it was built
     pythonpath = f"{ROOT / 'src'}:{site}"
     inner = (f'mount --bind "{cpuinfo}" /proc/cpuinfo && exec env -u PYTHONHOME -u VIRTUAL_ENV '
-             f'PYTHONPATH="{pythonpath}" PYTHONNOUSERSITE=1 qemu-aarch64-static -L "{root}" -cpu {cpu} -0 "{wrapper}" '
+             f'PYTHONPATH="${{PYTHONPATH:+$PYTHONPATH:}}{pythonpath}" PYTHONNOUSERSITE=1 qemu-aarch64-static -L "{root}" -cpu {cpu} -0 "{wrapper}" '
              f'"{root}/usr/bin/python{py}" "$@"')
     text = ("#!/bin/sh\n# emulated Raspberry Pi Python (scripts/arm64.py); a private mount namespace keeps\n"
             "# the fake ARM /proc/cpuinfo away from the host\n"
@@ -173,13 +178,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("runtime", choices=tuple(RUNTIMES))
     parser.add_argument("--suite", choices=tuple(SUITES), default="bookworm")
     parser.add_argument("--cpu", choices=tuple(CPUS), default="cortex-a72")
-    parser.add_argument("args", nargs=argparse.REMAINDER)
-    opts = parser.parse_args(argv)
+    cut = argv.index("--") if "--" in argv else len(argv)
+    opts, args = parser.parse_args(argv[:cut]), argv[cut + 1:]
     wrapper = ensure_python(opts.runtime, opts.suite, opts.cpu)
     if opts.action == "python":
         print(wrapper)
         return 0
-    args = opts.args[1:] if opts.args[:1] == ["--"] else opts.args
     os.execv(str(wrapper), [str(wrapper), *args])
     return 0  # not reached
 

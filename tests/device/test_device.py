@@ -5,15 +5,17 @@
 from __future__ import annotations
 
 import json
+import platform
 import shutil
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
 from conftest import cli
 
-from edge_forecast.bundle import load_bundle
+from edge_forecast.bundle import load_bundle, runtime_status
 from edge_forecast.edge import Forecaster, Runtime, available_runtimes
 from edge_forecast.errors import UserError
 
@@ -195,8 +197,9 @@ def test_no_runtime_at_all_says_what_to_install(tiny_bundle, monkeypatch):
 def test_a_variant_the_runtime_cannot_run_is_refused_with_alternatives(tiny_bundle):
     bundle = load_bundle(tiny_bundle)
     failing = [(m, v, r) for m in bundle.models for v in bundle.variants(m)
-               for r, s in bundle.variant(m, v)["runtimes"].items()
-               if s.get("ok") is False and r in {x.value for x in available_runtimes()}]
+               for r in bundle.variant(m, v)["runtimes"]
+               if runtime_status(bundle.variant(m, v), r).get("ok") is False
+               and r in {x.value for x in available_runtimes()}]
     if not failing:
         pytest.skip("no installed runtime is recorded as failing a variant of this bundle")
     model, variant, runtime = failing[0]
@@ -262,3 +265,77 @@ def test_step_and_rollout_graphs_match_the_window_graph(tiny_bundle):
     for value in np.linspace(-0.3, 0.3, 25):
         f.update(value)
     assert f.invokes - before == 25
+
+
+# tflite-runtime 2.14's int8 LSTM segfaults at the first invoke on ARM (gemmlowp), not on x86
+CRASHES_HERE = platform.machine() != "x86_64" and RUNTIME is Runtime.TFLITE_RUNTIME
+
+
+def test_the_bundle_records_the_arm_crash_and_run_refuses_it_in_one_line(tiny_bundle):
+    if not CRASHES_HERE:
+        pytest.skip("the known crash is tflite-runtime's int8 LSTM on ARM")
+    status = runtime_status(load_bundle(tiny_bundle).variant("lstm", "int8"), RUNTIME.value)
+    assert status["ok"] is False and status["crash"] == "SIGSEGV", status
+    done = cli("run", str(tiny_bundle), "--model", "lstm", "--variant", "int8", "--graph", "window")
+    assert done.returncode == 2 and done.stdout == ""
+    line = done.stderr.strip()
+    assert len(line.splitlines()) == 1 and "Traceback" not in line
+    assert f"runtime tflite-runtime cannot run lstm/int8 on {platform.machine()}" in line and "SIGSEGV" in line
+    assert "variants it can run: float32, float16" in line and "recorded at export" in line
+
+
+def test_an_unchecked_variant_is_first_invoked_in_a_child(tiny_bundle, tmp_path):
+    """With no record for this machine, a crash in the interpreter still ends as one line."""
+    copy = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, copy)
+    doc = json.loads((copy / "bundle.json").read_text())
+    for variant in doc["models"]["lstm"]["variants"].values():
+        variant["runtimes"][RUNTIME.value] = {"ok": None, "error": "not checked", "platforms": {}}
+    (copy / "bundle.json").write_text(json.dumps(doc))
+    cache = tmp_path / "cache"
+    args = ("run", str(copy), "--model", "lstm", "--variant", "int8", "--graph", "window", "--steps", "3")
+    done = cli(*args, env={"EDGE_FORECAST_CACHE": str(cache)})
+    verdicts = list((cache / "first-invoke").glob(f"*-{RUNTIME.value}-*-{platform.machine()}.json"))
+    assert len(verdicts) == 1
+    if CRASHES_HERE:
+        assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert "SIGSEGV" in done.stderr and "checked in a child process" in done.stderr
+        assert json.loads(verdicts[0].read_text())["crash"] == "SIGSEGV"
+    else:
+        assert done.returncode == 0 and done.stdout.count("\n") == 4, done.stderr
+        assert json.loads(verdicts[0].read_text()) == {"ok": True}
+    again = cli(*args, env={"EDGE_FORECAST_CACHE": str(cache)})  # the cached verdict, same answer
+    assert (again.returncode, again.stdout) == (done.returncode, done.stdout)
+
+
+def test_run_prints_no_runtime_log_lines_unless_verbose(tiny_bundle):
+    done = cli("run", str(tiny_bundle), "--model", "rnn", "--steps", "2")
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    loud = cli("--verbose", "run", str(tiny_bundle), "--model", "rnn", "--steps", "2")
+    assert loud.returncode == 0 and "INFO: Created TensorFlow Lite XNNPACK delegate" in loud.stderr
+    assert loud.stdout == done.stdout
+
+
+def test_a_forecaster_shared_by_threads_gives_each_its_own_forecast(tiny_bundle):
+    bundle = load_bundle(tiny_bundle)
+    series = np.concatenate([bundle.seed_window, bundle.data["evaluation"]["truth"]])
+    histories = [series[i : i + bundle.window] for i in range(0, 40, 10)]
+    alone = Forecaster(bundle, "lstm", "float32", graph="window")
+    expected = [alone.forecast(h, 8) for h in histories]
+    shared = Forecaster(bundle, "lstm", "float32", graph="window")
+    errors, wrong = [], []
+
+    def worker(i: int) -> None:
+        try:
+            for _ in range(30):
+                if not np.array_equal(shared.forecast(histories[i], 8), expected[i]):
+                    wrong.append(i)
+        except Exception as exc:  # a crash in a thread is what this test is about
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and wrong == []
