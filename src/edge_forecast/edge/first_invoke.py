@@ -5,7 +5,7 @@ first invoke on ARM, not on x86: shared/DESIGN.md), and a crash cannot be caught
 it kills. So when bundle.json has no record for this runtime on this machine, the file is loaded
 and invoked once in a child (`edge_forecast.edge.probe`, the check export runs), and a crash
 becomes a verdict instead of a bare "Segmentation fault". The verdict is cached per file
-checksum, runtime version and machine, so the child runs once per device, not per forecast
+checksum, runtime version, Python, numpy and machine, so the child runs once per device, not per forecast
 (cost measured in benchmarks/results/cold_start.md).
 """
 
@@ -32,7 +32,10 @@ def first_invoke_verdict(path: Path, sha256: str, runtime: Runtime) -> dict:
     """{"ok": bool, "error": str, "crash": signal name} for one load + invoke of `path` on this
     machine with `runtime`, from the cache or from a child process."""
     machine = platform.machine()
-    key = f"{sha256[:32]}-{runtime.value}-{runtime_version(runtime) or 'unknown'}-{machine}.json"
+    # everything the verdict depends on: the file, the runtime build, what it links against, the CPU
+    python = "py" + "".join(map(str, sys.version_info[:2]))
+    key = (f"{sha256[:32]}-{runtime.value}-{runtime_version(runtime) or 'unknown'}-{python}-numpy{_numpy()}"
+           f"-{machine}.json")
     cached = _read(cache_dir() / key)
     if cached is not None:
         return cached
@@ -41,6 +44,12 @@ def first_invoke_verdict(path: Path, sha256: str, runtime: Runtime) -> dict:
     verdict = {k: v for k, v in found[str(path)].items() if k in ("ok", "error", "crash")}
     _write(cache_dir() / key, verdict)
     return verdict
+
+
+def _numpy() -> str:
+    import numpy
+
+    return numpy.__version__
 
 
 def _read(path: Path) -> dict | None:

@@ -73,8 +73,15 @@ def resolve_runtime(name: str | Runtime | None = "auto") -> Runtime:
 def interpreter_class(runtime: Runtime):
     """The Interpreter class, or a UserError when the package is installed but cannot be imported.
 
-    The import runs with stderr captured: tflite-runtime on numpy 2 prints numpy's 90-line
-    explanation and traceback before it fails, and a one-line error says it better."""
+    The import runs with stderr captured: a broken install prints pages before it fails, and a
+    one-line error says it better."""
+    numpy = _numpy_version()
+    if runtime is Runtime.TFLITE_RUNTIME and numpy.split(".")[0].isdigit() and int(numpy.split(".")[0]) >= 2:
+        # 2.14 (the last release) is built for numpy 1.x: on numpy 2 it imports, then fails to
+        # build an interpreter after numpy's 90-line explanation
+        raise UserError(f"runtime tflite-runtime is installed but cannot work here: it was built for numpy 1.x "
+                        f"and numpy {numpy} is installed; pip install 'numpy<2' (or use ai-edge-litert: "
+                        f"pip install ai-edge-litert)")
     module = {Runtime.LITERT: "ai_edge_litert.interpreter", Runtime.TFLITE_RUNTIME: "tflite_runtime.interpreter",
               Runtime.TENSORFLOW: "tensorflow"}[runtime]
     try:
@@ -83,11 +90,6 @@ def interpreter_class(runtime: Runtime):
         return found.lite.Interpreter if runtime is Runtime.TENSORFLOW else found.Interpreter
     except (ImportError, AttributeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        numpy = _numpy_version()
-        if runtime is Runtime.TFLITE_RUNTIME and numpy.split(".")[0].isdigit() and int(numpy.split(".")[0]) >= 2:
-            raise UserError(f"runtime tflite-runtime is installed but cannot be imported: it was built for numpy 1.x "
-                            f"and numpy {numpy} is installed; pip install 'numpy<2' (or use ai-edge-litert: "
-                            f"pip install ai-edge-litert)") from None
         hint = " (tflite-runtime needs numpy < 2)" if runtime is Runtime.TFLITE_RUNTIME else ""
         raise UserError(f"runtime {runtime.value} is installed but cannot be imported: {first}{hint}") from None
 
