@@ -12,6 +12,7 @@ import datetime as dt
 import importlib.util
 import json
 import math
+import platform
 import sys
 import tempfile
 import time
@@ -165,7 +166,7 @@ def _skip_reason(bundle: Bundle, model: str, variant: str, runtime: Runtime) -> 
     status = runtime_status(bundle.variant(model, variant), runtime.value)
     if status.get("ok") is False:
         version = f" {status['version']}" if status.get("version") else ""
-        return (f"bundle.json records that {runtime.value}{version} failed on this artifact at export: "
+        return (f"bundle.json records that {runtime.value}{version} failed on this artifact on {platform.machine()} at export: "
                 f"{status.get('error', 'no detail')}")
     return None
 
