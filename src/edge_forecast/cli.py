@@ -170,13 +170,15 @@ def bench(bundle: Path, out: Path, steps: int | None, repeats: int, runtimes: st
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Directory to create, with run/, bundle/ and report/ inside.")
 @click.option("--epochs", type=int, help="Training epochs (fewer for a quick look).  [default: 150, as train]")
+@click.option("--probe-python", multiple=True,
+              help="As for export: another Python (e.g. an emulated Pi's, scripts/arm64.py) to check artifacts with.")
 @click.option("--force", is_flag=True, help="Replace an existing directory.")
 @click.option("--quiet", is_flag=True, help="Only errors and the report's path.")
-def demo(out: Path, epochs: int | None, force: bool, quiet: bool) -> None:
+def demo(out: Path, epochs: int | None, probe_python: tuple[str, ...], force: bool, quiet: bool) -> None:
     """The whole job on the built-in signal: train RNN and LSTM, export every mode, benchmark."""
     from edge_forecast.demo import run_demo
 
-    result = run_demo(out, epochs=epochs, force=force, quiet=quiet, echo=_echo(quiet))
+    result = run_demo(out, epochs=epochs, force=force, quiet=quiet, echo=_echo(quiet), probe_python=probe_python)
     click.echo(f"report: {result.report}")
 
 
