@@ -95,6 +95,7 @@ def _cell(x86: dict, arm: dict, truth: list[float]) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bundle", type=Path, default=ROOT / "bundles" / "seed")
+    parser.add_argument("--note", default="", help="How the bundle was made (goes into the report).")
     parser.add_argument("--tflite-python", default=str(ROOT / ".venv-tflite" / "bin" / "python"))
     parser.add_argument("--device", nargs=2, metavar=("BUNDLE", "RUNTIME"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -117,13 +118,14 @@ def main() -> None:
                              *_cell(x86[runtime]["results"].get(key, {}), arm["results"].get(key, {}), truth)])
     head = ("| model | variant | runtime | emulated CPU | max abs diff arm64 vs x86 | closed-loop RMSE x86_64 "
             "| closed-loop RMSE arm64 | note |\n|---|---|---|---|---:|---:|---:|---|\n")
-    body = (f"Bundle `{args.bundle}`: the closed loop of {len(truth)} steps from the seed window, window graphs, "
+    body = (f"Bundle `{args.bundle}`{' (' + args.note + ')' if args.note else ''}: the closed loop of {len(truth)} steps from the seed window, window graphs, "
             "each variant on x86_64 (this host) and on emulated arm64 (Debian 12, Python 3.11, qemu-user "
             "7.2 with a Pi CPU model; scripts/arm64.py). Differences in signal units; RMSE against the "
             "evaluation truth (in-sample for this bundle: the seed signal). No timings: emulated speed "
             "says nothing about a Pi.\n\n" + head + "\n".join("| " + " | ".join(r) + " |" for r in rows))
     write_report("arm64", "arm64 (emulated Raspberry Pi) vs x86_64 forecasts",
-                 f"python benchmarks/arm64_forecasts.py --bundle {args.bundle}", body)
+                 f"python benchmarks/arm64_forecasts.py --bundle {args.bundle}"
+                 + (f" --note {json.dumps(args.note)}" if args.note else ""), body)
 
 
 if __name__ == "__main__":
