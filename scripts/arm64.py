@@ -49,6 +49,7 @@ PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_27_aarch64", "manylinux_2_28_
 # what the device suite needs beyond the extra (pure Python)
 TEST_REQUIREMENTS = ("pytest>=8,<10",)
 APT_PACKAGES = ("qemu-user-static", "mmdebstrap", "arch-test")
+ROOT_PACKAGES = "python3,libstdc++6"
 
 
 def log(text: str) -> None:
@@ -70,6 +71,8 @@ def _build_once(target: Path, build) -> Path:
         tmp.rename(target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if target.is_dir():  # another run built it meanwhile
+            return target
         raise
     return target
 
@@ -93,13 +96,13 @@ def ensure_root(suite: str) -> Path:
         log(f"building the arm64 Debian {suite} root (mmdebstrap, extract only)")
         tmp.rmdir()  # mmdebstrap wants to create it (or an empty dir); start clean
         subprocess.run(["mmdebstrap", "--quiet", "--arch=arm64", "--variant=extract",
-                        "--include=python3,libstdc++6", suite, str(tmp)], check=True, stdin=subprocess.DEVNULL)
+                        f"--include={ROOT_PACKAGES}", suite, str(tmp)], check=True, stdin=subprocess.DEVNULL)
         # trixie ships files under /usr only and base-files (not unpacked here) makes the /lib
         # link: without it the loader /lib/ld-linux-aarch64.so.1 is missing
         for name in ("bin", "sbin", "lib"):
             if not (tmp / name).exists() and (tmp / "usr" / name).is_dir():
                 (tmp / name).symlink_to(f"usr/{name}")
-    return _build_once(CACHE / f"root-{suite}", build)
+    return _build_once(CACHE / f"root-{suite}-{_key(ROOT_PACKAGES)}", build)
 
 
 def _project_wheel(dest: Path) -> Path:
