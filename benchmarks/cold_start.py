@@ -10,8 +10,11 @@ Every figure is one fresh process (wall time from spawn to exit, peak RSS from w
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import statistics
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -34,15 +37,37 @@ closed_loop(step, seed, steps)
 """
 
 
-def median_of(cmd: list[str], repeats: int) -> tuple[float, float]:
+def median_of(cmd: list[str], repeats: int, env: dict | None = None, fresh: Path | None = None) -> tuple[float, float]:
+    """`fresh`: a directory emptied before each repeat (the first-invoke verdict cache: every run a first run)."""
     walls, peaks = [], []
     for _ in range(repeats):
-        wall, peak, code = measure_process(cmd)
+        if fresh is not None:
+            shutil.rmtree(fresh, ignore_errors=True)
+        wall, peak, code = measure_process(cmd, env)
         if code != 0:
             raise SystemExit(f"benchmark command failed ({code}): {' '.join(cmd)}")
         walls.append(wall)
         peaks.append(peak)
     return statistics.median(walls), statistics.median(peaks)
+
+
+def _unchecked_copy(bundle: Path, dest: Path) -> Path:
+    """The bundle with no runtime records for any machine (json only: this process stays small)."""
+    shutil.copytree(bundle, dest)
+    doc = json.loads((dest / "bundle.json").read_text())
+    for model in doc["models"].values():
+        for variant in model["variants"].values():
+            variant["runtimes"] = {name: {"ok": None, "error": "not checked", "platforms": {}}
+                                   for name in variant["runtimes"]}
+    (dest / "bundle.json").write_text(json.dumps(doc))
+    return dest
+
+
+def _own_peak_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
+    return float("nan")
 
 
 def main() -> int:
@@ -60,21 +85,36 @@ def main() -> int:
           "--horizon", str(args.steps), "--runtime", "litert", "--graph", graph], args.repeats)
         for variant, graph in (("float32", "window"), ("int8", "window"), ("float32", "auto"))
     ]
+    cases = [(*case, None, None) for case in cases]
+    tmp = Path(tempfile.mkdtemp(prefix="cold-start-"))
+    unchecked, cache = _unchecked_copy(args.bundle, tmp / "bundle"), tmp / "cache"
+    run_unchecked = [str(exe), "run", str(unchecked), "--model", args.model, "--variant", "float32",
+                     "--horizon", str(args.steps), "--runtime", "litert", "--graph", "window"]
+    cases += [  # a bundle with no record for this machine: the first invoke is checked in a child once
+        ("same as row 1, bundle not checked on this machine: first run (child check)", run_unchecked, args.repeats,
+         {"EDGE_FORECAST_CACHE": str(cache)}, cache),
+        ("same as row 1, bundle not checked on this machine: later runs (cached verdict)", run_unchecked,
+         args.repeats, {"EDGE_FORECAST_CACHE": str(cache)}, None),
+    ]
     keras_file, signal = str(args.run / f"{args.model}.keras"), str(args.run / "signal.npy")
     cases += [
-        ("Keras process, compiled direct call", [sys.executable, "-c", KERAS_LOOP, keras_file, signal, str(args.steps), "call"], args.repeats),
-        ("Keras process, model.predict per step (tutorial)", [sys.executable, "-c", KERAS_LOOP, keras_file, signal, str(args.steps), "predict"], max(1, args.repeats // 2)),
+        ("Keras process, compiled direct call", [sys.executable, "-c", KERAS_LOOP, keras_file, signal, str(args.steps), "call"], args.repeats, None, None),
+        ("Keras process, model.predict per step (tutorial)", [sys.executable, "-c", KERAS_LOOP, keras_file, signal, str(args.steps), "predict"], max(1, args.repeats // 2), None, None),
     ]
     rows = ["| process | wall (s) | peak RSS (MiB) | wall vs edge float32 window | RSS vs edge float32 window |", "|---|---:|---:|---:|---:|"]
     base = None
-    for label, cmd, repeats in cases:
-        wall, peak = median_of(cmd, repeats)
+    for label, cmd, repeats, env, fresh in cases:
+        wall, peak = median_of(cmd, repeats, env, fresh)
         base = base or (wall, peak)
         rows.append(f"| {label} | {wall:.3f} | {peak:.1f} | {wall / base[0]:.1f}x | {peak / base[1]:.1f}x |")
         print(rows[-1], flush=True)
     body = (f"Closed-loop forecast of {args.steps} steps with model `{args.model}` of `{args.bundle}` "
             f"(Keras: `{keras_file}`), one fresh process per measurement, median of {args.repeats} "
-            "(the predict loop: half as many). `--graph auto` uses the rollout graph when the bundle has one for these steps.\n\n" + "\n".join(rows))
+            "(the predict loop: half as many). `--graph auto` uses the rollout graph when the bundle has one for these steps. "
+            "Peak RSS is wait4's ru_maxrss of the child, which on Linux is at least the parent's peak at the fork: "
+            f"this script's own peak stayed at {_own_peak_mib():.1f} MiB, below every row, so each row is the child's own.\n\n"
+            + "\n".join(rows))
+    shutil.rmtree(tmp, ignore_errors=True)
     write_report("cold_start", "Cold start and peak memory: edge runner vs Keras",
                  f"python benchmarks/cold_start.py --bundle {args.bundle} --run {args.run}", body)
     return 0

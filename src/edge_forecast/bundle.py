@@ -23,11 +23,17 @@ A variant may carry `micro` (written by `edge-forecast micro`): its microcontrol
 micro/ (strings stripped; C++ source and header), flash and measured arena bytes, the margin and
 the arena to reserve, the ops and their resolver calls, the input / output tensors by role with
 position, tensor index and quantization, and the TFLM-vs-litert verification.
+
+`runtimes` maps each runtime to what export found: `ok` (true, false, or null when not checked),
+`error`, `version`, and `platforms`: per machine (platform.machine(): x86_64, aarch64, armv7l)
+the same fields, plus `crash` (the signal's name) when the check killed the process. The top
+level is the export host's result; bundles written before `platforms` existed have only it.
 """
 
 from __future__ import annotations
 
 import json
+import platform
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -168,8 +174,11 @@ def validate_bundle_dict(data: Any) -> None:
         for vname, variant in model["variants"].items():
             where = f"models.{name}.variants.{vname}"
             _require(variant, _VARIANT, where)
-            if not all(isinstance(v, dict) for v in variant["runtimes"].values()):
-                raise UserError(f"bundle.json: {where}.runtimes must map runtime names to objects")
+            if not all(isinstance(v, dict) and isinstance(v.get("platforms", {}), dict)
+                       and all(isinstance(p, dict) for p in v.get("platforms", {}).values())
+                       for v in variant["runtimes"].values()):
+                raise UserError(f"bundle.json: {where}.runtimes must map runtime names to objects "
+                                "(and their platforms to objects)")
             for side in ("input", "output"):
                 _require(variant[side], _TENSOR, f"{where}.{side}")
                 if variant[side]["dtype"] not in _DTYPES:
@@ -179,6 +188,24 @@ def validate_bundle_dict(data: Any) -> None:
                 raise UserError(f"bundle.json: {where}.file must be a plain file name")
             if "micro" in variant:
                 _check_micro(variant["micro"], where + ".micro")
+
+
+def runtime_status(entry: dict, runtime: str, machine: str | None = None) -> dict:
+    """What export recorded for `runtime` running variant `entry` on `machine` (default: this one).
+
+    Returns {"ok": True | False | None, "error": ..., ...}; ok None means not checked there. A
+    bundle without per-platform records (older ones) knows only the export host, whose machine it
+    does not name: its failures count everywhere (a load error is the runtime's, not the CPU's),
+    its successes nowhere.
+    """
+    machine = machine or platform.machine()
+    status = entry["runtimes"].get(runtime) or {}
+    platforms = status.get("platforms")
+    if platforms is not None:
+        return platforms.get(machine) or {"ok": None, "error": f"not checked on {machine}"}
+    if status.get("ok") is False:
+        return status
+    return {"ok": None, "error": f"not checked on {machine}"}
 
 
 @dataclass

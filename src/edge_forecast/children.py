@@ -25,24 +25,29 @@ def emit(item: str, **result) -> None:
     sys.stdout.flush()
 
 
+def _signal_name(code: int) -> str:
+    try:
+        return signal.Signals(-code).name
+    except ValueError:
+        return f"signal {-code}"
+
+
 def _describe_exit(code: int, stderr_tail: list[str]) -> str:
     if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        return f"the child process crashed ({name})"
+        return f"the child process crashed ({_signal_name(code)})"
     last = next((line for line in reversed(stderr_tail) if line.strip()), "")
     return f"the child process exited with code {code}" + (f": {last.strip()}" if last else "")
 
 
 def run_resilient(make_cmd: Callable[[list[str]], list[str]], items: Sequence[str], timeout: float,
-                  env: dict | None = None, on_result: Callable[[str, dict], None] | None = None) -> dict[str, dict]:
+                  env: dict | None = None, on_result: Callable[[str, dict], None] | None = None,
+                  per_item_crashes: bool = False) -> dict[str, dict]:
     """Run `items` through children built by `make_cmd(pending)`; return item -> result dict.
 
     If the first child dies before finishing any item, every item fails with that reason (a
-    startup failure would only repeat); otherwise a dead child fails the item it was on and a new
-    child takes the rest.
+    startup failure would only repeat) unless `per_item_crashes` (a runtime probe: the first file
+    may be the one that crashes); otherwise a dead child fails the item it was on and a new
+    child takes the rest. A death by a signal adds "crash": the signal's name (SIGSEGV, ...).
     """
     results: dict[str, dict] = {}
     pending = list(items)
@@ -51,7 +56,7 @@ def run_resilient(make_cmd: Callable[[list[str]], list[str]], items: Sequence[st
         proc = subprocess.Popen(make_cmd(pending), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, env={**os.environ, **(env or {})})
         try:
-            _drive(proc, pending, results, timeout, on_result, fail_all_on_early_death=first)
+            _drive(proc, pending, results, timeout, on_result, fail_all_on_early_death=first and not per_item_crashes)
             first = False
         finally:  # Ctrl-C or any error here must not leave a converter or interpreter running
             if proc.poll() is None:
@@ -80,6 +85,8 @@ def _drive(proc: subprocess.Popen, pending: list[str], results: dict, timeout: f
             code = proc.wait()
             err_thread.join(timeout=5)  # the reason is in the last stderr lines: read them all first
             failure = {"ok": False, "error": _describe_exit(code, stderr_tail)}
+            if code < 0:
+                failure["crash"] = _signal_name(code)
             for item in list(pending) if finished == 0 and fail_all_on_early_death else [pending[0]]:
                 _record(results, pending, item, dict(failure), on_result)
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -72,8 +73,15 @@ def _renamed(old: str | None, new: str | None, old_name: str, new_name: str):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="edge-forecast")
-def cli() -> None:
+@click.option("--verbose", is_flag=True,
+              help="Show the log lines of TensorFlow, absl and the TFLite runtimes (hidden by default).")
+def cli(verbose: bool) -> None:
     """Train recurrent forecasters, export them to TFLite, run and benchmark them on a device."""
+    from edge_forecast.quiet import VERBOSE_ENV, filter_process_stderr
+
+    if verbose:
+        os.environ[VERBOSE_ENV] = "1"  # children (converters, probes, bench) inherit it
+    filter_process_stderr()
 
 
 # bundle.GraphKind's and edge.runtime.Runtime's values, as `run --graph / --runtime` list them:
@@ -317,13 +325,15 @@ def bench(bundle: Path, out: Path, horizon: int | None, steps: int | None, repea
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Directory to create, with run/, bundle/ and report/ inside.")
 @click.option("--epochs", type=AT_LEAST_ONE, help="Training epochs (fewer for a quick look).  [default: 150, as train]")
+@click.option("--probe-python", multiple=True,
+              help="As for export: another Python (e.g. an emulated Pi's, scripts/arm64.py) to check artifacts with.")
 @click.option("--force", is_flag=True, help="Replace an existing directory.")
 @click.option("--quiet", is_flag=True, help="Only errors and the report's path.")
-def demo(out: Path, epochs: int | None, force: bool, quiet: bool) -> None:
+def demo(out: Path, epochs: int | None, probe_python: tuple[str, ...], force: bool, quiet: bool) -> None:
     """The whole job on the built-in signal: train RNN and LSTM, export every mode, benchmark."""
     from edge_forecast.demo import run_demo
 
-    result = run_demo(out, epochs=epochs, force=force, quiet=quiet, echo=_echo(quiet))
+    result = run_demo(out, epochs=epochs, force=force, quiet=quiet, echo=_echo(quiet), probe_python=probe_python)
     click.echo(f"report: {result.report}")
 
 

@@ -39,8 +39,9 @@ class DemoResult:
 
 
 def run_demo(out: str | Path, epochs: int | None = None, force: bool = False, quiet: bool = False,
-             echo: Callable[[str], None] = print) -> DemoResult:
-    """Train, export and benchmark; return where everything is (OUT/run, OUT/bundle, OUT/report)."""
+             echo: Callable[[str], None] = print, probe_python: tuple[str, ...] = ()) -> DemoResult:
+    """Train, export and benchmark; return where everything is (OUT/run, OUT/bundle, OUT/report).
+    `probe_python`: other Pythons whose runtimes check the artifacts too (export --probe-python)."""
     from edge_forecast.train.config import build_config
 
     config = build_config(None, models=DEMO_MODELS, epochs=epochs)
@@ -60,7 +61,7 @@ def run_demo(out: str | Path, epochs: int | None = None, force: bool = False, qu
         echo(f"[2/3] exporting every quantization mode ({time.perf_counter() - started:.0f} s so far)")
         from edge_forecast.export.exporter import export_bundle
 
-        exported = export_bundle(stage / "run", stage / "bundle", echo=echo)
+        exported = export_bundle(stage / "run", stage / "bundle", echo=echo, probe_python=probe_python)
         for failure in exported.failures:
             echo(f"warning: {failure}")
         echo(f"[3/3] benchmarking every variant on every installed runtime ({time.perf_counter() - started:.0f} s so far)")

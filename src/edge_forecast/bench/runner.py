@@ -12,6 +12,7 @@ import datetime as dt
 import importlib.util
 import json
 import math
+import platform
 import sys
 import tempfile
 import time
@@ -35,7 +36,7 @@ from edge_forecast.bench.report import (
     render_markdown,
     validate_report,
 )
-from edge_forecast.bundle import Bundle, load_bundle
+from edge_forecast.bundle import Bundle, load_bundle, runtime_status
 from edge_forecast.children import run_resilient
 from edge_forecast.edge.runtime import AUTO_ORDER, Runtime, resolve_runtime
 from edge_forecast.errors import UserError, parse_choices
@@ -151,10 +152,10 @@ def _skip_reason(bundle: Bundle, model: str, variant: str, runtime: Runtime) -> 
         resolve_runtime(runtime)
     except UserError as exc:  # "runtime X is not installed; pip install Y"
         return str(exc)
-    status = bundle.variant(model, variant)["runtimes"].get(runtime.value) or {}
+    status = runtime_status(bundle.variant(model, variant), runtime.value)
     if status.get("ok") is False:
         version = f" {status['version']}" if status.get("version") else ""
-        return (f"bundle.json records that {runtime.value}{version} failed on this artifact at export: "
+        return (f"bundle.json records that {runtime.value}{version} failed on this artifact on {platform.machine()} at export: "
                 f"{status.get('error', 'no detail')}")
     return None
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import platform
+import threading
 from pathlib import Path
 
 import numpy as np
 
-from edge_forecast.bundle import Bundle, GraphKind, load_bundle, variant_key
+from edge_forecast.bundle import Bundle, GraphKind, load_bundle, runtime_status, variant_key
 from edge_forecast.edge.artifact import SlidingWindow, WindowModel
+from edge_forecast.edge.first_invoke import first_invoke_verdict
 from edge_forecast.edge.runtime import Runtime, resolve_runtime
 from edge_forecast.edge.step import RolloutModel, StepModel, StepWindow
 from edge_forecast.errors import UserError
@@ -59,10 +62,10 @@ GRAPH_CHOICES = ("auto", *(g.value for g in GraphKind))
 
 
 def runnable_variants(bundle: Bundle, model: str, runtime: Runtime) -> list[str]:
-    """Variants that the bundle does not mark as failing on `runtime`."""
+    """Variants that the bundle does not mark as failing on `runtime` on this machine."""
     return [
         name for name, entry in bundle.model(model)["variants"].items()
-        if entry["runtimes"].get(runtime.value, {}).get("ok") is not False
+        if runtime_status(entry, runtime.value).get("ok") is not False
     ]
 
 
@@ -77,6 +80,13 @@ class Forecaster:
     stream-trained model (`train --stream`), and the window graph otherwise;
     `window`, `step`, `stream` or `rollout` force one (an error if the bundle lacks it).
     `variant` is a mode (float32, int8, ...) or a full variant name such as `step-int8`.
+
+    A variant bundle.json records as failing with this runtime on this machine is refused (a
+    UserError naming the variants that work); one not checked on this machine is first invoked
+    in a child process (edge.first_invoke), so an interpreter crash becomes a UserError too.
+    Thread-safe: `forecast`, `update` and `reset` hold one lock, since an interpreter and the
+    window state are not safe to share; threads that need parallel forecasts each make their own
+    Forecaster.
     """
 
     def __init__(self, bundle: str | Path | Bundle, model: str | None = None, variant: str | None = None,
@@ -105,11 +115,13 @@ class Forecaster:
         self._loop = StepWindow(self._stepper) if self._stepper is not None else self._state
         self._pending: np.ndarray | None = None  # a history the stepper has not read yet
         self.out_of_range = 0  # user values outside what the integer input represents (it saturates)
+        # one interpreter and one state: concurrent invokes crashed or mixed forecasts (issue 13)
+        self._lock = threading.RLock()
         self.reset()
 
     def _window_model(self) -> WindowModel:
         entry = self.bundle.variant(self.model_name, self.variant_name)
-        self._refuse_known_failure(entry)
+        self._refuse_known_failure(self.variant_name, entry, self._window_path)
         try:  # the path was checksum-verified at start
             model = WindowModel(self._window_path, self.runtime, self._threads)
         except (ValueError, RuntimeError, TypeError) as exc:
@@ -133,8 +145,8 @@ class Forecaster:
             raise UserError(f"bundle has no {graph} graph for {self.model_name}/{self.variant_name}; graphs it has: "
                             f"{', '.join(have)} (export with --graphs {graph})")
         entry = self.bundle.variant(self.model_name, key)
-        self._refuse_known_failure(entry)
         path = self.bundle.artifact_path(self.model_name, key)
+        self._refuse_known_failure(key, entry, path)
         try:
             if graph == GraphKind.ROLLOUT.value:
                 self._loaded[graph] = RolloutModel(path, self.runtime, self._threads)
@@ -168,13 +180,19 @@ class Forecaster:
             return self.stepper_graph or GraphKind.WINDOW.value
         return self.graph
 
-    def _refuse_known_failure(self, entry: dict) -> None:
-        status = entry["runtimes"].get(self.runtime.value)
-        if status and status.get("ok") is False:
-            others = runnable_variants(self.bundle, self.model_name, self.runtime)
+    def _refuse_known_failure(self, key: str, entry: dict, path: Path) -> None:
+        """Refuse what bundle.json records as failing here; check in a child what it does not know."""
+        status = runtime_status(entry, self.runtime.value)
+        where = "recorded at export"
+        if status.get("ok") is None:
+            status = first_invoke_verdict(path, entry["sha256"], self.runtime)
+            where = "its first invoke, checked in a child process"
+        if status.get("ok") is False:
+            others = [v for v in runnable_variants(self.bundle, self.model_name, self.runtime) if v != key]
             raise UserError(
-                f"runtime {self.runtime.value} cannot run {self.model_name}/{self.variant_name} "
-                f"({status.get('error', 'failed at export')}); variants it can run: {', '.join(others) or 'none'}"
+                f"runtime {self.runtime.value} cannot run {self.model_name}/{key} on "
+                f"{platform.machine()} ({status.get('error', 'failed at export')}; {where}); "
+                f"variants it can run: {', '.join(others) or 'none'}"
             )
 
     @property
@@ -199,9 +217,10 @@ class Forecaster:
 
     def reset(self, history: np.ndarray | None = None) -> None:
         """Start again from `history` (its last W values) or from the bundle's seed window."""
-        values = self.bundle.seed_window if history is None else self._check_history(history)
-        self._restart(self.scaler.transform(values))
-        self._sync()
+        with self._lock:  # the out-of-range count too: one Forecaster may serve several threads
+            values = self.bundle.seed_window if history is None else self._check_history(history)
+            self._restart(self.scaler.transform(values))
+            self._sync()
 
     def _restart(self, scaled: np.ndarray) -> None:
         """The window graph takes the values now; the stepper reads them when next used."""
@@ -228,6 +247,10 @@ class Forecaster:
         Raises UserError for `steps` outside 1..MAX_STEPS (or beyond a forced rollout graph's
         horizon) and for a history that is short, not finite or beyond float32."""
         check_steps(steps)
+        with self._lock:
+            return self._forecast(history, steps)
+
+    def _forecast(self, history: np.ndarray | None, steps: int) -> np.ndarray:
         graph = self._forecast_graph(steps)
         if graph == GraphKind.ROLLOUT.value:
             values = self.bundle.seed_window if history is None else self._check_history(history, graph)
@@ -260,6 +283,10 @@ class Forecaster:
         scaled = (value - self.scaler.offset) / self.scaler.scale
         if not abs(scaled) <= FLOAT32_MAX:  # would become inf in the float32 input, with a numpy warning
             raise UserError(f"observation {value:g} is out of range for the model's float32 input")
+        with self._lock:
+            return self._update(value, scaled, horizon)
+
+    def _update(self, value: float, scaled: float, horizon: int) -> np.ndarray:
         self._count_out_of_range(np.array([value]), self.stepper_graph or GraphKind.WINDOW.value)
         self._sync()
         self._loop.push(scaled)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
+import io
 from enum import Enum
 from pathlib import Path
 
 from edge_forecast.errors import UserError, choice_error
+from edge_forecast.quiet import native_info_filtered
 
 
 class Runtime(str, Enum):
@@ -22,8 +25,6 @@ _PACKAGES = {Runtime.LITERT: "ai_edge_litert", Runtime.TFLITE_RUNTIME: "tflite_r
 _PIP_NAMES = {Runtime.LITERT: "ai-edge-litert", Runtime.TFLITE_RUNTIME: "tflite-runtime", Runtime.TENSORFLOW: "tensorflow"}
 # Bundle keys for runtimes: the enum values plus the microcontroller interpreter (export probes it).
 MICRO = "tflite-micro"
-
-
 def is_installed(runtime: Runtime) -> bool:
     try:
         return importlib.util.find_spec(_PACKAGES[runtime]) is not None
@@ -70,17 +71,36 @@ def resolve_runtime(name: str | Runtime | None = "auto") -> Runtime:
 
 
 def interpreter_class(runtime: Runtime):
-    """The Interpreter class, or a UserError when the package is installed but cannot be imported."""
+    """The Interpreter class, or a UserError when the package is installed but cannot be imported.
+
+    The import runs with stderr captured: a broken install prints pages before it fails, and a
+    one-line error says it better."""
+    numpy = _numpy_version()
+    if runtime is Runtime.TFLITE_RUNTIME and numpy.split(".")[0].isdigit() and int(numpy.split(".")[0]) >= 2:
+        # 2.14 (the last release) is built for numpy 1.x: on numpy 2 it imports, then fails to
+        # build an interpreter after numpy's 90-line explanation
+        raise UserError(f"runtime tflite-runtime is installed but cannot work here: it was built for numpy 1.x "
+                        f"and numpy {numpy} is installed; pip install 'numpy<2' (or use ai-edge-litert: "
+                        f"pip install ai-edge-litert)")
+    module = {Runtime.LITERT: "ai_edge_litert.interpreter", Runtime.TFLITE_RUNTIME: "tflite_runtime.interpreter",
+              Runtime.TENSORFLOW: "tensorflow"}[runtime]
     try:
-        if runtime is Runtime.LITERT:
-            return importlib.import_module("ai_edge_litert.interpreter").Interpreter
-        if runtime is Runtime.TFLITE_RUNTIME:
-            return importlib.import_module("tflite_runtime.interpreter").Interpreter
-        return importlib.import_module("tensorflow").lite.Interpreter
+        with contextlib.redirect_stderr(io.StringIO()), native_info_filtered(keep=False):
+            found = importlib.import_module(module)
+        return found.lite.Interpreter if runtime is Runtime.TENSORFLOW else found.Interpreter
     except (ImportError, AttributeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         hint = " (tflite-runtime needs numpy < 2)" if runtime is Runtime.TFLITE_RUNTIME else ""
         raise UserError(f"runtime {runtime.value} is installed but cannot be imported: {first}{hint}") from None
+
+
+def _numpy_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("numpy")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def make_interpreter(runtime: Runtime | str, model_path: Path, threads: int | None = None):
@@ -91,8 +111,9 @@ def make_interpreter(runtime: Runtime | str, model_path: Path, threads: int | No
 
         return MicroInterpreter(model_path)
     cls = interpreter_class(runtime)
-    interp = cls(model_path=str(model_path), num_threads=threads)
-    interp.allocate_tensors()
+    with native_info_filtered():
+        interp = cls(model_path=str(model_path), num_threads=threads)
+        interp.allocate_tensors()
     return interp
 
 

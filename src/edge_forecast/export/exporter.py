@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import platform
 import shutil
 import subprocess
 import sys
@@ -374,33 +375,45 @@ def _integer_checks(variants: dict) -> list[str]:
 
 
 def _probe_runtimes(stage: Path, models: dict, probe_pythons: list[str], echo) -> None:
-    """Record, per artifact and runtime, whether it loads and runs (each runtime in a child)."""
+    """Record, per artifact, runtime and platform, whether it loads and runs (each in a child; a
+    --probe-python may be another machine's, e.g. an emulated arm64 one: scripts/arm64.py)."""
     files = [v["file"] for m in models.values() for v in m["variants"].values()]
     if not files:
         return
-    targets: list[tuple[str, str]] = [(sys.executable, r.value) for r in available_runtimes()]
+    host = platform.machine()
+    targets: list[tuple[str, str, str]] = [(sys.executable, host, r.value) for r in available_runtimes()]
     if _has_micro():
-        targets.append((sys.executable, MICRO))
+        targets.append((sys.executable, host, MICRO))
     for python in probe_pythons:
-        for runtime in _remote_runtimes(python):
-            if runtime not in {r for _, r in targets}:
-                targets.append((python, runtime))
-    status: dict[str, dict[str, dict]] = {f: {} for f in files}
-    for python, runtime in targets:
-        echo(f"checking {len(files)} artifact(s) with {runtime}")
+        machine, runtimes = _remote_runtimes(python)
+        for runtime in runtimes:
+            if (machine, runtime) not in {(m, r) for _, m, r in targets}:
+                targets.append((python, machine, runtime))
+    found_on: dict[str, dict[str, dict[str, dict]]] = {f: {} for f in files}  # file -> runtime -> machine
+    for python, machine, runtime in targets:
+        echo(f"checking {len(files)} artifact(s) with {runtime} on {machine}")
         found = run_resilient(
             lambda pending, py=python, rt=runtime: [py, "-m", "edge_forecast.edge.probe", rt, *pending],
-            [str(stage / f) for f in files], PROBE_TIMEOUT_S,
+            [str(stage / f) for f in files], PROBE_TIMEOUT_S, per_item_crashes=True,
         )
         for path, res in found.items():
-            status[Path(path).name][runtime] = {k: v for k, v in res.items() if k in ("ok", "error", "version")}
-    known = {r for _, r in targets}
+            found_on[Path(path).name].setdefault(runtime, {})[machine] = {
+                k: v for k, v in res.items() if k in ("ok", "error", "version", "crash")}
     for model in models.values():
         for variant in model["variants"].values():
-            variant["runtimes"] = status[variant["file"]]
-            for runtime in [r.value for r in Runtime] + [MICRO]:
-                if runtime not in known:
-                    variant["runtimes"][runtime] = {"ok": None, "error": "not installed where the bundle was exported; not checked"}
+            variant["runtimes"] = {rt: _runtime_record(found_on[variant["file"]].get(rt, {}), host)
+                                   for rt in [r.value for r in Runtime] + [MICRO]}
+
+
+def _runtime_record(platforms: dict[str, dict], host: str) -> dict:
+    """bundle.json's record of one runtime: the export host's result on top, every platform below."""
+    if host in platforms:
+        top = dict(platforms[host])
+    elif platforms:
+        top = {"ok": None, "error": f"checked on {', '.join(sorted(platforms))} only, not on {host}"}
+    else:
+        top = {"ok": None, "error": "not installed where the bundle was exported; not checked"}
+    return {**top, "platforms": platforms}
 
 
 def _has_micro() -> bool:
@@ -409,11 +422,16 @@ def _has_micro() -> bool:
     return importlib.util.find_spec("tflite_micro") is not None
 
 
-def _remote_runtimes(python: str) -> list[str]:
-    code = ("import json, importlib.util as u; from edge_forecast.edge.runtime import available_runtimes, MICRO;"
-            "print(json.dumps([r.value for r in available_runtimes()] + ([MICRO] if u.find_spec('tflite_micro') else [])))")
-    done = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=120)
-    return json.loads(done.stdout) if done.returncode == 0 else []
+def _remote_runtimes(python: str) -> tuple[str, list[str]]:
+    """The machine of another Python and the runtimes installed there."""
+    code = ("import json, platform, importlib.util as u; from edge_forecast.edge.runtime import available_runtimes, MICRO;"
+            "print(json.dumps([platform.machine(), [r.value for r in available_runtimes()]"
+            " + ([MICRO] if u.find_spec('tflite_micro') else [])]))")
+    done = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        return "", []
+    machine, runtimes = json.loads(done.stdout.strip().splitlines()[-1])
+    return machine, runtimes
 
 
 def _document(data: _Data, models: dict) -> dict:
@@ -482,8 +500,10 @@ def _baselines(data: _Data) -> dict:
 
 
 def _artifact_line(name: str, mode: str, v: dict) -> str:
+    host = platform.machine()
     ok = [r for r, s in v["runtimes"].items() if s.get("ok")]
-    bad = [r for r, s in v["runtimes"].items() if s.get("ok") is False]
+    bad = [r if m == host else f"{r} on {m}" for r, s in v["runtimes"].items()
+           for m, p in s.get("platforms", {}).items() if p.get("ok") is False]
     runtimes = ",".join(ok) + (f" (fails: {','.join(bad)})" if bad else "")
     e = v["errors"]
     return (f"saved {v['file']} ({v['bytes'] / 1024:.1f} KB)  max|err| {e['one_step_max_abs']:.2g}  "
