@@ -32,7 +32,6 @@ level is the export host's result; bundles written before `platforms` existed ha
 
 from __future__ import annotations
 
-import json
 import platform
 from dataclasses import dataclass
 from enum import Enum
@@ -42,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from edge_forecast.errors import UserError, choice_error
-from edge_forecast.fsio import sha256_file
+from edge_forecast.fsio import read_json, sha256_file
 from edge_forecast.signals import Scaler
 
 BUNDLE_FORMAT = "edge-forecast-bundle"
@@ -300,11 +299,6 @@ def load_bundle(path: str | Path) -> Bundle:
     doc = root / BUNDLE_FILE
     if not doc.is_file():
         raise UserError(f"{root} is not a bundle: {BUNDLE_FILE} is missing")
-    try:
-        data = json.loads(doc.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{doc} is not valid JSON ({exc}); the bundle is corrupt") from None
-    except OSError as exc:
-        raise UserError(f"cannot read {doc}: {exc.strerror}") from None
+    data = read_json(doc, "the bundle is corrupt")
     validate_bundle_dict(data)
     return Bundle(root=root, data=data)

@@ -79,6 +79,17 @@ def write_json_atomic(path: Path, data: Any) -> None:
     write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n")
 
 
+def read_json(path: Path, damaged: str = "") -> Any:
+    """The JSON document at `path`; unreadable or invalid JSON is a one-line UserError (`damaged`
+    is appended to the invalid-JSON message, e.g. "the bundle is corrupt")."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path} is not valid JSON ({exc})" + (f"; {damaged}" if damaged else "")) from None
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror}") from None
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -8,13 +8,13 @@ it (`models.<m>.test`), and the in-sample full-series loop is `in_sample_closed_
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from edge_forecast.bundle import TRAINING_KINDS
 from edge_forecast.errors import UserError
+from edge_forecast.fsio import read_json
 from edge_forecast.signals import Scaler
 
 RUN_FORMAT = "edge-forecast-run"
@@ -33,12 +33,7 @@ def load_run(run_dir: Path) -> dict:
     record_path = run_dir / RECORD_NAME
     if not record_path.exists():
         raise UserError(f"{run_dir} is not a complete training run: {RECORD_NAME} is missing")
-    try:
-        record = json.loads(record_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{record_path} is not valid JSON: {exc}") from None
-    except OSError as exc:
-        raise UserError(f"cannot read {record_path}: {exc.strerror}") from None
+    record = read_json(record_path)
     if not isinstance(record, dict) or record.get("format") != RUN_FORMAT:
         raise UserError(f"{record_path} is not an edge-forecast training record")
     if record.get("format_version") != RUN_FORMAT_VERSION:
