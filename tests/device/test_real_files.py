@@ -14,9 +14,10 @@ import pytest
 from conftest import cli
 from file_shapes import SHAPES
 
-from edge_forecast.bundle import load_bundle
+from edge_forecast.bundle import load_bundle, runtime_status
 from edge_forecast.edge import Forecaster
 from edge_forecast.edge.cli_run import run_command
+from edge_forecast.edge.runtime import resolve_runtime
 from edge_forecast.tabular import ReadOptions
 
 T0 = dt.datetime(2024, 5, 1, 6, 30)
@@ -103,14 +104,18 @@ def test_a_200k_row_history(tiny_bundle, tmp_path):
 
 
 def test_int8_input_saturation_is_reported_once(tiny_bundle, seed):
+    # the window graph: step-int8 may be refused where it crashes (tflite-runtime on ARM)
+    entry = load_bundle(tiny_bundle).variant("rnn", "int8")
+    if runtime_status(entry, resolve_runtime().value).get("ok") is False:
+        pytest.skip("rnn/int8 is recorded as failing with this runtime on this machine")
     hot = "".join("5.0\n" for _ in seed)  # training saw -1..1: the int8 input saturates
-    doc, stderr = _run_json(tiny_bundle, "--history", "-", input=hot, variant="int8")
+    doc, stderr = _run_json(tiny_bundle, "--history", "-", "--graph", "window", input=hot, variant="int8")
     assert doc["out_of_range"] == 20
     assert stderr.count("warning:") == 1 and "20 input value(s) outside" in stderr and "rnn/int8" in stderr
     doc, stderr = _run_json(tiny_bundle, "--history", "-", input=hot)  # float32 represents them
     assert doc["out_of_range"] == 0 and "warning" not in stderr
     inside = "".join(f"{x}\n" for x in seed)
-    doc, stderr = _run_json(tiny_bundle, "--history", "-", input=inside, variant="int8")
+    doc, stderr = _run_json(tiny_bundle, "--history", "-", "--graph", "window", input=inside, variant="int8")
     assert doc["out_of_range"] == 0 and "warning" not in stderr
 
 
