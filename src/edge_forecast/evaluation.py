@@ -118,7 +118,9 @@ def baseline_warnings(models: dict[str, dict | None], baselines: dict[str, dict 
     lines = []
     for name, test in models.items():
         if test and test["rmse"] >= scored[best]:
-            ratio = f"{test['rmse'] / scored[best]:.2f}x" if scored[best] > 0 else "the baseline is exact"
+            # a baseline at float rounding (AR on an exact linear recurrence: ~1e-17) has no useful ratio
+            exact = scored[best] <= 1e-12 * max(test["rmse"], 1e-300)
+            ratio = "the baseline is exact to float rounding" if exact else f"{test['rmse'] / scored[best]:.2f}x"
             lines.append(f"{name} does not beat the best baseline on the test segment: RMSE {test['rmse']:.4g} vs "
                          f"{scored[best]:.4g} for {best} ({ratio})")
     return lines
