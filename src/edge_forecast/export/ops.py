@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def _schema():
+def tflite_schema():
+    """The generated flatbuffer schema module of .tflite files (ai-edge-litert's, or TensorFlow's)."""
     try:
         from ai_edge_litert import schema_py_generated as schema
     except ImportError:  # pragma: no cover - TensorFlow ships the same generated module
@@ -25,7 +26,7 @@ def float_islands(ops: list[dict]) -> list[str]:
 
 def operators_of(flatbuffer: bytes) -> tuple[list[dict], int]:
     """operator_list of a model held in memory."""
-    schema = _schema()
+    schema = tflite_schema()
     names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
     model = schema.Model.GetRootAs(flatbuffer, 0)
     ops = []

@@ -12,11 +12,11 @@ from __future__ import annotations
 import numpy as np
 
 from edge_forecast.edge.step import STATE_NAMES
-from edge_forecast.export.ops import _schema
+from edge_forecast.export.ops import tflite_schema
 
 
 def _type_names() -> dict[int, str]:
-    schema = _schema()
+    schema = tflite_schema()
     return {v: k.lower() for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
 
 
@@ -32,7 +32,7 @@ def _tensor(subgraph, index: int, position: int, role: str, types: dict[int, str
 def io_details(flatbuffer: bytes) -> tuple[list[dict], list[dict]]:
     """The subgraph's inputs and outputs in their order, as the Python interpreters describe them
     (`name`, `index`: tensor index, `shape`, `dtype`, `quantization`: (scale, zero point))."""
-    schema = _schema()
+    schema = tflite_schema()
     subgraph = schema.Model.GetRootAs(flatbuffer, 0).Subgraphs(0)
     types = _type_names()
 
@@ -54,7 +54,7 @@ def graph_layout(flatbuffer: bytes, tensors: dict | None = None) -> dict:
     `tensors` is a step / stream variant's record in bundle.json ({"x": i, "y": j, "h": [in, out],
     ...}); without it the graph must have one input (x) and one output (y). ValueError otherwise.
     """
-    schema = _schema()
+    schema = tflite_schema()
     subgraph = schema.Model.GetRootAs(flatbuffer, 0).Subgraphs(0)
     types = _type_names()
     ins = [subgraph.Inputs(i) for i in range(subgraph.InputsLength())]
