@@ -189,7 +189,7 @@ def test_integer_variants_record_float_ratio_and_integer_throughout(tiny_bundle)
                 continue
             assert v["full_integer"] is ("DEQUANTIZE" not in {op["name"] for op in v["ops"]})
             base = bundle.variant(model, "float32" if v["graph"] == "window" else f"{v['graph']}-float32")
-            ratio = v["errors"]["closed_loop_rmse_vs_truth"] / base["errors"]["closed_loop_rmse_vs_truth"]
+            ratio = v["errors"]["in_sample_closed_loop_rmse"] / base["errors"]["in_sample_closed_loop_rmse"]
             assert v["errors"]["closed_loop_rmse_ratio_vs_float32"] == pytest.approx(ratio)
 
 
@@ -198,7 +198,7 @@ def test_integer_checks_warn_on_drift_and_float_islands():
 
     def variant(mode, graph, rmse, ops=("FULLY_CONNECTED",)):
         return {"mode": mode, "graph": graph, "ops": [{"name": o, "version": 1} for o in ops],
-                "errors": {"closed_loop_rmse_vs_truth": rmse}}
+                "errors": {"test_closed_loop_rmse": rmse}}
 
     variants = {"float32": variant("float32", "window", 0.01), "int8": variant("int8", "window", 0.05),
                 "int16x8": variant("int16x8", "window", 0.012),

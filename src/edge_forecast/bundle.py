@@ -75,6 +75,23 @@ TRAINING_KINDS = ("window", "stream")
 # What bundle.json's `evaluation` (and every accuracy figure computed on it) covers: the run's test
 # segment, or, for a run without one (the seed preset), the series after its first window, in-sample.
 EVALUATION_SEGMENTS = ("test", "in-sample")
+# Every accuracy figure against the evaluation truth is named for that segment: "test_closed_loop_rmse"
+# on the test segment, "in_sample_closed_loop_rmse" without one. Bundles and reports written before
+# (issue 12) named them "<figure>_vs_truth" whatever the segment; readers accept both.
+_SEGMENT_PREFIX = {"test": "test_", "in-sample": "in_sample_"}
+
+
+def truth_key(segment: str, figure: str) -> str:
+    """The key of `figure` (e.g. "closed_loop_rmse") measured against `segment`'s truth."""
+    return _SEGMENT_PREFIX[segment] + figure
+
+
+def truth_figure(fields: dict, figure: str) -> Any:
+    """`figure` of `fields` under its segment's name or the older "<figure>_vs_truth"; KeyError if absent."""
+    for key in [prefix + figure for prefix in _SEGMENT_PREFIX.values()] + [f"{figure}_vs_truth"]:
+        if key in fields:
+            return fields[key]
+    raise KeyError(f"test_{figure}")
 
 
 def variant_key(graph: str, mode: str) -> str:

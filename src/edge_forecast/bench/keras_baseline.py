@@ -55,6 +55,7 @@ def measure(job: dict, model_name: str) -> dict:
     window, seed = bundle.window, bundle.seed_window
     scaler = Scaler.from_dict(record["scaler"])
     truth = np.asarray(bundle.data["evaluation"]["truth"], dtype=np.float64)
+    segment = bundle.data["evaluation"]["segment"]
     series = np.concatenate([seed, truth])
     seed_scaled = scaler.transform(seed)
 
@@ -136,13 +137,10 @@ def measure(job: dict, model_name: str) -> dict:
         "memory": {"rss_after_import_mib": stats.sig(rss_import), "peak_rss_mib": stats.sig(peak_rss_mib())},
         "accuracy": {
             "steps": int(n_eval),
-            "one_step_rmse_vs_truth": stats.rmse(one, truth),
-            "one_step_max_abs_vs_truth": stats.max_abs(one, truth),
-            "closed_loop_rmse_vs_truth": stats.rmse(forecast[:n_eval], truth[:n_eval]),
-            "closed_loop_max_abs_vs_truth": stats.max_abs(forecast[:n_eval], truth[:n_eval]),
+            **stats.truth_errors(segment, one, forecast, truth),
             "closed_loop_rmse_vs_bundle": stats.rmse(forecast[:n_bundle], bundle_loop[:n_bundle]),
         },
-        "horizon": stats.horizon_curve(curves, truth, plan["origins"]),
+        "horizon": stats.horizon_curve(curves, truth, plan["origins"], segment),
         "forecast": [float(v) for v in forecast],
     }
 

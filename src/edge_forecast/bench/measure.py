@@ -136,6 +136,7 @@ def measure(job: dict, model_name: str, variant: str, runtime_name: str) -> dict
     steps, repeats = int(job["steps"]), int(job["repeats"])
     window, scaler, seed = bundle.window, bundle.scaler, bundle.seed_window
     truth = np.asarray(bundle.data["evaluation"]["truth"], dtype=np.float64)
+    segment = bundle.data["evaluation"]["segment"]
     series = np.concatenate([seed, truth])
     keras = bundle.model(model_name)["keras"]
     path = bundle.artifact_path(model_name, variant)  # checksum verified before anything is timed
@@ -207,14 +208,11 @@ def measure(job: dict, model_name: str, variant: str, runtime_name: str) -> dict
             "steps": int(n_eval),
             "one_step_rmse_vs_keras": stats.rmse(one[: keras_one.size], keras_one[: one.size]),
             "one_step_max_abs_vs_keras": stats.max_abs(one[: keras_one.size], keras_one[: one.size]),
-            "one_step_rmse_vs_truth": stats.rmse(one, truth),
-            "one_step_max_abs_vs_truth": stats.max_abs(one, truth),
-            "closed_loop_rmse_vs_truth": stats.rmse(forecast[:n_eval], truth[:n_eval]),
-            "closed_loop_max_abs_vs_truth": stats.max_abs(forecast[:n_eval], truth[:n_eval]),
+            **stats.truth_errors(segment, one, forecast, truth),
             "closed_loop_rmse_vs_keras": stats.rmse(forecast[:n_keras], keras_loop[:n_keras]),
             "closed_loop_max_abs_vs_keras": stats.max_abs(forecast[:n_keras], keras_loop[:n_keras]),
         },
-        "horizon": stats.horizon_curve(curves, truth, plan["origins"]),
+        "horizon": stats.horizon_curve(curves, truth, plan["origins"], segment),
         "forecast": [float(v) for v in forecast],
     }
 

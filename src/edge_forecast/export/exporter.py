@@ -22,6 +22,8 @@ from edge_forecast.bundle import (
     BUNDLE_FORMAT,
     BUNDLE_VERSION,
     GraphKind,
+    truth_figure,
+    truth_key,
     validate_bundle_dict,
     variant_key,
 )
@@ -75,6 +77,14 @@ class _Data:
     @property
     def unit_scale(self) -> float:
         return self.scaler.scale
+
+    @property
+    def segment(self) -> str:
+        """What the evaluation truth is: the run's test segment, or in-sample for a run without one."""
+        return "test" if self.start == int(self.record["split"]["test_start"]) else "in-sample"
+
+    def truth_key(self, figure: str) -> str:
+        return truth_key(self.segment, figure)
 
 
 def export_bundle(run: Path, out: Path, models: str | None = None, quant: str | None = None,
@@ -228,9 +238,9 @@ def _assemble(data: _Data, models: list[str], modes: list[QuantMode], converted:
                 "training": training,
                 "keras": {
                     "closed_loop": [float(v) for v in keras_loop],
-                    "closed_loop_rmse_vs_truth": _vs_truth(keras_loop, truth),
+                    data.truth_key("closed_loop_rmse"): _vs_truth(keras_loop, truth),
                     "stream_closed_loop": [float(v) for v in stream_loop],
-                    "stream_closed_loop_rmse_vs_truth": _vs_truth(stream_loop, truth),
+                    data.truth_key("stream_closed_loop_rmse"): _vs_truth(stream_loop, truth),
                     "one_step": [float(v) for v in data.scaler.inverse(refs["eval_windows"])],
                     "test": _test_metrics(entry.get("test")),
                 },
@@ -292,7 +302,7 @@ def _verify_one(name: str, mode: QuantMode, item: dict, checks: dict, data: _Dat
     if check is None:
         return None
     loop = data.scaler.inverse(check.closed_loop)
-    errors = {**check.errors, "closed_loop_rmse_vs_truth": _vs_truth(loop, truth)}
+    errors = {**check.errors, data.truth_key("closed_loop_rmse"): _vs_truth(loop, truth)}
     return _variant_record(item, stage, mode, "window", check, errors)
 
 
@@ -305,7 +315,7 @@ def _verify_graph(name: str, item: str, found: dict, checks: dict, data: _Data, 
         return None
     errors = dict(check.errors)
     loop = data.scaler.inverse(check.closed_loop)
-    errors["closed_loop_rmse_vs_truth"] = _vs_truth(loop, truth)
+    errors[data.truth_key("closed_loop_rmse")] = _vs_truth(loop, truth)
     # the window graph's one-step fields, so tables that read them keep working
     errors.setdefault("one_step_max_abs", errors["closed_loop_max_abs_vs_keras"])
     return {**_variant_record(found, stage, mode, graph, check, errors), **check.extra}
@@ -361,8 +371,8 @@ def _integer_checks(variants: dict) -> list[str]:
         reference = variants.get(variant_key(variant["graph"], QuantMode.FLOAT32.value))
         if reference is None:
             continue
-        base = reference["errors"]["closed_loop_rmse_vs_truth"]
-        got = variant["errors"]["closed_loop_rmse_vs_truth"]
+        base = truth_figure(reference["errors"], "closed_loop_rmse")
+        got = truth_figure(variant["errors"], "closed_loop_rmse")
         ratio = got / base if base > 0 else None if got > 0 else 1.0  # None: JSON has no inf
         variant["errors"]["closed_loop_rmse_ratio_vs_float32"] = ratio
         if ratio is None or ratio > CLOSED_LOOP_RATIO_WARN:
@@ -436,7 +446,7 @@ def _remote_runtimes(python: str) -> tuple[str, list[str]]:
 
 def _document(data: _Data, models: dict) -> dict:
     w = data.window
-    test = data.start == int(data.record["split"]["test_start"])
+    test = data.segment == "test"
     return {
         "format": BUNDLE_FORMAT,
         "format_version": BUNDLE_VERSION,
@@ -450,7 +460,7 @@ def _document(data: _Data, models: dict) -> dict:
         "signal": {k: data.record["signal"][k] for k in ("source", "column", "points", "fingerprint",
                                                           "interval_seconds", "last_time") if k in data.record["signal"]},
         "evaluation": {
-            "segment": "test" if test else "in-sample",
+            "segment": data.segment,
             "description": ("the test segment (never seen by training or model selection)" if test else
                             "in-sample: the run has no test segment; the series after its first window")
                            + "; seed_window is the true window before truth[0]; keras.one_step[i] predicts "
@@ -494,7 +504,7 @@ def _baselines(data: _Data) -> dict:
     out = {}
     for name, forecast in fitted.items():
         loop = forecast(data.seed_window[None], data.steps)[0]
-        out[name] = {"closed_loop": [float(v) for v in loop], "closed_loop_rmse_vs_truth": rmse(loop, data.truth),
+        out[name] = {"closed_loop": [float(v) for v in loop], data.truth_key("closed_loop_rmse"): rmse(loop, data.truth),
                      "test": _test_metrics(data.record.get("baselines", {}).get(name, {}).get("test"))}
     return out
 
