@@ -147,12 +147,15 @@ def _reading_options(command):
 @click.option("--window", type=int, help="Past values per input window.  [default: 20]")
 @click.option("--units", type=int, help="Recurrent units.  [default: 40]")
 @click.option("--epochs", type=int,
-              help="Training epochs.  [default: a budget of ~1,200 gradient steps at window 20 (fewer at longer "
-                   "windows), at most 150 epochs; seed preset: 1000; --stream: 300]")
+              help="Training epochs.  [default: a budget of ~1,200 gradient steps at window 20 and batch 16 (fewer "
+                   "at longer windows, more with a larger automatic batch), at most 150 epochs; seed preset: 1000; "
+                   "--stream: 300]")
 @click.option("--batch-size", type=int,
               help="Batch size.  [default: 16, larger (up to 128) when an epoch would exceed 32 steps; seed preset: 10]")
 @click.option("--optimizer", type=click.Choice(["sgd", "adam"], case_sensitive=False), help="[default: adam]")
-@click.option("--learning-rate", type=float, help="[default: 0.003; seed preset: 0.01]")
+@click.option("--learning-rate", type=float,
+              help="[default: 0.003 x sqrt(batch / 16) with an automatic batch (after a 5% warmup); 0.003 with a "
+                   "given batch; seed preset: 0.01]")
 @click.option("--validation-split", type=float, help="Trailing fraction of windows for validation.  [default: 0.1]")
 @click.option("--test-split", type=FractionOrCount(),
               help="Trailing test segment that neither training nor selection sees: a fraction of the series "

@@ -58,7 +58,8 @@ class TrainConfig:
     epochs: int | None = None      # None: a budget of gradient steps (train/budget.py)
     batch_size: int | None = None  # None: 16, larger for long training parts (train/budget.py)
     optimizer: OptimizerKind = OptimizerKind.ADAM
-    learning_rate: float = 3e-3
+    learning_rate: float | None = None  # None: 3e-3, scaled with an auto batch (train/budget.py)
+    warmup: float = 0.0                 # fraction of the cosine schedule's steps spent warming up (train/budget.py)
     validation_split: float = 0.1
     # Honest evaluation (evaluation.py): the trailing test segment and its rolling-origin backtest.
     test_split: float = 0.2       # fraction of the series (< 1) or a count of values (>= 1); 0 = none
@@ -157,7 +158,7 @@ def _check(config: TrainConfig) -> None:
         raise UserError(f"--epochs must be at least 1, got {config.epochs}")
     if config.batch_size is not None and config.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {config.batch_size}")
-    if not config.learning_rate > 0:
+    if config.learning_rate is not None and not config.learning_rate > 0:
         raise UserError(f"--learning-rate must be positive, got {config.learning_rate}")
     if not 0.0 <= config.validation_split < 1.0:
         raise UserError(f"--validation-split must be in [0, 1), got {config.validation_split}")

@@ -59,7 +59,9 @@ def train_run(config: TrainConfig, out: Path, force: bool = False, quiet: bool =
     config, budget = resolve_budget(config, training_samples(config, split.train_end))
     if "auto" in (budget["batch_size"], budget["epochs"]) and not quiet:
         echo(f"training budget: batch {config.batch_size} ({budget['batch_size']}), {config.epochs} epochs "
-             f"({budget['epochs']}), {budget['gradient_steps']:,} gradient steps")
+             f"({budget['epochs']}), {budget['gradient_steps']:,} gradient steps, learning rate "
+             f"{config.learning_rate:.3g} ({budget['learning_rate']})"
+             + (f", warmup {budget['warmup_steps']} steps" if budget["warmup_steps"] else ""))
     out = Path(out)
     with staged_dir(out, force, "run") as stage:
         record = _train_into(config, signal, split, stage, quiet, echo)

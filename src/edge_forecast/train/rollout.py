@@ -53,7 +53,11 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int):
 
     rate = config.learning_rate
     if config.lr_schedule == "cosine":
-        rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=config.epochs * steps_per_epoch, alpha=0.05)
+        total = config.epochs * steps_per_epoch
+        warmup = int(config.warmup * total)  # linear from a tenth of the rate, then the cosine from the rate
+        rate = keras.optimizers.schedules.CosineDecay(rate / 10 if warmup else rate, decay_steps=total - warmup,
+                                                      alpha=0.05, warmup_target=rate if warmup else None,
+                                                      warmup_steps=warmup)
     return (keras.optimizers.SGD if config.optimizer.value == "sgd" else keras.optimizers.Adam)(learning_rate=rate)
 
 
