@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge_forecast.forecast import rmse
+from edge_forecast.normalization import NONE, Normalization
 from edge_forecast.train.config import TrainConfig
 
 PROGRESS_SECONDS = 20.0
@@ -46,6 +47,16 @@ class RolloutData:
         view = np.lib.stride_tricks.sliding_window_view(train.astype(np.float32), window + k)[:n]
         return cls(view[:, :window, None], view[:, 1 : window + 1, None], view[:, window:])
 
+    def normalized(self, norm: Normalization) -> RolloutData:
+        """Every sample on its own window's map (normalization.py): what the model sees on a device.
+        A copy (the strided views are read-only and shared), float32."""
+        if not norm.active:
+            return self
+        loc, scale = norm.stats(self.x[..., 0])
+        def apply(values):
+            return norm.forward(values, loc, scale).astype(np.float32)
+        return RolloutData(apply(self.x[..., 0])[..., None], apply(self.seq[..., 0])[..., None], apply(self.ahead))
+
 
 def make_optimizer(config: TrainConfig, steps_per_epoch: int):
     """The configured optimizer, its rate on the configured schedule, built for the model."""
@@ -58,14 +69,19 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int):
 
 
 def fit_rollout(model, config: TrainConfig, scaled: np.ndarray, train_points: int, validation: Validation | None,
-                progress: Callable[[int, dict], None] | None = None) -> dict[str, list[float]]:
-    """Train `model` in place; return the per-epoch history (loss, and val_closed_loop_rmse)."""
+                progress: Callable[[int, dict], None] | None = None,
+                norm: Normalization = NONE) -> dict[str, list[float]]:
+    """Train `model` in place; return the per-epoch history (loss, and val_closed_loop_rmse).
+
+    With an active `norm`, every sample (window, sequence targets, the K values ahead) is mapped by
+    its window's location and scale, so the rollout runs in normalized units as the device's does
+    (the loss too: each origin weighs the same, whatever its amplitude); validation maps back."""
     import tensorflow as tf
 
     from edge_forecast.train.models import keras_forecast_fn
 
     k, noise = config.rollout, config.input_noise
-    data = RolloutData.from_series(scaled[:train_points], config.window, k)
+    data = RolloutData.from_series(scaled[:train_points], config.window, k).normalized(norm)
     optimizer = make_optimizer(config, int(np.ceil(len(data.x) / config.batch_size)))
     optimizer.build(model.trainable_variables)
     noise_gen = tf.random.Generator.from_seed(config.seed)
@@ -89,7 +105,7 @@ def fit_rollout(model, config: TrainConfig, scaled: np.ndarray, train_points: in
         return loss
 
     return fit_epochs(model, config, (data.x, data.seq, data.ahead), train_step,
-                      keras_forecast_fn(model), validation, progress)
+                      norm.wrap(keras_forecast_fn(model)), validation, progress)
 
 
 def fit_epochs(model, config: TrainConfig, arrays: tuple[np.ndarray, ...], train_step: Callable,
