@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 
 from edge_forecast.errors import UserError, choice_error, parse_choices
+from edge_forecast.normalization import DEFAULT_RULE, check_rule
 from edge_forecast.quality import outlier_mode
 from edge_forecast.signals import ScaleKind
 
@@ -73,6 +74,8 @@ class TrainConfig:
     lr_schedule: str = "cosine"   # constant | cosine
     select: str = "best"          # last | best (lowest closed-loop error on the held-out segment)
     stream: int = 0               # streaming training (train/stream.py): sequence length S > window; 0 = off
+    # instance normalization per forecast origin, outside the graph (normalization.py)
+    normalize: str = DEFAULT_RULE
     signal: SignalSpec = field(default_factory=SignalSpec)
     preset: str | None = None
 
@@ -104,6 +107,7 @@ SEED_PRESET = TrainConfig(
     lr_schedule="constant",
     select="last",
     stream=0,
+    normalize="none",
 )
 
 PRESETS = {"seed": SEED_PRESET}
@@ -133,6 +137,8 @@ def build_config(preset: str | None = None, **overrides) -> TrainConfig:
     rest = {k: v for k, v in overrides.items() if k not in signal_keys and v is not None and v != ()}
     if "models" in rest:
         rest["models"] = parse_models(rest["models"])
+    if "normalize" in rest:
+        rest["normalize"] = check_rule(rest["normalize"])
     if "optimizer" in rest:
         try:
             rest["optimizer"] = OptimizerKind(str(rest["optimizer"]).lower())
