@@ -24,6 +24,7 @@ from edge_forecast.bench.memory import current_rss_mib, peak_rss_mib
 from edge_forecast.bundle import load_bundle
 from edge_forecast.children import emit
 from edge_forecast.forecast import ArrayWindow, closed_loop, closed_loop_batch
+from edge_forecast.normalization import Normalization
 from edge_forecast.signals import Scaler
 
 
@@ -54,9 +55,11 @@ def measure(job: dict, model_name: str) -> dict:
     steps, repeats = int(job["steps"]), int(job["repeats"])
     window, seed = bundle.window, bundle.seed_window
     scaler = Scaler.from_dict(record["scaler"])
+    norm = Normalization.from_dict(record.get("normalization"))
+    origin = norm.origin(scaler, seed)  # the runner's map of the seed origin
     truth = np.asarray(bundle.data["evaluation"]["truth"], dtype=np.float64)
     series = np.concatenate([seed, truth])
-    seed_scaled = scaler.transform(seed)
+    seed_scaled = origin.transform(seed)
 
     t0 = time.perf_counter()
     from edge_forecast.train.keras_env import quiet_tensorflow
@@ -96,18 +99,21 @@ def measure(job: dict, model_name: str) -> dict:
         forecast_ms = []
         for _ in range(repeats):
             t0 = time.perf_counter()
-            forecast = scaler.inverse(closed_loop(direct, scaler.transform(seed), steps))
+            forecast = origin.inverse(closed_loop(direct, origin.transform(seed), steps))
             forecast_ms.append((time.perf_counter() - t0) * 1e3)
     finally:
         if gc_was:
             gc.enable()
 
     scaled = scaler.transform(series)
-    windows = np.stack([scaled[i : i + window] for i in range(truth.size)]).astype(np.float32)
-    one = scaler.inverse(np.asarray(model.predict(windows[:, :, None], verbose=0, batch_size=256)).reshape(truth.size, -1)[:, -1])
+    windows = np.stack([scaled[i : i + window] for i in range(truth.size)])
+    loc, spread = norm.stats(windows)  # each window its own origin
+    normalized = norm.forward(windows, loc, spread).astype(np.float32)
+    one = np.asarray(model.predict(normalized[:, :, None], verbose=0, batch_size=256)).reshape(truth.size, -1)[:, -1:]
+    one = scaler.inverse(norm.inverse(one, loc, spread)[:, 0])
     plan = job["horizon"]
     origin_windows = np.stack([scaled[o : o + window] for o in plan["origins"]])
-    curves = scaler.inverse(batched_closed_loop(model, origin_windows, plan["horizon"]))
+    curves = scaler.inverse(norm.wrap(lambda w, h: batched_closed_loop(model, w, h))(origin_windows, plan["horizon"]))
     n_eval = min(steps, truth.size)
     bundle_loop = np.asarray(bundle.model(model_name)["keras"]["closed_loop"], dtype=np.float64)
     n_bundle = min(n_eval, bundle_loop.size)
