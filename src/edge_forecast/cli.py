@@ -177,8 +177,9 @@ def _reading_options(command):
                    "works well) with the state carried; also makes --rollout 20 and --epochs 300 the defaults. "
                    "0 = window training.  [default: 0]")
 @click.option("--normalize", type=click.Choice(list(NORMALIZE_RULES), case_sensitive=False),
-              help="Instance normalization per forecast origin, outside the model: meanstd (the window's mean "
-                   "and std), mean (its mean only) or none.  [default: none]")
+              help="Instance normalization outside the model: perstep (every step's window by its mean and "
+                   "std; window graph only), origin (the forecast origin's window, fixed for the horizon; every "
+                   "graph), origin-mean (its mean only) or none.  [default: none]")
 @click.option("--force", is_flag=True, help="Replace an existing run directory.")
 @click.option("--quiet", is_flag=True, help="No progress output, only errors.")
 def train(out: Path, preset: str | None, force: bool, quiet: bool, **options) -> None:

@@ -23,8 +23,8 @@ from edge_forecast.bench.measure import step_latencies
 from edge_forecast.bench.memory import current_rss_mib, peak_rss_mib
 from edge_forecast.bundle import load_bundle
 from edge_forecast.children import emit
-from edge_forecast.forecast import ArrayWindow, closed_loop, closed_loop_batch
-from edge_forecast.normalization import Normalization
+from edge_forecast.forecast import ArrayWindow, closed_loop
+from edge_forecast.normalization import NONE, Normalization
 from edge_forecast.signals import Scaler
 
 
@@ -35,13 +35,13 @@ def loop_latencies(step, seed_scaled: np.ndarray, steps: int, count: int) -> lis
     return step_latencies(state, seed_scaled, steps, count)
 
 
-def batched_closed_loop(model, windows: np.ndarray, horizon: int) -> np.ndarray:
-    """Closed loops from many windows at once (rows, W), model units; (rows, horizon)."""
+def batched_closed_loop(model, windows: np.ndarray, horizon: int, norm: Normalization = NONE) -> np.ndarray:
+    """Closed loops from many windows at once (rows, W), model units, under `norm`; (rows, horizon)."""
     def predict(win: np.ndarray) -> np.ndarray:
         x = win.astype(np.float32)[:, :, None]
         return np.asarray(model(x, training=False)).reshape(win.shape[0], -1)[:, -1]
 
-    return closed_loop_batch(predict, windows, horizon)
+    return norm.window_forecaster(predict)(windows, horizon)
 
 
 def measure(job: dict, model_name: str) -> dict:
@@ -79,6 +79,8 @@ def measure(job: dict, model_name: str) -> dict:
     def predict_step(values: np.ndarray) -> float:
         return float(model.predict(values.reshape(1, window, 1).astype(np.float32), verbose=0).reshape(-1)[-1])
 
+    predict_step = norm.step_fn(predict_step)  # a per-step rule maps each step's window
+
     t0 = time.perf_counter()
     predict_step(seed_scaled)
     first_predict_ms = (time.perf_counter() - t0) * 1e3
@@ -86,7 +88,7 @@ def measure(job: dict, model_name: str) -> dict:
     predict_steps = min(int(job["predict_steps"]), steps)
     predict_lat = stats.latency_summary(loop_latencies(predict_step, seed_scaled, steps, predict_steps))
 
-    direct = keras_step_fn(model)
+    direct = norm.step_fn(keras_step_fn(model))
     t0 = time.perf_counter()
     direct(seed_scaled)  # traces the tf.function
     first_direct_ms = (time.perf_counter() - t0) * 1e3
@@ -113,7 +115,7 @@ def measure(job: dict, model_name: str) -> dict:
     one = scaler.inverse(norm.inverse(one, loc, spread)[:, 0])
     plan = job["horizon"]
     origin_windows = np.stack([scaled[o : o + window] for o in plan["origins"]])
-    curves = scaler.inverse(norm.wrap(lambda w, h: batched_closed_loop(model, w, h))(origin_windows, plan["horizon"]))
+    curves = scaler.inverse(batched_closed_loop(model, origin_windows, plan["horizon"], norm))
     n_eval = min(steps, truth.size)
     bundle_loop = np.asarray(bundle.model(model_name)["keras"]["closed_loop"], dtype=np.float64)
     n_bundle = min(n_eval, bundle_loop.size)

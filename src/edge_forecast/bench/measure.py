@@ -155,6 +155,7 @@ def measure(job: dict, model_name: str, variant: str, runtime_name: str) -> dict
 
     t0 = time.perf_counter()
     model, state = load_graph(path, runtime, graph, entry.get("tensors"))  # construct + allocate_tensors + tensor details
+    state = norm.loop_state(state, window)  # a per-step rule maps each step's window (window graph)
     load_ms = (time.perf_counter() - t0) * 1e3
     if graph in ("window", "rollout") and model.window != window:
         raise ValueError(f"{path.name} takes a window of {model.window}, bundle.json says {window}")

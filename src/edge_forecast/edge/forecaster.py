@@ -76,9 +76,10 @@ class Forecaster:
 
     Values in and out are in the signal's units; the bundle's scaler, its instance normalization
     (normalization.py: each forecast origin's window gives the map for its whole horizon) and the
-    tensors' quantization are applied inside. With a normalization, `update` moves the origin, so
-    it re-primes the state from the last W values under the new map (W invokes on a step or stream
-    graph instead of one).
+    tensors' quantization are applied inside. With a per-origin normalization, `update` moves the
+    origin, so it re-primes the state from the last W values under the new map (W invokes on a step
+    or stream graph instead of one). A per-step normalization (`perstep`) runs on the window graph
+    only: every step maps the current window (edge_forecast.normalization.PerStepWindow).
 
     `graph` picks the graph: `auto` uses the rollout graph for a forecast that fits its horizon,
     the exact step graph for `update` (and longer forecasts), or the stream graph for a
@@ -100,6 +101,11 @@ class Forecaster:
         self.model_name = model or self.bundle.models[0]
         self.bundle.model(self.model_name)  # unknown model -> UserError listing the valid ones
         variant, graph = _split_variant(variant, graph)
+        if self.bundle.normalization.per_step:  # a map per step: the window graph's loop only
+            if graph not in ("auto", GraphKind.WINDOW.value):
+                raise UserError(f"this bundle's models renormalize every step's window (perstep), which only the "
+                                f"window graph can do; --graph {graph} is not available (use window or auto)")
+            graph = GraphKind.WINDOW.value
         self.variant_name = variant or (DEFAULT_VARIANT if DEFAULT_VARIANT in self.bundle.variants(self.model_name)
                                         else self.bundle.variants(self.model_name)[0])
         # unknown variant -> UserError; and a damaged file of this variant is an error now, even
@@ -118,7 +124,8 @@ class Forecaster:
         self.stepper_graph: str | None = None  # the graph `update` runs on (step or stream), if any
         self._stepper = self._step_graph()  # None: updates run on the window graph
         # the window graph only when something runs on it: with a step / stream graph it never does
-        self._state = None if self._stepper is not None else SlidingWindow(self._window_model())
+        self._state = None if self._stepper is not None else self.normalization.loop_state(
+            SlidingWindow(self._window_model()), self.bundle.window)
         # the closed loop's state: predict / push on the step graph, else on the window graph
         self._loop = StepWindow(self._stepper) if self._stepper is not None else self._state
         self._pending: np.ndarray | None = None  # a history the stepper has not read yet
@@ -216,11 +223,13 @@ class Forecaster:
     def _set_origin(self, last: np.ndarray) -> None:
         """The map of the forecast origin after `last` (the last W values, signal units)."""
         self._origin = self.normalization.origin(self.scaler, last)
-        if self.normalization.active:
+        if self.normalization.per_origin:
             self._recent = np.array(last, dtype=np.float64)
 
     def input_range(self, graph: str | None = None) -> tuple[float, float] | None:
         """Signal values the input tensor of `graph` (default: the one updates run on) represents."""
+        if self.normalization.per_step:  # the input sees each window on its own map: no fixed signal range
+            return None
         key = variant_key(graph or self.stepper_graph or GraphKind.WINDOW.value, self.variant_name)
         return input_range(self.bundle, self.bundle.variant(self.model_name, key), self._origin)
 

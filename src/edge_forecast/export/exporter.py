@@ -104,6 +104,11 @@ def export_bundle(run: Path, out: Path, models: str | None = None, quant: str | 
     if GraphKind.STREAM not in extra_graphs and any(record["models"][m].get("training") == "stream" for m in chosen):
         extra_graphs.append(GraphKind.STREAM)  # a stream-trained model's own forecaster
         echo("adding the stream graph: the run has stream-trained models (train --stream)")
+    norm = Normalization.from_dict(record.get("normalization"))
+    if norm.per_step and any(g is not GraphKind.WINDOW for g in extra_graphs):
+        raise UserError("the run renormalizes every step's window (train --normalize perstep), which only the window "
+                        "graph's loop can do; export it with --graphs window (step, stream and rollout graphs need "
+                        "--normalize origin, origin-mean or none)")
     if rollout_steps is not None and rollout_steps < 1:
         raise UserError(f"--rollout-steps must be at least 1, got {rollout_steps}")
     if calibration_samples < 1:
@@ -205,6 +210,7 @@ def _convert_all(run: Path, data: _Data, models: list[str], modes: list[QuantMod
             "verify_windows": str(data.work / "verify_windows.npy"),
             "eval_windows": str(data.work / "eval_windows.npy"),
             "seed_window": [float(v) for v in data.origin.transform(data.seed_window)],
+            "normalization": data.norm.to_dict(),
             # the Keras loops cover the rollout graph's horizon too (it may outrun the test segment)
             "steps": max(data.steps, data.rollout_steps), "rollout_steps": data.rollout_steps,
             "sequence": str(data.work / "sequence.npy"), "stream_sequence": str(data.work / "stream_sequence.npy"),
@@ -296,7 +302,8 @@ def _verify_all(data: _Data, models: list[str], variants: list[str], converted: 
     if not items:
         return {}
     job = {"work": str(data.work), "unit_scale": data.unit_scale, "items": items,
-           "seed_window": [float(v) for v in data.origin.transform(data.seed_window)]}
+           "seed_window": [float(v) for v in data.origin.transform(data.seed_window)],
+           "normalization": data.norm.to_dict()}
     job_path = data.work / "verify.job.json"
     job_path.write_text(json.dumps(job))
     echo(f"verifying {len(items)} artifacts")
@@ -392,11 +399,13 @@ def _integer_checks(variants: dict) -> list[str]:
         got = variant["errors"]["closed_loop_rmse_vs_truth"]
         ratio = got / base if base > 0 else None if got > 0 else 1.0  # None: JSON has no inf
         variant["errors"]["closed_loop_rmse_ratio_vs_float32"] = ratio
+        # the label a user (or `run`) can choose by: does this integer variant hold the closed loop?
+        variant["closed_loop_within_bound"] = ratio is not None and ratio <= CLOSED_LOOP_RATIO_WARN
         if ratio is None or ratio > CLOSED_LOOP_RATIO_WARN:
             times = "infinitely many times" if ratio is None else f"{ratio:.1f}x"
             warnings.append(f"{key}: closed-loop RMSE vs truth {got:.3g} is {times} the float32 export's "
                             f"({base:.3g}); the closed loop accumulates its rounding"
-                            + ("; try int16x8 (README: int8 and the closed loop)"
+                            + ("; try train --normalize perstep, or int16x8 (README: int8 and the closed loop)"
                                if variant["mode"] == "int8" and variant["graph"] == GraphKind.WINDOW.value else ""))
     return warnings
 

@@ -188,6 +188,9 @@ def _check(config: TrainConfig) -> None:
         raise choice_error("--select", config.select, ["last", "best"])
     if config.stream < 0 or 0 < config.stream <= config.window:
         raise UserError(f"--stream must be 0 (window training) or longer than the window ({config.window}), got {config.stream}")
+    if config.stream and check_rule(config.normalize) == "perstep":
+        raise UserError("--normalize perstep renormalizes the window at every step, which a stream graph's carried "
+                        "state cannot follow; with --stream use --normalize origin, origin-mean or none")
     if config.stream and config.input_noise:
         raise UserError("--input-noise applies to window training only, not with --stream")
     if config.rollout == 0 and not config.stream and (config.input_noise or config.lr_schedule != "constant" or config.select != "last"):

@@ -116,14 +116,15 @@ def _train_into(config: TrainConfig, signal: Signal, split: Split, stage: Path, 
 def _train_one(kind: ModelKind, config: TrainConfig, split: Split, scaler: Scaler, norm: Normalization,
                series: np.ndarray, scale: float, plan, stage: Path, quiet: bool, echo) -> dict:
     from edge_forecast.train.fit import fit_model
-    from edge_forecast.train.models import keras_forecast_fn
+    from edge_forecast.train.models import keras_forecast_fn, keras_predict_fn
 
     model, history, seconds = fit_model(kind, config, split, scaler.transform(series), scaler.scale, quiet, echo,
                                         norm)
     path = stage / f"{kind.value}.keras"
     model.save(path)
 
-    loop = norm.wrap(keras_forecast_fn(model, kind, stream=bool(config.stream)))
+    loop = (norm.wrap(keras_forecast_fn(model, kind, stream=True)) if config.stream
+            else norm.window_forecaster(keras_predict_fn(model)))
     result = assess(lambda windows, steps: scaler.inverse(loop(scaler.transform(windows), steps)),
                     series, split, plan, scale)
     params = int(model.count_params())

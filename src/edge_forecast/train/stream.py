@@ -43,7 +43,7 @@ class StreamData:
     def normalized(self, norm: Normalization, window: int) -> StreamData:
         """Every sequence on the map of its first W values (the window the device primes the
         state with, normalization.py); a float32 copy."""
-        if not norm.active:
+        if not norm.per_origin:
             return self
         loc, scale = norm.stats(self.seq[:, :window, 0])
         def apply(values):
