@@ -51,8 +51,11 @@ INVESTIGATE = {"mackey-glass": (("origin", {"epochs": "3x"}), ("perstep", {"epoc
                                 ("perstep", {"learning_rate": 1e-3}), ("perstep", {"window": 40}))}
 VARIANTS = ("float32", "int8", "int16x8", "int8-true-windows", "int8-per-tensor")
 HORIZON = 20
-# a smoke run: `instance_norm_int8.py EPOCHS` (default: the product's budget); writes no report
-EPOCHS = int(sys.argv[1]) if len(sys.argv) > 1 else None
+# a smoke run: `instance_norm_int8.py EPOCHS` (default: the product's budget); writes no report.
+# `instance_norm_int8.py --from-log LOG` writes the report from the rows a run printed (one dict a
+# line), for a run stopped before its last row (the report says which rows it has).
+FROM_LOG = sys.argv[2] if len(sys.argv) > 2 and sys.argv[1] == "--from-log" else None
+EPOCHS = int(sys.argv[1]) if len(sys.argv) > 1 and FROM_LOG is None else None
 
 
 def train(rule, config, split, scaled):
@@ -172,11 +175,20 @@ def main() -> None:
     from edge_forecast.signals import damped_oscillation, mackey_glass
     from edge_forecast.train.keras_env import quiet_tensorflow
 
+    if FROM_LOG:
+        import ast
+
+        rows = [ast.literal_eval(line) for line in Path(FROM_LOG).read_text().splitlines() if line.startswith("{")]
+        return report(rows)
     quiet_tensorflow()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, series in (("damped", damped_oscillation()), ("mackey-glass", mackey_glass())):
             rows += evaluate(name, series, Path(tmp))
+    report(rows)
+
+
+def report(rows: list[dict]) -> None:
     head = ("| signal | normalization | Keras | float32 | int8 | int8 / float32 | int16x8 / float32 "
             "| int8 true-window calibration / float32 | int8 per-tensor / float32 | window | epochs "
             "| windows on the floor | train s |")
@@ -194,8 +206,9 @@ def main() -> None:
     body = ("Test-segment closed-loop RMSE (signal units; rolling-origin backtest, horizon 20, origins: "
             f"{origins}; out-of-sample: the last 20 % of each series, not read by training or selection) "
             "of the default LSTM(40), window 20, with the product's training defaults, under each rule, and "
-            "of its window-graph exports on ai-edge-litert. Issue goal: int8 <= 1.5x float32.\n\n"
-            + "\n".join(lines))
+            "of its window-graph exports on ai-edge-litert. Issue goal: int8 <= 1.5x float32."
+            + (f" Rows from the printed log of a run stopped after {len(rows)} rows." if FROM_LOG else "")
+            + "\n\n" + "\n".join(lines))
     write_report("instance_norm_int8", "Instance normalization and the int8 closed loop",
                  ".venv/bin/python benchmarks/instance_norm_int8.py", body)
 
