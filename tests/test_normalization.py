@@ -239,3 +239,33 @@ def test_perstep_bundle_refuses_carried_state_graphs(perstep_run_and_bundle, tmp
     assert not (tmp_path / "b").exists()
     done = cli("run", str(bundle), "--graph", "step", "--horizon", "3")
     assert done.returncode == 2 and "only the window graph" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_origin_rule_on_every_graph_equals_trainings(tmp_path):
+    """--normalize origin (one map per forecast origin): the window, step and rollout graphs run by
+    the device's Forecaster reproduce the run's Keras test backtest, and an update (which moves
+    the origin) equals a fresh forecast from the new last W values."""
+    from edge_forecast.bundle import load_bundle
+    from edge_forecast.edge.forecaster import Forecaster
+
+    run, out = tmp_path / "run", tmp_path / "bundle"
+    done = cli("train", "--normalize", "origin", "--epochs", "3", "--quiet", "--out", str(run), timeout=1800)
+    assert done.returncode == 0, done.stderr
+    done = cli("export", str(run), "--out", str(out), "--quant", "float32", "--graphs", "window,step,rollout",
+               "--rollout-horizon", "20", "--quiet", timeout=1800)
+    assert done.returncode == 0, done.stdout + done.stderr
+    record = json.loads((run / RECORD_NAME).read_text())
+    keras = np.asarray(record["models"]["lstm"]["test"]["forecasts"])
+    b = load_bundle(out)
+    series = np.concatenate([b.seed_window, np.asarray(b.data["evaluation"]["truth"])])
+    origins, w = b.data["evaluation"]["origins"], b.window
+    for graph in ("window", "step", "rollout"):
+        f = Forecaster(b, graph=graph)
+        device = np.stack([f.forecast(series[o : o + w], steps=20) for o in origins])
+        assert device.shape == keras.shape and np.max(np.abs(device - keras)) < 1e-4, graph
+    f = Forecaster(b, graph="step")
+    f.reset(series[:w])
+    moved = f.update(series[w], horizon=5)
+    fresh = Forecaster(b, graph="step").forecast(series[1 : w + 1], steps=5)
+    assert np.allclose(moved, fresh, rtol=0, atol=1e-9)
