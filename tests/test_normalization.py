@@ -269,3 +269,12 @@ def test_origin_rule_on_every_graph_equals_trainings(tmp_path):
     moved = f.update(series[w], horizon=5)
     fresh = Forecaster(b, graph="step").forecast(series[1 : w + 1], steps=5)
     assert np.allclose(moved, fresh, rtol=0, atol=1e-9)
+
+
+def test_micro_header_carries_the_rule_and_its_c():
+    from edge_forecast.micro.carray import _normalization_lines
+
+    lines = "\n".join(_normalization_lines({"rule": "perstep", "floor": 0.001}))
+    assert 'kNormalization[] = "perstep"' in lines and "kNormFloor = 0.001" in lines
+    assert "input[i] = (w[i] - m) / s" in lines and "y = output * s + m" in lines
+    assert "none: the model's input is w itself." in "\n".join(_normalization_lines({"rule": "none", "floor": 0.0}))
