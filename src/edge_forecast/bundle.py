@@ -42,6 +42,7 @@ import numpy as np
 
 from edge_forecast.errors import UserError, choice_error
 from edge_forecast.fsio import read_json, sha256_file
+from edge_forecast.normalization import Normalization
 from edge_forecast.signals import Scaler
 
 BUNDLE_FORMAT = "edge-forecast-bundle"
@@ -170,6 +171,11 @@ def validate_bundle_dict(data: Any) -> None:
     if not _finite_numbers(data["seed_window"]):
         raise UserError("bundle.json: seed_window must hold finite numbers")
     _check_scaler(data["scaler"])
+    if "normalization" in data:  # older bundles have none: `none`
+        try:
+            Normalization.from_dict(data["normalization"])
+        except UserError as exc:
+            raise UserError(f"bundle.json: {exc}") from None
     interval = data["signal"].get("interval_seconds")
     if interval is not None and not (_finite_numbers([interval]) and interval > 0):
         raise UserError("bundle.json: signal.interval_seconds must be a positive number of seconds")
@@ -236,6 +242,11 @@ class Bundle:
     @property
     def scaler(self) -> Scaler:
         return Scaler.from_dict(self.data["scaler"])
+
+    @property
+    def normalization(self) -> Normalization:
+        """The instance normalization the models were trained under (older bundles: none)."""
+        return Normalization.from_dict(self.data.get("normalization"))
 
     @property
     def seed_window(self) -> np.ndarray:

@@ -11,6 +11,7 @@ import click
 from edge_forecast import __version__
 from edge_forecast.errors import UserError, parse_choices
 from edge_forecast.export.modes import QuantMode
+from edge_forecast.normalization import RULES as NORMALIZE_RULES
 
 # The forecast options' limits: edge.forecaster's (the Python API checks the same numbers); that
 # module imports numpy, which `--help` need not wait for, so a test holds the two equal
@@ -178,6 +179,10 @@ def _reading_options(command):
               help="Streaming training for the stream graph: sequences of N values (N > window; 2x window "
                    "works well) with the state carried; also makes --rollout 20 and --epochs 300 the defaults. "
                    "0 = window training.  [default: 0]")
+@click.option("--normalize", type=click.Choice(list(NORMALIZE_RULES), case_sensitive=False),
+              help="Instance normalization outside the model: perstep (every step's window by its mean and "
+                   "std; window graph only), origin (the forecast origin's window, fixed for the horizon; every "
+                   "graph), origin-mean (its mean only) or none.  [default: none]")
 @click.option("--force", is_flag=True, help="Replace an existing run directory.")
 @click.option("--quiet", is_flag=True, help="No progress output, only errors.")
 def train(out: Path, preset: str | None, force: bool, quiet: bool, **options) -> None:

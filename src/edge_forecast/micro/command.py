@@ -190,6 +190,7 @@ def _build(bundle: Bundle, model: str, variant: str, stripped: Path, check: dict
     reserve = with_margin(arena["arena_bytes"], margin)
     note = f"model {model}, variant {variant} of bundle {bundle.root.name}, {len(data)} bytes (strings stripped)"
     info = {"note": note, "window": bundle.window, "scaler": bundle.data["scaler"], "graph": entry.get("graph", "window"),
+            "normalization": bundle.normalization.to_dict(),
             "layout": layout, "arena_bytes": arena["arena_bytes"], "arena_reserve_bytes": reserve,
             "arena_margin": margin, "resolver": resolver}
     (stage / f"{name}.tflite").write_bytes(data)

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 
 from edge_forecast.errors import UserError, choice_error, parse_choices
+from edge_forecast.normalization import DEFAULT_RULE, check_rule
 from edge_forecast.quality import outlier_mode
 from edge_forecast.signals import ScaleKind
 
@@ -74,6 +75,8 @@ class TrainConfig:
     lr_schedule: str = "cosine"   # constant | cosine
     select: str = "best"          # last | best (lowest closed-loop error on the held-out segment)
     stream: int = 0               # streaming training (train/stream.py): sequence length S > window; 0 = off
+    # instance normalization per forecast origin, outside the graph (normalization.py)
+    normalize: str = DEFAULT_RULE
     signal: SignalSpec = field(default_factory=SignalSpec)
     preset: str | None = None
 
@@ -105,6 +108,7 @@ SEED_PRESET = TrainConfig(
     lr_schedule="constant",
     select="last",
     stream=0,
+    normalize="none",
 )
 
 PRESETS = {"seed": SEED_PRESET}
@@ -134,6 +138,8 @@ def build_config(preset: str | None = None, **overrides) -> TrainConfig:
     rest = {k: v for k, v in overrides.items() if k not in signal_keys and v is not None and v != ()}
     if "models" in rest:
         rest["models"] = parse_models(rest["models"])
+    if "normalize" in rest:
+        rest["normalize"] = check_rule(rest["normalize"])
     if "optimizer" in rest:
         try:
             rest["optimizer"] = OptimizerKind(str(rest["optimizer"]).lower())
@@ -183,6 +189,9 @@ def _check(config: TrainConfig) -> None:
         raise choice_error("--select", config.select, ["last", "best"])
     if config.stream < 0 or 0 < config.stream <= config.window:
         raise UserError(f"--stream must be 0 (window training) or longer than the window ({config.window}), got {config.stream}")
+    if config.stream and check_rule(config.normalize) == "perstep":
+        raise UserError("--normalize perstep renormalizes the window at every step, which a stream graph's carried "
+                        "state cannot follow; with --stream use --normalize origin, origin-mean or none")
     if config.stream and config.input_noise:
         raise UserError("--input-noise applies to window training only, not with --stream")
     if config.rollout == 0 and not config.stream and (config.input_noise or config.lr_schedule != "constant" or config.select != "last"):
