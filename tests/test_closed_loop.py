@@ -48,7 +48,7 @@ def test_mackey_glass_is_deterministic_bounded_and_not_linear():
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        ({"rollout": -1}, "--rollout must be 0"),
+        ({"rollout": -1}, "--train-horizon must be 0"),
         ({"rollout": 0, "input_noise": 0.1}, "need closed-loop training"),
         ({"input_noise": -1.0}, "--input-noise must be 0 or more"),
         ({"delay": 20.0}, "--delay and --signal-noise apply only to --signal mackey-glass"),
@@ -71,7 +71,18 @@ def test_preset_stays_the_tutorial():
     assert (seed.optimizer.value, seed.learning_rate, seed.batch_size, seed.epochs) == ("sgd", 0.01, 10, 1000)
 
 
-def test_rollout_longer_than_the_training_part_is_a_user_error(tmp_path):
-    done = cli("train", "--points", "30", "--window", "10", "--rollout", "25", "--epochs", "1", "--out", str(tmp_path / "r"))
-    assert done.returncode == 2 and "too short for window 10 + rollout 25" in done.stderr
+def test_train_horizon_longer_than_the_training_part_is_a_user_error(tmp_path):
+    done = cli("train", "--points", "30", "--window", "10", "--train-horizon", "25", "--epochs", "1", "--out", str(tmp_path / "r"))
+    assert done.returncode == 2 and "too short for window 10 + training horizon 25" in done.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_rollout_is_a_deprecated_name_of_train_horizon(tmp_path):
+    done = cli("train", "--points", "30", "--window", "10", "--rollout", "25", "--epochs", "1", "--out", str(tmp_path / "r"))
+    lines = done.stderr.splitlines()
+    assert done.returncode == 2 and lines[0] == "warning: --rollout is deprecated; use --train-horizon"
+    assert lines[-1].endswith("too short for window 10 + training horizon 25; lower --train-horizon or --window")
+    both = cli("train", "--rollout", "2", "--train-horizon", "2", "--out", str(tmp_path / "r"))
+    assert both.returncode == 2 and both.stderr.strip() == (
+        "error: --rollout is the deprecated name of --train-horizon; give only --train-horizon")
+    assert "--rollout" not in cli("train", "--help").stdout.replace("--rollout-", "")

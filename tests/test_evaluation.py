@@ -82,7 +82,7 @@ def _npy(path, values):
     return str(path)
 
 
-TRAIN_ARGS = ["--model", "rnn", "--window", "8", "--units", "6", "--epochs", "3", "--rollout", "3",
+TRAIN_ARGS = ["--model", "rnn", "--window", "8", "--units", "6", "--epochs", "3", "--train-horizon", "3",
               "--test-split", "30", "--horizon", "6", "--stride", "2", "--seed", "5", "--quiet"]
 
 

@@ -165,21 +165,25 @@ def _reading_options(command):
               help="Season of the seasonal naive forecast that scales MASE; 1 = persistence.  [default: 1]")
 @click.option("--scale", type=click.Choice(["none", "standard", "minmax"]), help="[default: standard]")
 @click.option("--seed", type=int, help="Random seed; same seed, same result on one machine.  [default: 0]")
-@click.option("--rollout", type=int,
-              help="Closed-loop training: steps the model feeds its own predictions back; 0 = teacher forcing.  [default: 10; seed preset: 0]")
+@click.option("--train-horizon", type=int,
+              help="Closed-loop (multi-step) training: steps the model feeds its own predictions back, the loss "
+                   "covering each; 0 = teacher forcing.  [default: 10; --stream: 20; seed preset: 0]")
+@click.option("--rollout", type=int, hidden=True, help="Deprecated name of --train-horizon.")
 @click.option("--input-noise", type=float, help="Closed-loop training: Gaussian noise std added to input windows (scaled units).  [default: 0]")
 @click.option("--lr-schedule", type=click.Choice(["constant", "cosine"]), help="[default: cosine; seed preset: constant]")
 @click.option("--select", type=click.Choice(["last", "best"]),
               help="Keep the last weights, or the best held-out closed-loop error.  [default: best; seed preset: last]")
 @click.option("--stream", type=int,
               help="Streaming training for the stream graph: sequences of N values (N > window; 2x window "
-                   "works well) with the state carried; also makes --rollout 20 and --epochs 300 the defaults. "
+                   "works well) with the state carried; also makes --train-horizon 20 and --epochs 300 the defaults. "
                    "0 = window training.  [default: 0]")
 @click.option("--force", is_flag=True, help="Replace an existing run directory.")
 @click.option("--quiet", is_flag=True, help="No progress output, only errors.")
 def train(out: Path, preset: str | None, force: bool, quiet: bool, **options) -> None:
     """Train forecasters on a signal and save a run directory."""
     from edge_forecast.train.config import build_config
+
+    options["rollout"] = _renamed(options.pop("rollout"), options.pop("train_horizon"), "--rollout", "--train-horizon")
 
     config = build_config(preset, **options)
     from edge_forecast.train.loop import train_run

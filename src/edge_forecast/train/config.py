@@ -173,7 +173,7 @@ def _check(config: TrainConfig) -> None:
         raise UserError(f"--season {config.season} is longer than the window ({config.window}); the seasonal "
                         "naive forecast needs one season inside the window")
     if config.rollout < 0:
-        raise UserError(f"--rollout must be 0 (teacher forcing) or more, got {config.rollout}")
+        raise UserError(f"--train-horizon must be 0 (teacher forcing) or more, got {config.rollout}")
     if config.input_noise < 0:
         raise UserError(f"--input-noise must be 0 or more, got {config.input_noise}")
     if config.lr_schedule not in ("constant", "cosine"):
@@ -185,7 +185,7 @@ def _check(config: TrainConfig) -> None:
     if config.stream and config.input_noise:
         raise UserError("--input-noise applies to window training only, not with --stream")
     if config.rollout == 0 and not config.stream and (config.input_noise or config.lr_schedule != "constant" or config.select != "last"):
-        raise UserError("--input-noise, --lr-schedule cosine and --select best need closed-loop training (--rollout 1 or more, or --stream)")
+        raise UserError("--input-noise, --lr-schedule cosine and --select best need closed-loop training (--train-horizon 1 or more, or --stream)")
 
 
 def _check_signal(spec: SignalSpec) -> None:

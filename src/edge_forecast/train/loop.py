@@ -50,10 +50,10 @@ def train_run(config: TrainConfig, out: Path, force: bool = False, quiet: bool =
         warn(message)
     if config.rollout and split.train_end < config.window + config.rollout:
         raise UserError(f"the training part ({split.train_end} points) is too short for window "
-                        f"{config.window} + rollout {config.rollout}; lower --rollout or --window")
+                        f"{config.window} + training horizon {config.rollout}; lower --train-horizon or --window")
     if config.stream and split.train_end < config.stream + max(config.rollout, 1):
         raise UserError(f"the training part ({split.train_end} points) is too short for --stream {config.stream} "
-                        f"+ rollout {config.rollout}; lower --stream or --rollout")
+                        f"+ training horizon {config.rollout}; lower --stream or --train-horizon")
     if split.train_end <= config.season:
         raise UserError(f"the training part ({split.train_end} points) is not longer than --season {config.season}")
     config, budget = resolve_budget(config, training_samples(config, split.train_end))
