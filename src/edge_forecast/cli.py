@@ -246,7 +246,8 @@ def _warnings_and_failures(warnings: list[str], failures: list[str], quiet: bool
               help="Forecast length: values forecast (after each observation with --follow).  "
                    "[default: the bundle's evaluation length; 1 with --follow]")
 @click.option("--steps", type=HORIZON, hidden=True, help="Deprecated name of --horizon.")
-@click.option("--history", help="Recent values to start from: CSV / .npy file, or - for stdin (one per line).")
+@click.option("--history", help="Recent values to start from: CSV / .npy file, or - for stdin (one per line).  "
+                                "[default: the bundle's context window]")
 @click.option("--column", help="Values column of a --history file or --follow lines: name or 0-based index.")
 @click.option("--fill", type=click.Choice(["interpolate", "drop"]),
               help="Repair gaps in --history (a gap before its last window values is ignored anyway).")

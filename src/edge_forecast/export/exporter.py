@@ -446,14 +446,14 @@ def _document(data: _Data, models: dict) -> dict:
                       "verified_with": {"litert": runtime_version(Runtime.LITERT)}},
         "window": w,
         "scaler": data.scaler.to_dict(),
-        "seed_window": [float(v) for v in data.seed_window],
+        "context_window": [float(v) for v in data.seed_window],
         "signal": {k: data.record["signal"][k] for k in ("source", "column", "points", "fingerprint",
                                                           "interval_seconds", "last_time") if k in data.record["signal"]},
         "evaluation": {
             "segment": "test" if test else "in-sample",
             "description": ("the test segment (never seen by training or model selection)" if test else
                             "in-sample: the run has no test segment; the series after its first window")
-                           + "; seed_window is the true window before truth[0]; keras.one_step[i] predicts "
+                           + "; context_window is the true window before truth[0]; keras.one_step[i] predicts "
                              "truth[i] from the true window before it; origins are the run's backtest origins "
                              "(offsets into truth) that fit in it",
             "start": data.start,
