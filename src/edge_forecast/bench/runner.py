@@ -91,7 +91,7 @@ def bench_bundle(bundle: str | Path, out: str | Path, steps: int | None = None, 
     eval_steps = len(evaluation["truth"])
     steps = eval_steps if steps is None else steps
     if steps < 1:
-        raise UserError(f"--steps must be at least 1, got {steps}")
+        raise UserError(f"--horizon must be at least 1, got {steps}")
     if repeats < 1:
         raise UserError(f"--repeats must be at least 1, got {repeats}")
     record = _check_reference(Path(reference), loaded) if reference is not None else None

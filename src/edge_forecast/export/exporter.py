@@ -94,7 +94,7 @@ def export_bundle(run: Path, out: Path, models: str | None = None, quant: str | 
         extra_graphs.append(GraphKind.STREAM)  # a stream-trained model's own forecaster
         echo("adding the stream graph: the run has stream-trained models (train --stream)")
     if rollout_steps is not None and rollout_steps < 1:
-        raise UserError(f"--rollout-steps must be at least 1, got {rollout_steps}")
+        raise UserError(f"--rollout-horizon must be at least 1, got {rollout_steps}")
     if calibration_samples < 1:
         raise UserError(f"--calibration-samples must be at least 1, got {calibration_samples}")
     check_output_dir(out, force, "bundle", inputs=(Path(run),))
