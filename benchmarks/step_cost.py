@@ -60,14 +60,14 @@ def measure(bundle_dir: str, model: str, floor: bool = False) -> dict:
     from edge_forecast.edge.runtime import Runtime
 
     bundle = load_bundle(bundle_dir)
-    seed = bundle.scaler.transform(bundle.seed_window)
+    context = bundle.scaler.transform(bundle.context_window)
     out = {}
     for variant in bundle.variants(model):
         graph = bundle.variant(model, variant)["graph"]
         if graph not in ("step", "stream"):
             continue
         _model, state = load_graph(bundle.artifact_path(model, variant), Runtime.LITERT, graph)
-        state.fill(seed)
+        state.fill(context)
         for _ in range(200):
             state.push(state.predict())
         started = time.process_time()

@@ -77,7 +77,7 @@ def test_follow_costs_one_invoke_per_line_on_the_step_graph(graph_bundle, invoke
     for graph, horizon in (("auto", 1), ("auto", 4), ("stream", 1)):
         f = Forecaster(bundle, model="lstm", graph=graph)
         assert f._stepper is not None
-        before = len(invokes)  # loading primed the step graph on the seed window (W invokes)
+        before = len(invokes)  # loading primed the step graph on the context window (W invokes)
         lines = io.StringIO("".join(f"{v}\n" for v in values))
         out = io.StringIO()
         assert follow_stream(f, horizon, "csv", lines, out, io.StringIO()) == values.size

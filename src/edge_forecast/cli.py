@@ -183,7 +183,7 @@ def train(out: Path, preset: str | None, force: bool, quiet: bool, **options) ->
     """Train forecasters on a signal and save a run directory."""
     from edge_forecast.train.config import build_config
 
-    options["rollout"] = _renamed(options.pop("rollout"), options.pop("train_horizon"), "--rollout", "--train-horizon")
+    options["train_horizon"] = _renamed(options.pop("rollout"), options.pop("train_horizon"), "--rollout", "--train-horizon")
 
     config = build_config(preset, **options)
     from edge_forecast.train.loop import train_run
@@ -216,11 +216,11 @@ def export(run: Path, out: Path, models: str | None, quant: str | None, calibrat
     """Convert a training RUN to TFLite in every quantization mode, verified, into a bundle."""
     from edge_forecast.export.exporter import export_bundle
 
-    rollout_steps = _renamed(rollout_steps, rollout_horizon, "--rollout-steps", "--rollout-horizon")
+    rollout_horizon = _renamed(rollout_steps, rollout_horizon, "--rollout-steps", "--rollout-horizon")
 
     result = export_bundle(run, out, models=models, quant=quant, calibration_samples=calibration_samples,
                            force=force, probe_python=probe_python, echo=_echo(quiet), graphs=graphs,
-                           rollout_steps=rollout_steps)
+                           rollout_horizon=rollout_horizon)
     _echo(quiet)(f"bundle saved to {result.bundle} ({len(result.artifacts)} artifacts)")
     _warnings_and_failures(result.warnings, result.failures, quiet, "artifact(s)")
 
@@ -318,8 +318,8 @@ def bench(bundle: Path, out: Path, horizon: int | None, steps: int | None, repea
     """Benchmark every variant of a BUNDLE on every runtime: report.md, report.json and figures."""
     from edge_forecast.bench.runner import bench_bundle
 
-    steps = _renamed(steps, horizon, "--steps", "--horizon")
-    result = bench_bundle(bundle, out, steps=steps, repeats=repeats, runtimes=runtimes, reference=reference,
+    horizon = _renamed(steps, horizon, "--steps", "--horizon")
+    result = bench_bundle(bundle, out, horizon=horizon, repeats=repeats, runtimes=runtimes, reference=reference,
                           force=force, echo=_echo(quiet))
     _echo(quiet)(f"report saved to {result.markdown}")
     for warning in result.report.get("warnings", []):

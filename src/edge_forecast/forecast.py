@@ -79,7 +79,7 @@ def closed_loop_batch(predict: Callable[[np.ndarray], np.ndarray], windows: np.n
     return out[:, 0].copy() if np.ndim(windows) == 1 else np.ascontiguousarray(out.T)
 
 
-def closed_loop(step: Callable[[np.ndarray], float], seed_window: np.ndarray, horizon: int) -> np.ndarray:
+def closed_loop(step: Callable[[np.ndarray], float], context_window: np.ndarray, horizon: int) -> np.ndarray:
     """One closed loop of `horizon` values from one window, float64 (horizon,): `step` maps a
     window (W,) to the next value (a float).
 
@@ -88,7 +88,7 @@ def closed_loop(step: Callable[[np.ndarray], float], seed_window: np.ndarray, ho
     def predict(rows: np.ndarray) -> np.ndarray:
         return np.array([float(step(row)) for row in rows])
 
-    return closed_loop_batch(predict, seed_window, horizon)
+    return closed_loop_batch(predict, context_window, horizon)
 
 
 def rmse(a: np.ndarray, b: np.ndarray) -> float:

@@ -71,7 +71,7 @@ def test_integer_forecast_within_recorded_bound(tiny_bundle, variant):
 def test_history_starts_the_forecast(tiny_bundle):
     f = Forecaster(tiny_bundle, "lstm", "float32")
     truth = np.asarray(f.bundle.data["evaluation"]["truth"])
-    series = np.concatenate([f.bundle.seed_window, truth])
+    series = np.concatenate([f.bundle.context_window, truth])
     from_seed = f.forecast(None, 5)
     assert np.array_equal(f.forecast(series[:20], 5), from_seed)
     assert not np.array_equal(f.forecast(series[:40], 5), from_seed)
@@ -118,7 +118,7 @@ def test_run_prints_csv_and_json(tiny_bundle):
 
 def test_history_from_stdin(tiny_bundle):
     bundle = load_bundle(tiny_bundle)
-    values = "\n".join(str(v) for v in bundle.seed_window)
+    values = "\n".join(str(v) for v in bundle.context_window)
     done = cli("run", str(tiny_bundle), "--history", "-", "--horizon", "3", "--format", "json", input=values)
     assert done.returncode == 0, done.stderr
     expected = Forecaster(bundle, "rnn", "float32").forecast(None, 3)
@@ -359,7 +359,7 @@ def test_run_prints_no_runtime_log_lines_unless_verbose(tiny_bundle):
 
 def test_a_forecaster_shared_by_threads_gives_each_its_own_forecast(tiny_bundle):
     bundle = load_bundle(tiny_bundle)
-    series = np.concatenate([bundle.seed_window, bundle.data["evaluation"]["truth"]])
+    series = np.concatenate([bundle.context_window, bundle.data["evaluation"]["truth"]])
     histories = [series[i : i + bundle.window] for i in range(0, 40, 10)]
     alone = Forecaster(bundle, "lstm", "float32", graph="window")
     expected = [alone.forecast(h, 8) for h in histories]

@@ -217,9 +217,9 @@ class Forecaster:
             self.out_of_range += int(np.count_nonzero((values < limits[0]) | (values > limits[1])))
 
     def reset(self, history: np.ndarray | None = None) -> None:
-        """Start again from `history` (its last W values) or from the bundle's seed window."""
+        """Start again from `history` (its last W values) or from the bundle's context window."""
         with self._lock:  # the out-of-range count too: one Forecaster may serve several threads
-            values = self.bundle.seed_window if history is None else self._check_history(history)
+            values = self.bundle.context_window if history is None else self._check_history(history)
             self._restart(self.scaler.transform(values))
             self._sync()
 
@@ -263,7 +263,7 @@ class Forecaster:
     def _forecast(self, history: np.ndarray | None, steps: int) -> np.ndarray:
         graph = self._forecast_graph(steps)
         if graph == GraphKind.ROLLOUT.value:
-            values = self.bundle.seed_window if history is None else self._check_history(history, graph)
+            values = self.bundle.context_window if history is None else self._check_history(history, graph)
             self._restart(self.scaler.transform(values))  # a later update continues from this history
             return self.scaler.inverse(self._graph_model(graph).forecast(self.scaler.transform(values))[:steps])
         self.reset(history)

@@ -51,9 +51,9 @@ def _reference(job: dict, trained, clone) -> dict:
         diff = max_abs(full, refs[name]) if len(x) else 0.0
         if diff > 1e-5:
             raise RuntimeError(f"the unrolled batch-1 clone differs from the trained model by {diff:.3g}")
-    seed = np.asarray(job["seed_window"])
-    refs["closed_loop"] = closed_loop(keras_step_fn(clone), seed, job["steps"])
-    refs["stream_closed_loop"] = keras_forecast_fn(trained, job["kind"], stream=True)(seed, job["steps"])
+    context = np.asarray(job["context_window"])
+    refs["closed_loop"] = closed_loop(keras_step_fn(clone), context, job["steps"])
+    refs["stream_closed_loop"] = keras_forecast_fn(trained, job["kind"], stream=True)(context, job["steps"])
     np.savez(out / f"{job['kind']}.reference.npz", **refs)
     return {"ok": True}
 
@@ -68,7 +68,7 @@ def _calibration_windows(job: dict) -> np.ndarray:
     ref_path = Path(job["out_dir"]) / f"{job['kind']}.reference.npz"
     if not ref_path.exists():
         return calib
-    loop = np.concatenate([np.asarray(job["seed_window"]), np.load(ref_path)["closed_loop"]])
+    loop = np.concatenate([np.asarray(job["context_window"]), np.load(ref_path)["closed_loop"]])
     visited = np.lib.stride_tricks.sliding_window_view(loop, job["window"])[:, :, None].astype(np.float32)
     pick = np.linspace(0, len(visited) - 1, min(len(visited), len(calib))).round().astype(int)
     return np.concatenate([calib, visited[pick]])

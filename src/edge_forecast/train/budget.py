@@ -1,7 +1,7 @@
 """The default training budget: batch size and epochs when the user gives neither (no TensorFlow).
 
 Closed-loop training costs ~K x W cell steps per window and is bound by per-operation overhead at
-small batches: on this 2-core machine (shared) an LSTM(40) rollout step at window 52 took 241 ms
+small batches: on this 2-core machine (shared) an LSTM(40) closed-loop training step at window 52 took 241 ms
 at batch 16, 314 ms at batch 128 and 1.09 s at batch 512, i.e. 6.1x and 7.1x the windows per
 second of batch 16 (benchmarks/results/rollout_batch_cost.md). So long training parts get larger
 batches (capped at 128, past which the gain is small and the updates few), and the epoch count
@@ -25,8 +25,8 @@ MAX_AUTO_EPOCHS = 150
 
 
 def training_samples(config: TrainConfig, train_end: int) -> int:
-    """How many samples one epoch draws from the training part (windows, rollouts or sequences)."""
-    span = (config.stream or config.window) + (max(config.rollout, 1) if (config.rollout or config.stream) else 1)
+    """How many samples one epoch draws from the training part (windows, closed-loop samples or sequences)."""
+    span = (config.stream or config.window) + (max(config.train_horizon, 1) if (config.train_horizon or config.stream) else 1)
     return max(1, train_end - span + 1)
 
 

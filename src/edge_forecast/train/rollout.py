@@ -1,4 +1,4 @@
-"""Closed-loop training: backpropagation through the model's own K-step rollout.
+"""Closed-loop training: backpropagation through K steps of the model's own closed loop.
 
 Teacher forcing (the tutorial) only ever shows the model true windows, so a 1e-5 validation loss
 can still drift within a few closed-loop steps. Here each sample is a true window and the K true
@@ -31,16 +31,16 @@ class Validation:
 
 
 @dataclass
-class RolloutData:
+class ClosedLoopData:
     x: np.ndarray        # (n, W, 1) true windows
     seq: np.ndarray      # (n, W, 1) sequence targets (the window shifted by one)
     ahead: np.ndarray    # (n, K) the K true values after each window
 
     @classmethod
-    def from_series(cls, train: np.ndarray, window: int, k: int) -> RolloutData:
+    def from_series(cls, train: np.ndarray, window: int, k: int) -> ClosedLoopData:
         n = train.size - window - k + 1
         if n < 1:
-            raise ValueError(f"the training part ({train.size} points) is too short for window {window} + rollout {k}")
+            raise ValueError(f"the training part ({train.size} points) is too short for window {window} + training horizon {k}")
         # strided views of one float32 copy of the series: no copy per window (a long series would
         # otherwise hold W + K values per window); each mini-batch gathers its rows
         view = np.lib.stride_tricks.sliding_window_view(train.astype(np.float32), window + k)[:n]
@@ -57,15 +57,15 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int):
     return (keras.optimizers.SGD if config.optimizer.value == "sgd" else keras.optimizers.Adam)(learning_rate=rate)
 
 
-def fit_rollout(model, config: TrainConfig, scaled: np.ndarray, train_points: int, validation: Validation | None,
+def fit_closed_loop(model, config: TrainConfig, scaled: np.ndarray, train_points: int, validation: Validation | None,
                 progress: Callable[[int, dict], None] | None = None) -> dict[str, list[float]]:
     """Train `model` in place; return the per-epoch history (loss, and val_closed_loop_rmse)."""
     import tensorflow as tf
 
     from edge_forecast.train.models import keras_forecast_fn
 
-    k, noise = config.rollout, config.input_noise
-    data = RolloutData.from_series(scaled[:train_points], config.window, k)
+    k, noise = config.train_horizon, config.input_noise
+    data = ClosedLoopData.from_series(scaled[:train_points], config.window, k)
     optimizer = make_optimizer(config, int(np.ceil(len(data.x) / config.batch_size)))
     optimizer.build(model.trainable_variables)
     noise_gen = tf.random.Generator.from_seed(config.seed)
