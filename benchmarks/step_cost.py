@@ -60,7 +60,9 @@ def measure(bundle_dir: str, model: str, floor: bool = False) -> dict:
     from edge_forecast.edge.runtime import Runtime
 
     bundle = load_bundle(bundle_dir)
-    context = bundle.scaler.transform(bundle.context_window)
+    # a tree from before the rename (--against) calls it seed_window
+    values = bundle.context_window if hasattr(type(bundle), "context_window") else bundle.seed_window
+    context = bundle.scaler.transform(values)
     out = {}
     for variant in bundle.variants(model):
         graph = bundle.variant(model, variant)["graph"]
