@@ -10,9 +10,9 @@ whose input and output state scales differ is requantized through a preallocated
 
 Why not numpy views of the tensor buffers: the interpreters refuse `invoke()` while a view is
 alive, and views made afresh for every step (`interpreter.tensor(i)()`) cost more than the copies:
-on ai-edge-litert a view costs about what a get_tensor or set_tensor does (~0.36 us), so a step
-through views (x, y and both ends of each state) costs more than set / get (measured while
-profiling #16; benchmarks/step_cost.py times the public-API floor of a step). Those public calls,
+on ai-edge-litert making a view costs about what a get_tensor or set_tensor call does, so a step
+through views (x, y and both ends of each state) costs more than set / get.
+benchmarks/step_cost.py times the public-API floor of a step beside this class. Those public calls,
 not the Python around them, are what a step costs over the private native invoke with held views
 that this module used before #16.
 """
