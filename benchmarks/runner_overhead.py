@@ -9,8 +9,9 @@ work, waiting for a core then counts for neither loop.
         [--against DIR [--against-bundle BUNDLE]]
 
 `--against DIR` (another checkout, e.g. `git archive <commit> | tar -x -C DIR`) also times that
-tree's runner in each round, in a child process with DIR/src first on the path, on the same model
-file (`--against-bundle`: the bundle as that tree reads it, when its bundle format is older).
+tree's runner and this tree's in each round, each in a fresh child process (DIR/src or this src
+first on the path), on the same model file (`--against-bundle`: the bundle as that tree reads it,
+when its bundle format is older).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from edge_forecast.edge import Forecaster, available_runtimes  # noqa: E402
 from edge_forecast.edge.runtime import make_interpreter  # noqa: E402
 
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+THIS_SRC = Path(__file__).resolve().parents[1] / "src"
 clock = time.perf_counter
 
 
@@ -92,7 +94,8 @@ def main() -> int:
         return 0
     rows = ["| runtime | variant | bare loop (us/step) | runner (us/step) | runner / bare |", "|---|---|---:|---:|---:|"]
     if args.against:
-        rows = [rows[0] + " base runner (us/step) | runner / base runner |", rows[1] + "---:|---:|"]
+        rows = [rows[0] + " runner, fresh process (us/step) | base runner, fresh process (us/step) | this / base |",
+                rows[1] + "---:|---:|---:|"]
     for runtime in available_runtimes():
         for variant in bundle.variants(args.model):
             entry = bundle.variant(args.model, variant)
@@ -100,25 +103,27 @@ def main() -> int:
                 continue  # step/stream/rollout graphs: benchmarks/graphs.py
             path = bundle.artifact_path(args.model, variant)
             forecaster = Forecaster(bundle, args.model, variant, runtime, graph="window")
-            bare, runner, base = [], [], []
+            bare, runner, fresh, base = [], [], [], []
             for _ in range(args.rounds):
                 bare.append(bare_loop(path, runtime, args.steps))
                 runner.append(runner_loop(forecaster, args.steps))
-                if args.against:
+                if args.against:  # both trees alike: a fresh process each, alternating
+                    fresh.append(against_runner(THIS_SRC, args.bundle, args, runtime, variant))
                     base.append(against_runner(args.against / "src", args.against_bundle or args.bundle, args,
                                                runtime, variant))
             b, r = statistics.median(bare) * 1e6, statistics.median(runner) * 1e6
             rows.append(f"| {runtime.value} | {variant} | {b:.2f} | {r:.2f} | {r / b:.2f}x |")
             if base:
-                rb = statistics.median(base) * 1e6
-                rows[-1] += f" {rb:.2f} | {r / rb:.2f}x |"
+                rf, rb = statistics.median(fresh) * 1e6, statistics.median(base) * 1e6
+                rows[-1] += f" {rf:.2f} | {rb:.2f} | {rf / rb:.2f}x |"
             print(rows[-1], flush=True)
     body = (f"Model `{args.model}` of `{args.bundle}`, {args.steps} steps per round, median of "
             f"{args.rounds} interleaved rounds, {args.clock} clock. Bare loop: set_tensor / invoke / get_tensor on a fixed "
             "input. Runner: `Forecaster.forecast`, closed loop with the window shifted in place, "
             "quantization and scaling included."
-            + (f" Base runner: the same in the tree at `{args.against}`, a child process per round, alternating."
-               if args.against else "") + "\n\n" + "\n".join(rows))
+            + (f" Fresh process: the runner timed in a new child process per round, this tree's and the tree at "
+               f"`{args.against}` (base) alternating: the one comparison in which neither runs in a process that "
+               "has loaded every other variant." if args.against else "") + "\n\n" + "\n".join(rows))
     against = f" --against {args.against}" if args.against else ""
     against += f" --against-bundle {args.against_bundle}" if args.against_bundle else ""
     write_report("runner_overhead", "Runner overhead vs a bare interpreter loop",
