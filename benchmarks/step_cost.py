@@ -10,7 +10,8 @@ may not read this bundle's format: `--against-bundle` gives it a copy it reads (
 files). `--measure` is the child: it prints one JSON line of microseconds per step. This tree's
 child also times the floor of a step through the public interpreter API: the bare set_tensor (x),
 invoke, one get_tensor / set_tensor pair per state and get_tensor (y), with no quantization,
-scaling or closed loop around them. Writes benchmarks/results/step_cost.md.
+scaling or closed loop around them, and the same without the state copy (set x, invoke, get y: what
+a graph that kept its state inside would cost). Writes benchmarks/results/step_cost.md.
 """
 
 from __future__ import annotations
@@ -30,10 +31,11 @@ from _common import write_report  # noqa: E402
 STEPS = 5000
 
 
-def public_floor(interp, tensors: dict) -> float:
-    """µs of CPU per bare public-API step: set x, invoke, copy each state output to its input, get y."""
+def public_floor(interp, tensors: dict, states: bool = True) -> float:
+    """µs of CPU per bare public-API step: set x, invoke, copy each state output to its input, get y.
+    Without `states`, no state copy: what a step would cost if the graph kept its state inside."""
     x_index, y_index = int(tensors["x"]), int(tensors["y"])
-    pairs = [(int(v[0]), int(v[1])) for k, v in tensors.items() if k not in ("x", "y")]
+    pairs = [(int(v[0]), int(v[1])) for k, v in tensors.items() if k not in ("x", "y")] if states else []
     get, set_, invoke = interp.get_tensor, interp.set_tensor, interp.invoke
     x = get(x_index)
 
@@ -77,7 +79,9 @@ def measure(bundle_dir: str, model: str, floor: bool = False) -> dict:
             state.push(state.predict())
         out[variant] = (time.process_time() - started) / STEPS * 1e6
         if floor:
-            out[f"{variant} floor"] = public_floor(_model.interpreter, bundle.variant(model, variant)["tensors"])
+            tensors = bundle.variant(model, variant)["tensors"]
+            out[f"{variant} floor"] = public_floor(_model.interpreter, tensors)
+            out[f"{variant} stateless"] = public_floor(_model.interpreter, tensors, states=False)
     return out
 
 
@@ -111,16 +115,18 @@ def main() -> int:
     med = {k: {v: statistics.median(r[v] for r in rs) for v in (keys if k == "this" else rs[0])}
            for k, rs in runs.items() if rs}
     this = med["this"]
-    variants = [v for v in keys if not v.endswith(" floor")]
+    variants = [v for v in keys if " " not in v]
     if args.against:
         base = med["base"]
-        rows = ["| variant | base (µs/step) | this tree (µs/step) | this / base | public-API floor (µs/step) | floor / base |",
-                "|---|---:|---:|---:|---:|---:|"]
+        rows = ["| variant | base (µs/step) | this tree (µs/step) | this / base | public-API floor (µs/step) | floor / base "
+                "| floor without the state copy (µs/step) | that / base |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
         rows += [f"| {v} | {base[v]:.2f} | {this[v]:.2f} | {this[v] / base[v]:.2f}x | {this[v + ' floor']:.2f} | "
-                 f"{this[v + ' floor'] / base[v]:.2f}x |" for v in variants]
+                 f"{this[v + ' floor'] / base[v]:.2f}x | {this[v + ' stateless']:.2f} | "
+                 f"{this[v + ' stateless'] / base[v]:.2f}x |" for v in variants]
     else:
-        rows = ["| variant | µs/step | public-API floor (µs/step) |", "|---|---:|---:|"]
-        rows += [f"| {v} | {this[v]:.2f} | {this[v + ' floor']:.2f} |" for v in variants]
+        rows = ["| variant | µs/step | public-API floor (µs/step) | floor without the state copy (µs/step) |",
+                "|---|---:|---:|---:|"]
+        rows += [f"| {v} | {this[v]:.2f} | {this[v + ' floor']:.2f} | {this[v + ' stateless']:.2f} |" for v in variants]
     print("\n".join(rows))
     against = f" --against {args.against}" if args.against else ""
     against += f" --against-bundle {args.against_bundle}" if args.against_bundle else ""
