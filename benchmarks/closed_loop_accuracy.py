@@ -23,7 +23,7 @@ from _common import write_report  # noqa: E402
 from edge_forecast.bundle import truth_figure  # noqa: E402
 
 TUTORIAL = ["--optimizer", "sgd", "--learning-rate", "0.01", "--batch-size", "10", "--epochs", "1000",
-            "--scale", "none", "--rollout", "0", "--lr-schedule", "constant", "--select", "last"]
+            "--scale", "none", "--train-horizon", "0", "--lr-schedule", "constant", "--select", "last"]
 SIGNALS = {"damped (seed)": ["--signal", "damped"],
            "mackey-glass tau=17": ["--signal", "mackey-glass", "--validation-split", "0.2"]}
 

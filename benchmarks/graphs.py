@@ -29,11 +29,11 @@ STEPS = 3000  # timed steps per graph (closed-loop segments of HORIZON)
 FORECASTS = 200  # timed whole forecasts (rollout and the loops it replaces)
 
 
-def _per_step_us(state, seed: np.ndarray) -> float:
+def _per_step_us(state, context: np.ndarray) -> float:
     """Median per-step time (µs) of predict + push, the closed loop's step (bench's own timer)."""
     from edge_forecast.bench.measure import step_latencies
 
-    samples = step_latencies(state, seed, HORIZON, STEPS + HORIZON)
+    samples = step_latencies(state, context, HORIZON, STEPS + HORIZON)
     return float(np.median(samples[HORIZON:])) / 1e3  # the first segment is warm-up
 
 
@@ -47,10 +47,10 @@ def _loop_us(run) -> float:
     return float(np.median(samples[10:])) / 1e3
 
 
-def _closed_loop(state, seed: np.ndarray, out: np.ndarray = np.empty(HORIZON)) -> None:  # noqa: B008 (one buffer)
+def _closed_loop(state, context: np.ndarray, out: np.ndarray = np.empty(HORIZON)) -> None:  # noqa: B008 (one buffer)
     from edge_forecast.forecast import run_closed_loop
 
-    state.fill(seed)
+    state.fill(context)
     run_closed_loop(state, HORIZON, out)
 
 
@@ -62,7 +62,7 @@ def measure(bundle_dir: str, runtime_name: str) -> dict:
 
     bundle = load_bundle(bundle_dir)
     runtime = Runtime(runtime_name)
-    seed = bundle.scaler.transform(bundle.seed_window)
+    context = bundle.scaler.transform(bundle.context_window)
     out: dict = {"window": bundle.window}
     gc.disable()
     for variant in bundle.variants("lstm"):
@@ -72,10 +72,10 @@ def measure(bundle_dir: str, runtime_name: str) -> dict:
         graph = entry["graph"]
         model, state = load_graph(bundle.artifact_path("lstm", variant), runtime, graph, entry.get("tensors"))
         if graph == "rollout":
-            out["rollout_forecast_us"] = _loop_us(lambda m=model: m.forecast(seed))
+            out["rollout_forecast_us"] = _loop_us(lambda m=model: m.forecast(context))
         else:
-            out[f"{graph}_step_us"] = _per_step_us(state, seed)
-            out[f"{graph}_loop_us"] = _loop_us(lambda s=state: _closed_loop(s, seed))
+            out[f"{graph}_step_us"] = _per_step_us(state, context)
+            out[f"{graph}_loop_us"] = _loop_us(lambda s=state: _closed_loop(s, context))
             # the bare invoke, to show what the state hand-over and the Python step cost on top
             out[f"{graph}_invoke_us"] = _loop_us(model.invoke) if graph != "window" else None
         out[f"{graph}_kib"] = round(entry["bytes"] / 1024, 1)

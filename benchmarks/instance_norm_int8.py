@@ -63,13 +63,13 @@ def train(rule, config, split, scaled):
     from edge_forecast.train.fit import validation_backtest
     from edge_forecast.train.keras_env import seed_everything
     from edge_forecast.train.models import build_model
-    from edge_forecast.train.rollout import fit_rollout
+    from edge_forecast.train.rollout import fit_closed_loop
 
     norm = Normalization.for_training(rule, scaled[: split.train_end])
     seed_everything(config.seed)
     model = build_model("lstm", config.window, config.units)
     seen = scaled[: split.val_end]
-    fit_rollout(model, config, seen, split.train_end, validation_backtest(config, split, seen), norm=norm)
+    fit_closed_loop(model, config, seen, split.train_end, validation_backtest(config, split, seen), norm=norm)
     return model, norm
 
 

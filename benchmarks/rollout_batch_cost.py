@@ -25,14 +25,14 @@ from edge_forecast.train.config import build_config  # noqa: E402
 def epoch_seconds(window: int, batch: int, scaled) -> tuple[float, int]:
     from edge_forecast.train.keras_env import seed_everything
     from edge_forecast.train.models import build_model
-    from edge_forecast.train.rollout import RolloutData, fit_rollout
+    from edge_forecast.train.rollout import ClosedLoopData, fit_closed_loop
 
     seed_everything(0)
     config = build_config(None, window=window, batch_size=batch, epochs=2, select="last", learning_rate=3e-3)
     times = []
-    fit_rollout(build_model("lstm", window, 40), config, scaled, scaled.size, None,
+    fit_closed_loop(build_model("lstm", window, 40), config, scaled, scaled.size, None,
                 lambda epoch, logs: times.append(logs["seconds"]) if "step" not in logs else None)
-    steps = -(-len(RolloutData.from_series(scaled, window, config.rollout).x) // batch)
+    steps = -(-len(ClosedLoopData.from_series(scaled, window, config.train_horizon).x) // batch)
     return times[1] - times[0], steps
 
 

@@ -38,8 +38,8 @@ def main() -> int:
     windows = 162  # seed signal: 180 windows, 10% validation
     for kind in ("rnn", "lstm", "gru"):
         base = dict(models=(kind,), epochs=args.epochs, batch_size=16, optimizer="adam", learning_rate=3e-3)
-        teacher = build_config(None, **base, rollout=0, lr_schedule="constant", select="last")
-        rollout = build_config(None, **base, rollout=args.rollout)
+        teacher = build_config(None, **base, train_horizon=0, lr_schedule="constant", select="last")
+        rollout = build_config(None, **base, train_horizon=args.rollout)
         t_fit, _ = timed(teacher)
         t_roll, _ = timed(rollout)
         for label, sec in (("teacher forcing (fit)", t_fit), (f"rollout {args.rollout}", t_roll)):

@@ -189,7 +189,7 @@ def test_bench_forecast_is_the_forecasters(report, run_and_bundle):
     _, doc, _, _ = report
     for e in doc["results"]:
         if e["status"] == MEASURED and e["runtime"] == "litert":
-            expected = Forecaster(run_and_bundle[1], e["model"], e["variant"], "litert").forecast(steps=STEPS)
+            expected = Forecaster(run_and_bundle[1], e["model"], e["variant"], "litert").forecast(horizon=STEPS)
             np.testing.assert_allclose(e["forecast"], expected, rtol=1e-6, atol=1e-9)
 
 

@@ -24,8 +24,8 @@ def test_closed_loop_training_beats_teacher_forcing_on_the_same_budget(tmp_path)
     # In-sample (no test segment, the split this claim was first measured on). With the default
     # 20% test segment this small setup does NOT hold out of sample: test RMSE 0.069 (rollout,
     # selected on a 14-value validation segment) vs 0.036 (teacher forcing), measured for issue 12.
-    teacher = _train(tmp_path, "teacher", epochs=80, rollout=0, lr_schedule="constant", select="last", test_split=0)
-    rollout = _train(tmp_path, "rollout", epochs=80, rollout=8, test_split=0)  # cosine LR, best on validation
+    teacher = _train(tmp_path, "teacher", epochs=80, train_horizon=0, lr_schedule="constant", select="last", test_split=0)
+    rollout = _train(tmp_path, "rollout", epochs=80, train_horizon=8, test_split=0)  # cosine LR, best on validation
     t, r = teacher["models"]["rnn"], rollout["models"]["rnn"]
     assert t["test"] is None and r["test"] is None
     assert r["in_sample_closed_loop"]["rmse"] < 0.5 * t["in_sample_closed_loop"]["rmse"]
@@ -48,8 +48,8 @@ def test_mackey_glass_is_deterministic_bounded_and_not_linear():
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        ({"rollout": -1}, "--rollout must be 0"),
-        ({"rollout": 0, "input_noise": 0.1}, "need closed-loop training"),
+        ({"train_horizon": -1}, "--train-horizon must be 0"),
+        ({"train_horizon": 0, "input_noise": 0.1}, "need closed-loop training"),
         ({"input_noise": -1.0}, "--input-noise must be 0 or more"),
         ({"delay": 20.0}, "--delay and --signal-noise apply only to --signal mackey-glass"),
         ({"signal": "mackey-glass", "tau": 3.0}, "--tau and --span apply only to --signal damped"),
@@ -67,13 +67,13 @@ def test_preset_stays_the_tutorial():
     from edge_forecast.train.config import build_config
 
     seed = build_config("seed")
-    assert (seed.rollout, seed.lr_schedule, seed.select, seed.input_noise) == (0, "constant", "last", 0.0)
+    assert (seed.train_horizon, seed.lr_schedule, seed.select, seed.input_noise) == (0, "constant", "last", 0.0)
     assert (seed.optimizer.value, seed.learning_rate, seed.batch_size, seed.epochs) == ("sgd", 0.01, 10, 1000)
 
 
-def test_rollout_longer_than_the_training_part_is_a_user_error(tmp_path):
-    done = cli("train", "--points", "30", "--window", "10", "--rollout", "25", "--epochs", "1", "--out", str(tmp_path / "r"))
-    assert done.returncode == 2 and "too short for window 10 + rollout 25" in done.stderr
+def test_train_horizon_longer_than_the_training_part_is_a_user_error(tmp_path):
+    done = cli("train", "--points", "30", "--window", "10", "--train-horizon", "25", "--epochs", "1", "--out", str(tmp_path / "r"))
+    assert done.returncode == 2 and "too short for window 10 + training horizon 25" in done.stderr
     assert not (tmp_path / "r").exists()
 
 
@@ -107,3 +107,13 @@ def test_default_budget_scales_rate_and_steps_with_an_auto_batch_only():
     assert (config.learning_rate, config.warmup, note["learning_rate"]) == (3e-3, 0.0, "default")
     seed, _ = resolved(200, "seed")
     assert (seed.batch_size, seed.epochs, seed.learning_rate, seed.warmup) == (10, 1000, 0.01, 0.0)
+
+def test_rollout_is_a_deprecated_name_of_train_horizon(tmp_path):
+    done = cli("train", "--points", "30", "--window", "10", "--rollout", "25", "--epochs", "1", "--out", str(tmp_path / "r"))
+    lines = done.stderr.splitlines()
+    assert done.returncode == 2 and lines[0] == "warning: --rollout is deprecated; use --train-horizon"
+    assert lines[-1].endswith("too short for window 10 + training horizon 25; lower --train-horizon or --window")
+    both = cli("train", "--rollout", "2", "--train-horizon", "2", "--out", str(tmp_path / "r"))
+    assert both.returncode == 2 and both.stderr.strip() == (
+        "error: --rollout is the deprecated name of --train-horizon; give only --train-horizon")
+    assert "--rollout" not in cli("train", "--help").stdout.replace("--rollout-", "")

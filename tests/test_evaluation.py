@@ -82,7 +82,7 @@ def _npy(path, values):
     return str(path)
 
 
-TRAIN_ARGS = ["--model", "rnn", "--window", "8", "--units", "6", "--epochs", "3", "--rollout", "3",
+TRAIN_ARGS = ["--model", "rnn", "--window", "8", "--units", "6", "--epochs", "3", "--train-horizon", "3",
               "--test-split", "30", "--horizon", "6", "--stride", "2", "--seed", "5", "--quiet"]
 
 
@@ -187,7 +187,7 @@ def test_every_evaluation_field_of_the_bundle_is_the_test_segment(twin_runs, tmp
     ev, start = bundle.data["evaluation"], 120
     assert (ev["segment"], ev["start"], ev["steps"]) == ("test", start, 30)
     assert np.array_equal(ev["truth"], series[start:])
-    assert np.array_equal(bundle.seed_window, series[start - 8 : start])
+    assert np.array_equal(bundle.context_window, series[start - 8 : start])
     # the run's backtest origins, as offsets into the truth
     assert ev["horizon"] == 6 and [o + start for o in ev["origins"]] == record["models"]["rnn"]["test"]["origin_index"]
     model = bundle.model("rnn")

@@ -22,7 +22,7 @@ def test_every_model_and_mode_is_exported_and_verified(tiny_bundle):
     bundle = load_bundle(tiny_bundle)
     bundle.verify_all()
     assert bundle.models == ["rnn", "lstm", "gru"]
-    assert bundle.window == 20 and len(bundle.data["seed_window"]) == 20
+    assert bundle.window == 20 and len(bundle.data["context_window"]) == 20 and "seed_window" not in bundle.data
     for model in bundle.models:
         assert bundle.variants(model) == MODES
         for mode in MODES:

@@ -47,12 +47,12 @@ def test_exact_step_equals_window_model_over_a_long_closed_loop(graph_bundle):
     bundle = load_bundle(graph_bundle)
     steps = 180
     for model in ("lstm", "gru"):
-        window = Forecaster(bundle, model=model, graph="window").forecast(steps=steps)
-        step = Forecaster(bundle, model=model, graph="step").forecast(steps=steps)
+        window = Forecaster(bundle, model=model, graph="window").forecast(horizon=steps)
+        step = Forecaster(bundle, model=model, graph="step").forecast(horizon=steps)
         keras = np.asarray(bundle.model(model)["keras"]["closed_loop"])[:steps]
         assert np.max(np.abs(step - window)) <= 1e-5
         assert np.max(np.abs(step - keras)) <= 1e-5
-        rollout = Forecaster(bundle, model=model, graph="rollout").forecast(steps=ROLLOUT_STEPS)
+        rollout = Forecaster(bundle, model=model, graph="rollout").forecast(horizon=ROLLOUT_STEPS)
         assert np.max(np.abs(rollout - window[:ROLLOUT_STEPS])) <= 1e-5
 
 
@@ -63,7 +63,7 @@ def test_int8_graphs_stay_within_the_bound_recorded_at_export(graph_bundle):
         keras = np.asarray(bundle.model(model)["keras"]["closed_loop"])
         for graph, steps in (("step", keras.size), ("rollout", ROLLOUT_STEPS)):
             recorded = bundle.variant(model, f"{graph}-int8")["errors"]["closed_loop_max_abs_vs_keras"]
-            got = Forecaster(bundle, model=model, variant="int8", graph=graph).forecast(steps=steps)
+            got = Forecaster(bundle, model=model, variant="int8", graph=graph).forecast(horizon=steps)
             assert np.isfinite(recorded)
             assert np.max(np.abs(got - keras[:steps])) <= recorded + 1e-6
 
@@ -77,7 +77,7 @@ def test_follow_costs_one_invoke_per_line_on_the_step_graph(graph_bundle, invoke
     for graph, horizon in (("auto", 1), ("auto", 4), ("stream", 1)):
         f = Forecaster(bundle, model="lstm", graph=graph)
         assert f._stepper is not None
-        before = len(invokes)  # loading primed the step graph on the seed window (W invokes)
+        before = len(invokes)  # loading primed the step graph on the context window (W invokes)
         lines = io.StringIO("".join(f"{v}\n" for v in values))
         out = io.StringIO()
         assert follow_stream(f, horizon, "csv", lines, out, io.StringIO()) == values.size
@@ -140,7 +140,7 @@ def test_forecast_leaves_the_state_at_the_history_on_every_graph(graph_bundle):
     history, steps = truth[40:60], 10
     forecasters = [Forecaster(bundle, model="lstm", graph=g) for g in ("auto", "step", "window")]
     assert forecasters[0]._state is None  # the window graph is not loaded when nothing runs on it
-    forecasts = [f.forecast(history, steps=steps) for f in forecasters]
+    forecasts = [f.forecast(history, horizon=steps) for f in forecasters]
     assert all(np.allclose(f, forecasts[2], atol=1e-5) for f in forecasts)
     after = [f.update(truth[60], horizon=3) for f in forecasters]
     reference = Forecaster(bundle, model="lstm", graph="window")

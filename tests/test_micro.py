@@ -197,7 +197,7 @@ def test_tflm_runs_the_closed_loop_like_litert(micro_bundle):
     # the record is what a fresh run measures (the check is deterministic)
     entry = bundle.variant("lstm", "step-int8")
     truth = np.asarray(bundle.data["evaluation"]["truth"])
-    again = tflm_vs_litert(out / entry["file"], "step", bundle.scaler.transform(bundle.seed_window), truth,
+    again = tflm_vs_litert(out / entry["file"], "step", bundle.scaler.transform(bundle.context_window), truth,
                            truth.size, bundle.scaler, entry["tensors"], segment=bundle.data["evaluation"]["segment"])
     recorded = entry["micro"]["verified"]
     assert again["closed_loop_max_quant_steps"] == recorded["closed_loop_max_quant_steps"]

@@ -182,7 +182,7 @@ def _test_backtest(bundle, variant: str) -> tuple[np.ndarray, np.ndarray, np.nda
     from edge_forecast.edge.forecaster import Forecaster
 
     b = load_bundle(bundle)
-    series = np.concatenate([b.seed_window, np.asarray(b.data["evaluation"]["truth"])])
+    series = np.concatenate([b.context_window, np.asarray(b.data["evaluation"]["truth"])])
     horizon, w = int(b.data["evaluation"]["horizon"]), b.window
     f = Forecaster(b, variant=variant)
     origins = b.data["evaluation"]["origins"]
@@ -258,7 +258,7 @@ def test_origin_rule_on_every_graph_equals_trainings(tmp_path):
     record = json.loads((run / RECORD_NAME).read_text())
     keras = np.asarray(record["models"]["lstm"]["test"]["forecasts"])
     b = load_bundle(out)
-    series = np.concatenate([b.seed_window, np.asarray(b.data["evaluation"]["truth"])])
+    series = np.concatenate([b.context_window, np.asarray(b.data["evaluation"]["truth"])])
     origins, w = b.data["evaluation"]["origins"], b.window
     for graph in ("window", "step", "rollout"):
         f = Forecaster(b, graph=graph)

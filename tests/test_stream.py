@@ -12,7 +12,7 @@ from conftest import cli
 from edge_forecast.bundle import load_bundle
 from edge_forecast.edge import Forecaster
 
-STREAM_ARGS = ["--stream", "40", "--rollout", "5", "--epochs", "25", "--seed", "3",
+STREAM_ARGS = ["--stream", "40", "--train-horizon", "5", "--epochs", "25", "--seed", "3",
                "--points", "300", "--test-split", "80"]  # a test segment longer than the rollout graph checks
 ROLLOUT_STEPS = 70  # past the 60 steps that gate a state-carrying float32 loop at export
 
@@ -110,7 +110,7 @@ def test_stream_graphs_and_rollout_equal_the_keras_stream_loop(stream_bundle):
         assert bundle.stream_trained(name)
         keras = bundle.keras_loop(name)
         assert np.allclose(keras, bundle.model(name)["keras"]["stream_closed_loop"])
-        stream = Forecaster(bundle, model=name, graph="stream").forecast(steps=keras.size)
+        stream = Forecaster(bundle, model=name, graph="stream").forecast(horizon=keras.size)
         # a barely trained closed loop grows float32 rounding: equal over the first 60 steps,
         # within the recorded closed-loop error over all of them
         assert np.max(np.abs(stream[:60] - keras[:60])) <= 1e-5
@@ -122,14 +122,14 @@ def test_stream_graphs_and_rollout_equal_the_keras_stream_loop(stream_bundle):
         assert bundle.variant(name, "stream-float32")["errors"]["gated_steps"] == 60
         auto = Forecaster(bundle, model=name)
         assert auto.stepper_graph == "stream"  # update / --follow carry the state
-        assert np.max(np.abs(auto.forecast(steps=ROLLOUT_STEPS) - keras[:ROLLOUT_STEPS])) <= 1e-5  # the rollout graph
-        assert np.max(np.abs(auto.forecast(steps=ROLLOUT_STEPS + 5) - keras[: ROLLOUT_STEPS + 5])) <= 1e-5  # stream graph
+        assert np.max(np.abs(auto.forecast(horizon=ROLLOUT_STEPS) - keras[:ROLLOUT_STEPS])) <= 1e-5  # the rollout graph
+        assert np.max(np.abs(auto.forecast(horizon=ROLLOUT_STEPS + 5) - keras[: ROLLOUT_STEPS + 5])) <= 1e-5  # stream graph
         # the window graph of the same weights restarts its state every step: another forecaster
-        window = Forecaster(bundle, model=name, graph="window").forecast(steps=keras.size)
+        window = Forecaster(bundle, model=name, graph="window").forecast(horizon=keras.size)
         assert np.max(np.abs(window - keras)) > 1e-3
         for graph in ("stream", "rollout"):
             entry = bundle.variant(name, f"{graph}-int8")
-            got = Forecaster(bundle, model=name, variant="int8", graph=graph).forecast(steps=ROLLOUT_STEPS)
+            got = Forecaster(bundle, model=name, variant="int8", graph=graph).forecast(horizon=ROLLOUT_STEPS)
             assert np.max(np.abs(got - keras[:ROLLOUT_STEPS])) <= entry["errors"]["closed_loop_max_abs_vs_keras"] + 1e-6
 
 

@@ -69,6 +69,23 @@ def test_run_directory_holds_every_artifact(tiny_run):
     assert baselines["ar20"]["in_sample_closed_loop"]["rmse"] < 1e-3
 
 
+def test_a_run_record_that_names_the_train_horizon_rollout_still_exports(tiny_run, tmp_path):
+    """Records written before the rename call config.train_horizon `rollout`."""
+    import shutil
+
+    from edge_forecast.run_record import load_run
+
+    copy = tmp_path / "run"
+    shutil.copytree(tiny_run, copy)
+    doc = json.loads((copy / "training.json").read_text())
+    assert doc["config"]["train_horizon"] == 0 and "rollout" not in doc["config"]  # the seed preset: teacher forcing
+    doc["config"]["rollout"] = doc["config"].pop("train_horizon")
+    (copy / "training.json").write_text(json.dumps(doc))
+    assert load_run(copy)["config"]["rollout"] == 0
+    done = cli("export", str(copy), "--out", str(tmp_path / "bundle"), "--models", "rnn", "--quant", "float32", "--quiet")
+    assert done.returncode == 0, done.stderr
+
+
 def test_closed_loop_in_record_is_the_keras_model(tiny_run):
     import keras
 

@@ -14,7 +14,7 @@ from edge_forecast.signals import signal_timing, validate_series
 from edge_forecast.train.config import build_config
 from edge_forecast.train.loop import resolve_signal
 
-QUICK = ["--model", "rnn", "--units", "4", "--epochs", "1", "--window", "5", "--rollout", "2", "--quiet"]
+QUICK = ["--model", "rnn", "--units", "4", "--epochs", "1", "--window", "5", "--train-horizon", "2", "--quiet"]
 
 
 def _room(n: int) -> np.ndarray:

@@ -14,7 +14,9 @@ from edge_forecast.forecast import closed_loop_batch
 
 @dataclass(frozen=True)
 class ARModel:
-    """y[t] = intercept + sum_i coef[i] * y[t - p + i]: oldest lag first, like a window."""
+    """y[t] = intercept + sum_i coef[i] * y[t - p + i]: oldest lag first, like a window.
+
+    `coef`: float64 (p,); `intercept`: a float; both in the units of the series it was fitted on."""
 
     coef: np.ndarray
     intercept: float
@@ -24,6 +26,7 @@ class ARModel:
         return int(self.coef.size)
 
     def step(self, window: np.ndarray) -> float:
+        """The next value after `window`, a 1-D array of at least p values (the last p are used)."""
         return float(self.intercept + self.coef @ window[-self.order:])
 
     def predict(self, windows: np.ndarray) -> np.ndarray:
@@ -32,12 +35,21 @@ class ARModel:
 
 
 def fit_ar(series: np.ndarray, order: int, intercept: bool = True) -> ARModel:
-    """Least squares on every (p values -> next value) pair of `series`.
+    """AR(p) by ordinary least squares: y[t] regressed on y[t-p..t-1] (and a constant), over every
+    (p values -> next value) pair of `series`, a 1-D array (any float dtype, computed in float64).
 
-    A damped sinusoid sampled uniformly obeys y[t] = 2r cos(w) y[t-1] - r^2 y[t-2] exactly, so AR
-    is near-perfect on the seed signal; lstsq returns the minimum-norm solution when p > 2.
+    This is the conditional least-squares estimator: for Gaussian innovations it is the maximum of
+    the likelihood conditional on the first p values (J. D. Hamilton, "Time Series Analysis",
+    Princeton University Press, 1994, sec. 5.3; OLS with lagged regressors: ch. 8; G. E. P. Box,
+    G. M. Jenkins, G. C. Reinsel and G. M. Ljung, "Time Series Analysis: Forecasting and Control",
+    5th ed., Wiley, 2015, ch. 7). A damped sinusoid sampled uniformly obeys
+    y[t] = 2r cos(w) y[t-1] - r^2 y[t-2] exactly, so AR is near-perfect on the seed signal; lstsq
+    returns the minimum-norm solution when p > 2 (the regressors are then collinear).
+    Raises ValueError when `series` has fewer than p + 1 values or p < 1.
     """
-    series = np.asarray(series, dtype=np.float64)
+    series = np.asarray(series, dtype=np.float64).reshape(-1)
+    if order < 1 or series.size < order + 1:
+        raise ValueError(f"AR({order}) needs at least {order + 1} values and order >= 1, got {series.size}")
     lags = np.lib.stride_tricks.sliding_window_view(series[:-1], order)
     target = series[order:]
     design = np.hstack([lags, np.ones((len(lags), 1))]) if intercept else lags

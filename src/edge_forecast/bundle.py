@@ -1,8 +1,10 @@
 """bundle.json: the only contract between desktop and device (stdlib + numpy only).
 
 A bundle directory holds *.tflite files and one bundle.json that describes them: the window, the
-scaler, a seed window of the signal, and per model and variant the file, its sha256, tensors,
-quantization, ops, verification errors and which runtimes load it.
+scaler, a context window of the signal (`context_window`: the W true values a forecast starts from
+when the user gives no history), and per model and variant the file, its sha256, tensors,
+quantization, ops, verification errors and which runtimes load it. Bundles written before the
+rename call the context window `seed_window`; it is still read (`context_window` is written).
 
 Variants named after their mode ("float32", "int8", ...) are window graphs. Export with --graphs
 adds "<graph>-<mode>" variants (step-float32, rollout-int8, stream-float32, ...) whose `graph`
@@ -33,6 +35,7 @@ level is the export host's result; bundles written before `platforms` existed ha
 from __future__ import annotations
 
 import platform
+import warnings
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -52,7 +55,7 @@ BUNDLE_FILE = "bundle.json"
 # Required keys and their types, per level: a small schema that needs no dependency on a device.
 _TOP = {
     "format": str, "format_version": int, "created": str, "edge_forecast_version": str,
-    "converter": dict, "window": int, "scaler": dict, "seed_window": list, "signal": dict,
+    "converter": dict, "window": int, "scaler": dict, "signal": dict,
     "evaluation": dict, "models": dict,
 }
 _DTYPES = ("float32", "int8", "int16")
@@ -155,6 +158,23 @@ def _require(data: Any, schema: dict, where: str) -> None:
             raise UserError(f"bundle.json: {where}.{key} has the wrong type")
 
 
+CONTEXT_KEY, OLD_CONTEXT_KEY = "context_window", "seed_window"
+
+
+def context_window_values(data: dict) -> list:
+    """bundle.json's context window (a list of W numbers, signal units), under its name or the
+    name older bundles use (`seed_window`). Raises UserError when neither is a list, or when both
+    are present and differ."""
+    found = {k: data[k] for k in (CONTEXT_KEY, OLD_CONTEXT_KEY) if k in data}
+    if not found:
+        raise UserError(f"bundle.json: the document is missing '{CONTEXT_KEY}'")
+    if not all(isinstance(v, list) for v in found.values()):
+        raise UserError(f"bundle.json: the document.{next(iter(found))} has the wrong type")
+    if len(found) == 2 and found[CONTEXT_KEY] != found[OLD_CONTEXT_KEY]:
+        raise UserError(f"bundle.json: {CONTEXT_KEY} and {OLD_CONTEXT_KEY} (its old name) differ")
+    return found.get(CONTEXT_KEY, found.get(OLD_CONTEXT_KEY))
+
+
 def validate_bundle_dict(data: Any) -> None:
     """Raise UserError naming the first thing that does not match the schema."""
     _require(data, {"format": str, "format_version": int}, "the document")
@@ -166,10 +186,11 @@ def validate_bundle_dict(data: Any) -> None:
             f"(this edge-forecast reads version {BUNDLE_VERSION})"
         )
     _require(data, _TOP, "the document")
-    if data["window"] < 1 or len(data["seed_window"]) != data["window"]:
-        raise UserError("bundle.json: seed_window must hold exactly `window` values")
-    if not _finite_numbers(data["seed_window"]):
-        raise UserError("bundle.json: seed_window must hold finite numbers")
+    context = context_window_values(data)
+    if data["window"] < 1 or len(context) != data["window"]:
+        raise UserError("bundle.json: context_window must hold exactly `window` values")
+    if not _finite_numbers(context):
+        raise UserError("bundle.json: context_window must hold finite numbers")
     _check_scaler(data["scaler"])
     if "normalization" in data:  # older bundles have none: `none`
         try:
@@ -249,8 +270,16 @@ class Bundle:
         return Normalization.from_dict(self.data.get("normalization"))
 
     @property
+    def context_window(self) -> np.ndarray:
+        """The W true values before the evaluation segment, float64 (W,), signal units: where a
+        forecast starts when the user gives no history."""
+        return np.asarray(context_window_values(self.data), dtype=np.float64)
+
+    @property
     def seed_window(self) -> np.ndarray:
-        return np.asarray(self.data["seed_window"], dtype=np.float64)
+        """Deprecated name of `context_window` (a DeprecationWarning)."""
+        warnings.warn("Bundle.seed_window is deprecated; use Bundle.context_window", DeprecationWarning, stacklevel=2)
+        return self.context_window
 
     @property
     def models(self) -> list[str]:
@@ -275,13 +304,13 @@ class Bundle:
 
     def keras_loop(self, model: str) -> np.ndarray:
         """The Keras forecast the model was trained to make: the state-carrying closed loop for a
-        stream-trained model, the window model's otherwise (signal units, from the seed window)."""
+        stream-trained model, the window model's otherwise (signal units, from the context window)."""
         keras = self.model(model)["keras"]
         key = "stream_closed_loop" if self.stream_trained(model) else "closed_loop"
         return np.asarray(keras[key], dtype=np.float64)
 
     def reference_loop(self, model: str, variant: str) -> np.ndarray:
-        """The Keras closed loop (signal units, from the seed window) that `variant` implements:
+        """The Keras closed loop (signal units, from the context window) that `variant` implements:
         the state-carrying one for stream graphs and a stream-trained model's rollout."""
         graph = self.variant(model, variant).get("graph", "window")
         keras = self.model(model)["keras"]

@@ -169,15 +169,17 @@ def _reading_options(command):
               help="Season of the seasonal naive forecast that scales MASE; 1 = persistence.  [default: 1]")
 @click.option("--scale", type=click.Choice(["none", "standard", "minmax"]), help="[default: standard]")
 @click.option("--seed", type=int, help="Random seed; same seed, same result on one machine.  [default: 0]")
-@click.option("--rollout", type=int,
-              help="Closed-loop training: steps the model feeds its own predictions back; 0 = teacher forcing.  [default: 10; seed preset: 0]")
+@click.option("--train-horizon", type=int,
+              help="Closed-loop (multi-step) training: steps the model feeds its own predictions back, the loss "
+                   "covering each; 0 = teacher forcing.  [default: 10; --stream: 20; seed preset: 0]")
+@click.option("--rollout", type=int, hidden=True, help="Deprecated name of --train-horizon.")
 @click.option("--input-noise", type=float, help="Closed-loop training: Gaussian noise std added to input windows (scaled units).  [default: 0]")
 @click.option("--lr-schedule", type=click.Choice(["constant", "cosine"]), help="[default: cosine; seed preset: constant]")
 @click.option("--select", type=click.Choice(["last", "best"]),
               help="Keep the last weights, or the best held-out closed-loop error.  [default: best; seed preset: last]")
 @click.option("--stream", type=int,
               help="Streaming training for the stream graph: sequences of N values (N > window; 2x window "
-                   "works well) with the state carried; also makes --rollout 20 and --epochs 300 the defaults. "
+                   "works well) with the state carried; also makes --train-horizon 20 and --epochs 300 the defaults. "
                    "0 = window training.  [default: 0]")
 @click.option("--normalize", type=click.Choice(list(NORMALIZE_RULES), case_sensitive=False),
               help="Instance normalization outside the model: perstep (every step's window by its mean and "
@@ -188,6 +190,8 @@ def _reading_options(command):
 def train(out: Path, preset: str | None, force: bool, quiet: bool, **options) -> None:
     """Train forecasters on a signal and save a run directory."""
     from edge_forecast.train.config import build_config
+
+    options["train_horizon"] = _renamed(options.pop("rollout"), options.pop("train_horizon"), "--rollout", "--train-horizon")
 
     config = build_config(preset, **options)
     from edge_forecast.train.loop import train_run
@@ -220,11 +224,11 @@ def export(run: Path, out: Path, models: str | None, quant: str | None, calibrat
     """Convert a training RUN to TFLite in every quantization mode, verified, into a bundle."""
     from edge_forecast.export.exporter import export_bundle
 
-    rollout_steps = _renamed(rollout_steps, rollout_horizon, "--rollout-steps", "--rollout-horizon")
+    rollout_horizon = _renamed(rollout_steps, rollout_horizon, "--rollout-steps", "--rollout-horizon")
 
     result = export_bundle(run, out, models=models, quant=quant, calibration_samples=calibration_samples,
                            force=force, probe_python=probe_python, echo=_echo(quiet), graphs=graphs,
-                           rollout_steps=rollout_steps)
+                           rollout_horizon=rollout_horizon)
     _echo(quiet)(f"bundle saved to {result.bundle} ({len(result.artifacts)} artifacts)")
     _warnings_and_failures(result.warnings, result.failures, quiet, "artifact(s)")
 
@@ -250,7 +254,8 @@ def _warnings_and_failures(warnings: list[str], failures: list[str], quiet: bool
               help="Forecast length: values forecast (after each observation with --follow).  "
                    "[default: the bundle's evaluation length; 1 with --follow]")
 @click.option("--steps", type=HORIZON, hidden=True, help="Deprecated name of --horizon.")
-@click.option("--history", help="Recent values to start from: CSV / .npy file, or - for stdin (one per line).")
+@click.option("--history", help="Recent values to start from: CSV / .npy file, or - for stdin (one per line).  "
+                                "[default: the bundle's context window]")
 @click.option("--column", help="Values column of a --history file or --follow lines: name or 0-based index.")
 @click.option("--fill", type=click.Choice(["interpolate", "drop"]),
               help="Repair gaps in --history (a gap before its last window values is ignored anyway).")
@@ -321,8 +326,8 @@ def bench(bundle: Path, out: Path, horizon: int | None, steps: int | None, repea
     """Benchmark every variant of a BUNDLE on every runtime: report.md, report.json and figures."""
     from edge_forecast.bench.runner import bench_bundle
 
-    steps = _renamed(steps, horizon, "--steps", "--horizon")
-    result = bench_bundle(bundle, out, steps=steps, repeats=repeats, runtimes=runtimes, reference=reference,
+    horizon = _renamed(steps, horizon, "--steps", "--horizon")
+    result = bench_bundle(bundle, out, horizon=horizon, repeats=repeats, runtimes=runtimes, reference=reference,
                           force=force, echo=_echo(quiet))
     _echo(quiet)(f"report saved to {result.markdown}")
     for warning in result.report.get("warnings", []):

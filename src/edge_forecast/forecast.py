@@ -23,22 +23,22 @@ class LoopState(Protocol):
     def push(self, value: float | np.ndarray) -> None: ...
 
 
-def run_closed_loop(state: LoopState, steps: int, out: np.ndarray | None = None) -> np.ndarray:
-    """`steps` closed-loop values: predict, record, feed the prediction back as the newest input.
+def run_closed_loop(state: LoopState, horizon: int, out: np.ndarray | None = None) -> np.ndarray:
+    """`horizon` closed-loop values: predict, record, feed the prediction back as the newest input.
 
-    `out`: float64 (steps,) for a state predicting one value, (steps, B) for B rows; allocated when
-    None. The last prediction is not fed back: nothing reads it, and on a step graph feeding it
-    would cost one more invoke. Returns `out`.
+    `out`: float64 (horizon,) for a state predicting one value, (horizon, B) for B rows; allocated
+    when None. The last prediction is not fed back: nothing reads it, and on a step graph feeding
+    it would cost one more invoke. Returns `out`.
     """
     if out is None:
-        out = np.empty(steps, dtype=np.float64)
+        out = np.empty(horizon, dtype=np.float64)
     predict, push = state.predict, state.push
-    for i in range(steps - 1):
+    for i in range(horizon - 1):
         y = predict()
         out[i] = y
         push(y)
-    if steps > 0:
-        out[steps - 1] = predict()
+    if horizon > 0:
+        out[horizon - 1] = predict()
     return out
 
 
@@ -65,29 +65,30 @@ class ArrayWindow:
         win[:, -1] = values
 
 
-def closed_loop_batch(predict: Callable[[np.ndarray], np.ndarray], windows: np.ndarray, steps: int) -> np.ndarray:
+def closed_loop_batch(predict: Callable[[np.ndarray], np.ndarray], windows: np.ndarray, horizon: int) -> np.ndarray:
     """Closed-loop forecasts from many origins at once: each prediction is appended to its own
     window (the oldest value dropped) and the window predicts the next value.
 
     `predict` maps windows, float64 (B, W), to the next value of each, shape (B,); all in one
     unit (model units or signal units, as the caller chooses). `windows` is (B, W) (one row per
-    forecast origin) or (W,). Returns float64 (B, steps), or (steps,) for a 1-D `windows`.
+    forecast origin) or (W,). Returns float64 (B, horizon), or (horizon,) for a 1-D `windows`.
     A Keras model takes all B rows in one call per step; a device predictor loops over them.
     """
     state = ArrayWindow(predict, windows)
-    out = run_closed_loop(state, steps, np.empty((steps, state.windows.shape[0]), dtype=np.float64))
+    out = run_closed_loop(state, horizon, np.empty((horizon, state.windows.shape[0]), dtype=np.float64))
     return out[:, 0].copy() if np.ndim(windows) == 1 else np.ascontiguousarray(out.T)
 
 
-def closed_loop(step: Callable[[np.ndarray], float], seed_window: np.ndarray, steps: int) -> np.ndarray:
-    """One closed loop from one window: `step` maps a window (W,) to the next value (a float).
+def closed_loop(step: Callable[[np.ndarray], float], context_window: np.ndarray, horizon: int) -> np.ndarray:
+    """One closed loop of `horizon` values from one window, float64 (horizon,): `step` maps a
+    window (W,) to the next value (a float).
 
     The same loop as `closed_loop_batch`, with a predictor that runs `step` on each row.
     """
     def predict(rows: np.ndarray) -> np.ndarray:
         return np.array([float(step(row)) for row in rows])
 
-    return closed_loop_batch(predict, seed_window, steps)
+    return closed_loop_batch(predict, context_window, horizon)
 
 
 def rmse(a: np.ndarray, b: np.ndarray) -> float:

@@ -71,10 +71,22 @@ def test_integer_forecast_within_recorded_bound(tiny_bundle, variant):
 def test_history_starts_the_forecast(tiny_bundle):
     f = Forecaster(tiny_bundle, "lstm", "float32")
     truth = np.asarray(f.bundle.data["evaluation"]["truth"])
-    series = np.concatenate([f.bundle.seed_window, truth])
+    series = np.concatenate([f.bundle.context_window, truth])
     from_seed = f.forecast(None, 5)
     assert np.array_equal(f.forecast(series[:20], 5), from_seed)
     assert not np.array_equal(f.forecast(series[:40], 5), from_seed)
+
+
+def test_forecast_steps_is_a_deprecated_name_of_horizon(tiny_bundle):
+    f = Forecaster(tiny_bundle, "rnn", "float32", graph="window")
+    expected = f.forecast(None, horizon=4)
+    assert expected.shape == (4,) and f.forecast(None).shape == (1,)
+    with pytest.warns(DeprecationWarning, match=r"forecast\(steps=\) is deprecated; use horizon="):
+        assert np.array_equal(f.forecast(None, steps=4), expected)
+    with pytest.raises(TypeError, match="horizon= only"):
+        f.forecast(None, 4, steps=4)
+    with pytest.raises(UserError, match="horizon must be between 1 and"):
+        f.forecast(None, horizon=0)
 
 
 def test_update_costs_one_invoke_per_observation(tiny_bundle, invokes):
@@ -106,7 +118,7 @@ def test_run_prints_csv_and_json(tiny_bundle):
 
 def test_history_from_stdin(tiny_bundle):
     bundle = load_bundle(tiny_bundle)
-    values = "\n".join(str(v) for v in bundle.seed_window)
+    values = "\n".join(str(v) for v in bundle.context_window)
     done = cli("run", str(tiny_bundle), "--history", "-", "--horizon", "3", "--format", "json", input=values)
     assert done.returncode == 0, done.stderr
     expected = Forecaster(bundle, "rnn", "float32").forecast(None, 3)
@@ -237,7 +249,7 @@ def test_an_installed_but_broken_runtime_is_a_clear_error(tiny_bundle, tmp_path)
     [
         (("scaler", "kind"), "log", "scaler needs kind"),
         (("scaler", "scale"), 0, "scale non-zero"),
-        (("seed_window", 0), None, "seed_window must hold finite numbers"),
+        (("context_window", 0), None, "context_window must hold finite numbers"),
         (("models",), {}, "models is empty"),
         (("models", "lstm", "variants", "float32", "runtimes"), {"litert": "ok"}, "runtimes must map"),
         (("evaluation",), None, "evaluation has the wrong type"),
@@ -257,6 +269,26 @@ def test_a_damaged_bundle_json_is_a_one_line_error(tiny_bundle, tmp_path, path, 
     done = cli("run", str(copy), "--model", "lstm", "--horizon", "2")
     assert done.returncode == 2 and message in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_a_bundle_that_names_the_context_window_seed_window_still_runs(tiny_bundle, tmp_path):
+    """Bundles written before the rename call the context window `seed_window`."""
+    copy = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, copy)
+    doc = json.loads((copy / "bundle.json").read_text())
+    doc["seed_window"] = doc.pop("context_window")
+    (copy / "bundle.json").write_text(json.dumps(doc))
+    old, new = load_bundle(copy), load_bundle(tiny_bundle)
+    assert np.array_equal(old.context_window, new.context_window)
+    with pytest.warns(DeprecationWarning, match="use Bundle.context_window"):
+        assert np.array_equal(old.seed_window, new.context_window)
+    expected = Forecaster(new, "rnn", "float32", graph="window").forecast(None, 5)
+    assert np.array_equal(Forecaster(old, "rnn", "float32", graph="window").forecast(None, 5), expected)
+    doc["context_window"] = [v + 1.0 for v in doc["seed_window"]]  # both names, two different windows
+    (copy / "bundle.json").write_text(json.dumps(doc))
+    done = cli("run", str(copy), "--model", "rnn", "--horizon", "2")
+    assert done.returncode == 2 and done.stderr.strip() == (
+        "error: bundle.json: context_window and seed_window (its old name) differ")
 
 
 def test_step_and_rollout_graphs_match_the_window_graph(graph_bundle, invokes):
@@ -327,7 +359,7 @@ def test_run_prints_no_runtime_log_lines_unless_verbose(tiny_bundle):
 
 def test_a_forecaster_shared_by_threads_gives_each_its_own_forecast(tiny_bundle):
     bundle = load_bundle(tiny_bundle)
-    series = np.concatenate([bundle.seed_window, bundle.data["evaluation"]["truth"]])
+    series = np.concatenate([bundle.context_window, bundle.data["evaluation"]["truth"]])
     histories = [series[i : i + bundle.window] for i in range(0, 40, 10)]
     alone = Forecaster(bundle, "lstm", "float32", graph="window")
     expected = [alone.forecast(h, 8) for h in histories]

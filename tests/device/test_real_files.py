@@ -26,7 +26,7 @@ T0 = dt.datetime(2024, 5, 1, 6, 30)
 @pytest.fixture(scope="module")
 def seed(tiny_bundle):
     """The bundle's window (20) of true values, rounded as a logger writes them."""
-    return np.round(load_bundle(tiny_bundle).seed_window, 4)
+    return np.round(load_bundle(tiny_bundle).context_window, 4)
 
 
 def _expected(tiny_bundle, values, steps=3, variant="float32"):
@@ -153,9 +153,9 @@ def test_follow_needs_a_column_for_wide_lines(tiny_bundle):
 
 @pytest.fixture(scope="module")
 def forty(tiny_bundle):
-    """40 true values: the seed window and what follows it."""
+    """40 true values: the context window and what follows it."""
     bundle = load_bundle(tiny_bundle)
-    return np.concatenate([bundle.seed_window, bundle.data["evaluation"]["truth"][:20]])
+    return np.concatenate([bundle.context_window, bundle.data["evaluation"]["truth"][:20]])
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=[s.name for s in SHAPES])

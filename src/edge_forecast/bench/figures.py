@@ -49,10 +49,10 @@ def draw_figures(doc: dict, out_dir: Path) -> dict[str, str]:
 
 def _forecast(plt, doc: dict):
     models = list(doc["models"])
-    seed = np.asarray(doc["series"]["seed_window"])
+    context = np.asarray(doc["series"]["context_window"])
     truth = np.asarray(doc["series"]["truth"])
-    w = seed.size
-    series = np.concatenate([seed, truth])
+    w = context.size
+    series = np.concatenate([context, truth])
     fig = plt.figure(figsize=(11, 6.2 * len(models)))
     grid = fig.add_gridspec(2 * len(models), 1, height_ratios=[3, 1.3] * len(models), hspace=0.45)
     for m, name in enumerate(models):
@@ -61,7 +61,7 @@ def _forecast(plt, doc: dict):
         keras = np.asarray(doc["models"][name]["keras"]["closed_loop"])
         entries = preferred_entries(doc, name)
         top.plot(np.arange(series.size), series, color="0.55", lw=4, alpha=0.6, label="truth")
-        top.axvspan(0, w - 1, color="0.85", alpha=0.5, label=f"seed window ({w} true values)")
+        top.axvspan(0, w - 1, color="0.85", alpha=0.5, label=f"context window ({w} true values)")
         top.plot(np.arange(w, w + keras.size), keras, color=KERAS_COLOR, lw=1.6, ls="--", label="Keras float",
                  zorder=5)
         for i, e in enumerate(entries):
@@ -71,7 +71,7 @@ def _forecast(plt, doc: dict):
             n = min(values.size, keras.size)
             bottom.plot(np.arange(w, w + n), values[:n] - keras[:n], color=_color(e["variant"], i), lw=1.1,
                         label=e["variant"])
-        top.set_title(f"{name}: closed-loop forecast from the seed window, {doc['command']['steps']} steps")
+        top.set_title(f"{name}: closed-loop forecast from the context window, {doc['command']['steps']} steps")
         top.set_ylabel("signal value")
         top.grid(True, alpha=0.3)
         top.legend(loc="upper right", ncol=2)

@@ -28,11 +28,11 @@ from edge_forecast.normalization import NONE, Normalization
 from edge_forecast.signals import Scaler
 
 
-def loop_latencies(step, seed_scaled: np.ndarray, steps: int, count: int) -> list[int]:
-    """`count` timed closed-loop steps (call + window shift), in segments of `steps` from the seed:
+def loop_latencies(step, context_scaled: np.ndarray, steps: int, count: int) -> list[int]:
+    """`count` timed closed-loop steps (call + window shift), in segments of `steps` from the context window:
     the TFLite variants' timing loop, over a numpy window and `step` (window (W,) -> float)."""
-    state = ArrayWindow(lambda rows: step(rows[0]), seed_scaled)
-    return step_latencies(state, seed_scaled, steps, count)
+    state = ArrayWindow(lambda rows: step(rows[0]), context_scaled)
+    return step_latencies(state, context_scaled, steps, count)
 
 
 def batched_closed_loop(model, windows: np.ndarray, horizon: int, norm: Normalization = NONE) -> np.ndarray:
@@ -53,14 +53,14 @@ def measure(job: dict, model_name: str) -> dict:
     entry = record["models"][model_name]
     path = run_dir / entry["file"]
     steps, repeats = int(job["steps"]), int(job["repeats"])
-    window, seed = bundle.window, bundle.seed_window
+    window, context = bundle.window, bundle.context_window
     scaler = Scaler.from_dict(record["scaler"])
     norm = Normalization.from_dict(record.get("normalization"))
-    origin = norm.origin(scaler, seed)  # the runner's map of the seed origin
+    origin = norm.origin(scaler, context)  # the runner's map of the context origin
     truth = np.asarray(bundle.data["evaluation"]["truth"], dtype=np.float64)
     segment = bundle.data["evaluation"]["segment"]
-    series = np.concatenate([seed, truth])
-    seed_scaled = origin.transform(seed)
+    series = np.concatenate([context, truth])
+    context_scaled = origin.transform(context)
 
     t0 = time.perf_counter()
     from edge_forecast.train.keras_env import quiet_tensorflow
@@ -83,26 +83,26 @@ def measure(job: dict, model_name: str) -> dict:
     predict_step = norm.step_fn(predict_step)  # a per-step rule maps each step's window
 
     t0 = time.perf_counter()
-    predict_step(seed_scaled)
+    predict_step(context_scaled)
     first_predict_ms = (time.perf_counter() - t0) * 1e3
-    predict_step(seed_scaled)  # warm-up
+    predict_step(context_scaled)  # warm-up
     predict_steps = min(int(job["predict_steps"]), steps)
-    predict_lat = stats.latency_summary(loop_latencies(predict_step, seed_scaled, steps, predict_steps))
+    predict_lat = stats.latency_summary(loop_latencies(predict_step, context_scaled, steps, predict_steps))
 
     direct = norm.step_fn(keras_step_fn(model))
     t0 = time.perf_counter()
-    direct(seed_scaled)  # traces the tf.function
+    direct(context_scaled)  # traces the tf.function
     first_direct_ms = (time.perf_counter() - t0) * 1e3
     gc_was = gc.isenabled()
     gc.disable()
     try:
-        loop_latencies(direct, seed_scaled, steps, int(job["warmup_steps"]))
-        per_repeat = [stats.latency_summary(loop_latencies(direct, seed_scaled, steps, int(job["latency_steps"])))
+        loop_latencies(direct, context_scaled, steps, int(job["warmup_steps"]))
+        per_repeat = [stats.latency_summary(loop_latencies(direct, context_scaled, steps, int(job["latency_steps"])))
                       for _ in range(repeats)]
         forecast_ms = []
         for _ in range(repeats):
             t0 = time.perf_counter()
-            forecast = origin.inverse(closed_loop(direct, origin.transform(seed), steps))
+            forecast = origin.inverse(closed_loop(direct, origin.transform(context), steps))
             forecast_ms.append((time.perf_counter() - t0) * 1e3)
     finally:
         if gc_was:

@@ -61,17 +61,17 @@ class RolloutWindow:
         self._pos += 1
 
 
-def closed_loop(state: SlidingWindow, scaler: Scaler, seed: np.ndarray, steps: int, out: np.ndarray,
+def closed_loop(state: SlidingWindow, scaler: Scaler, context: np.ndarray, steps: int, out: np.ndarray,
                 norm: Normalization = NONE) -> np.ndarray:
-    """Forecaster.forecast's work: map the seed (the scaler, then `norm`'s map of this origin),
+    """Forecaster.forecast's work: map the context (the scaler, then `norm`'s map of this origin),
     fill, the closed loop of `steps`, map back."""
-    origin = norm.origin(scaler, seed)
-    state.fill(origin.transform(seed))
+    origin = norm.origin(scaler, context)
+    state.fill(origin.transform(context))
     return origin.inverse(run_closed_loop(state, steps, out))
 
 
-def step_latencies(state: LoopState, seed_scaled: np.ndarray, steps: int, count: int) -> list[int]:
-    """`count` timed predict+push steps (ns), in closed-loop segments of `steps` from the seed.
+def step_latencies(state: LoopState, context_scaled: np.ndarray, steps: int, count: int) -> list[int]:
+    """`count` timed predict+push steps (ns), in closed-loop segments of `steps` from the context window.
 
     `state` also has `fill(window)` (every device state, forecast.ArrayWindow for Keras).
     Refilling the window between segments is not timed: a sample is one step of a forecast.
@@ -80,7 +80,7 @@ def step_latencies(state: LoopState, seed_scaled: np.ndarray, steps: int, count:
     samples = [0] * count
     k = 0
     while k < count:
-        state.fill(seed_scaled)
+        state.fill(context_scaled)
         for _ in range(min(steps, count - k)):
             t0 = pc()
             y = state.predict()
@@ -102,13 +102,13 @@ def one_step(state, scaler: Scaler, series: np.ndarray, window: int, count: int,
     return out
 
 
-def rollout_latencies(state: RolloutWindow, seed_scaled: np.ndarray, count: int) -> list[int]:
+def rollout_latencies(state: RolloutWindow, context_scaled: np.ndarray, count: int) -> list[int]:
     """`count` timed one-invoke forecasts (ns): for a rollout graph a sample is a whole forecast."""
     pc = time.perf_counter_ns
     samples = [0] * count
     for k in range(count):
         t0 = pc()
-        state.fill(seed_scaled)
+        state.fill(context_scaled)
         state.predict()
         samples[k] = pc() - t0
     return samples
@@ -140,10 +140,10 @@ def measure(job: dict, model_name: str, variant: str, runtime_name: str) -> dict
     runtime = Runtime(runtime_name)
     bundle = load_bundle(job["bundle"])
     steps, repeats = int(job["steps"]), int(job["repeats"])
-    window, scaler, seed, norm = bundle.window, bundle.scaler, bundle.seed_window, bundle.normalization
+    window, scaler, context, norm = bundle.window, bundle.scaler, bundle.context_window, bundle.normalization
     truth = np.asarray(bundle.data["evaluation"]["truth"], dtype=np.float64)
     segment = bundle.data["evaluation"]["segment"]
-    series = np.concatenate([seed, truth])
+    series = np.concatenate([context, truth])
     keras = bundle.model(model_name)["keras"]
     path = bundle.artifact_path(model_name, variant)  # checksum verified before anything is timed
     entry = bundle.variant(model_name, variant)
@@ -162,8 +162,8 @@ def measure(job: dict, model_name: str, variant: str, runtime_name: str) -> dict
         raise ValueError(f"{path.name} takes a window of {model.window}, bundle.json says {window}")
     if graph == "rollout" and model.horizon < steps:
         raise ValueError(f"{path.name} forecasts {model.horizon} steps; the benchmark asks for {steps}")
-    seed_scaled = norm.origin(scaler, seed).transform(seed)
-    state.fill(seed_scaled)
+    context_scaled = norm.origin(scaler, context).transform(context)
+    state.fill(context_scaled)
     t0 = time.perf_counter()
     state.push(state.predict())
     first_ms = (time.perf_counter() - t0) * 1e3
@@ -174,17 +174,17 @@ def measure(job: dict, model_name: str, variant: str, runtime_name: str) -> dict
     try:
         if graph == "rollout":  # a sample is the whole forecast; fewer of them cover the same time
             count = max(20, int(job["latency_steps"]) // max(1, steps))
-            rollout_latencies(state, seed_scaled, count)
-            per_repeat = [stats.latency_summary(rollout_latencies(state, seed_scaled, count)) for _ in range(repeats)]
+            rollout_latencies(state, context_scaled, count)
+            per_repeat = [stats.latency_summary(rollout_latencies(state, context_scaled, count)) for _ in range(repeats)]
         else:
-            step_latencies(state, seed_scaled, steps, int(job["warmup_steps"]))
-            per_repeat = [stats.latency_summary(step_latencies(state, seed_scaled, steps, int(job["latency_steps"])))
+            step_latencies(state, context_scaled, steps, int(job["warmup_steps"]))
+            per_repeat = [stats.latency_summary(step_latencies(state, context_scaled, steps, int(job["latency_steps"])))
                           for _ in range(repeats)]
         buf = np.empty(steps)
         forecast_ms = []
         for _ in range(repeats):
             t0 = time.perf_counter()
-            forecast = closed_loop(state, scaler, seed, steps, buf, norm)
+            forecast = closed_loop(state, scaler, context, steps, buf, norm)
             forecast_ms.append((time.perf_counter() - t0) * 1e3)
     finally:
         if gc_was:

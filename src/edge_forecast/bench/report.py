@@ -162,7 +162,7 @@ def render_markdown(doc: dict) -> str:
         f"Created {doc['created']} by edge-forecast {doc['edge_forecast_version']} "
         f"(report schema {doc['schema_version']}) on {host['cpu']}, {host['cores']} cores.",
         "",
-        f"Closed-loop forecasts of {steps} steps from the bundle's seed window of {bundle['window']} true values; "
+        f"Closed-loop forecasts of {steps} steps from the bundle's context window of {bundle['window']} true values; "
         f"errors are in signal units; every model variant ran on every runtime in its own fresh child process. "
         f"Every number in this file is in `report.json` (schema {doc['schema_version']}).",
         "",
@@ -233,11 +233,11 @@ def _baselines_table(doc: dict) -> list[str]:
              if plan else "No test segment: the run was trained with --test-split 0 (the seed preset). ")
     warnings = [f"**warning:** {w}" for w in doc.get("warnings", [])]
     return ["## Models and baselines (numpy, fitted on the training part)", "",
-            where + "The last column is the closed loop from the seed window over the evaluation data. Persistence "
+            where + "The last column is the closed loop from the context window over the evaluation data. Persistence "
             "repeats the last value, seasonal naive the last season, drift extends the line through the window, "
             "arW is a linear autoregressive model on the last W values by least squares (exact on a damped "
             "sinusoid, which is a linear recurrence).", ""] + _table(
-        ["forecaster", "test RMSE", "test MAE", "test MASE", f"{_segment(doc)} closed-loop RMSE from the seed window"], rows, "lrrrr") + (
+        ["forecaster", "test RMSE", "test MAE", "test MASE", f"{_segment(doc)} closed-loop RMSE from the context window"], rows, "lrrrr") + (
         warnings + [""] if warnings else [])
 
 
@@ -284,8 +284,8 @@ def _accuracy_table(doc: dict) -> list[str]:
             ("Every figure here is on the run's test segment, which neither training nor model selection saw. "
              if segment == "test" else "In-sample: the run has no test segment (train --test-split 0, the seed "
              "preset), so these figures cover data the model was trained on. ")
-            + f"One step: each of the {doc['bundle']['evaluation_steps']} true values after the seed window predicted "
-            "from the true window before it. Closed loop: the forecast from the seed window, each prediction fed "
+            + f"One step: each of the {doc['bundle']['evaluation_steps']} true values after the context window predicted "
+            "from the true window before it. Closed loop: the forecast from the context window, each prediction fed "
             f"back, over {doc['method']['accuracy_steps']} steps. \"Keras\" is the float Keras model's output recorded "
             "in bundle.json at export.", ""] + _table(
         ["model", "variant", "runtime", "one-step RMSE vs Keras", "one-step max abs vs Keras", f"{_segment(doc)} one-step RMSE",

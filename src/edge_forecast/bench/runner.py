@@ -72,7 +72,7 @@ def parse_runtimes(text: str | None) -> list[Runtime]:
     return [Runtime(name) for name in chosen]
 
 
-def bench_bundle(bundle: str | Path, out: str | Path, steps: int | None = None, repeats: int = DEFAULT_REPEATS,
+def bench_bundle(bundle: str | Path, out: str | Path, horizon: int | None = None, repeats: int = DEFAULT_REPEATS,
                  runtimes: str | None = "all", reference: str | Path | None = None, force: bool = False,
                  echo: Callable[[str], None] = print, bundle_label: str | None = None,
                  reference_label: str | None = None) -> BenchResult:
@@ -87,9 +87,9 @@ def bench_bundle(bundle: str | Path, out: str | Path, steps: int | None = None, 
     if not isinstance(evaluation, dict) or not evaluation.get("truth"):
         raise UserError(f"bundle {bundle} has no evaluation data (bundle.json 'evaluation'); export it again")
     eval_steps = len(evaluation["truth"])
-    steps = eval_steps if steps is None else steps
+    steps = eval_steps if horizon is None else horizon
     if steps < 1:
-        raise UserError(f"--steps must be at least 1, got {steps}")
+        raise UserError(f"--horizon must be at least 1, got {steps}")
     if repeats < 1:
         raise UserError(f"--repeats must be at least 1, got {repeats}")
     record = _check_reference(Path(reference), loaded) if reference is not None else None
@@ -318,7 +318,7 @@ def _document(bundle: Bundle, results: list[dict], keras: dict, job: dict, runti
             "evaluation_segment": bundle.data["evaluation"]["segment"],
         },
         "method": method,
-        "series": {"seed_window": [float(v) for v in bundle.seed_window],
+        "series": {"context_window": [float(v) for v in bundle.context_window],
                    "truth": [float(v) for v in bundle.data["evaluation"]["truth"]]},
         "models": models,
         "baselines": {name: {truth_key(bundle.data["evaluation"]["segment"], "closed_loop_rmse"):

@@ -87,7 +87,7 @@ def max_abs(a: np.ndarray, b: np.ndarray) -> float | None:
 
 def truth_errors(segment: str, one_step: np.ndarray, closed_loop: np.ndarray, truth: np.ndarray) -> dict:
     """RMSE and max |error| (signal units) of the one-step forecasts (one per truth value) and of the
-    closed loop from the seed window against the evaluation truth, over the steps each has, named
+    closed loop from the context window against the evaluation truth, over the steps each has, named
     for `segment` (bundle.json evaluation.segment): test_closed_loop_rmse, ..."""
     one, loop, truth = (np.asarray(v, dtype=np.float64) for v in (one_step, closed_loop, truth))
     k, n = min(one.size, truth.size), min(loop.size, truth.size)

@@ -84,8 +84,12 @@ class SlidingWindow:
 
     def __init__(self, model: WindowModel) -> None:
         self.model = model
-        w = model.window
+        self._w = w = model.window
         q = model.input_quant
+        # the per-step calls, bound once (the hot loop is a few microseconds per step)
+        interp = model.interpreter
+        self._set, self._invoke, self._get = interp.set_tensor, interp.invoke, interp.get_tensor
+        self._in, self._out = model.input_index, model.output_index
         self._buf = np.zeros(2 * w, dtype=q.dtype)
         self._views = [self._buf[p + 1 : p + 1 + w].reshape(model.input_shape) for p in range(w)]
         self._pos = w - 1
@@ -104,17 +108,16 @@ class SlidingWindow:
     def push(self, value: float) -> None:
         if self._quantize is not None:
             value = self._quantize(value)
-        self._pos = (self._pos + 1) % self.model.window
-        self._buf[self._pos] = value
-        self._buf[self._pos + self.model.window] = value
+        w, buf = self._w, self._buf
+        self._pos = pos = (self._pos + 1) % w
+        buf[pos] = value
+        buf[pos + w] = value
 
     def predict(self) -> float:
         """Invoke on the current window; the next value in model units."""
-        interp = self.model.interpreter
-        interp.set_tensor(self.model.input_index, self._views[self._pos])
-        interp.invoke()
-        out = interp.get_tensor(self.model.output_index)
-        return (float(out.flat[-1]) - self._out_zp) * self._out_scale
+        self._set(self._in, self._views[self._pos])
+        self._invoke()
+        return (self._get(self._out).item(-1) - self._out_zp) * self._out_scale
 
     def snapshot(self) -> tuple[np.ndarray, int]:
         return self._buf.copy(), self._pos

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -240,10 +241,10 @@ class Forecaster:
             self.out_of_range += int(np.count_nonzero((values < limits[0]) | (values > limits[1])))
 
     def reset(self, history: np.ndarray | None = None) -> None:
-        """Start again from `history` (its last W values) or from the bundle's seed window."""
+        """Start again from `history` (its last W values) or from the bundle's context window."""
         with self._lock:  # the out-of-range count too: one Forecaster may serve several threads
             if history is None:
-                values = self.bundle.seed_window
+                values = self.bundle.context_window
                 self._set_origin(values)
             else:
                 values = self._check_history(history)
@@ -266,23 +267,32 @@ class Forecaster:
         """The closed loop from the current state (one invoke per value), in signal units."""
         return self._origin.inverse(run_closed_loop(self._loop, steps))
 
-    def forecast(self, history: np.ndarray | None = None, steps: int = 1) -> np.ndarray:
-        """Closed loop: the `steps` values after `history` (signal units, any length >= the window;
-        default: the bundle's seed window), float64 (steps,) in signal units.
+    def forecast(self, history: np.ndarray | None = None, horizon: int | None = None, *,
+                 steps: int | None = None) -> np.ndarray:
+        """Closed loop: the `horizon` values after `history` (signal units, any length >= the window;
+        default: the bundle's context window), float64 (horizon,) in signal units. `horizon`
+        defaults to 1; `steps=` is its deprecated name (a DeprecationWarning).
 
         The state is left at `history`: a later `update` appends its observation after it (the
         forecast's own predictions never enter the stream), whichever graph ran the forecast.
-        Raises UserError for `steps` outside 1..MAX_STEPS (or beyond a forced rollout graph's
-        horizon) and for a history that is short, not finite or beyond float32."""
-        check_steps(steps)
+        Raises UserError for `horizon` outside 1..MAX_STEPS (or beyond a forced rollout graph's
+        horizon) and for a history that is short, not finite or beyond float32; TypeError when
+        both `horizon` and `steps` are given."""
+        if steps is not None:
+            if horizon is not None:
+                raise TypeError("Forecaster.forecast: give horizon= only (steps= is its deprecated name)")
+            warnings.warn("Forecaster.forecast(steps=) is deprecated; use horizon=", DeprecationWarning, stacklevel=2)
+            horizon = steps
+        horizon = 1 if horizon is None else horizon
+        check_steps(horizon, "horizon")
         with self._lock:
-            return self._forecast(history, steps)
+            return self._forecast(history, horizon)
 
     def _forecast(self, history: np.ndarray | None, steps: int) -> np.ndarray:
         graph = self._forecast_graph(steps)
         if graph == GraphKind.ROLLOUT.value:
             if history is None:
-                values = self.bundle.seed_window
+                values = self.bundle.context_window
                 self._set_origin(values)
             else:
                 values = self._check_history(history, graph)

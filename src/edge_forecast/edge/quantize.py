@@ -46,8 +46,19 @@ class ScalarQuantizer:
         self._zp, self._lo, self._hi = int(zero_point), int(info.min), int(info.max)
         # |x| beyond this is beyond every integer dtype (and float32 stays finite below it)
         self._big = float(2**31) * float(scale)
+        # t = x / scale strictly inside (lo - zp, hi - zp) needs no clamp; NaN fails the test too
+        self._t_lo, self._t_hi = float(self._lo - self._zp), float(self._hi - self._zp)
 
     def __call__(self, x: float) -> int:
+        t = x * self._inv
+        if self._t_lo < t < self._t_hi:  # the per-step case: in range, not NaN: two comparisons
+            q = round(t)
+            if abs(t - q) < 0.49:
+                return q + self._zp
+        return self._slow(x)
+
+    def _slow(self, x: float) -> int:
+        """Near a half, at the ends of the range, or not finite."""
         if not abs(x) < self._big:  # far out of range, inf or NaN: saturate, as the kernel clamps
             return self._hi if x > 0.0 else self._lo
         t = x * self._inv

@@ -9,7 +9,12 @@ copied into its state input with the interpreter's public set_tensor / get_tenso
 whose input and output state scales differ is requantized through a preallocated buffer).
 
 Why not numpy views of the tensor buffers: the interpreters refuse `invoke()` while a view is
-alive, and views made afresh for every step cost more than the copies (benchmarks/graphs.py).
+alive, and views made afresh for every step (`interpreter.tensor(i)()`) cost more than the copies:
+on ai-edge-litert making a view costs about what a get_tensor or set_tensor call does, so a step
+through views (x, y and both ends of each state) costs more than set / get.
+benchmarks/step_cost.py times the public-API floor of a step beside this class. Those public calls,
+not the Python around them, are what a step costs over the private native invoke with held views
+that this module used before #16.
 """
 
 from __future__ import annotations
@@ -134,7 +139,7 @@ class StepModel:
         self._quantize = self.input_quant.scalar_quantizer()
         self._x = np.zeros((1, 1), dtype=self.input_quant.dtype)  # the input buffer, reused every step
         oq = self.output_quant
-        self._out = (oq.scale, oq.zero_point) if oq.quantized else (1.0, 0)
+        self._out_scale, self._out_zp = (oq.scale, oq.zero_point) if oq.quantized else (1.0, 0)
         self.last = 0.0
         self.reset()
 
@@ -148,18 +153,21 @@ class StepModel:
         self._invoke()
 
     def push(self, value: float) -> float:
-        """Feed one model-unit value; return the graph's prediction of the next (one invoke)."""
-        x = self._x
+        """Feed one model-unit value; return the graph's prediction of the next (one invoke).
+
+        Per step: set x, invoke, one get_tensor / set_tensor pair per state, get y. Those public
+        calls are the floor of a step (benchmarks/step_cost.py measures it); what is written
+        here around them is kept to local names and Python scalars."""
+        x, set_, get = self._x, self._set, self._get
         x[0, 0] = value if self._quantize is None else self._quantize(value)
-        self._set(self.x_index, x)
+        set_(self.x_index, x)
         self._invoke()
-        get, set_ = self._get, self._set
         for src, dst in self._copies:
             set_(dst, get(src))
         for hand in self._requantize:
             hand()
-        self.last = (float(self._get(self.y_index)[0, 0]) - self._out[1]) * self._out[0]
-        return self.last
+        self.last = last = (get(self.y_index).item() - self._out_zp) * self._out_scale
+        return last
 
     def prime(self, values: np.ndarray) -> float:
         """Reset and feed `values` (model units); the result is the forecast after them. For the
@@ -218,15 +226,13 @@ class StepWindow:
 
     def __init__(self, model: StepModel) -> None:
         self.model = model
+        self.push = model.push  # the closed loop's per-step call, without a forwarding frame
 
     def fill(self, values: np.ndarray) -> None:
         self.model.prime(values)
 
     def predict(self) -> float:
         return self.model.last
-
-    def push(self, value: float) -> None:
-        self.model.push(value)
 
     def snapshot(self):
         return self.model.snapshot()

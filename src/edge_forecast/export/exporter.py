@@ -64,21 +64,21 @@ class _Data:
     window: int
     steps: int
     work: Path
-    rollout_steps: int = 0
-    start: int = 0  # the first evaluated value (the test segment's start); the seed window ends there
+    rollout_horizon: int = 0
+    start: int = 0  # the first evaluated value (the test segment's start); the context window ends there
     norm: Normalization = field(default_factory=Normalization)
     # each one-step evaluation window's own map (location, scale), (steps, 1) each
     eval_map: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
-    def seed_window(self) -> np.ndarray:
+    def context_window(self) -> np.ndarray:
         return self.series[self.start - self.window : self.start]
 
     @property
     def origin(self) -> OriginMap:
-        """The seed window's map (signal units <-> model input units): every closed loop that
+        """The context window's map (signal units <-> model input units): every closed loop that
         verification runs starts there."""
-        return self.norm.origin(self.scaler, self.seed_window)
+        return self.norm.origin(self.scaler, self.context_window)
 
     @property
     def truth(self) -> np.ndarray:
@@ -101,11 +101,11 @@ class _Data:
 def export_bundle(run: Path, out: Path, models: str | None = None, quant: str | None = None,
                   calibration_samples: int = 100, force: bool = False, probe_python: tuple[str, ...] = (),
                   echo: Callable[[str], None] = print, graphs: str | None = None,
-                  rollout_steps: int | None = None) -> ExportResult:
+                  rollout_horizon: int | None = None) -> ExportResult:
     """Convert every model x mode of a run, verify each artifact, and write the bundle.
 
     `graphs` adds step / rollout / stream graphs (float32 and int8 of the chosen modes) to the
-    window graphs; `rollout_steps` is the rollout's H (default: the bundle's evaluation steps).
+    window graphs; `rollout_horizon` is the rollout's H (default: the bundle's evaluation steps).
     """
     record = load_run(run)
     chosen = _parse_models(models, list(record["models"]))
@@ -119,8 +119,8 @@ def export_bundle(run: Path, out: Path, models: str | None = None, quant: str | 
         raise UserError("the run renormalizes every step's window (train --normalize perstep), which only the window "
                         "graph's loop can do; export it with --graphs window (step, stream and rollout graphs need "
                         "--normalize origin, origin-mean or none)")
-    if rollout_steps is not None and rollout_steps < 1:
-        raise UserError(f"--rollout-steps must be at least 1, got {rollout_steps}")
+    if rollout_horizon is not None and rollout_horizon < 1:
+        raise UserError(f"--rollout-horizon must be at least 1, got {rollout_horizon}")
     if calibration_samples < 1:
         raise UserError(f"--calibration-samples must be at least 1, got {calibration_samples}")
     check_output_dir(out, force, "bundle", inputs=(Path(run),))
@@ -130,7 +130,7 @@ def export_bundle(run: Path, out: Path, models: str | None = None, quant: str | 
 
     with tempfile.TemporaryDirectory(prefix="edge-forecast-export-") as tmp:
         data = _prepare(Path(run), record, Path(tmp), calibration_samples)
-        data.rollout_steps = rollout_steps or data.steps
+        data.rollout_horizon = rollout_horizon or data.steps
         graph_items = [f"{g.value}-{m.value}" for g in extra_graphs for m in modes if m in GRAPH_MODES]
         converted = _convert_all(Path(run), data, chosen, modes, echo, graph_items)
         with staged_dir(out, force, "bundle") as stage:
@@ -219,10 +219,10 @@ def _convert_all(run: Path, data: _Data, models: list[str], modes: list[QuantMod
             "calibration": str(data.work / "calibration.npy"),
             "verify_windows": str(data.work / "verify_windows.npy"),
             "eval_windows": str(data.work / "eval_windows.npy"),
-            "seed_window": [float(v) for v in data.origin.transform(data.seed_window)],
+            "context_window": [float(v) for v in data.origin.transform(data.context_window)],
             "normalization": data.norm.to_dict(),
             # the Keras loops cover the rollout graph's horizon too (it may outrun the test segment)
-            "steps": max(data.steps, data.rollout_steps), "rollout_steps": data.rollout_steps,
+            "steps": max(data.steps, data.rollout_horizon), "rollout_horizon": data.rollout_horizon,
             "sequence": str(data.work / "sequence.npy"), "stream_sequence": str(data.work / "stream_sequence.npy"),
         }
         job_path = data.work / f"{name}.job.json"
@@ -312,7 +312,7 @@ def _verify_all(data: _Data, models: list[str], variants: list[str], converted: 
     if not items:
         return {}
     job = {"work": str(data.work), "unit_scale": data.unit_scale, "items": items,
-           "seed_window": [float(v) for v in data.origin.transform(data.seed_window)],
+           "context_window": [float(v) for v in data.origin.transform(data.context_window)],
            "normalization": data.norm.to_dict()}
     job_path = data.work / "verify.job.json"
     job_path.write_text(json.dumps(job))
@@ -493,14 +493,14 @@ def _document(data: _Data, models: dict) -> dict:
         "window": w,
         "scaler": data.scaler.to_dict(),
         "normalization": data.norm.to_dict(),
-        "seed_window": [float(v) for v in data.seed_window],
+        "context_window": [float(v) for v in data.context_window],
         "signal": {k: data.record["signal"][k] for k in ("source", "column", "points", "fingerprint",
                                                           "interval_seconds", "last_time") if k in data.record["signal"]},
         "evaluation": {
             "segment": data.segment,
             "description": ("the test segment (never seen by training or model selection)" if test else
                             "in-sample: the run has no test segment; the series after its first window")
-                           + "; seed_window is the true window before truth[0]; keras.one_step[i] predicts "
+                           + "; context_window is the true window before truth[0]; keras.one_step[i] predicts "
                              "truth[i] from the true window before it; origins are the run's backtest origins "
                              "(offsets into truth) that fit in it",
             "start": data.start,
@@ -540,7 +540,7 @@ def _baselines(data: _Data) -> dict:
                                   int(config.get("season", 1)))
     out = {}
     for name, forecast in fitted.items():
-        loop = forecast(data.seed_window[None], data.steps)[0]
+        loop = forecast(data.context_window[None], data.steps)[0]
         out[name] = {"closed_loop": [float(v) for v in loop], data.truth_key("closed_loop_rmse"): rmse(loop, data.truth),
                      "test": _test_metrics(data.record.get("baselines", {}).get(name, {}).get("test"))}
     return out

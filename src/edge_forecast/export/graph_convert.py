@@ -31,20 +31,20 @@ def build(job: dict, trained, graph: GraphKind):
     if graph is GraphKind.STEP:
         return build_step_model(trained, kind, window, units)
     if graph is GraphKind.ROLLOUT:
-        return build_rollout_model(trained, kind, window, units, job["rollout_steps"], job.get("training") == "stream")
+        return build_rollout_model(trained, kind, window, units, job["rollout_horizon"], job.get("training") == "stream")
     return build_stream_model(trained, kind, units)
 
 
 def visited_inputs(job: dict, model, graph: GraphKind) -> list[dict[str, np.ndarray]]:
     """(x, states) the float graph visits: teacher-forced over the training series, then along
-    the float closed loop from the seed window (the states a forecast meets)."""
+    the float closed loop from the context window (the states a forecast meets)."""
     names = state_names(job["kind"])
     rows = job["window"] if graph is GraphKind.STEP else 1
     sequence = np.load(job["sequence"]).astype(np.float32)
     ref = np.load(Path(job["out_dir"]) / f"{job['kind']}.reference.npz")
     # the stream graph's own closed loop carries its state; the step graph's is the window model's
     followed = ref["stream_closed_loop"] if graph is GraphKind.STREAM else ref["closed_loop"]
-    loop = np.concatenate([np.asarray(job["seed_window"], dtype=np.float32), followed.astype(np.float32)])
+    loop = np.concatenate([np.asarray(job["context_window"], dtype=np.float32), followed.astype(np.float32)])
     seen: list[dict[str, np.ndarray]] = []
     for values in (sequence, loop):
         states = [np.zeros((rows, job["units"]), np.float32) for _ in names]

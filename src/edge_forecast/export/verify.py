@@ -21,9 +21,9 @@ class KerasReference:
 
     verify_windows: np.ndarray
     verify_outputs: np.ndarray
-    seed_window: np.ndarray
+    context_window: np.ndarray
     closed_loop: np.ndarray
-    stream_closed_loop: np.ndarray | None = None  # the state carried from the seed window on
+    stream_closed_loop: np.ndarray | None = None  # the state carried from the context window on
 
 
 @dataclass
@@ -53,7 +53,7 @@ def verify_artifact(path: Path, mode: QuantMode, ref: KerasReference, unit_scale
     result.output = {**model.output_quant.to_dict(), "shape": [1, 1]}
     one_step = model.predict_many(ref.verify_windows)
     state = norm.loop_state(SlidingWindow(model), model.window)
-    state.fill(ref.seed_window)
+    state.fill(ref.context_window)
     loop = run_closed_loop(state, ref.closed_loop.size)
     result.closed_loop = loop
     step_max = max_abs(one_step, ref.verify_outputs) if one_step.size else 0.0
@@ -109,12 +109,12 @@ def verify_graph_artifact(path: Path, graph: str, mode: QuantMode, ref: KerasRef
     compare = ref.stream_closed_loop if carried else ref.closed_loop
     if graph == "rollout":
         model = RolloutModel(path, runtime)
-        loop = model.forecast(ref.seed_window)
+        loop = model.forecast(ref.context_window)
         result.extra = {"horizon": model.horizon}
     else:
         model = StepModel(path, runtime)
         result.extra = {"state": model.state_details(), "rows": model.rows, "tensors": model.tensors}
-        model.prime(ref.seed_window)
+        model.prime(ref.context_window)
         loop = run_closed_loop(StepWindow(model), compare.size)
     compare = compare[: loop.size]
     result.input = {**model.input_quant.to_dict(), "shape": [1, model.window, 1] if graph == "rollout" else [1, 1]}
@@ -147,20 +147,20 @@ def verify_graph_artifact(path: Path, graph: str, mode: QuantMode, ref: KerasRef
     return result
 
 
-def keras_reference(work: Path, name: str, seed_window: np.ndarray) -> KerasReference:
+def keras_reference(work: Path, name: str, context_window: np.ndarray) -> KerasReference:
     """The Keras outputs the conversion child saved for model `name` under `work`."""
     refs = np.load(work / f"{name}.reference.npz")
-    return KerasReference(np.load(work / "verify_windows.npy"), refs["verify_windows"], np.asarray(seed_window),
+    return KerasReference(np.load(work / "verify_windows.npy"), refs["verify_windows"], np.asarray(context_window),
                           refs["closed_loop"], refs["stream_closed_loop"])
 
 
 def verify_item(job: dict, item: str) -> Verification:
     """Verify one artifact of an export job: `item` is MODEL/VARIANT (`lstm/int8`, `lstm/step-int8`);
-    `job` names the work directory, the seed window (model units), the unit scale and per item
+    `job` names the work directory, the context window (model units), the unit scale and per item
     its file and whether the model was stream-trained."""
     work, spec = Path(job["work"]), job["items"][item]
     name, variant = item.split("/", 1)
-    ref = keras_reference(work, name, np.asarray(job["seed_window"], dtype=np.float64))
+    ref = keras_reference(work, name, np.asarray(job["context_window"], dtype=np.float64))
     path = work / spec["file"]
     graph, mode = spec["graph"], QuantMode(spec["mode"])
     if graph == "window":

@@ -52,10 +52,10 @@ def _reference(job: dict, trained, clone) -> dict:
         diff = max_abs(full, refs[name]) if len(x) else 0.0
         if diff > 1e-5:
             raise RuntimeError(f"the unrolled batch-1 clone differs from the trained model by {diff:.3g}")
-    seed = np.asarray(job["seed_window"])
+    context = np.asarray(job["context_window"])
     norm = Normalization.from_dict(job.get("normalization"))  # a per-step rule maps inside the loop
-    refs["closed_loop"] = closed_loop(norm.step_fn(keras_step_fn(clone)), seed, job["steps"])
-    refs["stream_closed_loop"] = keras_forecast_fn(trained, job["kind"], stream=True)(seed, job["steps"])
+    refs["closed_loop"] = closed_loop(norm.step_fn(keras_step_fn(clone)), context, job["steps"])
+    refs["stream_closed_loop"] = keras_forecast_fn(trained, job["kind"], stream=True)(context, job["steps"])
     np.savez(out / f"{job['kind']}.reference.npz", **refs)
     return {"ok": True}
 
@@ -70,7 +70,7 @@ def _calibration_windows(job: dict) -> np.ndarray:
     ref_path = Path(job["out_dir"]) / f"{job['kind']}.reference.npz"
     if not ref_path.exists():
         return calib
-    loop = np.concatenate([np.asarray(job["seed_window"]), np.load(ref_path)["closed_loop"]])
+    loop = np.concatenate([np.asarray(job["context_window"]), np.load(ref_path)["closed_loop"]])
     visited = np.lib.stride_tricks.sliding_window_view(loop, job["window"])
     norm = Normalization.from_dict(job.get("normalization"))
     if norm.per_step:  # each visited window as the model saw it: on its own map

@@ -6,7 +6,7 @@ children.run_resilient with a timeout):
 - `tflm`: TFLM against ai-edge-litert on the unstripped file, through the device classes
   (WindowModel / SlidingWindow, StepModel / StepWindow): the closed loop from the bundle's seed
   window (the project's `forecast.closed_loop`) and streaming updates (each true value after the
-  seed window pushed, the next-step forecast read after it). Differences per step, in signal units
+  context window pushed, the next-step forecast read after it). Differences per step, in signal units
   and, for integer outputs, in output quantization steps.
 - `stripped`: the stripped copy against the unstripped file on every runtime installed in this
   Python: the same seeded inputs at every input position, every output compared bitwise.
@@ -72,7 +72,7 @@ def tflm_vs_litert(path: Path, graph: str, seed: np.ndarray, truth: np.ndarray, 
         result[f"{name}_bitwise"] = bool(np.array_equal(a, b))
         if step_size:
             result[f"{name}_max_quant_steps"] = float(np.round(diff.max() / step_size, 6))
-        # the closed loop is compared with the truth after the seed window; a streaming forecast
+        # the closed loop is compared with the truth after the context window; a streaming forecast
         # after value i predicts value i + 1
         target = truth[: a.size] if name == "closed_loop" else truth[1:]
         result[truth_key(segment, f"{name}_rmse")] = {
@@ -141,7 +141,7 @@ def check_item(job: dict, item: str) -> dict:
         scaler = bundle.scaler
         truth = np.asarray(bundle.data["evaluation"]["truth"], dtype=np.float64)
         steps = min(job["steps"], truth.size)
-        result["tflm"] = tflm_vs_litert(original, entry.get("graph", "window"), scaler.transform(bundle.seed_window),
+        result["tflm"] = tflm_vs_litert(original, entry.get("graph", "window"), scaler.transform(bundle.context_window),
                                         truth[:steps], steps, scaler, entry.get("tensors"),
                                         segment=bundle.data["evaluation"]["segment"])
     return result

@@ -1,7 +1,7 @@
 """The default training budget: batch size, epochs and learning rate when the user gives none (no TensorFlow).
 
 Closed-loop training costs ~K x W cell steps per window and is bound by per-operation overhead at
-small batches: on this 2-core machine (shared) an LSTM(40) rollout step at window 52 took 241 ms
+small batches: on this 2-core machine (shared) an LSTM(40) closed-loop training step at window 52 took 241 ms
 at batch 16, 314 ms at batch 128 and 1.09 s at batch 512, i.e. 6.1x and 7.1x the windows per
 second of batch 16 (benchmarks/results/rollout_batch_cost.md). So long training parts get larger
 batches (capped at 128, past which the gain is small and the updates few), and the epoch count
@@ -39,14 +39,14 @@ WARMUP_FRACTION = 0.05            # of the schedule, when the rate is scaled up 
 
 
 def training_samples(config: TrainConfig, train_end: int) -> int:
-    """How many samples one epoch draws from the training part (windows, rollouts or sequences)."""
-    span = (config.stream or config.window) + (max(config.rollout, 1) if (config.rollout or config.stream) else 1)
+    """How many samples one epoch draws from the training part (windows, closed-loop samples or sequences)."""
+    span = (config.stream or config.window) + (max(config.train_horizon, 1) if (config.train_horizon or config.stream) else 1)
     return max(1, train_end - span + 1)
 
 
 def batch_growth(config: TrainConfig, batch: int) -> float:
     """batch / 16 for an auto batch of closed-loop window training (where it was measured), else 1."""
-    auto = config.batch_size is None and config.rollout > 0 and not config.stream and config.preset is None
+    auto = config.batch_size is None and config.train_horizon > 0 and not config.stream and config.preset is None
     return batch / MIN_BATCH if auto and batch > MIN_BATCH else 1.0
 
 

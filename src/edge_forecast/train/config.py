@@ -69,8 +69,8 @@ class TrainConfig:
     season: int = 1               # MASE's seasonal naive period (1 = persistence)
     scale: ScaleKind = ScaleKind.STANDARD
     seed: int = 0
-    # Closed-loop training (train/rollout.py); rollout 0 is the tutorial's teacher forcing.
-    rollout: int = 10
+    # Closed-loop training (train/rollout.py); train_horizon 0 is the tutorial's teacher forcing.
+    train_horizon: int = 10
     input_noise: float = 0.0
     lr_schedule: str = "cosine"   # constant | cosine
     select: str = "best"          # last | best (lowest closed-loop error on the held-out segment)
@@ -103,7 +103,7 @@ SEED_PRESET = TrainConfig(
     seed=0,
     signal=SignalSpec(),
     preset="seed",
-    rollout=0,
+    train_horizon=0,
     input_noise=0.0,
     lr_schedule="constant",
     select="last",
@@ -114,9 +114,9 @@ SEED_PRESET = TrainConfig(
 PRESETS = {"seed": SEED_PRESET}
 
 # What --stream changes unless given: longer closed loops from the carried state, more epochs
-# (stream epochs are cheap: one pass over a long sequence instead of W-step rollouts per window).
+# (stream epochs are cheap: one pass over a long sequence instead of K-step closed loops per window).
 # Measured in benchmarks/results/streaming.md.
-STREAM_DEFAULTS = {"rollout": 20, "epochs": 300}
+STREAM_DEFAULTS = {"train_horizon": 20, "epochs": 300}
 
 
 def parse_models(values: tuple[str, ...] | list[str]) -> tuple[ModelKind, ...]:
@@ -179,8 +179,8 @@ def _check(config: TrainConfig) -> None:
     if config.season > config.window:
         raise UserError(f"--season {config.season} is longer than the window ({config.window}); the seasonal "
                         "naive forecast needs one season inside the window")
-    if config.rollout < 0:
-        raise UserError(f"--rollout must be 0 (teacher forcing) or more, got {config.rollout}")
+    if config.train_horizon < 0:
+        raise UserError(f"--train-horizon must be 0 (teacher forcing) or more, got {config.train_horizon}")
     if config.input_noise < 0:
         raise UserError(f"--input-noise must be 0 or more, got {config.input_noise}")
     if config.lr_schedule not in ("constant", "cosine"):
@@ -194,8 +194,8 @@ def _check(config: TrainConfig) -> None:
                         "state cannot follow; with --stream use --normalize origin, origin-mean or none")
     if config.stream and config.input_noise:
         raise UserError("--input-noise applies to window training only, not with --stream")
-    if config.rollout == 0 and not config.stream and (config.input_noise or config.lr_schedule != "constant" or config.select != "last"):
-        raise UserError("--input-noise, --lr-schedule cosine and --select best need closed-loop training (--rollout 1 or more, or --stream)")
+    if config.train_horizon == 0 and not config.stream and (config.input_noise or config.lr_schedule != "constant" or config.select != "last"):
+        raise UserError("--input-noise, --lr-schedule cosine and --select best need closed-loop training (--train-horizon 1 or more, or --stream)")
 
 
 def _check_signal(spec: SignalSpec) -> None:

@@ -1,4 +1,4 @@
-"""Fitting one model: teacher forcing (Keras fit), closed-loop rollout or streaming training."""
+"""Fitting one model: teacher forcing (Keras fit), closed-loop (multi-step) or streaming training."""
 
 from __future__ import annotations
 
@@ -44,13 +44,13 @@ def fit_model(kind: ModelKind, config: TrainConfig, split: Split, scaled: np.nda
         model.summary(print_fn=lambda line, **_: echo(line))
     seen = scaled[: split.val_end]  # the test segment is not even passed on
     validation = validation_backtest(config, split, seen)
-    progress = None if quiet else _rollout_progress(kind.value, config.epochs, unit_scale, echo)
+    progress = None if quiet else _epoch_progress(kind.value, config.epochs, unit_scale, echo)
     started = time.perf_counter()
     if config.stream:
         from edge_forecast.train.stream import fit_stream
 
         history = fit_stream(model, kind, config, seen, split.train_end, validation, progress, norm)
-    elif config.rollout == 0:
+    elif config.train_horizon == 0:
         w = config.window
         view = np.lib.stride_tricks.sliding_window_view(seen.astype(np.float32), w + 1)[..., None]
         if norm.active:  # each sample (window and its shifted targets) on its window's map
@@ -66,13 +66,13 @@ def fit_model(kind: ModelKind, config: TrainConfig, split: Split, scaled: np.nda
         )
         history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
     else:
-        from edge_forecast.train.rollout import fit_rollout
+        from edge_forecast.train.rollout import fit_closed_loop
 
-        history = fit_rollout(model, config, seen, split.train_end, validation, progress, norm)
+        history = fit_closed_loop(model, config, seen, split.train_end, validation, progress, norm)
     return model, history, time.perf_counter() - started
 
 
-def _rollout_progress(name: str, epochs: int, unit_scale: float, echo):
+def _epoch_progress(name: str, epochs: int, unit_scale: float, echo):
     every = max(1, epochs // 20)
 
     def report(epoch: int, logs: dict) -> None:

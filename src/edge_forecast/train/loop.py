@@ -49,12 +49,12 @@ def train_run(config: TrainConfig, out: Path, force: bool = False, quiet: bool =
     signal = dataclasses.replace(signal, values=values)
     for message in warnings:
         warn(message)
-    if config.rollout and split.train_end < config.window + config.rollout:
+    if config.train_horizon and split.train_end < config.window + config.train_horizon:
         raise UserError(f"the training part ({split.train_end} points) is too short for window "
-                        f"{config.window} + rollout {config.rollout}; lower --rollout or --window")
-    if config.stream and split.train_end < config.stream + max(config.rollout, 1):
+                        f"{config.window} + training horizon {config.train_horizon}; lower --train-horizon or --window")
+    if config.stream and split.train_end < config.stream + max(config.train_horizon, 1):
         raise UserError(f"the training part ({split.train_end} points) is too short for --stream {config.stream} "
-                        f"+ rollout {config.rollout}; lower --stream or --rollout")
+                        f"+ training horizon {config.train_horizon}; lower --stream or --train-horizon")
     if split.train_end <= config.season:
         raise UserError(f"the training part ({split.train_end} points) is not longer than --season {config.season}")
     config, budget = resolve_budget(config, training_samples(config, split.train_end))

@@ -33,7 +33,7 @@ def plot_forecasts(truth: np.ndarray, window: int, forecasts: dict[str, np.ndarr
     fig, ax = plt.subplots(figsize=(9, 4.5))
     t = np.arange(truth.size)
     ax.plot(t, truth, color="black", lw=2, label="truth")
-    ax.axvspan(0, window - 1, color="grey", alpha=0.15, label=f"seed window ({window} true values)")
+    ax.axvspan(0, window - 1, color="grey", alpha=0.15, label=f"context window ({window} true values)")
     for name, values in forecasts.items():
         ax.plot(np.arange(window, window + values.size), values, lw=1.5, label=f"{name} closed loop")
     ax.set_xlabel("sample index")

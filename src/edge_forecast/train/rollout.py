@@ -1,4 +1,4 @@
-"""Closed-loop training: backpropagation through the model's own K-step rollout.
+"""Closed-loop training: backpropagation through K steps of the model's own closed loop.
 
 Teacher forcing (the tutorial) only ever shows the model true windows, so a 1e-5 validation loss
 can still drift within a few closed-loop steps. Here each sample is a true window and the K true
@@ -32,22 +32,22 @@ class Validation:
 
 
 @dataclass
-class RolloutData:
+class ClosedLoopData:
     x: np.ndarray        # (n, W, 1) true windows
     seq: np.ndarray      # (n, W, 1) sequence targets (the window shifted by one)
     ahead: np.ndarray    # (n, K) the K true values after each window
 
     @classmethod
-    def from_series(cls, train: np.ndarray, window: int, k: int) -> RolloutData:
+    def from_series(cls, train: np.ndarray, window: int, k: int) -> ClosedLoopData:
         n = train.size - window - k + 1
         if n < 1:
-            raise ValueError(f"the training part ({train.size} points) is too short for window {window} + rollout {k}")
+            raise ValueError(f"the training part ({train.size} points) is too short for window {window} + training horizon {k}")
         # strided views of one float32 copy of the series: no copy per window (a long series would
         # otherwise hold W + K values per window); each mini-batch gathers its rows
         view = np.lib.stride_tricks.sliding_window_view(train.astype(np.float32), window + k)[:n]
         return cls(view[:, :window, None], view[:, 1 : window + 1, None], view[:, window:])
 
-    def normalized(self, norm: Normalization) -> RolloutData:
+    def normalized(self, norm: Normalization) -> ClosedLoopData:
         """Every sample on its own window's map for a per-origin rule (normalization.py): what the
         model sees on a device. A copy (the strided views are read-only and shared), float32."""
         if not norm.per_origin:
@@ -55,7 +55,7 @@ class RolloutData:
         loc, scale = norm.stats(self.x[..., 0])
         def apply(values):
             return norm.forward(values, loc, scale).astype(np.float32)
-        return RolloutData(apply(self.x[..., 0])[..., None], apply(self.seq[..., 0])[..., None], apply(self.ahead))
+        return ClosedLoopData(apply(self.x[..., 0])[..., None], apply(self.seq[..., 0])[..., None], apply(self.ahead))
 
 
 def make_optimizer(config: TrainConfig, steps_per_epoch: int):
@@ -72,7 +72,7 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int):
     return (keras.optimizers.SGD if config.optimizer.value == "sgd" else keras.optimizers.Adam)(learning_rate=rate)
 
 
-def fit_rollout(model, config: TrainConfig, scaled: np.ndarray, train_points: int, validation: Validation | None,
+def fit_closed_loop(model, config: TrainConfig, scaled: np.ndarray, train_points: int, validation: Validation | None,
                 progress: Callable[[int, dict], None] | None = None,
                 norm: Normalization = NONE) -> dict[str, list[float]]:
     """Train `model` in place; return the per-epoch history (loss, and val_closed_loop_rmse).
@@ -87,8 +87,8 @@ def fit_rollout(model, config: TrainConfig, scaled: np.ndarray, train_points: in
 
     from edge_forecast.train.models import keras_predict_fn
 
-    k, noise = config.rollout, config.input_noise
-    data = RolloutData.from_series(scaled[:train_points], config.window, k).normalized(norm)
+    k, noise = config.train_horizon, config.input_noise
+    data = ClosedLoopData.from_series(scaled[:train_points], config.window, k).normalized(norm)
     optimizer = make_optimizer(config, int(np.ceil(len(data.x) / config.batch_size)))
     optimizer.build(model.trainable_variables)
     noise_gen = tf.random.Generator.from_seed(config.seed)

@@ -34,9 +34,9 @@ class StreamData:
         span = length + max(k, 1)
         n = train.size - span + 1
         if n < 1:
-            raise ValueError(f"the training part ({train.size} points) is too short for --stream {length} + rollout {k}")
+            raise ValueError(f"the training part ({train.size} points) is too short for --stream {length} + training horizon {k}")
         view = np.lib.stride_tricks.sliding_window_view(train.astype(np.float32), span)[:n]
-        # strided views, no copy per sequence (see RolloutData)
+        # strided views, no copy per sequence (see ClosedLoopData)
         return cls(view[:, :length, None], view[:, 1 : length + 1, None],
                    view[:, window : window + k], view[:, length : length + k])
 
@@ -63,7 +63,7 @@ def fit_stream(model, kind: ModelKind, config: TrainConfig, scaled: np.ndarray, 
 
     from edge_forecast.train.models import keras_forecast_fn
 
-    w, k = config.window, config.rollout
+    w, k = config.window, config.train_horizon
     data = StreamData.from_series(scaled[:train_points], w, config.stream, k).normalized(norm, w)
     cell, dense = model.get_layer(ModelKind(kind).value).cell, model.get_layer("dense")
     # the trained layer's own cell, so the weights the model saves are the ones trained here
