@@ -186,7 +186,7 @@ def _test_backtest(bundle, variant: str) -> tuple[np.ndarray, np.ndarray, np.nda
     horizon, w = int(b.data["evaluation"]["horizon"]), b.window
     f = Forecaster(b, variant=variant)
     origins = b.data["evaluation"]["origins"]
-    forecasts = np.stack([f.forecast(series[o : o + w], steps=horizon) for o in origins])
+    forecasts = np.stack([f.forecast(series[o : o + w], horizon=horizon) for o in origins])
     truth = np.stack([series[o + w : o + w + horizon] for o in origins])
     persistence = np.stack([np.full(horizon, series[o + w - 1]) for o in origins])
     return forecasts, truth, persistence
@@ -262,12 +262,12 @@ def test_origin_rule_on_every_graph_equals_trainings(tmp_path):
     origins, w = b.data["evaluation"]["origins"], b.window
     for graph in ("window", "step", "rollout"):
         f = Forecaster(b, graph=graph)
-        device = np.stack([f.forecast(series[o : o + w], steps=20) for o in origins])
+        device = np.stack([f.forecast(series[o : o + w], horizon=20) for o in origins])
         assert device.shape == keras.shape and np.max(np.abs(device - keras)) < 1e-4, graph
     f = Forecaster(b, graph="step")
     f.reset(series[:w])
     moved = f.update(series[w], horizon=5)
-    fresh = Forecaster(b, graph="step").forecast(series[1 : w + 1], steps=5)
+    fresh = Forecaster(b, graph="step").forecast(series[1 : w + 1], horizon=5)
     assert np.allclose(moved, fresh, rtol=0, atol=1e-9)
 
 
