@@ -15,6 +15,11 @@ class ModelKind(str, Enum):
     RNN = "rnn"
     LSTM = "lstm"
     GRU = "gru"
+    AR = "ar"  # linear on the window (least squares, optionally refined in closed loop)
+
+    @property
+    def recurrent(self) -> bool:
+        return self is not ModelKind.AR
 
 
 class OptimizerKind(str, Enum):
@@ -73,6 +78,10 @@ class TrainConfig:
     lr_schedule: str = "cosine"   # constant | cosine
     select: str = "best"          # last | best (lowest closed-loop error on the held-out segment)
     stream: int = 0               # streaming training (train/stream.py): sequence length S > window; 0 = off
+    # The linear path (train/models.py): LSTNet highway order p on recurrent models (0 = none), and
+    # how --model ar is fitted: least squares only, or least squares then closed-loop training.
+    highway: int = 0
+    ar_fit: str = "lstsq"         # lstsq | refine
     signal: SignalSpec = field(default_factory=SignalSpec)
     preset: str | None = None
 
@@ -184,8 +193,29 @@ def _check(config: TrainConfig) -> None:
         raise UserError(f"--stream must be 0 (window training) or longer than the window ({config.window}), got {config.stream}")
     if config.stream and config.input_noise:
         raise UserError("--input-noise applies to window training only, not with --stream")
+    _check_linear(config)
     if config.rollout == 0 and not config.stream and (config.input_noise or config.lr_schedule != "constant" or config.select != "last"):
         raise UserError("--input-noise, --lr-schedule cosine and --select best need closed-loop training (--rollout 1 or more, or --stream)")
+
+
+AR_FITS = ("lstsq", "refine")
+
+
+def _check_linear(config: TrainConfig) -> None:
+    """The linear path's option combinations (the step and stream graphs carry recurrent state)."""
+    recurrent = [m.value for m in config.models if m.recurrent]
+    if config.ar_fit not in AR_FITS:
+        raise choice_error("--ar-fit", config.ar_fit, AR_FITS)
+    if config.highway < 0 or config.highway > config.window:
+        raise UserError(f"--highway must be 0 (none) to the window ({config.window}), got {config.highway}")
+    if config.highway and not recurrent:
+        raise UserError("--highway adds a linear path to a recurrent model; choose --model rnn, lstm or gru "
+                        "(ar is linear already)")
+    if config.stream and ModelKind.AR in config.models:
+        raise UserError("--stream trains a recurrent state; ar has none: choose --model rnn, lstm or gru")
+    if config.stream and config.highway:
+        raise UserError("--highway needs the last p values, which the stream graph does not carry; "
+                        "drop --stream or --highway")
 
 
 def _check_signal(spec: SignalSpec) -> None:

@@ -135,8 +135,9 @@ def _train_one(kind: ModelKind, config: TrainConfig, split: Split, scaler: Scale
         "kind": kind.value,
         "training": "stream" if config.stream else "window",
         "file": path.name,
-        "units": config.units,
+        "units": config.units if kind.recurrent else 0,
         "window": config.window,
+        **({"highway": config.highway} if config.highway and kind.recurrent else {}),
         "params": params,
         "layers": [{"name": layer.name, "class": type(layer).__name__, "params": int(layer.count_params())}
                    for layer in model.layers if layer.count_params()],

@@ -75,7 +75,7 @@ def fit_rollout(model, config: TrainConfig, scaled: np.ndarray, train_points: in
         with tf.GradientTape() as tape:
             window = xb + noise_gen.normal(tf.shape(xb), stddev=noise) if noise > 0 else xb
             out = model(window, training=True)
-            loss = tf.reduce_mean(tf.square(out - sb))
+            loss = tf.reduce_mean(tf.square(out - sb[:, -out.shape[1] :]))  # ar: its one output
             preds = [out[:, -1, :]]
             for _ in range(1, k):
                 fed = preds[-1][:, None, :]
