@@ -134,7 +134,9 @@ def test_step_and_stream_graphs_are_refused_in_one_line(linear_run, tmp_path):
     (["--model", "ar", "--stream", "40"], ("ar has none",)),
     (["--model", "lstm", "--highway", "3", "--stream", "40"], ("drop --stream or --highway",)),
     (["--model", "ar", "--ar-fit", "ridge"], ("'ridge' is not one of 'lstsq', 'refine'",)),
-    (["--model", "arma"], ("unknown model 'arma'; valid: rnn, lstm, gru, ar",)),
+    (["--model", "arma"], ("unknown model 'arma'; valid: rnn, lstm, gru, ar, auto",)),
+    (["--model", "auto,lstm"], ("'auto' cannot be combined with another model",)),
+    (["--model", "auto", "--stream", "40"], ("--model auto compares window-trained candidates",)),
 ])
 def test_bad_linear_options_are_one_line_and_exit_2(tmp_path, args, fragments):
     _one_line_error(cli("train", "--out", str(tmp_path / "run"), *args), *fragments)
@@ -147,3 +149,25 @@ def test_config_checks_the_linear_options():
     with pytest.raises(UserError, match="ar-fit"):
         build_config(models=("ar",), ar_fit="ridge")
     assert build_config(models=("lstm",), highway=20).highway == 20
+
+
+@pytest.mark.slow
+def test_auto_picks_by_validation_and_records_every_candidate(tmp_path):
+    from edge_forecast.train.auto import score
+
+    out = tmp_path / "auto"
+    done = cli("train", "--signal", "mackey-glass", "--points", "240", "--model", "auto", "--window", "10",
+               "--units", "4", "--epochs", "2", "--quiet", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    record = json.loads((out / "training.json").read_text())
+    auto = record["auto"]
+    assert set(auto["candidates"]) == {"ar", "lstm", "lstm+highway10"}
+    for figures in auto["candidates"].values():
+        assert figures["validation"]["origins"] > 0 and figures["test"]["origins"] > 0
+        assert figures["validation"]["mase"] > 0 and figures["test"]["mase"] > 0
+    best = min(auto["candidates"], key=lambda n: auto["candidates"][n]["validation"]["mase"])
+    assert auto["chosen"] == best
+    (name, entry), = record["models"].items()
+    assert entry["candidate"] == best and score(entry) == auto["candidates"][best]["validation"]["mase"]
+    assert sorted(p.name for p in out.glob("*.keras")) == [entry["file"]] and not (out / "candidates").exists()
+    assert entry["test"]["mase"] == auto["candidates"][best]["test"]["mase"]

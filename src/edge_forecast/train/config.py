@@ -82,6 +82,7 @@ class TrainConfig:
     # how --model ar is fitted: least squares only, or least squares then closed-loop training.
     highway: int = 0
     ar_fit: str = "lstsq"         # lstsq | refine
+    auto: bool = False            # --model auto (train/auto.py)
     signal: SignalSpec = field(default_factory=SignalSpec)
     preset: str | None = None
 
@@ -123,9 +124,13 @@ PRESETS = {"seed": SEED_PRESET}
 STREAM_DEFAULTS = {"rollout": 20, "epochs": 300}
 
 
-def parse_models(values: tuple[str, ...] | list[str]) -> tuple[ModelKind, ...]:
-    """Accept repeated and comma-separated model names, keep order, drop repeats."""
-    return tuple(parse_choices(values, ModelKind, "model"))
+AUTO = "auto"  # --model auto: train the candidates of train/auto.py, keep the best on validation
+
+
+def parse_models(values: tuple[str, ...] | list[str]) -> tuple[ModelKind, ...] | str:
+    """Accept repeated and comma-separated model names, keep order, drop repeats; "auto" alone."""
+    names = parse_choices(values, [k.value for k in ModelKind] + [AUTO], "model", alone=(AUTO,))
+    return AUTO if names == [AUTO] else tuple(ModelKind(n) for n in names)
 
 
 def build_config(preset: str | None = None, **overrides) -> TrainConfig:
@@ -142,6 +147,8 @@ def build_config(preset: str | None = None, **overrides) -> TrainConfig:
     rest = {k: v for k, v in overrides.items() if k not in signal_keys and v is not None and v != ()}
     if "models" in rest:
         rest["models"] = parse_models(rest["models"])
+        if rest["models"] == AUTO:  # the candidates replace models (and highway) per candidate
+            rest["models"], rest["auto"] = base.models, True
     if "optimizer" in rest:
         try:
             rest["optimizer"] = OptimizerKind(str(rest["optimizer"]).lower())
@@ -208,9 +215,13 @@ def _check_linear(config: TrainConfig) -> None:
         raise choice_error("--ar-fit", config.ar_fit, AR_FITS)
     if config.highway < 0 or config.highway > config.window:
         raise UserError(f"--highway must be 0 (none) to the window ({config.window}), got {config.highway}")
-    if config.highway and not recurrent:
+    if config.highway and not recurrent and not config.auto:
         raise UserError("--highway adds a linear path to a recurrent model; choose --model rnn, lstm or gru "
                         "(ar is linear already)")
+    if config.auto and config.stream:
+        raise UserError("--model auto compares window-trained candidates; drop --stream or choose --model")
+    if config.auto and config.preset:
+        raise UserError("--preset seed is the tutorial's two models; drop --preset or --model auto")
     if config.stream and ModelKind.AR in config.models:
         raise UserError("--stream trains a recurrent state; ar has none: choose --model rnn, lstm or gru")
     if config.stream and config.highway:
