@@ -161,7 +161,7 @@ def test_auto_picks_by_validation_and_records_every_candidate(tmp_path):
     assert done.returncode == 0, done.stderr
     record = json.loads((out / "training.json").read_text())
     auto = record["auto"]
-    assert set(auto["candidates"]) == {"ar", "lstm", "lstm+highway10"}
+    assert set(auto["candidates"]) == {"ar", "lstm", "lstm+highway4"}
     for figures in auto["candidates"].values():
         assert figures["validation"]["origins"] > 0 and figures["test"]["origins"] > 0
         assert figures["validation"]["mase"] > 0 and figures["test"]["mase"] > 0

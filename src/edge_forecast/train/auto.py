@@ -19,6 +19,7 @@ from edge_forecast.train.config import ModelKind, TrainConfig
 
 # What auto compares: the figure of the validation backtest that picks the candidate.
 CRITERION = "validation backtest MASE (MAE when MASE is undefined), lowest wins"
+HIGHWAY_MIN = 4
 
 
 @dataclass(frozen=True)
@@ -34,9 +35,10 @@ class Candidate:
 
 def candidates(config: TrainConfig) -> list[Candidate]:
     """Linear (ar), the recurrent model (lstm, the default kind), and it with a highway of order
-    `--highway` (default: the window, as long as ar's)."""
+    `--highway`, by default one season and at least 4 values (at most the window): on
+    Mackey-Glass 500 a highway of 20 (the window) reached validation MASE 1.15, of 4 0.85."""
     recurrent = ModelKind.LSTM
-    order = config.highway or config.window
+    order = config.highway or min(config.window, max(config.season, HIGHWAY_MIN))
     return [
         Candidate("ar", {"models": (ModelKind.AR,), "highway": 0}),
         Candidate(recurrent.value, {"models": (recurrent,), "highway": 0}),

@@ -37,11 +37,16 @@ def build_model(kind: ModelKind, window: int, units: int, highway: int = 0) -> k
     hidden = _LAYERS[kind](units, return_sequences=True, name=kind.value)(inputs)
     outputs = keras.layers.Dense(1, name="dense")(hidden)
     if highway:
+        # "valid" then zeros in front, not "causal": a causal convolution reads zero padding at the
+        # first p - 1 positions, where an AR fit's large coefficients gave huge outputs that the
+        # sequence loss then trained the recurrent part to cancel (loss 2.3e3 on Mackey-Glass).
         # Frozen at its least-squares start: trained by Adam with the rest, the highway of an
-        # ill-conditioned fit (AR(20) on Mackey-Glass has coefficients up to 167) left its stable
-        # region within an epoch (loss 2.3e3, closed loop 1e28); frozen, the recurrent part
-        # learns the residual of a stable linear forecast.
-        linear = keras.layers.Conv1D(1, highway, padding="causal", name="highway", trainable=False)(inputs)
+        # ill-conditioned fit (AR(20) on Mackey-Glass 500: coefficients up to 167) left its
+        # stable region (in-sample closed loop 6e33); frozen it stays a stable linear forecast
+        # and the recurrent part learns its residual (at p = 4, where training it stayed stable,
+        # validation MASE 0.853 frozen vs 0.858 trained).
+        linear = keras.layers.Conv1D(1, highway, name="highway", trainable=False)(inputs)
+        linear = keras.layers.ZeroPadding1D((highway - 1, 0), name="highway_from_p")(linear)
         outputs = keras.layers.Add(name="forecast")([outputs, linear])
     return keras.Model(inputs, outputs, name=f"{kind.value}_{units}" + (f"_highway{highway}" if highway else ""))
 
