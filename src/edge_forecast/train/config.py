@@ -81,7 +81,7 @@ class TrainConfig:
     # The linear path (train/models.py): LSTNet highway order p on recurrent models (0 = none), and
     # how --model ar is fitted: least squares only, or least squares then closed-loop training.
     highway: int = 0
-    ar_fit: str = "lstsq"         # lstsq | refine
+    ar_fit: str = "lstsq"         # lstsq | refine (measured: benchmarks/results/ar_fit.md)
     auto: bool = False            # --model auto (train/auto.py)
     signal: SignalSpec = field(default_factory=SignalSpec)
     preset: str | None = None
