@@ -1,9 +1,9 @@
 """Real series: `--model auto`, its candidates, the default model, the baselines, statsforecast's
 AutoETS and AutoARIMA, and the exported chosen model (float32, int8), on one test segment each.
 
-Per series: `edge-forecast train --model auto` (the candidates: ar, lstm, lstm with a highway of
-order W; lstm is trained exactly as the default `--model lstm`, same config and seed, so its
-figures are the default model's), the run's baselines (persistence, seasonal naive, drift, AR(W)
+Per series: `edge-forecast train --model auto` (the candidates: ar fitted with `--ar-fit refine`,
+lstm, lstm with a highway of one season, at least 4; lstm is trained exactly as the default
+`--model lstm`, same config and seed, so its figures are the default model's), the run's baselines (persistence, seasonal naive, drift, AR(W)
 by least squares, fitted on the training part), the chosen model exported in float32 and int8
 and run by the device runner (edge.Forecaster, ai-edge-litert) from every test origin, and
 AutoETS / AutoARIMA (statsforecast, in .venv-bench: benchmarks/real_series_stats.py) refitted at
@@ -149,7 +149,7 @@ def _statistical(name: str, series: np.ndarray, season: int, horizon: int, origi
 def table(results: list[dict]) -> str:
     """The report: MASE per method and series, then the goals."""
     rows = ["| series | n | W / S / H | origins | default lstm | auto (chosen) | ar | lstm+highway | "
-            "seasonal naive | AR(W) baseline | AutoETS | AutoARIMA | exported f32 | exported int8 (RMSE x f32) | "
+            "seasonal naive (S = 1: persistence) | AR(W) baseline | AutoETS | AutoARIMA | exported f32 | exported int8 (RMSE x f32) | "
             "auto train (s) |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     beats_naive = beats_best = 0
