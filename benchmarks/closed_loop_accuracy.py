@@ -20,6 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_report  # noqa: E402
 
+from edge_forecast.bundle import truth_figure  # noqa: E402
+
 TUTORIAL = ["--optimizer", "sgd", "--learning-rate", "0.01", "--batch-size", "10", "--epochs", "1000",
             "--scale", "none", "--rollout", "0", "--lr-schedule", "constant", "--select", "last"]
 SIGNALS = {"damped (seed)": ["--signal", "damped"],
@@ -49,8 +51,8 @@ def main() -> int:
             bundle = json.loads((Path(str(run) + "-bundle") / "bundle.json").read_text())
             for name, m in record["models"].items():
                 variants = bundle["models"][name]["variants"]
-                f32 = variants["float32"]["errors"]["closed_loop_rmse_vs_truth"]
-                i8 = variants["int8"]["errors"]["closed_loop_rmse_vs_truth"]
+                f32 = truth_figure(variants["float32"]["errors"], "closed_loop_rmse")
+                i8 = truth_figure(variants["int8"]["errors"], "closed_loop_rmse")
                 test = m["test"]
                 rows.append(f"| {label} | {recipe} | {name} | {m['train_seconds']:.0f} | {test['origins']} x {test['horizon']} | "
                             f"{test['rmse']:.3g} | {m['in_sample_closed_loop']['rmse']:.3g} | {i8:.3g} | {i8 / f32:.2f}x |")

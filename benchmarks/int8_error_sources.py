@@ -23,6 +23,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_report  # noqa: E402
 
+from edge_forecast.bundle import truth_figure  # noqa: E402
+
 NOISE_SEEDS = 8
 
 
@@ -93,8 +95,8 @@ def sources(run: Path, bundle: Path, name: str) -> dict:
     _round_weights(clone, 8)
     out["weights_8bit"] = err(keras_step_fn(clone))
     for mode in ("int8", "int16x8"):
-        out[mode] = doc["models"][name]["variants"][mode]["errors"]["closed_loop_rmse_vs_truth"]
-    out["float32_export"] = doc["models"][name]["variants"]["float32"]["errors"]["closed_loop_rmse_vs_truth"]
+        out[mode] = truth_figure(doc["models"][name]["variants"][mode]["errors"], "closed_loop_rmse")
+    out["float32_export"] = truth_figure(doc["models"][name]["variants"]["float32"]["errors"], "closed_loop_rmse")
     out["input_step_signal_units"] = int8.input_quant.scale * scaler.scale
     return out
 

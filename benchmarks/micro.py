@@ -23,6 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import write_report  # noqa: E402
 
+from edge_forecast.bundle import truth_figure  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 EF = [sys.executable, "-m", "edge_forecast"]
 GOALS = {("lstm", "step-int8"): 12 * 1024, ("rnn", "step-int8"): 6 * 1024}
@@ -114,7 +116,7 @@ def _body(bundle: Path, tflite: bool) -> str:
             m = entry.get("micro")
             if not m:
                 continue
-            rmse = m["verified"]["closed_loop_rmse_vs_truth"]
+            rmse = truth_figure(m["verified"], "closed_loop_rmse")
             same = ", ".join(r for r, s in m["stripped_identical"].items() if s["identical"])
             rows.append(f"| {name} | {variant} | {m['unstripped_bytes']} | {m['flash_bytes']} "
                         f"| {1 - m['flash_bytes'] / m['unstripped_bytes']:.0%} | {m['arena_bytes']} "

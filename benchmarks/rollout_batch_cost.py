@@ -28,7 +28,7 @@ def epoch_seconds(window: int, batch: int, scaled) -> tuple[float, int]:
     from edge_forecast.train.rollout import RolloutData, fit_rollout
 
     seed_everything(0)
-    config = build_config(None, window=window, batch_size=batch, epochs=2, select="last")
+    config = build_config(None, window=window, batch_size=batch, epochs=2, select="last", learning_rate=3e-3)
     times = []
     fit_rollout(build_model("lstm", window, 40), config, scaled, scaled.size, None,
                 lambda epoch, logs: times.append(logs["seconds"]) if "step" not in logs else None)

@@ -75,3 +75,35 @@ def test_rollout_longer_than_the_training_part_is_a_user_error(tmp_path):
     done = cli("train", "--points", "30", "--window", "10", "--rollout", "25", "--epochs", "1", "--out", str(tmp_path / "r"))
     assert done.returncode == 2 and "too short for window 10 + rollout 25" in done.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_default_budget_scales_rate_and_steps_with_an_auto_batch_only():
+    from edge_forecast.train.budget import resolve_budget, training_samples
+    from edge_forecast.train.config import build_config
+    from edge_forecast.train.split import make_split
+
+    def resolved(points, preset=None, **options):
+        config = build_config(preset, **options)
+        split = make_split(points, config.window, config.validation_split, config.test_split)
+        return resolve_budget(config, training_samples(config, split.train_end))
+
+    # the built-in signals keep batch 16, the rate 3e-3 without warmup and ~1,200 steps at window 20
+    for points in (200, 600):
+        config, note = resolved(points)
+        assert (config.batch_size, config.learning_rate, config.warmup) == (16, 3e-3, 0.0)
+        assert note["learning_rate"] == "default" and note["warmup_steps"] == 0
+        assert abs(note["gradient_steps"] - 1200) <= note["steps_per_epoch"] / 2 or config.epochs == 150
+    # 2,000 values at window 52: a grown batch, the rate scaled by batch / 16, the steps by its fourth root
+    config, note = resolved(2000, signal="mackey-glass", window=52)
+    growth = config.batch_size / 16
+    assert config.batch_size == 44 and config.learning_rate == pytest.approx(3e-3 * growth)
+    assert note["gradient_steps"] == pytest.approx(1200 * 20 / 52 * growth**0.25, abs=note["steps_per_epoch"] / 2)
+    assert note["warmup_steps"] == int(0.05 * note["gradient_steps"]) and note["learning_rate"] == "scaled"
+    # a given rate or batch is kept as given, and so is the seed preset
+    assert resolved(2000, window=52, learning_rate=0.02)[0].learning_rate == 0.02
+    # batch 128 (long series) would get 0.024: capped at 0.01
+    assert resolved(50_000, window=20)[0].learning_rate == 0.01
+    config, note = resolved(2000, window=52, batch_size=44)
+    assert (config.learning_rate, config.warmup, note["learning_rate"]) == (3e-3, 0.0, "default")
+    seed, _ = resolved(200, "seed")
+    assert (seed.batch_size, seed.epochs, seed.learning_rate, seed.warmup) == (10, 1000, 0.01, 0.0)

@@ -199,13 +199,42 @@ def test_every_evaluation_field_of_the_bundle_is_the_test_segment(twin_runs, tmp
     loop = np.asarray(model["keras"]["closed_loop"])
     assert loop.size == 30
     errors = model["variants"]["float32"]["errors"]
-    assert errors["closed_loop_rmse_vs_truth"] == pytest.approx(rmse(loop, series[start:]), abs=1e-5)
+    assert errors["test_closed_loop_rmse"] == pytest.approx(rmse(loop, series[start:]), abs=1e-5)
     test = {k: v for k, v in record["models"]["rnn"]["test"].items() if k not in ("forecasts", "origin_index")}
     assert model["keras"]["test"] == test
     for name, entry in bundle.data["baselines"].items():
         assert entry["test"]["rmse"] == record["baselines"][name]["test"]["rmse"]
-        assert entry["closed_loop_rmse_vs_truth"] == pytest.approx(rmse(entry["closed_loop"], series[start:]))
+        assert entry["test_closed_loop_rmse"] == pytest.approx(rmse(entry["closed_loop"], series[start:]))
     assert bundle.data["baselines"]["persistence"]["closed_loop"] == [series[start - 1]] * 30
+    # every figure against the truth anywhere in bundle.json is named for the test segment
+    against_truth = {k for k in _keys(bundle.data) if "truth" in k or k.startswith(("test_", "in_sample_"))}
+    assert against_truth == {"truth", "test_closed_loop_rmse", "test_stream_closed_loop_rmse"}
+
+
+def _keys(node) -> set[str]:
+    """Every key of a JSON document, at any depth."""
+    if isinstance(node, dict):
+        return set(node) | {k for v in node.values() for k in _keys(v)}
+    if isinstance(node, list):
+        return {k for v in node for k in _keys(v)}
+    return set()
+
+
+def test_readers_accept_the_old_names_of_existing_bundles():
+    from edge_forecast.bundle import truth_figure, truth_key
+    from edge_forecast.export.exporter import _integer_checks
+
+    assert truth_key("test", "closed_loop_rmse") == "test_closed_loop_rmse"
+    assert truth_key("in-sample", "closed_loop_rmse") == "in_sample_closed_loop_rmse"
+    for key in ("test_closed_loop_rmse", "in_sample_closed_loop_rmse", "closed_loop_rmse_vs_truth"):
+        assert truth_figure({key: 0.25, "closed_loop_rmse_vs_keras": 1.0}, "closed_loop_rmse") == 0.25
+    with pytest.raises(KeyError):
+        truth_figure({"closed_loop_rmse_vs_keras": 1.0}, "closed_loop_rmse")
+    # a bundle written before the names changed: its int8 check reads the old name
+    old = {"float32": {"mode": "float32", "graph": "window", "ops": [], "errors": {"closed_loop_rmse_vs_truth": 0.01}},
+           "int8": {"mode": "int8", "graph": "window", "ops": [], "errors": {"closed_loop_rmse_vs_truth": 0.05}}}
+    assert _integer_checks(old)[0].startswith("int8: closed-loop RMSE vs truth 0.05 is 5.0x")
+    assert old["int8"]["errors"]["closed_loop_rmse_ratio_vs_float32"] == pytest.approx(5.0)
 
 
 def test_an_old_run_or_bundle_is_a_one_line_error(tmp_path):

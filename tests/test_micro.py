@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import ROOT, cli
 
-from edge_forecast.bundle import load_bundle, validate_bundle_dict
+from edge_forecast.bundle import load_bundle, truth_key, validate_bundle_dict
 from edge_forecast.errors import UserError
 from edge_forecast.fsio import sha256_file
 from edge_forecast.micro.carray import c_source, symbol
@@ -184,7 +184,7 @@ def test_tflm_runs_the_closed_loop_like_litert(micro_bundle):
         # a variant beyond the bound is one `warning:` line on stderr, naming it
         assert sum(line.startswith(f"warning: lstm/{variant}: ") for line in warned) == (0 if verified["ok"] else 1)
         assert verified["closed_loop_steps"] == bundle.data["evaluation"]["steps"] == verified["stream_steps"]
-        rmse = verified["closed_loop_rmse_vs_truth"]
+        rmse = verified[truth_key(bundle.data["evaluation"]["segment"], "closed_loop_rmse")]
         if variant.endswith("float32"):
             assert verified["ok"] is True
             assert verified["closed_loop_max_abs"] <= 1e-5 and verified["stream_max_abs"] <= 1e-5
@@ -198,7 +198,7 @@ def test_tflm_runs_the_closed_loop_like_litert(micro_bundle):
     entry = bundle.variant("lstm", "step-int8")
     truth = np.asarray(bundle.data["evaluation"]["truth"])
     again = tflm_vs_litert(out / entry["file"], "step", bundle.scaler.transform(bundle.seed_window), truth,
-                           truth.size, bundle.scaler, entry["tensors"])
+                           truth.size, bundle.scaler, entry["tensors"], segment=bundle.data["evaluation"]["segment"])
     recorded = entry["micro"]["verified"]
     assert again["closed_loop_max_quant_steps"] == recorded["closed_loop_max_quant_steps"]
     assert again["stream_max_abs"] == pytest.approx(recorded["stream_max_abs"], abs=1e-12)

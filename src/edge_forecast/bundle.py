@@ -42,6 +42,7 @@ import numpy as np
 
 from edge_forecast.errors import UserError, choice_error
 from edge_forecast.fsio import read_json, sha256_file
+from edge_forecast.normalization import Normalization
 from edge_forecast.signals import Scaler
 
 BUNDLE_FORMAT = "edge-forecast-bundle"
@@ -75,6 +76,23 @@ TRAINING_KINDS = ("window", "stream")
 # What bundle.json's `evaluation` (and every accuracy figure computed on it) covers: the run's test
 # segment, or, for a run without one (the seed preset), the series after its first window, in-sample.
 EVALUATION_SEGMENTS = ("test", "in-sample")
+# Every accuracy figure against the evaluation truth is named for that segment: "test_closed_loop_rmse"
+# on the test segment, "in_sample_closed_loop_rmse" without one. Bundles and reports written before
+# (issue 12) named them "<figure>_vs_truth" whatever the segment; readers accept both.
+_SEGMENT_PREFIX = {"test": "test_", "in-sample": "in_sample_"}
+
+
+def truth_key(segment: str, figure: str) -> str:
+    """The key of `figure` (e.g. "closed_loop_rmse") measured against `segment`'s truth."""
+    return _SEGMENT_PREFIX[segment] + figure
+
+
+def truth_figure(fields: dict, figure: str) -> Any:
+    """`figure` of `fields` under its segment's name or the older "<figure>_vs_truth"; KeyError if absent."""
+    for key in [prefix + figure for prefix in _SEGMENT_PREFIX.values()] + [f"{figure}_vs_truth"]:
+        if key in fields:
+            return fields[key]
+    raise KeyError(f"test_{figure}")
 
 
 def variant_key(graph: str, mode: str) -> str:
@@ -153,6 +171,11 @@ def validate_bundle_dict(data: Any) -> None:
     if not _finite_numbers(data["seed_window"]):
         raise UserError("bundle.json: seed_window must hold finite numbers")
     _check_scaler(data["scaler"])
+    if "normalization" in data:  # older bundles have none: `none`
+        try:
+            Normalization.from_dict(data["normalization"])
+        except UserError as exc:
+            raise UserError(f"bundle.json: {exc}") from None
     interval = data["signal"].get("interval_seconds")
     if interval is not None and not (_finite_numbers([interval]) and interval > 0):
         raise UserError("bundle.json: signal.interval_seconds must be a positive number of seconds")
@@ -219,6 +242,11 @@ class Bundle:
     @property
     def scaler(self) -> Scaler:
         return Scaler.from_dict(self.data["scaler"])
+
+    @property
+    def normalization(self) -> Normalization:
+        """The instance normalization the models were trained under (older bundles: none)."""
+        return Normalization.from_dict(self.data.get("normalization"))
 
     @property
     def seed_window(self) -> np.ndarray:

@@ -11,6 +11,7 @@ import click
 from edge_forecast import __version__
 from edge_forecast.errors import UserError, parse_choices
 from edge_forecast.export.modes import QuantMode
+from edge_forecast.normalization import RULES as NORMALIZE_RULES
 
 # The forecast options' limits: edge.forecaster's (the Python API checks the same numbers); that
 # module imports numpy, which `--help` need not wait for, so a test holds the two equal
@@ -153,12 +154,15 @@ def _reading_options(command):
 @click.option("--window", type=int, help="Past values per input window.  [default: 20]")
 @click.option("--units", type=int, help="Recurrent units.  [default: 40]")
 @click.option("--epochs", type=int,
-              help="Training epochs.  [default: a budget of ~1,200 gradient steps at window 20 (fewer at longer "
-                   "windows), at most 150 epochs; seed preset: 1000; --stream: 300]")
+              help="Training epochs.  [default: a budget of ~1,200 gradient steps at window 20 and batch 16 (fewer "
+                   "at longer windows, more with a larger automatic batch), at most 150 epochs; seed preset: 1000; "
+                   "--stream: 300]")
 @click.option("--batch-size", type=int,
               help="Batch size.  [default: 16, larger (up to 128) when an epoch would exceed 32 steps; seed preset: 10]")
 @click.option("--optimizer", type=click.Choice(["sgd", "adam"], case_sensitive=False), help="[default: adam]")
-@click.option("--learning-rate", type=float, help="[default: 0.003; seed preset: 0.01]")
+@click.option("--learning-rate", type=float,
+              help="[default: 0.003 x sqrt(batch / 16) with an automatic batch (after a 5% warmup); 0.003 with a "
+                   "given batch; seed preset: 0.01]")
 @click.option("--validation-split", type=float, help="Trailing fraction of windows for validation.  [default: 0.1]")
 @click.option("--test-split", type=FractionOrCount(),
               help="Trailing test segment that neither training nor selection sees: a fraction of the series "
@@ -181,6 +185,10 @@ def _reading_options(command):
               help="Streaming training for the stream graph: sequences of N values (N > window; 2x window "
                    "works well) with the state carried; also makes --rollout 20 and --epochs 300 the defaults. "
                    "0 = window training.  [default: 0]")
+@click.option("--normalize", type=click.Choice(list(NORMALIZE_RULES), case_sensitive=False),
+              help="Instance normalization outside the model: perstep (every step's window by its mean and "
+                   "std; window graph only), origin (the forecast origin's window, fixed for the horizon; every "
+                   "graph), origin-mean (its mean only) or none.  [default: none]")
 @click.option("--force", is_flag=True, help="Replace an existing run directory.")
 @click.option("--quiet", is_flag=True, help="No progress output, only errors.")
 def train(out: Path, preset: str | None, force: bool, quiet: bool, **options) -> None:

@@ -80,15 +80,17 @@ def summary_lines(report: dict) -> list[str]:
     """One line per measured variant on the runtime `auto` picks: size, latency, error, speed-up."""
     from edge_forecast.bench.report import preferred_entries
     from edge_forecast.bench.stats import fmt
+    from edge_forecast.bundle import truth_figure
 
-    lines = ["summary (closed-loop RMSE vs truth; speed-up of the p50 step over Keras model.predict):"]
+    segment = report["bundle"].get("evaluation_segment", "test")
+    lines = [f"summary ({segment} closed-loop RMSE; speed-up of the p50 step over Keras model.predict):"]
     for model in report["models"]:
         for e in preferred_entries(report, model):
             speed = e["speedup"].get("vs_keras_predict")
             lines.append(
                 f"  {model:<5} {e['variant']:<8} {e['runtime']:<8} {fmt(e['size_kib']):>7} KiB  "
                 f"p50 {fmt(e['latency_us']['p50']):>7} µs  p99 {fmt(e['latency_us']['p99']):>7} µs  "
-                f"RMSE {fmt(e['accuracy']['closed_loop_rmse_vs_truth']):>8}"
+                f"RMSE {fmt(truth_figure(e['accuracy'], 'closed_loop_rmse')):>8}"
                 + (f"  {fmt(speed)}x" if speed is not None else "")
             )
     return lines

@@ -8,6 +8,7 @@ import numpy as np
 
 from edge_forecast.bench.report import MEASURED, preferred_entries
 from edge_forecast.bench.stats import fmt
+from edge_forecast.bundle import truth_figure
 
 VARIANT_COLORS = {"float32": "tab:blue", "float16": "tab:orange", "dynamic": "tab:green", "int8": "tab:red",
                   "int16x8": "tab:purple"}
@@ -140,9 +141,9 @@ def _horizon(plt, doc: dict):
         keras = _keras(doc, name)
         curves = []
         if keras:
-            curves.append(("Keras float", keras["horizon"]["rmse_vs_truth"], KERAS_COLOR, (0, (4, 3))))
+            curves.append(("Keras float", truth_figure(keras["horizon"], "rmse"), KERAS_COLOR, (0, (4, 3))))
         for i, e in enumerate(preferred_entries(doc, name)):
-            curves.append((f"{e['variant']} ({e['runtime']})", e["horizon"]["rmse_vs_truth"], _color(e["variant"], i), "-"))
+            curves.append((f"{e['variant']} ({e['runtime']})", truth_figure(e["horizon"], "rmse"), _color(e["variant"], i), "-"))
         for label, curve, color, ls in curves:
             values = np.array([np.nan if v is None else v for v in curve], dtype=float)
             positive = positive and bool(np.all(values[np.isfinite(values)] > 0))
@@ -171,7 +172,7 @@ def _size_error(plt, doc: dict):
     for mi, name in enumerate(models):
         marker = MODEL_MARKERS[mi % len(MODEL_MARKERS)]
         for i, e in enumerate(preferred_entries(doc, name)):
-            err = e["accuracy"]["closed_loop_rmse_vs_truth"]
+            err = truth_figure(e["accuracy"], "closed_loop_rmse")
             if err is None:
                 continue
             values.append(err)
@@ -179,15 +180,15 @@ def _size_error(plt, doc: dict):
             runtimes.add(e["runtime"])
             ax.scatter(e["size_kib"], err, s=80, marker=marker, color=_color(e["variant"], i), zorder=3,
                        edgecolor="black", linewidth=0.6)
-        base = doc["models"][name]["keras"]["bundle"]["closed_loop_rmse_vs_truth"]
+        base = truth_figure(doc["models"][name]["keras"]["bundle"], "closed_loop_rmse")
         if base is not None:
             values.append(base)
             style = [":", "--", "-."][mi % 3]
             ax.axhline(base, color="0.35", ls=style, lw=1.1)
             handles.append(Line2D([], [], color="0.35", ls=style, label=f"{name} Keras float ({fmt(base)})"))
         keras = _keras(doc, name)
-        if keras and keras["accuracy"]["closed_loop_rmse_vs_truth"] is not None:
-            ax.scatter(keras["size_kib"], keras["accuracy"]["closed_loop_rmse_vs_truth"], s=80, marker=marker,
+        if keras and truth_figure(keras["accuracy"], "closed_loop_rmse") is not None:
+            ax.scatter(keras["size_kib"], truth_figure(keras["accuracy"], "closed_loop_rmse"), s=80, marker=marker,
                        facecolor="white", edgecolor="black", zorder=3)
     handles += [Line2D([], [], ls="", marker=MODEL_MARKERS[mi % len(MODEL_MARKERS)], color="0.6",
                        markeredgecolor="black", label=name) for mi, name in enumerate(models)]

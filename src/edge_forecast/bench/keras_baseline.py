@@ -23,7 +23,8 @@ from edge_forecast.bench.measure import step_latencies
 from edge_forecast.bench.memory import current_rss_mib, peak_rss_mib
 from edge_forecast.bundle import load_bundle
 from edge_forecast.children import emit
-from edge_forecast.forecast import ArrayWindow, closed_loop, closed_loop_batch
+from edge_forecast.forecast import ArrayWindow, closed_loop
+from edge_forecast.normalization import NONE, Normalization
 from edge_forecast.signals import Scaler
 
 
@@ -34,13 +35,13 @@ def loop_latencies(step, seed_scaled: np.ndarray, steps: int, count: int) -> lis
     return step_latencies(state, seed_scaled, steps, count)
 
 
-def batched_closed_loop(model, windows: np.ndarray, horizon: int) -> np.ndarray:
-    """Closed loops from many windows at once (rows, W), model units; (rows, horizon)."""
+def batched_closed_loop(model, windows: np.ndarray, horizon: int, norm: Normalization = NONE) -> np.ndarray:
+    """Closed loops from many windows at once (rows, W), model units, under `norm`; (rows, horizon)."""
     def predict(win: np.ndarray) -> np.ndarray:
         x = win.astype(np.float32)[:, :, None]
         return np.asarray(model(x, training=False)).reshape(win.shape[0], -1)[:, -1]
 
-    return closed_loop_batch(predict, windows, horizon)
+    return norm.window_forecaster(predict)(windows, horizon)
 
 
 def measure(job: dict, model_name: str) -> dict:
@@ -54,9 +55,12 @@ def measure(job: dict, model_name: str) -> dict:
     steps, repeats = int(job["steps"]), int(job["repeats"])
     window, seed = bundle.window, bundle.seed_window
     scaler = Scaler.from_dict(record["scaler"])
+    norm = Normalization.from_dict(record.get("normalization"))
+    origin = norm.origin(scaler, seed)  # the runner's map of the seed origin
     truth = np.asarray(bundle.data["evaluation"]["truth"], dtype=np.float64)
+    segment = bundle.data["evaluation"]["segment"]
     series = np.concatenate([seed, truth])
-    seed_scaled = scaler.transform(seed)
+    seed_scaled = origin.transform(seed)
 
     t0 = time.perf_counter()
     from edge_forecast.train.keras_env import quiet_tensorflow
@@ -76,6 +80,8 @@ def measure(job: dict, model_name: str) -> dict:
     def predict_step(values: np.ndarray) -> float:
         return float(model.predict(values.reshape(1, window, 1).astype(np.float32), verbose=0).reshape(-1)[-1])
 
+    predict_step = norm.step_fn(predict_step)  # a per-step rule maps each step's window
+
     t0 = time.perf_counter()
     predict_step(seed_scaled)
     first_predict_ms = (time.perf_counter() - t0) * 1e3
@@ -83,7 +89,7 @@ def measure(job: dict, model_name: str) -> dict:
     predict_steps = min(int(job["predict_steps"]), steps)
     predict_lat = stats.latency_summary(loop_latencies(predict_step, seed_scaled, steps, predict_steps))
 
-    direct = keras_step_fn(model)
+    direct = norm.step_fn(keras_step_fn(model))
     t0 = time.perf_counter()
     direct(seed_scaled)  # traces the tf.function
     first_direct_ms = (time.perf_counter() - t0) * 1e3
@@ -96,18 +102,21 @@ def measure(job: dict, model_name: str) -> dict:
         forecast_ms = []
         for _ in range(repeats):
             t0 = time.perf_counter()
-            forecast = scaler.inverse(closed_loop(direct, scaler.transform(seed), steps))
+            forecast = origin.inverse(closed_loop(direct, origin.transform(seed), steps))
             forecast_ms.append((time.perf_counter() - t0) * 1e3)
     finally:
         if gc_was:
             gc.enable()
 
     scaled = scaler.transform(series)
-    windows = np.stack([scaled[i : i + window] for i in range(truth.size)]).astype(np.float32)
-    one = scaler.inverse(np.asarray(model.predict(windows[:, :, None], verbose=0, batch_size=256)).reshape(truth.size, -1)[:, -1])
+    windows = np.stack([scaled[i : i + window] for i in range(truth.size)])
+    loc, spread = norm.stats(windows)  # each window its own origin
+    normalized = norm.forward(windows, loc, spread).astype(np.float32)
+    one = np.asarray(model.predict(normalized[:, :, None], verbose=0, batch_size=256)).reshape(truth.size, -1)[:, -1:]
+    one = scaler.inverse(norm.inverse(one, loc, spread)[:, 0])
     plan = job["horizon"]
     origin_windows = np.stack([scaled[o : o + window] for o in plan["origins"]])
-    curves = scaler.inverse(batched_closed_loop(model, origin_windows, plan["horizon"]))
+    curves = scaler.inverse(batched_closed_loop(model, origin_windows, plan["horizon"], norm))
     n_eval = min(steps, truth.size)
     bundle_loop = np.asarray(bundle.model(model_name)["keras"]["closed_loop"], dtype=np.float64)
     n_bundle = min(n_eval, bundle_loop.size)
@@ -136,13 +145,10 @@ def measure(job: dict, model_name: str) -> dict:
         "memory": {"rss_after_import_mib": stats.sig(rss_import), "peak_rss_mib": stats.sig(peak_rss_mib())},
         "accuracy": {
             "steps": int(n_eval),
-            "one_step_rmse_vs_truth": stats.rmse(one, truth),
-            "one_step_max_abs_vs_truth": stats.max_abs(one, truth),
-            "closed_loop_rmse_vs_truth": stats.rmse(forecast[:n_eval], truth[:n_eval]),
-            "closed_loop_max_abs_vs_truth": stats.max_abs(forecast[:n_eval], truth[:n_eval]),
+            **stats.truth_errors(segment, one, forecast, truth),
             "closed_loop_rmse_vs_bundle": stats.rmse(forecast[:n_bundle], bundle_loop[:n_bundle]),
         },
-        "horizon": stats.horizon_curve(curves, truth, plan["origins"]),
+        "horizon": stats.horizon_curve(curves, truth, plan["origins"], segment),
         "forecast": [float(v) for v in forecast],
     }
 

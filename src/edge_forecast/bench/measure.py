@@ -28,6 +28,7 @@ from edge_forecast.edge.artifact import SlidingWindow, WindowModel
 from edge_forecast.edge.runtime import Runtime, interpreter_class, runtime_version
 from edge_forecast.edge.step import RolloutModel, StepModel, StepWindow
 from edge_forecast.forecast import LoopState, run_closed_loop
+from edge_forecast.normalization import NONE, Normalization
 from edge_forecast.signals import Scaler
 
 # Test hook: "lstm/int8/litert" makes this child kill itself with SIGSEGV before measuring that
@@ -60,10 +61,13 @@ class RolloutWindow:
         self._pos += 1
 
 
-def closed_loop(state: SlidingWindow, scaler: Scaler, seed: np.ndarray, steps: int, out: np.ndarray) -> np.ndarray:
-    """Forecaster.forecast's work: scale the seed, fill, the closed loop of `steps`, unscale."""
-    state.fill(scaler.transform(seed))
-    return scaler.inverse(run_closed_loop(state, steps, out))
+def closed_loop(state: SlidingWindow, scaler: Scaler, seed: np.ndarray, steps: int, out: np.ndarray,
+                norm: Normalization = NONE) -> np.ndarray:
+    """Forecaster.forecast's work: map the seed (the scaler, then `norm`'s map of this origin),
+    fill, the closed loop of `steps`, map back."""
+    origin = norm.origin(scaler, seed)
+    state.fill(origin.transform(seed))
+    return origin.inverse(run_closed_loop(state, steps, out))
 
 
 def step_latencies(state: LoopState, seed_scaled: np.ndarray, steps: int, count: int) -> list[int]:
@@ -86,14 +90,16 @@ def step_latencies(state: LoopState, seed_scaled: np.ndarray, steps: int, count:
     return samples
 
 
-def one_step(state, scaler: Scaler, series: np.ndarray, window: int, count: int) -> np.ndarray:
-    """Predictions of series[W + i] from the true window before it, i < count (signal units)."""
-    scaled = scaler.transform(series)
+def one_step(state, scaler: Scaler, series: np.ndarray, window: int, count: int,
+             norm: Normalization = NONE) -> np.ndarray:
+    """Predictions of series[W + i] from the true window before it (each its own origin's map),
+    i < count (signal units)."""
     out = np.empty(count)
     for i in range(count):
-        state.fill(scaled[i : i + window])
-        out[i] = state.predict()
-    return scaler.inverse(out)
+        origin = norm.origin(scaler, series[i : i + window])
+        state.fill(origin.transform(series[i : i + window]))
+        out[i] = origin.inverse(state.predict())
+    return out
 
 
 def rollout_latencies(state: RolloutWindow, seed_scaled: np.ndarray, count: int) -> list[int]:
@@ -122,11 +128,11 @@ def load_graph(path: Path, runtime: Runtime, graph: str, tensors: dict | None = 
 
 
 def horizon_forecasts(state: SlidingWindow, scaler: Scaler, series: np.ndarray, window: int,
-                      origins: list[int], horizon: int) -> np.ndarray:
+                      origins: list[int], horizon: int, norm: Normalization = NONE) -> np.ndarray:
     out = np.empty((len(origins), horizon))
     buf = np.empty(horizon)
     for row, origin in enumerate(origins):
-        out[row] = closed_loop(state, scaler, series[origin : origin + window], horizon, buf)
+        out[row] = closed_loop(state, scaler, series[origin : origin + window], horizon, buf, norm)
     return out
 
 
@@ -134,8 +140,9 @@ def measure(job: dict, model_name: str, variant: str, runtime_name: str) -> dict
     runtime = Runtime(runtime_name)
     bundle = load_bundle(job["bundle"])
     steps, repeats = int(job["steps"]), int(job["repeats"])
-    window, scaler, seed = bundle.window, bundle.scaler, bundle.seed_window
+    window, scaler, seed, norm = bundle.window, bundle.scaler, bundle.seed_window, bundle.normalization
     truth = np.asarray(bundle.data["evaluation"]["truth"], dtype=np.float64)
+    segment = bundle.data["evaluation"]["segment"]
     series = np.concatenate([seed, truth])
     keras = bundle.model(model_name)["keras"]
     path = bundle.artifact_path(model_name, variant)  # checksum verified before anything is timed
@@ -149,12 +156,13 @@ def measure(job: dict, model_name: str, variant: str, runtime_name: str) -> dict
 
     t0 = time.perf_counter()
     model, state = load_graph(path, runtime, graph, entry.get("tensors"))  # construct + allocate_tensors + tensor details
+    state = norm.loop_state(state, window)  # a per-step rule maps each step's window (window graph)
     load_ms = (time.perf_counter() - t0) * 1e3
     if graph in ("window", "rollout") and model.window != window:
         raise ValueError(f"{path.name} takes a window of {model.window}, bundle.json says {window}")
     if graph == "rollout" and model.horizon < steps:
         raise ValueError(f"{path.name} forecasts {model.horizon} steps; the benchmark asks for {steps}")
-    seed_scaled = scaler.transform(seed)
+    seed_scaled = norm.origin(scaler, seed).transform(seed)
     state.fill(seed_scaled)
     t0 = time.perf_counter()
     state.push(state.predict())
@@ -176,16 +184,16 @@ def measure(job: dict, model_name: str, variant: str, runtime_name: str) -> dict
         forecast_ms = []
         for _ in range(repeats):
             t0 = time.perf_counter()
-            forecast = closed_loop(state, scaler, seed, steps, buf)
+            forecast = closed_loop(state, scaler, seed, steps, buf, norm)
             forecast_ms.append((time.perf_counter() - t0) * 1e3)
     finally:
         if gc_was:
             gc.enable()
 
     n_eval = min(steps, truth.size)
-    one = one_step(state, scaler, series, window, truth.size)
+    one = one_step(state, scaler, series, window, truth.size, norm)
     plan = job["horizon"]
-    curves = horizon_forecasts(state, scaler, series, window, plan["origins"], plan["horizon"])
+    curves = horizon_forecasts(state, scaler, series, window, plan["origins"], plan["horizon"], norm)
     keras_loop = bundle.reference_loop(model_name, variant)
     keras_one = np.asarray(keras["one_step"], dtype=np.float64)
     n_keras = min(n_eval, keras_loop.size)
@@ -207,14 +215,11 @@ def measure(job: dict, model_name: str, variant: str, runtime_name: str) -> dict
             "steps": int(n_eval),
             "one_step_rmse_vs_keras": stats.rmse(one[: keras_one.size], keras_one[: one.size]),
             "one_step_max_abs_vs_keras": stats.max_abs(one[: keras_one.size], keras_one[: one.size]),
-            "one_step_rmse_vs_truth": stats.rmse(one, truth),
-            "one_step_max_abs_vs_truth": stats.max_abs(one, truth),
-            "closed_loop_rmse_vs_truth": stats.rmse(forecast[:n_eval], truth[:n_eval]),
-            "closed_loop_max_abs_vs_truth": stats.max_abs(forecast[:n_eval], truth[:n_eval]),
+            **stats.truth_errors(segment, one, forecast, truth),
             "closed_loop_rmse_vs_keras": stats.rmse(forecast[:n_keras], keras_loop[:n_keras]),
             "closed_loop_max_abs_vs_keras": stats.max_abs(forecast[:n_keras], keras_loop[:n_keras]),
         },
-        "horizon": stats.horizon_curve(curves, truth, plan["origins"]),
+        "horizon": stats.horizon_curve(curves, truth, plan["origins"], segment),
         "forecast": [float(v) for v in forecast],
     }
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from edge_forecast.bench.stats import fmt
+from edge_forecast.bundle import truth_figure, truth_key
 from edge_forecast.edge.runtime import AUTO_ORDER
 
 REPORT_FORMAT = "edge-forecast-report"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: figures against the truth are named for the evaluation segment (test_closed_loop_rmse, ...)
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
 
@@ -33,8 +34,9 @@ _MEASURED_ENTRY = {"runtime_version": (str, type(None)), "timing": dict, "latenc
                    "accuracy": dict, "horizon": dict, "forecast": list, "speedup": dict}
 _TIMING = ("import_ms", "load_allocate_ms", "first_invoke_ms", "forecast_ms")
 _LATENCY = ("mean", "p50", "p90", "p99", "min", "max", "samples", "repeats", "per_repeat")
-_ACCURACY = ("steps", "one_step_rmse_vs_keras", "one_step_max_abs_vs_keras", "one_step_rmse_vs_truth",
-             "closed_loop_rmse_vs_truth", "closed_loop_rmse_vs_keras", "closed_loop_max_abs_vs_keras")
+_ACCURACY = ("steps", "one_step_rmse_vs_keras", "one_step_max_abs_vs_keras", "closed_loop_rmse_vs_keras",
+             "closed_loop_max_abs_vs_keras")
+_ACCURACY_VS_TRUTH = ("one_step_rmse", "closed_loop_rmse")  # named for the segment: test_one_step_rmse, ...
 _KERAS = {"status": str, "reason": (str, type(None)), "bundle": dict, "measured": (dict, type(None))}
 
 
@@ -66,6 +68,7 @@ def validate_report(doc: Any) -> None:
     if doc["schema_version"] != SCHEMA_VERSION:
         raise ReportSchemaError(f"schema version {doc['schema_version']} is not {SCHEMA_VERSION}")
     _require(doc, _TOP, "report")
+    segment = doc["bundle"].get("evaluation_segment", "test")
     for name, model in doc["models"].items():
         _require(model, {"kind": str, "params": int, "keras": dict}, f"models.{name}")
         _require(model["keras"], _KERAS, f"models.{name}.keras")
@@ -84,15 +87,21 @@ def validate_report(doc: Any) -> None:
             _require(entry, _MEASURED_ENTRY, where)
             _keys(entry["timing"], _TIMING, where + ".timing")
             _keys(entry["latency_us"], _LATENCY, where + ".latency_us")
-            _keys(entry["accuracy"], _ACCURACY, where + ".accuracy")
+            _keys(entry["accuracy"], _ACCURACY + tuple(truth_key(segment, k) for k in _ACCURACY_VS_TRUTH),
+                  where + ".accuracy")
             _keys(entry["memory"], ("peak_rss_mib",), where + ".memory")
-            _keys(entry["horizon"], ("origins", "horizon", "rmse_vs_truth", "at"), where + ".horizon")
+            _keys(entry["horizon"], ("origins", "horizon", truth_key(segment, "rmse"), "at"), where + ".horizon")
         elif not entry["reason"]:
             raise ReportSchemaError(f"{where} is {entry['status']} but gives no reason")
 
 
 # ---------------------------------------------------------------------------------------------
 # Markdown
+
+
+def _segment(doc: dict) -> str:
+    """What the accuracy figures against the truth cover: "test" or "in-sample" (no test segment)."""
+    return doc["bundle"].get("evaluation_segment", "test")
 
 
 def _cell(value: Any) -> str:
@@ -186,22 +195,22 @@ def _headline(doc: dict) -> list[str]:
             for call, label in (("predict", "Keras float, model.predict"), ("direct", "Keras float, direct call")):
                 rows.append([label, f"tensorflow {keras['tensorflow_version']}", keras["size_kib"],
                              keras[call]["latency_us"]["p50"], keras[call]["latency_us"]["p99"],
-                             keras["accuracy"]["closed_loop_rmse_vs_truth"],
+                             truth_figure(keras["accuracy"], "closed_loop_rmse"),
                              "(baseline)" if call == "predict" else f"{fmt(keras['speedup_direct_vs_predict'])}x"])
         for e in _measured(doc, name):
             speed = e["speedup"].get("vs_keras_predict")
             rows.append([_variant_label(e), _runtime_label(e), e["size_kib"], e["latency_us"]["p50"], e["latency_us"]["p99"],
-                         e["accuracy"]["closed_loop_rmse_vs_truth"],
+                         truth_figure(e["accuracy"], "closed_loop_rmse"),
                          f"{fmt(speed)}x" if speed is not None else "not measured"])
         if rows:
-            out += _table(["variant", "runtime", "size (KiB)", "p50 (µs)", "p99 (µs)", "closed-loop RMSE vs truth",
+            out += _table(["variant", "runtime", "size (KiB)", "p50 (µs)", "p99 (µs)", f"{_segment(doc)} closed-loop RMSE",
                            "speed-up vs Keras predict"], rows, "llrrrrr")
         else:
             out += ["No variant of this model was measured; see the status column below.", ""]
         if not keras:
             reason = model["keras"]["reason"]
-            out += [f"Keras float baseline: {model['keras']['status']}: {reason}. Its closed-loop RMSE vs truth "
-                    f"from bundle.json: {fmt(model['keras']['bundle']['closed_loop_rmse_vs_truth'])}.", ""]
+            out += [f"Keras float baseline: {model['keras']['status']}: {reason}. Its {_segment(doc)} closed-loop RMSE "
+                    f"from bundle.json: {fmt(truth_figure(model['keras']['bundle'], 'closed_loop_rmse'))}.", ""]
     return out
 
 
@@ -213,10 +222,10 @@ def _baselines_table(doc: dict) -> list[str]:
     for name, model in doc["models"].items():
         t = model["keras"].get("test") or {}
         rows.append([f"{name} (Keras float)", t.get("rmse", "—"), t.get("mae", "—"), t.get("mase", "—"),
-                     model["keras"]["bundle"]["closed_loop_rmse_vs_truth"]])
+                     truth_figure(model["keras"]["bundle"], "closed_loop_rmse")])
     for name, b in baselines.items():
         t = b.get("test") or {}
-        rows.append([name, t.get("rmse", "—"), t.get("mae", "—"), t.get("mase", "—"), b["closed_loop_rmse_vs_truth"]])
+        rows.append([name, t.get("rmse", "—"), t.get("mae", "—"), t.get("mase", "—"), truth_figure(b, "closed_loop_rmse")])
     plan = next((b["test"] for b in baselines.values() if b.get("test")), None)
     where = (f"Test backtest (from the training run): {plan['origins']} forecast origins on the test segment, every "
              f"{plan['stride']} values, each a closed loop of {plan['horizon']} steps from the true window before it; "
@@ -228,7 +237,7 @@ def _baselines_table(doc: dict) -> list[str]:
             "repeats the last value, seasonal naive the last season, drift extends the line through the window, "
             "arW is a linear autoregressive model on the last W values by least squares (exact on a damped "
             "sinusoid, which is a linear recurrence).", ""] + _table(
-        ["forecaster", "test RMSE", "test MAE", "test MASE", "closed-loop RMSE vs truth"], rows, "lrrrr") + (
+        ["forecaster", "test RMSE", "test MAE", "test MASE", f"{_segment(doc)} closed-loop RMSE from the seed window"], rows, "lrrrr") + (
         warnings + [""] if warnings else [])
 
 
@@ -257,18 +266,18 @@ def _accuracy_table(doc: dict) -> list[str]:
     rows = []
     for name, model in doc["models"].items():
         b = model["keras"]["bundle"]
-        rows.append([name, "Keras float (bundle.json)", "—", "—", "—", b["one_step_rmse_vs_truth"],
-                     b["closed_loop_rmse_vs_truth"], "—", "—"])
+        rows.append([name, "Keras float (bundle.json)", "—", "—", "—", truth_figure(b, "one_step_rmse"),
+                     truth_figure(b, "closed_loop_rmse"), "—", "—"])
         keras = _keras(doc, name)
         if keras:
             a = keras["accuracy"]
             rows.append([name, "Keras float (measured, direct call)", f"tensorflow {keras['tensorflow_version']}", "—",
-                         "—", a["one_step_rmse_vs_truth"], a["closed_loop_rmse_vs_truth"],
+                         "—", truth_figure(a, "one_step_rmse"), truth_figure(a, "closed_loop_rmse"),
                          a["closed_loop_rmse_vs_bundle"], "—"])
         for e in _measured(doc, name):
             a = e["accuracy"]
             rows.append([name, e["variant"], e["runtime"], a["one_step_rmse_vs_keras"], a["one_step_max_abs_vs_keras"],
-                         a["one_step_rmse_vs_truth"], a["closed_loop_rmse_vs_truth"], a["closed_loop_rmse_vs_keras"],
+                         truth_figure(a, "one_step_rmse"), truth_figure(a, "closed_loop_rmse"), a["closed_loop_rmse_vs_keras"],
                          a["closed_loop_max_abs_vs_keras"]])
     segment = doc["bundle"].get("evaluation_segment", "test")
     return ["## Accuracy (signal units)", "",
@@ -279,8 +288,8 @@ def _accuracy_table(doc: dict) -> list[str]:
             "from the true window before it. Closed loop: the forecast from the seed window, each prediction fed "
             f"back, over {doc['method']['accuracy_steps']} steps. \"Keras\" is the float Keras model's output recorded "
             "in bundle.json at export.", ""] + _table(
-        ["model", "variant", "runtime", "one-step RMSE vs Keras", "one-step max abs vs Keras", "one-step RMSE vs truth",
-         "closed-loop RMSE vs truth", "closed-loop RMSE vs Keras", "closed-loop max abs vs Keras"],
+        ["model", "variant", "runtime", "one-step RMSE vs Keras", "one-step max abs vs Keras", f"{_segment(doc)} one-step RMSE",
+         f"{_segment(doc)} closed-loop RMSE", "closed-loop RMSE vs Keras", "closed-loop max abs vs Keras"],
         rows, "lllrrrrrr")
 
 

@@ -20,8 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from edge_forecast import __version__
 from edge_forecast.bench import stats
 from edge_forecast.bench.host import host_info
@@ -36,7 +34,7 @@ from edge_forecast.bench.report import (
     render_markdown,
     validate_report,
 )
-from edge_forecast.bundle import Bundle, load_bundle, runtime_status
+from edge_forecast.bundle import Bundle, load_bundle, runtime_status, truth_figure, truth_key
 from edge_forecast.children import run_resilient
 from edge_forecast.edge.runtime import AUTO_ORDER, Runtime, resolve_runtime
 from edge_forecast.errors import UserError, parse_choices
@@ -192,7 +190,7 @@ def _measure_variants(bundle: Bundle, runtimes: list[Runtime], job_path: Path, t
             entry.update(status=MEASURED, **found, speedup={})
             lat, acc = entry["latency_us"], entry["accuracy"]
             echo(f"{head} p50 {stats.fmt(lat['p50'])} µs, p99 {stats.fmt(lat['p99'])} µs, closed-loop RMSE "
-                 f"{stats.fmt(acc['closed_loop_rmse_vs_truth'])} ({seconds:.1f} s)")
+                 f"{stats.fmt(truth_figure(acc, 'closed_loop_rmse'))} ({seconds:.1f} s)")
         results.append(entry)
     return results
 
@@ -228,17 +226,9 @@ def _test_scores(test: dict | None) -> dict | None:
 
 
 def _keras_from_bundle(bundle: Bundle, model: str) -> dict:
-    keras = bundle.model(model)["keras"]
-    truth = np.asarray(bundle.data["evaluation"]["truth"], dtype=np.float64)
-    loop = bundle.keras_loop(model)
-    one = np.asarray(keras["one_step"], dtype=np.float64)
-    n, k = min(loop.size, truth.size), min(one.size, truth.size)
-    return {
-        "closed_loop_rmse_vs_truth": stats.rmse(loop[:n], truth[:n]),
-        "closed_loop_max_abs_vs_truth": stats.max_abs(loop[:n], truth[:n]),
-        "one_step_rmse_vs_truth": stats.rmse(one[:k], truth[:k]),
-        "one_step_max_abs_vs_truth": stats.max_abs(one[:k], truth[:k]),
-    }
+    evaluation = bundle.data["evaluation"]
+    return stats.truth_errors(evaluation["segment"], bundle.model(model)["keras"]["one_step"], bundle.keras_loop(model),
+                              evaluation["truth"])
 
 
 def _micro_from_bundle(model: dict) -> dict:
@@ -331,7 +321,8 @@ def _document(bundle: Bundle, results: list[dict], keras: dict, job: dict, runti
         "series": {"seed_window": [float(v) for v in bundle.seed_window],
                    "truth": [float(v) for v in bundle.data["evaluation"]["truth"]]},
         "models": models,
-        "baselines": {name: {"closed_loop_rmse_vs_truth": stats.sig(entry["closed_loop_rmse_vs_truth"]),
+        "baselines": {name: {truth_key(bundle.data["evaluation"]["segment"], "closed_loop_rmse"):
+                             stats.sig(truth_figure(entry, "closed_loop_rmse")),
                              "test": _test_scores(entry.get("test"))}
                       for name, entry in bundle.data.get("baselines", {}).items()},
         "results": results,

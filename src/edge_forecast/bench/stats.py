@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from edge_forecast.bundle import truth_key
+
 DIGITS = 4
 LATENCY_KEYS = ("mean", "p50", "p90", "p99", "min", "max")
 
@@ -83,6 +85,20 @@ def max_abs(a: np.ndarray, b: np.ndarray) -> float | None:
     return sig(float(np.max(np.abs(a - b))))
 
 
+def truth_errors(segment: str, one_step: np.ndarray, closed_loop: np.ndarray, truth: np.ndarray) -> dict:
+    """RMSE and max |error| (signal units) of the one-step forecasts (one per truth value) and of the
+    closed loop from the seed window against the evaluation truth, over the steps each has, named
+    for `segment` (bundle.json evaluation.segment): test_closed_loop_rmse, ..."""
+    one, loop, truth = (np.asarray(v, dtype=np.float64) for v in (one_step, closed_loop, truth))
+    k, n = min(one.size, truth.size), min(loop.size, truth.size)
+    return {
+        truth_key(segment, "one_step_rmse"): rmse(one[:k], truth[:k]),
+        truth_key(segment, "one_step_max_abs"): max_abs(one[:k], truth[:k]),
+        truth_key(segment, "closed_loop_rmse"): rmse(loop[:n], truth[:n]),
+        truth_key(segment, "closed_loop_max_abs"): max_abs(loop[:n], truth[:n]),
+    }
+
+
 # Horizons shown in report.md's horizon table (the JSON keeps the whole curve).
 HORIZON_MARKS = (1, 5, 10, 20, 50, 100, 200, 500, 1000)
 MAX_ORIGINS = 100
@@ -107,8 +123,9 @@ def horizon_plan(eval_steps: int, steps: int, evaluation: dict | None = None) ->
     return {"horizon": horizon, "origins": origins}
 
 
-def horizon_curve(forecasts: np.ndarray, truth: np.ndarray, origins: Sequence[int]) -> dict:
-    """RMSE over origins at each horizon; `forecasts` is (origins, horizon) in signal units."""
+def horizon_curve(forecasts: np.ndarray, truth: np.ndarray, origins: Sequence[int], segment: str) -> dict:
+    """RMSE over origins at each horizon; `forecasts` is (origins, horizon) in signal units; the
+    curve is named for the evaluation `segment` (test_rmse or in_sample_rmse)."""
     forecasts = np.asarray(forecasts, dtype=np.float64)
     horizon = forecasts.shape[1]
     target = np.stack([np.asarray(truth)[o : o + horizon] for o in origins])
@@ -118,7 +135,7 @@ def horizon_curve(forecasts: np.ndarray, truth: np.ndarray, origins: Sequence[in
         marks[str(horizon)] = sig(curve[horizon - 1])
     return {
         "origins": len(origins), "horizon": horizon,
-        "rmse_vs_truth": [sig(v, 6) for v in curve],
+        truth_key(segment, "rmse"): [sig(v, 6) for v in curve],
         "at": marks,
     }
 

@@ -15,6 +15,7 @@ from edge_forecast.edge.runtime import Runtime, resolve_runtime
 from edge_forecast.edge.step import RolloutModel, StepModel, StepWindow
 from edge_forecast.errors import UserError
 from edge_forecast.forecast import run_closed_loop
+from edge_forecast.normalization import OriginMap
 
 DEFAULT_VARIANT = "float32"
 MAX_THREADS = 256
@@ -23,17 +24,18 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 _INT_LIMITS = {"int8": (-128, 127), "int16": (-32768, 32767)}
 
 
-def input_range(bundle: Bundle, entry: dict) -> tuple[float, float] | None:
+def input_range(bundle: Bundle, entry: dict, origin: OriginMap | None = None) -> tuple[float, float] | None:
     """The signal values an integer input tensor represents: (q - zero_point) x scale for q over
     the dtype's integers, widened by half a step (a value there rounds to the end level, as any
-    value rounds), through the bundle's scaler. None for a float input."""
+    value rounds), through the bundle's scaler, or through `origin` (the scaler and the forecast
+    origin's normalization: with instance normalization the range moves with the origin). None
+    for a float input."""
     tensor = entry["input"]
     if tensor["dtype"] not in _INT_LIMITS:
         return None
-    scaler = bundle.scaler
+    origin = origin or OriginMap(bundle.scaler)
     low, high = _INT_LIMITS[tensor["dtype"]]
-    ends = [((q - tensor["zero_point"]) * tensor["scale"]) * scaler.scale + scaler.offset
-            for q in (low - 0.5, high + 0.5)]
+    ends = [float(origin.inverse((q - tensor["zero_point"]) * tensor["scale"])) for q in (low - 0.5, high + 0.5)]
     return min(ends), max(ends)
 
 
@@ -72,8 +74,12 @@ def runnable_variants(bundle: Bundle, model: str, runtime: Runtime) -> list[str]
 class Forecaster:
     """Loads one model variant of a bundle and forecasts with one TFLite interpreter.
 
-    Values in and out are in the signal's units; the bundle's scaler and the tensors'
-    quantization are applied inside.
+    Values in and out are in the signal's units; the bundle's scaler, its instance normalization
+    (normalization.py: each forecast origin's window gives the map for its whole horizon) and the
+    tensors' quantization are applied inside. With a per-origin normalization, `update` moves the
+    origin, so it re-primes the state from the last W values under the new map (W invokes on a step
+    or stream graph instead of one). A per-step normalization (`perstep`) runs on the window graph
+    only: every step maps the current window (edge_forecast.normalization.PerStepWindow).
 
     `graph` picks the graph: `auto` uses the rollout graph for a forecast that fits its horizon,
     the exact step graph for `update` (and longer forecasts), or the stream graph for a
@@ -95,6 +101,11 @@ class Forecaster:
         self.model_name = model or self.bundle.models[0]
         self.bundle.model(self.model_name)  # unknown model -> UserError listing the valid ones
         variant, graph = _split_variant(variant, graph)
+        if self.bundle.normalization.per_step:  # a map per step: the window graph's loop only
+            if graph not in ("auto", GraphKind.WINDOW.value):
+                raise UserError(f"this bundle's models renormalize every step's window (perstep), which only the "
+                                f"window graph can do; --graph {graph} is not available (use window or auto)")
+            graph = GraphKind.WINDOW.value
         self.variant_name = variant or (DEFAULT_VARIANT if DEFAULT_VARIANT in self.bundle.variants(self.model_name)
                                         else self.bundle.variants(self.model_name)[0])
         # unknown variant -> UserError; and a damaged file of this variant is an error now, even
@@ -104,13 +115,17 @@ class Forecaster:
             raise UserError(f"threads must be between 1 and {MAX_THREADS}, got {threads}")
         self.runtime = resolve_runtime(runtime)
         self.scaler = self.bundle.scaler
+        self.normalization = self.bundle.normalization
+        self._origin = OriginMap(self.scaler)  # the current forecast origin's map (signal <-> model)
+        self._recent: np.ndarray | None = None  # the last W observations, when the origin moves with them
         self.graph = graph
         self._threads = threads
         self._loaded: dict[str, StepModel | RolloutModel] = {}
         self.stepper_graph: str | None = None  # the graph `update` runs on (step or stream), if any
         self._stepper = self._step_graph()  # None: updates run on the window graph
         # the window graph only when something runs on it: with a step / stream graph it never does
-        self._state = None if self._stepper is not None else SlidingWindow(self._window_model())
+        self._state = None if self._stepper is not None else self.normalization.loop_state(
+            SlidingWindow(self._window_model()), self.bundle.window)
         # the closed loop's state: predict / push on the step graph, else on the window graph
         self._loop = StepWindow(self._stepper) if self._stepper is not None else self._state
         self._pending: np.ndarray | None = None  # a history the stepper has not read yet
@@ -205,13 +220,22 @@ class Forecaster:
 
     def _check_history(self, history: np.ndarray, graph: str | None = None) -> np.ndarray:
         last = check_history(self.bundle, history)
+        self._set_origin(last)
         self._count_out_of_range(last, graph or self.stepper_graph or GraphKind.WINDOW.value)
         return last
 
+    def _set_origin(self, last: np.ndarray) -> None:
+        """The map of the forecast origin after `last` (the last W values, signal units)."""
+        self._origin = self.normalization.origin(self.scaler, last)
+        if self.normalization.per_origin:
+            self._recent = np.array(last, dtype=np.float64)
+
     def input_range(self, graph: str | None = None) -> tuple[float, float] | None:
         """Signal values the input tensor of `graph` (default: the one updates run on) represents."""
+        if self.normalization.per_step:  # the input sees each window on its own map: no fixed signal range
+            return None
         key = variant_key(graph or self.stepper_graph or GraphKind.WINDOW.value, self.variant_name)
-        return input_range(self.bundle, self.bundle.variant(self.model_name, key))
+        return input_range(self.bundle, self.bundle.variant(self.model_name, key), self._origin)
 
     def _count_out_of_range(self, values: np.ndarray, graph: str) -> None:
         """Saturation is not an error (the model still answers) but must never be silent: count it."""
@@ -222,8 +246,12 @@ class Forecaster:
     def reset(self, history: np.ndarray | None = None) -> None:
         """Start again from `history` (its last W values) or from the bundle's seed window."""
         with self._lock:  # the out-of-range count too: one Forecaster may serve several threads
-            values = self.bundle.seed_window if history is None else self._check_history(history)
-            self._restart(self.scaler.transform(values))
+            if history is None:
+                values = self.bundle.seed_window
+                self._set_origin(values)
+            else:
+                values = self._check_history(history)
+            self._restart(self._origin.transform(values))
             self._sync()
 
     def _restart(self, scaled: np.ndarray) -> None:
@@ -240,7 +268,7 @@ class Forecaster:
 
     def _closed_loop(self, steps: int) -> np.ndarray:
         """The closed loop from the current state (one invoke per value), in signal units."""
-        return self.scaler.inverse(run_closed_loop(self._loop, steps))
+        return self._origin.inverse(run_closed_loop(self._loop, steps))
 
     def forecast(self, history: np.ndarray | None = None, steps: int = 1) -> np.ndarray:
         """Closed loop: the `steps` values after `history` (signal units, any length >= the window;
@@ -257,9 +285,13 @@ class Forecaster:
     def _forecast(self, history: np.ndarray | None, steps: int) -> np.ndarray:
         graph = self._forecast_graph(steps)
         if graph == GraphKind.ROLLOUT.value:
-            values = self.bundle.seed_window if history is None else self._check_history(history, graph)
-            self._restart(self.scaler.transform(values))  # a later update continues from this history
-            return self.scaler.inverse(self._graph_model(graph).forecast(self.scaler.transform(values))[:steps])
+            if history is None:
+                values = self.bundle.seed_window
+                self._set_origin(values)
+            else:
+                values = self._check_history(history, graph)
+            self._restart(self._origin.transform(values))  # a later update continues from this history
+            return self._origin.inverse(self._graph_model(graph).forecast(self._origin.transform(values))[:steps])
         self.reset(history)
         return self._on_copy(steps)
 
@@ -284,7 +316,7 @@ class Forecaster:
         if not np.isfinite(value):
             raise UserError(f"observation {value} is not a finite number")
         check_steps(horizon, "horizon")
-        scaled = (value - self.scaler.offset) / self.scaler.scale
+        scaled = float(self._origin.transform(value))
         if not abs(scaled) <= FLOAT32_MAX:  # would become inf in the float32 input, with a numpy warning
             raise UserError(f"observation {value:g} is out of range for the model's float32 input")
         with self._lock:
@@ -292,10 +324,17 @@ class Forecaster:
 
     def _update(self, value: float, scaled: float, horizon: int) -> np.ndarray:
         self._count_out_of_range(np.array([value]), self.stepper_graph or GraphKind.WINDOW.value)
-        self._sync()
-        self._loop.push(scaled)
+        if self._recent is not None:  # the origin moves: the new last W values give the new map
+            self._recent[:-1] = self._recent[1:]
+            self._recent[-1] = value
+            self._set_origin(self._recent)
+            self._restart(self._origin.transform(self._recent))
+            self._sync()
+        else:
+            self._sync()
+            self._loop.push(scaled)
         if horizon == 1:  # nothing to put back: the one prediction does not change the state
-            return self.scaler.inverse(np.array([self._loop.predict()]))
+            return self._origin.inverse(np.array([self._loop.predict()]))
         return self._on_copy(horizon)
 
 

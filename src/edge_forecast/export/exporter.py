@@ -22,6 +22,8 @@ from edge_forecast.bundle import (
     BUNDLE_FORMAT,
     BUNDLE_VERSION,
     GraphKind,
+    truth_figure,
+    truth_key,
     validate_bundle_dict,
     variant_key,
 )
@@ -33,6 +35,7 @@ from edge_forecast.export.ops import float_islands
 from edge_forecast.export.verify import Verification, from_json
 from edge_forecast.forecast import rmse
 from edge_forecast.fsio import check_output_dir, sha256_file, staged_dir, write_json_atomic
+from edge_forecast.normalization import Normalization, OriginMap
 from edge_forecast.run_record import load_run
 from edge_forecast.signals import Scaler, make_windows
 
@@ -63,10 +66,19 @@ class _Data:
     work: Path
     rollout_steps: int = 0
     start: int = 0  # the first evaluated value (the test segment's start); the seed window ends there
+    norm: Normalization = field(default_factory=Normalization)
+    # each one-step evaluation window's own map (location, scale), (steps, 1) each
+    eval_map: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def seed_window(self) -> np.ndarray:
         return self.series[self.start - self.window : self.start]
+
+    @property
+    def origin(self) -> OriginMap:
+        """The seed window's map (signal units <-> model input units): every closed loop that
+        verification runs starts there."""
+        return self.norm.origin(self.scaler, self.seed_window)
 
     @property
     def truth(self) -> np.ndarray:
@@ -74,7 +86,16 @@ class _Data:
 
     @property
     def unit_scale(self) -> float:
-        return self.scaler.scale
+        """Signal units per model input unit at the seed origin."""
+        return self.scaler.scale * self.origin.scale
+
+    @property
+    def segment(self) -> str:
+        """What the evaluation truth is: the run's test segment, or in-sample for a run without one."""
+        return "test" if self.start == int(self.record["split"]["test_start"]) else "in-sample"
+
+    def truth_key(self, figure: str) -> str:
+        return truth_key(self.segment, figure)
 
 
 def export_bundle(run: Path, out: Path, models: str | None = None, quant: str | None = None,
@@ -93,6 +114,11 @@ def export_bundle(run: Path, out: Path, models: str | None = None, quant: str | 
     if GraphKind.STREAM not in extra_graphs and any(record["models"][m].get("training") == "stream" for m in chosen):
         extra_graphs.append(GraphKind.STREAM)  # a stream-trained model's own forecaster
         echo("adding the stream graph: the run has stream-trained models (train --stream)")
+    norm = Normalization.from_dict(record.get("normalization"))
+    if norm.per_step and any(g is not GraphKind.WINDOW for g in extra_graphs):
+        raise UserError("the run renormalizes every step's window (train --normalize perstep), which only the window "
+                        "graph's loop can do; export it with --graphs window (step, stream and rollout graphs need "
+                        "--normalize origin, origin-mean or none)")
     if rollout_steps is not None and rollout_steps < 1:
         raise UserError(f"--rollout-steps must be at least 1, got {rollout_steps}")
     if calibration_samples < 1:
@@ -169,6 +195,7 @@ def _prepare(run: Path, record: dict, work: Path, calibration_samples: int) -> _
     scaler = Scaler.from_dict(record["scaler"])
     window = int(record["config"]["window"])
     scaled = scaler.transform(series)
+    norm = Normalization.from_dict(record.get("normalization"))
     x, _ = make_windows(scaled, window)
     n_train = int(record["split"]["train_windows"])
     train_x = x[:n_train]
@@ -179,13 +206,27 @@ def _prepare(run: Path, record: dict, work: Path, calibration_samples: int) -> _
     verify = x[n_train:] if len(x) > n_train else x[-max(1, len(x) // 10):]
     start = evaluation_start(record, series.size)
     steps = min(series.size - start, MAX_EVAL_STEPS)
-    np.save(work / "calibration.npy", calib.astype(np.float32))
-    np.save(work / "verify_windows.npy", verify.astype(np.float32))
-    np.save(work / "eval_windows.npy", x[start - window : start - window + steps].astype(np.float32))
+    evaluated, eval_map = _on_own_maps(norm, x[start - window : start - window + steps])
+    np.save(work / "calibration.npy", _on_own_maps(norm, calib)[0].astype(np.float32))
+    np.save(work / "verify_windows.npy", _on_own_maps(norm, verify)[0].astype(np.float32))
+    np.save(work / "eval_windows.npy", evaluated.astype(np.float32))
     # teacher-forced sequences: the training part (state calibration) and what follows (stream check)
-    np.save(work / "sequence.npy", scaled[: n_train + window].astype(np.float32))
-    np.save(work / "stream_sequence.npy", scaled[: window + steps].astype(np.float32))
-    return _Data(record, series, scaler, window, steps, work, start=start)
+    sequence, stream_sequence = scaled[: n_train + window], scaled[: window + steps]
+    if norm.active:  # as a device sees them: consecutive windows each on its own map, and one origin's map
+        chunks = sequence[: sequence.size // window * window].reshape(-1, window)
+        sequence = _on_own_maps(norm, chunks[..., None])[0].reshape(-1)
+        loc, scale = norm.stats(stream_sequence[:window])
+        stream_sequence = norm.forward(stream_sequence, loc[0], scale[0])
+    np.save(work / "sequence.npy", sequence.astype(np.float32))
+    np.save(work / "stream_sequence.npy", stream_sequence.astype(np.float32))
+    return _Data(record, series, scaler, window, steps, work, start=start, norm=norm, eval_map=eval_map)
+
+
+def _on_own_maps(norm: Normalization, windows: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Windows (n, W, 1) in model units, each mapped by its own origin's normalization (as the
+    device maps a forecast from it), and the maps (location, scale), (n, 1) each."""
+    loc, scale = norm.stats(windows[..., 0])
+    return norm.forward(windows[..., 0], loc, scale)[..., None], (loc, scale)
 
 
 def evaluation_start(record: dict, points: int) -> int:
@@ -208,7 +249,8 @@ def _convert_all(run: Path, data: _Data, models: list[str], modes: list[QuantMod
             "calibration": str(data.work / "calibration.npy"),
             "verify_windows": str(data.work / "verify_windows.npy"),
             "eval_windows": str(data.work / "eval_windows.npy"),
-            "seed_window": [float(v) for v in data.scaler.transform(data.seed_window)],
+            "seed_window": [float(v) for v in data.origin.transform(data.seed_window)],
+            "normalization": data.norm.to_dict(),
             # the Keras loops cover the rollout graph's horizon too (it may outrun the test segment)
             "steps": max(data.steps, data.rollout_steps), "rollout_steps": data.rollout_steps,
             "sequence": str(data.work / "sequence.npy"), "stream_sequence": str(data.work / "stream_sequence.npy"),
@@ -242,8 +284,8 @@ def _assemble(data: _Data, models: list[str], modes: list[QuantMode], converted:
         refs = np.load(data.work / f"{name}.reference.npz")
         entry = data.record["models"][name]
         training = entry.get("training", "window")
-        keras_loop = data.scaler.inverse(refs["closed_loop"])
-        stream_loop = data.scaler.inverse(refs["stream_closed_loop"])
+        keras_loop = data.origin.inverse(refs["closed_loop"])
+        stream_loop = data.origin.inverse(refs["stream_closed_loop"])
         variants = {}
         for mode in modes:
             variant = _verify_one(name, mode, items.get(mode.value, {}), checks, data, stage, truth, result, echo)
@@ -259,10 +301,11 @@ def _assemble(data: _Data, models: list[str], modes: list[QuantMode], converted:
                 "training": training, **({"highway": int(entry["highway"])} if entry.get("highway") else {}),
                 "keras": {
                     "closed_loop": [float(v) for v in keras_loop],
-                    "closed_loop_rmse_vs_truth": _vs_truth(keras_loop, truth),
+                    data.truth_key("closed_loop_rmse"): _vs_truth(keras_loop, truth),
                     "stream_closed_loop": [float(v) for v in stream_loop],
-                    "stream_closed_loop_rmse_vs_truth": _vs_truth(stream_loop, truth),
-                    "one_step": [float(v) for v in data.scaler.inverse(refs["eval_windows"])],
+                    data.truth_key("stream_closed_loop_rmse"): _vs_truth(stream_loop, truth),
+                    "one_step": [float(v) for v in data.scaler.inverse(
+                        data.norm.inverse(refs["eval_windows"], *(m[:, 0] for m in data.eval_map)))],
                     "test": _test_metrics(entry.get("test")),
                 },
                 "variants": variants,
@@ -300,7 +343,8 @@ def _verify_all(data: _Data, models: list[str], variants: list[str], converted: 
     if not items:
         return {}
     job = {"work": str(data.work), "unit_scale": data.unit_scale, "items": items,
-           "seed_window": [float(v) for v in data.scaler.transform(data.seed_window)]}
+           "seed_window": [float(v) for v in data.origin.transform(data.seed_window)],
+           "normalization": data.norm.to_dict()}
     job_path = data.work / "verify.job.json"
     job_path.write_text(json.dumps(job))
     echo(f"verifying {len(items)} artifacts")
@@ -322,8 +366,8 @@ def _verify_one(name: str, mode: QuantMode, item: dict, checks: dict, data: _Dat
     check = _checked(f"{name} {mode.value}", item, checks.get(f"{name}/{mode.value}"), data, stage, result, echo)
     if check is None:
         return None
-    loop = data.scaler.inverse(check.closed_loop)
-    errors = {**check.errors, "closed_loop_rmse_vs_truth": _vs_truth(loop, truth)}
+    loop = data.origin.inverse(check.closed_loop)
+    errors = {**check.errors, data.truth_key("closed_loop_rmse"): _vs_truth(loop, truth)}
     return _variant_record(item, stage, mode, "window", check, errors)
 
 
@@ -335,8 +379,8 @@ def _verify_graph(name: str, item: str, found: dict, checks: dict, data: _Data, 
     if check is None:
         return None
     errors = dict(check.errors)
-    loop = data.scaler.inverse(check.closed_loop)
-    errors["closed_loop_rmse_vs_truth"] = _vs_truth(loop, truth)
+    loop = data.origin.inverse(check.closed_loop)
+    errors[data.truth_key("closed_loop_rmse")] = _vs_truth(loop, truth)
     # the window graph's one-step fields, so tables that read them keep working
     errors.setdefault("one_step_max_abs", errors["closed_loop_max_abs_vs_keras"])
     return {**_variant_record(found, stage, mode, graph, check, errors), **check.extra}
@@ -392,15 +436,17 @@ def _integer_checks(variants: dict) -> list[str]:
         reference = variants.get(variant_key(variant["graph"], QuantMode.FLOAT32.value))
         if reference is None:
             continue
-        base = reference["errors"]["closed_loop_rmse_vs_truth"]
-        got = variant["errors"]["closed_loop_rmse_vs_truth"]
+        base = truth_figure(reference["errors"], "closed_loop_rmse")
+        got = truth_figure(variant["errors"], "closed_loop_rmse")
         ratio = got / base if base > 0 else None if got > 0 else 1.0  # None: JSON has no inf
         variant["errors"]["closed_loop_rmse_ratio_vs_float32"] = ratio
+        # the label a user (or `run`) can choose by: does this integer variant hold the closed loop?
+        variant["closed_loop_within_bound"] = ratio is not None and ratio <= CLOSED_LOOP_RATIO_WARN
         if ratio is None or ratio > CLOSED_LOOP_RATIO_WARN:
             times = "infinitely many times" if ratio is None else f"{ratio:.1f}x"
             warnings.append(f"{key}: closed-loop RMSE vs truth {got:.3g} is {times} the float32 export's "
                             f"({base:.3g}); the closed loop accumulates its rounding"
-                            + ("; try int16x8 (README: int8 and the closed loop)"
+                            + ("; try train --normalize perstep, or int16x8 (README: int8 and the closed loop)"
                                if variant["mode"] == "int8" and variant["graph"] == GraphKind.WINDOW.value else ""))
     return warnings
 
@@ -467,7 +513,7 @@ def _remote_runtimes(python: str) -> tuple[str, list[str]]:
 
 def _document(data: _Data, models: dict) -> dict:
     w = data.window
-    test = data.start == int(data.record["split"]["test_start"])
+    test = data.segment == "test"
     return {
         "format": BUNDLE_FORMAT,
         "format_version": BUNDLE_VERSION,
@@ -477,11 +523,12 @@ def _document(data: _Data, models: dict) -> dict:
                       "verified_with": {"litert": runtime_version(Runtime.LITERT)}},
         "window": w,
         "scaler": data.scaler.to_dict(),
+        "normalization": data.norm.to_dict(),
         "seed_window": [float(v) for v in data.seed_window],
         "signal": {k: data.record["signal"][k] for k in ("source", "column", "points", "fingerprint",
                                                           "interval_seconds", "last_time") if k in data.record["signal"]},
         "evaluation": {
-            "segment": "test" if test else "in-sample",
+            "segment": data.segment,
             "description": ("the test segment (never seen by training or model selection)" if test else
                             "in-sample: the run has no test segment; the series after its first window")
                            + "; seed_window is the true window before truth[0]; keras.one_step[i] predicts "
@@ -525,7 +572,7 @@ def _baselines(data: _Data) -> dict:
     out = {}
     for name, forecast in fitted.items():
         loop = forecast(data.seed_window[None], data.steps)[0]
-        out[name] = {"closed_loop": [float(v) for v in loop], "closed_loop_rmse_vs_truth": rmse(loop, data.truth),
+        out[name] = {"closed_loop": [float(v) for v in loop], data.truth_key("closed_loop_rmse"): rmse(loop, data.truth),
                      "test": _test_metrics(data.record.get("baselines", {}).get(name, {}).get("test"))}
     return out
 

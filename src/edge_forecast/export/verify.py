@@ -12,6 +12,7 @@ from edge_forecast.edge.runtime import Runtime
 from edge_forecast.export.modes import MAX_ABS_LIMIT, QuantMode
 from edge_forecast.export.ops import operator_list, refused_ops
 from edge_forecast.forecast import max_abs, rmse, run_closed_loop
+from edge_forecast.normalization import NONE, Normalization
 
 
 @dataclass
@@ -38,10 +39,11 @@ class Verification:
 
 
 def verify_artifact(path: Path, mode: QuantMode, ref: KerasReference, unit_scale: float,
-                    runtime: Runtime = Runtime.LITERT) -> Verification:
+                    runtime: Runtime = Runtime.LITERT, norm: Normalization = NONE) -> Verification:
     """Load, run and compare; the artifact fails on refused ops or float errors over the limit.
 
     Errors are recorded in signal units (model units x `unit_scale`); limits apply in model units.
+    The closed loop runs under `norm` as the runner's does (a per-step rule maps every window).
     """
     result = Verification(ok=True)
     if not _check_ops(path, result):
@@ -50,7 +52,7 @@ def verify_artifact(path: Path, mode: QuantMode, ref: KerasReference, unit_scale
     result.input = {**model.input_quant.to_dict(), "shape": list(model.input_shape)}
     result.output = {**model.output_quant.to_dict(), "shape": [1, 1]}
     one_step = model.predict_many(ref.verify_windows)
-    state = SlidingWindow(model)
+    state = norm.loop_state(SlidingWindow(model), model.window)
     state.fill(ref.seed_window)
     loop = run_closed_loop(state, ref.closed_loop.size)
     result.closed_loop = loop
@@ -162,7 +164,8 @@ def verify_item(job: dict, item: str) -> Verification:
     path = work / spec["file"]
     graph, mode = spec["graph"], QuantMode(spec["mode"])
     if graph == "window":
-        return verify_artifact(path, mode, ref, job["unit_scale"])
+        return verify_artifact(path, mode, ref, job["unit_scale"],
+                               norm=Normalization.from_dict(job.get("normalization")))
     stream_seq = stream_ref = None
     if graph == "stream":
         stream_seq = np.load(work / "stream_sequence.npy")

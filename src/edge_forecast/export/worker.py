@@ -23,6 +23,7 @@ from edge_forecast.export.graphs import GraphKind
 from edge_forecast.export.modes import QuantMode
 from edge_forecast.export.ops import float_islands, operators_of
 from edge_forecast.forecast import closed_loop, max_abs
+from edge_forecast.normalization import Normalization
 from edge_forecast.train.keras_env import quiet_tensorflow
 
 # Test hook: "lstm:int8" makes this child kill itself with SIGSEGV before converting that pair,
@@ -52,7 +53,8 @@ def _reference(job: dict, trained, clone) -> dict:
         if diff > 1e-5:
             raise RuntimeError(f"the unrolled batch-1 clone differs from the trained model by {diff:.3g}")
     seed = np.asarray(job["seed_window"])
-    refs["closed_loop"] = closed_loop(keras_step_fn(clone), seed, job["steps"])
+    norm = Normalization.from_dict(job.get("normalization"))  # a per-step rule maps inside the loop
+    refs["closed_loop"] = closed_loop(norm.step_fn(keras_step_fn(clone)), seed, job["steps"])
     # a model with no stream forecaster (ar, a highway: exported without a stream graph) has no
     # carried state to differ by: its stream loop is the window loop
     stateless = job["kind"] == "ar" or job.get("highway")
@@ -73,7 +75,11 @@ def _calibration_windows(job: dict) -> np.ndarray:
     if not ref_path.exists():
         return calib
     loop = np.concatenate([np.asarray(job["seed_window"]), np.load(ref_path)["closed_loop"]])
-    visited = np.lib.stride_tricks.sliding_window_view(loop, job["window"])[:, :, None].astype(np.float32)
+    visited = np.lib.stride_tricks.sliding_window_view(loop, job["window"])
+    norm = Normalization.from_dict(job.get("normalization"))
+    if norm.per_step:  # each visited window as the model saw it: on its own map
+        visited = norm.forward(visited, *norm.stats(visited))
+    visited = visited[:, :, None].astype(np.float32)
     pick = np.linspace(0, len(visited) - 1, min(len(visited), len(calib))).round().astype(int)
     return np.concatenate([calib, visited[pick]])
 

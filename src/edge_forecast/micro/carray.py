@@ -56,8 +56,28 @@ def _tensor_lines(side: str, tensor: dict) -> list[str]:
     ]
 
 
+def _normalization_lines(norm: dict) -> list[str]:
+    """The instance normalization (edge_forecast.normalization) as constants and the C it takes."""
+    lines = [
+        "// Instance normalization outside the model (README: Instance normalization), on model units w[0..W-1]:",
+        f'constexpr const char kNormalization[] = "{norm["rule"]}";  // none, perstep, origin or origin-mean',
+        f"constexpr float kNormFloor = {_float(norm['floor'])};",
+    ]
+    if norm["rule"] == "none":
+        return lines + ["// none: the model's input is w itself."]
+    return lines + [
+        "//   float m = 0, s = 0; for (int i = 0; i < kWindow; ++i) m += w[i]; m /= kWindow;",
+        "//   for (int i = 0; i < kWindow; ++i) s += (w[i] - m) * (w[i] - m); s = sqrtf(s / kWindow);",
+        "//   if (s < kNormFloor) s = kNormFloor;   // origin-mean: s = 1",
+        "//   input[i] = (w[i] - m) / s;  ...invoke...;  y = output * s + m;",
+        "// perstep: m and s from the current window before every invoke (window graph);",
+        "// origin, origin-mean: m and s once from the forecast origin's window, for its whole horizon.",
+    ]
+
+
 def c_header(name: str, info: dict) -> str:
-    """The .h file. `info` holds: note, window, scaler (offset, scale), graph, layout (inputs,
+    """The .h file. `info` holds: note, window, scaler (offset, scale), normalization (rule, floor;
+    absent: none), graph, layout (inputs,
     outputs as micro.layout.graph_layout gives them), arena_bytes, arena_reserve_bytes,
     arena_margin, resolver (the Add<Op>() calls)."""
     guard = f"EDGE_FORECAST_{name.upper()}_MODEL_DATA_H_"
@@ -78,6 +98,7 @@ def c_header(name: str, info: dict) -> str:
         "// model units: x_model = (x - kScalerOffset) / kScalerScale",
         f"constexpr float kScalerOffset = {_float(scaler['offset'])};",
         f"constexpr float kScalerScale = {_float(scaler['scale'])};",
+        *_normalization_lines(info.get("normalization") or {"rule": "none", "floor": 0.0}),
         "",
         "// Tensor arena: the smallest with which TFLM's host reference kernels allocate and invoke this",
         f"// model (bisection, 16-byte steps), and the size to reserve: + {info['arena_margin']:.0%} for target",

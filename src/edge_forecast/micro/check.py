@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_forecast.bundle import GraphKind, load_bundle
+from edge_forecast.bundle import GraphKind, load_bundle, truth_key
 from edge_forecast.children import emit
 from edge_forecast.edge.artifact import SlidingWindow, WindowModel
 from edge_forecast.edge.runtime import MICRO, Runtime, available_runtimes, make_interpreter
@@ -53,10 +53,11 @@ def _runs(state, seed: np.ndarray, stream: np.ndarray, steps: int) -> tuple[np.n
 
 
 def tflm_vs_litert(path: Path, graph: str, seed: np.ndarray, truth: np.ndarray, steps: int, scaler,
-                   tensors: dict | None = None) -> dict:
+                   tensors: dict | None = None, *, segment: str) -> dict:
     """The closed loop and the streaming updates on TFLM and ai-edge-litert, compared step by step
     (differences in signal units, and in output quantization steps for an integer output), with
-    each runtime's RMSE against the truth so a difference can be weighed."""
+    each runtime's RMSE against the truth so a difference can be weighed (named for the truth's
+    `segment`, bundle.json evaluation.segment: test_closed_loop_rmse, ...)."""
     litert = _state(path, graph, Runtime.LITERT, tensors)
     micro = _state(path, graph, MICRO, tensors)
     unit = abs(scaler.scale)
@@ -74,7 +75,7 @@ def tflm_vs_litert(path: Path, graph: str, seed: np.ndarray, truth: np.ndarray, 
         # the closed loop is compared with the truth after the seed window; a streaming forecast
         # after value i predicts value i + 1
         target = truth[: a.size] if name == "closed_loop" else truth[1:]
-        result[f"{name}_rmse_vs_truth"] = {
+        result[truth_key(segment, f"{name}_rmse")] = {
             "litert": rmse(scaler.inverse(a)[: target.size], target),
             MICRO: rmse(scaler.inverse(b)[: target.size], target),
         }
@@ -141,7 +142,8 @@ def check_item(job: dict, item: str) -> dict:
         truth = np.asarray(bundle.data["evaluation"]["truth"], dtype=np.float64)
         steps = min(job["steps"], truth.size)
         result["tflm"] = tflm_vs_litert(original, entry.get("graph", "window"), scaler.transform(bundle.seed_window),
-                                        truth[:steps], steps, scaler, entry.get("tensors"))
+                                        truth[:steps], steps, scaler, entry.get("tensors"),
+                                        segment=bundle.data["evaluation"]["segment"])
     return result
 
 

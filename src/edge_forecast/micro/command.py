@@ -23,6 +23,7 @@ from edge_forecast.bundle import (
     Bundle,
     GraphKind,
     load_bundle,
+    truth_figure,
     validate_bundle_dict,
 )
 from edge_forecast.children import run_resilient
@@ -189,6 +190,7 @@ def _build(bundle: Bundle, model: str, variant: str, stripped: Path, check: dict
     reserve = with_margin(arena["arena_bytes"], margin)
     note = f"model {model}, variant {variant} of bundle {bundle.root.name}, {len(data)} bytes (strings stripped)"
     info = {"note": note, "window": bundle.window, "scaler": bundle.data["scaler"], "graph": entry.get("graph", "window"),
+            "normalization": bundle.normalization.to_dict(),
             "layout": layout, "arena_bytes": arena["arena_bytes"], "arena_reserve_bytes": reserve,
             "arena_margin": margin, "resolver": resolver}
     (stage / f"{name}.tflite").write_bytes(data)
@@ -212,7 +214,7 @@ def _build(bundle: Bundle, model: str, variant: str, stripped: Path, check: dict
         warning = (f"{key}: TFLM differs from ai-edge-litert by up to {verified['worst']:g} "
                    f"{'output quantization steps' if integer else '(signal units)'}, beyond the bound "
                    f"({verified['bound']}); closed-loop RMSE vs truth: litert "
-                   f"{check['tflm']['closed_loop_rmse_vs_truth']['litert']:.3g}, tflite-micro "
-                   f"{check['tflm']['closed_loop_rmse_vs_truth'][MICRO]:.3g}")
+                   f"{truth_figure(check['tflm'], 'closed_loop_rmse')['litert']:.3g}, tflite-micro "
+                   f"{truth_figure(check['tflm'], 'closed_loop_rmse')[MICRO]:.3g}")
         result.warnings.append(warning)  # the command prints it on stderr
     return record

@@ -1,4 +1,4 @@
-"""The default training budget: batch size and epochs when the user gives neither (no TensorFlow).
+"""The default training budget: batch size, epochs and learning rate when the user gives none (no TensorFlow).
 
 Closed-loop training costs ~K x W cell steps per window and is bound by per-operation overhead at
 small batches: on this 2-core machine (shared) an LSTM(40) rollout step at window 52 took 241 ms
@@ -8,6 +8,17 @@ batches (capped at 128, past which the gain is small and the updates few), and t
 follows a budget of gradient steps, scaled by the window, instead of a fixed 150: the
 tutorial-sized series keeps its 150 epochs, a 2,000-value series at window 52 does not take half
 an hour (benchmarks/results/long_series.md).
+
+A grown batch averages its gradient over more windows, so it takes a larger rate: the rate grows
+in proportion to the batch (the linear scaling rule, Goyal et al., "Accurate, Large Minibatch SGD:
+Training ImageNet in 1 Hour", 2017), capped at 0.01, after a linear warmup over the first 5% of the
+steps (same source: a large rate from random weights diverges); the step budget grows with the
+fourth root of the batch (more would not fit 3 minutes on the shared 2-core machine). Chosen by
+measurement on a 2,000-value Mackey-Glass series at window 52, LSTM(40), batch 44, test RMSE:
+previous rule (rate 3e-3, 448 steps) 0.0204; square-root rate scaling (Malladi et al., NeurIPS
+2022) and the steps by the square root, 0.0078 at 768 steps but 200 s
+(benchmarks/results/long_series_budget.md); this rule, see benchmarks/results/long_series.md.
+A batch of 16 (the built-in signals) keeps the rate, the steps and therefore the results of before.
 """
 
 from __future__ import annotations
@@ -19,9 +30,12 @@ from edge_forecast.train.config import TrainConfig
 
 MIN_BATCH, MAX_AUTO_BATCH = 16, 128
 MAX_STEPS_PER_EPOCH = 32          # auto batch: grow the batch before an epoch exceeds this many steps
-GRADIENT_STEP_BUDGET = 1200       # at window 20: the seed signal's 150 epochs x 8 steps
+GRADIENT_STEP_BUDGET = 1200       # at window 20 and batch 16: the seed signal's 150 epochs x 8 steps
 REFERENCE_WINDOW = 20
 MAX_AUTO_EPOCHS = 150
+DEFAULT_LEARNING_RATE = 3e-3      # Adam, at batch 16
+MAX_AUTO_RATE = 0.01              # the scaled rate's cap (batch 128 would otherwise get 0.024, untried)
+WARMUP_FRACTION = 0.05            # of the schedule, when the rate is scaled up for a grown batch
 
 
 def training_samples(config: TrainConfig, train_end: int) -> int:
@@ -30,14 +44,26 @@ def training_samples(config: TrainConfig, train_end: int) -> int:
     return max(1, train_end - span + 1)
 
 
+def batch_growth(config: TrainConfig, batch: int) -> float:
+    """batch / 16 for an auto batch of closed-loop window training (where it was measured), else 1."""
+    auto = config.batch_size is None and config.rollout > 0 and not config.stream and config.preset is None
+    return batch / MIN_BATCH if auto and batch > MIN_BATCH else 1.0
+
+
 def resolve_budget(config: TrainConfig, samples: int) -> tuple[TrainConfig, dict]:
-    """`config` with a concrete batch size and epoch count, and a note of what was chosen how."""
+    """`config` with a concrete batch size, epoch count, learning rate and warmup, and a note of what
+    was chosen how (`samples`: training samples per epoch, from `training_samples`)."""
     batch = config.batch_size or min(MAX_AUTO_BATCH, max(MIN_BATCH, math.ceil(samples / MAX_STEPS_PER_EPOCH)))
+    growth = batch_growth(config, batch)
     steps_per_epoch = math.ceil(samples / batch)
     epochs = config.epochs
     if epochs is None:
-        budget = GRADIENT_STEP_BUDGET * REFERENCE_WINDOW / config.window
+        budget = GRADIENT_STEP_BUDGET * REFERENCE_WINDOW / config.window * growth**0.25
         epochs = min(MAX_AUTO_EPOCHS, max(1, round(budget / steps_per_epoch)))
+    rate = config.learning_rate or min(MAX_AUTO_RATE, DEFAULT_LEARNING_RATE * growth)
+    warmup = WARMUP_FRACTION if config.learning_rate is None and growth > 1 else config.warmup
     note = {"batch_size": "given" if config.batch_size else "auto", "epochs": "given" if config.epochs else "auto",
-            "samples": samples, "steps_per_epoch": steps_per_epoch, "gradient_steps": steps_per_epoch * epochs}
-    return replace(config, batch_size=batch, epochs=epochs), note
+            "learning_rate": "given" if config.learning_rate else ("scaled" if growth > 1 else "default"),
+            "samples": samples, "steps_per_epoch": steps_per_epoch, "gradient_steps": steps_per_epoch * epochs,
+            "warmup_steps": int(warmup * steps_per_epoch * epochs) if config.lr_schedule == "cosine" else 0}
+    return replace(config, batch_size=batch, epochs=epochs, learning_rate=rate, warmup=warmup), note

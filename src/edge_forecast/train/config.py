@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 
 from edge_forecast.errors import UserError, choice_error, parse_choices
+from edge_forecast.normalization import DEFAULT_RULE, check_rule
 from edge_forecast.quality import outlier_mode
 from edge_forecast.signals import ScaleKind
 
@@ -63,7 +64,8 @@ class TrainConfig:
     epochs: int | None = None      # None: a budget of gradient steps (train/budget.py)
     batch_size: int | None = None  # None: 16, larger for long training parts (train/budget.py)
     optimizer: OptimizerKind = OptimizerKind.ADAM
-    learning_rate: float = 3e-3
+    learning_rate: float | None = None  # None: 3e-3, scaled with an auto batch (train/budget.py)
+    warmup: float = 0.0                 # fraction of the cosine schedule's steps spent warming up (train/budget.py)
     validation_split: float = 0.1
     # Honest evaluation (evaluation.py): the trailing test segment and its rolling-origin backtest.
     test_split: float = 0.2       # fraction of the series (< 1) or a count of values (>= 1); 0 = none
@@ -83,6 +85,8 @@ class TrainConfig:
     highway: int = 0
     ar_fit: str = "lstsq"         # lstsq | refine (measured: benchmarks/results/ar_fit.md)
     auto: bool = False            # --model auto (train/auto.py)
+    # instance normalization per forecast origin, outside the graph (normalization.py)
+    normalize: str = DEFAULT_RULE
     signal: SignalSpec = field(default_factory=SignalSpec)
     preset: str | None = None
 
@@ -114,6 +118,7 @@ SEED_PRESET = TrainConfig(
     lr_schedule="constant",
     select="last",
     stream=0,
+    normalize="none",
 )
 
 PRESETS = {"seed": SEED_PRESET}
@@ -149,6 +154,8 @@ def build_config(preset: str | None = None, **overrides) -> TrainConfig:
         rest["models"] = parse_models(rest["models"])
         if rest["models"] == AUTO:  # the candidates replace models (and highway) per candidate
             rest["models"], rest["auto"] = base.models, True
+    if "normalize" in rest:
+        rest["normalize"] = check_rule(rest["normalize"])
     if "optimizer" in rest:
         try:
             rest["optimizer"] = OptimizerKind(str(rest["optimizer"]).lower())
@@ -173,7 +180,7 @@ def _check(config: TrainConfig) -> None:
         raise UserError(f"--epochs must be at least 1, got {config.epochs}")
     if config.batch_size is not None and config.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {config.batch_size}")
-    if not config.learning_rate > 0:
+    if config.learning_rate is not None and not config.learning_rate > 0:
         raise UserError(f"--learning-rate must be positive, got {config.learning_rate}")
     if not 0.0 <= config.validation_split < 1.0:
         raise UserError(f"--validation-split must be in [0, 1), got {config.validation_split}")
@@ -198,6 +205,9 @@ def _check(config: TrainConfig) -> None:
         raise choice_error("--select", config.select, ["last", "best"])
     if config.stream < 0 or 0 < config.stream <= config.window:
         raise UserError(f"--stream must be 0 (window training) or longer than the window ({config.window}), got {config.stream}")
+    if config.stream and check_rule(config.normalize) == "perstep":
+        raise UserError("--normalize perstep renormalizes the window at every step, which a stream graph's carried "
+                        "state cannot follow; with --stream use --normalize origin, origin-mean or none")
     if config.stream and config.input_noise:
         raise UserError("--input-noise applies to window training only, not with --stream")
     _check_linear(config)
@@ -222,6 +232,10 @@ def _check_linear(config: TrainConfig) -> None:
         raise UserError("--model auto compares window-trained candidates; drop --stream or choose --model")
     if config.auto and config.preset:
         raise UserError("--preset seed is the tutorial's two models; drop --preset or --model auto")
+    if config.normalize != "none" and (config.highway or config.auto or ModelKind.AR in config.models):
+        # the least-squares start is fitted on the scaled series, not on normalized windows
+        raise UserError(f"--normalize {config.normalize} is not combined with ar, --highway or --model auto yet; "
+                        "use --normalize none there")
     if config.stream and ModelKind.AR in config.models:
         raise UserError("--stream trains a recurrent state; ar has none: choose --model rnn, lstm or gru")
     if config.stream and config.highway:

@@ -13,6 +13,7 @@ from edge_forecast.evaluation import (
     origin_windows,
     plan_origins,
 )
+from edge_forecast.normalization import NONE, Normalization
 from edge_forecast.train.config import ModelKind, TrainConfig
 from edge_forecast.train.rollout import Validation
 from edge_forecast.train.split import Split
@@ -28,8 +29,11 @@ def validation_backtest(config: TrainConfig, split: Split, scaled: np.ndarray) -
 
 
 def fit_model(kind: ModelKind, config: TrainConfig, split: Split, scaled: np.ndarray, unit_scale: float,
-              quiet: bool, echo: Callable[[str], None]):
-    """Build, train and return (model, history, seconds); only values before the test segment are read."""
+              quiet: bool, echo: Callable[[str], None], norm: Normalization = NONE):
+    """Build, train and return (model, history, seconds); only values before the test segment are read.
+
+    `norm`: the instance normalization the model is trained under (every sample on its own
+    origin's map, as the device runs it; normalization.py)."""
     from edge_forecast.train.keras_env import seed_everything
 
     seed_everything(config.seed)
@@ -56,10 +60,13 @@ def fit_model(kind: ModelKind, config: TrainConfig, split: Split, scaled: np.nda
     elif config.stream:
         from edge_forecast.train.stream import fit_stream
 
-        history = fit_stream(model, kind, config, seen, split.train_end, validation, progress)
+        history = fit_stream(model, kind, config, seen, split.train_end, validation, progress, norm)
     elif config.rollout == 0:
         w = config.window
         view = np.lib.stride_tricks.sliding_window_view(seen.astype(np.float32), w + 1)[..., None]
+        if norm.active:  # each sample (window and its shifted targets) on its window's map
+            loc, scale = norm.stats(view[:, :w, 0])
+            view = norm.forward(view[..., 0], loc, scale).astype(np.float32)[..., None]
         last = -model.output_shape[1]  # a sequence model's W targets, or ar's next value only
         x_tr, y_tr = view[: split.train_windows, :w], view[: split.train_windows, 1:][:, last:]
         x_va, y_va = view[split.train_windows :, :w], view[split.train_windows :, 1:][:, last:]
@@ -73,7 +80,7 @@ def fit_model(kind: ModelKind, config: TrainConfig, split: Split, scaled: np.nda
     else:
         from edge_forecast.train.rollout import fit_rollout
 
-        history = fit_rollout(model, config, seen, split.train_end, validation, progress)
+        history = fit_rollout(model, config, seen, split.train_end, validation, progress, norm)
     return model, history, time.perf_counter() - started
 
 

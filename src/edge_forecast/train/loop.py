@@ -13,6 +13,7 @@ import numpy as np
 from edge_forecast.errors import UserError
 from edge_forecast.evaluation import baseline_warnings, naive_scale
 from edge_forecast.fsio import staged_dir, write_json_atomic
+from edge_forecast.normalization import Normalization
 from edge_forecast.quality import check_training_data
 from edge_forecast.run_record import RECORD_NAME, RUN_FORMAT, RUN_FORMAT_VERSION, SIGNAL_NAME
 from edge_forecast.signals import Scaler, Signal, signal_timing, validate_series
@@ -60,7 +61,9 @@ def train_run(config: TrainConfig, out: Path, force: bool = False, quiet: bool =
     config, budget = resolve_budget(config, training_samples(config, split.train_end))
     if "auto" in (budget["batch_size"], budget["epochs"]) and not quiet:
         echo(f"training budget: batch {config.batch_size} ({budget['batch_size']}), {config.epochs} epochs "
-             f"({budget['epochs']}), {budget['gradient_steps']:,} gradient steps")
+             f"({budget['epochs']}), {budget['gradient_steps']:,} gradient steps, learning rate "
+             f"{config.learning_rate:.3g} ({budget['learning_rate']})"
+             + (f", warmup {budget['warmup_steps']} steps" if budget["warmup_steps"] else ""))
     out = Path(out)
     with staged_dir(out, force, "run") as stage:
         record = _train_into(config, signal, split, stage, quiet, echo)
@@ -75,6 +78,7 @@ def _train_into(config: TrainConfig, signal: Signal, split: Split, stage: Path, 
 
     series = signal.values
     scaler = Scaler.fit(config.scale, series[: split.train_end])
+    norm = Normalization.for_training(config.normalize, scaler.transform(series[: split.train_end]))
     scale = naive_scale(series[: split.train_end], config.season)
     plan = segment_plan(config, split)
     np.save(stage / SIGNAL_NAME, series)
@@ -82,7 +86,7 @@ def _train_into(config: TrainConfig, signal: Signal, split: Split, stage: Path, 
         echo("no test segment (--test-split 0): every accuracy figure below is in-sample")
 
     def train_one(kind: ModelKind, cfg: TrainConfig, where: Path) -> dict:
-        return _train_one(kind, cfg, split, scaler, series, scale, plan, where, quiet, echo)
+        return _train_one(kind, cfg, split, scaler, norm, series, scale, plan, where, quiet, echo)
 
     auto = None
     if config.auto:
@@ -109,6 +113,7 @@ def _train_into(config: TrainConfig, signal: Signal, split: Split, stage: Path, 
             **signal_timing(signal),
         },
         "scaler": scaler.to_dict(),
+        "normalization": norm.to_dict(),
         "split": split.to_dict(),
         "mase_scale": {"season": config.season, "in_sample_naive_mae": scale},
         "versions": versions(),
@@ -120,16 +125,19 @@ def _train_into(config: TrainConfig, signal: Signal, split: Split, stage: Path, 
     }
 
 
-def _train_one(kind: ModelKind, config: TrainConfig, split: Split, scaler: Scaler, series: np.ndarray,
-               scale: float, plan, stage: Path, quiet: bool, echo) -> dict:
+def _train_one(kind: ModelKind, config: TrainConfig, split: Split, scaler: Scaler, norm: Normalization,
+               series: np.ndarray, scale: float, plan, stage: Path, quiet: bool, echo) -> dict:
     from edge_forecast.train.fit import fit_model
-    from edge_forecast.train.models import keras_forecast_fn
+    from edge_forecast.train.models import keras_forecast_fn, keras_predict_fn
 
-    model, history, seconds = fit_model(kind, config, split, scaler.transform(series), scaler.scale, quiet, echo)
+    model, history, seconds = fit_model(kind, config, split, scaler.transform(series), scaler.scale, quiet, echo,
+                                        norm)
     path = stage / f"{kind.value}.keras"
     model.save(path)
 
-    loop = keras_forecast_fn(model, kind, stream=bool(config.stream))
+    loop = (norm.wrap(keras_forecast_fn(model, kind, stream=True)) if config.stream
+            else norm.window_forecaster(keras_predict_fn(model)))
+
     def forecaster(windows: np.ndarray, steps: int) -> np.ndarray:
         return scaler.inverse(loop(scaler.transform(windows), steps))
 

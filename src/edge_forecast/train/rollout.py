@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge_forecast.forecast import rmse
+from edge_forecast.normalization import NONE, Normalization
 from edge_forecast.train.config import TrainConfig
 
 PROGRESS_SECONDS = 20.0
@@ -46,6 +47,16 @@ class RolloutData:
         view = np.lib.stride_tricks.sliding_window_view(train.astype(np.float32), window + k)[:n]
         return cls(view[:, :window, None], view[:, 1 : window + 1, None], view[:, window:])
 
+    def normalized(self, norm: Normalization) -> RolloutData:
+        """Every sample on its own window's map for a per-origin rule (normalization.py): what the
+        model sees on a device. A copy (the strided views are read-only and shared), float32."""
+        if not norm.per_origin:
+            return self
+        loc, scale = norm.stats(self.x[..., 0])
+        def apply(values):
+            return norm.forward(values, loc, scale).astype(np.float32)
+        return RolloutData(apply(self.x[..., 0])[..., None], apply(self.seq[..., 0])[..., None], apply(self.ahead))
+
 
 def make_optimizer(config: TrainConfig, steps_per_epoch: int):
     """The configured optimizer, its rate on the configured schedule, built for the model."""
@@ -53,43 +64,65 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int):
 
     rate = config.learning_rate
     if config.lr_schedule == "cosine":
-        rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=config.epochs * steps_per_epoch, alpha=0.05)
+        total = config.epochs * steps_per_epoch
+        warmup = int(config.warmup * total)  # linear from a tenth of the rate, then the cosine from the rate
+        rate = keras.optimizers.schedules.CosineDecay(rate / 10 if warmup else rate, decay_steps=total - warmup,
+                                                      alpha=0.05, warmup_target=rate if warmup else None,
+                                                      warmup_steps=warmup)
     return (keras.optimizers.SGD if config.optimizer.value == "sgd" else keras.optimizers.Adam)(learning_rate=rate)
 
 
 def fit_rollout(model, config: TrainConfig, scaled: np.ndarray, train_points: int, validation: Validation | None,
-                progress: Callable[[int, dict], None] | None = None) -> dict[str, list[float]]:
-    """Train `model` in place; return the per-epoch history (loss, and val_closed_loop_rmse)."""
+                progress: Callable[[int, dict], None] | None = None,
+                norm: Normalization = NONE) -> dict[str, list[float]]:
+    """Train `model` in place; return the per-epoch history (loss, and val_closed_loop_rmse).
+
+    With a per-origin `norm`, every sample (window, sequence targets, the K values ahead) is mapped
+    by its window's location and scale, so the rollout runs in normalized units as the device's
+    does (the loss too: each origin weighs the same, whatever its amplitude). With a per-step
+    `norm`, every model call of the rollout maps its current window and maps the output back (the
+    loss in model units), the arithmetic of `Normalization.step_predictor` in TensorFlow.
+    Validation runs the device's loop under the same rule."""
     import tensorflow as tf
 
-    from edge_forecast.train.models import keras_forecast_fn
+    from edge_forecast.train.models import keras_predict_fn
 
     k, noise = config.rollout, config.input_noise
-    data = RolloutData.from_series(scaled[:train_points], config.window, k)
+    data = RolloutData.from_series(scaled[:train_points], config.window, k).normalized(norm)
     optimizer = make_optimizer(config, int(np.ceil(len(data.x) / config.batch_size)))
     optimizer.build(model.trainable_variables)
     noise_gen = tf.random.Generator.from_seed(config.seed)
+
+    def call(window):  # (B, W, 1) model units -> the model's (B, W, 1) outputs in model units
+        if not norm.per_step:
+            return model(window, training=True)
+        loc = tf.reduce_mean(window, axis=1, keepdims=True)  # numpy's mean and population std
+        scale = tf.maximum(tf.math.reduce_std(window, axis=1, keepdims=True), norm.floor)
+        return model((window - loc) / scale, training=True) * scale + loc
 
     @tf.function(reduce_retracing=True)
     def train_step(xb, sb, tb):
         with tf.GradientTape() as tape:
             window = xb + noise_gen.normal(tf.shape(xb), stddev=noise) if noise > 0 else xb
-            out = model(window, training=True)
-            loss = tf.reduce_mean(tf.square(out - sb[:, -out.shape[1] :]))  # ar: its one output
+            out = call(window)
+            # the sequence loss on the first window's earlier positions: not under a normalization,
+            # whose statistics (the whole window's) would show each position t values after t;
+            # ar has one output position (the next value)
+            loss = tf.reduce_mean(tf.square(out - sb[:, -out.shape[1] :])) if not norm.active else 0.0
             preds = [out[:, -1, :]]
             for _ in range(1, k):
                 fed = preds[-1][:, None, :]
                 if noise > 0:  # the device feeds back a rounded (quantized) value: train for that
                     fed = fed + noise_gen.normal(tf.shape(fed), stddev=noise)
                 window = tf.concat([window[:, 1:, :], fed], axis=1)
-                preds.append(model(window, training=True)[:, -1, :])
+                preds.append(call(window)[:, -1, :])
             loss += tf.reduce_mean(tf.square(tf.concat(preds, axis=1) - tb))
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return loss
 
     return fit_epochs(model, config, (data.x, data.seq, data.ahead), train_step,
-                      keras_forecast_fn(model), validation, progress)
+                      norm.window_forecaster(keras_predict_fn(model)), validation, progress)
 
 
 def fit_epochs(model, config: TrainConfig, arrays: tuple[np.ndarray, ...], train_step: Callable,

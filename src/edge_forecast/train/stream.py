@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge_forecast.normalization import NONE, Normalization
 from edge_forecast.train.config import ModelKind, TrainConfig
 from edge_forecast.train.rollout import Validation, fit_epochs, make_optimizer
 
@@ -39,18 +40,31 @@ class StreamData:
         return cls(view[:, :length, None], view[:, 1 : length + 1, None],
                    view[:, window : window + k], view[:, length : length + k])
 
+    def normalized(self, norm: Normalization, window: int) -> StreamData:
+        """Every sequence on the map of its first W values (the window the device primes the
+        state with, normalization.py); a float32 copy."""
+        if not norm.per_origin:
+            return self
+        loc, scale = norm.stats(self.seq[:, :window, 0])
+        def apply(values):
+            return norm.forward(values, loc, scale).astype(np.float32)
+        return StreamData(apply(self.seq[..., 0])[..., None], apply(self.target[..., 0])[..., None],
+                          apply(self.ahead_w), apply(self.ahead_s))
+
 
 def fit_stream(model, kind: ModelKind, config: TrainConfig, scaled: np.ndarray, train_points: int,
                validation: Validation | None,
-               progress: Callable[[int, dict], None] | None = None) -> dict[str, list[float]]:
-    """Train `model` in place for streaming; return the per-epoch history."""
+               progress: Callable[[int, dict], None] | None = None,
+               norm: Normalization = NONE) -> dict[str, list[float]]:
+    """Train `model` in place for streaming; return the per-epoch history. An active `norm` maps
+    each sequence by its first window (the origin the device primes from)."""
     import keras
     import tensorflow as tf
 
     from edge_forecast.train.models import keras_forecast_fn
 
     w, k = config.window, config.rollout
-    data = StreamData.from_series(scaled[:train_points], w, config.stream, k)
+    data = StreamData.from_series(scaled[:train_points], w, config.stream, k).normalized(norm, w)
     cell, dense = model.get_layer(ModelKind(kind).value).cell, model.get_layer("dense")
     # the trained layer's own cell, so the weights the model saves are the ones trained here
     rnn = keras.layers.RNN(cell, return_sequences=True, return_state=True)
@@ -80,4 +94,4 @@ def fit_stream(model, kind: ModelKind, config: TrainConfig, scaled: np.ndarray, 
         return loss
 
     return fit_epochs(model, config, (data.seq, data.target, data.ahead_w, data.ahead_s), train_step,
-                      keras_forecast_fn(model, kind, stream=True), validation, progress)
+                      norm.wrap(keras_forecast_fn(model, kind, stream=True)), validation, progress)
