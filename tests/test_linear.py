@@ -138,6 +138,8 @@ def test_step_and_stream_graphs_are_refused_in_one_line(linear_run, tmp_path):
     (["--model", "arma"], ("unknown model 'arma'; valid: rnn, lstm, gru, ar, auto",)),
     (["--model", "auto,lstm"], ("'auto' cannot be combined with another model",)),
     (["--model", "auto", "--stream", "40"], ("--model auto compares window-trained candidates",)),
+    (["--model", "ar", "--normalize", "origin"], ("--normalize origin is not combined with ar",)),
+    (["--model", "auto", "--normalize", "perstep"], ("--normalize perstep is not combined with ar",)),
 ])
 def test_bad_linear_options_are_one_line_and_exit_2(tmp_path, args, fragments):
     _one_line_error(cli("train", "--out", str(tmp_path / "run"), *args), *fragments)
