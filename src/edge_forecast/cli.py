@@ -144,7 +144,13 @@ def _reading_options(command):
 @click.option("--span", type=float, help="Damped signal: x range 0..span.  [default: 5*pi]")
 @click.option("--delay", type=float, help="Mackey-Glass: the delay tau.  [default: 17]")
 @click.option("--signal-noise", type=float, help="Mackey-Glass: seeded measurement noise std.  [default: 0]")
-@click.option("--model", "models", multiple=True, help="rnn, lstm or gru; repeat or comma-separate.  [default: lstm]")
+@click.option("--model", "models", multiple=True,
+              help="rnn, lstm, gru or ar (linear on the window); repeat or comma-separate.  [default: lstm]")
+@click.option("--highway", type=click.IntRange(min=0),
+              help="Add a linear autoregressive path on the last P values to rnn/lstm/gru (LSTNet), started "
+                   "from the least-squares fit; 0 = none.  [default: 0]")
+@click.option("--ar-fit", type=click.Choice(["lstsq", "refine"]),
+              help="--model ar: least squares only, or least squares then closed-loop training.  [default: lstsq]")
 @click.option("--window", type=int, help="Past values per input window.  [default: 20]")
 @click.option("--units", type=int, help="Recurrent units.  [default: 40]")
 @click.option("--epochs", type=int,

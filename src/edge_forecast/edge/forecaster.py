@@ -158,8 +158,12 @@ class Forecaster:
         if key not in self.bundle.variants(self.model_name):
             have = sorted({v["graph"] for v in self.bundle.model(self.model_name)["variants"].values()
                            if v["mode"] == self.bundle.variant(self.model_name, self.variant_name)["mode"]})
+            model = self.bundle.model(self.model_name)
+            stateless = graph in (GraphKind.STEP.value, GraphKind.STREAM.value) and (
+                model["kind"] == "ar" or model.get("highway"))  # the linear path carries no recurrent state
+            hint = "a linear model or highway has no recurrent state to step" if stateless else f"export with --graphs {graph}"
             raise UserError(f"bundle has no {graph} graph for {self.model_name}/{self.variant_name}; graphs it has: "
-                            f"{', '.join(have)} (export with --graphs {graph})")
+                            f"{', '.join(have)} ({hint})")
         entry = self.bundle.variant(self.model_name, key)
         path = self.bundle.artifact_path(self.model_name, key)
         self._refuse_known_failure(key, entry, path)

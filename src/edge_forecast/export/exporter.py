@@ -131,7 +131,7 @@ def export_bundle(run: Path, out: Path, models: str | None = None, quant: str | 
     with tempfile.TemporaryDirectory(prefix="edge-forecast-export-") as tmp:
         data = _prepare(Path(run), record, Path(tmp), calibration_samples)
         data.rollout_horizon = rollout_horizon or data.steps
-        graph_items = [f"{g.value}-{m.value}" for g in extra_graphs for m in modes if m in GRAPH_MODES]
+        graph_items = _graph_items(record, chosen, extra_graphs, modes, echo)
         converted = _convert_all(Path(run), data, chosen, modes, echo, graph_items)
         with staged_dir(out, force, "bundle") as stage:
             result = _assemble(data, chosen, modes, converted, stage, probe_pythons, echo, graph_items)
@@ -139,6 +139,36 @@ def export_bundle(run: Path, out: Path, models: str | None = None, quant: str | 
                 raise UserError("no artifact converted and verified; nothing was written: " + "; ".join(result.failures))
     result.bundle = Path(out)
     return result
+
+
+def unsupported_graph(entry: dict, graph: str) -> str | None:
+    """None when a run's model can be exported as `graph`; else the one-line reason it cannot:
+    the step and stream graphs carry a recurrent state and nothing else."""
+    if graph not in (GraphKind.STEP.value, GraphKind.STREAM.value):
+        return None
+    if entry["kind"] == "ar":
+        return f"the {graph} graph carries a recurrent state and ar has none (its window and rollout graphs apply)"
+    if entry.get("highway"):
+        return (f"the {graph} graph carries the recurrent state only, not the last {entry['highway']} values the "
+                "highway reads (its window and rollout graphs apply)")
+    return None
+
+
+def _graph_items(record: dict, models: list[str], graphs: list[GraphKind], modes: list[QuantMode],
+                 echo) -> dict[str, list[str]]:
+    """Per model, the '<graph>-<mode>' items to convert; a graph no chosen model can have is a
+    UserError, one that only some lack is a line per model."""
+    items: dict[str, list[str]] = {name: [] for name in models}
+    for graph in graphs:
+        reasons = {name: unsupported_graph(record["models"][name], graph.value) for name in models}
+        if all(reasons.values()):
+            raise UserError(f"--graphs {graph.value}: " + "; ".join(f"{n}: {r}" for n, r in reasons.items()))
+        for name, reason in reasons.items():
+            if reason:
+                echo(f"{name}: no {graph.value} graph: {reason}")
+            else:
+                items[name] += [f"{graph.value}-{m.value}" for m in modes if m in GRAPH_MODES]
+    return items
 
 
 def parse_graphs(text: str | None) -> list[GraphKind]:
@@ -207,14 +237,14 @@ def evaluation_start(record: dict, points: int) -> int:
 
 
 def _convert_all(run: Path, data: _Data, models: list[str], modes: list[QuantMode], echo,
-                 graph_items: list[str]) -> dict[str, dict]:
+                 graph_items: dict[str, list[str]]) -> dict[str, dict]:
     """Convert the models in parallel children (2 cores); item results per model."""
 
     def one(name: str) -> dict:
         entry = data.record["models"][name]
         job = {
             "model_path": str((run / entry["file"]).resolve()), "kind": name, "window": data.window,
-            "training": entry.get("training", "window"),
+            "training": entry.get("training", "window"), "highway": int(entry.get("highway", 0)),
             "units": int(entry["units"]), "out_dir": str(data.work),
             "calibration": str(data.work / "calibration.npy"),
             "verify_windows": str(data.work / "verify_windows.npy"),
@@ -227,10 +257,10 @@ def _convert_all(run: Path, data: _Data, models: list[str], modes: list[QuantMod
         }
         job_path = data.work / f"{name}.job.json"
         job_path.write_text(json.dumps(job))
-        echo(f"converting {name}: {', '.join([m.value for m in modes] + graph_items)}")
+        echo(f"converting {name}: {', '.join([m.value for m in modes] + graph_items[name])}")
         return run_resilient(
             lambda pending: [sys.executable, "-m", "edge_forecast.export.worker", str(job_path), *pending],
-            ["reference"] + [m.value for m in modes] + graph_items, CONVERT_TIMEOUT_S,
+            ["reference"] + [m.value for m in modes] + graph_items[name], CONVERT_TIMEOUT_S,
         )
 
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -238,11 +268,12 @@ def _convert_all(run: Path, data: _Data, models: list[str], modes: list[QuantMod
 
 
 def _assemble(data: _Data, models: list[str], modes: list[QuantMode], converted: dict, stage: Path,
-              probe_pythons: list[str], echo, graph_items: list[str]) -> ExportResult:
+              probe_pythons: list[str], echo, graph_items: dict[str, list[str]]) -> ExportResult:
     result = ExportResult(bundle=None)
     doc_models: dict[str, dict] = {}
     truth = data.truth
-    checks = _verify_all(data, models, [m.value for m in modes] + graph_items, converted, echo)
+    every_item = sorted({item for items in graph_items.values() for item in items})
+    checks = _verify_all(data, models, [m.value for m in modes] + every_item, converted, echo)
     for name in models:
         items = converted[name]
         ref_item = items.get("reference", {"ok": False, "error": "not run"})
@@ -260,14 +291,14 @@ def _assemble(data: _Data, models: list[str], modes: list[QuantMode], converted:
             variant = _verify_one(name, mode, items.get(mode.value, {}), checks, data, stage, truth, result, echo)
             if variant:
                 variants[mode.value] = variant
-        for item in graph_items:
+        for item in graph_items[name]:
             variant = _verify_graph(name, item, items.get(item, {}), checks, data, stage, truth, result, echo)
             if variant:
                 variants[item] = variant
         if variants:
             doc_models[name] = {
                 "kind": entry["kind"], "units": int(entry["units"]), "params": int(entry["params"]),
-                "training": training,
+                "training": training, **({"highway": int(entry["highway"])} if entry.get("highway") else {}),
                 "keras": {
                     "closed_loop": [float(v) for v in keras_loop],
                     data.truth_key("closed_loop_rmse"): _vs_truth(keras_loop, truth),

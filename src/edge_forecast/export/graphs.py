@@ -24,6 +24,8 @@ quiet_tensorflow()
 import keras  # noqa: E402
 from keras import ops  # noqa: E402
 
+from edge_forecast.train.models import highway_order  # noqa: E402
+
 
 def state_names(kind: str) -> list[str]:
     """The recurrent state tensors of a cell kind, in input/output order."""
@@ -79,10 +81,15 @@ def build_rollout_model(trained: keras.Model, kind: str, window: int, units: int
 
     Window-trained models get the exact staggered rollout (W rows per cell step); stream-trained
     ones (`stream`) the stream graph's: one row, the state carried, one cell step per value."""
-    cell, dense = _cell_parts(trained, kind)
     inp = keras.Input(shape=(window, 1), batch_size=1, name="window")
+    if kind == "ar":
+        return keras.Model(inp, _linear_rollout(trained, inp, window, horizon), name=f"ar_rollout{horizon}")
+    cell, dense = _cell_parts(trained, kind)
     rows = 1 if stream else window
     states = [ops.zeros((rows, units)) for _ in state_names(kind)]
+    p = highway_order(trained)
+    highway = _linear(trained, "highway", p) if p else None
+    recent = ops.reshape(inp, (1, window))  # the last W values, for the highway
     y = None
     forecast = []
     for t in range(window + horizon - 1):
@@ -90,6 +97,9 @@ def build_rollout_model(trained: keras.Model, kind: str, window: int, units: int
         h, states = _advance(cell, value, states)
         if t >= window - 1:
             y = dense(h) if stream else _last_row_output(dense, h, window, units)
+            if highway is not None:
+                y = y + highway(ops.slice(recent, (0, window - p), (1, p)))
+                recent = _push(recent, y, window)
             forecast.append(y)
         if not stream:
             states = [_shift(s, window, units) for s in states]
@@ -99,20 +109,55 @@ def build_rollout_model(trained: keras.Model, kind: str, window: int, units: int
 
 def build_inference_model(trained: keras.Model, kind: str, window: int, units: int) -> keras.Model:
     """The window graph: input (1, W, 1), output (1, 1); batch 1, the recurrent loop unrolled over
-    the window, last step only; weights copied from `trained`.
+    the window, last step only; weights copied from `trained`. An ar model is its Dense on the
+    window; a highway's linear term is a Dense on the window's last p values (the causal
+    convolution's last position), added to the recurrent output.
 
     Why: with an unknown batch the converter fails, and a rolled loop becomes a WHILE op that is
     ~10x slower, hangs tflite-micro and segfaults full-integer conversion (shared/DESIGN.md).
     """
     kind = str(getattr(kind, "value", kind))
-    layer = type(trained.get_layer(kind))  # SimpleRNN, LSTM or GRU, as trained
     inputs = keras.Input(shape=(window, 1), batch_size=1, name="window")
+    if kind == "ar":
+        outputs = _linear(trained, "ar", window)(keras.layers.Reshape((window,))(inputs))
+        return keras.Model(inputs, outputs, name=f"ar_{window}_infer")
+    layer = type(trained.get_layer(kind))  # SimpleRNN, LSTM or GRU, as trained
     hidden = layer(units, return_sequences=False, unroll=True, name=kind)(inputs)
     outputs = keras.layers.Dense(1, name="dense")(hidden)
+    p = highway_order(trained)
+    if p:
+        last = keras.layers.Reshape((p,))(keras.layers.Cropping1D((window - p, 0))(inputs))
+        outputs = keras.layers.Add(name="forecast")([outputs, _linear(trained, "highway", p)(last)])
     clone = keras.Model(inputs, outputs, name=f"{kind}_{units}_infer")
     clone.get_layer(kind).set_weights(trained.get_layer(kind).get_weights())
     clone.get_layer("dense").set_weights(trained.get_layer("dense").get_weights())
     return clone
+
+
+def _linear(trained: keras.Model, name: str, p: int) -> keras.layers.Dense:
+    """A built Dense(1) holding the trained linear weights of `name` (ar's Dense, or the highway's
+    causal Conv1D kernel (p, 1, 1) as a (p, 1) matrix): (1, p) last values, oldest first -> (1, 1)."""
+    kernel, bias = trained.get_layer(name).get_weights()
+    dense = keras.layers.Dense(1, name=name)
+    dense.build((1, p))
+    dense.set_weights([kernel.reshape(p, 1), bias])
+    return dense
+
+
+def _push(recent, y, window: int):
+    """(1, W) last values -> the same with y appended and the oldest dropped."""
+    return ops.concatenate([ops.slice(recent, (0, 1), (1, window - 1)), y], axis=1)
+
+
+def _linear_rollout(trained: keras.Model, inp, window: int, horizon: int):
+    """ar's closed loop in the graph: Dense on the last W values, the output appended, H times."""
+    dense = _linear(trained, "ar", window)
+    recent = ops.reshape(inp, (1, window))
+    forecast = []
+    for _ in range(horizon):
+        forecast.append(dense(recent))
+        recent = _push(recent, forecast[-1], window)
+    return keras.layers.Identity(name="forecast")(_concat(forecast))
 
 
 def _concat(parts: list, limit: int = 10):

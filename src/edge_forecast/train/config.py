@@ -16,6 +16,11 @@ class ModelKind(str, Enum):
     RNN = "rnn"
     LSTM = "lstm"
     GRU = "gru"
+    AR = "ar"  # linear on the window (least squares, optionally refined in closed loop)
+
+    @property
+    def recurrent(self) -> bool:
+        return self is not ModelKind.AR
 
 
 class OptimizerKind(str, Enum):
@@ -75,6 +80,11 @@ class TrainConfig:
     lr_schedule: str = "cosine"   # constant | cosine
     select: str = "best"          # last | best (lowest closed-loop error on the held-out segment)
     stream: int = 0               # streaming training (train/stream.py): sequence length S > window; 0 = off
+    # The linear path (train/models.py): LSTNet highway order p on recurrent models (0 = none), and
+    # how --model ar is fitted: least squares only, or least squares then closed-loop training.
+    highway: int = 0
+    ar_fit: str = "lstsq"         # lstsq | refine (measured: benchmarks/results/ar_fit.md)
+    auto: bool = False            # --model auto (train/auto.py)
     # instance normalization per forecast origin, outside the graph (normalization.py)
     normalize: str = DEFAULT_RULE
     signal: SignalSpec = field(default_factory=SignalSpec)
@@ -119,9 +129,13 @@ PRESETS = {"seed": SEED_PRESET}
 STREAM_DEFAULTS = {"train_horizon": 20, "epochs": 300}
 
 
-def parse_models(values: tuple[str, ...] | list[str]) -> tuple[ModelKind, ...]:
-    """Accept repeated and comma-separated model names, keep order, drop repeats."""
-    return tuple(parse_choices(values, ModelKind, "model"))
+AUTO = "auto"  # --model auto: train the candidates of train/auto.py, keep the best on validation
+
+
+def parse_models(values: tuple[str, ...] | list[str]) -> tuple[ModelKind, ...] | str:
+    """Accept repeated and comma-separated model names, keep order, drop repeats; "auto" alone."""
+    names = parse_choices(values, [k.value for k in ModelKind] + [AUTO], "model", alone=(AUTO,))
+    return AUTO if names == [AUTO] else tuple(ModelKind(n) for n in names)
 
 
 def build_config(preset: str | None = None, **overrides) -> TrainConfig:
@@ -138,6 +152,8 @@ def build_config(preset: str | None = None, **overrides) -> TrainConfig:
     rest = {k: v for k, v in overrides.items() if k not in signal_keys and v is not None and v != ()}
     if "models" in rest:
         rest["models"] = parse_models(rest["models"])
+        if rest["models"] == AUTO:  # the candidates replace models (and highway) per candidate
+            rest["models"], rest["auto"] = base.models, True
     if "normalize" in rest:
         rest["normalize"] = check_rule(rest["normalize"])
     if "optimizer" in rest:
@@ -194,8 +210,37 @@ def _check(config: TrainConfig) -> None:
                         "state cannot follow; with --stream use --normalize origin, origin-mean or none")
     if config.stream and config.input_noise:
         raise UserError("--input-noise applies to window training only, not with --stream")
+    _check_linear(config)
     if config.train_horizon == 0 and not config.stream and (config.input_noise or config.lr_schedule != "constant" or config.select != "last"):
         raise UserError("--input-noise, --lr-schedule cosine and --select best need closed-loop training (--train-horizon 1 or more, or --stream)")
+
+
+AR_FITS = ("lstsq", "refine")
+
+
+def _check_linear(config: TrainConfig) -> None:
+    """The linear path's option combinations (the step and stream graphs carry recurrent state)."""
+    recurrent = [m.value for m in config.models if m.recurrent]
+    if config.ar_fit not in AR_FITS:
+        raise choice_error("--ar-fit", config.ar_fit, AR_FITS)
+    if config.highway < 0 or config.highway > config.window:
+        raise UserError(f"--highway must be 0 (none) to the window ({config.window}), got {config.highway}")
+    if config.highway and not recurrent and not config.auto:
+        raise UserError("--highway adds a linear path to a recurrent model; choose --model rnn, lstm or gru "
+                        "(ar is linear already)")
+    if config.auto and config.stream:
+        raise UserError("--model auto compares window-trained candidates; drop --stream or choose --model")
+    if config.auto and config.preset:
+        raise UserError("--preset seed is the tutorial's two models; drop --preset or --model auto")
+    if config.normalize != "none" and (config.highway or config.auto or ModelKind.AR in config.models):
+        # the least-squares start is fitted on the scaled series, not on normalized windows
+        raise UserError(f"--normalize {config.normalize} is not combined with ar, --highway or --model auto yet; "
+                        "use --normalize none there")
+    if config.stream and ModelKind.AR in config.models:
+        raise UserError("--stream trains a recurrent state; ar has none: choose --model rnn, lstm or gru")
+    if config.stream and config.highway:
+        raise UserError("--highway needs the last p values, which the stream graph does not carry; "
+                        "drop --stream or --highway")
 
 
 def _check_signal(spec: SignalSpec) -> None:

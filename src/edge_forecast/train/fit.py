@@ -39,14 +39,25 @@ def fit_model(kind: ModelKind, config: TrainConfig, split: Split, scaled: np.nda
     seed_everything(config.seed)
     from edge_forecast.train.models import build_model, make_optimizer
 
-    model = build_model(kind, config.window, config.units)
+    kind = ModelKind(kind)
+    highway = config.highway if kind.recurrent else 0
+    model = build_model(kind, config.window, config.units, highway)
     if not quiet:
         model.summary(print_fn=lambda line, **_: echo(line))
     seen = scaled[: split.val_end]  # the test segment is not even passed on
     validation = validation_backtest(config, split, seen)
     progress = None if quiet else _epoch_progress(kind.value, config.epochs, unit_scale, echo)
     started = time.perf_counter()
-    if config.stream:
+    if not kind.recurrent or highway:
+        from edge_forecast.baselines import fit_ar
+        from edge_forecast.train.models import init_linear
+
+        init_linear(model, kind, fit_ar(seen[: split.train_end], highway or config.window))
+    if kind is ModelKind.AR and config.ar_fit == "lstsq":
+        history = _lstsq_history(model, config, seen, split.train_end, validation)
+    elif kind is ModelKind.AR:
+        history = _refine(model, config, seen, split.train_end, validation, progress)
+    elif config.stream:
         from edge_forecast.train.stream import fit_stream
 
         history = fit_stream(model, kind, config, seen, split.train_end, validation, progress, norm)
@@ -56,8 +67,9 @@ def fit_model(kind: ModelKind, config: TrainConfig, split: Split, scaled: np.nda
         if norm.active:  # each sample (window and its shifted targets) on its window's map
             loc, scale = norm.stats(view[:, :w, 0])
             view = norm.forward(view[..., 0], loc, scale).astype(np.float32)[..., None]
-        x_tr, y_tr = view[: split.train_windows, :w], view[: split.train_windows, 1:]
-        x_va, y_va = view[split.train_windows :, :w], view[split.train_windows :, 1:]
+        last = -model.output_shape[1]  # a sequence model's W targets, or ar's next value only
+        x_tr, y_tr = view[: split.train_windows, :w], view[: split.train_windows, 1:][:, last:]
+        x_va, y_va = view[split.train_windows :, :w], view[split.train_windows :, 1:][:, last:]
         model.compile(optimizer=make_optimizer(config.optimizer.value, config.learning_rate), loss="mse")
         fit = model.fit(
             x_tr, y_tr, batch_size=config.batch_size, epochs=config.epochs,
@@ -70,6 +82,44 @@ def fit_model(kind: ModelKind, config: TrainConfig, split: Split, scaled: np.nda
 
         history = fit_closed_loop(model, config, seen, split.train_end, validation, progress, norm)
     return model, history, time.perf_counter() - started
+
+
+def _validation_rmse(model, validation: Validation | None) -> float | None:
+    from edge_forecast.forecast import rmse
+    from edge_forecast.train.models import keras_forecast_fn
+
+    if validation is None:
+        return None
+    return rmse(keras_forecast_fn(model)(validation.windows, validation.truth.shape[1]), validation.truth)
+
+
+def _lstsq_history(model, config: TrainConfig, scaled: np.ndarray, train_points: int,
+                   validation: Validation | None) -> dict[str, list[float]]:
+    """The history of a least-squares fit (no epochs): its one-step training MSE and the
+    validation backtest's closed-loop RMSE (model units), in the keys the other fits use."""
+    from edge_forecast.train.models import keras_predict_fn
+
+    lags = np.lib.stride_tricks.sliding_window_view(scaled[:train_points], config.window + 1)
+    loss = float(np.mean((keras_predict_fn(model)(lags[:, :-1]) - lags[:, -1]) ** 2))
+    val = _validation_rmse(model, validation)
+    return {"loss": [loss], "val_closed_loop_rmse": [val],
+            **({"selected_val_closed_loop_rmse": [val]} if val is not None else {})}
+
+
+def _refine(model, config: TrainConfig, scaled: np.ndarray, train_points: int, validation: Validation | None,
+            progress) -> dict[str, list[float]]:
+    """Least squares, then closed-loop training from it; the least-squares weights stay when
+    their validation backtest is better (with --select best), so refining never loses to them."""
+    from edge_forecast.train.rollout import fit_closed_loop
+
+    start = (_validation_rmse(model, validation), [w.copy() for w in model.get_weights()])
+    history = fit_closed_loop(model, config, scaled, train_points, validation, progress)
+    chosen = history.get("selected_val_closed_loop_rmse")
+    if config.select == "best" and start[0] is not None and chosen and start[0] <= chosen[0]:
+        model.set_weights(start[1])
+        history["selected_val_closed_loop_rmse"] = [start[0]]
+        history["kept_least_squares"] = [1.0]
+    return history
 
 
 def _epoch_progress(name: str, epochs: int, unit_scale: float, echo):

@@ -24,6 +24,7 @@ from edge_forecast.train.scoring import (
     assess_baselines,
     segment_plan,
     summary,
+    validation_score,
 )
 from edge_forecast.train.sources import resolve_signal
 from edge_forecast.train.split import Split, make_split
@@ -84,8 +85,16 @@ def _train_into(config: TrainConfig, signal: Signal, split: Split, stage: Path, 
     if not plan and not quiet:
         echo("no test segment (--test-split 0): every accuracy figure below is in-sample")
 
-    models = {kind.value: _train_one(kind, config, split, scaler, norm, series, scale, plan, stage, quiet, echo)
-              for kind in config.models}
+    def train_one(kind: ModelKind, cfg: TrainConfig, where: Path) -> dict:
+        return _train_one(kind, cfg, split, scaler, norm, series, scale, plan, where, quiet, echo)
+
+    auto = None
+    if config.auto:
+        from edge_forecast.train.auto import train_candidates
+
+        models, auto = train_candidates(config, stage, train_one, echo)
+    else:
+        models = {kind.value: train_one(kind, config, stage) for kind in config.models}
     baselines = assess_baselines(config, series, split, plan, scale)
     for name, entry in baselines.items():
         echo(f"baseline {name}: {summary(entry)}")
@@ -109,6 +118,7 @@ def _train_into(config: TrainConfig, signal: Signal, split: Split, stage: Path, 
         "mase_scale": {"season": config.season, "in_sample_naive_mae": scale},
         "versions": versions(),
         "models": models,
+        **({"auto": auto} if auto else {}),
         "baselines": baselines,
         "warnings": baseline_warnings({k: m["test"] for k, m in models.items()},
                                       {k: b["test"] for k, b in baselines.items()}),
@@ -127,8 +137,12 @@ def _train_one(kind: ModelKind, config: TrainConfig, split: Split, scaler: Scale
 
     loop = (norm.wrap(keras_forecast_fn(model, kind, stream=True)) if config.stream
             else norm.window_forecaster(keras_predict_fn(model)))
-    result = assess(lambda windows, steps: scaler.inverse(loop(scaler.transform(windows), steps)),
-                    series, split, plan, scale)
+
+    def forecaster(windows: np.ndarray, steps: int) -> np.ndarray:
+        return scaler.inverse(loop(scaler.transform(windows), steps))
+
+    result = assess(forecaster, series, split, plan, scale)
+    result["validation"] = validation_score(forecaster, config, split, series, scale)
     params = int(model.count_params())
     final_val = history["val_loss"][-1] if history.get("val_loss") else None
     selected = history.get("selected_val_closed_loop_rmse")
@@ -142,8 +156,9 @@ def _train_one(kind: ModelKind, config: TrainConfig, split: Split, scaler: Scale
         "kind": kind.value,
         "training": "stream" if config.stream else "window",
         "file": path.name,
-        "units": config.units,
+        "units": config.units if kind.recurrent else 0,
         "window": config.window,
+        **({"highway": config.highway} if config.highway and kind.recurrent else {}),
         "params": params,
         "layers": [{"name": layer.name, "class": type(layer).__name__, "params": int(layer.count_params())}
                    for layer in model.layers if layer.count_params()],

@@ -106,8 +106,9 @@ def fit_closed_loop(model, config: TrainConfig, scaled: np.ndarray, train_points
             window = xb + noise_gen.normal(tf.shape(xb), stddev=noise) if noise > 0 else xb
             out = call(window)
             # the sequence loss on the first window's earlier positions: not under a normalization,
-            # whose statistics (the whole window's) would show each position t values after t
-            loss = tf.reduce_mean(tf.square(out - sb)) if not norm.active else 0.0
+            # whose statistics (the whole window's) would show each position t values after t;
+            # ar has one output position (the next value)
+            loss = tf.reduce_mean(tf.square(out - sb[:, -out.shape[1] :])) if not norm.active else 0.0
             preds = [out[:, -1, :]]
             for _ in range(1, k):
                 fed = preds[-1][:, None, :]

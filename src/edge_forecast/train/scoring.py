@@ -26,6 +26,17 @@ def segment_plan(config: TrainConfig, split: Split) -> Plan | None:
     return plan_origins(split.val_end, split.points, config.window, config.horizon, config.stride)
 
 
+def validation_score(forecaster: Forecaster, config: TrainConfig, split: Split, series: np.ndarray,
+                     scale: float) -> dict | None:
+    """`forecaster`'s rolling-origin backtest on the validation segment (signal units, without
+    the forecasts), what `--model auto` chooses by; None without a validation segment."""
+    if not split.has_validation:
+        return None
+    plan = plan_origins(split.train_end, split.val_end, config.window, config.horizon, config.stride)
+    found = backtest(forecaster, series, plan, config.window, scale)
+    return {k: v for k, v in found.items() if k not in ("forecasts", "origin_index")}
+
+
 def in_sample_steps(split: Split) -> int:
     return min(split.points - split.window, MAX_IN_SAMPLE_STEPS)
 
