@@ -122,7 +122,7 @@ def _device_backtest(bundle: Path, variant: str, series: np.ndarray, origins: np
     from edge_forecast.evaluation import score
 
     forecaster = Forecaster(bundle, variant=variant, graph="window")
-    rows = np.array([forecaster.forecast(series[o - window : o], steps=horizon) for o in origins])
+    rows = np.array([forecaster.forecast(series[o - window : o], horizon=horizon) for o in origins])
     found = score(rows, truth, scale)
     return {k: found[k] for k in ("rmse", "mae", "mase")}
 
