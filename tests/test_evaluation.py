@@ -289,3 +289,8 @@ def test_baseline_warning_gives_the_ratio_or_says_the_baseline_is_exact():
     exact = baseline_warnings({"rnn": {"rmse": 0.03}}, {"ar20": {"rmse": 4e-17}})
     assert exact == ["rnn does not beat the best baseline on the test segment: RMSE 0.03 vs 4e-17 for ar20 "
                      "(the baseline is exact to float rounding)"]
+    # a float32 ar model on an exact linear recurrence (damped signal: 2.4e-9 against the float64 AR
+    # baseline's 4e-17) is exact to float32 rounding too: no warning
+    assert baseline_warnings({"ar": {"rmse": 2.428e-09}}, {"persistence": {"rmse": 0.04973},
+                                                           "ar20": {"rmse": 4.05e-17}}) == []
+    assert len(baseline_warnings({"ar": {"rmse": 1e-4}}, {"persistence": {"rmse": 0.05}, "ar20": {"rmse": 4e-17}})) == 1

@@ -106,20 +106,28 @@ def backtest(forecaster: Forecaster, series: np.ndarray, plan: Plan, window: int
             "forecasts": [[float(v) for v in row] for row in forecasts]}
 
 
+# relative errors at float rounding: float32 resolution (eps 1.2e-7, with room for a closed loop) and float64
+FLOAT32_EXACT, FLOAT64_EXACT = 1e-6, 1e-12
+
+
 def baseline_warnings(models: dict[str, dict | None], baselines: dict[str, dict | None]) -> list[str]:
     """One line per model whose test RMSE does not beat the best baseline's, saying by how much.
 
-    Both map a name to its test backtest (a dict with "rmse") or None (no test segment).
+    Both map a name to its test backtest (a dict with "rmse") or None (no test segment). The worst
+    baseline's RMSE is the yardstick of the signal's scale: a model within float32 resolution of it
+    (RMSE <= 1e-6 x the yardstick: a float32 `ar` on an exact linear recurrence, whose float64 AR
+    baseline is exact to 1e-17) is exact too, and is not warned about; a baseline at float64
+    rounding (<= 1e-12 x the yardstick) has no useful ratio, and the line says so.
     """
     scored = {name: test["rmse"] for name, test in baselines.items() if test}
     if not scored:
         return []
     best = min(scored, key=scored.get)
+    yardstick = max(scored.values())
     lines = []
     for name, test in models.items():
-        if test and test["rmse"] >= scored[best]:
-            # a baseline at float rounding (AR on an exact linear recurrence: ~1e-17) has no useful ratio
-            exact = scored[best] <= 1e-12 * max(test["rmse"], 1e-300)
+        if test and test["rmse"] >= scored[best] and test["rmse"] > FLOAT32_EXACT * yardstick:
+            exact = scored[best] <= FLOAT64_EXACT * max(yardstick, test["rmse"])
             ratio = "the baseline is exact to float rounding" if exact else f"{test['rmse'] / scored[best]:.2f}x"
             lines.append(f"{name} does not beat the best baseline on the test segment: RMSE {test['rmse']:.4g} vs "
                          f"{scored[best]:.4g} for {best} ({ratio})")
