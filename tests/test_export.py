@@ -209,6 +209,9 @@ def test_integer_checks_warn_on_drift_and_float_islands():
     assert warnings[0].startswith("int8: closed-loop RMSE vs truth 0.05 is 5.0x the float32 export's (0.01)")
     assert warnings[0].endswith("; try train --normalize perstep, or int16x8 (README: int8 and the closed loop)")
     assert warnings[1].startswith("step-int8: not integer throughout (DEQUANTIZE inside")
+    # ar and a highway cannot be trained with --normalize: the line does not suggest it
+    linear = _integer_checks({k: variants[k] for k in ("float32", "int8")}, normalizable=False)
+    assert linear[0].endswith("; try int16x8 (README: int8 and the closed loop)")
     assert variants["int16x8"]["errors"]["closed_loop_rmse_ratio_vs_float32"] == pytest.approx(1.2)
     assert variants["int8"]["full_integer"] and not variants["step-int8"]["full_integer"]
     assert "full_integer" not in variants["float32"]

@@ -312,7 +312,8 @@ def _assemble(data: _Data, models: list[str], modes: list[QuantMode], converted:
             }
     _probe_runtimes(stage, doc_models, probe_pythons, echo)
     for name, model in doc_models.items():
-        warnings = _integer_checks(model["variants"])
+        # --normalize is refused with ar and a highway (their least-squares start), so not suggested there
+        warnings = _integer_checks(model["variants"], normalizable=model["kind"] != "ar" and not model.get("highway"))
         for mode, variant in model["variants"].items():
             result.artifacts.append({"model": name, "mode": mode, **variant})
             echo(_artifact_line(name, mode, variant))
@@ -421,7 +422,7 @@ def _variant_record(found: dict, stage: Path, mode: QuantMode, graph: str, check
     }
 
 
-def _integer_checks(variants: dict) -> list[str]:
+def _integer_checks(variants: dict, normalizable: bool = True) -> list[str]:
     """Record, per integer variant, its closed-loop RMSE against the float32 export of the same
     graph and whether it is integer throughout; return the warnings worth a line."""
     warnings = []
@@ -446,7 +447,8 @@ def _integer_checks(variants: dict) -> list[str]:
             times = "infinitely many times" if ratio is None else f"{ratio:.1f}x"
             warnings.append(f"{key}: closed-loop RMSE vs truth {got:.3g} is {times} the float32 export's "
                             f"({base:.3g}); the closed loop accumulates its rounding"
-                            + ("; try train --normalize perstep, or int16x8 (README: int8 and the closed loop)"
+                            + (("; try train --normalize perstep, or int16x8" if normalizable else "; try int16x8")
+                               + " (README: int8 and the closed loop)"
                                if variant["mode"] == "int8" and variant["graph"] == GraphKind.WINDOW.value else ""))
     return warnings
 
