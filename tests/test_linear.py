@@ -140,6 +140,9 @@ def test_step_and_stream_graphs_are_refused_in_one_line(linear_run, tmp_path):
     (["--model", "auto", "--stream", "40"], ("--model auto compares window-trained candidates",)),
     (["--model", "ar", "--normalize", "origin"], ("--normalize origin is not combined with ar",)),
     (["--model", "auto", "--normalize", "perstep"], ("--normalize perstep is not combined with ar",)),
+    (["--model", "lstm", "--ar-fit", "refine"], ("--ar-fit refine applies to --model ar",)),
+    # refused before any candidate trains (it used to train ar first and print its lines)
+    (["--model", "auto", "--validation-split", "0"], ("--model auto chooses on the validation segment",)),
 ])
 def test_bad_linear_options_are_one_line_and_exit_2(tmp_path, args, fragments):
     _one_line_error(cli("train", "--out", str(tmp_path / "run"), *args), *fragments)
@@ -152,6 +155,11 @@ def test_config_checks_the_linear_options():
     with pytest.raises(UserError, match="ar-fit"):
         build_config(models=("ar",), ar_fit="ridge")
     assert build_config(models=("lstm",), highway=20).highway == 20
+    # teacher forcing alone is a valid config: the closed-loop defaults step aside unless given
+    forced = build_config(train_horizon=0)
+    assert (forced.lr_schedule, forced.select) == ("constant", "last")
+    with pytest.raises(UserError, match="need closed-loop training"):
+        build_config(train_horizon=0, select="best")
 
 
 @pytest.mark.slow
@@ -174,3 +182,14 @@ def test_auto_picks_by_validation_and_records_every_candidate(tmp_path):
     assert entry["candidate"] == best and score(entry) == auto["candidates"][best]["validation"]["mase"]
     assert sorted(p.name for p in out.glob("*.keras")) == [entry["file"]] and not (out / "candidates").exists()
     assert entry["test"]["mase"] == auto["candidates"][best]["test"]["mase"]
+
+
+@pytest.mark.slow
+def test_least_squares_ar_needs_no_training_horizon_or_budget(tmp_path):
+    """24 training values: too few for window 20 + training horizon 10, enough for AR(20) by least
+    squares, which takes no gradient steps (it used to be refused, pointing at --train-horizon)."""
+    done = cli("train", "--model", "ar", "--points", "30", "--out", str(tmp_path / "run"))
+    assert done.returncode == 0, done.stderr
+    assert "training budget" not in done.stdout and "ar: 21 parameters" in done.stdout
+    refine = cli("train", "--model", "ar", "--ar-fit", "refine", "--points", "30", "--out", str(tmp_path / "r2"))
+    assert refine.returncode == 2 and "training horizon 10" in refine.stderr

@@ -166,6 +166,10 @@ def build_config(preset: str | None = None, **overrides) -> TrainConfig:
             rest["scale"] = ScaleKind(str(rest["scale"]).lower())
         except ValueError:
             raise choice_error("--scale", rest["scale"], [s.value for s in ScaleKind]) from None
+    if rest.get("train_horizon") == 0 and not rest.get("stream"):
+        # teacher forcing: the closed-loop defaults (cosine decay, best-of selection) do not apply
+        rest.setdefault("lr_schedule", "constant")
+        rest.setdefault("select", "last")
     config = replace(base, signal=replace(base.signal, **sig), **rest)
     _check(config)
     return config
@@ -228,6 +232,10 @@ def _check_linear(config: TrainConfig) -> None:
     if config.highway and not recurrent and not config.auto:
         raise UserError("--highway adds a linear path to a recurrent model; choose --model rnn, lstm or gru "
                         "(ar is linear already)")
+    if config.ar_fit != "lstsq" and ModelKind.AR not in config.models and not config.auto:
+        raise UserError(f"--ar-fit {config.ar_fit} applies to --model ar (or auto's ar candidate) only")
+    if config.auto and not config.validation_split:
+        raise UserError("--model auto chooses on the validation segment; set --validation-split above 0")
     if config.auto and config.stream:
         raise UserError("--model auto compares window-trained candidates; drop --stream or choose --model")
     if config.auto and config.preset:
