@@ -128,6 +128,7 @@ def test_run_graph_option_and_errors(graph_bundle, tiny_bundle):
     assert done.returncode == 0, done.stderr
     too_long = cli("run", str(graph_bundle), "--model", "gru", "--graph", "rollout", "--horizon", str(ROLLOUT_STEPS + 1))
     assert too_long.returncode == 2 and "rollout graph forecasts" in too_long.stderr
+    assert "(use --graph auto, step, stream or window)" in too_long.stderr
     missing = cli("run", str(tiny_bundle), "--graph", "step", "--horizon", "3")
     assert missing.returncode == 2 and "no step graph" in missing.stderr and "Traceback" not in missing.stderr
 

@@ -120,6 +120,11 @@ def test_ar_exports_every_mode_and_runs_without_tensorflow(linear_bundle):
     assert float_loop < 1e-6
     done = cli("run", str(linear_bundle), "--model", "ar", "--graph", "step")
     _one_line_error(done, "no step graph", "ar")
+    # a forecast longer than ar's rollout graph: the hint names only graphs ar has
+    too_long = cli("run", str(linear_bundle), "--model", "ar", "--graph", "rollout", "--horizon", "9")
+    _one_line_error(too_long, "the rollout graph forecasts 8 steps; 9 were asked (use --graph auto or window)")
+    done = cli("run", str(linear_bundle), "--model", "ar", "--horizon", "3", "--format", "json")
+    assert done.returncode == 0 and json.loads(done.stdout)["horizon"] == 3
 
 
 @pytest.mark.slow

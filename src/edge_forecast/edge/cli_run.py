@@ -90,7 +90,9 @@ def _meta(forecaster: Forecaster) -> dict:
 def write_forecast(forecaster: Forecaster, values: np.ndarray, fmt: str, out: TextIO,
                    times: list[str] | None = None) -> None:
     if fmt == "json":
-        doc = {**_meta(forecaster), "steps": int(values.size), "forecast": [float(v) for v in values]}
+        # "steps": the horizon's name before the rename, kept for scripts that read it
+        doc = {**_meta(forecaster), "horizon": int(values.size), "steps": int(values.size),
+               "forecast": [float(v) for v in values]}
         if times is not None:
             doc["times"] = times
         out.write(json.dumps(doc) + "\n")

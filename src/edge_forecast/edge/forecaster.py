@@ -191,8 +191,9 @@ class Forecaster:
         if self.graph == GraphKind.ROLLOUT.value:
             horizon = self._graph_model(self.graph).horizon
             if steps > horizon:
+                others = [g for g in (GraphKind.STEP.value, GraphKind.STREAM.value) if self.has_graph(g)]
                 raise UserError(f"the rollout graph forecasts {horizon} steps; {steps} were asked "
-                                "(use --graph auto, step or window)")
+                                f"(use --graph {', '.join(['auto', *others])} or window)")
             return self.graph
         if self.graph == "auto":
             if self.has_graph(GraphKind.ROLLOUT.value) and steps <= self._graph_model(GraphKind.ROLLOUT.value).horizon:
