@@ -56,3 +56,9 @@ def write_report(name: str, title: str, command: str, body: str) -> Path:
     path.write_text(text)
     print(text)
     return path
+
+
+def against_flags(args) -> str:
+    """The --against / --against-bundle part of a side-by-side benchmark's regenerate command."""
+    flags = f" --against {args.against}" if args.against else ""
+    return flags + (f" --against-bundle {args.against_bundle}" if args.against_bundle else "")

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import write_report  # noqa: E402
+from _common import against_flags, write_report  # noqa: E402
 
 from edge_forecast.bundle import load_bundle  # noqa: E402
 from edge_forecast.edge import Forecaster, available_runtimes  # noqa: E402
@@ -124,8 +124,7 @@ def main() -> int:
             + (f" Fresh process: the runner timed in a new child process per round, this tree's and the tree at "
                f"`{args.against}` (base) alternating: the one comparison in which neither runs in a process that "
                "has loaded every other variant." if args.against else "") + "\n\n" + "\n".join(rows))
-    against = f" --against {args.against}" if args.against else ""
-    against += f" --against-bundle {args.against_bundle}" if args.against_bundle else ""
+    against = against_flags(args)
     write_report("runner_overhead", "Runner overhead vs a bare interpreter loop",
                  f"python benchmarks/runner_overhead.py {args.bundle} --model {args.model} --clock {args.clock}{against}",
                  body)

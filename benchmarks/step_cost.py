@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import write_report  # noqa: E402
+from _common import against_flags, write_report  # noqa: E402
 
 STEPS = 5000
 
@@ -128,8 +128,7 @@ def main() -> int:
                 "|---|---:|---:|---:|"]
         rows += [f"| {v} | {this[v]:.2f} | {this[v + ' floor']:.2f} | {this[v + ' stateless']:.2f} |" for v in variants]
     print("\n".join(rows))
-    against = f" --against {args.against}" if args.against else ""
-    against += f" --against-bundle {args.against_bundle}" if args.against_bundle else ""
+    against = against_flags(args)
     body = (f"Model `{args.model}` of `{args.bundle}`, litert, {STEPS} closed-loop steps (predict + push) per "
             f"measurement, CPU time of the process, median of {args.rounds} rounds"
             + (" alternating with the base tree" if args.against else "") + ".\n\n" + "\n".join(rows))

@@ -85,12 +85,9 @@ def fit_model(kind: ModelKind, config: TrainConfig, split: Split, scaled: np.nda
 
 
 def _validation_rmse(model, validation: Validation | None) -> float | None:
-    from edge_forecast.forecast import rmse
     from edge_forecast.train.models import keras_forecast_fn
 
-    if validation is None:
-        return None
-    return rmse(keras_forecast_fn(model)(validation.windows, validation.truth.shape[1]), validation.truth)
+    return None if validation is None else validation.rmse(keras_forecast_fn(model))
 
 
 def _lstsq_history(model, config: TrainConfig, scaled: np.ndarray, train_points: int,

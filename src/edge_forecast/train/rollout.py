@@ -30,6 +30,10 @@ class Validation:
     windows: np.ndarray
     truth: np.ndarray
 
+    def rmse(self, forecast: Callable[[np.ndarray, int], np.ndarray]) -> float:
+        """The closed-loop RMSE (model units) of `forecast(windows, steps)` over every origin."""
+        return rmse(forecast(self.windows, self.truth.shape[1]), self.truth)
+
 
 @dataclass
 class ClosedLoopData:
@@ -153,7 +157,7 @@ def fit_epochs(model, config: TrainConfig, arrays: tuple[np.ndarray, ...], train
         history["loss"].append(float(np.mean([float(v) for v in losses])))
         val = None  # JSON null: not evaluated this epoch
         if validation is not None and ((epoch + 1) % eval_every == 0 or epoch + 1 == config.epochs):
-            val = rmse(forecast(validation.windows, validation.truth.shape[1]), validation.truth)
+            val = validation.rmse(forecast)
             if config.select == "best" and val < best[0]:
                 best = (val, [w.copy() for w in model.get_weights()])
         history["val_closed_loop_rmse"].append(val)
