@@ -17,7 +17,13 @@ import pytest
 from conftest import cli
 
 from edge_forecast.bench.measure import CRASH_ENV
-from edge_forecast.bench.report import MEASURED, NOT_MEASURED, SCHEMA_VERSION, validate_report
+from edge_forecast.bench.report import (
+    MEASURED,
+    NOT_MEASURED,
+    SCHEMA_VERSION,
+    render_markdown,
+    validate_report,
+)
 from edge_forecast.bench.stats import fmt, horizon_plan, sig
 from edge_forecast.edge.runtime import Runtime, is_installed
 from edge_forecast.fsio import sha256_file
@@ -303,3 +309,13 @@ def test_horizon_plan_shares_every_horizon_between_origins():
     assert plan["horizon"] == 90 and plan["origins"][0] == 0 and plan["origins"][-1] == 90
     assert len(plan["origins"]) <= 100
     assert horizon_plan(180, 10)["horizon"] == 10 and horizon_plan(1, 5) == {"horizon": 1, "origins": [0]}
+
+
+@pytest.mark.slow
+def test_model_heading_names_units_or_a_linear_model(report):
+    _, doc, markdown, _ = report
+    assert "### lstm: " in markdown and " units, " in markdown.split("### lstm: ")[1].splitlines()[0]
+    linear = json.loads(json.dumps(doc))
+    linear["models"]["lstm"]["units"] = 0  # how an `ar` model's record reads: no recurrent units
+    heading = render_markdown(linear).split("### lstm: ")[1].splitlines()[0]
+    assert heading.startswith("linear, ") and "0 units" not in heading

@@ -188,7 +188,8 @@ def _headline(doc: dict) -> list[str]:
            "speed-up of each variant's p50 over the Keras `model.predict` loop's p50, per forecast step (a rollout's one-invoke forecast time is divided by its steps).", ""]
     for name, model in doc["models"].items():
         trained = ", stream-trained (its Keras forecast carries the state)" if model.get("training") == "stream" else ""
-        out += [f"### {name}: {model['units']} units, {model['params']} parameters{trained}", ""]
+        size = f"{model['units']} units, " if model["units"] else "linear, "
+        out += [f"### {name}: {size}{model['params']} parameters{trained}", ""]
         rows = []
         keras = _keras(doc, name)
         if keras:
