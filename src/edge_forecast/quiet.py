@@ -21,9 +21,11 @@ from collections.abc import Iterator
 
 VERBOSE_ENV = "EDGE_FORECAST_VERBOSE"
 # TFLite's minimal logger ("INFO: ..."), absl's prefix (I/W/E + MMDD time ...; fatal lines pass),
-# and absl's note about the logger not being started yet
+# absl's note about the logger not being started yet, and the second line of TensorFlow's
+# cpu_feature_guard message (its first line carries the absl prefix, this one does not)
 _NOISE = re.compile(rb"^(INFO: |[IWE]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w.]+:\d+\] |"
-                    rb"WARNING: All log messages before absl::InitializeLog\(\) is called)")
+                    rb"WARNING: All log messages before absl::InitializeLog\(\) is called|"
+                    rb"To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags)")
 
 
 def verbose() -> bool:
