@@ -15,9 +15,12 @@ def plot_losses(histories: dict[str, dict[str, list[float]]], path: Path) -> Non
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for name, hist in histories.items():
         epochs = np.arange(1, len(hist["loss"]) + 1)
-        (line,) = ax.plot(epochs, hist["loss"], label=f"{name} train")
+        # a least-squares fit has one entry: a line through one point draws nothing
+        marker = "o" if len(epochs) == 1 else None
+        (line,) = ax.plot(epochs, hist["loss"], marker=marker, label=f"{name} train")
         if hist.get("val_loss"):
-            ax.plot(epochs, hist["val_loss"], "--", color=line.get_color(), label=f"{name} validation")
+            ax.plot(epochs, hist["val_loss"], "--", marker=marker, mfc="none", color=line.get_color(),
+                    label=f"{name} validation")
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("MSE loss (scaled units, log scale)")
