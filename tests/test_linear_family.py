@@ -182,3 +182,26 @@ def test_ar_on_a_level_that_moves_records_an_exact_normalization_and_runs_it(tmp
     truth = np.array([series[o : o + test["horizon"]] for o in test["origin_index"]])
     f32, i8 = (score(rows[v], truth, 1.0)["rmse"] for v in ("float32", "int8"))
     assert i8 <= 1.5 * f32, (i8, f32)
+
+
+def test_the_run_records_the_exact_map_only_for_a_lone_least_squares_ar():
+    """linear_normalization: `origin` without a constant, `origin-mean` with one, nothing for an
+    undifferenced fit, a run of several models, a refined ar or a rule the user chose."""
+    from edge_forecast.normalization import NONE
+    from edge_forecast.train.config import build_config
+    from edge_forecast.train.loop import linear_normalization
+
+    train = _seasonal_walk()
+
+    def ar(d: int, intercept: float) -> dict:
+        return {"kind": "ar", "linear": {"p": 3, "d": d, "D": 0, "season": 1, "intercept": intercept}}
+
+    config = build_config(models=("ar",))
+    assert linear_normalization(config, {"ar": ar(1, 0.0)}, NONE, train).rule == "origin"
+    assert linear_normalization(config, {"ar": ar(1, 0.2)}, NONE, train).rule == "origin-mean"
+    assert linear_normalization(config, {"ar": ar(0, 0.2)}, NONE, train) is NONE
+    assert linear_normalization(config, {"ar": ar(1, 0.0), "lstm": {"kind": "lstm"}}, NONE, train) is NONE
+    refined = build_config(models=("ar",), ar_fit="refine")
+    assert linear_normalization(refined, {"ar": ar(1, 0.0)}, NONE, train) is NONE
+    chosen = Normalization.for_training("origin-mean", train)
+    assert linear_normalization(config, {"ar": ar(1, 0.0)}, chosen, train) is chosen
