@@ -1,11 +1,15 @@
 """Real series: `--model auto`, its candidates, the default model, the baselines, statsforecast's
 AutoETS and AutoARIMA, and the exported chosen model (float32, int8), on one test segment each.
 
-Per series: `edge-forecast train --model auto` (the candidates: ar fitted with `--ar-fit refine`,
-lstm, lstm with a highway of one season, at least 4; lstm is trained exactly as the default
-`--model lstm`, same config and seed, so its figures are the default model's), the run's baselines (persistence, seasonal naive, drift, AR(W)
-by least squares, fitted on the training part), the chosen model exported in float32 and int8
-and run by the device runner (edge.Forecaster, ai-edge-litert) from every test origin, and
+Per series: `edge-forecast train --model auto` (the candidates: ar, the linear family
+ARIMA(p,d,0)(0,D,0)_s by least squares with (p, d, D) chosen by its own rolling-origin backtest
+before the test segment; lstm; lstm with a highway of one season, at least 4; lstm is trained
+exactly as the default `--model lstm`, same config and seed, so its figures are the default
+model's; auto keeps ar unless a recurrent candidate's validation MASE is below 0.5x ar's), the
+run's baselines (persistence, seasonal naive, drift, AR(W) by least squares, fitted on the
+training part), the chosen model exported in float32 and int8 (under the normalization the run
+records: a chosen ar whose weights sum to 1 records the exact per-origin rule) and run by the
+device runner (edge.Forecaster, ai-edge-litert) from every test origin, and
 AutoETS / AutoARIMA (statsforecast, in .venv-bench: benchmarks/real_series_stats.py) refitted at
 every origin on all values before it. Every method forecasts the same `horizon` values from the
 same origins of the trailing 20% test segment (stride chosen for ~25 origins) and is scored by
@@ -22,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import subprocess
 import sys
 import time
@@ -37,9 +42,9 @@ from _common import RESULTS, write_report  # noqa: E402
 HERE = Path(__file__).resolve().parent
 BENCH_PYTHON = HERE.parent / ".venv-bench" / "bin" / "python"
 TARGET_ORIGINS = 25
-# the ar candidate's fit in this benchmark (`--ar-fit refine`, given explicitly; the product's
-# default is lstsq: benchmarks/results/ar_fit.md)
-AR_FIT = "refine"
+# The choice rules compared from the recorded figures: auto.choose with these margins (1: the plain
+# lowest validation MASE, the first run's rule); the run itself uses auto.PREFER_LINEAR.
+MARGINS = (1.0, 0.75, 0.5, 0.25)
 
 # name -> window W, season S (also MASE's), horizon H; built-in signals by name, the rest from
 # real_series_stats.SOURCES
@@ -69,7 +74,7 @@ def series_config(name: str, work: Path):
     window, season, horizon = SERIES[name]
     signal = name if name in BUILTIN else str(work / "data" / f"{name}.npy")
     config = build_config(models=("auto",), signal=signal, window=window, season=season, horizon=horizon,
-                          ar_fit=AR_FIT, **BUILTIN.get(name, {}))
+                          **BUILTIN.get(name, {}))
     series = resolve_signal(config.signal).values
     return replace(config, stride=stride_for(series.size, horizon)), series
 
@@ -101,6 +106,7 @@ def one_series(name: str, work: Path) -> dict:
         "auto_train_seconds": round(train_wall, 1), "chosen": record["auto"]["chosen"],
         "candidates": record["auto"]["candidates"], "auto": figures(test),
         "baselines": {k: figures(b["test"]) for k, b in record["baselines"].items()},
+        "normalization": record["normalization"]["rule"],
     }
     export_bundle(run, bundle, quant="float32,int8", force=True, echo=lambda _m: None)
     result["exported"] = {variant: _device_backtest(bundle, variant, series, origins, window, horizon, truth, scale)
@@ -148,33 +154,76 @@ def _statistical(name: str, series: np.ndarray, season: int, horizon: int, origi
 
 def table(results: list[dict]) -> str:
     """The report: MASE per method and series, then the goals."""
-    rows = ["| series | n | W / S / H | origins | default lstm | auto (chosen) | ar | lstm+highway | "
+    rows = ["| series | n | W / S / H | origins | default lstm | auto (chosen) | ar (p,d,D) | lstm+highway | "
             "seasonal naive (S = 1: persistence) | AR(W) baseline | AutoETS | AutoARIMA | exported f32 | exported int8 (RMSE x f32) | "
-            "auto train (s) |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            "normalization | auto train (s) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     beats_naive = beats_best = 0
     for r in results:
         cands = r["candidates"]
         highway = next(v for k, v in cands.items() if "highway" in k)
-        naive_key = f"seasonal_naive{r['season']}" if r["season"] > 1 else "persistence"
-        naive = r["baselines"][naive_key]["mase"]
+        naive, best = _targets(r)
         ar = r["baselines"][f"ar{r['window']}"]["mase"]
         ets, arima = r["statistical"]["AutoETS"]["mase"], r["statistical"]["AutoARIMA"]["mase"]
         auto = r["auto"]["mase"]
         beats_naive += auto < naive
-        beats_best += auto < min(ar, ets, arima)
+        beats_best += auto < best
         f32, i8 = r["exported"]["float32"], r["exported"]["int8"]
         ratio = i8["rmse"] / f32["rmse"] if f32["rmse"] > 0 else float("inf")
         rows.append(
             f"| {r['name']} | {r['points']} | {r['window']} / {r['season']} / {r['horizon']} | {r['origins']} | "
-            f"{cands['lstm']['test']['mase']:.3f} | **{auto:.3f}** ({r['chosen']}) | {cands['ar']['test']['mase']:.3f} | "
-            f"{highway['test']['mase']:.3f} | {naive:.3f} | {ar:.3f} | {ets:.3f} | {arima:.3f} | {f32['mase']:.3f} | "
-            f"{i8['mase']:.3f} ({ratio:.2f}x) | {r['auto_train_seconds']:.0f} |")
+            f"{cands['lstm']['test']['mase']:.3f} | **{auto:.3f}** ({r['chosen']}) | {cands['ar']['test']['mase']:.3f} "
+            f"({_pdd(cands['ar'])}) | {highway['test']['mase']:.3f} | {naive:.3f} | {ar:.3f} | {ets:.3f} | {arima:.3f} | "
+            f"{f32['mase']:.3f} | {i8['mase']:.3f} ({ratio:.2f}x) | {r['normalization']} | {r['auto_train_seconds']:.0f} |")
     n = len(results)
     goals = (f"\nGoals (test segment, MASE): auto beats the seasonal naive forecast on {beats_naive} of {n} series "
              f"(goal: all: {'met' if beats_naive == n else 'NOT met'}); auto beats the best of AR(W), AutoETS and "
              f"AutoARIMA on {beats_best} of {n} (goal: at least half: {'met' if 2 * beats_best >= n else 'NOT met'}).\n")
-    return "\n".join(rows) + "\n" + goals
+    return "\n".join(rows) + "\n" + goals + "\n" + rules(results)
+
+
+def _pdd(candidate: dict) -> str:
+    fit = candidate.get("linear")
+    return f"{fit['p']},{fit['d']},{fit['D']}" if fit else "-"
+
+
+def _targets(r: dict) -> tuple[float, float]:
+    """(seasonal naive's test MASE, the best of AR(W), AutoETS and AutoARIMA's): what auto must beat."""
+    naive_key = f"seasonal_naive{r['season']}" if r["season"] > 1 else "persistence"
+    best = min(r["baselines"][f"ar{r['window']}"]["mase"], r["statistical"]["AutoETS"]["mase"],
+               r["statistical"]["AutoARIMA"]["mase"])
+    return r["baselines"][naive_key]["mase"], best
+
+
+def rules(results: list[dict]) -> str:
+    """Auto's choice under each margin (train.auto.choose), from the validation figures every
+    candidate recorded, and what it scores on the test segment: the rule is never fitted to it."""
+    from edge_forecast.train.auto import choose
+
+    head = "| rule | " + " | ".join(r["name"] for r in results) + " | beats seasonal naive | beats best of AR/ETS/ARIMA |"
+    lines = ["Choice rules compared on this run's recorded figures (validation MASE chooses; cell: the chosen "
+             "candidate and its test MASE):\n", head, "|" + "---|" * (len(results) + 3)]
+    for margin in MARGINS:
+        cells, naive_wins, best_wins = [], 0, 0
+        for r in results:
+            cands = r["candidates"]
+            chosen = choose({k: c["validation"]["mase"] for k, c in cands.items()}, margin)
+            test = cands[chosen]["test"]["mase"]
+            naive, best = _targets(r)
+            naive_wins += test < naive
+            best_wins += test < best
+            cells.append(f"{chosen} {test:.3f}")
+        label = "lowest validation MASE" if margin == 1 else f"ar unless < {margin}x"
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {naive_wins}/{len(results)} | {best_wins}/{len(results)} |")
+    oracle = [min(c["test"]["mase"] for c in r["candidates"].values()) for r in results]
+    lines.append("| oracle (best test MASE, for reference only) | " + " | ".join(f"{v:.3f}" for v in oracle)
+                 + f" | {sum(v < _targets(r)[0] for v, r in zip(oracle, results, strict=True))}/{len(results)} | "
+                 + f"{sum(v < _targets(r)[1] for v, r in zip(oracle, results, strict=True))}/{len(results)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _load(values: tuple[float, float, float]) -> str:
+    return "/".join(f"{v:.1f}" for v in values)
 
 
 def main() -> int:
@@ -191,7 +240,7 @@ def main() -> int:
         return 0
     subprocess.run([str(BENCH_PYTHON), str(HERE / "real_series_stats.py"), "data", str(args.work / "data")], check=True)
     names = args.only.split(",") if args.only else list(SERIES)
-    started = time.perf_counter()
+    started, load_before = time.perf_counter(), os.getloadavg()
 
     def run(name: str) -> None:
         (args.work / "results" / f"{name}.json").unlink(missing_ok=True)
@@ -207,7 +256,8 @@ def main() -> int:
     notes = "\n".join(f"- {k}: {v}" for k, v in sources.items()) + (
         "\n- damped, mackey-glass (500 values): the built-in signals\n")
     body = (f"{__doc__.split(chr(10) + chr(10))[1]}\n\nSeries:\n{notes}\n" + table(results)
-            + f"\nWhole run: {time.perf_counter() - started:.0f} s with --jobs {args.jobs}.\n")
+            + f"\nWhole run: {time.perf_counter() - started:.0f} s with --jobs {args.jobs}; load average (1, 5, 15 min) "
+            f"{_load(load_before)} at the start, {_load(os.getloadavg())} at the end (other work shared the 2 cores).\n")
     write_report("real_series", "Real series: auto, its candidates, baselines and statistical models",
                  "nice .venv/bin/python benchmarks/real_series.py --jobs " + str(args.jobs), body)
     return 0

@@ -145,7 +145,8 @@ def _reading_options(command):
 @click.option("--delay", type=float, help="Mackey-Glass: the delay tau.  [default: 17]")
 @click.option("--signal-noise", type=float, help="Mackey-Glass: seeded measurement noise std.  [default: 0]")
 @click.option("--model", "models", multiple=True,
-              help="rnn, lstm, gru or ar (linear on the window); repeat or comma-separate.  [default: lstm]")
+              help="rnn, lstm, gru or ar (linear on the window: ARIMA(p,d,0)(0,D,0) by least squares, p, d, D "
+                   "chosen per series); repeat or comma-separate.  [default: lstm]")
 @click.option("--highway", type=click.IntRange(min=0),
               help="Add a linear autoregressive path on the last P values to rnn/lstm/gru (LSTNet), started "
                    "from the least-squares fit; 0 = none.  [default: 0]")
@@ -172,7 +173,8 @@ def _reading_options(command):
 @click.option("--stride", type=click.IntRange(min=1),
               help="Values between test origins (raised to keep at most 1,000 origins).  [default: 1]")
 @click.option("--season", type=click.IntRange(min=1),
-              help="Season of the seasonal naive forecast that scales MASE; 1 = persistence.  [default: 1]")
+              help="Season of the seasonal naive forecast that scales MASE and of ar's seasonal difference; "
+                   "1 = persistence, none.  [default: 1]")
 @click.option("--scale", type=click.Choice(["none", "standard", "minmax"]), help="[default: standard]")
 @click.option("--seed", type=int, help="Random seed; same seed, same result on one machine.  [default: 0]")
 @click.option("--train-horizon", type=int,

@@ -240,10 +240,14 @@ def _check_linear(config: TrainConfig) -> None:
         raise UserError("--model auto compares window-trained candidates; drop --stream or choose --model")
     if config.auto and config.preset:
         raise UserError("--preset seed is the tutorial's two models; drop --preset or --model auto")
-    if config.normalize != "none" and (config.highway or config.auto or ModelKind.AR in config.models):
+    if config.normalize != "none" and (config.highway or config.auto):
         # the least-squares start is fitted on the scaled series, not on normalized windows
-        raise UserError(f"--normalize {config.normalize} is not combined with ar, --highway or --model auto yet; "
+        raise UserError(f"--normalize {config.normalize} is not combined with --highway or --model auto yet; "
                         "use --normalize none there")
+    if config.normalize != "none" and ModelKind.AR in config.models and config.ar_fit != "lstsq":
+        # exact only for least-squares weights that sum to 1 (train/linear_family.py); refining moves them
+        raise UserError(f"--normalize {config.normalize} with ar needs --ar-fit lstsq (closed-loop refining "
+                        "would break the normalization's exactness); use --ar-fit lstsq or --normalize none")
     if config.stream and ModelKind.AR in config.models:
         raise UserError("--stream trains a recurrent state; ar has none: choose --model rnn, lstm or gru")
     if config.stream and config.highway:

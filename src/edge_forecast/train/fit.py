@@ -29,11 +29,12 @@ def validation_backtest(config: TrainConfig, split: Split, scaled: np.ndarray) -
 
 
 def fit_model(kind: ModelKind, config: TrainConfig, split: Split, scaled: np.ndarray, unit_scale: float,
-              quiet: bool, echo: Callable[[str], None], norm: Normalization = NONE):
+              quiet: bool, echo: Callable[[str], None], norm: Normalization = NONE, linear=None):
     """Build, train and return (model, history, seconds); only values before the test segment are read.
 
     `norm`: the instance normalization the model is trained under (every sample on its own
-    origin's map, as the device runs it; normalization.py)."""
+    origin's map, as the device runs it; normalization.py). `linear`: ar's least-squares fit
+    (`baselines.ARModel`, at most W lags; train/linear_family.py), default AR(W) on the training part."""
     from edge_forecast.train.keras_env import seed_everything
 
     seed_everything(config.seed)
@@ -52,7 +53,8 @@ def fit_model(kind: ModelKind, config: TrainConfig, split: Split, scaled: np.nda
         from edge_forecast.baselines import fit_ar
         from edge_forecast.train.models import init_linear
 
-        init_linear(model, kind, fit_ar(seen[: split.train_end], highway or config.window))
+        start = linear if linear is not None and not highway else fit_ar(seen[: split.train_end], highway or config.window)
+        init_linear(model, kind, start)
     if kind is ModelKind.AR and config.ar_fit == "lstsq":
         history = _lstsq_history(model, config, seen, split.train_end, validation)
     elif kind is ModelKind.AR:

@@ -98,6 +98,7 @@ def _train_into(config: TrainConfig, signal: Signal, split: Split, stage: Path, 
         models, auto = train_candidates(config, stage, train_one, echo)
     else:
         models = {kind.value: train_one(kind, config, stage) for kind in config.models}
+    norm = linear_normalization(config, models, norm, scaler.transform(series[: split.train_end]))
     baselines = assess_baselines(config, series, split, plan, scale)
     for name, entry in baselines.items():
         echo(f"baseline {name}: {summary(entry)}")
@@ -128,13 +129,40 @@ def _train_into(config: TrainConfig, signal: Signal, split: Split, stage: Path, 
     }
 
 
+def linear_normalization(config: TrainConfig, models: dict, norm: Normalization, train_scaled: np.ndarray
+                         ) -> Normalization:
+    """The normalization the run records: `norm`, or, for a run whose one model is a least-squares ar
+    that it is exact for (weights summing to 1: d + D >= 1), the per-origin rule that maps out the
+    most: `origin` (location and scale) without an intercept, `origin-mean` with one. The float
+    forecast is the same to float32 rounding (ARModel.normalization_exact), while an integer input
+    grid then covers only each window's deviations, not the signal's whole range (issue #15: co2's
+    rising level cost ar int8 2.92x its float32 RMSE)."""
+    if norm.active or len(models) != 1 or config.ar_fit != "lstsq":
+        return norm
+    entry = next(iter(models.values()))
+    fit = entry.get("linear")
+    if entry["kind"] != ModelKind.AR.value or not fit or fit["d"] + fit["D"] == 0:
+        return norm
+    return Normalization.for_training("origin" if fit["intercept"] == 0 else "origin-mean", train_scaled)
+
+
 def _train_one(kind: ModelKind, config: TrainConfig, split: Split, scaler: Scaler, norm: Normalization,
                series: np.ndarray, scale: float, plan, stage: Path, quiet: bool, echo) -> dict:
     from edge_forecast.train.fit import fit_model
     from edge_forecast.train.models import keras_forecast_fn, keras_predict_fn
 
-    model, history, seconds = fit_model(kind, config, split, scaler.transform(series), scaler.scale, quiet, echo,
-                                        norm)
+    scaled = scaler.transform(series)
+    linear = None
+    if kind is ModelKind.AR:  # the (p, d, D) of the linear family, chosen before the test segment
+        from edge_forecast.train.linear_family import choose_linear
+
+        try:
+            linear = choose_linear(scaled[: split.val_end], split.train_end, config.window, config.season,
+                                   config.horizon, norm)
+        except ValueError as err:
+            raise UserError(f"--model ar: {err}; lower --window or --season, or give a longer series") from None
+    model, history, seconds = fit_model(kind, config, split, scaled, scaler.scale, quiet, echo, norm,
+                                        linear.model if linear else None)
     path = stage / f"{kind.value}.keras"
     model.save(path)
 
@@ -149,6 +177,10 @@ def _train_one(kind: ModelKind, config: TrainConfig, split: Split, scaler: Scale
     params = int(model.count_params())
     final_val = history["val_loss"][-1] if history.get("val_loss") else None
     selected = history.get("selected_val_closed_loop_rmse")
+    if linear:
+        fit = linear.model.describe()
+        echo(f"{kind.value}: ARIMA({fit['p']},{fit['d']},0)(0,{fit['D']},0)_{fit['season']} by least squares, "
+             f"{fit['lags']} of {config.window} window values")
     echo(
         f"{kind.value}: {params:,} parameters, loss {history['loss'][-1]:.3g}, "
         + (f"val loss {final_val:.3g}, " if final_val is not None else "")
@@ -162,6 +194,7 @@ def _train_one(kind: ModelKind, config: TrainConfig, split: Split, scaler: Scale
         "units": config.units if kind.recurrent else 0,
         "window": config.window,
         **({"highway": config.highway} if config.highway and kind.recurrent else {}),
+        **({"linear": linear.to_dict()} if linear else {}),
         "params": params,
         "layers": [{"name": layer.name, "class": type(layer).__name__, "params": int(layer.count_params())}
                    for layer in model.layers if layer.count_params()],

@@ -62,12 +62,13 @@ def highway_order(model: keras.Model) -> int:
 def init_linear(model: keras.Model, kind: ModelKind, ar) -> None:
     """Start the linear part from a least-squares AR fit (`baselines.ARModel`, oldest lag first).
 
-    ar: its Dense takes the coefficients and intercept. A highway model: the highway takes them and
+    ar: its Dense takes the coefficients (on the window's last L values, zeros before) and intercept. A highway model: the highway takes them and
     the recurrent output layer starts at zero, so the initial forecast is exactly the AR one and
     training learns only what the linear model misses (the issue's design; LSTNet's highway)."""
     coef, bias = ar.coef.astype("float32"), [ar.intercept]
     if ModelKind(kind) is ModelKind.AR:
-        model.get_layer("ar").set_weights([coef.reshape(-1, 1), np.asarray(bias, dtype=np.float32)])
+        weights = ar.window_weights(model.get_layer("ar").get_weights()[0].shape[0]).astype("float32")
+        model.get_layer("ar").set_weights([weights.reshape(-1, 1), np.asarray(bias, dtype=np.float32)])
         return
     model.get_layer("highway").set_weights([coef.reshape(-1, 1, 1), np.asarray(bias, dtype=np.float32)])
     model.get_layer("dense").set_weights([w * 0 for w in model.get_layer("dense").get_weights()])
