@@ -50,6 +50,9 @@ from edge_forecast.signals import Scaler
 
 BUNDLE_FORMAT = "edge-forecast-bundle"
 BUNDLE_VERSION = 2
+# Minor versions add what older readers may ignore; 1: step / stream variants whose state lives
+# in the interpreter (`state_store`: "variables"). Bundles without `format_minor` are minor 0.
+BUNDLE_MINOR = 1
 BUNDLE_FILE = "bundle.json"
 
 # Required keys and their types, per level: a small schema that needs no dependency on a device.
@@ -186,6 +189,9 @@ def validate_bundle_dict(data: Any) -> None:
             f"(this edge-forecast reads version {BUNDLE_VERSION})"
         )
     _require(data, _TOP, "the document")
+    minor = data.get("format_minor", 0)
+    if not isinstance(minor, int) or isinstance(minor, bool) or minor < 0:
+        raise UserError("bundle.json: format_minor must be a non-negative integer")
     context = context_window_values(data)
     if data["window"] < 1 or len(context) != data["window"]:
         raise UserError("bundle.json: context_window must hold exactly `window` values")
