@@ -151,11 +151,18 @@ class StepModel:
         self.output_quant = TensorQuant.from_details(y)
         self._invoke, self._set, self._get = interp.invoke, interp.set_tensor, interp.get_tensor
         self._zero_state = {n: TensorQuant.from_details(d).quantize(np.zeros(d["shape"])) for n, d in self.states.items()}
-        self._quantize = self.input_quant.scalar_quantizer()
+        quantizer = self.input_quant.scalar_quantizer()
+        self._quantize = None if quantizer is None else quantizer.__call__  # bound: no __call__ lookup per step
         self._x = np.zeros((1, 1), dtype=self.input_quant.dtype)  # the input buffer, reused every step
+        # an int8 x: one ready (1, 1) array per level, indexed by the level itself (levels[q] for
+        # q in -128..127: the negative ones from the end), which costs less than writing q into _x
+        self._levels = ([np.full((1, 1), q, dtype=np.int8) for q in (*range(128), *range(-128, 0))]
+                        if self.input_quant.dtype == np.int8 and quantizer is not None else None)
         oq = self.output_quant
         self._out_scale, self._out_zp = (oq.scale, oq.zero_point) if oq.quantized else (1.0, 0)
         self.last = 0.0
+        if not self.inside:  # the step with the state hand-over; a state-inside step is only set, invoke, get
+            self.push = self._push_explicit
         self.reset()
 
     def _explicit_roles(self, tensors: dict | None) -> tuple[dict, dict]:
@@ -222,10 +229,22 @@ class StepModel:
     def push(self, value: float) -> float:
         """Feed one model-unit value; return the graph's prediction of the next (one invoke).
 
-        Per step: set x, invoke, get y, and for an explicit-state graph one get_tensor / set_tensor
-        pair per state between them. Those public calls are the floor of a step
-        (benchmarks/step_cost.py measures it); what is written here around them is kept to local
-        names and Python scalars (a state-inside graph's hand-over lists are empty)."""
+        Per step on a state-inside graph: set x, invoke, get y, the public-API floor of a step
+        (benchmarks/step_cost.py measures it); what is written here around those calls is kept to
+        local names and Python scalars. An explicit-state graph runs `_push_explicit` instead."""
+        if self._levels is not None:
+            self._set(self.x_index, self._levels[self._quantize(value)])
+        else:
+            x = self._x
+            x[0, 0] = value if self._quantize is None else self._quantize(value)
+            self._set(self.x_index, x)
+        self._invoke()
+        self.last = last = (self._get(self.y_index).item() - self._out_zp) * self._out_scale
+        return last
+
+    def _push_explicit(self, value: float) -> float:
+        """`push` on an explicit-state graph: one get_tensor / set_tensor pair per state between
+        the invoke and y (requantized where the state's input and output scales differ)."""
         x, set_, get = self._x, self._set, self._get
         x[0, 0] = value if self._quantize is None else self._quantize(value)
         set_(self.x_index, x)
