@@ -188,7 +188,8 @@ class StepModel:
         interp = self.interpreter
         step, load, save = STATE_SIGNATURES
         sx, sy = _signature_details(interp, step)
-        (x,), (y,) = ins, outs = interp.get_input_details(), interp.get_output_details()
+        ins, outs = interp.get_input_details(), interp.get_output_details()
+        x, y = ins[0], outs[0]
         if not (len(ins) == len(outs) == 1 and set(sx) == {"x"} and set(sy) == {"y"}
                 and (x["index"], x["name"]) == (sx["x"]["index"], sx["x"]["name"])
                 and (y["index"], y["name"]) == (sy["y"]["index"], sy["y"]["name"])
