@@ -117,7 +117,8 @@ def _convert_state_inside(job: dict, model, graph: GraphKind, mode: QuantMode) -
     int8: the variables are quantized too (`_experimental_variable_quantization`, the converter's
     only switch for it, private in TF 2.21): without it each variable stays float32 behind a
     DEQUANTIZE / QUANTIZE pair, not integer throughout (and a prototype of the LSTM(40) step graph
-    with float32 variables took 6.7 us per step on litert against 5.5 us with int8 ones).
+    with float32 variables and a SELECT-based load took 6.7 us per step on litert, the design
+    here 5.5 us; variable quantization with that SELECT did not convert: same-scale constraint).
     Calibration walks the visited states through all three signatures: load a visited state,
     step on its x, save."""
     import tensorflow as tf
