@@ -151,12 +151,14 @@ def main() -> int:
     rows = [head + "|", "|" + "---|" * 2 + "---:|" * (head.count("|") - 2)] + [r + "|" for r in rows]
     print("\n".join(rows))
     against = against_flags(args)
+    python = f" --runtime {args.runtime} --python {args.python}" if args.runtime != "litert" else ""
     body = (f"Model `{args.model}` of `{args.bundle}`, {args.runtime}, {STEPS} closed-loop steps (predict + push) per "
             f"measurement, {SNAPSHOTS} snapshot + restore pairs, CPU time of the process, median of {args.rounds} rounds"
-            + (" alternating with the base tree" if args.against else "") + f". Load average at the start: {load}.\n\n"
+            + (" alternating with the base tree" if args.against else "") + f". Load average at the start: {load}."
+            + (f" The measuring children ran in `{args.python}` (the host line is the parent's)." if python else "")
+            + "\n\n"
             + "\n".join(rows))
     name = "step_cost" if args.runtime == "litert" else f"step_cost_{args.runtime}"
-    python = f" --runtime {args.runtime} --python {args.python}" if args.runtime != "litert" else ""
     write_report(name, f"Per-step cost of the step and stream graphs ({args.runtime})",
                  f"python benchmarks/step_cost.py {args.bundle} --model {args.model}{against} --rounds {args.rounds}{python}",
                  body)
