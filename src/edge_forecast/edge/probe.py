@@ -25,10 +25,10 @@ def _run_tflite(runtime: Runtime, path: Path) -> None:
         interp.get_tensor(detail["index"])
 
 
-# Why the microcontroller copy takes explicit-state graphs only: TFLM's Python interpreter runs
-# subgraph 0 and has no signatures to reset, save or restore the state with, and on a state-inside
-# int8 graph its outputs differed from ai-edge-litert's by tens of quantization steps (prototype
-# of #16); recorded as not run, so `micro` skips these variants
+# Why the microcontroller copy takes explicit-state graphs only: `micro`'s files and checks are
+# written for explicit state, and TFLM's Python interpreter has no signatures to save or restore a
+# state-inside graph's state (README: "Where the step state lives"); recorded as not run, so
+# `micro` skips these variants
 STATE_INSIDE_ON_MICRO = ("the state is kept in resource variables, which the micro copy does not use "
                          "(export --step-state explicit for a microcontroller)")
 
