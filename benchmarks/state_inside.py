@@ -7,13 +7,17 @@ forecasts over the evaluation segment (numpy + one interpreter).
 INSIDE_BUNDLE is exported with the default `--step-state inside`, EXPLICIT_BUNDLE from the same
 run with `--step-state explicit`. float32 should agree to float rounding; int8 files differ by
 their calibration (the variables get their own scales), so the table gives each one's
-closed-loop RMSE against the truth and against the Keras closed loop it implements. Writes
-benchmarks/results/state_inside.md.
+closed-loop RMSE against the truth and against the Keras closed loop it implements. With
+tflite-micro installed, a second table runs each state-inside file on TFLM's Python interpreter
+beside ai-edge-litert, teacher-forced over the evaluation segment from the zero state (TFLM has
+no signatures to load a state; `reset()` zeroes the variables): the largest difference of the
+raw outputs (quantization steps for int8). Writes benchmarks/results/state_inside.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -44,6 +48,39 @@ def compare(inside, explicit, model: str, variant: str, runtime: str) -> str:
             f"| {rmse(loops[0][:n], keras[:n]):.3g} | {rmse(loops[1][:n], keras[:n]):.3g} |")
 
 
+def raw_outputs(path: Path, runtime, values: np.ndarray) -> np.ndarray:
+    """y as the graph stores it (int8 levels or float32) after each value, from the zero state:
+    subgraph 0 of a state-inside graph is x -> y."""
+    from edge_forecast.edge.artifact import TensorQuant
+    from edge_forecast.edge.runtime import make_interpreter
+
+    interp = make_interpreter(runtime, path)
+    (x,), (y,) = interp.get_input_details(), interp.get_output_details()
+    quant = TensorQuant.from_details(x)
+    out = []
+    for v in values:
+        interp.set_tensor(x["index"], quant.quantize(np.full((1, 1), v)))
+        interp.invoke()
+        out.append(float(interp.get_tensor(y["index"]).reshape(-1)[0]))
+    return np.asarray(out)
+
+
+def micro_rows(bundle) -> list[str]:
+    """TFLM vs ai-edge-litert on every state-inside variant, teacher-forced (model units in)."""
+    from edge_forecast.edge.runtime import MICRO, Runtime
+
+    values = bundle.scaler.transform(np.asarray(bundle.data["evaluation"]["truth"]))
+    rows = ["| model | variant | steps | max abs TFLM - litert (raw output: int8 levels or float) |", "|---|---|---:|---:|"]
+    for model in bundle.models:
+        for variant in bundle.variants(model):
+            if bundle.variant(model, variant).get("state_store") == "variables":
+                path = bundle.artifact_path(model, variant)
+                diff = max_abs(raw_outputs(path, MICRO, values), raw_outputs(path, Runtime.LITERT, values))
+                rows.append(f"| {model} | {variant} | {values.size} | {diff:.2g} |")
+                print(rows[-1], flush=True)
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("inside", type=Path)
@@ -64,6 +101,8 @@ def main() -> int:
             f"loop of {steps} steps from the context window and {steps - 1} one-step forecasts after each true value "
             f"(`Forecaster.update`), signal units; evaluation segment: {inside.data['evaluation']['segment']}.\n\n"
             + "\n".join(rows))
+    if importlib.util.find_spec("tflite_micro"):
+        body += "\n\ntflite-micro (host reference kernels) beside ai-edge-litert:\n\n" + "\n".join(micro_rows(inside))
     write_report("state_inside", "State-inside vs explicit-state step and stream graphs",
                  f"python benchmarks/state_inside.py {args.inside} {args.explicit} --runtime {args.runtime}", body)
     return 0
