@@ -172,7 +172,7 @@ def main() -> None:
         if not args.skip_train:
             _run("train", "--preset", "seed", *epochs, "--quiet", "--out", str(run), "--force")
         _run("export", str(run), "--out", str(bundle), "--quant", "float32,int8", "--graphs", "window,step,stream",
-             "--quiet", "--force", *probe)
+             "--step-state", "explicit", "--quiet", "--force", *probe)  # micro takes explicit-state graphs
         _run("micro", str(bundle), *probe)
         command = "python benchmarks/micro.py" + (f" --epochs {args.epochs}" if args.epochs else "")
         write_report("micro", "Microcontroller files: flash, arena, TFLM vs litert (seed models)", command,

@@ -26,7 +26,8 @@ def cli(*args: str, input: str | None = None, env: dict | None = None, timeout: 
 
 # Fixtures that train or convert: a test that uses one (directly or through another fixture) is
 # slow, unless the device suite hands it a ready bundle (EDGE_FORECAST_DEVICE_BUNDLE).
-TRAINED_FIXTURES = {"tiny_run", "tiny_bundle", "graph_bundle", "stream_run", "stream_bundle", "run_and_bundle"}
+TRAINED_FIXTURES = {"tiny_run", "tiny_bundle", "graph_bundle", "stream_run", "stream_bundle", "run_and_bundle",
+                    "explicit_bundle"}
 BUNDLE_FIXTURES = {"tiny_bundle", "graph_bundle"}
 GRAPH_STEPS = 30  # the graph bundle's rollout horizon (short: conversion stays quick)
 
@@ -72,6 +73,17 @@ def graph_bundle(request, tmp_path_factory) -> Path:
     done = cli("export", str(tiny_run), "--out", str(out), "--models", "lstm,gru", "--quant", "float32,int8",
                "--graphs", "window,step,rollout,stream", "--rollout-horizon", str(GRAPH_STEPS), "--quiet",
                timeout=1800)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return out
+
+
+@pytest.fixture(scope="session")
+def explicit_bundle(tiny_run, tmp_path_factory) -> Path:
+    """`graph_bundle`'s step and stream graphs (no rollout) with explicit state tensors
+    (`--step-state explicit`, as bundles before format minor 1 and `micro` have them)."""
+    out = tmp_path_factory.mktemp("explicit") / "bundle"
+    done = cli("export", str(tiny_run), "--out", str(out), "--models", "lstm,gru", "--quant", "float32,int8",
+               "--graphs", "window,step,stream", "--step-state", "explicit", "--quiet", timeout=1800)
     assert done.returncode == 0, done.stdout + done.stderr
     return out
 

@@ -76,7 +76,7 @@ def micro_bundle(tiny_run, tmp_path_factory):
     pytest.importorskip("tflite_micro")
     out = tmp_path_factory.mktemp("micro") / "bundle"
     done = cli("export", str(tiny_run), "--out", str(out), "--models", "rnn,lstm", "--quant", "float32,int8",
-               "--graphs", "window,step,stream", "--quiet")
+               "--graphs", "window,step,stream", "--step-state", "explicit", "--quiet")
     assert done.returncode == 0, done.stdout + done.stderr
     before = (out / "bundle.json").read_bytes()
     probe = ["--probe-python", str(TFLITE_PYTHON)] if TFLITE_PYTHON.exists() else []

@@ -9,11 +9,14 @@ rename call the context window `seed_window`; it is still read (`context_window`
 Variants named after their mode ("float32", "int8", ...) are window graphs. Export with --graphs
 adds "<graph>-<mode>" variants (step-float32, rollout-int8, stream-float32, ...) whose `graph`
 says what they compute (GraphKind). Step and stream variants also record `rows` (W for the exact
-step graph, 1 for stream) and `state`: per state tensor (h, and c for LSTM) its input dtype, shape,
-scale and zero point, its input and output tensor indices, and the output's quantization (the
-runner copies the output state into the input state after each invoke, requantizing if they
-differ); and `tensors`: {"x": index, "y": index, "h": [input, output], "c": [...]}, the indices the
-runner finds its tensors by (never tensor names, which a stripped flatbuffer lacks).
+step graph, 1 for stream), `state` and `tensors`. A state-inside variant (`state_store`:
+"variables", format minor 1, edge.step) keeps h (and c) in resource variables: `state` gives per
+state its dtype, shape, scale and zero point as `step_load` takes it and the quantization
+`step_save` returns (`output`); `tensors` is {"x": index, "y": index}. An explicit-state variant
+(no `state_store`) records per state tensor also its input and output tensor indices (the runner
+copies the output state into the input state after each invoke, requantizing if they differ),
+and `tensors`: {"x": index, "y": index, "h": [input, output], "c": [...]}. The runner finds its
+tensors by these indices (never tensor names, which a stripped flatbuffer lacks).
 Rollout variants record `horizon` (H values out per invoke). The window graph's `errors` keys
 are kept; graph variants compare their closed loop with the Keras closed loop they implement
 (`Bundle.reference_loop`). A model's optional `training` says how it was trained: "window"
@@ -50,6 +53,9 @@ from edge_forecast.signals import Scaler
 
 BUNDLE_FORMAT = "edge-forecast-bundle"
 BUNDLE_VERSION = 2
+# Minor versions add what older readers may ignore; 1: step / stream variants whose state lives
+# in the interpreter (`state_store`: "variables"). Bundles without `format_minor` are minor 0.
+BUNDLE_MINOR = 1
 BUNDLE_FILE = "bundle.json"
 
 # Required keys and their types, per level: a small schema that needs no dependency on a device.
@@ -186,6 +192,9 @@ def validate_bundle_dict(data: Any) -> None:
             f"(this edge-forecast reads version {BUNDLE_VERSION})"
         )
     _require(data, _TOP, "the document")
+    minor = data.get("format_minor", 0)
+    if not isinstance(minor, int) or isinstance(minor, bool) or minor < 0:
+        raise UserError("bundle.json: format_minor must be a non-negative integer")
     context = context_window_values(data)
     if data["window"] < 1 or len(context) != data["window"]:
         raise UserError("bundle.json: context_window must hold exactly `window` values")

@@ -224,10 +224,14 @@ def train(out: Path, preset: str | None, force: bool, quiet: bool, **options) ->
 @click.option("--rollout-horizon", type=HORIZON,
               help="Forecast length H of the rollout graph (values per invoke).  [default: the evaluation steps]")
 @click.option("--rollout-steps", type=HORIZON, hidden=True, help="Deprecated name of --rollout-horizon.")
+@click.option("--step-state", type=click.Choice(["inside", "explicit"]), default="inside", show_default=True,
+              help="Where step and stream graphs keep the recurrent state: inside the interpreter (resource "
+                   "variables; a step is set x, invoke, get y) or explicit state tensors (what `micro` takes).")
 @click.option("--force", is_flag=True, help="Replace an existing bundle directory.")
 @click.option("--quiet", is_flag=True, help="No progress output, only errors and failures.")
 def export(run: Path, out: Path, models: str | None, quant: str | None, calibration_samples: int,
            probe_python: tuple[str, ...], graphs: str, rollout_horizon: int | None, rollout_steps: int | None,
+           step_state: str,
            force: bool, quiet: bool) -> None:
     """Convert a training RUN to TFLite in every quantization mode, verified, into a bundle."""
     from edge_forecast.export.exporter import export_bundle
@@ -236,7 +240,7 @@ def export(run: Path, out: Path, models: str | None, quant: str | None, calibrat
 
     result = export_bundle(run, out, models=models, quant=quant, calibration_samples=calibration_samples,
                            force=force, probe_python=probe_python, echo=_echo(quiet), graphs=graphs,
-                           rollout_horizon=rollout_horizon)
+                           rollout_horizon=rollout_horizon, step_state=step_state)
     _echo(quiet)(f"bundle saved to {result.bundle} ({len(result.artifacts)} artifacts)")
     _warnings_and_failures(result.warnings, result.failures, quiet, "artifact(s)")
 

@@ -380,3 +380,57 @@ def test_a_forecaster_shared_by_threads_gives_each_its_own_forecast(tiny_bundle)
     for t in threads:
         t.join()
     assert errors == [] and wrong == []
+
+
+def _state_inside_variants(bundle, model: str) -> list[str]:
+    return [v for v in bundle.variants(model) if bundle.variant(model, v).get("state_store") == "variables"
+            and runs_here(bundle, model, v)]
+
+
+def test_state_inside_graphs_snapshot_restore_and_reset(graph_bundle):
+    """The state lives in the interpreter: a restore brings back exactly the saved state, a reset
+    the zero state, and the per-step path reads and writes no state tensor."""
+    from edge_forecast.edge.step import StepModel
+
+    bundle = load_bundle(graph_bundle)
+    context = bundle.scaler.transform(bundle.context_window)
+    values = bundle.scaler.transform(np.asarray(bundle.data["evaluation"]["truth"][:12]))
+    variants = _state_inside_variants(bundle, "lstm")
+    assert {"step-float32", "stream-float32"} <= set(variants)
+    for variant in variants:
+        entry = bundle.variant("lstm", variant)
+        model = StepModel(bundle.artifact_path("lstm", variant), RUNTIME, tensors=entry["tensors"])
+        assert model.inside and model._copies == [] and model._requantize == []
+        first = model.prime(context)
+        saved = model.snapshot()
+        assert {n: list(v.shape) for n, v in saved[0].items()} == {n: s["shape"] for n, s in entry["state"].items()}
+        ahead = [model.push(float(v)) for v in values]
+        assert ahead[-1] != first  # the state moved
+        model.restore(saved)
+        assert model.last == first
+        assert [model.push(float(v)) for v in values] == ahead  # exactly the same state again
+        model.reset()
+        zero = model.snapshot()[0]
+        assert all(np.array_equal(zero[n], model._zero_state[n]) for n in zero)
+        assert model.prime(context) == first
+
+
+def test_update_then_forecast_equals_a_fresh_forecast_on_state_inside_graphs(graph_bundle):
+    bundle = load_bundle(graph_bundle)
+    truth = np.asarray(bundle.data["evaluation"]["truth"])
+    history = np.concatenate([bundle.context_window, truth[:8]])
+    variants = [v for v in _state_inside_variants(bundle, "lstm") if v.startswith("step-")]
+    assert variants
+    for variant in variants:
+        f = Forecaster(bundle, "lstm", variant, RUNTIME, graph="step")
+        f.reset(bundle.context_window)
+        for v in truth[:8]:
+            got = f.update(v, horizon=6)  # every update runs its horizon on a snapshot and restores it
+        fresh = Forecaster(bundle, "lstm", variant, RUNTIME, graph="step").forecast(history, 6)
+        assert np.array_equal(got, fresh), variant
+    # the stream graph carries its state: horizons of 1 and of 6 leave it the same
+    stream = [v for v in _state_inside_variants(bundle, "lstm") if v.startswith("stream-")]
+    for variant in stream:
+        one, six = (Forecaster(bundle, "lstm", variant, RUNTIME, graph="stream") for _ in range(2))
+        for v in truth[:8]:
+            assert one.update(v, horizon=1)[0] == six.update(v, horizon=6)[0]

@@ -1,20 +1,32 @@
-"""Explicit-state graphs on the device: the exact step / stream graph and the one-invoke rollout.
+"""Step and stream graphs on the device: the exact step / stream graph and the one-invoke rollout.
 
-A step graph has inputs x (1, 1) and state tensors, outputs y (1, 1) and the next states. Its
-tensors are found by index, never by tensor name (a stripped flatbuffer has none): the indices
-bundle.json records at export (`tensors`), or, at export, the model's signature (`serving_default`:
-inputs x, h[, c]; outputs output_0 = y, output_1.. = the next states in the model's output order).
-The state lives in the interpreter's input tensors: after an invoke each next-state output is
-copied into its state input with the interpreter's public set_tensor / get_tensor (an int8 graph
-whose input and output state scales differ is requantized through a preallocated buffer).
+A step graph advances the recurrent state by one value and gives the next prediction. It comes
+in two kinds; `open_step_model` opens either:
+
+- state inside (`StateInsideModel`, bundles written since format minor 1, the default of
+  export): the state lives in the interpreter's resource variables. Signature `step` (subgraph 0,
+  what `invoke()` runs): x (1, 1) -> y (1, 1), reading the state and writing the next one;
+  `step_load` assigns a state (reset, restore) and `step_save` returns it (snapshot), both through
+  the public signature runner, made for the call and dropped (a live runner holds the native
+  interpreter, and the interpreters then refuse `invoke()`). A closed-loop step is set x, invoke,
+  get y: the public-API floor without a state copy, which is why it exists
+  (benchmarks/step_cost.py: the explicit-state step through public calls cost 1.2-1.5x the
+  private native invoke this module used before #16).
+- explicit state (`StepModel`, older bundles and `export --step-state explicit`, which
+  `edge-forecast micro` takes): inputs x (1, 1) and the state tensors, outputs y (1, 1) and the
+  next states. After an invoke each next-state output is copied into its state input with
+  set_tensor / get_tensor (an int8 graph whose input and output state scales differ is
+  requantized through a preallocated buffer).
+
+Tensors are found by index, never by tensor name (a stripped flatbuffer has none): the indices
+bundle.json records at export (`tensors`), or, at export, the model's signature (explicit state:
+`serving_default`: inputs x, h[, c]; outputs output_0 = y, output_1.. = the next states in the
+model's output order; state inside: subgraph 0's one input and one output, which must be the
+`step` signature's x and y).
 
 Why not numpy views of the tensor buffers: the interpreters refuse `invoke()` while a view is
 alive, and views made afresh for every step (`interpreter.tensor(i)()`) cost more than the copies:
-on ai-edge-litert making a view costs about what a get_tensor or set_tensor call does, so a step
-through views (x, y and both ends of each state) costs more than set / get.
-benchmarks/step_cost.py times the public-API floor of a step beside this class. Those public calls,
-not the Python around them, are what a step costs over the private native invoke with held views
-that this module used before #16.
+on ai-edge-litert making a view costs about what a get_tensor or set_tensor call does.
 """
 
 from __future__ import annotations
@@ -27,6 +39,18 @@ from edge_forecast.edge.artifact import TensorQuant
 from edge_forecast.edge.runtime import Runtime, make_interpreter
 
 STATE_NAMES = ("h", "c")
+# The signatures of a graph that keeps its state inside (export.graphs.build_state_inside); sorted,
+# so the converter makes `step` subgraph 0
+STATE_SIGNATURES = ("step", "step_load", "step_save")
+STATE_KEPT = ("inside", "explicit")  # export --step-state: where a step / stream graph keeps its state
+STATE_STORE = "variables"  # bundle.json `state_store` of a state-inside variant (absent: explicit state)
+
+
+def keeps_state_inside(interp) -> bool:
+    """Whether the interpreter's model has the state-inside signatures (tflite-micro's adapter
+    has no signatures: False)."""
+    signatures = getattr(interp, "get_signature_list", None)
+    return signatures is not None and set(STATE_SIGNATURES) <= set(signatures())
 
 
 def signature_tensors(interp) -> dict:
@@ -107,46 +131,97 @@ class _Handover:
 class StepModel:
     """A step (exact, staggered W rows) or stream (one row) graph: push a value, get the next.
 
-    `tensors`: the tensor indices bundle.json records for this file (`signature_tensors`' dict);
-    None reads them from the model's signature. Raises ValueError for a file that is not a step
-    graph."""
+    Either kind (module docstring): state inside (`inside` True) or explicit. `tensors`: the
+    tensor indices bundle.json records for this file ({"x", "y"} and, explicit, per state
+    [input, output]); None reads them from the model's signatures. Raises ValueError for a file
+    that is not a step graph, or whose tensors are not the recorded ones."""
 
     def __init__(self, path: Path, runtime: Runtime, threads: int | None = None, tensors: dict | None = None) -> None:
         self.path = Path(path)
         self.runtime = runtime
         self.interpreter = interp = make_interpreter(runtime, self.path, threads)
+        self.inside = keeps_state_inside(interp)
         try:
-            self.tensors = tensors = dict(tensors) if tensors else signature_tensors(interp)
+            x, y = self._inside_roles(tensors) if self.inside else self._explicit_roles(tensors)
         except ValueError as exc:
             raise ValueError(f"{self.path.name}: {exc}") from None
+        self.rows = int(self.states["h"]["shape"][0])
+        self.x_index, self.y_index = int(x["index"]), int(y["index"])
+        self.input_quant = TensorQuant.from_details(x)
+        self.output_quant = TensorQuant.from_details(y)
+        self._invoke, self._set, self._get = interp.invoke, interp.set_tensor, interp.get_tensor
+        self._zero_state = {n: TensorQuant.from_details(d).quantize(np.zeros(d["shape"])) for n, d in self.states.items()}
+        quantizer = self.input_quant.scalar_quantizer()
+        self._quantize = None if quantizer is None else quantizer.__call__  # bound: no __call__ lookup per step
+        self._x = np.zeros((1, 1), dtype=self.input_quant.dtype)  # the input buffer, reused every step
+        # an int8 x: one ready (1, 1) array per level, indexed by the level itself (levels[q] for
+        # q in -128..127: the negative ones from the end), which costs less than writing q into _x
+        self._levels = ([np.full((1, 1), q, dtype=np.int8) for q in (*range(128), *range(-128, 0))]
+                        if self.input_quant.dtype == np.int8 and quantizer is not None else None)
+        oq = self.output_quant
+        self._out_scale, self._out_zp = (oq.scale, oq.zero_point) if oq.quantized else (1.0, 0)
+        self.last = 0.0
+        if not self.inside:  # the step with the state hand-over; a state-inside step is only set, invoke, get
+            self.push = self._push_explicit
+        self.reset()
+
+    def _explicit_roles(self, tensors: dict | None) -> tuple[dict, dict]:
+        """x, y and the state inputs / outputs of an explicit-state graph; the hand-overs."""
+        interp = self.interpreter
+        self.tensors = tensors = dict(tensors) if tensors else signature_tensors(interp)
         ins = {int(d["index"]): d for d in interp.get_input_details()}
         outs = {int(d["index"]): d for d in interp.get_output_details()}
         details = {**ins, **outs}
         self.state_names = [n for n in STATE_NAMES if n in tensors]
         if not _roles_fit(tensors, self.state_names, ins, outs):
-            raise ValueError(f"{self.path.name}: not a step graph with the tensors {tensors}")
+            raise ValueError(f"not a step graph with the tensors {tensors}")
         self.states = {n: details[int(tensors[n][0])] for n in self.state_names}
         self._state_outputs = {n: details[int(tensors[n][1])] for n in self.state_names}
-        self.rows = int(self.states["h"]["shape"][0])
-        self.x_index, self.y_index = int(tensors["x"]), int(tensors["y"])
-        self.input_quant = TensorQuant.from_details(details[self.x_index])
-        self.output_quant = TensorQuant.from_details(details[self.y_index])
-        self._invoke, self._set, self._get = interp.invoke, interp.set_tensor, interp.get_tensor
         handover = [_Handover(interp, self._state_outputs[n], self.states[n]) for n in self.state_names]
         self._copies = [h.pair() for h in handover if h.same]  # the common case, inlined in push
         self._requantize = [h for h in handover if not h.same]
-        self._zero_state = {n: TensorQuant.from_details(d).quantize(np.zeros(d["shape"])) for n, d in self.states.items()}
-        self._quantize = self.input_quant.scalar_quantizer()
-        self._x = np.zeros((1, 1), dtype=self.input_quant.dtype)  # the input buffer, reused every step
-        oq = self.output_quant
-        self._out_scale, self._out_zp = (oq.scale, oq.zero_point) if oq.quantized else (1.0, 0)
-        self.last = 0.0
-        self.reset()
+        return details[int(tensors["x"])], details[int(tensors["y"])]
+
+    def _inside_roles(self, tensors: dict | None) -> tuple[dict, dict]:
+        """x and y of a state-inside graph: subgraph 0's one input and one output, which must be
+        the `step` signature's; the states from `step_load` (inputs) and `step_save` (outputs)."""
+        interp = self.interpreter
+        step, load, save = STATE_SIGNATURES
+        sx, sy = _signature_details(interp, step)
+        ins, outs = interp.get_input_details(), interp.get_output_details()
+        x, y = ins[0], outs[0]
+        if not (len(ins) == len(outs) == 1 and set(sx) == {"x"} and set(sy) == {"y"}
+                and (x["index"], x["name"]) == (sx["x"]["index"], sx["x"]["name"])
+                and (y["index"], y["name"]) == (sy["y"]["index"], sy["y"]["name"])
+                and list(x["shape"]) == list(y["shape"]) == [1, 1]):
+            raise ValueError(f"not a step graph: subgraph 0 is not the `{step}` signature x (1, 1) -> y (1, 1)")
+        self.tensors = {"x": int(x["index"]), "y": int(y["index"])}
+        if tensors and {k: tensors.get(k) for k in ("x", "y")} != self.tensors:
+            raise ValueError(f"not a step graph with the tensors {dict(tensors)} (its x and y are {self.tensors})")
+        self.states, _ = _signature_details(interp, load)
+        save_in, self._state_outputs = _signature_details(interp, save)
+        self._save_feed = {"x": np.zeros((1, 1), dtype=save_in["x"]["dtype"])}  # unused by the graph
+        self.state_names = [n for n in STATE_NAMES if n in self.states]
+        if ("h" not in self.states or set(self.states) != set(self.state_names) or set(self._state_outputs) != set(self.states)
+                or any(list(self.states[n]["shape"]) != list(self._state_outputs[n]["shape"]) for n in self.state_names)):
+            raise ValueError(f"not a step graph: `{load}` / `{save}` do not load and save the same h[, c]")
+        self._copies, self._requantize = [], []  # nothing to hand over: push is set x, invoke, get y
+        self._saved_quant = {n: (TensorQuant.from_details(self._state_outputs[n]), TensorQuant.from_details(self.states[n]))
+                             for n in self.state_names}
+        return x, y
 
     def reset(self) -> None:
         """Zero state: every row starts an empty window."""
-        for name, zero in self._zero_state.items():
-            self._set(int(self.states[name]["index"]), zero)
+        self._load_state(self._zero_state)
+
+    def _load_state(self, states: dict[str, np.ndarray]) -> None:
+        if self.inside:  # one call of `step_load`; the runner is dropped before the next invoke
+            runner = self.interpreter.get_signature_runner(STATE_SIGNATURES[1])
+            runner(**states)
+            del runner
+            return
+        for name, value in states.items():
+            self._set(int(self.states[name]["index"]), value)
 
     def invoke(self) -> None:
         """The bare invoke on the current tensors (benchmarks compare the step with it)."""
@@ -155,9 +230,22 @@ class StepModel:
     def push(self, value: float) -> float:
         """Feed one model-unit value; return the graph's prediction of the next (one invoke).
 
-        Per step: set x, invoke, one get_tensor / set_tensor pair per state, get y. Those public
-        calls are the floor of a step (benchmarks/step_cost.py measures it); what is written
-        here around them is kept to local names and Python scalars."""
+        Per step on a state-inside graph: set x, invoke, get y, the public-API floor of a step
+        (benchmarks/step_cost.py measures it); what is written here around those calls is kept to
+        local names and Python scalars. An explicit-state graph runs `_push_explicit` instead."""
+        if self._levels is not None:
+            self._set(self.x_index, self._levels[self._quantize(value)])
+        else:
+            x = self._x
+            x[0, 0] = value if self._quantize is None else self._quantize(value)
+            self._set(self.x_index, x)
+        self._invoke()
+        self.last = last = (self._get(self.y_index).item() - self._out_zp) * self._out_scale
+        return last
+
+    def _push_explicit(self, value: float) -> float:
+        """`push` on an explicit-state graph: one get_tensor / set_tensor pair per state between
+        the invoke and y (requantized where the state's input and output scales differ)."""
         x, set_, get = self._x, self._set, self._get
         x[0, 0] = value if self._quantize is None else self._quantize(value)
         set_(self.x_index, x)
@@ -178,22 +266,40 @@ class StepModel:
         return self.last
 
     def snapshot(self) -> tuple[dict[str, np.ndarray], float]:
+        """The state (per name, as the graph holds it) and the last prediction, for `restore`."""
+        if self.inside:
+            runner = self.interpreter.get_signature_runner(STATE_SIGNATURES[2])
+            saved = runner(**self._save_feed)
+            del runner
+            return {n: saved[n] for n in self.state_names}, self.last
         return {n: self._get(int(d["index"])) for n, d in self.states.items()}, self.last
 
     def restore(self, saved: tuple[dict[str, np.ndarray], float]) -> None:
-        for name, d in self.states.items():
-            self._set(int(d["index"]), saved[0][name])
+        states = saved[0]
+        if self.inside:  # `step_save`'s quantization may differ from `step_load`'s in the last bit
+            states = {n: v if src == dst else dst.quantize(src.dequantize(v))
+                      for n, v in states.items() for src, dst in [self._saved_quant[n]]}
+        self._load_state(states)
         self.last = saved[1]
 
     def state_details(self) -> dict:
-        """bundle.json's record of the state tensors (shape, dtype, quantization, indices)."""
+        """bundle.json's record of the state tensors (shape, dtype, quantization, and for an
+        explicit-state graph the tensor indices; inside: `step_load`'s inputs, `step_save`'s outputs)."""
         out = {}
         for name in self.state_names:
             d, o = self.states[name], self._state_outputs[name]
+            indices = {} if self.inside else {"input_index": int(d["index"]), "output_index": int(o["index"])}
             out[name] = {**TensorQuant.from_details(d).to_dict(), "shape": [int(s) for s in d["shape"]],
-                         "input_index": int(d["index"]), "output_index": int(o["index"]),
-                         "output": TensorQuant.from_details(o).to_dict()}
+                         **indices, "output": TensorQuant.from_details(o).to_dict()}
         return out
+
+
+def _signature_details(interp, key: str) -> tuple[dict, dict]:
+    """(inputs, outputs) of signature `key` by name; the runner is dropped before anything invokes."""
+    runner = interp.get_signature_runner(key)
+    details = runner.get_input_details(), runner.get_output_details()
+    del runner
+    return details
 
 
 class RolloutModel:

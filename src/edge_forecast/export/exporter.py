@@ -20,6 +20,7 @@ from edge_forecast import __version__
 from edge_forecast.bundle import (
     BUNDLE_FILE,
     BUNDLE_FORMAT,
+    BUNDLE_MINOR,
     BUNDLE_VERSION,
     GraphKind,
     truth_figure,
@@ -29,6 +30,7 @@ from edge_forecast.bundle import (
 )
 from edge_forecast.children import run_resilient
 from edge_forecast.edge.runtime import MICRO, Runtime, available_runtimes, runtime_version
+from edge_forecast.edge.step import STATE_KEPT
 from edge_forecast.errors import UserError, parse_choices
 from edge_forecast.export.modes import CLOSED_LOOP_RATIO_WARN, QuantMode, parse_modes
 from edge_forecast.export.ops import float_islands
@@ -65,6 +67,7 @@ class _Data:
     steps: int
     work: Path
     rollout_horizon: int = 0
+    step_state: str = "inside"  # where step / stream graphs keep their state (graph_convert.STATE_KEPT)
     start: int = 0  # the first evaluated value (the test segment's start); the context window ends there
     norm: Normalization = field(default_factory=Normalization)
     # each one-step evaluation window's own map (location, scale), (steps, 1) each
@@ -101,11 +104,13 @@ class _Data:
 def export_bundle(run: Path, out: Path, models: str | None = None, quant: str | None = None,
                   calibration_samples: int = 100, force: bool = False, probe_python: tuple[str, ...] = (),
                   echo: Callable[[str], None] = print, graphs: str | None = None,
-                  rollout_horizon: int | None = None) -> ExportResult:
+                  rollout_horizon: int | None = None, step_state: str = "inside") -> ExportResult:
     """Convert every model x mode of a run, verify each artifact, and write the bundle.
 
     `graphs` adds step / rollout / stream graphs (float32 and int8 of the chosen modes) to the
-    window graphs; `rollout_horizon` is the rollout's H (default: the bundle's evaluation steps).
+    window graphs; `rollout_horizon` is the rollout's H (default: the bundle's evaluation steps);
+    `step_state`: "inside" (step / stream graphs keep their state in resource variables) or
+    "explicit" (state tensors in and out, as `edge-forecast micro` needs).
     """
     record = load_run(run)
     chosen = _parse_models(models, list(record["models"]))
@@ -121,6 +126,8 @@ def export_bundle(run: Path, out: Path, models: str | None = None, quant: str | 
                         "--normalize origin, origin-mean or none)")
     if rollout_horizon is not None and rollout_horizon < 1:
         raise UserError(f"--rollout-horizon must be at least 1, got {rollout_horizon}")
+    if step_state not in STATE_KEPT:
+        raise UserError(f"unknown step state {step_state!r}; valid: {', '.join(STATE_KEPT)}")
     if calibration_samples < 1:
         raise UserError(f"--calibration-samples must be at least 1, got {calibration_samples}")
     check_output_dir(out, force, "bundle", inputs=(Path(run),))
@@ -131,6 +138,7 @@ def export_bundle(run: Path, out: Path, models: str | None = None, quant: str | 
     with tempfile.TemporaryDirectory(prefix="edge-forecast-export-") as tmp:
         data = _prepare(Path(run), record, Path(tmp), calibration_samples)
         data.rollout_horizon = rollout_horizon or data.steps
+        data.step_state = step_state
         graph_items = _graph_items(record, chosen, extra_graphs, modes, echo)
         converted = _convert_all(Path(run), data, chosen, modes, echo, graph_items)
         with staged_dir(out, force, "bundle") as stage:
@@ -253,6 +261,7 @@ def _convert_all(run: Path, data: _Data, models: list[str], modes: list[QuantMod
             "normalization": data.norm.to_dict(),
             # the Keras loops cover the rollout graph's horizon too (it may outrun the test segment)
             "steps": max(data.steps, data.rollout_horizon), "rollout_horizon": data.rollout_horizon,
+            "step_state": data.step_state,
             "sequence": str(data.work / "sequence.npy"), "stream_sequence": str(data.work / "stream_sequence.npy"),
         }
         job_path = data.work / f"{name}.job.json"
@@ -519,6 +528,7 @@ def _document(data: _Data, models: dict) -> dict:
     return {
         "format": BUNDLE_FORMAT,
         "format_version": BUNDLE_VERSION,
+        "format_minor": BUNDLE_MINOR,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "edge_forecast_version": __version__,
         "converter": {"tensorflow": runtime_version(Runtime.TENSORFLOW), "keras": data.record["versions"].get("keras"),

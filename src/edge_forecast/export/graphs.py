@@ -179,3 +179,50 @@ def build_stream_model(trained: keras.Model, kind: str, units: int) -> keras.Mod
     outs = [keras.layers.Identity(name="y")(dense(h))]
     outs += [keras.layers.Identity(name=f"{n}_next")(s) for n, s in zip(names, new_states, strict=True)]
     return keras.Model([x, *states], outs, name=f"{kind}_stream")
+
+
+def build_state_inside(model: keras.Model, names: list[str]):
+    """The step or stream graph `model` ((x, *states) -> (y, *next states)) with its states kept
+    in the interpreter, in resource variables (TFLite VAR_HANDLE / READ_VARIABLE / ASSIGN_VARIABLE),
+    as a tf.Module with three signatures (edge.step.STATE_SIGNATURES):
+
+    - `step`:      x (1, 1) -> y (1, 1); reads the states and assigns the next ones. A closed-loop
+                   step on the device is then set x, invoke, get y: no state crosses the API.
+    - `step_load`: the states (rows, units) each -> the same; assigns them (reset, restore).
+    - `step_save`: x (1, 1), unused -> the states (snapshot). The unused input is there because
+                   the converter's calibration cannot feed a signature without inputs.
+
+    `step` sorts first, so the converter makes it subgraph 0, the one `invoke()` runs.
+    Returns (module, {signature name: concrete function}) for tf.saved_model.save.
+    """
+    import tensorflow as tf
+
+    state_specs = [tf.TensorSpec(tuple(model.inputs[i + 1].shape), tf.float32, name=n) for i, n in enumerate(names)]
+    x_spec = tf.TensorSpec((1, 1), tf.float32, name="x")
+
+    class StateInside(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.states = [tf.Variable(tf.zeros(s.shape), name=f"{s.name}_state") for s in state_specs]
+            # tracked, so that saving finds the weights the functions capture
+            self.weights = [w.value for w in model.weights]
+
+        @tf.function(input_signature=[x_spec])
+        def step(self, x):
+            out = model([x, *[v.read_value() for v in self.states]], training=False)
+            for var, new in zip(self.states, out[1:], strict=True):
+                var.assign(new)
+            return {"y": out[0]}
+
+        @tf.function(input_signature=state_specs)
+        def step_load(self, *states):
+            for var, value in zip(self.states, states, strict=True):
+                var.assign(value)
+            return {n: v.read_value() for n, v in zip(names, self.states, strict=True)}
+
+        @tf.function(input_signature=[x_spec])
+        def step_save(self, x):
+            return {n: v.read_value() for n, v in zip(names, self.states, strict=True)}
+
+    module = StateInside()
+    return module, {"step": module.step, "step_load": module.step_load, "step_save": module.step_save}

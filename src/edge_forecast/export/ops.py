@@ -41,6 +41,22 @@ def operators_of(flatbuffer: bytes) -> tuple[list[dict], int]:
     return ops, int(model.SubgraphsLength())
 
 
+# A step / stream graph that keeps its state inside (export.graphs.build_state_inside): CALL_ONCE
+# runs the subgraph that creates the variables, and its load / save signatures are subgraphs too
+RESOURCE_VARIABLE_OPS = frozenset({"CALL_ONCE", "VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE"})
+
+
+def state_inside(ops: list[dict]) -> bool:
+    """Whether a model keeps state in resource variables."""
+    return any(op["name"] in RESOURCE_VARIABLE_OPS for op in ops)
+
+
+def branching(ops: list[dict], subgraphs: int) -> bool:
+    """Whether a model has control flow: more than one subgraph, except a state-inside graph's
+    (resource variables, no IF or WHILE)."""
+    return subgraphs != 1 and not (state_inside(ops) and not {op["name"] for op in ops} & {"IF", "WHILE"})
+
+
 def refused_ops(ops: list[dict]) -> list[str]:
     """Ops a device runtime cannot be trusted with: control flow loops, Flex and custom ops."""
     bad = []

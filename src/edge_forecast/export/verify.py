@@ -10,7 +10,7 @@ import numpy as np
 from edge_forecast.edge.artifact import SlidingWindow, WindowModel
 from edge_forecast.edge.runtime import Runtime
 from edge_forecast.export.modes import MAX_ABS_LIMIT, QuantMode
-from edge_forecast.export.ops import operator_list, refused_ops
+from edge_forecast.export.ops import branching, operator_list, refused_ops
 from edge_forecast.forecast import max_abs, rmse, run_closed_loop
 from edge_forecast.normalization import NONE, Normalization
 
@@ -79,7 +79,7 @@ def _check_ops(path: Path, result: Verification) -> bool:
     ops, subgraphs = operator_list(path)
     result.ops = ops
     bad = refused_ops(ops)
-    if bad or subgraphs != 1:
+    if bad or branching(ops, subgraphs):
         result.ok = False
         result.problems.append(f"refused ops {', '.join(bad) or 'control flow'} ({subgraphs} subgraphs)")
         return False
@@ -100,7 +100,7 @@ def verify_graph_artifact(path: Path, graph: str, mode: QuantMode, ref: KerasRef
     loop that carries its state can grow float32 rounding (1e-7) past 1e-5 in 180 steps: seen on
     a barely trained RNN, 6.8e-5 at step 168, where two Keras paths already differ by 1.7e-5.
     The whole loop's difference is recorded either way."""
-    from edge_forecast.edge.step import RolloutModel, StepModel, StepWindow
+    from edge_forecast.edge.step import STATE_STORE, RolloutModel, StepModel, StepWindow
 
     result = Verification(ok=True)
     if not _check_ops(path, result):
@@ -113,7 +113,8 @@ def verify_graph_artifact(path: Path, graph: str, mode: QuantMode, ref: KerasRef
         result.extra = {"horizon": model.horizon}
     else:
         model = StepModel(path, runtime)
-        result.extra = {"state": model.state_details(), "rows": model.rows, "tensors": model.tensors}
+        result.extra = {"state": model.state_details(), "rows": model.rows, "tensors": model.tensors,
+                        **({"state_store": STATE_STORE} if model.inside else {})}
         model.prime(ref.context_window)
         loop = run_closed_loop(StepWindow(model), compare.size)
     compare = compare[: loop.size]
