@@ -12,9 +12,17 @@ from conftest import cli
 from edge_forecast.bundle import validate_bundle_dict
 from edge_forecast.errors import UserError
 from edge_forecast.forecast import rmse, run_closed_loop
-from edge_forecast.normalization import RULES, Normalization, PerStepWindow
+from edge_forecast.normalization import (
+    DRIFT_LIMIT,
+    RULES,
+    Normalization,
+    PerStepWindow,
+    scale_drift,
+)
 from edge_forecast.run_record import RECORD_NAME
-from edge_forecast.signals import ScaleKind, Scaler
+from edge_forecast.signals import ScaleKind, Scaler, damped_oscillation, mackey_glass
+from edge_forecast.train.config import build_config
+from edge_forecast.train.split import make_split
 
 
 def _windows(seed: int = 0) -> np.ndarray:
@@ -65,6 +73,54 @@ def test_old_files_load_as_none_and_bad_records_are_user_errors():
     for bad in ({"rule": "zscore"}, {"rule": "perstep", "floor": 0}, {"rule": "origin", "floor": "x"}, {"floor": 1}):
         with pytest.raises(UserError):
             Normalization.from_dict(bad)
+
+
+def _auto(config, series: np.ndarray) -> Normalization:
+    """What `train` decides for `config` on `series`: the rule fitted on the training part only."""
+    split = make_split(series.size, config.window, config.validation_split, config.test_split)
+    train = Scaler.fit(config.scale, series[: split.train_end]).transform(series[: split.train_end])
+    return Normalization.for_training(config.normalize, train, config.window, config.per_step_ok)
+
+
+@pytest.mark.parametrize("signal, series, rule", [
+    ("damped", damped_oscillation(), "perstep"),   # amplitude decays ~23x: scale-free windows
+    ("mackey-glass", mackey_glass(), "none"),      # dynamics on the absolute level: keep it
+])
+def test_default_rule_is_chosen_by_the_training_part(signal, series, rule):
+    config = build_config(signal=signal)
+    assert config.normalize == "auto"
+    norm = _auto(config, series)
+    assert norm.rule == rule and "scale drifts" in norm.reason and norm.to_dict()["auto"] == norm.reason
+    # the training part alone decides: a test segment that explodes changes nothing
+    split = make_split(series.size, config.window, config.validation_split, config.test_split)
+    wild = series.copy()
+    wild[split.val_end :] *= 1000.0
+    assert _auto(config, wild) == norm
+    assert Normalization.from_dict(norm.to_dict()).reason == norm.reason
+
+
+def test_scale_drift_measures_amplitude_change_not_level_dynamics():
+    t = np.arange(600.0)
+    assert scale_drift(damped_oscillation(), 20) > 4 * DRIFT_LIMIT  # 8.5
+    assert scale_drift(mackey_glass(), 20) < 1.2
+    assert scale_drift(np.sin(t / 5), 20) < 1.1
+    assert scale_drift(np.exp(t / 200) * np.sin(t / 5), 20) > DRIFT_LIMIT  # growing amplitude counts too
+    assert scale_drift(np.sin(t[:100]), 20) is None  # a third shorter than two windows: not measured
+
+
+def test_auto_takes_none_where_perstep_cannot_train_and_the_seed_preset_stays_the_tutorial():
+    series = damped_oscillation()
+    for options in ({"models": ("ar",)}, {"highway": 4}, {"stream": 40}, {"models": ("auto",)}):
+        norm = _auto(build_config(signal="damped", **options), series)
+        assert norm.rule == "none" and "not trained with perstep" in norm.reason, options
+    seed = build_config("seed")
+    assert seed.normalize == "none" and _auto(seed, series) == Normalization("none") and not _auto(seed, series).reason
+    # short training part: not measured, none
+    assert _auto(build_config(signal="damped", points=80), damped_oscillation(points=80)).rule == "none"
+    # explicit rules are kept as they are, auto is never recorded
+    assert _auto(build_config(signal="mackey-glass", normalize="perstep"), mackey_glass()).rule == "perstep"
+    with pytest.raises(UserError):
+        Normalization.from_dict({"rule": "auto"})
 
 
 def test_bundle_schema_checks_the_normalization(tiny_bundle_doc):
