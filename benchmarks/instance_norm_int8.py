@@ -31,9 +31,9 @@ Two reports:
 - the product's default path (no option): `edge-forecast train --signal S --seed N` with every
   default (so --normalize auto decides the rule on the training part) and `export --quant
   float32,int8,int16x8`, for both built-in signals and SEEDS; the bundle's own files are backtested,
-  and the converter settings the product does not use (true-window calibration, per-tensor
-  weights, both) are converted from the run's model for comparison. Writes
-  benchmarks/results/instance_norm_int8.md, ~30 minutes on 2 cores.
+  and four int8 converter settings (weights per channel or per tensor, calibrated with or
+  without the float closed loop's windows) are converted from the run's model (ALTERNATIVES). Writes
+  benchmarks/results/instance_norm_int8.md, ~35 minutes on 2 cores.
 - `--rules`: every rule forced on both signals (one seed) and the Mackey-Glass investigation
   rows; writes benchmarks/results/instance_norm_int8_rules.md, ~40 minutes.
 
@@ -61,9 +61,13 @@ RULES = ("none", "perstep", "origin", "origin-mean")
 INVESTIGATE = {"mackey-glass": (("origin", {"epochs": "3x"}), ("perstep", {"epochs": "3x"}),
                                 ("perstep", {"learning_rate": 1e-3}), ("perstep", {"window": 40}))}
 VARIANTS = ("float32", "int8", "int16x8", "int8-true-windows", "int8-per-tensor")
-# converter settings the product does not use, compared on the default path's models
-ALTERNATIVES = ("int8-true-windows", "int8-per-tensor", "int8-per-tensor-true-windows")
-SEEDS = (0, 1, 2)
+# int8 converter settings compared on the default path's models: weights per channel (the
+# converter's default) or per tensor, calibrated on training windows plus the windows of the float
+# model's own closed loops (the product's setting without per-step normalization) or on the
+# training windows only (the product's setting under perstep: worker._scale_free_int8)
+ALTERNATIVES = ("int8-per-channel-loop", "int8-per-channel-true-windows", "int8-per-tensor-loop",
+                "int8-per-tensor-true-windows")
+SEEDS = {"damped": (0, 1, 2, 3, 4), "mackey-glass": (0, 1, 2)}
 HORIZON = 20
 # --rules: the rule comparison. A smoke run: `instance_norm_int8.py [--rules] EPOCHS` (default: the
 # product's budget); writes no report. `instance_norm_int8.py [--rules] --from-log LOG` writes the
@@ -122,7 +126,7 @@ def convert(model, config, calib, calib_true, out: Path, tag: str, variants=VARI
     for variant in variants:
         conv = tf.lite.TFLiteConverter.from_keras_model(clone)
         if variant != "float32":
-            rows = calib_true if variant.endswith("true-windows") else calib
+            rows = calib_true if variant.endswith("true-windows") else calib  # else: with loop windows
             conv.optimizations = [tf.lite.Optimize.DEFAULT]
             conv.representative_dataset = lambda rows=rows: ([r[None]] for r in rows)
             if variant == "int16x8":
@@ -253,7 +257,7 @@ def main() -> None:
                 rows += evaluate(name, series, Path(tmp))
             return report_rules(rows)
         for name in ("damped", "mackey-glass"):
-            for seed in SEEDS:
+            for seed in SEEDS[name]:
                 rows.append(default_path(name, seed, Path(tmp)))
     report_default(rows)
 
@@ -284,9 +288,11 @@ def report_default(rows: list[dict]) -> None:
             "other option at its default: LSTM(40), window 20, `--normalize auto`) then `edge-forecast export RUN "
             "--quant float32,int8,int16x8`. Test-segment closed-loop RMSE (signal units; rolling-origin backtest, "
             f"horizon 20, origins: {origins}; out-of-sample: the last 20 % of each series, not read by training or "
-            "selection) of the bundle's window-graph files on ai-edge-litert, and of converter settings the product "
-            "does not use, converted from the same model: int8 calibrated on true training windows only, int8 with "
-            "per-tensor weights, and both. Issue goal: int8 <= 1.5x float32."
+            "selection) of the bundle's window-graph files on ai-edge-litert (`int8`: the product's converter "
+            "settings, per-tensor weights and training windows only under `perstep`), and of four int8 settings "
+            "converted by this script from the same model: weights per channel or per tensor, calibrated on 100 "
+            "normalized training windows plus the windows of the float model's closed loops from 10 training "
+            "origins (`loop`), or on the training windows only (`true-windows`). Issue goal: int8 <= 1.5x float32."
             + (f" Rows from the printed log of a run stopped after {len(rows)} rows." if FROM_LOG else "")
             + f"\n\nauto's decision: {drift}.\n\n" + "\n".join(lines) + "\n\nWorst over the seeds:\n\n" + worst)
     write_report("instance_norm_int8", "Instance normalization and the int8 closed loop: the default path",
