@@ -63,8 +63,8 @@ INVESTIGATE = {"mackey-glass": (("origin", {"epochs": "3x"}), ("perstep", {"epoc
 VARIANTS = ("float32", "int8", "int16x8", "int8-true-windows", "int8-per-tensor")
 # int8 converter settings compared on the default path's models: weights per channel (the
 # converter's default) or per tensor, calibrated on training windows plus the windows of the float
-# model's own closed loops (the product's setting without per-step normalization) or on the
-# training windows only (the product's setting under perstep: worker._scale_free_int8)
+# model's own closed loops (as the product calibrates: export/worker.py) or on the training
+# windows only
 ALTERNATIVES = ("int8-per-channel-loop", "int8-per-channel-true-windows", "int8-per-tensor-loop",
                 "int8-per-tensor-true-windows")
 SEEDS = {"damped": (0, 1, 2, 3, 4), "mackey-glass": (0, 1, 2)}
@@ -73,9 +73,17 @@ HORIZON = 20
 # product's budget); writes no report. `instance_norm_int8.py [--rules] --from-log LOG` writes the
 # report from the rows a run printed (one dict a line), for a run stopped before its last row (the
 # report says which rows it has).
+# `--normalize RULE --signal NAME`: the default path with one rule forced on one signal (printed,
+# no report): how a candidate rule compares before it becomes auto's choice.
 ARGS = sys.argv[1:]
 RULES_MODE = "--rules" in ARGS
 ARGS = [a for a in ARGS if a != "--rules"]
+FORCED: dict[str, str] = {}
+for flag in ("--normalize", "--signal"):
+    if flag in ARGS:
+        at = ARGS.index(flag)
+        FORCED[flag[2:]] = ARGS[at + 1]
+        del ARGS[at : at + 2]
 FROM_LOG = ARGS[1] if len(ARGS) > 1 and ARGS[0] == "--from-log" else None
 EPOCHS = int(ARGS[0]) if ARGS and FROM_LOG is None else None
 
@@ -201,8 +209,6 @@ def default_path(name: str, seed: int, work: Path) -> dict:
 
     import keras
 
-    from edge_forecast.edge.artifact import WindowModel
-    from edge_forecast.edge.runtime import Runtime
     from edge_forecast.evaluation import backtest, naive_scale, plan_origins
     from edge_forecast.export.exporter import export_bundle
     from edge_forecast.normalization import Normalization
@@ -211,7 +217,7 @@ def default_path(name: str, seed: int, work: Path) -> dict:
     from edge_forecast.train.loop import train_run
     from edge_forecast.train.split import make_split
 
-    config = build_config(signal=name, seed=seed, horizon=HORIZON, epochs=EPOCHS)
+    config = build_config(signal=name, seed=seed, horizon=HORIZON, epochs=EPOCHS, normalize=FORCED.get("normalize"))
     run, bundle = work / f"{name}-{seed}-run", work / f"{name}-{seed}-bundle"
     started = time.perf_counter()
     record = train_run(config, run, quiet=True, echo=lambda _: None, warn=lambda _: None)
@@ -233,11 +239,45 @@ def default_path(name: str, seed: int, work: Path) -> dict:
            "persistence": backtest(lambda w, steps: np.repeat(np.atleast_2d(w)[:, -1:], steps, axis=1),
                                    series, plan, config.window, mase)["rmse"]}
     for variant, path in files.items():
-        f = norm.window_forecaster(WindowModel(path, Runtime.LITERT).predict_many)
-        row[variant] = backtest(lambda w, s, f=f: scaler.inverse(f(scaler.transform(w), s)),
-                                series, plan, config.window, mase)["rmse"]
+        row[variant] = row_rmse(path, norm, scaler, series, plan, config, mase)
+    if name == "damped" and seed == SEEDS[name][0] and not FORCED:
+        row["sensitivity"] = calibration_sensitivity(model, config, norm, view_of(scaled, split, config),
+                                                     lambda path: row_rmse(path, norm, scaler, series, plan, config, mase),
+                                                     row["float32"], work)
     print({k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
     return row
+
+
+def view_of(scaled, split, config) -> np.ndarray:
+    """The training part's windows (n, W), model units."""
+    return np.lib.stride_tricks.sliding_window_view(scaled[: split.train_end], config.window)
+
+
+def row_rmse(path, norm, scaler, series, plan, config, mase) -> float:
+    """Test-segment closed-loop RMSE (signal units) of one window-graph file on ai-edge-litert."""
+    from edge_forecast.edge.artifact import WindowModel
+    from edge_forecast.edge.runtime import Runtime
+    from edge_forecast.evaluation import backtest
+
+    f = norm.window_forecaster(WindowModel(path, Runtime.LITERT).predict_many)
+    return backtest(lambda w, s: scaler.inverse(f(scaler.transform(w), s)), series, plan, config.window, mase)["rmse"]
+
+
+SUBSETS = (25, 50, 100, None)  # None: every training window
+
+
+def calibration_sensitivity(model, config, norm, view, score, f32: float, work: Path) -> dict:
+    """int8 (weights per channel) of one model calibrated on evenly spaced subsets of its
+    normalized training windows (n of them, starting at window 0 or 1): the closed-loop ratio to
+    float32 for each, {"n/start": ratio}."""
+    out = {}
+    for n in SUBSETS:
+        for start in (0, 1) if n else (0,):
+            rows = view[np.unique(np.linspace(start, len(view) - 1, n).round().astype(int))] if n else view
+            calib = norm.forward(rows, *norm.stats(rows))[..., None].astype(np.float32)
+            path = convert(model, config, None, calib, work, f"subset-{n}-{start}", ("int8-per-channel-true-windows",))
+            out[f"{n or len(view)}/{start}"] = score(path["int8-per-channel-true-windows"]) / f32
+    return out
 
 
 def main() -> None:
@@ -256,9 +296,11 @@ def main() -> None:
             for name, series in (("damped", damped_oscillation()), ("mackey-glass", mackey_glass())):
                 rows += evaluate(name, series, Path(tmp))
             return report_rules(rows)
-        for name in ("damped", "mackey-glass"):
+        for name in [FORCED["signal"]] if "signal" in FORCED else SEEDS:
             for seed in SEEDS[name]:
                 rows.append(default_path(name, seed, Path(tmp)))
+    if FORCED:
+        return print(rows)
     report_default(rows)
 
 
@@ -277,10 +319,16 @@ def report_default(rows: list[dict]) -> None:
         mine = [r for r in rows if r["signal"] == name]
         summary.append(f"| {name} | {len(mine)} | " + " | ".join(
             f"{max(r[c] / r['float32'] for r in mine):.2f}x" for c in cols) + " |")
+    sens = next((r["sensitivity"] for r in rows if "sensitivity" in r), None)
+    sensitivity = "" if sens is None else (
+        "\n\nOne model (damped, the first seed), one setting (int8, weights per channel, normalized training "
+        "windows only), calibrated on n evenly spaced training windows starting at window 0 or 1: int8 / float32\n\n"
+        "| n / first window | " + " | ".join(sens) + " |\n|---|" + "---:|" * len(sens) + "\n| int8 / float32 | "
+        + " | ".join(f"{v:.2f}x" for v in sens.values()) + " |")
     worst = ("| signal | seeds | " + " | ".join(f"worst {c} / float32" for c in cols) + " |\n|---|---:|"
              + "---:|" * len(cols) + "\n" + "\n".join(summary))
     if EPOCHS is not None:
-        print("\n".join(lines) + "\n\n" + worst)
+        print("\n".join(lines) + "\n\n" + worst + sensitivity)
         return
     drift = "; ".join(dict.fromkeys(f"{r['signal']}: {r['drift']}" for r in rows))
     origins = ", ".join(dict.fromkeys(f"{r['signal']} {r['origins']}" for r in rows))
@@ -289,12 +337,13 @@ def report_default(rows: list[dict]) -> None:
             "--quant float32,int8,int16x8`. Test-segment closed-loop RMSE (signal units; rolling-origin backtest, "
             f"horizon 20, origins: {origins}; out-of-sample: the last 20 % of each series, not read by training or "
             "selection) of the bundle's window-graph files on ai-edge-litert (`int8`: the product's converter "
-            "settings, per-tensor weights and training windows only under `perstep`), and of four int8 settings "
+            "settings), and of four int8 settings "
             "converted by this script from the same model: weights per channel or per tensor, calibrated on 100 "
             "normalized training windows plus the windows of the float model's closed loops from 10 training "
             "origins (`loop`), or on the training windows only (`true-windows`). Issue goal: int8 <= 1.5x float32."
             + (f" Rows from the printed log of a run stopped after {len(rows)} rows." if FROM_LOG else "")
-            + f"\n\nauto's decision: {drift}.\n\n" + "\n".join(lines) + "\n\nWorst over the seeds:\n\n" + worst)
+            + f"\n\nauto's decision: {drift}.\n\n" + "\n".join(lines) + "\n\nWorst over the seeds:\n\n" + worst
+            + sensitivity)
     write_report("instance_norm_int8", "Instance normalization and the int8 closed loop: the default path",
                  ".venv/bin/python benchmarks/instance_norm_int8.py", body)
 

@@ -219,12 +219,12 @@ def test_tensorflow_statistics_equal_numpys():
 
 @pytest.fixture(scope="session")
 def perstep_run_and_bundle(tmp_path_factory):
-    """The default LSTM with --normalize perstep on a damped signal whose amplitude decays 20x
-    (tau = 5 pi / ln 20), the default training budget, exported to float32, int8 and int16x8."""
+    """`train` with every default (the LSTM; --normalize auto chooses perstep) on a damped signal
+    whose amplitude decays 20x (tau = 5 pi / ln 20), exported to float32, int8 and int16x8."""
     tau = 5 * np.pi / np.log(20.0)
     root = tmp_path_factory.mktemp("perstep")
     run, bundle = root / "run", root / "bundle"
-    done = cli("train", "--normalize", "perstep", "--tau", f"{tau:.6f}", "--quiet", "--out", str(run), timeout=1800)
+    done = cli("train", "--tau", f"{tau:.6f}", "--quiet", "--out", str(run), timeout=1800)
     assert done.returncode == 0, done.stderr
     done = cli("export", str(run), "--out", str(bundle), "--quant", "float32,int8,int16x8", "--quiet", timeout=1800)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -255,6 +255,7 @@ def test_device_forecasts_equal_the_runs_keras_backtest(perstep_run_and_bundle):
     run, bundle = perstep_run_and_bundle
     record = json.loads((run / RECORD_NAME).read_text())
     assert record["normalization"]["rule"] == "perstep" and record["normalization"]["floor"] > 0
+    assert record["config"]["normalize"] == "auto" and "scale drifts" in record["normalization"]["auto"]
     assert json.loads((bundle / "bundle.json").read_text())["normalization"] == record["normalization"]
     device, _, _ = _test_backtest(bundle, "float32")
     keras = np.asarray(record["models"]["lstm"]["test"]["forecasts"])

@@ -64,28 +64,15 @@ def _reference(job: dict, trained, clone) -> dict:
     return {"ok": True}
 
 
-def _scale_free_int8(job: dict, mode: QuantMode) -> bool:
-    """Whether this int8 window graph sees only per-step normalized windows (--normalize perstep).
-
-    There int8 takes per-tensor weights and the training windows alone as calibration: over 5
-    seeds of the seed signal this was the setting whose worst closed-loop ratio to float32 was
-    lowest (benchmarks/results/instance_norm_int8.md). Every window has mean 0 and std 1, so the
-    float loop's own windows add no range the forecast needs. Elsewhere (no normalization:
-    Mackey-Glass) these settings measured worse and are not used.
-    """
-    return mode is QuantMode.INT8 and Normalization.from_dict(job.get("normalization")).per_step
-
-
-def _calibration_windows(job: dict, mode: QuantMode) -> np.ndarray:
-    """Training windows plus the windows the float model's own closed loop visits (only the
-    training windows for a scale-free int8 graph, `_scale_free_int8`).
+def _calibration_windows(job: dict) -> np.ndarray:
+    """Training windows plus the windows the float model's own closed loop visits.
 
     A closed loop feeds the model its predictions; calibrating on true windows only left ranges
     that the free-running forecast overshoots, and the quantized forecast clipped there.
     """
     calib = np.load(job["calibration"]).astype(np.float32)
     ref_path = Path(job["out_dir"]) / f"{job['kind']}.reference.npz"
-    if not ref_path.exists() or _scale_free_int8(job, mode):
+    if not ref_path.exists():
         return calib
     loop = np.concatenate([np.asarray(job["context_window"]), np.load(ref_path)["closed_loop"]])
     visited = np.lib.stride_tricks.sliding_window_view(loop, job["window"])
@@ -106,9 +93,7 @@ def _convert(job: dict, clone, mode: QuantMode) -> bytes:
     if mode is QuantMode.FLOAT16:
         converter.target_spec.supported_types = [tf.float16]
     if mode.full_integer:
-        calib = _calibration_windows(job, mode)
-        # TFLiteConverter has no public switch for per-tensor weights in full-integer mode
-        converter._experimental_disable_per_channel = _scale_free_int8(job, mode)
+        calib = _calibration_windows(job)
 
         def representative():
             for i in range(len(calib)):
