@@ -4,7 +4,7 @@ Reversible instance normalization (Kim et al., "Reversible Instance Normalizatio
 Time-Series Forecasting against Distribution Shift", ICLR 2022): a window is mapped by its own
 location and scale before the model sees it, and the model's output is mapped back, so an integer
 input grid covers a fixed normalized range whatever the signal's amplitude or level (issue #15;
-the rules were compared by measurement, benchmarks/results/instance_norm_int8.md).
+the rules were compared by measurement, benchmarks/results/instance_norm_int8_rules.md).
 
 Rules (window w in model units, i.e. after the run's global scaler; floor > 0 keeps a flat
 stretch finite):
@@ -43,7 +43,8 @@ CHOICES = (AUTO, *RULES)  # what --normalize accepts; runs and bundles record on
 DEFAULT_RULE = AUTO
 # auto's rule (measured in benchmarks/results/instance_norm_int8.md): the training part cut into
 # DRIFT_BLOCKS consecutive parts; their largest standard deviation over their smallest is the scale
-# drift. The seed signal: 8.5; Mackey-Glass: 1.1 (600 points) to 1.03 (2,000); a pure sine 1.03.
+# drift (seed signal 8.50, Mackey-Glass 1.10). Thirds, not windows: a window's own spread varies
+# along any oscillation, the thirds' spread only when the scale drifts.
 DRIFT_BLOCKS = 3
 DRIFT_LIMIT = 2.0
 # The scale floor as a fraction of the training part's standard deviation (model units): a window
