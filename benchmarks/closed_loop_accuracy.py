@@ -45,7 +45,8 @@ def main() -> int:
     for label, signal in SIGNALS.items():
         for recipe, extra in (("tutorial", TUTORIAL), ("default", [])):
             run = args.work / f"{label.split()[0]}-{recipe}"
-            edge("train", *signal, "--model", "rnn,lstm", *extra, "--out", str(run), "--force", "--quiet")
+            # --normalize none: measured without instance normalization (before the auto default picked perstep on damped)
+            edge("train", *signal, "--normalize", "none", "--model", "rnn,lstm", *extra, "--out", str(run), "--force", "--quiet")
             edge("export", str(run), "--out", str(run) + "-bundle", "--quant", "float32,int8", "--force", "--quiet")
             record = json.loads((run / "training.json").read_text())
             bundle = json.loads((Path(str(run) + "-bundle") / "bundle.json").read_text())

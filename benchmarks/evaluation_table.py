@@ -32,7 +32,8 @@ def main() -> int:
             "origins x steps | train (s) |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for label, signal in SIGNALS.items():
         run = args.work / label.split()[0].lower()
-        cmd = [exe, "train", *signal, "--model", "rnn,lstm", "--out", str(run), "--force", "--quiet"]
+        # --normalize none: measured without instance normalization (before the auto default picked perstep on damped)
+        cmd = [exe, "train", *signal, "--normalize", "none", "--model", "rnn,lstm", "--out", str(run), "--force", "--quiet"]
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
             raise SystemExit(f"failed: {' '.join(cmd)}\n{done.stderr[-2000:]}")

@@ -107,7 +107,8 @@ def _build(work: Path, window: int, graphs: str, stream: bool = False) -> Path:
     run, bundle = work / f"run{tag}", work / f"bundle{tag}"
     py = [sys.executable, "-m", "edge_forecast"]
     if not run.exists():
-        subprocess.run([*py, "train", "--signal", "damped", "--points", str(max(400, window * 5)), "--model", "lstm",
+        # --normalize none: auto would pick perstep on damped, which only the window graph can run
+        subprocess.run([*py, "train", "--signal", "damped", "--normalize", "none", "--points", str(max(400, window * 5)), "--model", "lstm",
                         "--window", str(window), "--units", "40", "--epochs", "1", "--quiet", "--out", str(run),
                         *(["--stream", str(2 * window)] if stream else [])], check=True)
     if not bundle.exists():

@@ -25,9 +25,20 @@ model's own closed loops), plus two int8 variants: calibrated on true windows on
 weights. Every variant runs the numpy closed loop on ai-edge-litert over the test segment (the
 last 20 %, never seen in training or selection) with the rolling-origin backtest of
 evaluation.py, horizon 20. Signals: the seed signal (damped, 200 points, amplitude decays ~23x)
-and Mackey-Glass (600). Writes benchmarks/results/instance_norm_int8.md. ~15 minutes on 2 cores.
+and Mackey-Glass (600).
+
+Two reports:
+- the product's default path (no option): `edge-forecast train --signal S --seed N` with every
+  default (so --normalize auto decides the rule on the training part) and `export --quant
+  float32,int8,int16x8`, for both built-in signals and SEEDS; the bundle's own files are backtested,
+  and four int8 converter settings (weights per channel or per tensor, calibrated with or
+  without the float closed loop's windows) are converted from the run's model (ALTERNATIVES). Writes
+  benchmarks/results/instance_norm_int8.md, ~35 minutes on 2 cores.
+- `--rules`: every rule forced on both signals (one seed) and the Mackey-Glass investigation
+  rows; writes benchmarks/results/instance_norm_int8_rules.md, ~40 minutes.
 
     .venv/bin/python benchmarks/instance_norm_int8.py
+    .venv/bin/python benchmarks/instance_norm_int8.py --rules
 """
 
 from __future__ import annotations
@@ -50,12 +61,31 @@ RULES = ("none", "perstep", "origin", "origin-mean")
 INVESTIGATE = {"mackey-glass": (("origin", {"epochs": "3x"}), ("perstep", {"epochs": "3x"}),
                                 ("perstep", {"learning_rate": 1e-3}), ("perstep", {"window": 40}))}
 VARIANTS = ("float32", "int8", "int16x8", "int8-true-windows", "int8-per-tensor")
+# int8 converter settings compared on the default path's models: weights per channel (the
+# converter's default) or per tensor, calibrated on training windows plus the windows of the float
+# model's own closed loops (as the product calibrates: export/worker.py) or on the training
+# windows only
+ALTERNATIVES = ("int8-per-channel-loop", "int8-per-channel-true-windows", "int8-per-tensor-loop",
+                "int8-per-tensor-true-windows")
+SEEDS = {"damped": (0, 1, 2, 3, 4), "mackey-glass": (0, 1, 2)}
 HORIZON = 20
-# a smoke run: `instance_norm_int8.py EPOCHS` (default: the product's budget); writes no report.
-# `instance_norm_int8.py --from-log LOG` writes the report from the rows a run printed (one dict a
-# line), for a run stopped before its last row (the report says which rows it has).
-FROM_LOG = sys.argv[2] if len(sys.argv) > 2 and sys.argv[1] == "--from-log" else None
-EPOCHS = int(sys.argv[1]) if len(sys.argv) > 1 and FROM_LOG is None else None
+# --rules: the rule comparison. A smoke run: `instance_norm_int8.py [--rules] EPOCHS` (default: the
+# product's budget); writes no report. `instance_norm_int8.py [--rules] --from-log LOG` writes the
+# report from the rows a run printed (one dict a line), for a run stopped before its last row (the
+# report says which rows it has).
+# `--normalize RULE --signal NAME`: the default path with one rule forced on one signal (printed,
+# no report): how a candidate rule compares before it becomes auto's choice.
+ARGS = sys.argv[1:]
+RULES_MODE = "--rules" in ARGS
+ARGS = [a for a in ARGS if a != "--rules"]
+FORCED: dict[str, str] = {}
+for flag in ("--normalize", "--signal"):
+    if flag in ARGS:
+        at = ARGS.index(flag)
+        FORCED[flag[2:]] = ARGS[at + 1]
+        del ARGS[at : at + 2]
+FROM_LOG = ARGS[1] if len(ARGS) > 1 and ARGS[0] == "--from-log" else None
+EPOCHS = int(ARGS[0]) if ARGS and FROM_LOG is None else None
 
 
 def train(rule, config, split, scaled):
@@ -94,17 +124,17 @@ def calibration_sets(norm, model, config, split, scaled):
     return (np.concatenate([true_n, visited])[..., None].astype(np.float32), true_n[..., None].astype(np.float32))
 
 
-def convert(model, config, calib, calib_true, out: Path, tag: str) -> dict[str, Path]:
+def convert(model, config, calib, calib_true, out: Path, tag: str, variants=VARIANTS) -> dict[str, Path]:
     import tensorflow as tf
 
     from edge_forecast.export.graphs import build_inference_model
 
     clone = build_inference_model(model, "lstm", config.window, config.units)
     paths = {}
-    for variant in VARIANTS:
+    for variant in variants:
         conv = tf.lite.TFLiteConverter.from_keras_model(clone)
         if variant != "float32":
-            rows = calib_true if variant == "int8-true-windows" else calib
+            rows = calib_true if variant.endswith("true-windows") else calib  # else: with loop windows
             conv.optimizations = [tf.lite.Optimize.DEFAULT]
             conv.representative_dataset = lambda rows=rows: ([r[None]] for r in rows)
             if variant == "int16x8":
@@ -114,7 +144,7 @@ def convert(model, config, calib, calib_true, out: Path, tag: str) -> dict[str, 
             else:
                 conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
                 conv.inference_input_type = conv.inference_output_type = tf.int8
-            if variant == "int8-per-tensor":
+            if variant.startswith("int8-per-tensor"):
                 conv._experimental_disable_per_channel = True
         paths[variant] = out / f"{tag}-{variant}.tflite"
         paths[variant].write_bytes(conv.convert())
@@ -171,6 +201,85 @@ def evaluate_rule(name: str, series: np.ndarray, work: Path, rule: str, config, 
     return row
 
 
+def default_path(name: str, seed: int, work: Path) -> dict:
+    """`train --signal NAME --seed SEED` with every other default, `export --quant
+    float32,int8,int16x8`; the bundle's files and the ALTERNATIVES converted from the run's model,
+    each backtested over the test segment (rolling origins, horizon 20) on ai-edge-litert."""
+    import json
+
+    import keras
+
+    from edge_forecast.evaluation import backtest, naive_scale, plan_origins
+    from edge_forecast.export.exporter import export_bundle
+    from edge_forecast.normalization import Normalization
+    from edge_forecast.signals import Scaler
+    from edge_forecast.train.config import build_config
+    from edge_forecast.train.loop import train_run
+    from edge_forecast.train.split import make_split
+
+    config = build_config(signal=name, seed=seed, horizon=HORIZON, epochs=EPOCHS, normalize=FORCED.get("normalize"))
+    run, bundle = work / f"{name}-{seed}-run", work / f"{name}-{seed}-bundle"
+    started = time.perf_counter()
+    record = train_run(config, run, quiet=True, echo=lambda _: None, warn=lambda _: None)
+    train_s = time.perf_counter() - started
+    export_bundle(run, bundle, quant="float32,int8,int16x8", echo=lambda _: None)
+    series = np.load(run / record["signal"]["file"])
+    scaler, norm = Scaler.from_dict(record["scaler"]), Normalization.from_dict(record["normalization"])
+    split = make_split(series.size, config.window, config.validation_split, config.test_split)
+    scaled = scaler.transform(series)
+    plan = plan_origins(split.val_end, series.size, config.window, HORIZON)
+    mase = naive_scale(series[: split.train_end])
+    model = keras.models.load_model(run / record["models"]["lstm"]["file"], compile=False)
+    calib, calib_true = calibration_sets(norm, model, config, split, scaled)
+    files = {v: bundle / e["file"] for v, e in json.loads((bundle / "bundle.json").read_text())["models"]["lstm"]["variants"].items()}
+    files.update(convert(model, config, calib, calib_true, work, f"{name}-{seed}", ALTERNATIVES))
+    row = {"signal": name, "seed": seed, "rule": norm.rule, "drift": norm.reason, "train_s": train_s,
+           "epochs": record["config"]["epochs"], "origins": int(plan.origins.size),
+           "keras": record["models"]["lstm"]["test"]["rmse"],
+           "persistence": backtest(lambda w, steps: np.repeat(np.atleast_2d(w)[:, -1:], steps, axis=1),
+                                   series, plan, config.window, mase)["rmse"]}
+    for variant, path in files.items():
+        row[variant] = row_rmse(path, norm, scaler, series, plan, config, mase)
+    if name == "damped" and seed == SEEDS[name][0] and not FORCED:
+        row["sensitivity"] = calibration_sensitivity(model, config, norm, view_of(scaled, split, config),
+                                                     lambda path: row_rmse(path, norm, scaler, series, plan, config, mase),
+                                                     row["float32"], work)
+    print({k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
+    return row
+
+
+def view_of(scaled, split, config) -> np.ndarray:
+    """The training part's windows (n, W), model units."""
+    return np.lib.stride_tricks.sliding_window_view(scaled[: split.train_end], config.window)
+
+
+def row_rmse(path, norm, scaler, series, plan, config, mase) -> float:
+    """Test-segment closed-loop RMSE (signal units) of one window-graph file on ai-edge-litert."""
+    from edge_forecast.edge.artifact import WindowModel
+    from edge_forecast.edge.runtime import Runtime
+    from edge_forecast.evaluation import backtest
+
+    f = norm.window_forecaster(WindowModel(path, Runtime.LITERT).predict_many)
+    return backtest(lambda w, s: scaler.inverse(f(scaler.transform(w), s)), series, plan, config.window, mase)["rmse"]
+
+
+SUBSETS = (25, 50, 100, None)  # None: every training window
+
+
+def calibration_sensitivity(model, config, norm, view, score, f32: float, work: Path) -> dict:
+    """int8 (weights per channel) of one model calibrated on evenly spaced subsets of its
+    normalized training windows (n of them, starting at window 0 or 1): the closed-loop ratio to
+    float32 for each, {"n/start": ratio}."""
+    out = {}
+    for n in SUBSETS:
+        for start in (0, 1) if n else (0,):
+            rows = view[np.unique(np.linspace(start, len(view) - 1, n).round().astype(int))] if n else view
+            calib = norm.forward(rows, *norm.stats(rows))[..., None].astype(np.float32)
+            path = convert(model, config, None, calib, work, f"subset-{n}-{start}", ("int8-per-channel-true-windows",))
+            out[f"{n or len(view)}/{start}"] = score(path["int8-per-channel-true-windows"]) / f32
+    return out
+
+
 def main() -> None:
     from edge_forecast.signals import damped_oscillation, mackey_glass
     from edge_forecast.train.keras_env import quiet_tensorflow
@@ -179,16 +288,67 @@ def main() -> None:
         import ast
 
         rows = [ast.literal_eval(line) for line in Path(FROM_LOG).read_text().splitlines() if line.startswith("{")]
-        return report(rows)
+        return report_rules(rows) if RULES_MODE else report_default(rows)
     quiet_tensorflow()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, series in (("damped", damped_oscillation()), ("mackey-glass", mackey_glass())):
-            rows += evaluate(name, series, Path(tmp))
-    report(rows)
+        if RULES_MODE:
+            for name, series in (("damped", damped_oscillation()), ("mackey-glass", mackey_glass())):
+                rows += evaluate(name, series, Path(tmp))
+            return report_rules(rows)
+        for name in [FORCED["signal"]] if "signal" in FORCED else SEEDS:
+            for seed in SEEDS[name]:
+                rows.append(default_path(name, seed, Path(tmp)))
+    if FORCED:
+        return print(rows)
+    report_default(rows)
 
 
-def report(rows: list[dict]) -> None:
+def report_default(rows: list[dict]) -> None:
+    cols = ("int8", "int16x8") + ALTERNATIVES
+    head = ("| signal | seed | rule (auto) | persistence | Keras | float32 | int8 | "
+            + " | ".join(f"{c} / float32" for c in cols) + " | epochs | train s |")
+    lines = [head, "|---|---:|---|" + "---:|" * (len(cols) + 6)]
+    for r in rows:
+        f32 = r["float32"]
+        lines.append(f"| {r['signal']} | {r['seed']} | {r['rule']} | {r['persistence']:.4g} | {r['keras']:.4g} | "
+                     f"{f32:.4g} | {r['int8']:.4g} | " + " | ".join(f"{r[c] / f32:.2f}x" for c in cols)
+                     + f" | {r['epochs']} | {r['train_s']:.0f} |")
+    summary = []
+    for name in dict.fromkeys(r["signal"] for r in rows):
+        mine = [r for r in rows if r["signal"] == name]
+        summary.append(f"| {name} | {len(mine)} | " + " | ".join(
+            f"{max(r[c] / r['float32'] for r in mine):.2f}x" for c in cols) + " |")
+    sens = next((r["sensitivity"] for r in rows if "sensitivity" in r), None)
+    sensitivity = "" if sens is None else (
+        "\n\nOne model (damped, the first seed), one setting (int8, weights per channel, normalized training "
+        "windows only), calibrated on n evenly spaced training windows starting at window 0 or 1: int8 / float32\n\n"
+        "| n / first window | " + " | ".join(sens) + " |\n|---|" + "---:|" * len(sens) + "\n| int8 / float32 | "
+        + " | ".join(f"{v:.2f}x" for v in sens.values()) + " |")
+    worst = ("| signal | seeds | " + " | ".join(f"worst {c} / float32" for c in cols) + " |\n|---|---:|"
+             + "---:|" * len(cols) + "\n" + "\n".join(summary))
+    if EPOCHS is not None:
+        print("\n".join(lines) + "\n\n" + worst + sensitivity)
+        return
+    drift = "; ".join(dict.fromkeys(f"{r['signal']}: {r['drift']}" for r in rows))
+    origins = ", ".join(dict.fromkeys(f"{r['signal']} {r['origins']}" for r in rows))
+    body = ("The product's default path, as a user runs it: `edge-forecast train --signal S --seed N` (every "
+            "other option at its default: LSTM(40), window 20, `--normalize auto`) then `edge-forecast export RUN "
+            "--quant float32,int8,int16x8`. Test-segment closed-loop RMSE (signal units; rolling-origin backtest, "
+            f"horizon 20, origins: {origins}; out-of-sample: the last 20 % of each series, not read by training or "
+            "selection) of the bundle's window-graph files on ai-edge-litert (`int8`: the product's converter "
+            "settings), and of four int8 settings "
+            "converted by this script from the same model: weights per channel or per tensor, calibrated on 100 "
+            "normalized training windows plus the windows of the float model's closed loops from 10 training "
+            "origins (`loop`), or on the training windows only (`true-windows`). Issue goal: int8 <= 1.5x float32."
+            + (f" Rows from the printed log of a run stopped after {len(rows)} rows." if FROM_LOG else "")
+            + f"\n\nauto's decision: {drift}.\n\n" + "\n".join(lines) + "\n\nWorst over the seeds:\n\n" + worst
+            + sensitivity)
+    write_report("instance_norm_int8", "Instance normalization and the int8 closed loop: the default path",
+                 ".venv/bin/python benchmarks/instance_norm_int8.py", body)
+
+
+def report_rules(rows: list[dict]) -> None:
     head = ("| signal | normalization | Keras | float32 | int8 | int8 / float32 | int16x8 / float32 "
             "| int8 true-window calibration / float32 | int8 per-tensor / float32 | window | epochs "
             "| windows on the floor | train s |")
@@ -209,8 +369,8 @@ def report(rows: list[dict]) -> None:
             "of its window-graph exports on ai-edge-litert. Issue goal: int8 <= 1.5x float32."
             + (f" Rows from the printed log of a run stopped after {len(rows)} rows." if FROM_LOG else "")
             + "\n\n" + "\n".join(lines))
-    write_report("instance_norm_int8", "Instance normalization and the int8 closed loop",
-                 ".venv/bin/python benchmarks/instance_norm_int8.py", body)
+    write_report("instance_norm_int8_rules", "Instance normalization and the int8 closed loop: every rule",
+                 ".venv/bin/python benchmarks/instance_norm_int8.py --rules", body)
 
 
 if __name__ == "__main__":

@@ -108,7 +108,8 @@ def main() -> int:
     args = parser.parse_args()
     run = args.run or args.work / "run"
     if not args.run:
-        edge("train", "--model", "rnn,lstm", "--out", str(run), "--force", "--quiet")
+        # --normalize none: measured without instance normalization (before the auto default picked perstep on damped)
+        edge("train", "--normalize", "none", "--model", "rnn,lstm", "--out", str(run), "--force", "--quiet")
     bundle = args.work / "bundle"
     edge("export", str(run), "--out", str(bundle), "--quant", "float32,int8,int16x8", "--force", "--quiet")
     record = json.loads((run / "training.json").read_text())

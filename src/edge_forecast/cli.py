@@ -11,7 +11,7 @@ import click
 from edge_forecast import __version__
 from edge_forecast.errors import UserError, parse_choices
 from edge_forecast.export.modes import QuantMode
-from edge_forecast.normalization import RULES as NORMALIZE_RULES
+from edge_forecast.normalization import CHOICES as NORMALIZE_CHOICES
 
 # The forecast options' limits: edge.forecaster's (the Python API checks the same numbers); that
 # module imports numpy, which `--help` need not wait for, so a test holds the two equal
@@ -189,10 +189,12 @@ def _reading_options(command):
               help="Streaming training for the stream graph: sequences of N values (N > window; 2x window "
                    "works well) with the state carried; also makes --train-horizon 20 and --epochs 300 the defaults. "
                    "0 = window training.  [default: 0]")
-@click.option("--normalize", type=click.Choice(list(NORMALIZE_RULES), case_sensitive=False),
+@click.option("--normalize", type=click.Choice(list(NORMALIZE_CHOICES), case_sensitive=False),
               help="Instance normalization outside the model: perstep (every step's window by its mean and "
                    "std; window graph only), origin (the forecast origin's window, fixed for the horizon; every "
-                   "graph), origin-mean (its mean only) or none.  [default: none]")
+                   "graph), origin-mean (its mean only), none, or auto: perstep where the training part's scale "
+                   "drifts 2x or more across its thirds and the model trains with it, none otherwise.  "
+                   "[default: auto; seed preset: none]")
 @click.option("--force", is_flag=True, help="Replace an existing run directory.")
 @click.option("--quiet", is_flag=True, help="No progress output, only errors.")
 def train(out: Path, preset: str | None, force: bool, quiet: bool, **options) -> None:

@@ -4,7 +4,7 @@ Reversible instance normalization (Kim et al., "Reversible Instance Normalizatio
 Time-Series Forecasting against Distribution Shift", ICLR 2022): a window is mapped by its own
 location and scale before the model sees it, and the model's output is mapped back, so an integer
 input grid covers a fixed normalized range whatever the signal's amplitude or level (issue #15;
-the rules were compared by measurement, benchmarks/results/instance_norm_int8.md).
+the rules were compared by measurement, benchmarks/results/instance_norm_int8_rules.md).
 
 Rules (window w in model units, i.e. after the run's global scaler; floor > 0 keeps a flat
 stretch finite):
@@ -15,7 +15,13 @@ stretch finite):
   that changes every step would invalidate, and the rollout graph's loop is inside the graph;
 - ``origin``: RevIN's map, mean and max(std, floor) of the forecast origin's window, fixed for
   the whole horizon: one affine map outside the loop, so it applies to every graph kind;
-- ``origin-mean``: the origin window's mean only (the amplitude kept, the level removed).
+- ``origin-mean``: the origin window's mean only (the amplitude kept, the level removed);
+- ``auto`` (the default of ``train``): a rule on the training part only, no extra training
+  (`choose_rule`): ``perstep`` where the signal's scale drifts (the standard deviations of the
+  training part's thirds differ by DRIFT_LIMIT x or more: an integer grid fitted on the whole
+  range is coarse where the amplitude is small), ``none`` where it does not (Mackey-Glass: its
+  dynamics act on the absolute level, which a normalized window hides). The run records the rule
+  chosen, never ``auto``.
 
 Training uses these same functions (train/rollout.py, train/stream.py, train/fit.py), so the
 device's arithmetic is training's.
@@ -24,7 +30,7 @@ device's arithmetic is training's.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -32,35 +38,79 @@ from edge_forecast.errors import UserError, choice_error
 from edge_forecast.signals import Scaler
 
 RULES = ("none", "perstep", "origin", "origin-mean")
-DEFAULT_RULE = "none"
+AUTO = "auto"
+CHOICES = (AUTO, *RULES)  # what --normalize accepts; runs and bundles record one of RULES
+DEFAULT_RULE = AUTO
+# auto's rule (measured in benchmarks/results/instance_norm_int8.md): the training part cut into
+# DRIFT_BLOCKS consecutive parts; their largest standard deviation over their smallest is the scale
+# drift (seed signal 8.50, Mackey-Glass 1.10). Thirds, not windows: a window's own spread varies
+# along any oscillation, the thirds' spread only when the scale drifts.
+DRIFT_BLOCKS = 3
+DRIFT_LIMIT = 2.0
 # The scale floor as a fraction of the training part's standard deviation (model units): a window
 # of a flat stretch of signal keeps a finite map instead of dividing by ~0.
 FLOOR_FRACTION = 1e-3
 
 
-def check_rule(rule: str) -> str:
-    """The rule name, lower-cased; a UserError listing the valid rules otherwise."""
+def check_rule(rule: str, choices: tuple[str, ...] = RULES) -> str:
+    """The rule name, lower-cased; a UserError listing the valid `choices` otherwise (CHOICES for
+    an option, which may say auto; RULES for a recorded rule)."""
     name = str(rule).strip().lower()
-    if name not in RULES:
-        raise choice_error("--normalize rule", rule, RULES)
+    if name not in choices:
+        raise choice_error("--normalize rule", rule, choices)
     return name
+
+
+def scale_drift(train_scaled: np.ndarray, window: int) -> float | None:
+    """How far the signal's scale drifts over the training part: the training part (model units,
+    (n,)) cut into DRIFT_BLOCKS consecutive parts, the largest part's standard deviation over the
+    smallest's (>= 1). None when a part is shorter than two windows (too short to tell)."""
+    values = np.asarray(train_scaled, dtype=np.float64).reshape(-1)
+    if values.size < DRIFT_BLOCKS * 2 * window:
+        return None
+    spreads = np.array([part.std() for part in np.array_split(values, DRIFT_BLOCKS)])
+    return float(spreads.max() / spreads.min()) if spreads.min() > 0 else float("inf")
+
+
+def choose_rule(train_scaled: np.ndarray, window: int, per_step: bool = True) -> tuple[str, str]:
+    """auto's rule and the reason, one line: ``perstep`` where the training part's scale drifts
+    DRIFT_LIMIT x or more (`scale_drift`) and the model can be trained with it (`per_step`: a
+    window-trained recurrent model; ar, a highway, --model auto and --stream take ``none``),
+    ``none`` otherwise."""
+    drift = scale_drift(train_scaled, window)
+    if drift is None:
+        return "none", f"the training part is shorter than {DRIFT_BLOCKS * 2} windows: too short to measure its scale drift"
+    measured = f"the training part's scale drifts {drift:.2f}x across its thirds (perstep from {DRIFT_LIMIT:g}x)"
+    if drift < DRIFT_LIMIT:
+        return "none", measured
+    if not per_step:
+        return "none", measured + ", but this model is not trained with perstep"
+    return "perstep", measured
 
 
 @dataclass(frozen=True)
 class Normalization:
     """One rule and its constant; `stats` gives each origin's map, `forward` / `inverse` apply it."""
 
-    rule: str = DEFAULT_RULE
+    rule: str = "none"
     floor: float = 0.0  # model units; only meanstd reads it
+    reason: str = field(default="", compare=False)  # auto's decision (run record only)
 
     @classmethod
-    def for_training(cls, rule: str, train_scaled: np.ndarray) -> Normalization:
-        """The rule with its floor fitted on the training part (model units)."""
-        rule = check_rule(rule)
+    def for_training(cls, rule: str, train_scaled: np.ndarray, window: int | None = None,
+                     per_step: bool = True) -> Normalization:
+        """The rule with its floor fitted on the training part (model units, (n,)); ``auto``
+        resolved by `choose_rule` (needs `window`; `per_step`: whether the model can be trained
+        with ``perstep``)."""
+        rule, reason = check_rule(rule, CHOICES), ""
+        if rule == AUTO:
+            if window is None:
+                raise ValueError("--normalize auto needs the window to measure the scale drift")
+            rule, reason = choose_rule(train_scaled, window, per_step)
         if not cls(rule).scales:
-            return cls(rule)
+            return cls(rule, reason=reason)
         floor = FLOOR_FRACTION * float(np.std(np.asarray(train_scaled, dtype=np.float64)))
-        return cls(rule, floor if floor > 0 else FLOOR_FRACTION)
+        return cls(rule, floor if floor > 0 else FLOOR_FRACTION, reason)
 
     @property
     def active(self) -> bool:
@@ -161,7 +211,7 @@ class Normalization:
         return normalized
 
     def to_dict(self) -> dict:
-        return {"rule": self.rule, "floor": self.floor}
+        return {"rule": self.rule, "floor": self.floor, **({"auto": self.reason} if self.reason else {})}
 
     @classmethod
     def from_dict(cls, data: dict | None) -> Normalization:
@@ -169,12 +219,12 @@ class Normalization:
         if not data:
             return cls()
         try:
-            rule, floor = check_rule(data["rule"]), float(data.get("floor", 0.0))
+            rule, floor, reason = check_rule(data["rule"]), float(data.get("floor", 0.0)), str(data.get("auto", ""))
         except (KeyError, TypeError, ValueError, AttributeError):
             raise UserError("normalization needs rule (" + "|".join(RULES) + ") and a number floor") from None
         if not (np.isfinite(floor) and floor >= 0) or (cls(rule).scales and floor <= 0):
             raise UserError(f"normalization floor must be a finite number, > 0 for {rule}, got {floor!r}")
-        return cls(rule, floor)
+        return cls(rule, floor, reason)
 
 
 NONE = Normalization()  # the identity: runs and bundles without instance normalization

@@ -321,8 +321,10 @@ def _assemble(data: _Data, models: list[str], modes: list[QuantMode], converted:
             }
     _probe_runtimes(stage, doc_models, probe_pythons, echo)
     for name, model in doc_models.items():
-        # --normalize is refused with ar and a highway (their least-squares start), so not suggested there
-        warnings = _integer_checks(model["variants"], normalizable=model["kind"] != "ar" and not model.get("highway"))
+        # --normalize is refused with ar and a highway (their least-squares start), so not suggested
+        # there, nor where the run already renormalizes every step (auto's perstep on a drifting signal)
+        normalizable = model["kind"] != "ar" and not model.get("highway") and not data.norm.per_step
+        warnings = _integer_checks(model["variants"], normalizable=normalizable)
         for mode, variant in model["variants"].items():
             result.artifacts.append({"model": name, "mode": mode, **variant})
             echo(_artifact_line(name, mode, variant))

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 
 from edge_forecast.errors import UserError, choice_error, parse_choices
+from edge_forecast.normalization import AUTO as NORMALIZE_AUTO
+from edge_forecast.normalization import CHOICES as NORMALIZE_CHOICES
 from edge_forecast.normalization import DEFAULT_RULE, check_rule
 from edge_forecast.quality import outlier_mode
 from edge_forecast.signals import ScaleKind
@@ -85,10 +87,16 @@ class TrainConfig:
     highway: int = 0
     ar_fit: str = "lstsq"         # lstsq | refine (measured: benchmarks/results/ar_fit.md)
     auto: bool = False            # --model auto (train/auto.py)
-    # instance normalization per forecast origin, outside the graph (normalization.py)
+    # instance normalization outside the graph (normalization.py); auto: chosen on the training part
     normalize: str = DEFAULT_RULE
     signal: SignalSpec = field(default_factory=SignalSpec)
     preset: str | None = None
+
+    @property
+    def per_step_ok(self) -> bool:
+        """Whether these models train under --normalize perstep: window-trained recurrent models
+        without a highway (so whether --normalize auto may choose it)."""
+        return not (self.stream or self.auto or self.highway or ModelKind.AR in self.models)
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -155,7 +163,7 @@ def build_config(preset: str | None = None, **overrides) -> TrainConfig:
         if rest["models"] == AUTO:  # the candidates replace models (and highway) per candidate
             rest["models"], rest["auto"] = base.models, True
     if "normalize" in rest:
-        rest["normalize"] = check_rule(rest["normalize"])
+        rest["normalize"] = check_rule(rest["normalize"], NORMALIZE_CHOICES)
     if "optimizer" in rest:
         try:
             rest["optimizer"] = OptimizerKind(str(rest["optimizer"]).lower())
@@ -209,7 +217,7 @@ def _check(config: TrainConfig) -> None:
         raise choice_error("--select", config.select, ["last", "best"])
     if config.stream < 0 or 0 < config.stream <= config.window:
         raise UserError(f"--stream must be 0 (window training) or longer than the window ({config.window}), got {config.stream}")
-    if config.stream and check_rule(config.normalize) == "perstep":
+    if config.stream and check_rule(config.normalize, NORMALIZE_CHOICES) == "perstep":
         raise UserError("--normalize perstep renormalizes the window at every step, which a stream graph's carried "
                         "state cannot follow; with --stream use --normalize origin, origin-mean or none")
     if config.stream and config.input_noise:
@@ -240,11 +248,11 @@ def _check_linear(config: TrainConfig) -> None:
         raise UserError("--model auto compares window-trained candidates; drop --stream or choose --model")
     if config.auto and config.preset:
         raise UserError("--preset seed is the tutorial's two models; drop --preset or --model auto")
-    if config.normalize != "none" and (config.highway or config.auto):
+    if config.normalize not in ("none", NORMALIZE_AUTO) and (config.highway or config.auto):
         # the least-squares start is fitted on the scaled series, not on normalized windows
         raise UserError(f"--normalize {config.normalize} is not combined with --highway or --model auto yet; "
                         "use --normalize none there")
-    if config.normalize != "none" and ModelKind.AR in config.models and config.ar_fit != "lstsq":
+    if config.normalize not in ("none", NORMALIZE_AUTO) and ModelKind.AR in config.models and config.ar_fit != "lstsq":
         # exact only for least-squares weights that sum to 1 (train/linear_family.py); refining moves them
         raise UserError(f"--normalize {config.normalize} with ar needs --ar-fit lstsq (closed-loop refining "
                         "would break the normalization's exactness); use --ar-fit lstsq or --normalize none")

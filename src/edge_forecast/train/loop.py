@@ -81,7 +81,10 @@ def _train_into(config: TrainConfig, signal: Signal, split: Split, stage: Path, 
 
     series = signal.values
     scaler = Scaler.fit(config.scale, series[: split.train_end])
-    norm = Normalization.for_training(config.normalize, scaler.transform(series[: split.train_end]))
+    norm = Normalization.for_training(config.normalize, scaler.transform(series[: split.train_end]),
+                                      config.window, config.per_step_ok)
+    if norm.reason and not quiet:
+        echo(f"normalization: {norm.rule} (auto: {norm.reason})")
     scale = naive_scale(series[: split.train_end], config.season)
     plan = segment_plan(config, split)
     np.save(stage / SIGNAL_NAME, series)
