@@ -297,6 +297,8 @@ def test_perstep_bundle_refuses_carried_state_graphs(perstep_run_and_bundle, tmp
     run, bundle = perstep_run_and_bundle
     done = cli("export", str(run), "--out", str(tmp_path / "b"), "--graphs", "window,step")
     assert done.returncode == 2 and "only the window graph" in done.stderr and "Traceback" not in done.stderr
+    # the user never typed perstep: the message says who chose it and how to avoid it
+    assert "the default --normalize auto chose perstep" in done.stderr and "--normalize none" in done.stderr
     assert not (tmp_path / "b").exists()
     done = cli("run", str(bundle), "--graph", "step", "--horizon", "3")
     assert done.returncode == 2 and "only the window graph" in done.stderr and "Traceback" not in done.stderr

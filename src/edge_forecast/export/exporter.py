@@ -121,9 +121,10 @@ def export_bundle(run: Path, out: Path, models: str | None = None, quant: str | 
         echo("adding the stream graph: the run has stream-trained models (train --stream)")
     norm = Normalization.from_dict(record.get("normalization"))
     if norm.per_step and any(g is not GraphKind.WINDOW for g in extra_graphs):
-        raise UserError("the run renormalizes every step's window (train --normalize perstep), which only the window "
-                        "graph's loop can do; export it with --graphs window (step, stream and rollout graphs need "
-                        "--normalize origin, origin-mean or none)")
+        how = "the default --normalize auto chose perstep" if norm.reason else "train --normalize perstep"
+        raise UserError(f"the run renormalizes every step's window ({how}), which only the window graph's loop can "
+                        "do; export it with --graphs window, or train with --normalize none (or origin, origin-mean) "
+                        "for step, stream and rollout graphs")
     if rollout_horizon is not None and rollout_horizon < 1:
         raise UserError(f"--rollout-horizon must be at least 1, got {rollout_horizon}")
     if step_state not in STATE_KEPT:
