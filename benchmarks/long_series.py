@@ -6,7 +6,8 @@ measurement noise, written as CSV and read back as a user's file), and the defau
 (no epoch, batch or rate option) on a 2,000-value Mackey-Glass series with window 52. Side by side
 in the same run, the baseline: the previous default budget on that series, given explicitly (batch
 44, 14 epochs, rate 0.003, no warmup). Case 5 (not in `all`, ~35 minutes) is the accuracy reference
-the default must not fall behind: the default before any budget, 150 epochs at batch 16.
+the default must not fall behind: the default before any budget, 150 epochs at batch 16. Case 6 is
+the default training again with another seed (run-to-run spread).
 Accuracy is each run's test-segment backtest against the best numpy baseline on the same origins.
 
     .venv/bin/python benchmarks/long_series.py [--work /tmp/edge-forecast-long] [--cases all]
@@ -46,19 +47,24 @@ def cases(work: Path) -> dict[str, list[str]]:
         "100,000-value CSV, --epochs 1": ["--signal", str(csv_series(work, 100_000)), "--epochs", "1"],
         # not in `all`: ~40 minutes on 2 shared cores; the accuracy reference for the default budget
         "2,000 values, window 52, previous default: 150 epochs, batch 16": [*mg2000, "--batch-size", "16", "--epochs", "150"],
+        "2,000 values, window 52, default training, --seed 1": [*mg2000, "--seed", "1"],
     }
+
+
+REFERENCE_CASE = 5  # not in `all`
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/edge-forecast-long"))
-    parser.add_argument("--cases", default="all", help="comma-separated case numbers (1-5), or all (1-4)")
+    parser.add_argument("--cases", default="all", help="comma-separated case numbers (1-6), or all (all but 5)")
     parser.add_argument("--report", default="long_series", help="report name under benchmarks/results/")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     exe = str(Path(sys.executable).parent / "edge-forecast")
     every = list(enumerate(cases(args.work).items(), start=1))
-    chosen = every[:4] if args.cases == "all" else [every[int(i) - 1] for i in args.cases.split(",")]
+    chosen = ([case for case in every if case[0] != REFERENCE_CASE] if args.cases == "all"
+              else [every[int(i) - 1] for i in args.cases.split(",")])
     rows = ["| case | wall (s) | peak RSS (MiB) | batch | epochs | gradient steps | rate (warmup steps) | train (s) | "
             "s / epoch | test RMSE (origins x steps) | test MASE | best baseline test RMSE | "
             "load avg (1 min) before / after |",

@@ -108,6 +108,33 @@ def test_default_budget_scales_rate_and_steps_with_an_auto_batch_only():
     seed, _ = resolved(200, "seed")
     assert (seed.batch_size, seed.epochs, seed.learning_rate, seed.warmup) == (10, 1000, 0.01, 0.0)
 
+@pytest.mark.slow
+def test_pretraining_teaches_one_step_then_trains_the_closed_loop():
+    # The taught epochs are exactly closed-loop training with horizon 1 on the same samples: a run
+    # with K = 6 and pretrain 0.5 over 2 epochs matches, in its first epoch, a K = 1 run on the
+    # series cut by K - 1 values (the same windows, order and batches), then trains K steps.
+    from edge_forecast.train.config import build_config
+    from edge_forecast.train.keras_env import seed_everything
+    from edge_forecast.train.models import build_model
+    from edge_forecast.train.rollout import fit_closed_loop
+
+    series = mackey_glass(160)
+
+    def fit(k, epochs, pretrain, points):
+        seed_everything(0)
+        model = build_model("rnn", 10, 8)
+        config = build_config(None, window=10, units=8, batch_size=16, epochs=epochs, learning_rate=3e-3,
+                              train_horizon=k, pretrain=pretrain, lr_schedule="constant", select="last")
+        return fit_closed_loop(model, config, series, points, None)["loss"], model.get_weights()
+
+    (taught, closed), after = fit(6, 2, 0.5, 160)
+    (one_step, one_step_again), taught_only = fit(1, 2, 0.0, 155)
+    assert taught == pytest.approx(one_step, rel=1e-5)
+    # the second epoch's loss covers 6 fed-back steps, whose error grows with the step
+    assert closed > one_step_again
+    assert not all(np.allclose(a, b) for a, b in zip(after, taught_only, strict=True))
+
+
 def test_rollout_is_a_deprecated_name_of_train_horizon(tmp_path):
     done = cli("train", "--points", "30", "--window", "10", "--rollout", "25", "--epochs", "1", "--out", str(tmp_path / "r"))
     lines = done.stderr.splitlines()
