@@ -32,38 +32,51 @@ MIN_BATCH, MAX_AUTO_BATCH = 16, 128
 MAX_STEPS_PER_EPOCH = 32          # auto batch: grow the batch before an epoch exceeds this many steps
 GRADIENT_STEP_BUDGET = 1200       # at window 20 and batch 16: the seed signal's 150 epochs x 8 steps
 REFERENCE_WINDOW = 20
+GROWN_STEP_BUDGET = 3200          # a grown batch, at window 52 and training horizon 5: ~2.5 min idle
+GROWN_REFERENCE_WINDOW = 52
 MAX_AUTO_EPOCHS = 150
+DEFAULT_TRAIN_HORIZON = 10        # closed-loop steps per sample, at batch 16
+GROWN_TRAIN_HORIZON = 5           # with a grown batch: half the cost per step, twice the steps
 DEFAULT_LEARNING_RATE = 3e-3      # Adam, at batch 16
 MAX_AUTO_RATE = 0.01              # the scaled rate's cap (batch 128 would otherwise get 0.024, untried)
 WARMUP_FRACTION = 0.05            # of the schedule, when the rate is scaled up for a grown batch
 
 
 def training_samples(config: TrainConfig, train_end: int) -> int:
-    """How many samples one epoch draws from the training part (windows, closed-loop samples or sequences)."""
-    span = (config.stream or config.window) + (max(config.train_horizon, 1) if (config.train_horizon or config.stream) else 1)
+    """How many samples one epoch draws from the training part (windows, closed-loop samples or
+    sequences), at the default training horizon when none is set yet."""
+    k = DEFAULT_TRAIN_HORIZON if config.train_horizon is None else config.train_horizon
+    span = (config.stream or config.window) + (max(k, 1) if (k or config.stream) else 1)
     return max(1, train_end - span + 1)
 
 
 def batch_growth(config: TrainConfig, batch: int) -> float:
     """batch / 16 for an auto batch of closed-loop window training (where it was measured), else 1."""
-    auto = config.batch_size is None and config.train_horizon > 0 and not config.stream and config.preset is None
+    auto = config.batch_size is None and config.train_horizon != 0 and not config.stream and config.preset is None
     return batch / MIN_BATCH if auto and batch > MIN_BATCH else 1.0
 
 
 def resolve_budget(config: TrainConfig, samples: int) -> tuple[TrainConfig, dict]:
-    """`config` with a concrete batch size, epoch count, learning rate and warmup, and a note of what
-    was chosen how (`samples`: training samples per epoch, from `training_samples`)."""
+    """`config` with a concrete batch size, epoch count, learning rate, warmup and training horizon,
+    and a note of what was chosen how (`samples`: training samples per epoch, from `training_samples`)."""
     batch = config.batch_size or min(MAX_AUTO_BATCH, max(MIN_BATCH, math.ceil(samples / MAX_STEPS_PER_EPOCH)))
     growth = batch_growth(config, batch)
+    horizon = config.train_horizon
+    if horizon is None:
+        horizon = GROWN_TRAIN_HORIZON if growth > 1 else DEFAULT_TRAIN_HORIZON
+        samples += DEFAULT_TRAIN_HORIZON - horizon  # a shorter loop leaves that many more samples
     steps_per_epoch = math.ceil(samples / batch)
     epochs = config.epochs
     if epochs is None:
-        budget = GRADIENT_STEP_BUDGET * REFERENCE_WINDOW / config.window * growth**0.25
+        budget = (GROWN_STEP_BUDGET * GROWN_REFERENCE_WINDOW if growth > 1
+                  else GRADIENT_STEP_BUDGET * REFERENCE_WINDOW) / config.window
         epochs = min(MAX_AUTO_EPOCHS, max(1, round(budget / steps_per_epoch)))
     rate = config.learning_rate or min(MAX_AUTO_RATE, DEFAULT_LEARNING_RATE * growth)
     warmup = WARMUP_FRACTION if config.learning_rate is None and growth > 1 else config.warmup
     note = {"batch_size": "given" if config.batch_size else "auto", "epochs": "given" if config.epochs else "auto",
             "learning_rate": "given" if config.learning_rate else ("scaled" if growth > 1 else "default"),
+            "train_horizon": "given" if config.train_horizon is not None else "auto",
             "samples": samples, "steps_per_epoch": steps_per_epoch, "gradient_steps": steps_per_epoch * epochs,
             "warmup_steps": int(warmup * steps_per_epoch * epochs) if config.lr_schedule == "cosine" else 0}
-    return replace(config, batch_size=batch, epochs=epochs, learning_rate=rate, warmup=warmup), note
+    return replace(config, batch_size=batch, epochs=epochs, learning_rate=rate, warmup=warmup,
+                   train_horizon=horizon), note

@@ -66,7 +66,6 @@ class TrainConfig:
     optimizer: OptimizerKind = OptimizerKind.ADAM
     learning_rate: float | None = None  # None: 3e-3, scaled with an auto batch (train/budget.py)
     warmup: float = 0.0                 # fraction of the cosine schedule's steps spent warming up (train/budget.py)
-    pretrain: float = 0.0               # fraction of closed-loop training's epochs taught one step ahead first (train/budget.py)
     validation_split: float = 0.1
     # Honest evaluation (evaluation.py): the trailing test segment and its rolling-origin backtest.
     test_split: float = 0.2       # fraction of the series (< 1) or a count of values (>= 1); 0 = none
@@ -75,8 +74,9 @@ class TrainConfig:
     season: int = 1               # MASE's seasonal naive period (1 = persistence)
     scale: ScaleKind = ScaleKind.STANDARD
     seed: int = 0
-    # Closed-loop training (train/rollout.py); train_horizon 0 is the tutorial's teacher forcing.
-    train_horizon: int = 10
+    # Closed-loop training (train/rollout.py); train_horizon 0 is the tutorial's teacher forcing,
+    # None: 10, or 5 with a grown automatic batch (train/budget.py).
+    train_horizon: int | None = None
     input_noise: float = 0.0
     lr_schedule: str = "cosine"   # constant | cosine
     select: str = "best"          # last | best (lowest closed-loop error on the held-out segment)
@@ -200,10 +200,8 @@ def _check(config: TrainConfig) -> None:
     if config.season > config.window:
         raise UserError(f"--season {config.season} is longer than the window ({config.window}); the seasonal "
                         "naive forecast needs one season inside the window")
-    if config.train_horizon < 0:
+    if config.train_horizon is not None and config.train_horizon < 0:
         raise UserError(f"--train-horizon must be 0 (teacher forcing) or more, got {config.train_horizon}")
-    if not 0.0 <= config.pretrain < 1.0:
-        raise UserError(f"the one-step pretraining fraction must be in [0, 1), got {config.pretrain:g}")
     if config.input_noise < 0:
         raise UserError(f"--input-noise must be 0 or more, got {config.input_noise}")
     if config.lr_schedule not in ("constant", "cosine"):

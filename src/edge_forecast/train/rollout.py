@@ -62,23 +62,12 @@ class ClosedLoopData:
         return ClosedLoopData(apply(self.x[..., 0])[..., None], apply(self.seq[..., 0])[..., None], apply(self.ahead))
 
 
-def taught_steps(config: TrainConfig, steps_per_epoch: int) -> int:
-    """How many of the first gradient steps teach one step ahead (config.pretrain of them)."""
-    return int(config.pretrain * config.epochs * steps_per_epoch)
-
-
 def make_optimizer(config: TrainConfig, steps_per_epoch: int):
     """The configured optimizer, its rate on the configured schedule, built for the model."""
     import keras
 
     rate = config.learning_rate
-    taught = taught_steps(config, steps_per_epoch)
-    if config.lr_schedule == "cosine" and taught:
-        # one cosine over the one-step phase, a second from the full rate over the closed loop: its
-        # loss is new to the model, which the tail of a single cosine's rate was too low to learn
-        rate = keras.optimizers.schedules.CosineDecayRestarts(
-            rate, first_decay_steps=taught, t_mul=(config.epochs * steps_per_epoch - taught) / taught, alpha=0.05)
-    elif config.lr_schedule == "cosine":
+    if config.lr_schedule == "cosine":
         total = config.epochs * steps_per_epoch
         warmup = int(config.warmup * total)  # linear from a tenth of the rate, then the cosine from the rate
         rate = keras.optimizers.schedules.CosineDecay(rate / 10 if warmup else rate, decay_steps=total - warmup,
@@ -116,7 +105,7 @@ def fit_closed_loop(model, config: TrainConfig, scaled: np.ndarray, train_points
         return model((window - loc) / scale, training=True) * scale + loc
 
     @tf.function(reduce_retracing=True)
-    def train_step(xb, sb, tb, k):
+    def train_step(xb, sb, tb):
         with tf.GradientTape() as tape:
             window = xb + noise_gen.normal(tf.shape(xb), stddev=noise) if noise > 0 else xb
             out = call(window)
@@ -131,19 +120,12 @@ def fit_closed_loop(model, config: TrainConfig, scaled: np.ndarray, train_points
                     fed = fed + noise_gen.normal(tf.shape(fed), stddev=noise)
                 window = tf.concat([window[:, 1:, :], fed], axis=1)
                 preds.append(call(window)[:, -1, :])
-            loss += tf.reduce_mean(tf.square(tf.concat(preds, axis=1) - tb[:, :k]))
+            loss += tf.reduce_mean(tf.square(tf.concat(preds, axis=1) - tb))
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return loss
 
-    # the first `pretrain` of the epochs teach one step ahead from true windows (one model call per
-    # step instead of K), then the closed loop trains from there (train/budget.py)
-    taught = taught_steps(config, int(np.ceil(len(data.x) / config.batch_size)))
-
-    def step(xb, sb, tb):
-        return train_step(xb, sb, tb, 1 if optimizer.iterations.numpy() < taught else k)
-
-    return fit_epochs(model, config, (data.x, data.seq, data.ahead), step,
+    return fit_epochs(model, config, (data.x, data.seq, data.ahead), train_step,
                       norm.window_forecaster(keras_predict_fn(model)), validation, progress)
 
 
