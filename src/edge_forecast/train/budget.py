@@ -1,4 +1,5 @@
-"""The default training budget: batch size, epochs and learning rate when the user gives none (no TensorFlow).
+"""The default training budget: batch size, epochs, learning rate and training horizon when the
+user gives none (no TensorFlow).
 
 Closed-loop training costs ~K x W cell steps per window and is bound by per-operation overhead at
 small batches: on this 2-core machine (shared) an LSTM(40) closed-loop training step at window 52 took 241 ms
@@ -6,19 +7,26 @@ at batch 16, 314 ms at batch 128 and 1.09 s at batch 512, i.e. 6.1x and 7.1x the
 second of batch 16 (benchmarks/results/rollout_batch_cost.md). So long training parts get larger
 batches (capped at 128, past which the gain is small and the updates few), and the epoch count
 follows a budget of gradient steps, scaled by the window, instead of a fixed 150: the
-tutorial-sized series keeps its 150 epochs, a 2,000-value series at window 52 does not take half
-an hour (benchmarks/results/long_series.md).
+tutorial-sized series (batch 16) keep their 150 epochs x 8 steps at window 20, training horizon 10,
+rate 3e-3 and therefore their results.
 
 A grown batch averages its gradient over more windows, so it takes a larger rate: the rate grows
 in proportion to the batch (the linear scaling rule, Goyal et al., "Accurate, Large Minibatch SGD:
 Training ImageNet in 1 Hour", 2017), capped at 0.01, after a linear warmup over the first 5% of the
-steps (same source: a large rate from random weights diverges); the step budget grows with the
-fourth root of the batch (more would not fit 3 minutes on the shared 2-core machine). Chosen by
-measurement on a 2,000-value Mackey-Glass series at window 52, LSTM(40), batch 44, test RMSE:
-previous rule (rate 3e-3, 448 steps) 0.0204; square-root rate scaling (Malladi et al., NeurIPS
-2022) and the steps by the square root, 0.0078 at 768 steps but 200 s
-(benchmarks/results/long_series_budget.md); this rule, see benchmarks/results/long_series.md.
-A batch of 16 (the built-in signals) keeps the rate, the steps and therefore the results of before.
+steps (same source: a large rate from random weights diverges). A grown batch also means a long
+training part, where the accuracy came from more gradient steps, and a step costs about one model
+call per closed-loop step: so there the training horizon is 5 instead of 10 (half the cost per step)
+and the budget 3,200 steps at window 52 (scaled by 52 / window), sized to ~2.5 minutes on the idle
+2-core machine. Measured on 2,000 Mackey-Glass values at window 52, LSTM(40), batch 44, rate
+0.00825, test RMSE of the 20-step backtest (reference: 150 epochs at batch 16, 13,050 steps, 34
+minutes: 0.0015): horizon 10, 608 steps (the previous default) 0.0051, 1,824 steps 0.0036; horizon
+5, 1,824 steps 0.0041, 3,200 steps 0.0022 (benchmarks/results/training_budget.md,
+benchmarks/results/long_series.md). Tried and not adopted: XLA-compiled train steps (jit_compile on
+the step: the same losses, but 106 vs 100 ms per step at batch 44 and 60 vs 75 ms at batch 16, after
+12-14 s of compiling); one-step (teacher-forced) pretraining for 75% of 4,800 steps, then the closed
+loop (0.0080 under one cosine, 0.0060 with a restart for the closed loop: worse than the closed loop
+alone); batch 16 at 3e-3 for 2,436 steps (0.0041); an unrolled training LSTM (tracing the 10-step
+loop did not finish in 14 minutes).
 """
 
 from __future__ import annotations
