@@ -31,7 +31,7 @@ VARIANTS = {
     "h5-1824": {"epochs": 57, "train_horizon": 5},
     "h5-3200": {"epochs": 100, "train_horizon": 5},
     "h5-3200 seed 1": {"epochs": 100, "train_horizon": 5, "seed": 1},
-    "h5-4160": {"epochs": 130, "train_horizon": 5},
+    "h5-4480": {"epochs": 140, "train_horizon": 5},
     "h3-4800": {"epochs": 150, "train_horizon": 3},
     "batch 16, h10-2436": {"epochs": 28, "batch_size": 16, "learning_rate": 0.003, "train_horizon": 10},
 }
