@@ -155,7 +155,7 @@ def _reading_options(command):
 @click.option("--units", type=int, help="Recurrent units.  [default: 40]")
 @click.option("--epochs", type=int,
               help="Training epochs.  [default: a budget of ~1,200 gradient steps at window 20 and batch 16, "
-                   "~4,480 at window 52 with a batch grown past 16 (both fewer at longer windows), at most 150 "
+                   "~3,200 at window 52 with a batch grown past 16 (both fewer at longer windows), at most 150 "
                    "epochs; seed preset: 1000; "
                    "--stream: 300]")
 @click.option("--batch-size", type=int,
