@@ -28,7 +28,8 @@ def epoch_seconds(window: int, batch: int, scaled) -> tuple[float, int]:
     from edge_forecast.train.rollout import ClosedLoopData, fit_closed_loop
 
     seed_everything(0)
-    config = build_config(None, window=window, batch_size=batch, epochs=2, select="last", learning_rate=3e-3)
+    config = build_config(None, window=window, batch_size=batch, epochs=2, select="last", learning_rate=3e-3,
+                          train_horizon=10)
     times = []
     fit_closed_loop(build_model("lstm", window, 40), config, scaled, scaled.size, None,
                 lambda epoch, logs: times.append(logs["seconds"]) if "step" not in logs else None)

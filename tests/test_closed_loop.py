@@ -78,7 +78,7 @@ def test_train_horizon_longer_than_the_training_part_is_a_user_error(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
-def test_default_budget_scales_rate_and_steps_with_an_auto_batch_only():
+def test_default_budget_scales_rate_steps_and_horizon_with_an_auto_batch_only():
     from edge_forecast.train.budget import resolve_budget, training_samples
     from edge_forecast.train.config import build_config
     from edge_forecast.train.split import make_split
@@ -88,26 +88,34 @@ def test_default_budget_scales_rate_and_steps_with_an_auto_batch_only():
         split = make_split(points, config.window, config.validation_split, config.test_split)
         return resolve_budget(config, training_samples(config, split.train_end))
 
-    # the built-in signals keep batch 16, the rate 3e-3 without warmup and ~1,200 steps at window 20
+    # the built-in signals keep batch 16, the rate 3e-3 without warmup, horizon 10, ~1,200 steps at window 20
     for points in (200, 600):
         config, note = resolved(points)
-        assert (config.batch_size, config.learning_rate, config.warmup) == (16, 3e-3, 0.0)
-        assert note["learning_rate"] == "default" and note["warmup_steps"] == 0
+        assert (config.batch_size, config.learning_rate, config.warmup, config.train_horizon) == (16, 3e-3, 0.0, 10)
+        assert note["learning_rate"] == "default" and note["warmup_steps"] == 0 and note["train_horizon"] == "auto"
         assert abs(note["gradient_steps"] - 1200) <= note["steps_per_epoch"] / 2 or config.epochs == 150
-    # 2,000 values at window 52: a grown batch, the rate scaled by batch / 16, the steps by its fourth root
+    # 2,000 values at window 52: a grown batch, the rate scaled by batch / 16, horizon 5, 3,200 steps
     config, note = resolved(2000, signal="mackey-glass", window=52)
-    growth = config.batch_size / 16
-    assert config.batch_size == 44 and config.learning_rate == pytest.approx(3e-3 * growth)
-    assert note["gradient_steps"] == pytest.approx(1200 * 20 / 52 * growth**0.25, abs=note["steps_per_epoch"] / 2)
+    split = make_split(2000, 52, 0.1, 0.2)
+    assert note["samples"] == split.train_end - 52 - 5 + 1 and config.train_horizon == 5
+    assert config.batch_size == 44 and config.learning_rate == pytest.approx(3e-3 * 44 / 16)
+    assert (note["steps_per_epoch"], config.epochs, note["gradient_steps"]) == (32, 100, 3200)
     assert note["warmup_steps"] == int(0.05 * note["gradient_steps"]) and note["learning_rate"] == "scaled"
-    # a given rate or batch is kept as given, and so is the seed preset
+    # the step budget follows the window (each step re-reads the whole window K times), at most 150 epochs
+    half, note = resolved(2000, signal="mackey-glass", window=26)
+    assert half.epochs == 150 and note["gradient_steps"] == 150 * note["steps_per_epoch"] < 6400
+    assert resolved(2000, signal="mackey-glass", window=40)[1]["gradient_steps"] == pytest.approx(4160, rel=0.02)
+    # a given rate, batch or horizon is kept as given, and so is the seed preset
     assert resolved(2000, window=52, learning_rate=0.02)[0].learning_rate == 0.02
+    assert resolved(2000, window=52, train_horizon=10)[0].train_horizon == 10
     # batch 128 (long series) would get 0.024: capped at 0.01
     assert resolved(50_000, window=20)[0].learning_rate == 0.01
     config, note = resolved(2000, window=52, batch_size=44)
-    assert (config.learning_rate, config.warmup, note["learning_rate"]) == (3e-3, 0.0, "default")
+    assert (config.learning_rate, config.warmup, config.train_horizon, note["learning_rate"]) == (3e-3, 0.0, 10, "default")
     seed, _ = resolved(200, "seed")
-    assert (seed.batch_size, seed.epochs, seed.learning_rate, seed.warmup) == (10, 1000, 0.01, 0.0)
+    assert (seed.batch_size, seed.epochs, seed.learning_rate, seed.warmup, seed.train_horizon) == (10, 1000, 0.01, 0.0, 0)
+    assert resolved(600, stream=40)[0].train_horizon == 20
+
 
 def test_rollout_is_a_deprecated_name_of_train_horizon(tmp_path):
     done = cli("train", "--points", "30", "--window", "10", "--rollout", "25", "--epochs", "1", "--out", str(tmp_path / "r"))

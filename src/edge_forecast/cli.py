@@ -155,14 +155,15 @@ def _reading_options(command):
 @click.option("--window", type=int, help="Past values per input window.  [default: 20]")
 @click.option("--units", type=int, help="Recurrent units.  [default: 40]")
 @click.option("--epochs", type=int,
-              help="Training epochs.  [default: a budget of ~1,200 gradient steps at window 20 and batch 16 (fewer "
-                   "at longer windows, more with a larger automatic batch), at most 150 epochs; seed preset: 1000; "
+              help="Training epochs.  [default: a budget of ~1,200 gradient steps at window 20 and batch 16, "
+                   "~3,200 at window 52 with a batch grown past 16 (both fewer at longer windows), at most 150 "
+                   "epochs; seed preset: 1000; "
                    "--stream: 300]")
 @click.option("--batch-size", type=int,
               help="Batch size.  [default: 16, larger (up to 128) when an epoch would exceed 32 steps; seed preset: 10]")
 @click.option("--optimizer", type=click.Choice(["sgd", "adam"], case_sensitive=False), help="[default: adam]")
 @click.option("--learning-rate", type=float,
-              help="[default: 0.003 x sqrt(batch / 16) with an automatic batch (after a 5% warmup); 0.003 with a "
+              help="[default: 0.003 x batch / 16 (at most 0.01) with an automatic batch (after a 5% warmup); 0.003 with a "
                    "given batch; seed preset: 0.01]")
 @click.option("--validation-split", type=float, help="Trailing fraction of windows for validation.  [default: 0.1]")
 @click.option("--test-split", type=FractionOrCount(),
@@ -179,7 +180,8 @@ def _reading_options(command):
 @click.option("--seed", type=int, help="Random seed; same seed, same result on one machine.  [default: 0]")
 @click.option("--train-horizon", type=int,
               help="Closed-loop (multi-step) training: steps the model feeds its own predictions back, the loss "
-                   "covering each; 0 = teacher forcing.  [default: 10; --stream: 20; seed preset: 0]")
+                   "covering each; 0 = teacher forcing.  [default: 10, 5 with a batch grown past 16; --stream: 20; "
+                   "seed preset: 0]")
 @click.option("--rollout", type=int, hidden=True, help="Deprecated name of --train-horizon.")
 @click.option("--input-noise", type=float, help="Closed-loop training: Gaussian noise std added to input windows (scaled units).  [default: 0]")
 @click.option("--lr-schedule", type=click.Choice(["constant", "cosine"]), help="[default: cosine; seed preset: constant]")

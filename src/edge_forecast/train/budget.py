@@ -1,4 +1,5 @@
-"""The default training budget: batch size, epochs and learning rate when the user gives none (no TensorFlow).
+"""The default training budget: batch size, epochs, learning rate and training horizon when the
+user gives none (no TensorFlow).
 
 Closed-loop training costs ~K x W cell steps per window and is bound by per-operation overhead at
 small batches: on this 2-core machine (shared) an LSTM(40) closed-loop training step at window 52 took 241 ms
@@ -6,19 +7,27 @@ at batch 16, 314 ms at batch 128 and 1.09 s at batch 512, i.e. 6.1x and 7.1x the
 second of batch 16 (benchmarks/results/rollout_batch_cost.md). So long training parts get larger
 batches (capped at 128, past which the gain is small and the updates few), and the epoch count
 follows a budget of gradient steps, scaled by the window, instead of a fixed 150: the
-tutorial-sized series keeps its 150 epochs, a 2,000-value series at window 52 does not take half
-an hour (benchmarks/results/long_series.md).
+tutorial-sized series (batch 16) keep their 150 epochs x 8 steps at window 20, training horizon 10,
+rate 3e-3 and therefore their results.
 
 A grown batch averages its gradient over more windows, so it takes a larger rate: the rate grows
 in proportion to the batch (the linear scaling rule, Goyal et al., "Accurate, Large Minibatch SGD:
 Training ImageNet in 1 Hour", 2017), capped at 0.01, after a linear warmup over the first 5% of the
-steps (same source: a large rate from random weights diverges); the step budget grows with the
-fourth root of the batch (more would not fit 3 minutes on the shared 2-core machine). Chosen by
-measurement on a 2,000-value Mackey-Glass series at window 52, LSTM(40), batch 44, test RMSE:
-previous rule (rate 3e-3, 448 steps) 0.0204; square-root rate scaling (Malladi et al., NeurIPS
-2022) and the steps by the square root, 0.0078 at 768 steps but 200 s
-(benchmarks/results/long_series_budget.md); this rule, see benchmarks/results/long_series.md.
-A batch of 16 (the built-in signals) keeps the rate, the steps and therefore the results of before.
+steps (same source: a large rate from random weights diverges). A grown batch also means a long
+training part, where the accuracy came from more gradient steps, and a step costs about one model
+call per closed-loop step: so there the training horizon is 5 instead of 10 (half the cost per step)
+and the budget 3,200 steps at window 52 (scaled by 52 / window), ~2 minutes on the idle 2-core
+machine (estimated from the time ratio against the previous default, measured side by side).
+Measured on 2,000 Mackey-Glass values at window 52, LSTM(40), batch 44, rate 0.00825, test RMSE of the 20-step backtest (reference: 150 epochs at batch 16, 13,050 steps, 34
+minutes: 0.0015): horizon 10, 608 steps (the previous default) 0.0051, 1,824 steps 0.0036; horizon
+5, 1,824 steps 0.0041, 3,200 steps 0.0022, 4,480 steps 0.0023 (no better);
+horizon 3, 4,800 steps 0.0032 (benchmarks/results/training_budget.md,
+benchmarks/results/long_series.md). Tried and not adopted: XLA-compiled train steps (jit_compile on
+the step: the same losses, but 106 vs 100 ms per step at batch 44 and 60 vs 75 ms at batch 16, after
+12-14 s of compiling); one-step (teacher-forced) pretraining for 75% of 4,800 steps, then the closed
+loop (0.0080 under one cosine, 0.0060 with a restart for the closed loop: worse than the closed loop
+alone); batch 16 at 3e-3 for 2,436 steps (0.0041); an unrolled training LSTM (tracing the 10-step
+loop did not finish in 14 minutes).
 """
 
 from __future__ import annotations
@@ -32,38 +41,51 @@ MIN_BATCH, MAX_AUTO_BATCH = 16, 128
 MAX_STEPS_PER_EPOCH = 32          # auto batch: grow the batch before an epoch exceeds this many steps
 GRADIENT_STEP_BUDGET = 1200       # at window 20 and batch 16: the seed signal's 150 epochs x 8 steps
 REFERENCE_WINDOW = 20
+GROWN_STEP_BUDGET = 3200          # a grown batch, at window 52 and training horizon 5: ~2 min idle
+GROWN_REFERENCE_WINDOW = 52
 MAX_AUTO_EPOCHS = 150
+DEFAULT_TRAIN_HORIZON = 10        # closed-loop steps per sample, at batch 16
+GROWN_TRAIN_HORIZON = 5           # with a grown batch: half the cost per step, twice the steps
 DEFAULT_LEARNING_RATE = 3e-3      # Adam, at batch 16
 MAX_AUTO_RATE = 0.01              # the scaled rate's cap (batch 128 would otherwise get 0.024, untried)
 WARMUP_FRACTION = 0.05            # of the schedule, when the rate is scaled up for a grown batch
 
 
 def training_samples(config: TrainConfig, train_end: int) -> int:
-    """How many samples one epoch draws from the training part (windows, closed-loop samples or sequences)."""
-    span = (config.stream or config.window) + (max(config.train_horizon, 1) if (config.train_horizon or config.stream) else 1)
+    """How many samples one epoch draws from the training part (windows, closed-loop samples or
+    sequences), at the default training horizon when none is set yet."""
+    k = DEFAULT_TRAIN_HORIZON if config.train_horizon is None else config.train_horizon
+    span = (config.stream or config.window) + (max(k, 1) if (k or config.stream) else 1)
     return max(1, train_end - span + 1)
 
 
 def batch_growth(config: TrainConfig, batch: int) -> float:
     """batch / 16 for an auto batch of closed-loop window training (where it was measured), else 1."""
-    auto = config.batch_size is None and config.train_horizon > 0 and not config.stream and config.preset is None
+    auto = config.batch_size is None and config.train_horizon != 0 and not config.stream and config.preset is None
     return batch / MIN_BATCH if auto and batch > MIN_BATCH else 1.0
 
 
 def resolve_budget(config: TrainConfig, samples: int) -> tuple[TrainConfig, dict]:
-    """`config` with a concrete batch size, epoch count, learning rate and warmup, and a note of what
-    was chosen how (`samples`: training samples per epoch, from `training_samples`)."""
+    """`config` with a concrete batch size, epoch count, learning rate, warmup and training horizon,
+    and a note of what was chosen how (`samples`: training samples per epoch, from `training_samples`)."""
     batch = config.batch_size or min(MAX_AUTO_BATCH, max(MIN_BATCH, math.ceil(samples / MAX_STEPS_PER_EPOCH)))
     growth = batch_growth(config, batch)
+    horizon = config.train_horizon
+    if horizon is None:
+        horizon = GROWN_TRAIN_HORIZON if growth > 1 else DEFAULT_TRAIN_HORIZON
+        samples += DEFAULT_TRAIN_HORIZON - horizon  # a shorter loop leaves that many more samples
     steps_per_epoch = math.ceil(samples / batch)
     epochs = config.epochs
     if epochs is None:
-        budget = GRADIENT_STEP_BUDGET * REFERENCE_WINDOW / config.window * growth**0.25
+        budget = (GROWN_STEP_BUDGET * GROWN_REFERENCE_WINDOW if growth > 1
+                  else GRADIENT_STEP_BUDGET * REFERENCE_WINDOW) / config.window
         epochs = min(MAX_AUTO_EPOCHS, max(1, round(budget / steps_per_epoch)))
     rate = config.learning_rate or min(MAX_AUTO_RATE, DEFAULT_LEARNING_RATE * growth)
     warmup = WARMUP_FRACTION if config.learning_rate is None and growth > 1 else config.warmup
     note = {"batch_size": "given" if config.batch_size else "auto", "epochs": "given" if config.epochs else "auto",
             "learning_rate": "given" if config.learning_rate else ("scaled" if growth > 1 else "default"),
+            "train_horizon": "given" if config.train_horizon is not None else "auto",
             "samples": samples, "steps_per_epoch": steps_per_epoch, "gradient_steps": steps_per_epoch * epochs,
             "warmup_steps": int(warmup * steps_per_epoch * epochs) if config.lr_schedule == "cosine" else 0}
-    return replace(config, batch_size=batch, epochs=epochs, learning_rate=rate, warmup=warmup), note
+    return replace(config, batch_size=batch, epochs=epochs, learning_rate=rate, warmup=warmup,
+                   train_horizon=horizon), note

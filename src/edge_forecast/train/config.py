@@ -76,8 +76,9 @@ class TrainConfig:
     season: int = 1               # MASE's seasonal naive period (1 = persistence)
     scale: ScaleKind = ScaleKind.STANDARD
     seed: int = 0
-    # Closed-loop training (train/rollout.py); train_horizon 0 is the tutorial's teacher forcing.
-    train_horizon: int = 10
+    # Closed-loop training (train/rollout.py); train_horizon 0 is the tutorial's teacher forcing,
+    # None: 10, or 5 with a grown automatic batch (train/budget.py).
+    train_horizon: int | None = None
     input_noise: float = 0.0
     lr_schedule: str = "cosine"   # constant | cosine
     select: str = "best"          # last | best (lowest closed-loop error on the held-out segment)
@@ -207,7 +208,7 @@ def _check(config: TrainConfig) -> None:
     if config.season > config.window:
         raise UserError(f"--season {config.season} is longer than the window ({config.window}); the seasonal "
                         "naive forecast needs one season inside the window")
-    if config.train_horizon < 0:
+    if config.train_horizon is not None and config.train_horizon < 0:
         raise UserError(f"--train-horizon must be 0 (teacher forcing) or more, got {config.train_horizon}")
     if config.input_noise < 0:
         raise UserError(f"--input-noise must be 0 or more, got {config.input_noise}")

@@ -53,6 +53,7 @@ def train_run(config: TrainConfig, out: Path, force: bool = False, quiet: bool =
     # ar fitted by least squares takes no gradient steps: no training horizon, no budget
     least_squares_only = (not config.auto and config.ar_fit == "lstsq"
                           and all(kind is ModelKind.AR for kind in config.models))
+    config, budget = resolve_budget(config, training_samples(config, split.train_end))  # sets the training horizon
     if config.train_horizon and not least_squares_only and split.train_end < config.window + config.train_horizon:
         raise UserError(f"the training part ({split.train_end} points) is too short for window "
                         f"{config.window} + training horizon {config.train_horizon}; lower --train-horizon or --window")
@@ -61,7 +62,6 @@ def train_run(config: TrainConfig, out: Path, force: bool = False, quiet: bool =
                         f"+ training horizon {config.train_horizon}; lower --stream or --train-horizon")
     if split.train_end <= config.season:
         raise UserError(f"the training part ({split.train_end} points) is not longer than --season {config.season}")
-    config, budget = resolve_budget(config, training_samples(config, split.train_end))
     if "auto" in (budget["batch_size"], budget["epochs"]) and not quiet and not least_squares_only:
         echo(f"training budget: batch {config.batch_size} ({budget['batch_size']}), {config.epochs} epochs "
              f"({budget['epochs']}), {budget['gradient_steps']:,} gradient steps, learning rate "

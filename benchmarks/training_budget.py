@@ -1,0 +1,90 @@
+"""Training budget variants on the 2,000-value Mackey-Glass series at window 52: test accuracy and
+time per gradient step of each, in this process (how train/budget.py's default was chosen).
+
+Each variant is `train_run` with the default options plus its overrides (epochs, training horizon,
+batch, rate, seed...); the row gives the resolved budget, the training seconds and milliseconds per
+gradient step (validation included), and the test-segment backtest RMSE (20-step closed loops from
+every test origin). Accuracy does not depend on the machine's load; the times do, so compare times
+only between rows of one invocation and state the load.
+
+    .venv/bin/python benchmarks/training_budget.py --variants default,h5-3200 [--report training_budget]
+    .venv/bin/python benchmarks/training_budget.py --from-log LOG... (the report from printed rows)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import write_report  # noqa: E402
+
+SERIES = {"signal": "mackey-glass", "points": 2000, "window": 52}
+VARIANTS = {
+    "default": {},
+    "h10-608 (the previous default)": {"epochs": 19, "train_horizon": 10},
+    "h10-1824": {"epochs": 57, "train_horizon": 10},
+    "h5-1824": {"epochs": 57, "train_horizon": 5},
+    "h5-3200": {"epochs": 100, "train_horizon": 5},
+    "h5-3200 seed 1": {"epochs": 100, "train_horizon": 5, "seed": 1},
+    "h5-4480": {"epochs": 140, "train_horizon": 5},
+    "h3-4800": {"epochs": 150, "train_horizon": 3},
+    "batch 16, h10-2436": {"epochs": 28, "batch_size": 16, "learning_rate": 0.003, "train_horizon": 10},
+}
+
+
+def run_variant(name: str, work: Path) -> dict:
+    from edge_forecast.train.config import build_config
+    from edge_forecast.train.loop import train_run
+
+    config = build_config(None, **SERIES, **VARIANTS[name])
+    before = os.getloadavg()[0]
+    started = time.perf_counter()
+    record = train_run(config, work / name.split()[0], force=True, quiet=True, echo=lambda _: None,
+                       warn=lambda _: None)
+    model = next(iter(record["models"].values()))
+    steps = record["budget"]["gradient_steps"]
+    return {"variant": name, "batch": record["config"]["batch_size"], "horizon": record["config"]["train_horizon"],
+            "steps": steps, "rate": record["config"]["learning_rate"], "seed": record["config"]["seed"],
+            "train_s": model["train_seconds"], "ms_step": 1000 * model["train_seconds"] / steps,
+            "wall_s": time.perf_counter() - started, "test_rmse": model["test"]["rmse"],
+            "load": [before, os.getloadavg()[0]]}
+
+
+def row(r: dict) -> str:
+    return (f"| {r['variant']} | {r['batch']} | {r['horizon']} | {r['steps']:,} | {r['rate']:.3g} | {r['seed']} | "
+            f"{r['train_s']:.0f} | {r['ms_step']:.0f} | {r['test_rmse']:.4g} | {r['load'][0]:.1f} / {r['load'][1]:.1f} |")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", default="default", help="comma-separated: " + ", ".join(VARIANTS))
+    parser.add_argument("--from-log", nargs="+", type=Path, help="write the report from rows printed by runs")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/edge-forecast-budget"))
+    parser.add_argument("--report", default="training_budget")
+    parser.add_argument("--note", default="", help="how the rows were run (load, parallel runs)")
+    args = parser.parse_args()
+    if args.from_log:
+        rows = [json.loads(line) for log in args.from_log for line in log.read_text().splitlines()
+                if line.startswith("{")]
+    else:
+        rows = []
+        for name in args.variants.split(","):
+            rows.append(run_variant(name, args.work))
+            print(json.dumps(rows[-1]), flush=True)
+    table = ["| variant | batch | training horizon | gradient steps | rate | seed | train (s) | ms / step | "
+             "test RMSE | load avg (1 min) before / after |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    body = (f"LSTM(40), 2,000 Mackey-Glass values, window 52, Adam, cosine rate after a 5% warmup with an "
+            f"automatic batch, best-on-validation selection; test RMSE of the 20-step backtest. {args.note}\n\n"
+            + "\n".join(table + [row(r) for r in rows]))
+    command = f"python benchmarks/training_budget.py --variants {','.join(r['variant'] for r in rows)}"
+    write_report(args.report, "Training budget variants (2,000 values, window 52)", command, body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
