@@ -93,7 +93,7 @@ class Normalization:
     """One rule and its constant; `stats` gives each origin's map, `forward` / `inverse` apply it."""
 
     rule: str = "none"
-    floor: float = 0.0  # model units; only meanstd reads it
+    floor: float = 0.0  # model units; the lower bound of the scale, read only by rules that scale (perstep, origin)
     reason: str = field(default="", compare=False)  # auto's decision (run record only)
 
     @classmethod
