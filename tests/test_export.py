@@ -213,6 +213,14 @@ def test_integer_checks_warn_on_drift_and_float_islands():
     linear = _integer_checks({k: variants[k] for k in ("float32", "int8")}, normalizable=False)
     assert linear[0].endswith("; try int16x8 (README: int8 and the closed loop)")
     assert variants["int16x8"]["errors"]["closed_loop_rmse_ratio_vs_float32"] == pytest.approx(1.2)
+    # a float32 export exact to float32 rounding (ar on an exact recurrence; signal magnitude 25):
+    # a ratio of ~100,000x says nothing, the line says the float32 is exact instead
+    exact = {"float32": variant("float32", "window", 1.83e-7), "int8": variant("int8", "window", 0.0249)}
+    line = _integer_checks(exact, normalizable=False, magnitude=25.0)[0]
+    assert line.startswith("int8: closed-loop RMSE vs truth 0.0249, while the float32 export's (1.83e-07) is exact")
+    assert "x the float32" not in line and not exact["int8"]["closed_loop_within_bound"]
+    # the same errors on a signal of magnitude 0.1 are not float32 rounding: the ratio stays
+    assert " is 136065.6x the float32 export's" in _integer_checks(exact, magnitude=0.1)[0]
     assert variants["int8"]["full_integer"] and not variants["step-int8"]["full_integer"]
     assert "full_integer" not in variants["float32"]
     # the label that marks which integer variant holds the closed loop (1.5x the float32 export's)

@@ -32,6 +32,7 @@ from edge_forecast.children import run_resilient
 from edge_forecast.edge.runtime import MICRO, Runtime, available_runtimes, runtime_version
 from edge_forecast.edge.step import STATE_KEPT
 from edge_forecast.errors import UserError, parse_choices
+from edge_forecast.evaluation import FLOAT32_EXACT
 from edge_forecast.export.modes import CLOSED_LOOP_RATIO_WARN, QuantMode, parse_modes
 from edge_forecast.export.ops import float_islands
 from edge_forecast.export.verify import Verification, from_json
@@ -325,7 +326,7 @@ def _assemble(data: _Data, models: list[str], modes: list[QuantMode], converted:
         # --normalize is refused with ar and a highway (their least-squares start), so not suggested
         # there, nor where the run already renormalizes every step (auto's perstep on a drifting signal)
         normalizable = model["kind"] != "ar" and not model.get("highway") and not data.norm.per_step
-        warnings = _integer_checks(model["variants"], normalizable=normalizable)
+        warnings = _integer_checks(model["variants"], normalizable=normalizable, magnitude=float(np.max(np.abs(truth))))
         for mode, variant in model["variants"].items():
             result.artifacts.append({"model": name, "mode": mode, **variant})
             echo(_artifact_line(name, mode, variant))
@@ -434,9 +435,14 @@ def _variant_record(found: dict, stage: Path, mode: QuantMode, graph: str, check
     }
 
 
-def _integer_checks(variants: dict, normalizable: bool = True) -> list[str]:
+def _integer_checks(variants: dict, normalizable: bool = True, magnitude: float = 0.0) -> list[str]:
     """Record, per integer variant, its closed-loop RMSE against the float32 export of the same
-    graph and whether it is integer throughout; return the warnings worth a line."""
+    graph and whether it is integer throughout; return the warnings worth a line.
+
+    `magnitude`: the largest |value| of the evaluation truth (signal units). A float32 export
+    whose RMSE is within float32 resolution of it (FLOAT32_EXACT: an `ar` on an exact linear
+    recurrence) has no error to be a multiple of: the warning says so instead of a ratio like
+    100,000x."""
     warnings = []
     for key, variant in variants.items():
         if not QuantMode(variant["mode"]).full_integer:
@@ -456,9 +462,11 @@ def _integer_checks(variants: dict, normalizable: bool = True) -> list[str]:
         # the label a user (or `run`) can choose by: does this integer variant hold the closed loop?
         variant["closed_loop_within_bound"] = ratio is not None and ratio <= CLOSED_LOOP_RATIO_WARN
         if ratio is None or ratio > CLOSED_LOOP_RATIO_WARN:
-            times = "infinitely many times" if ratio is None else f"{ratio:.1f}x"
-            warnings.append(f"{key}: closed-loop RMSE vs truth {got:.3g} is {times} the float32 export's "
-                            f"({base:.3g}); the closed loop accumulates its rounding"
+            if base <= FLOAT32_EXACT * magnitude:
+                versus = f", while the float32 export's ({base:.3g}) is exact to float32 rounding (no ratio bounds it)"
+            else:
+                versus = f" is {'infinitely many times' if ratio is None else f'{ratio:.1f}x'} the float32 export's ({base:.3g})"
+            warnings.append(f"{key}: closed-loop RMSE vs truth {got:.3g}{versus}; the closed loop accumulates its rounding"
                             + (("; try train --normalize perstep, or int16x8" if normalizable else "; try int16x8")
                                + " (README: int8 and the closed loop)"
                                if variant["mode"] == "int8" and variant["graph"] == GraphKind.WINDOW.value else ""))
