@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -130,6 +131,11 @@ def test_recorded_tensor_indices_are_the_signatures_and_checked(graph_bundle, ex
 def test_run_graph_option_and_errors(graph_bundle, tiny_bundle):
     done = cli("run", str(graph_bundle), "--model", "gru", "--graph", "rollout", "--horizon", "10", "--format", "json")
     assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["graph"] == "rollout"
+    # auto: the rollout graph where it reaches, the step graph beyond it; the JSON says which ran
+    beyond = cli("run", str(graph_bundle), "--model", "gru", "--horizon", str(ROLLOUT_STEPS + 1), "--format", "json")
+    assert beyond.returncode == 0, beyond.stderr
+    assert json.loads(beyond.stdout)["graph"] == "step" and len(json.loads(beyond.stdout)["forecast"]) == ROLLOUT_STEPS + 1
     too_long = cli("run", str(graph_bundle), "--model", "gru", "--graph", "rollout", "--horizon", str(ROLLOUT_STEPS + 1))
     assert too_long.returncode == 2 and "rollout graph forecasts" in too_long.stderr
     assert "(use --graph auto, step, stream or window)" in too_long.stderr

@@ -114,6 +114,7 @@ def test_run_prints_csv_and_json(tiny_bundle):
                "--format", "json")
     doc = json.loads(done.stdout)
     assert doc["model"] == "rnn" and doc["variant"] == "int8" and len(doc["forecast"]) == 3
+    assert doc["graph"] == "window" and doc["horizon"] == 3
 
 
 def test_history_from_stdin(tiny_bundle):

@@ -187,6 +187,12 @@ class Forecaster:
             self.stepper_graph = choice.value if self.has_graph(choice.value) else None
         return self._graph_model(self.stepper_graph) if self.stepper_graph else None
 
+    def forecast_graph(self, horizon: int) -> str:
+        """The graph kind ("window", "step", "stream" or "rollout") a forecast of `horizon` values
+        runs on (with graph "auto": the rollout graph when it reaches that far, else the step or
+        stream graph, else the window graph). Raises UserError where the chosen graph cannot."""
+        return self._forecast_graph(horizon)
+
     def _forecast_graph(self, steps: int) -> str:
         if self.graph == GraphKind.ROLLOUT.value:
             horizon = self._graph_model(self.graph).horizon
