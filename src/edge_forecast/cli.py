@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from edge_forecast import __version__
+from edge_forecast.edge.step import STATE_KEPT
 from edge_forecast.errors import UserError, parse_choices
 from edge_forecast.export.modes import QuantMode
 from edge_forecast.normalization import CHOICES as NORMALIZE_CHOICES
@@ -228,7 +229,7 @@ def train(out: Path, preset: str | None, force: bool, quiet: bool, **options) ->
 @click.option("--rollout-horizon", type=HORIZON,
               help="Forecast length H of the rollout graph (values per invoke).  [default: the evaluation steps]")
 @click.option("--rollout-steps", type=HORIZON, hidden=True, help="Deprecated name of --rollout-horizon.")
-@click.option("--step-state", type=click.Choice(["inside", "explicit"]), default="inside", show_default=True,
+@click.option("--step-state", type=click.Choice(list(STATE_KEPT)), default=STATE_KEPT[0], show_default=True,
               help="Where step and stream graphs keep the recurrent state: inside the interpreter (resource "
                    "variables; a step is set x, invoke, get y) or explicit state tensors (what `micro` takes).")
 @click.option("--force", is_flag=True, help="Replace an existing bundle directory.")

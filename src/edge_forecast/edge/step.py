@@ -1,18 +1,18 @@
 """Step and stream graphs on the device: the exact step / stream graph and the one-invoke rollout.
 
 A step graph advances the recurrent state by one value and gives the next prediction. It comes
-in two kinds; `open_step_model` opens either:
+in two kinds, and `StepModel` runs either (it tells them apart by the signatures):
 
-- state inside (`StateInsideModel`, bundles written since format minor 1, the default of
-  export): the state lives in the interpreter's resource variables. Signature `step` (subgraph 0,
-  what `invoke()` runs): x (1, 1) -> y (1, 1), reading the state and writing the next one;
+- state inside (bundles written since format minor 1, the default of export): the state lives
+  in the interpreter's resource variables. Signature `step` (subgraph 0, what `invoke()` runs):
+  x (1, 1) -> y (1, 1), reading the state and writing the next one;
   `step_load` assigns a state (reset, restore) and `step_save` returns it (snapshot), both through
   the public signature runner, made for the call and dropped (a live runner holds the native
   interpreter, and the interpreters then refuse `invoke()`). A closed-loop step is set x, invoke,
   get y: the public-API floor without a state copy, which is why it exists
   (benchmarks/step_cost.py: the explicit-state step through public calls cost 1.2-1.5x the
   private native invoke this module used before #16).
-- explicit state (`StepModel`, older bundles and `export --step-state explicit`, which
+- explicit state (older bundles and `export --step-state explicit`, which
   `edge-forecast micro` takes): inputs x (1, 1) and the state tensors, outputs y (1, 1) and the
   next states. After an invoke each next-state output is copied into its state input with
   set_tensor / get_tensor (an int8 graph whose input and output state scales differ is
@@ -205,7 +205,6 @@ class StepModel:
         if ("h" not in self.states or set(self.states) != set(self.state_names) or set(self._state_outputs) != set(self.states)
                 or any(list(self.states[n]["shape"]) != list(self._state_outputs[n]["shape"]) for n in self.state_names)):
             raise ValueError(f"not a step graph: `{load}` / `{save}` do not load and save the same h[, c]")
-        self._copies, self._requantize = [], []  # nothing to hand over: push is set x, invoke, get y
         self._saved_quant = {n: (TensorQuant.from_details(self._state_outputs[n]), TensorQuant.from_details(self.states[n]))
                              for n in self.state_names}
         return x, y

@@ -16,10 +16,10 @@ Training ImageNet in 1 Hour", 2017), capped at 0.01, after a linear warmup over 
 steps (same source: a large rate from random weights diverges). A grown batch also means a long
 training part, where the accuracy came from more gradient steps, and a step costs about one model
 call per closed-loop step: so there the training horizon is 5 instead of 10 (half the cost per step)
-and the budget 3,200 steps at window 52 (scaled by 52 / window), ~2 minutes on the idle 2-core
-machine (estimated from the time ratio against the previous default, measured side by side).
-Measured on 2,000 Mackey-Glass values at window 52, LSTM(40), batch 44, rate 0.00825, test RMSE of the 20-step backtest (reference: 150 epochs at batch 16, 13,050 steps, 34
-minutes: 0.0015): horizon 10, 608 steps (the previous default) 0.0051, 1,824 steps 0.0036; horizon
+and the budget 3,200 steps at window 52 (scaled by 52 / window): 111 s for the whole command on
+the idle 2-core machine (benchmarks/results/long_series.md).
+Measured on 2,000 Mackey-Glass values at window 52, LSTM(40), batch 44, rate 0.00825, test RMSE
+of the 20-step backtest (reference: 150 epochs at batch 16, 13,050 steps, 34 minutes: 0.0015): horizon 10, 608 steps (the previous default) 0.0051, 1,824 steps 0.0036; horizon
 5, 1,824 steps 0.0041, 3,200 steps 0.0022, 4,480 steps 0.0023 (no better);
 horizon 3, 4,800 steps 0.0032 (benchmarks/results/training_budget.md,
 benchmarks/results/long_series.md). Tried and not adopted: XLA-compiled train steps (jit_compile on
@@ -41,7 +41,7 @@ MIN_BATCH, MAX_AUTO_BATCH = 16, 128
 MAX_STEPS_PER_EPOCH = 32          # auto batch: grow the batch before an epoch exceeds this many steps
 GRADIENT_STEP_BUDGET = 1200       # at window 20 and batch 16: the seed signal's 150 epochs x 8 steps
 REFERENCE_WINDOW = 20
-GROWN_STEP_BUDGET = 3200          # a grown batch, at window 52 and training horizon 5: ~2 min idle
+GROWN_STEP_BUDGET = 3200          # a grown batch, at window 52 and training horizon 5: 111 s idle
 GROWN_REFERENCE_WINDOW = 52
 MAX_AUTO_EPOCHS = 150
 DEFAULT_TRAIN_HORIZON = 10        # closed-loop steps per sample, at batch 16

@@ -81,8 +81,8 @@ def _train_into(config: TrainConfig, signal: Signal, split: Split, stage: Path, 
 
     series = signal.values
     scaler = Scaler.fit(config.scale, series[: split.train_end])
-    norm = Normalization.for_training(config.normalize, scaler.transform(series[: split.train_end]),
-                                      config.window, config.per_step_ok)
+    train_scaled = scaler.transform(series[: split.train_end])
+    norm = Normalization.for_training(config.normalize, train_scaled, config.window, config.per_step_ok)
     if norm.reason and not quiet:
         echo(f"normalization: {norm.rule} (auto: {norm.reason})")
     scale = naive_scale(series[: split.train_end], config.season)
@@ -101,7 +101,7 @@ def _train_into(config: TrainConfig, signal: Signal, split: Split, stage: Path, 
         models, auto = train_candidates(config, stage, train_one, echo)
     else:
         models = {kind.value: train_one(kind, config, stage) for kind in config.models}
-    norm = linear_normalization(config, models, norm, scaler.transform(series[: split.train_end]))
+    norm = linear_normalization(config, models, norm, train_scaled)
     baselines = assess_baselines(config, series, split, plan, scale)
     for name, entry in baselines.items():
         echo(f"baseline {name}: {summary(entry)}")

@@ -62,9 +62,10 @@ def highway_order(model: keras.Model) -> int:
 def init_linear(model: keras.Model, kind: ModelKind, ar) -> None:
     """Start the linear part from a least-squares AR fit (`baselines.ARModel`, oldest lag first).
 
-    ar: its Dense takes the coefficients (on the window's last L values, zeros before) and intercept. A highway model: the highway takes them and
-    the recurrent output layer starts at zero, so the initial forecast is exactly the AR one and
-    training learns only what the linear model misses (the issue's design; LSTNet's highway)."""
+    ar: its Dense takes the coefficients (on the window's last L values, zeros before) and the
+    intercept. A highway model: the highway takes them and the recurrent output layer starts at
+    zero, so the initial forecast is exactly the AR one and training learns only what the linear
+    model misses (the issue's design; LSTNet's highway)."""
     coef, bias = ar.coef.astype("float32"), [ar.intercept]
     if ModelKind(kind) is ModelKind.AR:
         weights = ar.window_weights(model.get_layer("ar").get_weights()[0].shape[0]).astype("float32")
