@@ -205,6 +205,7 @@ class StepModel:
         if ("h" not in self.states or set(self.states) != set(self.state_names) or set(self._state_outputs) != set(self.states)
                 or any(list(self.states[n]["shape"]) != list(self._state_outputs[n]["shape"]) for n in self.state_names)):
             raise ValueError(f"not a step graph: `{load}` / `{save}` do not load and save the same h[, c]")
+        self._copies, self._requantize = [], []  # nothing to hand over: push is set x, invoke, get y
         self._saved_quant = {n: (TensorQuant.from_details(self._state_outputs[n]), TensorQuant.from_details(self.states[n]))
                              for n in self.state_names}
         return x, y
