@@ -105,6 +105,12 @@ class LinearChoice:
         return {**self.model.describe(), "criterion": CRITERION, "backtest": self.backtest}
 
 
+def selection_start(points: int, train_end: int, window: int) -> int:
+    """The first origin of the choice's backtest region over `points` values (training + validation):
+    the validation segment, widened back to CV_FRACTION of the values, never before the first window."""
+    return max(window, min(train_end, points - max(points - train_end, int(points * CV_FRACTION))))
+
+
 def choose_linear(series: np.ndarray, train_end: int, window: int, season: int, horizon: int,
                   norm: Normalization = NONE) -> LinearChoice:
     """Choose (p, d, D) by the rolling-origin backtest (module docstring) and fit the choice on
@@ -114,7 +120,7 @@ def choose_linear(series: np.ndarray, train_end: int, window: int, season: int, 
     validation). Raises ValueError when no option fits (a series too short for any p)."""
     series = np.asarray(series, dtype=np.float64)
     stop = series.size
-    start = max(window, min(train_end, stop - max(stop - train_end, int(stop * CV_FRACTION))))
+    start = selection_start(stop, train_end, window)
     plan = plan_origins(start, stop, window, horizon, 1, MAX_SELECTION_ORIGINS) if stop > start else None
     found, scores = {}, {}
     for option in options(window, season, norm):
@@ -125,7 +131,7 @@ def choose_linear(series: np.ndarray, train_end: int, window: int, season: int, 
             continue
         for p in orders:
             fitted = fit_ar(series[:start], p, option.intercept, option.diff, option.seasonal_diff, season)
-            found[(option, p)] = _backtest_mae(fitted, series, plan, window)
+            found[(option, p)] = backtest_mae(fitted, series, plan, window)
             scores[f"p={p},{option.name}"] = found[(option, p)]
     if not found:
         raise ValueError(f"no AR option fits {start} values in a window of {window}: "
@@ -137,7 +143,7 @@ def choose_linear(series: np.ndarray, train_end: int, window: int, season: int, 
     return LinearChoice(model, {"region": region, "mae": scores})
 
 
-def _backtest_mae(model: ARModel, series: np.ndarray, plan, window: int) -> float:
+def backtest_mae(model: ARModel, series: np.ndarray, plan, window: int) -> float:
     """Closed-loop MAE of `model` from every origin of `plan` (inf without a plan or when it diverges)."""
     if plan is None:
         return float("inf")
