@@ -79,7 +79,7 @@ ARGS = sys.argv[1:]
 RULES_MODE = "--rules" in ARGS
 ARGS = [a for a in ARGS if a != "--rules"]
 FORCED: dict[str, str] = {}
-for flag in ("--normalize", "--signal"):
+for flag in ("--normalize", "--signal", "--seeds"):
     if flag in ARGS:
         at = ARGS.index(flag)
         FORCED[flag[2:]] = ARGS[at + 1]
@@ -297,7 +297,7 @@ def main() -> None:
                 rows += evaluate(name, series, Path(tmp))
             return report_rules(rows)
         for name in [FORCED["signal"]] if "signal" in FORCED else SEEDS:
-            for seed in SEEDS[name]:
+            for seed in (map(int, FORCED["seeds"].split(",")) if "seeds" in FORCED else SEEDS[name]):
                 rows.append(default_path(name, seed, Path(tmp)))
     if FORCED:
         return print(rows)
