@@ -36,9 +36,21 @@ Two reports:
   benchmarks/results/instance_norm_int8.md, ~35 minutes on 2 cores.
 - `--rules`: every rule forced on both signals (one seed) and the Mackey-Glass investigation
   rows; writes benchmarks/results/instance_norm_int8_rules.md, ~40 minutes.
+- `--delta`: does a delta (residual) output make int8 hold? The model predicts the change from its
+  window's last value, y = last + f(window), the add outside the integer graph (as a device would
+  do it in numpy or a line of C), the window unchanged. Full-integer int8 rounds the output on a
+  grid over the output's whole range and the output Dense layer magnifies the hidden state's
+  rounding by its weights; predicting the change shrinks both by the ratio of a step's change to
+  the signal's range. Trained by the product's closed-loop training (fit_closed_loop) on a Keras
+  model whose output adds its input (position t: x_t + f_t; under perstep, in normalized units),
+  converted without the add (the graph outputs the change), side by side with the same seed's
+  model without it; and, to test the mechanism itself, the float32 file run with only the int8
+  file's input grid, only its output grid, or both. Damped seeds 0 and 4 and Mackey-Glass seeds 1
+  and 2 (the worst of the default path). Writes benchmarks/results/delta_output_int8.md, ~30 min.
 
     .venv/bin/python benchmarks/instance_norm_int8.py
     .venv/bin/python benchmarks/instance_norm_int8.py --rules
+    .venv/bin/python benchmarks/instance_norm_int8.py --delta [--signal NAME]
 """
 
 from __future__ import annotations
@@ -77,7 +89,8 @@ HORIZON = 20
 # no report): how a candidate rule compares before it becomes auto's choice.
 ARGS = sys.argv[1:]
 RULES_MODE = "--rules" in ARGS
-ARGS = [a for a in ARGS if a != "--rules"]
+DELTA_MODE = "--delta" in ARGS
+ARGS = [a for a in ARGS if a not in ("--rules", "--delta")]
 FORCED: dict[str, str] = {}
 for flag in ("--normalize", "--signal", "--seeds"):
     if flag in ARGS:
@@ -88,7 +101,10 @@ FROM_LOG = ARGS[1] if len(ARGS) > 1 and ARGS[0] == "--from-log" else None
 EPOCHS = int(ARGS[0]) if ARGS and FROM_LOG is None else None
 
 
-def train(rule, config, split, scaled):
+def train(rule, config, split, scaled, delta: bool = False):
+    """The default LSTM trained under `rule` by the product's closed-loop training: (the trained
+    model, the graph to convert, the normalization). `delta`: the trained model's output adds its
+    input (`delta_model`), and the graph to convert is the LSTM inside it (its output: the change)."""
     from edge_forecast.normalization import Normalization
     from edge_forecast.train.fit import validation_backtest
     from edge_forecast.train.keras_env import seed_everything
@@ -97,10 +113,27 @@ def train(rule, config, split, scaled):
 
     norm = Normalization.for_training(rule, scaled[: split.train_end])
     seed_everything(config.seed)
-    model = build_model("lstm", config.window, config.units)
+    inner = build_model("lstm", config.window, config.units)
+    model = delta_model(inner, config.window) if delta else inner
     seen = scaled[: split.val_end]
     fit_closed_loop(model, config, seen, split.train_end, validation_backtest(config, split, seen), norm=norm)
-    return model, norm
+    return model, inner, norm
+
+
+def delta_model(inner, window: int):
+    """`inner` (input (B, W, 1), output (B, W, 1): position t predicts value t + 1) with its input
+    added to its output: position t predicts x_t + f_t, so `inner` learns the change. Closed-loop
+    training sees levels, as the device's loop does after its add."""
+    import keras
+
+    x = keras.Input((window, 1))
+    return keras.Model(x, keras.layers.Add()([inner(x), x]))
+
+
+def plus_last(predict):
+    """A window predictor of the change (windows (B, W) as the graph sees them -> (B,)) as one of
+    the next value: the window's last value added outside the graph, in float64."""
+    return lambda rows: np.asarray(predict(rows), dtype=np.float64).reshape(-1) + np.asarray(rows)[:, -1]
 
 
 def calibration_sets(norm, model, config, split, scaled):
@@ -182,7 +215,7 @@ def evaluate_rule(name: str, series: np.ndarray, work: Path, rule: str, config, 
     plan = plan_origins(split.val_end, series.size, config.window, HORIZON)
     mase = naive_scale(series[: split.train_end])
     started = time.perf_counter()
-    model, norm = train(rule, config, split, scaled)
+    model, _, norm = train(rule, config, split, scaled)
     view = np.lib.stride_tricks.sliding_window_view(scaled[: split.train_end], config.window)
     row = {"signal": name, "rule": label, "train_s": time.perf_counter() - started, "window": config.window,
            "epochs": config.epochs, "origins": int(plan.origins.size),
@@ -263,6 +296,95 @@ def row_rmse(path, norm, scaler, series, plan, config, mase) -> float:
     return backtest(lambda w, s: scaler.inverse(f(scaler.transform(w), s)), series, plan, config.window, mase)["rmse"]
 
 
+# --delta: the base rule each signal's default path takes (auto), with and without the delta
+# output; damped also the delta output alone (the window unnormalized)
+DELTA_PLAN = {"damped": ((0, 4), (("perstep", False), ("perstep", True), ("none", True))),
+              "mackey-glass": ((1, 2), (("none", False), ("none", True)))}
+DELTA_VARIANTS = ("float32", "int8", "int16x8")
+# the float32 file run on the int8 file's grids: only its input, only its output, both
+GRIDS = ("input grid", "output grid", "both grids")
+
+
+def delta_row(name: str, series: np.ndarray, seed: int, rule: str, delta: bool, work: Path) -> dict:
+    """Train (the product's defaults, `rule`, with or without the delta output), convert the
+    graph, backtest every variant and the grid-only runs over the test segment on ai-edge-litert."""
+    from edge_forecast.edge.artifact import WindowModel
+    from edge_forecast.edge.runtime import Runtime
+    from edge_forecast.evaluation import backtest, naive_scale, plan_origins
+    from edge_forecast.signals import Scaler
+    from edge_forecast.train.budget import resolve_budget, training_samples
+    from edge_forecast.train.config import TrainConfig
+    from edge_forecast.train.split import make_split
+
+    config = TrainConfig(horizon=HORIZON, epochs=EPOCHS, seed=seed)
+    split = make_split(series.size, config.window, config.validation_split, config.test_split)
+    config, _ = resolve_budget(config, training_samples(config, split.train_end))
+    scaler = Scaler.fit(config.scale, series[: split.train_end])
+    scaled = scaler.transform(series)
+    plan = plan_origins(split.val_end, series.size, config.window, HORIZON)
+    mase = naive_scale(series[: split.train_end])
+    started = time.perf_counter()
+    model, inner, norm = train(rule, config, split, scaled, delta)
+    row = {"signal": name, "seed": seed, "rule": rule + (" + delta" if delta else ""),
+           "train_s": time.perf_counter() - started, "epochs": config.epochs, "origins": int(plan.origins.size)}
+
+    def score(predict) -> float:  # predict: windows as the graph sees them -> its output
+        f = norm.window_forecaster(plus_last(predict) if delta else predict)
+        return backtest(lambda w, s: scaler.inverse(f(scaler.transform(w), s)), series, plan, config.window, mase)["rmse"]
+
+    calib, calib_true = calibration_sets(norm, model, config, split, scaled)
+    paths = convert(inner, config, calib, calib_true, work, f"{name}-{seed}-{rule}-{int(delta)}", DELTA_VARIANTS)
+    files = {v: WindowModel(p, Runtime.LITERT) for v, p in paths.items()}
+    for variant, tfl in files.items():
+        row[variant] = score(tfl.predict_many)
+    f32, q_in, q_out = files["float32"].predict_many, files["int8"].input_quant, files["int8"].output_quant
+
+    def on_grid(q, values):
+        return q.dequantize(q.quantize(values))
+
+    row["input grid"] = score(lambda rows: f32(on_grid(q_in, rows)))
+    row["output grid"] = score(lambda rows: on_grid(q_out, f32(rows)))
+    row["both grids"] = score(lambda rows: on_grid(q_out, f32(on_grid(q_in, rows))))
+    # the grids' steps in the graph's units (model units; normalized units under perstep) and the
+    # output layer's largest weight: what the delta output is meant to shrink
+    row["input step"], row["output step"] = q_in.scale, q_out.scale
+    row["dense max |w|"] = float(np.abs(inner.get_layer("dense").get_weights()[0]).max())
+    print({k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
+    return row
+
+
+def report_delta(rows: list[dict]) -> None:
+    head = ("| signal | seed | rule | float32 | int8 | int8 / float32 | int16x8 / float32 | "
+            + " | ".join(f"{g} / float32" for g in GRIDS) + " | int8 input step | int8 output step | "
+            "output layer max abs weight | train s |")
+    lines = [head, "|---|---:|---|" + "---:|" * (len(GRIDS) + 8)]
+    for r in rows:
+        f32 = r["float32"]
+        lines.append(f"| {r['signal']} | {r['seed']} | {r['rule']} | {f32:.4g} | {r['int8']:.4g} | "
+                     f"{r['int8'] / f32:.2f}x | {r['int16x8'] / f32:.2f}x | "
+                     + " | ".join(f"{r[g] / f32:.2f}x" for g in GRIDS)
+                     + f" | {r['input step']:.3g} | {r['output step']:.3g} | {r['dense max |w|']:.3g} | {r['train_s']:.0f} |")
+    if EPOCHS is not None:
+        print("\n".join(lines))
+        return
+    origins = ", ".join(dict.fromkeys(f"{r['signal']} {r['origins']}" for r in rows))
+    body = ("Test-segment closed-loop RMSE (signal units; rolling-origin backtest, horizon 20, origins: "
+            f"{origins}; out-of-sample: the last 20 % of each series, not read by training or selection) of "
+            "the default LSTM(40), window 20, product training defaults, each seed trained twice side by side: "
+            "under the rule the default path takes (auto: perstep on damped, none on Mackey-Glass) and the same "
+            "with a delta output (`+ delta`: the model predicts the change from the window's last value, added "
+            "outside the graph). Window graphs converted with the product's converter settings (calibration: "
+            "normalized training windows plus the float closed loops' windows), run on ai-edge-litert. "
+            "Grid columns: the float32 file with only the int8 file's input grid, output grid, or both applied "
+            "around it (the rest in float). Steps in the graph's units (model units; normalized under perstep)."
+            " Issue goal: int8 <= 1.5x float32."
+            + (f" The {len(rows)} rows were read from the printed logs (`--from-log`) of `--delta --signal NAME` "
+               "runs, one process per signal." if FROM_LOG else "")
+            + "\n\n" + "\n".join(lines))
+    write_report("delta_output_int8", "A delta (residual) output and the int8 closed loop",
+                 ".venv/bin/python benchmarks/instance_norm_int8.py --delta", body)
+
+
 SUBSETS = (25, 50, 100, None)  # None: every training window
 
 
@@ -288,10 +410,16 @@ def main() -> None:
         import ast
 
         rows = [ast.literal_eval(line) for line in Path(FROM_LOG).read_text().splitlines() if line.startswith("{")]
-        return report_rules(rows) if RULES_MODE else report_default(rows)
+        return report_rules(rows) if RULES_MODE else report_delta(rows) if DELTA_MODE else report_default(rows)
     quiet_tensorflow()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        if DELTA_MODE:
+            series = {"damped": damped_oscillation(), "mackey-glass": mackey_glass()}
+            for name in [FORCED["signal"]] if "signal" in FORCED else DELTA_PLAN:
+                seeds, runs = DELTA_PLAN[name]
+                rows += [delta_row(name, series[name], seed, rule, delta, Path(tmp)) for seed in seeds for rule, delta in runs]
+            return report_delta(rows) if "signal" not in FORCED else print(rows)
         if RULES_MODE:
             for name, series in (("damped", damped_oscillation()), ("mackey-glass", mackey_glass())):
                 rows += evaluate(name, series, Path(tmp))

@@ -159,40 +159,10 @@ class _Graph:
         return float(self.predict_rows(self.values[None])[0])
 
 
-PER_STEP = tuple(rule for rule in RULES if Normalization(rule).per_step)
-
-
-@pytest.mark.parametrize("rule", ("delta", "perstep-delta"))
-def test_delta_output_round_trips_exactly(rule):
-    """A model whose output is exactly its training target (`target`: the change from the window's
-    last value, as the model sees it) forecasts the true next value after the device's map back
-    (`step_predictor`: + the last value, then the inverse map), to float64 rounding."""
-    norm = Normalization(rule, 1e-3)
-    assert norm.residual and norm.per_step and norm.uses_stats == (rule == "perstep-delta")
-    rows = _windows(4)
-    after = rows[:, -1] + np.random.default_rng(4).normal(size=len(rows)) * rows.std(axis=1)
-    loc, scale = norm.stats(rows)
-    seen_after = norm.forward(after[:, None], loc, scale)
-
-    def oracle(seen):  # the trained target for each window, given what the model sees
-        return norm.target(seen[:, -1:], seen_after)[:, 0]
-
-    got = norm.step_predictor(oracle)(rows)
-    assert np.allclose(got, after, rtol=4e-16, atol=8 * np.spacing(np.abs(rows).max(axis=1)))
-    assert not np.allclose(oracle(norm.forward(rows, loc, scale)), seen_after[:, 0])  # the output is a change
-    if rule == "delta":  # the window is the model's input unchanged (its level kept)
-        assert np.array_equal(norm.forward(rows, loc, scale), rows)
-
-
 def test_device_per_step_loop_equals_trainings():
     """The runner's loop state (PerStepWindow, edge) and training's batched forecaster
-    (window_forecaster: validation and the test backtest) give the same numbers, bit for bit,
-    under every per-step rule."""
-    for rule in PER_STEP:
-        _device_loop_equals_trainings(Normalization(rule, 1e-3))
-
-
-def _device_loop_equals_trainings(norm: Normalization) -> None:
+    (window_forecaster: validation and the test backtest) give the same numbers, bit for bit."""
+    norm = Normalization("perstep", 1e-3)
     rows = _windows(1)[:4]
 
     def predict(x):  # any nonlinear window map in normalized units
@@ -226,9 +196,6 @@ def test_device_origin_map_equals_trainings():
 @pytest.mark.parametrize("args, message", [
     (["--normalize", "zscore"], "Invalid value for '--normalize'"),
     (["--normalize", "perstep", "--stream", "40"], "a stream graph's carried state cannot follow"),
-    (["--normalize", "delta", "--stream", "40"], "a stream graph's carried state cannot follow"),
-    (["--normalize", "delta", "--model", "ar"], "--normalize delta (a delta output) applies to a recurrent model"),
-    (["--normalize", "perstep-delta", "--highway", "4"], "applies to a recurrent model"),
 ])
 def test_bad_normalize_option_exits_2_with_one_line(tmp_path, args, message):
     done = cli("train", *args, "--epochs", "1", "--out", str(tmp_path / "out"))
@@ -236,24 +203,6 @@ def test_bad_normalize_option_exits_2_with_one_line(tmp_path, args, message):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
     assert not (tmp_path / "out").exists()
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("rule", PER_STEP)
-def test_training_rollout_call_equals_the_devices_step(rule):
-    """Training's per-step call (TensorFlow, train/rollout.py) and the device's step
-    (`step_predictor` around the model's numpy predictor) give the same next values."""
-    import tensorflow as tf
-
-    from edge_forecast.train.models import build_model, keras_predict_fn
-    from edge_forecast.train.rollout import per_step_call
-
-    norm = Normalization(rule, 1e-3)
-    model = build_model("lstm", 20, 4)  # untrained: any weights show the arithmetic
-    rows = _windows(5)[:4] * 0.1 + 0.3  # model units of a scaled signal
-    trained = per_step_call(model, norm, training=False)(tf.constant(rows[..., None], tf.float32)).numpy()[:, -1, 0]
-    device = norm.step_predictor(keras_predict_fn(model))(rows)
-    assert np.allclose(trained, device, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.slow
@@ -392,8 +341,3 @@ def test_micro_header_carries_the_rule_and_its_c():
     assert 'kNormalization[] = "perstep"' in lines and "kNormFloor = 0.001" in lines
     assert "input[i] = (w[i] - m) / s" in lines and "y = output * s + m" in lines
     assert "none: the model's input is w itself." in "\n".join(_normalization_lines({"rule": "none", "floor": 0.0}))
-    delta = "\n".join(_normalization_lines({"rule": "delta", "floor": 0.0}))
-    assert 'kNormalization[] = "delta"' in delta and "y = output + w[kWindow - 1]" in delta
-    assert "(w[i] - m) / s" not in delta  # the window goes in unchanged
-    both = "\n".join(_normalization_lines({"rule": "perstep-delta", "floor": 0.001}))
-    assert "input[i] = (w[i] - m) / s" in both and "y = (output + input[kWindow - 1]) * s + m" in both

@@ -16,15 +16,6 @@ stretch finite):
 - ``origin``: RevIN's map, mean and max(std, floor) of the forecast origin's window, fixed for
   the whole horizon: one affine map outside the loop, so it applies to every graph kind;
 - ``origin-mean``: the origin window's mean only (the amplitude kept, the level removed);
-- ``delta``: a residual output: the model sees the window unchanged (its absolute level too) and
-  predicts the change from the window's last value; the prediction is that last value plus the
-  model's output, added outside the graph like the other rules' inverse maps (numpy here, a line of
-  C on a microcontroller). A full-integer output grid then spans one step's change instead of the
-  signal's whole range, and the output layer's weights shrink by the same ratio, so the output's
-  rounding and the hidden state's, magnified by those weights, shrink in signal units (the same
-  idea as residual learning, He et al., CVPR 2016, and as forecasting the differenced series,
-  Box & Jenkins). A new last value every step: window graph only, like ``perstep``;
-- ``perstep-delta``: ``perstep``'s map, then a delta output in normalized units;
 - ``auto`` (the default of ``train``): a rule on the training part only, no extra training
   (`choose_rule`): ``perstep`` where the signal's scale drifts (the standard deviations of the
   training part's thirds differ by DRIFT_LIMIT x or more: an integer grid fitted on the whole
@@ -46,7 +37,7 @@ import numpy as np
 from edge_forecast.errors import UserError, choice_error
 from edge_forecast.signals import Scaler
 
-RULES = ("none", "perstep", "origin", "origin-mean", "delta", "perstep-delta")
+RULES = ("none", "perstep", "origin", "origin-mean")
 AUTO = "auto"
 CHOICES = (AUTO, *RULES)  # what --normalize accepts; runs and bundles record one of RULES
 DEFAULT_RULE = AUTO
@@ -128,20 +119,7 @@ class Normalization:
     @property
     def scales(self) -> bool:
         """Whether the rule divides by the window's standard deviation (and reads the floor)."""
-        return self.rule in ("perstep", "origin", "perstep-delta")
-
-    @property
-    def uses_stats(self) -> bool:
-        """Whether the rule maps a window by its own statistics (mean, std): then a position's map
-        depends on values after it (the sequence loss does not apply)."""
-        return self.rule not in ("none", "delta")
-
-    @property
-    def residual(self) -> bool:
-        """Whether the model predicts the change from the window's last value (a residual / delta
-        output): the prediction is the last input value plus the model's output, added outside
-        the graph, so the output's integer grid spans one step's change, not the signal's range."""
-        return self.rule.endswith("delta")
+        return self.rule in ("perstep", "origin")
 
     @property
     def per_origin(self) -> bool:
@@ -151,12 +129,12 @@ class Normalization:
     @property
     def per_step(self) -> bool:
         """A new map at every closed-loop step (window-graph forecasters only)."""
-        return self.rule in ("perstep", "delta", "perstep-delta")
+        return self.rule == "perstep"
 
     def stats(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(location, scale), float64 (B, 1) each, of windows (B, W) or (W,) (then (1, 1))."""
         rows = np.atleast_2d(np.asarray(windows, dtype=np.float64))
-        if not self.uses_stats:
+        if self.rule == "none":
             return np.zeros((rows.shape[0], 1)), np.ones((rows.shape[0], 1))
         loc = rows.mean(axis=1, keepdims=True)
         if not self.scales:
@@ -191,24 +169,10 @@ class Normalization:
 
         def step(rows: np.ndarray) -> np.ndarray:
             loc, scale = self.stats(rows)
-            seen = self.forward(rows, loc, scale)
-            out = np.asarray(predict(seen), dtype=np.float64).reshape(-1, 1)
-            return self.inverse(out + self.offset(seen), loc, scale)[:, 0]
+            out = np.asarray(predict(self.forward(rows, loc, scale)), dtype=np.float64).reshape(-1, 1)
+            return self.inverse(out, loc, scale)[:, 0]
 
         return step
-
-    def offset(self, seen: np.ndarray) -> np.ndarray:
-        """What is added to the model's output before the inverse map, (B, 1) float64, from the
-        windows as the model saw them (B, W): their last value for a residual rule, 0 otherwise."""
-        rows = np.atleast_2d(np.asarray(seen, dtype=np.float64))
-        return rows[:, -1:].copy() if self.residual else np.zeros((rows.shape[0], 1))
-
-    def target(self, seen: np.ndarray, after: np.ndarray) -> np.ndarray:
-        """What the model is trained to output for the values `after` that follow the values
-        `seen` (both as the model sees them, same shape: a sequence target, position t's next
-        value): the change `after - seen` for a residual rule (its inverse adds `offset`), `after`
-        itself otherwise."""
-        return after - seen if self.residual else after
 
     def step_fn(self, step: Callable[[np.ndarray], float]) -> Callable[[np.ndarray], float]:
         """`step_predictor` for a one-window step function (W,) -> float."""
@@ -300,9 +264,8 @@ class PerStepWindow:
 
     def predict(self) -> float:
         loc, scale = self.norm.stats(self.values)
-        seen = self.norm.forward(self.values[None], loc, scale)
-        self.state.fill(seen[0])
-        return float(self.norm.inverse(self.state.predict() + self.norm.offset(seen)[0, 0], loc[0, 0], scale[0, 0]))
+        self.state.fill(self.norm.forward(self.values[None], loc, scale)[0])
+        return float(self.norm.inverse(self.state.predict(), loc[0, 0], scale[0, 0]))
 
     def push(self, value: float) -> None:
         self.values[:-1] = self.values[1:]

@@ -104,9 +104,8 @@ class Forecaster:
         variant, graph = _split_variant(variant, graph)
         if self.bundle.normalization.per_step:  # a map per step: the window graph's loop only
             if graph not in ("auto", GraphKind.WINDOW.value):
-                raise UserError(f"this bundle's models map every step's window ({self.bundle.normalization.rule}), "
-                                f"which only the window graph can do; --graph {graph} is not available (use window "
-                                "or auto)")
+                raise UserError(f"this bundle's models renormalize every step's window (perstep), which only the "
+                                f"window graph can do; --graph {graph} is not available (use window or auto)")
             graph = GraphKind.WINDOW.value
         self.variant_name = variant or (DEFAULT_VARIANT if DEFAULT_VARIANT in self.bundle.variants(self.model_name)
                                         else self.bundle.variants(self.model_name)[0])
@@ -241,7 +240,7 @@ class Forecaster:
 
     def input_range(self, graph: str | None = None) -> tuple[float, float] | None:
         """Signal values the input tensor of `graph` (default: the one updates run on) represents."""
-        if self.normalization.per_step and self.normalization.uses_stats:  # each window on its own map: no fixed range
+        if self.normalization.per_step:  # the input sees each window on its own map: no fixed signal range
             return None
         key = variant_key(graph or self.stepper_graph or GraphKind.WINDOW.value, self.variant_name)
         return input_range(self.bundle, self.bundle.variant(self.model_name, key), self._origin)

@@ -71,10 +71,8 @@ class _Data:
     step_state: str = "inside"  # where step / stream graphs keep their state (graph_convert.STATE_KEPT)
     start: int = 0  # the first evaluated value (the test segment's start); the context window ends there
     norm: Normalization = field(default_factory=Normalization)
-    # each one-step evaluation window's own map (location, scale), (steps, 1) each, and what is added
-    # to the model's output before the inverse map (Normalization.offset: a delta output's last value)
+    # each one-step evaluation window's own map (location, scale), (steps, 1) each
     eval_map: tuple[np.ndarray, np.ndarray] | None = None
-    eval_offset: np.ndarray | float = 0.0
 
     @property
     def context_window(self) -> np.ndarray:
@@ -124,7 +122,7 @@ def export_bundle(run: Path, out: Path, models: str | None = None, quant: str | 
         echo("adding the stream graph: the run has stream-trained models (train --stream)")
     norm = Normalization.from_dict(record.get("normalization"))
     if norm.per_step and any(g is not GraphKind.WINDOW for g in extra_graphs):
-        how = f"the default --normalize auto chose {norm.rule}" if norm.reason else f"train --normalize {norm.rule}"
+        how = "the default --normalize auto chose perstep" if norm.reason else "train --normalize perstep"
         raise UserError(f"the run renormalizes every step's window ({how}), which only the window graph's loop can "
                         "do; export it with --graphs window, or train with --normalize none (or origin, origin-mean) "
                         "for step, stream and rollout graphs")
@@ -231,8 +229,7 @@ def _prepare(run: Path, record: dict, work: Path, calibration_samples: int) -> _
         stream_sequence = norm.forward(stream_sequence, loc[0], scale[0])
     np.save(work / "sequence.npy", sequence.astype(np.float32))
     np.save(work / "stream_sequence.npy", stream_sequence.astype(np.float32))
-    return _Data(record, series, scaler, window, steps, work, start=start, norm=norm, eval_map=eval_map,
-                 eval_offset=norm.offset(evaluated[..., 0])[:, 0])
+    return _Data(record, series, scaler, window, steps, work, start=start, norm=norm, eval_map=eval_map)
 
 
 def _on_own_maps(norm: Normalization, windows: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
@@ -319,7 +316,7 @@ def _assemble(data: _Data, models: list[str], modes: list[QuantMode], converted:
                     "stream_closed_loop": [float(v) for v in stream_loop],
                     data.truth_key("stream_closed_loop_rmse"): _vs_truth(stream_loop, truth),
                     "one_step": [float(v) for v in data.scaler.inverse(
-                        data.norm.inverse(refs["eval_windows"] + data.eval_offset, *(m[:, 0] for m in data.eval_map)))],
+                        data.norm.inverse(refs["eval_windows"], *(m[:, 0] for m in data.eval_map)))],
                     "test": _test_metrics(entry.get("test")),
                 },
                 "variants": variants,

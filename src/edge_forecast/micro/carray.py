@@ -60,23 +60,11 @@ def _normalization_lines(norm: dict) -> list[str]:
     """The instance normalization (edge_forecast.normalization) as constants and the C it takes."""
     lines = [
         "// Instance normalization outside the model (README: Instance normalization), on model units w[0..W-1]:",
-        f'constexpr const char kNormalization[] = "{norm["rule"]}";  // none, perstep, origin, origin-mean, '
-        "delta or perstep-delta",
+        f'constexpr const char kNormalization[] = "{norm["rule"]}";  // none, perstep, origin or origin-mean',
         f"constexpr float kNormFloor = {_float(norm['floor'])};",
     ]
     if norm["rule"] == "none":
         return lines + ["// none: the model's input is w itself."]
-    if norm["rule"] == "delta":  # the model predicts the change from the last value: the add stays in float
-        return lines + ["// delta: the model's input is w itself; before every invoke (window graph):",
-                        "//   ...invoke...;  y = output + w[kWindow - 1];"]
-    if norm["rule"] == "perstep-delta":
-        return lines + [
-            "// perstep-delta: before every invoke (window graph), m and s from the current window:",
-            "//   float m = 0, s = 0; for (int i = 0; i < kWindow; ++i) m += w[i]; m /= kWindow;",
-            "//   for (int i = 0; i < kWindow; ++i) s += (w[i] - m) * (w[i] - m); s = sqrtf(s / kWindow);",
-            "//   if (s < kNormFloor) s = kNormFloor;",
-            "//   input[i] = (w[i] - m) / s;  ...invoke...;  y = (output + input[kWindow - 1]) * s + m;",
-        ]
     return lines + [
         "//   float m = 0, s = 0; for (int i = 0; i < kWindow; ++i) m += w[i]; m /= kWindow;",
         "//   for (int i = 0; i < kWindow; ++i) s += (w[i] - m) * (w[i] - m); s = sqrtf(s / kWindow);",

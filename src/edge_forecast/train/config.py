@@ -9,7 +9,7 @@ from enum import Enum
 from edge_forecast.errors import UserError, choice_error, parse_choices
 from edge_forecast.normalization import AUTO as NORMALIZE_AUTO
 from edge_forecast.normalization import CHOICES as NORMALIZE_CHOICES
-from edge_forecast.normalization import DEFAULT_RULE, Normalization, check_rule
+from edge_forecast.normalization import DEFAULT_RULE, check_rule
 from edge_forecast.quality import outlier_mode
 from edge_forecast.signals import ScaleKind
 
@@ -218,14 +218,9 @@ def _check(config: TrainConfig) -> None:
         raise choice_error("--select", config.select, ["last", "best"])
     if config.stream < 0 or 0 < config.stream <= config.window:
         raise UserError(f"--stream must be 0 (window training) or longer than the window ({config.window}), got {config.stream}")
-    rule = check_rule(config.normalize, NORMALIZE_CHOICES)
-    if config.stream and Normalization(rule).per_step:
-        raise UserError(f"--normalize {rule} maps the window at every step, which a stream graph's carried "
+    if config.stream and check_rule(config.normalize, NORMALIZE_CHOICES) == "perstep":
+        raise UserError("--normalize perstep renormalizes the window at every step, which a stream graph's carried "
                         "state cannot follow; with --stream use --normalize origin, origin-mean or none")
-    if Normalization(rule).residual and not config.per_step_ok:
-        # ar's least-squares fit and a highway's start predict the level, not its change
-        raise UserError(f"--normalize {rule} (a delta output) applies to a recurrent model (--model rnn, lstm or "
-                        "gru) without --highway, --model auto or --stream; use --normalize none or perstep")
     if config.stream and config.input_noise:
         raise UserError("--input-noise applies to window training only, not with --stream")
     _check_linear(config)

@@ -70,9 +70,8 @@ def fit_model(kind: ModelKind, config: TrainConfig, split: Split, scaled: np.nda
             loc, scale = norm.stats(view[:, :w, 0])
             view = norm.forward(view[..., 0], loc, scale).astype(np.float32)[..., None]
         last = -model.output_shape[1]  # a sequence model's W targets, or ar's next value only
-        targets = norm.target(view[:, :w], view[:, 1:])  # a residual rule: each position's change
-        x_tr, y_tr = view[: split.train_windows, :w], targets[: split.train_windows, last:]
-        x_va, y_va = view[split.train_windows :, :w], targets[split.train_windows :, last:]
+        x_tr, y_tr = view[: split.train_windows, :w], view[: split.train_windows, 1:][:, last:]
+        x_va, y_va = view[split.train_windows :, :w], view[split.train_windows :, 1:][:, last:]
         model.compile(optimizer=make_optimizer(config.optimizer.value, config.learning_rate), loss="mse")
         fit = model.fit(
             x_tr, y_tr, batch_size=config.batch_size, epochs=config.epochs,

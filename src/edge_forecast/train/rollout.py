@@ -76,29 +76,6 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int):
     return (keras.optimizers.SGD if config.optimizer.value == "sgd" else keras.optimizers.Adam)(learning_rate=rate)
 
 
-def per_step_call(model, norm: Normalization, training: bool = True) -> Callable:
-    """`model` under a per-step rule in TensorFlow: windows (B, W, 1) in model units -> outputs
-    (B, W, 1) in model units, each call mapping its window by the window's own statistics and
-    mapping the output back (a residual rule adds each position's own value first); the last
-    position is `Normalization.step_predictor`'s arithmetic. Other rules: the model itself."""
-    import tensorflow as tf
-
-    def call(window):
-        if not norm.per_step:
-            return model(window, training=training)
-        loc, scale = 0.0, 1.0
-        if norm.uses_stats:
-            loc = tf.reduce_mean(window, axis=1, keepdims=True)  # numpy's mean and population std
-            scale = tf.maximum(tf.math.reduce_std(window, axis=1, keepdims=True), norm.floor)
-        seen = (window - loc) / scale
-        out = model(seen, training=training)
-        if norm.residual:  # each position predicts its own value's change (the last: `Normalization.offset`)
-            out = out + seen
-        return out * scale + loc
-
-    return call
-
-
 def fit_closed_loop(model, config: TrainConfig, scaled: np.ndarray, train_points: int, validation: Validation | None,
                 progress: Callable[[int, dict], None] | None = None,
                 norm: Normalization = NONE) -> dict[str, list[float]]:
@@ -120,7 +97,12 @@ def fit_closed_loop(model, config: TrainConfig, scaled: np.ndarray, train_points
     optimizer.build(model.trainable_variables)
     noise_gen = tf.random.Generator.from_seed(config.seed)
 
-    call = per_step_call(model, norm)
+    def call(window):  # (B, W, 1) model units -> the model's (B, W, 1) outputs in model units
+        if not norm.per_step:
+            return model(window, training=True)
+        loc = tf.reduce_mean(window, axis=1, keepdims=True)  # numpy's mean and population std
+        scale = tf.maximum(tf.math.reduce_std(window, axis=1, keepdims=True), norm.floor)
+        return model((window - loc) / scale, training=True) * scale + loc
 
     @tf.function(reduce_retracing=True)
     def train_step(xb, sb, tb):
@@ -130,7 +112,7 @@ def fit_closed_loop(model, config: TrainConfig, scaled: np.ndarray, train_points
             # the sequence loss on the first window's earlier positions: not under a normalization,
             # whose statistics (the whole window's) would show each position t values after t;
             # ar has one output position (the next value)
-            loss = tf.reduce_mean(tf.square(out - sb[:, -out.shape[1] :])) if not norm.uses_stats else 0.0
+            loss = tf.reduce_mean(tf.square(out - sb[:, -out.shape[1] :])) if not norm.active else 0.0
             preds = [out[:, -1, :]]
             for _ in range(1, k):
                 fed = preds[-1][:, None, :]
