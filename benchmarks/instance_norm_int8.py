@@ -50,7 +50,16 @@ Two reports:
 
     .venv/bin/python benchmarks/instance_norm_int8.py
     .venv/bin/python benchmarks/instance_norm_int8.py --rules
+- `--inside`: where inside the integer graph int8's closed-loop error comes from. The same
+  models as the default path's worst seeds, converted to int8 by the product's recipe with float
+  I/O, then again with parts of the graph kept in float by the converter's selective quantization
+  (tf.lite.experimental.QuantizationDebugger's denylists): the cell state path (every step's
+  f*c, c = f*c + i*g and tanh(c)), the elementwise ops (every ADD, MUL, LOGISTIC, TANH: only the
+  matrix products stay int8), or the matrix products (FULLY_CONNECTED: only the elementwise ops
+  stay int8). Writes benchmarks/results/int8_inside_the_graph.md, ~15 minutes.
+
     .venv/bin/python benchmarks/instance_norm_int8.py --delta [--signal NAME]
+    .venv/bin/python benchmarks/instance_norm_int8.py --inside
 """
 
 from __future__ import annotations
@@ -90,7 +99,8 @@ HORIZON = 20
 ARGS = sys.argv[1:]
 RULES_MODE = "--rules" in ARGS
 DELTA_MODE = "--delta" in ARGS
-ARGS = [a for a in ARGS if a not in ("--rules", "--delta")]
+INSIDE_MODE = "--inside" in ARGS
+ARGS = [a for a in ARGS if a not in ("--rules", "--delta", "--inside")]
 FORCED: dict[str, str] = {}
 for flag in ("--normalize", "--signal", "--seeds"):
     if flag in ARGS:
@@ -385,6 +395,105 @@ def report_delta(rows: list[dict]) -> None:
                  ".venv/bin/python benchmarks/instance_norm_int8.py --delta", body)
 
 
+# --inside: (signal, seed, the rule auto takes) and the parts kept in float: op types, or, for
+# the cell state, the ops of each unrolled step's LSTM cell whose tensor names end so (Keras 3's
+# LSTMCell: mul = f * c_prev, add = c, Tanh_1 = tanh(c))
+INSIDE_PLAN = (("damped", 0, "perstep"), ("damped", 4, "perstep"), ("mackey-glass", 1, "none"),
+               ("mackey-glass", 2, "none"))
+KEPT_FLOAT = {"all int8": {}, "cell state in float": {"nodes": ("/mul", "/add", "/Tanh_1")},
+              "elementwise in float": {"ops": ("ADD", "MUL", "LOGISTIC", "TANH")},
+              "matrix products in float": {"ops": ("FULLY_CONNECTED",)}}
+
+
+def selective_int8(clone, calib, kept: dict) -> bytes:
+    """The int8 conversion of `clone` (the product's settings, float I/O) with the ops `kept`
+    names left in float by the converter's selective quantization."""
+    import tensorflow as tf
+
+    from edge_forecast.edge.runtime import Runtime, make_interpreter
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(clone)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([r[None]] for r in calib)
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    nodes = []
+    if "nodes" in kept:  # tensor names of the full int8 model that end with one of the suffixes
+        with tempfile.NamedTemporaryFile(suffix=".tflite") as f:
+            f.write(conv.convert())
+            f.flush()
+            names = [t["name"] for t in make_interpreter(Runtime.LITERT, Path(f.name)).get_tensor_details()]
+        nodes = [n for n in names if "lstm_cell" in n and n.endswith(kept["nodes"])]
+    options = tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(kept.get("ops", ())),
+                                                            denylisted_nodes=nodes)
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=conv, debug_dataset=lambda: ([r[None]] for r in calib[:10]), debug_options=options)
+    return debugger.get_nondebug_quantized_model()
+
+
+def inside_row(name: str, series: np.ndarray, seed: int, rule: str, work: Path) -> dict:
+    """Train (the product's defaults), convert float32 and each KEPT_FLOAT int8, backtest each."""
+    from edge_forecast.edge.artifact import WindowModel
+    from edge_forecast.edge.runtime import Runtime, make_interpreter
+    from edge_forecast.evaluation import backtest, naive_scale, plan_origins
+    from edge_forecast.export.graphs import build_inference_model
+    from edge_forecast.signals import Scaler
+    from edge_forecast.train.budget import resolve_budget, training_samples
+    from edge_forecast.train.config import TrainConfig
+    from edge_forecast.train.split import make_split
+
+    config = TrainConfig(horizon=HORIZON, epochs=EPOCHS, seed=seed)
+    split = make_split(series.size, config.window, config.validation_split, config.test_split)
+    config, _ = resolve_budget(config, training_samples(config, split.train_end))
+    scaler = Scaler.fit(config.scale, series[: split.train_end])
+    scaled = scaler.transform(series)
+    plan = plan_origins(split.val_end, series.size, config.window, HORIZON)
+    mase = naive_scale(series[: split.train_end])
+    model, _, norm = train(rule, config, split, scaled)
+    row = {"signal": name, "seed": seed, "rule": rule, "origins": int(plan.origins.size)}
+
+    def score(path: Path) -> float:
+        f = norm.window_forecaster(WindowModel(path, Runtime.LITERT).predict_many)
+        return backtest(lambda w, s: scaler.inverse(f(scaler.transform(w), s)), series, plan, config.window, mase)["rmse"]
+
+    calib, calib_true = calibration_sets(norm, model, config, split, scaled)
+    tag = f"inside-{name}-{seed}"
+    row["float32"] = score(convert(model, config, calib, calib_true, work, tag, ("float32",))["float32"])
+    clone = build_inference_model(model, "lstm", config.window, config.units)
+    for label, kept in KEPT_FLOAT.items():
+        path = work / f"{tag}-{label.replace(' ', '-')}.tflite"
+        path.write_bytes(selective_int8(clone, calib, kept))
+        row[label] = score(path)
+        tensors = make_interpreter(Runtime.LITERT, path).get_tensor_details()
+        row[f"{label}: float tensors"] = sum(t["dtype"] == np.float32 for t in tensors)
+    print({k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
+    return row
+
+
+def report_inside(rows: list[dict]) -> None:
+    head = "| signal | seed | rule | float32 | " + " | ".join(f"int8, {k} / float32" for k in KEPT_FLOAT) + " |"
+    lines = [head, "|---|---:|---|---:|" + "---:|" * len(KEPT_FLOAT)]
+    for r in rows:
+        lines.append(f"| {r['signal']} | {r['seed']} | {r['rule']} | {r['float32']:.4g} | "
+                     + " | ".join(f"{r[k]:.4g} ({r[k] / r['float32']:.2f}x)" for k in KEPT_FLOAT) + " |")
+    counts = next(iter(rows), {})
+    lines.append("\nFloat32 tensors in each int8 file (of the first row's; the rest int8, biases int32): "
+                 + ", ".join(f"{k}: {counts.get(k + ': float tensors', '?')}" for k in KEPT_FLOAT) + ".")
+    if EPOCHS is not None:
+        print("\n".join(lines))
+        return
+    origins = ", ".join(dict.fromkeys(f"{r['signal']} {r['origins']}" for r in rows))
+    body = ("Test-segment closed-loop RMSE (signal units; rolling-origin backtest, horizon 20, origins: "
+            f"{origins}; out-of-sample) of the default LSTM(40), window 20, product training defaults and the "
+            "rule auto takes, and of its window graph converted to int8 with the product's recipe (calibration: "
+            "normalized training windows plus the float closed loops' windows) but float input and output, with "
+            "parts of the graph kept in float by the converter's selective quantization (QuantizationDebugger "
+            "denylists): nothing; the cell state path (each step's f*c, c and tanh(c)); every elementwise op "
+            "(only the matrix products int8: 8-bit weights, int8 inputs); every matrix product (only the "
+            "elementwise ops int8). Run on ai-edge-litert. Issue goal: int8 <= 1.5x float32.\n\n" + "\n".join(lines))
+    write_report("int8_inside_the_graph", "Where inside the graph the int8 closed-loop error comes from",
+                 ".venv/bin/python benchmarks/instance_norm_int8.py --inside", body)
+
+
 SUBSETS = (25, 50, 100, None)  # None: every training window
 
 
@@ -410,10 +519,16 @@ def main() -> None:
         import ast
 
         rows = [ast.literal_eval(line) for line in Path(FROM_LOG).read_text().splitlines() if line.startswith("{")]
-        return report_rules(rows) if RULES_MODE else report_delta(rows) if DELTA_MODE else report_default(rows)
+        return (report_rules(rows) if RULES_MODE else report_delta(rows) if DELTA_MODE
+                else report_inside(rows) if INSIDE_MODE else report_default(rows))
     quiet_tensorflow()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        if INSIDE_MODE:
+            series = {"damped": damped_oscillation(), "mackey-glass": mackey_glass()}
+            rows = [inside_row(name, series[name], seed, rule, Path(tmp)) for name, seed, rule in INSIDE_PLAN
+                    if FORCED.get("signal", name) == name]
+            return report_inside(rows) if "signal" not in FORCED else print(rows)
         if DELTA_MODE:
             series = {"damped": damped_oscillation(), "mackey-glass": mackey_glass()}
             for name in [FORCED["signal"]] if "signal" in FORCED else DELTA_PLAN:
