@@ -315,12 +315,10 @@ DELTA_VARIANTS = ("float32", "int8", "int16x8")
 GRIDS = ("input grid", "output grid", "both grids")
 
 
-def delta_row(name: str, series: np.ndarray, seed: int, rule: str, delta: bool, work: Path) -> dict:
-    """Train (the product's defaults, `rule`, with or without the delta output), convert the
-    graph, backtest every variant and the grid-only runs over the test segment on ai-edge-litert."""
-    from edge_forecast.edge.artifact import WindowModel
-    from edge_forecast.edge.runtime import Runtime
-    from edge_forecast.evaluation import backtest, naive_scale, plan_origins
+def seed_setup(series: np.ndarray, seed: int):
+    """The product's defaults for `seed` on `series`: (config with the budget resolved, split,
+    scaler, the scaled series, the test segment's rolling-origin plan, MASE's scale)."""
+    from edge_forecast.evaluation import naive_scale, plan_origins
     from edge_forecast.signals import Scaler
     from edge_forecast.train.budget import resolve_budget, training_samples
     from edge_forecast.train.config import TrainConfig
@@ -330,9 +328,18 @@ def delta_row(name: str, series: np.ndarray, seed: int, rule: str, delta: bool, 
     split = make_split(series.size, config.window, config.validation_split, config.test_split)
     config, _ = resolve_budget(config, training_samples(config, split.train_end))
     scaler = Scaler.fit(config.scale, series[: split.train_end])
-    scaled = scaler.transform(series)
     plan = plan_origins(split.val_end, series.size, config.window, HORIZON)
-    mase = naive_scale(series[: split.train_end])
+    return config, split, scaler, scaler.transform(series), plan, naive_scale(series[: split.train_end])
+
+
+def delta_row(name: str, series: np.ndarray, seed: int, rule: str, delta: bool, work: Path) -> dict:
+    """Train (the product's defaults, `rule`, with or without the delta output), convert the
+    graph, backtest every variant and the grid-only runs over the test segment on ai-edge-litert."""
+    from edge_forecast.edge.artifact import WindowModel
+    from edge_forecast.edge.runtime import Runtime
+    from edge_forecast.evaluation import backtest
+
+    config, split, scaler, scaled, plan, mase = seed_setup(series, seed)
     started = time.perf_counter()
     model, inner, norm = train(rule, config, split, scaled, delta)
     row = {"signal": name, "seed": seed, "rule": rule + (" + delta" if delta else ""),
@@ -434,20 +441,10 @@ def inside_row(name: str, series: np.ndarray, seed: int, rule: str, work: Path) 
     """Train (the product's defaults), convert float32 and each KEPT_FLOAT int8, backtest each."""
     from edge_forecast.edge.artifact import WindowModel
     from edge_forecast.edge.runtime import Runtime, make_interpreter
-    from edge_forecast.evaluation import backtest, naive_scale, plan_origins
+    from edge_forecast.evaluation import backtest
     from edge_forecast.export.graphs import build_inference_model
-    from edge_forecast.signals import Scaler
-    from edge_forecast.train.budget import resolve_budget, training_samples
-    from edge_forecast.train.config import TrainConfig
-    from edge_forecast.train.split import make_split
 
-    config = TrainConfig(horizon=HORIZON, epochs=EPOCHS, seed=seed)
-    split = make_split(series.size, config.window, config.validation_split, config.test_split)
-    config, _ = resolve_budget(config, training_samples(config, split.train_end))
-    scaler = Scaler.fit(config.scale, series[: split.train_end])
-    scaled = scaler.transform(series)
-    plan = plan_origins(split.val_end, series.size, config.window, HORIZON)
-    mase = naive_scale(series[: split.train_end])
+    config, split, scaler, scaled, plan, mase = seed_setup(series, seed)
     model, _, norm = train(rule, config, split, scaled)
     row = {"signal": name, "seed": seed, "rule": rule, "origins": int(plan.origins.size)}
 
