@@ -467,7 +467,7 @@ def inside_row(name: str, series: np.ndarray, seed: int, rule: str, work: Path) 
 
 
 def report_inside(rows: list[dict]) -> None:
-    head = "| signal | seed | rule | float32 | " + " | ".join(f"int8, {k} / float32" for k in KEPT_FLOAT) + " |"
+    head = "| signal | seed | rule | float32 | " + " | ".join(f"int8, {k} (/ float32)" for k in KEPT_FLOAT) + " |"
     lines = [head, "|---|---:|---|---:|" + "---:|" * len(KEPT_FLOAT)]
     for r in rows:
         lines.append(f"| {r['signal']} | {r['seed']} | {r['rule']} | {r['float32']:.4g} | "
