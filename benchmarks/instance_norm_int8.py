@@ -27,7 +27,7 @@ last 20 %, never seen in training or selection) with the rolling-origin backtest
 evaluation.py, horizon 20. Signals: the seed signal (damped, 200 points, amplitude decays ~23x)
 and Mackey-Glass (600).
 
-Two reports:
+Four reports:
 - the product's default path (no option): `edge-forecast train --signal S --seed N` with every
   default (so --normalize auto decides the rule on the training part) and `export --quant
   float32,int8,int16x8`, for both built-in signals and SEEDS; the bundle's own files are backtested,
@@ -46,10 +46,7 @@ Two reports:
   converted without the add (the graph outputs the change), side by side with the same seed's
   model without it; and, to test the mechanism itself, the float32 file run with only the int8
   file's input grid, only its output grid, or both. Damped seeds 0 and 4 and Mackey-Glass seeds 1
-  and 2 (the worst of the default path). Writes benchmarks/results/delta_output_int8.md, ~30 min.
-
-    .venv/bin/python benchmarks/instance_norm_int8.py
-    .venv/bin/python benchmarks/instance_norm_int8.py --rules
+  and 2 (the worst of the default path). Writes benchmarks/results/delta_output_int8.md, ~20 minutes.
 - `--inside`: where inside the integer graph int8's closed-loop error comes from. The same
   models as the default path's worst seeds, converted to int8 by the product's recipe with float
   I/O, then again with parts of the graph kept in float by the converter's selective quantization
@@ -58,8 +55,10 @@ Two reports:
   matrix products stay int8), or the matrix products (FULLY_CONNECTED: only the elementwise ops
   stay int8). Writes benchmarks/results/int8_inside_the_graph.md, ~15 minutes.
 
+    .venv/bin/python benchmarks/instance_norm_int8.py
+    .venv/bin/python benchmarks/instance_norm_int8.py --rules
     .venv/bin/python benchmarks/instance_norm_int8.py --delta [--signal NAME]
-    .venv/bin/python benchmarks/instance_norm_int8.py --inside
+    .venv/bin/python benchmarks/instance_norm_int8.py --inside [--signal NAME]
 """
 
 from __future__ import annotations
@@ -94,8 +93,9 @@ HORIZON = 20
 # product's budget); writes no report. `instance_norm_int8.py [--rules] --from-log LOG` writes the
 # report from the rows a run printed (one dict a line), for a run stopped before its last row (the
 # report says which rows it has).
-# `--normalize RULE --signal NAME`: the default path with one rule forced on one signal (printed,
-# no report): how a candidate rule compares before it becomes auto's choice.
+# `--normalize RULE --signal NAME [--seeds 0,4]`: the default path with one rule forced on one
+# signal (printed, no report): how a candidate rule compares before it becomes auto's choice.
+# `--delta` / `--inside` with `--signal NAME`: that signal's rows only, printed (then `--from-log`).
 ARGS = sys.argv[1:]
 RULES_MODE = "--rules" in ARGS
 DELTA_MODE = "--delta" in ARGS
