@@ -27,7 +27,7 @@ last 20 %, never seen in training or selection) with the rolling-origin backtest
 evaluation.py, horizon 20. Signals: the seed signal (damped, 200 points, amplitude decays ~23x)
 and Mackey-Glass (600).
 
-Two reports:
+Four reports:
 - the product's default path (no option): `edge-forecast train --signal S --seed N` with every
   default (so --normalize auto decides the rule on the training part) and `export --quant
   float32,int8,int16x8`, for both built-in signals and SEEDS; the bundle's own files are backtested,
@@ -36,9 +36,29 @@ Two reports:
   benchmarks/results/instance_norm_int8.md, ~35 minutes on 2 cores.
 - `--rules`: every rule forced on both signals (one seed) and the Mackey-Glass investigation
   rows; writes benchmarks/results/instance_norm_int8_rules.md, ~40 minutes.
+- `--delta`: does a delta (residual) output make int8 hold? The model predicts the change from its
+  window's last value, y = last + f(window), the add outside the integer graph (as a device would
+  do it in numpy or a line of C), the window unchanged. Full-integer int8 rounds the output on a
+  grid over the output's whole range and the output Dense layer magnifies the hidden state's
+  rounding by its weights; predicting the change shrinks both by the ratio of a step's change to
+  the signal's range. Trained by the product's closed-loop training (fit_closed_loop) on a Keras
+  model whose output adds its input (position t: x_t + f_t; under perstep, in normalized units),
+  converted without the add (the graph outputs the change), side by side with the same seed's
+  model without it; and, to test the mechanism itself, the float32 file run with only the int8
+  file's input grid, only its output grid, or both. Damped seeds 0 and 4 and Mackey-Glass seeds 1
+  and 2 (the worst of the default path). Writes benchmarks/results/delta_output_int8.md, ~20 minutes.
+- `--inside`: where inside the integer graph int8's closed-loop error comes from. The same
+  models as the default path's worst seeds, converted to int8 by the product's recipe with float
+  I/O, then again with parts of the graph kept in float by the converter's selective quantization
+  (tf.lite.experimental.QuantizationDebugger's denylists): the cell state path (every step's
+  f*c, c = f*c + i*g and tanh(c)), the elementwise ops (every ADD, MUL, LOGISTIC, TANH: only the
+  matrix products stay int8), or the matrix products (FULLY_CONNECTED: only the elementwise ops
+  stay int8). Writes benchmarks/results/int8_inside_the_graph.md, ~15 minutes.
 
     .venv/bin/python benchmarks/instance_norm_int8.py
     .venv/bin/python benchmarks/instance_norm_int8.py --rules
+    .venv/bin/python benchmarks/instance_norm_int8.py --delta [--signal NAME]
+    .venv/bin/python benchmarks/instance_norm_int8.py --inside [--signal NAME]
 """
 
 from __future__ import annotations
@@ -73,13 +93,16 @@ HORIZON = 20
 # product's budget); writes no report. `instance_norm_int8.py [--rules] --from-log LOG` writes the
 # report from the rows a run printed (one dict a line), for a run stopped before its last row (the
 # report says which rows it has).
-# `--normalize RULE --signal NAME`: the default path with one rule forced on one signal (printed,
-# no report): how a candidate rule compares before it becomes auto's choice.
+# `--normalize RULE --signal NAME [--seeds 0,4]`: the default path with one rule forced on one
+# signal (printed, no report): how a candidate rule compares before it becomes auto's choice.
+# `--delta` / `--inside` with `--signal NAME`: that signal's rows only, printed (then `--from-log`).
 ARGS = sys.argv[1:]
 RULES_MODE = "--rules" in ARGS
-ARGS = [a for a in ARGS if a != "--rules"]
+DELTA_MODE = "--delta" in ARGS
+INSIDE_MODE = "--inside" in ARGS
+ARGS = [a for a in ARGS if a not in ("--rules", "--delta", "--inside")]
 FORCED: dict[str, str] = {}
-for flag in ("--normalize", "--signal"):
+for flag in ("--normalize", "--signal", "--seeds"):
     if flag in ARGS:
         at = ARGS.index(flag)
         FORCED[flag[2:]] = ARGS[at + 1]
@@ -88,7 +111,10 @@ FROM_LOG = ARGS[1] if len(ARGS) > 1 and ARGS[0] == "--from-log" else None
 EPOCHS = int(ARGS[0]) if ARGS and FROM_LOG is None else None
 
 
-def train(rule, config, split, scaled):
+def train(rule, config, split, scaled, delta: bool = False):
+    """The default LSTM trained under `rule` by the product's closed-loop training: (the trained
+    model, the graph to convert, the normalization). `delta`: the trained model's output adds its
+    input (`delta_model`), and the graph to convert is the LSTM inside it (its output: the change)."""
     from edge_forecast.normalization import Normalization
     from edge_forecast.train.fit import validation_backtest
     from edge_forecast.train.keras_env import seed_everything
@@ -97,10 +123,27 @@ def train(rule, config, split, scaled):
 
     norm = Normalization.for_training(rule, scaled[: split.train_end])
     seed_everything(config.seed)
-    model = build_model("lstm", config.window, config.units)
+    inner = build_model("lstm", config.window, config.units)
+    model = delta_model(inner, config.window) if delta else inner
     seen = scaled[: split.val_end]
     fit_closed_loop(model, config, seen, split.train_end, validation_backtest(config, split, seen), norm=norm)
-    return model, norm
+    return model, inner, norm
+
+
+def delta_model(inner, window: int):
+    """`inner` (input (B, W, 1), output (B, W, 1): position t predicts value t + 1) with its input
+    added to its output: position t predicts x_t + f_t, so `inner` learns the change. Closed-loop
+    training sees levels, as the device's loop does after its add."""
+    import keras
+
+    x = keras.Input((window, 1))
+    return keras.Model(x, keras.layers.Add()([inner(x), x]))
+
+
+def plus_last(predict):
+    """A window predictor of the change (windows (B, W) as the graph sees them -> (B,)) as one of
+    the next value: the window's last value added outside the graph, in float64."""
+    return lambda rows: np.asarray(predict(rows), dtype=np.float64).reshape(-1) + np.asarray(rows)[:, -1]
 
 
 def calibration_sets(norm, model, config, split, scaled):
@@ -182,7 +225,7 @@ def evaluate_rule(name: str, series: np.ndarray, work: Path, rule: str, config, 
     plan = plan_origins(split.val_end, series.size, config.window, HORIZON)
     mase = naive_scale(series[: split.train_end])
     started = time.perf_counter()
-    model, norm = train(rule, config, split, scaled)
+    model, _, norm = train(rule, config, split, scaled)
     view = np.lib.stride_tricks.sliding_window_view(scaled[: split.train_end], config.window)
     row = {"signal": name, "rule": label, "train_s": time.perf_counter() - started, "window": config.window,
            "epochs": config.epochs, "origins": int(plan.origins.size),
@@ -263,6 +306,191 @@ def row_rmse(path, norm, scaler, series, plan, config, mase) -> float:
     return backtest(lambda w, s: scaler.inverse(f(scaler.transform(w), s)), series, plan, config.window, mase)["rmse"]
 
 
+# --delta: the base rule each signal's default path takes (auto), with and without the delta
+# output; damped also the delta output alone (the window unnormalized)
+DELTA_PLAN = {"damped": ((0, 4), (("perstep", False), ("perstep", True), ("none", True))),
+              "mackey-glass": ((1, 2), (("none", False), ("none", True)))}
+DELTA_VARIANTS = ("float32", "int8", "int16x8")
+# the float32 file run on the int8 file's grids: only its input, only its output, both
+GRIDS = ("input grid", "output grid", "both grids")
+
+
+def seed_setup(series: np.ndarray, seed: int):
+    """The product's defaults for `seed` on `series`: (config with the budget resolved, split,
+    scaler, the scaled series, the test segment's rolling-origin plan, MASE's scale)."""
+    from edge_forecast.evaluation import naive_scale, plan_origins
+    from edge_forecast.signals import Scaler
+    from edge_forecast.train.budget import resolve_budget, training_samples
+    from edge_forecast.train.config import TrainConfig
+    from edge_forecast.train.split import make_split
+
+    config = TrainConfig(horizon=HORIZON, epochs=EPOCHS, seed=seed)
+    split = make_split(series.size, config.window, config.validation_split, config.test_split)
+    config, _ = resolve_budget(config, training_samples(config, split.train_end))
+    scaler = Scaler.fit(config.scale, series[: split.train_end])
+    plan = plan_origins(split.val_end, series.size, config.window, HORIZON)
+    return config, split, scaler, scaler.transform(series), plan, naive_scale(series[: split.train_end])
+
+
+def delta_row(name: str, series: np.ndarray, seed: int, rule: str, delta: bool, work: Path) -> dict:
+    """Train (the product's defaults, `rule`, with or without the delta output), convert the
+    graph, backtest every variant and the grid-only runs over the test segment on ai-edge-litert."""
+    from edge_forecast.edge.artifact import WindowModel
+    from edge_forecast.edge.runtime import Runtime
+    from edge_forecast.evaluation import backtest
+
+    config, split, scaler, scaled, plan, mase = seed_setup(series, seed)
+    started = time.perf_counter()
+    model, inner, norm = train(rule, config, split, scaled, delta)
+    row = {"signal": name, "seed": seed, "rule": rule + (" + delta" if delta else ""),
+           "train_s": time.perf_counter() - started, "epochs": config.epochs, "origins": int(plan.origins.size)}
+
+    def score(predict) -> float:  # predict: windows as the graph sees them -> its output
+        f = norm.window_forecaster(plus_last(predict) if delta else predict)
+        return backtest(lambda w, s: scaler.inverse(f(scaler.transform(w), s)), series, plan, config.window, mase)["rmse"]
+
+    calib, calib_true = calibration_sets(norm, model, config, split, scaled)
+    paths = convert(inner, config, calib, calib_true, work, f"{name}-{seed}-{rule}-{int(delta)}", DELTA_VARIANTS)
+    files = {v: WindowModel(p, Runtime.LITERT) for v, p in paths.items()}
+    for variant, tfl in files.items():
+        row[variant] = score(tfl.predict_many)
+    f32, q_in, q_out = files["float32"].predict_many, files["int8"].input_quant, files["int8"].output_quant
+
+    def on_grid(q, values):
+        return q.dequantize(q.quantize(values))
+
+    row["input grid"] = score(lambda rows: f32(on_grid(q_in, rows)))
+    row["output grid"] = score(lambda rows: on_grid(q_out, f32(rows)))
+    row["both grids"] = score(lambda rows: on_grid(q_out, f32(on_grid(q_in, rows))))
+    # the grids' steps in the graph's units (model units; normalized units under perstep) and the
+    # output layer's largest weight: what the delta output is meant to shrink
+    row["input step"], row["output step"] = q_in.scale, q_out.scale
+    row["dense max |w|"] = float(np.abs(inner.get_layer("dense").get_weights()[0]).max())
+    print({k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
+    return row
+
+
+def report_delta(rows: list[dict]) -> None:
+    head = ("| signal | seed | rule | float32 | int8 | int8 / float32 | int16x8 / float32 | "
+            + " | ".join(f"{g} / float32" for g in GRIDS) + " | int8 input step | int8 output step | "
+            "output layer max abs weight | train s |")
+    lines = [head, "|---|---:|---|" + "---:|" * (len(GRIDS) + 8)]
+    for r in rows:
+        f32 = r["float32"]
+        lines.append(f"| {r['signal']} | {r['seed']} | {r['rule']} | {f32:.4g} | {r['int8']:.4g} | "
+                     f"{r['int8'] / f32:.2f}x | {r['int16x8'] / f32:.2f}x | "
+                     + " | ".join(f"{r[g] / f32:.2f}x" for g in GRIDS)
+                     + f" | {r['input step']:.3g} | {r['output step']:.3g} | {r['dense max |w|']:.3g} | {r['train_s']:.0f} |")
+    if EPOCHS is not None:
+        print("\n".join(lines))
+        return
+    origins = ", ".join(dict.fromkeys(f"{r['signal']} {r['origins']}" for r in rows))
+    body = ("Test-segment closed-loop RMSE (signal units; rolling-origin backtest, horizon 20, origins: "
+            f"{origins}; out-of-sample: the last 20 % of each series, not read by training or selection) of "
+            "the default LSTM(40), window 20, product training defaults, each seed trained twice side by side: "
+            "under the rule the default path takes (auto: perstep on damped, none on Mackey-Glass) and the same "
+            "with a delta output (`+ delta`: the model predicts the change from the window's last value, added "
+            "outside the graph). Window graphs converted with the product's converter settings (calibration: "
+            "normalized training windows plus the float closed loops' windows), run on ai-edge-litert. "
+            "Grid columns: the float32 file with only the int8 file's input grid, output grid, or both applied "
+            "around it (the rest in float). Steps in the graph's units (model units; normalized under perstep)."
+            " Issue goal: int8 <= 1.5x float32."
+            + (f" The {len(rows)} rows were read from the printed logs (`--from-log`) of `--delta --signal NAME` "
+               "runs, one process per signal." if FROM_LOG else "")
+            + "\n\n" + "\n".join(lines))
+    write_report("delta_output_int8", "A delta (residual) output and the int8 closed loop",
+                 ".venv/bin/python benchmarks/instance_norm_int8.py --delta", body)
+
+
+# --inside: (signal, seed, the rule auto takes) and the parts kept in float: op types, or, for
+# the cell state, the ops of each unrolled step's LSTM cell whose tensor names end so (Keras 3's
+# LSTMCell: mul = f * c_prev, add = c, Tanh_1 = tanh(c))
+INSIDE_PLAN = (("damped", 0, "perstep"), ("damped", 4, "perstep"), ("mackey-glass", 1, "none"),
+               ("mackey-glass", 2, "none"))
+KEPT_FLOAT = {"all int8": {}, "cell state in float": {"nodes": ("/mul", "/add", "/Tanh_1")},
+              "elementwise in float": {"ops": ("ADD", "MUL", "LOGISTIC", "TANH")},
+              "matrix products in float": {"ops": ("FULLY_CONNECTED",)}}
+
+
+def selective_int8(clone, calib, kept: dict) -> bytes:
+    """The int8 conversion of `clone` (the product's settings, float I/O) with the ops `kept`
+    names left in float by the converter's selective quantization."""
+    import tensorflow as tf
+
+    from edge_forecast.edge.runtime import Runtime, make_interpreter
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(clone)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([r[None]] for r in calib)
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    nodes = []
+    if "nodes" in kept:  # tensor names of the full int8 model that end with one of the suffixes
+        with tempfile.NamedTemporaryFile(suffix=".tflite") as f:
+            f.write(conv.convert())
+            f.flush()
+            names = [t["name"] for t in make_interpreter(Runtime.LITERT, Path(f.name)).get_tensor_details()]
+        nodes = [n for n in names if "lstm_cell" in n and n.endswith(kept["nodes"])]
+    options = tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(kept.get("ops", ())),
+                                                            denylisted_nodes=nodes)
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=conv, debug_dataset=lambda: ([r[None]] for r in calib[:10]), debug_options=options)
+    return debugger.get_nondebug_quantized_model()
+
+
+def inside_row(name: str, series: np.ndarray, seed: int, rule: str, work: Path) -> dict:
+    """Train (the product's defaults), convert float32 and each KEPT_FLOAT int8, backtest each."""
+    from edge_forecast.edge.artifact import WindowModel
+    from edge_forecast.edge.runtime import Runtime, make_interpreter
+    from edge_forecast.evaluation import backtest
+    from edge_forecast.export.graphs import build_inference_model
+
+    config, split, scaler, scaled, plan, mase = seed_setup(series, seed)
+    model, _, norm = train(rule, config, split, scaled)
+    row = {"signal": name, "seed": seed, "rule": rule, "origins": int(plan.origins.size)}
+
+    def score(path: Path) -> float:
+        f = norm.window_forecaster(WindowModel(path, Runtime.LITERT).predict_many)
+        return backtest(lambda w, s: scaler.inverse(f(scaler.transform(w), s)), series, plan, config.window, mase)["rmse"]
+
+    calib, calib_true = calibration_sets(norm, model, config, split, scaled)
+    tag = f"inside-{name}-{seed}"
+    row["float32"] = score(convert(model, config, calib, calib_true, work, tag, ("float32",))["float32"])
+    clone = build_inference_model(model, "lstm", config.window, config.units)
+    for label, kept in KEPT_FLOAT.items():
+        path = work / f"{tag}-{label.replace(' ', '-')}.tflite"
+        path.write_bytes(selective_int8(clone, calib, kept))
+        row[label] = score(path)
+        tensors = make_interpreter(Runtime.LITERT, path).get_tensor_details()
+        row[f"{label}: float tensors"] = sum(t["dtype"] == np.float32 for t in tensors)
+    print({k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
+    return row
+
+
+def report_inside(rows: list[dict]) -> None:
+    head = "| signal | seed | rule | float32 | " + " | ".join(f"int8, {k} (/ float32)" for k in KEPT_FLOAT) + " |"
+    lines = [head, "|---|---:|---|---:|" + "---:|" * len(KEPT_FLOAT)]
+    for r in rows:
+        lines.append(f"| {r['signal']} | {r['seed']} | {r['rule']} | {r['float32']:.4g} | "
+                     + " | ".join(f"{r[k]:.4g} ({r[k] / r['float32']:.2f}x)" for k in KEPT_FLOAT) + " |")
+    counts = next(iter(rows), {})
+    lines.append("\nFloat32 tensors in each int8 file (of the first row's; the rest int8, biases int32): "
+                 + ", ".join(f"{k}: {counts.get(k + ': float tensors', '?')}" for k in KEPT_FLOAT) + ".")
+    if EPOCHS is not None:
+        print("\n".join(lines))
+        return
+    origins = ", ".join(dict.fromkeys(f"{r['signal']} {r['origins']}" for r in rows))
+    body = ("Test-segment closed-loop RMSE (signal units; rolling-origin backtest, horizon 20, origins: "
+            f"{origins}; out-of-sample) of the default LSTM(40), window 20, product training defaults and the "
+            "rule auto takes, and of its window graph converted to int8 with the product's recipe (calibration: "
+            "normalized training windows plus the float closed loops' windows) but float input and output, with "
+            "parts of the graph kept in float by the converter's selective quantization (QuantizationDebugger "
+            "denylists): nothing; the cell state path (each step's f*c, c and tanh(c)); every elementwise op "
+            "(only the matrix products int8: 8-bit weights, int8 inputs); every matrix product (only the "
+            "elementwise ops int8). Run on ai-edge-litert. Issue goal: int8 <= 1.5x float32.\n\n" + "\n".join(lines))
+    write_report("int8_inside_the_graph", "Where inside the graph the int8 closed-loop error comes from",
+                 ".venv/bin/python benchmarks/instance_norm_int8.py --inside", body)
+
+
 SUBSETS = (25, 50, 100, None)  # None: every training window
 
 
@@ -288,16 +516,28 @@ def main() -> None:
         import ast
 
         rows = [ast.literal_eval(line) for line in Path(FROM_LOG).read_text().splitlines() if line.startswith("{")]
-        return report_rules(rows) if RULES_MODE else report_default(rows)
+        return (report_rules(rows) if RULES_MODE else report_delta(rows) if DELTA_MODE
+                else report_inside(rows) if INSIDE_MODE else report_default(rows))
     quiet_tensorflow()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        if INSIDE_MODE:
+            series = {"damped": damped_oscillation(), "mackey-glass": mackey_glass()}
+            rows = [inside_row(name, series[name], seed, rule, Path(tmp)) for name, seed, rule in INSIDE_PLAN
+                    if FORCED.get("signal", name) == name]
+            return report_inside(rows) if "signal" not in FORCED else print(rows)
+        if DELTA_MODE:
+            series = {"damped": damped_oscillation(), "mackey-glass": mackey_glass()}
+            for name in [FORCED["signal"]] if "signal" in FORCED else DELTA_PLAN:
+                seeds, runs = DELTA_PLAN[name]
+                rows += [delta_row(name, series[name], seed, rule, delta, Path(tmp)) for seed in seeds for rule, delta in runs]
+            return report_delta(rows) if "signal" not in FORCED else print(rows)
         if RULES_MODE:
             for name, series in (("damped", damped_oscillation()), ("mackey-glass", mackey_glass())):
                 rows += evaluate(name, series, Path(tmp))
             return report_rules(rows)
         for name in [FORCED["signal"]] if "signal" in FORCED else SEEDS:
-            for seed in SEEDS[name]:
+            for seed in (map(int, FORCED["seeds"].split(",")) if "seeds" in FORCED else SEEDS[name]):
                 rows.append(default_path(name, seed, Path(tmp)))
     if FORCED:
         return print(rows)
