@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,7 +28,7 @@ def cli(*args: str, input: str | None = None, env: dict | None = None, timeout: 
 # Fixtures that train or convert: a test that uses one (directly or through another fixture) is
 # slow, unless the device suite hands it a ready bundle (EDGE_FORECAST_DEVICE_BUNDLE).
 TRAINED_FIXTURES = {"tiny_run", "tiny_bundle", "graph_bundle", "stream_run", "stream_bundle", "run_and_bundle",
-                    "explicit_bundle"}
+                    "explicit_bundle", "auto_twin_runs"}
 BUNDLE_FIXTURES = {"tiny_bundle", "graph_bundle"}
 GRAPH_STEPS = 30  # the graph bundle's rollout horizon (short: conversion stays quick)
 
@@ -86,6 +87,37 @@ def explicit_bundle(tiny_run, tmp_path_factory) -> Path:
                "--graphs", "window,step,stream", "--step-state", "explicit", "--quiet", timeout=1800)
     assert done.returncode == 0, done.stdout + done.stderr
     return out
+
+
+WALK_SEASON = 4
+
+
+def seasonal_walk(points: int = 160, seed: int = 0) -> np.ndarray:
+    """A level that wanders (integrated noise), a trend and a season of 4: non-stationary in both ways."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(points)
+    return 50 + 0.2 * t + np.cumsum(rng.normal(0, 0.5, points)) + 3 * np.sin(2 * np.pi * t / WALK_SEASON + 0.3)
+
+
+@pytest.fixture(scope="session")
+def auto_twin_runs(tmp_path_factory) -> tuple[Path, Path]:
+    """`train --model auto` (window 8, season 4, horizon 6, 4 units, 1 epoch) on `seasonal_walk(160)`
+    and on a twin that differs only in the test segment (--test-split 0.2: the last 32 values,
+    reversed and scaled 1.5x). Each auto run trains three candidates: one pair serves every test
+    that needs an auto run."""
+    root = tmp_path_factory.mktemp("auto")
+    series = seasonal_walk(160)
+    other = series.copy()
+    other[-32:] = other[-32:][::-1] * 1.5
+    runs = []
+    for name, values in (("a", series), ("b", other)):
+        np.save(root / f"{name}.npy", values)
+        done = cli("train", "--signal", str(root / f"{name}.npy"), "--model", "auto", "--window", "8",
+                   "--season", str(WALK_SEASON), "--horizon", "6", "--units", "4", "--epochs", "1", "--quiet",
+                   "--out", str(root / name), timeout=1800)
+        assert done.returncode == 0, done.stderr
+        runs.append(root / name)
+    return runs[0], runs[1]
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """`edge-forecast bench`: the report's schema, Markdown that matches its JSON, rows that say why.
 
-The module builds its own tiny run and bundle (LSTM, 2 epochs, float32/float16/int8) and benches
-it once with --reference; the other tests read that report or bench a doctored copy of the bundle.
+The module exports the LSTM of the session's `tiny_run` (the seed preset, 3 epochs) to its own
+bundle (float32/float16/int8) and benches it once with --reference; the other tests read that
+report or bench a doctored copy of the bundle.
 """
 
 from __future__ import annotations
@@ -33,12 +34,12 @@ RUNTIMES = "litert,tflite-runtime"
 
 
 @pytest.fixture(scope="module")
-def run_and_bundle(tmp_path_factory):
-    root = tmp_path_factory.mktemp("bench")
-    run, bundle = root / "run", root / "bundle"
-    done = cli("train", "--preset", "seed", "--model", "lstm", "--epochs", "2", "--quiet", "--out", str(run))
-    assert done.returncode == 0, done.stderr
-    done = cli("export", str(run), "--out", str(bundle), "--quant", "float32,float16,int8", "--quiet")
+def run_and_bundle(tiny_run, tmp_path_factory):
+    """The shared `tiny_run` (read, never written: bench reads it as --reference) and a bundle of
+    its LSTM alone, in three modes (a smaller report than `tiny_bundle`'s 15 variants)."""
+    run, bundle = tiny_run, tmp_path_factory.mktemp("bench") / "bundle"
+    done = cli("export", str(run), "--out", str(bundle), "--models", "lstm", "--quant", "float32,float16,int8",
+               "--quiet")
     assert done.returncode == 0, done.stdout + done.stderr
     return run, bundle
 

@@ -168,21 +168,21 @@ def test_config_checks_the_linear_options():
 
 
 @pytest.mark.slow
-def test_auto_picks_by_validation_and_records_every_candidate(tmp_path):
+def test_auto_picks_by_validation_and_records_every_candidate(auto_twin_runs):
+    """`train --model auto` (conftest's `auto_twin_runs`, window 8): every candidate's figures are
+    recorded, the run keeps only the chosen model."""
     from edge_forecast.train.auto import choose, score
 
-    out = tmp_path / "auto"
-    done = cli("train", "--signal", "mackey-glass", "--points", "240", "--model", "auto", "--window", "10",
-               "--units", "4", "--epochs", "2", "--quiet", "--out", str(out))
-    assert done.returncode == 0, done.stderr
+    out = auto_twin_runs[0]
     record = json.loads((out / "training.json").read_text())
+    assert record["config"]["window"] == 8
     auto = record["auto"]
     assert set(auto["candidates"]) == {"ar", "lstm", "lstm+highway4"}
     for figures in auto["candidates"].values():
         assert figures["validation"]["origins"] > 0 and figures["test"]["origins"] > 0
         assert figures["validation"]["mase"] > 0 and figures["test"]["mase"] > 0
     best = choose({n: c["validation"]["mase"] for n, c in auto["candidates"].items()})
-    assert auto["chosen"] == best and auto["candidates"]["ar"]["linear"]["lags"] <= 10
+    assert auto["chosen"] == best and auto["candidates"]["ar"]["linear"]["lags"] <= 8
     (name, entry), = record["models"].items()
     assert entry["candidate"] == best and score(entry) == auto["candidates"][best]["validation"]["mase"]
     assert sorted(p.name for p in out.glob("*.keras")) == [entry["file"]] and not (out / "candidates").exists()

@@ -7,21 +7,14 @@ import json
 
 import numpy as np
 import pytest
+from conftest import WALK_SEASON as SEASON
+from conftest import seasonal_walk as _seasonal_walk
 
 from edge_forecast.baselines import difference_polynomial, fit_ar
 from edge_forecast.forecast import closed_loop_batch
 from edge_forecast.normalization import Normalization
 from edge_forecast.train.auto import choose
 from edge_forecast.train.linear_family import choose_linear, options
-
-SEASON = 4
-
-
-def _seasonal_walk(points: int = 160, seed: int = 0) -> np.ndarray:
-    """A level that wanders (integrated noise), a trend and a season of 4: non-stationary in both ways."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(points)
-    return 50 + 0.2 * t + np.cumsum(rng.normal(0, 0.5, points)) + 3 * np.sin(2 * np.pi * t / SEASON + 0.3)
 
 
 def _recursive_arima(history: np.ndarray, phi: np.ndarray, const: float, d: int, big_d: int, steps: int) -> list:
@@ -124,23 +117,11 @@ def test_auto_prefers_the_linear_candidate_unless_beaten_by_the_margin():
 
 
 @pytest.mark.slow
-def test_the_choice_never_reads_the_test_segment(tmp_path):
-    """Two series that differ only in the test segment: auto makes the same choice, the linear
-    family the same (p, d, D) with the same backtest, every validation figure is the same, and the
-    test figures differ (so the test segment was scored, not ignored)."""
-    from edge_forecast.train.config import build_config
-    from edge_forecast.train.loop import train_run
-
-    series = _seasonal_walk(160)
-    other = series.copy()
-    other[-32:] = other[-32:][::-1] * 1.5  # --test-split 0.2: the last 32 values
-    records = []
-    for name, values in (("a", series), ("b", other)):
-        np.save(tmp_path / f"{name}.npy", values)
-        config = build_config(models=("auto",), signal=str(tmp_path / f"{name}.npy"), window=8, season=SEASON,
-                              horizon=6, units=4, epochs=1)
-        records.append(train_run(config, tmp_path / name, quiet=True, echo=lambda _m: None, warn=lambda _m: None))
-    a, b = (r["auto"] for r in records)
+def test_the_choice_never_reads_the_test_segment(auto_twin_runs):
+    """Two series that differ only in the test segment (conftest's `auto_twin_runs`): auto makes
+    the same choice, the linear family the same (p, d, D) with the same backtest, every validation
+    figure is the same, and the test figures differ (so the test segment was scored, not ignored)."""
+    a, b = (json.loads((run / "training.json").read_text())["auto"] for run in auto_twin_runs)
     assert a["chosen"] == b["chosen"]
     assert a["candidates"]["ar"]["linear"] == b["candidates"]["ar"]["linear"]
     for name in a["candidates"]:
