@@ -12,6 +12,8 @@ Stdlib + numpy only (it runs on the device). The rules, the same for a file and 
   `--decimal`), and thousands groups of exactly three digits (`1,234.5`, `1.234,5`). Anything
   else (`1_000`, `0x10`, `1.2.3`, `20 C`) is refused, never approximated. Where the mark cannot be
   told (every value like `1,234`) the reader refuses and names `--decimal`.
+- Minus: the Unicode minus sign U+2212 (`−4.5`, what spreadsheets in several locales and
+  typeset reports write) is the minus it says; no other dash is read as one.
 - Gaps: an empty cell, an empty line inside the data, and the tokens in GAP_TOKENS (`NA`,
   `#N/A`, `null`, `NaN`, `-`, `inf`, ...) are gaps (NaN); callers decide whether to repair them.
 - Time: a column of timestamps (ISO 8601 and the common logger formats in TIME_FORMATS),
@@ -75,8 +77,17 @@ def is_gap(cell: str) -> bool:
     return cell.strip().lower() in GAP_TOKENS
 
 
+MINUS_SIGN = "\u2212"
+
+
+def _ascii_minus(cell: str) -> str:
+    """The cell with the Unicode minus sign written as '-' (it means nothing else)."""
+    return cell.replace(MINUS_SIGN, "-") if MINUS_SIGN in cell else cell
+
+
 def decimal_evidence(cell: str) -> str | None:
     """Which decimal mark a number cell proves: '.', ',', '?' (1,234: either), or None."""
+    cell = _ascii_minus(cell)
     has_comma, has_point = "," in cell, "." in cell
     if has_comma and has_point:
         if _GROUPED_POINT.fullmatch(cell):
@@ -101,6 +112,7 @@ def parse_number(cell: str, decimal: str = ".") -> float | None:
     Python's float() also takes `1_000`, `infinity` and `nan`; those are not numbers here.
     May return +-inf for a literal beyond float64 (`1e999`): callers refuse it by name.
     """
+    cell = _ascii_minus(cell)
     if decimal == ".":
         if _POINT.fullmatch(cell):
             return float(cell)

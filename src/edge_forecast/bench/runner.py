@@ -82,6 +82,9 @@ def bench_bundle(bundle: str | Path, out: str | Path, horizon: int | None = None
     are temporary (the demo benches inside a staging directory).
     """
     loaded = load_bundle(bundle)
+    # every checksum before any measurement: a truncated or edited file is the user's to fix (copy
+    # the bundle again), not a "failed" row in a report that exits 0
+    loaded.verify_all()
     chosen = parse_runtimes(runtimes)
     evaluation = loaded.data.get("evaluation")
     if not isinstance(evaluation, dict) or not evaluation.get("truth"):

@@ -1,0 +1,100 @@
+"""Faults a new user's pass over the product found (session 6, D): each is refused with one line
+and exit 2, or read as the file says, through the command line's entry point."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from conftest import cli
+from test_cli import _one_line_error  # one line, exit 2, no traceback
+
+from edge_forecast.quality import check_training_data
+
+
+@pytest.mark.parametrize("args", [
+    ["train", "--learning-rate", "nan"],          # trained, then a traceback writing training.json
+    ["train", "--learning-rate", "1e400"],        # float("1e400") is inf
+    ["train", "--tau", "inf"],
+    ["train", "--input-noise", "nan"],
+    ["train", "--signal", "mackey-glass", "--delay", "inf"],   # OverflowError
+    ["train", "--validation-split", "-inf"],
+    ["micro", "B", "--arena-margin", "nan"],
+])
+def test_options_that_are_not_finite_numbers_are_refused(tmp_path, args):
+    out = ["--out", str(tmp_path / "OUT")] if args[0] == "train" else []
+    args = [str(tmp_path / a) if a == "B" else a for a in args]
+    _one_line_error(cli(*args, *out, "--epochs", "1", "--quiet") if args[0] == "train" else cli(*args),
+                    "is not a finite number", "--help")
+    assert not (tmp_path / "OUT").exists()
+
+
+@pytest.mark.parametrize("text", ["inf", "nan", "-inf", "1e999"])
+def test_test_split_that_is_not_a_number_is_refused(tmp_path, text):
+    """`--test-split inf` ended in an OverflowError (int(inf))."""
+    _one_line_error(cli("train", "--test-split", text, "--out", str(tmp_path / "OUT")),
+                    "'--test-split'", "neither a fraction in [0, 1) nor a whole count")
+    assert not (tmp_path / "OUT").exists()
+
+
+def test_a_value_beyond_float32_is_refused_before_training_and_an_existing_run_is_kept(tmp_path):
+    """1e300 at line 52 became inf in the float32 windows and the scaler's variance; the run
+    trained, then died writing training.json with a traceback (and --force had already staged)."""
+    t = np.arange(120)
+    values = [f"{20 + 3 * np.sin(v / 5):.3f}" for v in t]
+    values[50] = "1e300"
+    path = tmp_path / "huge.csv"
+    path.write_text("temp\n" + "\n".join(values) + "\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "training.json").write_text("{}")  # stands for an existing good run: never replaced by a failure
+    done = cli("train", "--signal", str(path), "--epochs", "1", "--quiet", "--force", "--out", str(run))
+    _one_line_error(done, "beyond the float32 range", "line 52 (1e+300)", "--outliers clip")
+    assert [p.name for p in run.iterdir()] == ["training.json"] and (run / "training.json").read_text() == "{}"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staged leftovers
+
+
+def test_outlier_repair_brings_a_huge_value_back_into_float32():
+    values = 20 + 3 * np.sin(np.arange(120) / 5)
+    values[50] = 1e300
+    repaired, warnings = check_training_data(values.copy(), 96, 5, "interpolate")
+    assert repaired[50] == pytest.approx((values[49] + values[51]) / 2) and "at value 51 (1e+300)" in warnings[0]
+    with pytest.raises(Exception, match=r"beyond the float32 range .* first at value 51 \(1e\+300\)"):
+        check_training_data(values.copy(), 96, 5, "warn")
+
+
+def test_a_float32_limit_value_is_still_accepted():
+    values = np.linspace(-1, 1, 120) * 3.4e38  # within float32: the model can hold it
+    repaired, _ = check_training_data(values, 96, 5, "warn")
+    assert np.array_equal(repaired, values)
+
+
+def test_bench_refuses_a_truncated_bundle_before_writing(tiny_bundle, tmp_path):
+    """bench exited 0 with "failed" rows for a truncated artifact (run refuses it on load)."""
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, bundle)
+    victim = sorted(bundle.glob("*.int8.tflite"))[0]
+    victim.write_bytes(victim.read_bytes()[:5000])
+    done = cli("bench", str(bundle), "--out", str(tmp_path / "report"), "--repeats", "1", "--runtimes", "litert")
+    _one_line_error(done, victim.name, "is 5000 bytes", "truncated or corrupt")
+    assert not (tmp_path / "report").exists()
+
+
+def test_export_refuses_a_damaged_run(tiny_run, tmp_path):
+    """A truncated .keras ended in Keras' "File not found" for a file that exists; an edited
+    signal.npy exported a bundle whose evaluation was not the run's."""
+    truncated = tmp_path / "truncated"
+    shutil.copytree(tiny_run, truncated)
+    model = truncated / "lstm.keras"
+    model.write_bytes(model.read_bytes()[:3000])
+    _one_line_error(cli("export", str(truncated), "--out", str(tmp_path / "b1"), "--quant", "float32"),
+                    "lstm.keras for lstm is not a Keras archive")
+    edited = tmp_path / "edited"
+    shutil.copytree(tiny_run, edited)
+    series = np.load(edited / "signal.npy")
+    series[5] += 1.0
+    np.save(edited / "signal.npy", series)
+    _one_line_error(cli("export", str(edited), "--out", str(tmp_path / "b2"), "--quant", "float32"),
+                    "signal.npy is not the series the run trained on")
+    assert not (tmp_path / "b1").exists() and not (tmp_path / "b2").exists()
