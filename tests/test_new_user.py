@@ -98,3 +98,33 @@ def test_export_refuses_a_damaged_run(tiny_run, tmp_path):
     _one_line_error(cli("export", str(edited), "--out", str(tmp_path / "b2"), "--quant", "float32"),
                     "signal.npy is not the series the run trained on")
     assert not (tmp_path / "b1").exists() and not (tmp_path / "b2").exists()
+
+
+def test_a_table_with_several_columns_gives_the_trained_one():
+    """run --history on the logger file the model was trained on asked for --column again, though
+    the bundle names the column; a header without that name still asks."""
+    from edge_forecast.tabular import ReadOptions, read_column
+
+    text = "time_s,temp,hum\n" + "".join(f"{i},{20 + i / 10:.1f},55\n" for i in range(30))
+    col = read_column("logger.csv", ReadOptions(trained_column="temp"), text=text)
+    assert col.label == "temp" and col.values[3] == pytest.approx(20.3)
+    with pytest.raises(Exception, match="choose one with --column: time_s, temp, hum"):
+        read_column("logger.csv", ReadOptions(trained_column="Temperatur"), text=text)
+    assert read_column("logger.csv", ReadOptions(column="hum", trained_column="temp"), text=text).label == "hum"
+
+
+def test_run_history_reads_the_column_the_model_was_trained_on(tiny_bundle, tmp_path):
+    import json
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, bundle)
+    doc = json.loads((bundle / "bundle.json").read_text())
+    doc["signal"]["column"] = "temp"  # as for a model trained with --column temp
+    (bundle / "bundle.json").write_text(json.dumps(doc))
+    values = np.sin(np.arange(40) / 4)
+    history = tmp_path / "logger.csv"
+    history.write_text("n,temp,hum\n" + "".join(f"{i},{v:.4f},55\n" for i, v in enumerate(values)))
+    named = cli("run", str(bundle), "--model", "rnn", "--history", str(history), "--column", "temp", "--horizon", "3")
+    taken = cli("run", str(bundle), "--model", "rnn", "--history", str(history), "--horizon", "3")
+    assert named.returncode == 0 and taken.returncode == 0, taken.stderr
+    assert taken.stdout == named.stdout and len(taken.stdout.splitlines()) == 4

@@ -376,7 +376,7 @@ def bench(bundle: Path, out: Path, horizon: int | None, steps: int | None, repea
 @cli.command()
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Directory to create, with run/, bundle/ and report/ inside.")
-@click.option("--epochs", type=AT_LEAST_ONE, help="Training epochs (fewer for a quick look).  [default: 150, as train]")
+@click.option("--epochs", type=AT_LEAST_ONE, help="Training epochs (fewer for a quick look).  [default: as train: a budget of gradient steps, see train --help]")
 @click.option("--probe-python", multiple=True,
               help="As for export: another Python (e.g. an emulated Pi's, scripts/arm64.py) to check artifacts with.")
 @click.option("--force", is_flag=True, help="Replace an existing directory.")

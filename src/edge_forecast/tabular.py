@@ -172,6 +172,9 @@ class ReadOptions:
     time_column: str | None = None
     time_format: str | None = None  # strptime format of the time column
     resample: bool = False          # put readings on the median interval's grid
+    # without `column`: the header name to take when the table has several value columns (run
+    # --history / --follow: the column the bundle's model was trained on)
+    trained_column: str | None = None
 
     def __post_init__(self) -> None:
         if self.delimiter is not None and self.delimiter not in DELIMITERS:
@@ -298,6 +301,8 @@ def _layout(sample: list[str], opts: ReadOptions, source: str) -> _Layout:
         value = _index_of(opts.column, names, source)
     else:
         others = [i for i in range(width) if i != time]
+        if len(others) > 1 and header and opts.trained_column in names:
+            others = [names.index(opts.trained_column)]
         if len(others) != 1:
             shown = ", ".join(n for i, n in enumerate(names) if i != time)
             raise UserError(f"{source} has {width} columns; choose one with --column: {shown}")

@@ -43,6 +43,9 @@ def run_command(bundle: Path, model: str | None = None, variant: str | None = No
     if (fill is not None or read.resample) and history is None:
         raise UserError("--fill and --resample apply to --history")
     loaded = load_bundle(bundle)
+    trained = loaded.data.get("signal", {}).get("column")
+    if read.column is None and isinstance(trained, str) and not trained.isdigit():
+        read = dataclasses.replace(read, trained_column=trained)  # the model's column, where a header names it
     start = read_history(history, loaded.window, stdin, read, fill) if history else None
     if start is not None:  # bad input fails before an interpreter is loaded (and logs)
         check_history(loaded, start.values)
