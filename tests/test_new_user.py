@@ -4,6 +4,7 @@ and exit 2, or read as the file says, through the command line's entry point."""
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -128,3 +129,15 @@ def test_run_history_reads_the_column_the_model_was_trained_on(tiny_bundle, tmp_
     taken = cli("run", str(bundle), "--model", "rnn", "--history", str(history), "--horizon", "3")
     assert named.returncode == 0 and taken.returncode == 0, taken.stderr
     assert taken.stdout == named.stdout and len(taken.stdout.splitlines()) == 4
+
+
+@pytest.mark.parametrize("where", ["file", "proc"])
+@pytest.mark.parametrize("command", [["train", "--epochs", "1", "--quiet"], ["demo", "--epochs", "1", "--quiet"]])
+def test_an_output_that_cannot_be_created_is_refused_before_any_work(tmp_path, where, command):
+    """--out under a file, or in /proc, ended in an OSError traceback (bench and export: after all
+    their work); the nearest existing parent is probed first and nothing is left there."""
+    (tmp_path / "data.csv").write_text("v\n1\n")
+    out = tmp_path / "data.csv" / "sub" / "out" if where == "file" else Path("/proc/edge-forecast-out")
+    _one_line_error(cli(*command, "--out", str(out)), f"cannot create {'run' if command[0] == 'train' else 'demo'} "
+                    f"directory {out}", "choose another --out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.csv"]
