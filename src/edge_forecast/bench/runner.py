@@ -192,7 +192,8 @@ def _measure_variants(bundle: Bundle, runtimes: list[Runtime], job_path: Path, t
         else:
             entry.update(status=MEASURED, **found, speedup={})
             lat, acc = entry["latency_us"], entry["accuracy"]
-            echo(f"{head} p50 {stats.fmt(lat['p50'])} µs, p99 {stats.fmt(lat['p99'])} µs, closed-loop RMSE "
+            echo(f"{head} p50 {stats.fmt(lat['p50'])} µs, p99 {stats.fmt(lat['p99'])} µs, "
+                 f"{bundle.data['evaluation']['segment']} closed-loop RMSE "
                  f"{stats.fmt(truth_figure(acc, 'closed_loop_rmse'))} ({seconds:.1f} s)")
         results.append(entry)
     return results
