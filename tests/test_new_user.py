@@ -141,3 +141,21 @@ def test_an_output_that_cannot_be_created_is_refused_before_any_work(tmp_path, w
     _one_line_error(cli(*command, "--out", str(out)), f"cannot create {'run' if command[0] == 'train' else 'demo'} "
                     f"directory {out}", "choose another --out")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.csv"]
+
+
+def test_a_windows_spreadsheet_export_in_cp1252_is_read(tmp_path):
+    """Excel's "CSV" on Windows writes cp1252: `Temp [°C]` with the byte 0xB0 was refused as not UTF-8."""
+    from edge_forecast.signals import load_signal
+
+    path = tmp_path / "export.csv"
+    path.write_bytes("Zeit;Temp [°C]\r\n0;20,5\r\n1;-21,25\r\n2;22,0\r\n".encode("cp1252"))
+    signal = load_signal(path, column="Temp [°C]")
+    assert signal.column == "Temp [°C]" and signal.values.tolist() == [20.5, -21.25, 22.0]
+
+
+def test_a_file_in_neither_encoding_is_refused_with_what_to_do(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(b"v\n1.5\n\x81\n")  # 0x81: no character in UTF-8 or cp1252
+    _one_line_error(cli("train", "--signal", str(path), "--out", str(tmp_path / "run")),
+                    "cannot read", "as UTF-8 (or Windows cp1252) text", "save it as UTF-8")
+    assert not (tmp_path / "run").exists()

@@ -335,7 +335,12 @@ def _delimiter_name(delimiter: str | None) -> str:
 # --- reading -----------------------------------------------------------------------------------
 
 
-def _open_text(source: str | Path, text: str | None) -> io.TextIOBase:
+# Tried in order. Numbers, stamps and delimiters are ASCII, the same bytes in both, so the second
+# only decides how header names read: Excel's "CSV" on Windows writes cp1252 (`Temp [°C]` as 0xB0)
+ENCODINGS = ("utf-8-sig", "cp1252")
+
+
+def _open_text(source: str | Path, text: str | None, encoding: str = ENCODINGS[0]) -> io.TextIOBase:
     if text is not None:
         return io.StringIO(text.removeprefix("\ufeff"), newline="")
     path = Path(source)
@@ -345,7 +350,7 @@ def _open_text(source: str | Path, text: str | None) -> io.TextIOBase:
         raise UserError(f"signal path {path} is a directory, not a file")
     try:
         # utf-8-sig: spreadsheet exports often start with a byte-order mark
-        return open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115 (closed by the caller)
+        return open(path, newline="", encoding=encoding)  # noqa: SIM115 (closed by the caller)
     except OSError as exc:
         raise UserError(f"cannot read {path}: {exc.strerror}") from None
 
@@ -370,7 +375,27 @@ def read_column(source: str | Path, options: ReadOptions | None = None, text: st
     opts = options or ReadOptions()
     source = str(source)
     try:
-        with _open_text(source, text) as fh:
+        layout, cells, tcells, lines = _read_cells(source, text, opts, ENCODINGS[0])
+    except UnicodeDecodeError as exc:
+        try:
+            layout, cells, tcells, lines = _read_cells(source, text, opts, ENCODINGS[1])
+        except UnicodeDecodeError:
+            raise UserError(f"cannot read {source} as UTF-8 (or Windows cp1252) text: {exc.reason} at byte "
+                            f"{exc.start}; save it as UTF-8 (Excel: CSV UTF-8)") from None
+    label = layout.names[layout.value]
+    values = _numbers(cells, lines, opts.decimal, f"{source} column {label}")
+    column = Column(values=values, lines=np.asarray(lines, dtype=np.int64), label=label)
+    if layout.time is None:
+        return column
+    times, tz = _times(tcells, lines, opts.time_format, f"{source} column {layout.names[layout.time]}")
+    column = replace(column, times=times, tz=tz, time_label=layout.names[layout.time])
+    return resample(column) if opts.resample else check_times(column, source)
+
+
+def _read_cells(source: str, text: str | None, opts: ReadOptions, encoding: str):
+    """The layout, value cells, time cells and line numbers of the file read in `encoding`."""
+    try:
+        with _open_text(source, text, encoding) as fh:
             sample = _sample(fh)
             if not sample:
                 raise UserError(f"{source} is empty")
@@ -385,18 +410,9 @@ def read_column(source: str | Path, options: ReadOptions | None = None, text: st
                 del content
             else:
                 cells, tcells, lines = _collect(fh, layout, source)
-    except UnicodeDecodeError as exc:
-        raise UserError(f"cannot read {source} as UTF-8 text: {exc.reason} at byte {exc.start}") from None
     except csv.Error as exc:
         raise UserError(f"cannot read {source} as delimited text: {exc}") from None
-    label = layout.names[layout.value]
-    values = _numbers(cells, lines, opts.decimal, f"{source} column {label}")
-    column = Column(values=values, lines=np.asarray(lines, dtype=np.int64), label=label)
-    if layout.time is None:
-        return column
-    times, tz = _times(tcells, lines, opts.time_format, f"{source} column {layout.names[layout.time]}")
-    column = replace(column, times=times, tz=tz, time_label=layout.names[layout.time])
-    return resample(column) if opts.resample else check_times(column, source)
+    return layout, cells, tcells, lines
 
 
 def _collect(text: Iterable[str], layout: _Layout, source: str) -> tuple[list[str], list[str], array]:
