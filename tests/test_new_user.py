@@ -159,3 +159,15 @@ def test_a_file_in_neither_encoding_is_refused_with_what_to_do(tmp_path):
     _one_line_error(cli("train", "--signal", str(path), "--out", str(tmp_path / "run")),
                     "cannot read", "as UTF-8 (or Windows cp1252) text", "save it as UTF-8")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_column_of_a_1d_npy_is_refused_not_ignored(tmp_path):
+    """`--column 3` with a 1-D .npy was ignored: the model trained on the whole array."""
+    from edge_forecast.signals import load_signal
+
+    path = tmp_path / "series.npy"
+    np.save(path, np.arange(100) % 7)  # int64, read as float64
+    _one_line_error(cli("train", "--signal", str(path), "--column", "3", "--out", str(tmp_path / "run")),
+                    "series.npy is a 1-D array (one column); --column 3 names no column of it")
+    assert not (tmp_path / "run").exists()
+    assert load_signal(path, column="0").values[:8].tolist() == [0, 1, 2, 3, 4, 5, 6, 0]

@@ -46,7 +46,10 @@ def run_command(bundle: Path, model: str | None = None, variant: str | None = No
     trained = loaded.data.get("signal", {}).get("column")
     if read.column is None and isinstance(trained, str) and not trained.isdigit():
         read = dataclasses.replace(read, trained_column=trained)  # the model's column, where a header names it
-    start = read_history(history, loaded.window, stdin, read, fill) if history else None
+    from_npy = history is not None and Path(history).suffix.lower() == ".npy"
+    # with --follow, --column names the streamed lines' column: a 1-D .npy history has none
+    start = (read_history(history, loaded.window, stdin, dataclasses.replace(read, column=None)
+                          if follow and from_npy else read, fill) if history else None)
     if start is not None:  # bad input fails before an interpreter is loaded (and logs)
         check_history(loaded, start.values)
     forecaster = Forecaster(loaded, model=model, variant=variant, runtime=runtime, threads=threads, graph=graph)
