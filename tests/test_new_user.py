@@ -171,3 +171,18 @@ def test_a_column_of_a_1d_npy_is_refused_not_ignored(tmp_path):
                     "series.npy is a 1-D array (one column); --column 3 names no column of it")
     assert not (tmp_path / "run").exists()
     assert load_signal(path, column="0").values[:8].tolist() == [0, 1, 2, 3, 4, 5, 6, 0]
+
+
+@pytest.mark.slow
+def test_a_diverging_training_is_refused_with_the_cause(tmp_path):
+    """--scale none on values of 1e30: the loss became NaN and the run died writing training.json
+    (a traceback after all the training); an existing run stays as it was."""
+    path = tmp_path / "big.csv"
+    path.write_text("v\n" + "".join(f"{1e30 * np.sin(i / 5):.6e}\n" for i in range(120)))
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "training.json").write_text("{}")
+    done = cli("train", "--signal", str(path), "--scale", "none", "--model", "rnn", "--units", "4", "--epochs", "1",
+               "--window", "5", "--train-horizon", "2", "--quiet", "--force", "--out", str(run))
+    _one_line_error(done, "rnn: training diverged (loss nan at epoch 1)", "up to |x| = 1e+30", "use --scale standard")
+    assert [p.name for p in run.iterdir()] == ["training.json"]

@@ -201,4 +201,5 @@ def test_forecast_times_follow_the_history_and_warn_on_another_interval(tiny_bun
     bundle.data["signal"]["interval_seconds"] = 60.0
     forecast_times(history, bundle, 2, err)
     assert err.getvalue() == ("warning: the history is sampled every 300 s, the model was trained on 60 s; "
-                              "its forecast steps are 60 s apart in what it learned\n")
+                              "its forecast steps are 60 s apart in what it learned (give it a history sampled "
+                              "every 60 s, or train on data at 300 s)\n")

@@ -83,7 +83,8 @@ def forecast_times(history: Signal, bundle: Bundle, steps: int, stderr: TextIO) 
     trained = bundle.data["signal"].get("interval_seconds")
     if trained and abs(interval - trained) > IRREGULAR * trained:
         stderr.write(f"warning: the history is sampled every {interval:g} s, the model was trained on "
-                     f"{trained:g} s; its forecast steps are {trained:g} s apart in what it learned\n")
+                     f"{trained:g} s; its forecast steps are {trained:g} s apart in what it learned (give it a "
+                     f"history sampled every {trained:g} s, or train on data at {interval:g} s)\n")
     last = float(history.times[-1])
     return [format_time(last + interval * k, history.tz) for k in range(1, steps + 1)]
 

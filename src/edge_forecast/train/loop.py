@@ -149,6 +149,17 @@ def linear_normalization(config: TrainConfig, models: dict, norm: Normalization,
     return Normalization.for_training("origin" if fit["intercept"] == 0 else "origin-mean", train_scaled)
 
 
+def _refuse_divergence(kind: ModelKind, config: TrainConfig, losses: list, series: np.ndarray) -> None:
+    """A loss that became NaN or inf leaves NaN weights and metrics (the run then died writing its
+    strict-JSON record, with a traceback): say why, and what to change."""
+    bad = next((i for i, loss in enumerate(losses) if loss is None or not np.isfinite(loss)), None)
+    if bad is None:
+        return
+    cause = (f"with --scale none the values (up to |x| = {np.max(np.abs(series)):.3g}) reach the network as they "
+             "are; use --scale standard" if config.scale.value == "none" else "lower --learning-rate")
+    raise UserError(f"{kind.value}: training diverged (loss {losses[bad]} at epoch {bad + 1}); {cause}")
+
+
 def _train_one(kind: ModelKind, config: TrainConfig, split: Split, scaler: Scaler, norm: Normalization,
                series: np.ndarray, scale: float, plan, stage: Path, quiet: bool, echo) -> dict:
     from edge_forecast.train.fit import fit_model
@@ -166,6 +177,7 @@ def _train_one(kind: ModelKind, config: TrainConfig, split: Split, scaler: Scale
             raise UserError(f"--model ar: {err}; lower --window or --season, or give a longer series") from None
     model, history, seconds = fit_model(kind, config, split, scaled, scaler.scale, quiet, echo, norm,
                                         linear.model if linear else None)
+    _refuse_divergence(kind, config, history["loss"], series)
     path = stage / f"{kind.value}.keras"
     model.save(path)
 
