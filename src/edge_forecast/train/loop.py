@@ -197,7 +197,7 @@ def _train_one(kind: ModelKind, config: TrainConfig, split: Split, scaler: Scale
         echo(f"{kind.value}: ARIMA({fit['p']},{fit['d']},0)(0,{fit['D']},0)_{fit['season']} by least squares, "
              f"{fit['lags']} of {config.window} window values")
     echo(
-        f"{kind.value}: {params:,} parameters, loss {history['loss'][-1]:.3g}, "
+        f"{kind.value}: {params:,} parameters, training loss {history['loss'][-1]:.3g} (MSE, scaled units), "
         + (f"val loss {final_val:.3g}, " if final_val is not None else "")
         + (f"validation closed-loop RMSE {selected[0] * scaler.scale:.4g} (selection), " if selected else "")
         + f"{summary(result)}, {seconds:.1f} s"
