@@ -153,6 +153,32 @@ def test_a_windows_spreadsheet_export_in_cp1252_is_read(tmp_path):
     assert signal.column == "Temp [°C]" and signal.values.tolist() == [20.5, -21.25, 22.0]
 
 
+def test_excel_unicode_text_in_utf16_is_read(tmp_path):
+    """Excel's "Unicode Text" export: UTF-16 with a byte-order mark, tab-separated."""
+    from edge_forecast.signals import load_signal
+
+    path = tmp_path / "export.txt"
+    path.write_text("Zeit\tTemp [°C]\r\n" + "".join(f"{i}\t{20 + i / 10:.1f}\r\n".replace(".", ",") for i in range(30)),
+                    encoding="utf-16")
+    signal = load_signal(path, column="Temp [°C]")
+    assert signal.values[:3].tolist() == [20.0, 20.1, 20.2] and signal.values.size == 30
+
+
+@pytest.mark.parametrize("kind", ["npy", "gzip"])
+def test_a_binary_file_is_not_read_as_text(tmp_path, kind):
+    """cp1252 decodes any bytes: a .npy renamed .csv read as 5 text columns, a .csv.gz as garbage."""
+    import gzip
+
+    path = tmp_path / "data.csv"
+    if kind == "npy":
+        np.save(tmp_path / "a.npy", np.arange(50.0))
+        path.write_bytes((tmp_path / "a.npy").read_bytes())
+    else:
+        path.write_bytes(gzip.compress(b"v\n1.5\n2.5\n"))
+    _one_line_error(cli("train", "--signal", str(path), "--out", str(tmp_path / "run")),
+                    "data.csv is a binary file, not text", "unpack a compressed file first")
+
+
 def test_a_file_in_neither_encoding_is_refused_with_what_to_do(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_bytes(b"v\n1.5\n\x81\n")  # 0x81: no character in UTF-8 or cp1252

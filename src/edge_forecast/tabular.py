@@ -24,6 +24,7 @@ Stdlib + numpy only (it runs on the device). The rules, the same for a file and 
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import io
@@ -335,8 +336,9 @@ def _delimiter_name(delimiter: str | None) -> str:
 # --- reading -----------------------------------------------------------------------------------
 
 
-# Tried in order. Numbers, stamps and delimiters are ASCII, the same bytes in both, so the second
-# only decides how header names read: Excel's "CSV" on Windows writes cp1252 (`Temp [°C]` as 0xB0)
+# Tried in order (UTF-16 instead of cp1252 where its byte-order mark starts the file). Numbers,
+# stamps and delimiters are ASCII, the same characters in all, so the fallback only decides how
+# header names read: Excel's "CSV" on Windows writes cp1252 (`Temp [°C]` as 0xB0)
 ENCODINGS = ("utf-8-sig", "cp1252")
 
 
@@ -377,8 +379,14 @@ def read_column(source: str | Path, options: ReadOptions | None = None, text: st
     try:
         layout, cells, tcells, lines = _read_cells(source, text, opts, ENCODINGS[0])
     except UnicodeDecodeError as exc:
+        with open(source, "rb") as fh:
+            head = fh.read(1 << 16)
+        utf16 = head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))  # Excel's "Unicode Text"
+        if b"\x00" in head and not utf16:  # cp1252 reads any bytes: a NUL says it is no text at all
+            raise UserError(f"{source} is a binary file, not text (a .npy array needs the .npy extension; "
+                            "unpack a compressed file first)") from None
         try:
-            layout, cells, tcells, lines = _read_cells(source, text, opts, ENCODINGS[1])
+            layout, cells, tcells, lines = _read_cells(source, text, opts, "utf-16" if utf16 else ENCODINGS[1])
         except UnicodeDecodeError:
             raise UserError(f"cannot read {source} as UTF-8 (or Windows cp1252) text: {exc.reason} at byte "
                             f"{exc.start}; save it as UTF-8 (Excel: CSV UTF-8)") from None
