@@ -212,3 +212,13 @@ def test_a_diverging_training_is_refused_with_the_cause(tmp_path):
                "--window", "5", "--train-horizon", "2", "--quiet", "--force", "--out", str(run))
     _one_line_error(done, "rnn: training diverged (loss nan at epoch 1)", "up to |x| = 1e+30", "use --scale standard")
     assert [p.name for p in run.iterdir()] == ["training.json"]
+
+
+def test_the_first_non_finite_field_of_a_record_is_named():
+    """train names the field (and what to do) instead of dying in json.dumps(allow_nan=False)."""
+    from edge_forecast.fsio import non_finite_field
+
+    record = {"models": {"lstm": {"test": {"rmse": 0.5, "rmse_by_horizon": [0.1, float("inf")]}}}, "n": 3}
+    assert non_finite_field(record) == "models.lstm.test.rmse_by_horizon.1"
+    assert non_finite_field({"a": [np.float64("nan")]}) == "a.0"
+    assert non_finite_field({"a": [1.0, None, "x", 2]}) is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import secrets
 import shutil
@@ -77,6 +78,18 @@ def write_text_atomic(path: Path, text: str) -> None:
 def write_json_atomic(path: Path, data: Any) -> None:
     """Strict JSON: NaN and inf are not JSON, so a non-finite number is a bug (write null)."""
     write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n")
+
+
+def non_finite_field(data: Any, where: str = "") -> str | None:
+    """The dotted path of the first NaN or inf number in `data` (dicts and lists), or None."""
+    if isinstance(data, float):
+        return None if math.isfinite(data) else where
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in items:
+        found = non_finite_field(value, f"{where}.{key}" if where else str(key))
+        if found is not None:
+            return found
+    return None
 
 
 def read_json(path: Path, damaged: str = "") -> Any:

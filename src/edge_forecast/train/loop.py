@@ -12,7 +12,7 @@ import numpy as np
 
 from edge_forecast.errors import UserError
 from edge_forecast.evaluation import baseline_warnings, naive_scale
-from edge_forecast.fsio import staged_dir, write_json_atomic
+from edge_forecast.fsio import non_finite_field, staged_dir, write_json_atomic
 from edge_forecast.normalization import Normalization
 from edge_forecast.quality import check_training_data
 from edge_forecast.run_record import RECORD_NAME, RUN_FORMAT, RUN_FORMAT_VERSION, SIGNAL_NAME
@@ -71,6 +71,10 @@ def train_run(config: TrainConfig, out: Path, force: bool = False, quiet: bool =
     with staged_dir(out, force, "run") as stage:
         record = _train_into(config, signal, split, stage, quiet, echo)
         record["budget"] = budget
+        bad = non_finite_field(record)
+        if bad is not None:  # a forecast that ran off to inf: say which, rather than a JSON traceback
+            raise UserError(f"{bad} of the run is not a finite number: a closed-loop forecast diverged; "
+                            "train with --scale standard, a lower --learning-rate or more --epochs")
         write_json_atomic(stage / RECORD_NAME, record)
     echo(f"run saved to {out}")
     return record
