@@ -146,7 +146,7 @@ def _reading_options(command):
     return command
 
 
-@cli.command()
+@cli.command(short_help="Train forecasters on a signal into a run directory.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Run directory to create.")
 @click.option("--preset", type=click.Choice(["seed"]), help="seed: the tutorial experiment, exactly.")
 @click.option("--signal", "signal", help="'damped', 'mackey-glass' (built-in) or a CSV / .npy file.  [default: damped]")
@@ -234,7 +234,7 @@ def train(out: Path, preset: str | None, force: bool, quiet: bool, **options) ->
         click.echo(f"warning: {warning}", err=True)
 
 
-@cli.command()
+@cli.command(short_help="Convert a RUN to verified TFLite variants: a bundle.")
 @click.argument("run", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Bundle directory to create.")
 @click.option("--models", help="Comma-separated models of the run.  [default: all]")
@@ -283,7 +283,7 @@ def _warnings_and_failures(warnings: list[str], failures: list[str], quiet: bool
         raise SystemExit(1)
 
 
-@cli.command()
+@cli.command(short_help="Forecast with a BUNDLE (no TensorFlow needed).")
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.option("--model", help="Model in the bundle.  [default: the first]")
 @click.option("--variant", help="float32, float16, dynamic, int8 or int16x8.  [default: float32]")
@@ -323,7 +323,7 @@ def run(bundle: Path, model: str | None, variant: str | None, horizon: int | Non
                 follow=follow, fmt=fmt, runtime=runtime, threads=threads, graph=graph)
 
 
-@cli.command()
+@cli.command(short_help="C++ arrays, arena and op list of a BUNDLE for TFLM.")
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.option("--models", help="Comma-separated models of the bundle.  [default: all]")
 @click.option("--variants", help="Comma-separated variants (int8, step-int8, stream-float32, ...).  "
@@ -345,7 +345,7 @@ def micro(bundle: Path, models: str | None, variants: str | None, arena_margin: 
     _warnings_and_failures(result.warnings, result.failures, True, "variant(s)")  # warnings: always on stderr
 
 
-@cli.command()
+@cli.command(short_help="Benchmark a BUNDLE's variants: report.md + JSON.")
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Report directory to create.")
 @click.option("--horizon", type=HORIZON,
@@ -373,7 +373,7 @@ def bench(bundle: Path, out: Path, horizon: int | None, steps: int | None, repea
         click.echo(f"warning: {warning}", err=True)
 
 
-@cli.command()
+@cli.command(short_help="Train, export and bench the built-in signal.")
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Directory to create, with run/, bundle/ and report/ inside.")
 @click.option("--epochs", type=AT_LEAST_ONE, help="Training epochs (fewer for a quick look).  [default: as train: a budget of gradient steps, see train --help]")
