@@ -222,3 +222,20 @@ def test_the_first_non_finite_field_of_a_record_is_named():
     assert non_finite_field(record) == "models.lstm.test.rmse_by_horizon.1"
     assert non_finite_field({"a": [np.float64("nan")]}) == "a.0"
     assert non_finite_field({"a": [1.0, None, "x", 2]}) is None
+
+
+def test_every_option_says_what_it_does():
+    """--optimizer, --learning-rate, --scale, --lr-schedule and run --format said only their default."""
+    import click
+
+    from edge_forecast.cli import cli as group
+
+    bare = []
+    for name, command in group.commands.items():
+        assert command.short_help and len(command.short_help) <= 60, name  # `edge-forecast --help` shows it whole
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.hidden:
+                text = (param.help or "").strip()
+                if not text or text.startswith("[default"):
+                    bare.append(f"{name} {param.opts[0]}")
+    assert bare == []
