@@ -239,3 +239,14 @@ def test_every_option_says_what_it_does():
                 if not text or text.startswith("[default"):
                     bare.append(f"{name} {param.opts[0]}")
     assert bare == []
+
+
+def test_a_streamed_header_with_a_space_is_one_column():
+    """`temp °C` over `20.5` on `run --follow`: the header and the first line tied, and whitespace
+    won the delimiter (stdin has 2 columns; choose one with --column)."""
+    from edge_forecast.tabular import LineReader
+
+    reader = LineReader()
+    assert reader.read("temp °C", 1) is None  # the header, skipped
+    assert reader.read("20.5", 2) == (20.5, None) and reader.read("\u22121.25", 3) == (-1.25, None)
+    assert reader.layout.names == ["temp °C"]

@@ -219,13 +219,15 @@ def _split(line: str, delimiter: str | None) -> list[str]:
 
 
 def _detect_delimiter(sample: list[str], decimal: str | None, source: str) -> str:
-    """The delimiter that splits the first line into >1 fields like most lines; '' for none."""
+    """The delimiter that splits the first line into >1 fields like most (over half the) lines; '' for none."""
     for name in (";", "tab", ",", "pipe", "whitespace"):
         delim = DELIMITERS[name]
         if delim == "," and decimal == ",":
             continue  # a comma is the decimal mark then; quoted comma files need --delimiter ,
         counts = [len(_split(line, delim)) for line in sample]
-        if counts[0] < 2 or Counter(counts).most_common(1)[0][0] != counts[0]:
+        # more than half the lines as the first: a tie (a stream's header and its first data line,
+        # `temp °C` over `20.5`) is no evidence that the delimiter splits the data
+        if counts[0] < 2 or 2 * Counter(counts)[counts[0]] <= len(counts):
             continue
         if delim == "," and decimal is None and all(
             decimal_evidence(line.strip()) in (",", "?") for line in sample
