@@ -127,6 +127,10 @@ def test_follow_logger_lines_by_column(tiny_bundle, seed):
     assert done.returncode == 0, done.stderr
     rows = [json.loads(r) for r in done.stdout.strip().splitlines()]
     assert [r["time"] for r in rows] == stamps
+    # each line says what produced it (the step graph where the bundle has one, else the window graph)
+    assert len({(r["model"], r["variant"], r["graph"], r["runtime"]) for r in rows}) == 1
+    assert rows[0]["model"] == "rnn" and rows[0]["variant"] == "float32"
+    assert rows[0]["graph"] in ("window", "step") and rows[0]["runtime"] in ("litert", "tflite-runtime", "tensorflow")
     f = Forecaster(tiny_bundle, "rnn", "float32")
     assert np.allclose([r["forecast"][0] for r in rows], [f.update(x)[0] for x in seed[:4]], atol=1e-7)
     assert "line 5" in done.stderr and "out of range for the model's float32 input; skipped" in done.stderr

@@ -10,7 +10,7 @@ from typing import TextIO
 
 import numpy as np
 
-from edge_forecast.bundle import Bundle, load_bundle
+from edge_forecast.bundle import Bundle, GraphKind, load_bundle
 from edge_forecast.edge.forecaster import Forecaster, check_history, check_steps
 from edge_forecast.errors import UserError
 from edge_forecast.signals import Signal, load_history
@@ -149,8 +149,9 @@ def follow_stream(forecaster: Forecaster, horizon: int, fmt: str, stdin: TextIO,
             header_written = True
         count += 1
         if fmt == "json":
+            # which model, variant, runtime and graph produced it, as a one-shot `run --format json` says
             doc = {"observation": count, "value": value, "forecast": [float(v) for v in forecast],
-                   "out_of_range": forecaster.out_of_range}
+                   **_meta(forecaster), "graph": forecaster.stepper_graph or GraphKind.WINDOW.value}
             if stamp is not None:
                 doc["time"] = stamp
             stdout.write(json.dumps(doc) + "\n")
