@@ -103,6 +103,8 @@ SHAPES = [
     Shape("thousands-comma", lambda v: "v\n" + "".join(f"{grouped(x * 1000).replace(',', '_').replace('.', ',').replace('_', '.')}\n"
                                                      for x in v),
           expect=lambda v: np.round(v * 1000, 4)),
+    Shape("unicode-minus", lambda v: "v\n" + "".join(f"{fmt(x - 20)}\n".replace("-", "\u2212") for x in v),
+          expect=lambda v: np.round(v - 20, 4)),  # U+2212, as typeset reports and some locales write it
     Shape("missing-tokens-filled", _with_gaps, fill="interpolate", stream=False, expect=_gaps_interpolated),
     Shape("null-and-dash-filled", lambda v: _with_gaps(v, "null", "-"), fill="interpolate", stream=False,
           expect=_gaps_interpolated),

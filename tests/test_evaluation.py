@@ -286,10 +286,14 @@ def test_baseline_warning_gives_the_ratio_or_says_the_baseline_is_exact():
 
     lines = baseline_warnings({"rnn": {"rmse": 0.03}, "lstm": {"rmse": 0.001}, "gru": None},
                               {"persistence": {"rmse": 0.05}, "ar20": {"rmse": 0.01}})
-    assert lines == ["rnn does not beat the best baseline on the test segment: RMSE 0.03 vs 0.01 for ar20 (3.00x)"]
+    assert lines == ["rnn does not beat the best baseline on the test segment: RMSE 0.03 vs 0.01 for ar20 (3.00x); "
+                     "train --model ar deploys that linear model, --model auto picks by validation"]
     exact = baseline_warnings({"rnn": {"rmse": 0.03}}, {"ar20": {"rmse": 4e-17}})
     assert exact == ["rnn does not beat the best baseline on the test segment: RMSE 0.03 vs 4e-17 for ar20 "
-                     "(the baseline is exact to float rounding)"]
+                     "(the baseline is exact to float rounding); train --model ar deploys that linear model, "
+                     "--model auto picks by validation"]
+    drift = baseline_warnings({"rnn": {"rmse": 0.03}}, {"persistence": {"rmse": 0.01}})
+    assert drift[0].endswith("(3.00x); train longer (--epochs), on a longer signal, or with --model auto")
     # a float32 ar model on an exact linear recurrence (damped signal: 2.4e-9 against the float64 AR
     # baseline's 4e-17) is exact to float32 rounding too: no warning
     assert baseline_warnings({"ar": {"rmse": 2.428e-09}}, {"persistence": {"rmse": 0.04973},

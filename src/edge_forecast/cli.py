@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -92,6 +93,20 @@ GRAPHS = ("window", "step", "rollout", "stream")
 RUNTIME_CHOICES = ("all", "litert", "tflite-runtime", "tensorflow")
 
 
+class FiniteFloat(click.types.FloatParamType):
+    """A float that is a number: click's float type also takes 'nan' and 'inf', which no option
+    means (they ended runs in a traceback when the record was written, or in an OverflowError)."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+FINITE = FiniteFloat()
+
+
 class FractionOrCount(click.ParamType):
     """A fraction in [0, 1) or a whole count (>= 1): '0.2' or '500', never '1.5'."""
 
@@ -104,6 +119,8 @@ class FractionOrCount(click.ParamType):
             number = float(value)
         except ValueError:
             self.fail(f"{value!r} is neither a fraction in [0, 1) nor a count of values", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is neither a fraction in [0, 1) nor a whole count of values", param, ctx)
         if not (0 <= number < 1 or (number >= 1 and number == int(number) and "." not in value)):
             self.fail(f"{value!r} is neither a fraction in [0, 1) nor a whole count of values", param, ctx)
         return number
@@ -129,7 +146,7 @@ def _reading_options(command):
     return command
 
 
-@cli.command()
+@cli.command(short_help="Train forecasters on a signal into a run directory.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Run directory to create.")
 @click.option("--preset", type=click.Choice(["seed"]), help="seed: the tutorial experiment, exactly.")
 @click.option("--signal", "signal", help="'damped', 'mackey-glass' (built-in) or a CSV / .npy file.  [default: damped]")
@@ -140,11 +157,11 @@ def _reading_options(command):
               help="Put timestamped readings on the median interval's grid (sorts, averages duplicates; empty slots are gaps).")
 @click.option("--outliers", type=click.Choice(["warn", "clip", "interpolate"]),
               help="Outliers by the median/MAD rule: warn, clip them to the robust bounds, or interpolate.  [default: warn]")
-@click.option("--tau", type=float, help="Damped signal: decay constant.  [default: 5]")
+@click.option("--tau", type=FINITE, help="Damped signal: decay constant.  [default: 5]")
 @click.option("--points", type=int, help="Built-in signal: number of samples.  [default: damped 200, mackey-glass 600]")
-@click.option("--span", type=float, help="Damped signal: x range 0..span.  [default: 5*pi]")
-@click.option("--delay", type=float, help="Mackey-Glass: the delay tau.  [default: 17]")
-@click.option("--signal-noise", type=float, help="Mackey-Glass: seeded measurement noise std.  [default: 0]")
+@click.option("--span", type=FINITE, help="Damped signal: x range 0..span.  [default: 5*pi]")
+@click.option("--delay", type=FINITE, help="Mackey-Glass: the delay tau.  [default: 17]")
+@click.option("--signal-noise", type=FINITE, help="Mackey-Glass: seeded measurement noise std.  [default: 0]")
 @click.option("--model", "models", multiple=True,
               help="rnn, lstm, gru or ar (linear on the window: ARIMA(p,d,0)(0,D,0) by least squares, p, d, D "
                    "chosen per series); repeat or comma-separate.  [default: lstm]")
@@ -162,11 +179,11 @@ def _reading_options(command):
                    "--stream: 300]")
 @click.option("--batch-size", type=int,
               help="Batch size.  [default: 16, larger (up to 128) when an epoch would exceed 32 steps; seed preset: 10]")
-@click.option("--optimizer", type=click.Choice(["sgd", "adam"], case_sensitive=False), help="[default: adam]")
-@click.option("--learning-rate", type=float,
-              help="[default: 0.003 x batch / 16 (at most 0.01) with an automatic batch (after a 5% warmup); 0.003 with a "
+@click.option("--optimizer", type=click.Choice(["sgd", "adam"], case_sensitive=False), help="Gradient descent optimizer.  [default: adam]")
+@click.option("--learning-rate", type=FINITE,
+              help="Optimizer step size.  [default: 0.003 x batch / 16 (at most 0.01) with an automatic batch (after a 5% warmup); 0.003 with a "
                    "given batch; seed preset: 0.01]")
-@click.option("--validation-split", type=float, help="Trailing fraction of windows for validation.  [default: 0.1]")
+@click.option("--validation-split", type=FINITE, help="Trailing fraction of windows for validation.  [default: 0.1]")
 @click.option("--test-split", type=FractionOrCount(),
               help="Trailing test segment that neither training nor selection sees: a fraction of the series "
                    "(< 1) or a count of values; 0 = none.  [default: 0.2; seed preset: 0]")
@@ -177,15 +194,18 @@ def _reading_options(command):
 @click.option("--season", type=click.IntRange(min=1),
               help="Season of the seasonal naive forecast that scales MASE and of ar's seasonal difference; "
                    "1 = persistence, none.  [default: 1]")
-@click.option("--scale", type=click.Choice(["none", "standard", "minmax"]), help="[default: standard]")
+@click.option("--scale", type=click.Choice(["none", "standard", "minmax"]),
+              help="Scaling fitted on the training part: standard (mean 0, std 1), minmax (0 to 1), none.  "
+                   "[default: standard]")
 @click.option("--seed", type=int, help="Random seed; same seed, same result on one machine.  [default: 0]")
 @click.option("--train-horizon", type=int,
               help="Closed-loop (multi-step) training: steps the model feeds its own predictions back, the loss "
                    "covering each; 0 = teacher forcing.  [default: 10, 5 with a batch grown past 16; --stream: 20; "
                    "seed preset: 0]")
 @click.option("--rollout", type=int, hidden=True, help="Deprecated name of --train-horizon.")
-@click.option("--input-noise", type=float, help="Closed-loop training: Gaussian noise std added to input windows (scaled units).  [default: 0]")
-@click.option("--lr-schedule", type=click.Choice(["constant", "cosine"]), help="[default: cosine; seed preset: constant]")
+@click.option("--input-noise", type=FINITE, help="Closed-loop training: Gaussian noise std added to input windows (scaled units).  [default: 0]")
+@click.option("--lr-schedule", type=click.Choice(["constant", "cosine"]),
+              help="Learning rate over the epochs: constant, or cosine decay over the training steps to 5% of it.  [default: cosine; seed preset: constant]")
 @click.option("--select", type=click.Choice(["last", "best"]),
               help="Keep the last weights, or the best held-out closed-loop error.  [default: best; seed preset: last]")
 @click.option("--stream", type=int,
@@ -214,7 +234,7 @@ def train(out: Path, preset: str | None, force: bool, quiet: bool, **options) ->
         click.echo(f"warning: {warning}", err=True)
 
 
-@cli.command()
+@cli.command(short_help="Convert a RUN to verified TFLite variants: a bundle.")
 @click.argument("run", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Bundle directory to create.")
 @click.option("--models", help="Comma-separated models of the run.  [default: all]")
@@ -263,7 +283,7 @@ def _warnings_and_failures(warnings: list[str], failures: list[str], quiet: bool
         raise SystemExit(1)
 
 
-@cli.command()
+@cli.command(short_help="Forecast with a BUNDLE (no TensorFlow needed).")
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.option("--model", help="Model in the bundle.  [default: the first]")
 @click.option("--variant", help="float32, float16, dynamic, int8 or int16x8.  [default: float32]")
@@ -279,7 +299,9 @@ def _warnings_and_failures(warnings: list[str], failures: list[str], quiet: bool
 @_reading_options
 @click.option("--resample", is_flag=True, help="Put a timestamped --history on the median interval's grid.")
 @click.option("--follow", is_flag=True, help="Read observations from stdin; print the forecast after each.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True,
+              help="csv: step,value lines (step,time,value with a time column); json: one document with the "
+                   "model, variant, runtime, graph and forecast.")
 @click.option("--runtime", type=click.Choice(["auto", "litert", "tflite-runtime", "tensorflow"]), default="auto",
               show_default=True, help="auto prefers ai-edge-litert, then tflite-runtime, then tensorflow.lite.")
 @click.option("--threads", type=click.IntRange(1, MAX_THREADS), help="Interpreter threads.  [default: the runtime's]")
@@ -301,12 +323,12 @@ def run(bundle: Path, model: str | None, variant: str | None, horizon: int | Non
                 follow=follow, fmt=fmt, runtime=runtime, threads=threads, graph=graph)
 
 
-@cli.command()
+@cli.command(short_help="C++ arrays, arena and op list of a BUNDLE for TFLM.")
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.option("--models", help="Comma-separated models of the bundle.  [default: all]")
 @click.option("--variants", help="Comma-separated variants (int8, step-int8, stream-float32, ...).  "
                                  "[default: every window, step and stream variant tflite-micro ran at export]")
-@click.option("--arena-margin", type=float, default=0.25, show_default=True,
+@click.option("--arena-margin", type=FINITE, default=0.25, show_default=True,
               help="Fraction (0 to 10) added to the measured arena for target kernels (CMSIS-NN) whose scratch buffers differ.")
 @click.option("--probe-python", multiple=True,
               help="Another Python whose runtimes also check the stripped model (e.g. .venv-tflite/bin/python).")
@@ -323,7 +345,7 @@ def micro(bundle: Path, models: str | None, variants: str | None, arena_margin: 
     _warnings_and_failures(result.warnings, result.failures, True, "variant(s)")  # warnings: always on stderr
 
 
-@cli.command()
+@cli.command(short_help="Benchmark a BUNDLE's variants: report.md + JSON.")
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Report directory to create.")
 @click.option("--horizon", type=HORIZON,
@@ -351,10 +373,10 @@ def bench(bundle: Path, out: Path, horizon: int | None, steps: int | None, repea
         click.echo(f"warning: {warning}", err=True)
 
 
-@cli.command()
+@cli.command(short_help="Train, export and bench the built-in signal.")
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Directory to create, with run/, bundle/ and report/ inside.")
-@click.option("--epochs", type=AT_LEAST_ONE, help="Training epochs (fewer for a quick look).  [default: 150, as train]")
+@click.option("--epochs", type=AT_LEAST_ONE, help="Training epochs (fewer for a quick look).  [default: as train: a budget of gradient steps, see train --help]")
 @click.option("--probe-python", multiple=True,
               help="As for export: another Python (e.g. an emulated Pi's, scripts/arm64.py) to check artifacts with.")
 @click.option("--force", is_flag=True, help="Replace an existing directory.")

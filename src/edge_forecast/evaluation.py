@@ -110,6 +110,13 @@ def backtest(forecaster: Forecaster, series: np.ndarray, plan: Plan, window: int
 FLOAT32_EXACT, FLOAT64_EXACT = 1e-6, 1e-12
 
 
+def _advice(baseline: str) -> str:
+    """What to do about a model that loses to `baseline` (a warning says what to do)."""
+    if baseline.startswith("ar"):
+        return "train --model ar deploys that linear model, --model auto picks by validation"
+    return "train longer (--epochs), on a longer signal, or with --model auto"
+
+
 def baseline_warnings(models: dict[str, dict | None], baselines: dict[str, dict | None]) -> list[str]:
     """One line per model whose test RMSE does not beat the best baseline's, saying by how much.
 
@@ -130,5 +137,5 @@ def baseline_warnings(models: dict[str, dict | None], baselines: dict[str, dict 
             exact = scored[best] <= FLOAT64_EXACT * max(yardstick, test["rmse"])
             ratio = "the baseline is exact to float rounding" if exact else f"{test['rmse'] / scored[best]:.2f}x"
             lines.append(f"{name} does not beat the best baseline on the test segment: RMSE {test['rmse']:.4g} vs "
-                         f"{scored[best]:.4g} for {best} ({ratio})")
+                         f"{scored[best]:.4g} for {best} ({ratio}); {_advice(best)}")
     return lines

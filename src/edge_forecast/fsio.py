@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import secrets
 import shutil
@@ -79,6 +80,18 @@ def write_json_atomic(path: Path, data: Any) -> None:
     write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n")
 
 
+def non_finite_field(data: Any, where: str = "") -> str | None:
+    """The dotted path of the first NaN or inf number in `data` (dicts and lists), or None."""
+    if isinstance(data, float):
+        return None if math.isfinite(data) else where
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in items:
+        found = non_finite_field(value, f"{where}.{key}" if where else str(key))
+        if found is not None:
+            return found
+    return None
+
+
 def read_json(path: Path, damaged: str = "") -> Any:
     """The JSON document at `path`; unreadable or invalid JSON is a one-line UserError (`damaged`
     is appended to the invalid-JSON message, e.g. "the bundle is corrupt")."""
@@ -111,6 +124,25 @@ def check_output_dir(out: Path, force: bool, what: str, inputs: tuple[Path, ...]
             raise UserError(f"--out {out} overlaps the input {source}; choose another directory")
     if out.exists() and not force:
         raise UserError(f"{what} directory {out} already exists; pass --force to replace it")
+    _check_creatable(out, what)
+
+
+def _check_creatable(out: Path, what: str) -> None:
+    """Refuse, before any work, an --out whose directory cannot be made: a parent that is a file,
+    read-only or not a real file system (/proc). A probe directory is made and removed in the
+    nearest existing parent (permission bits say nothing for root); this used to end in an
+    OSError traceback, for bench and export after all their measuring."""
+    ancestor = out.resolve().parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UserError(f"cannot create {what} directory {out}: {ancestor} is a file; choose another --out")
+    try:
+        probe, _ = _unique(ancestor, ".edge-forecast-probe-", "", lambda p: os.mkdir(p, 0o700))
+        os.rmdir(probe)
+    except OSError as exc:
+        raise UserError(f"cannot create {what} directory {out}: {exc.strerror} in {ancestor}; "
+                        "choose another --out") from None
 
 
 @contextlib.contextmanager
@@ -125,8 +157,11 @@ def staged_dir(out: Path, force: bool, what: str) -> Iterator[Path]:
     out = Path(out)
     check_output_dir(out, force, what)
     parent = out.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    stage, _ = _unique(parent, f".{out.name}.partial-", "", lambda p: os.mkdir(p, 0o777))
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        stage, _ = _unique(parent, f".{out.name}.partial-", "", lambda p: os.mkdir(p, 0o777))
+    except OSError as exc:  # the checks above passed, then the file system changed (or said no)
+        raise UserError(f"cannot create {what} directory {out}: {exc.strerror}; choose another --out") from None
     try:
         yield stage
         _fsync_tree(stage)

@@ -23,6 +23,10 @@ MAD_TO_Z = 0.6745        # the 0.75 quantile of the standard normal: MAD / 0.674
 MEAN_AD_TO_MAD = 1.2533 * MAD_TO_Z  # sqrt(pi/2): mean absolute deviation -> sigma, then -> MAD
 HALF_WINDOW = 10         # Hampel neighbourhood: 10 values either side
 SHORT_FACTOR = 3         # fewer training windows than 3 x the window: warn
+# Models compute in float32: a larger reading becomes inf in the training windows (--scale none) or
+# overflows the scaler's variance (its square passes float64's limit near 1e154), and the run then
+# failed at its end with a traceback; the device refuses such a history value the same way.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class OutlierMode(str, Enum):
@@ -86,12 +90,24 @@ def outlier_mode(text: str | None) -> OutlierMode:
         raise choice_error("--outliers", text, [m.value for m in OutlierMode]) from None
 
 
+def _refuse_beyond_float32(values: np.ndarray, lines: np.ndarray | None) -> None:
+    """A UserError naming the first value the float32 model cannot hold, and how to repair it."""
+    beyond = np.flatnonzero(~(np.abs(values) <= FLOAT32_MAX))
+    if beyond.size:
+        i = int(beyond[0])
+        where = f"line {np.asarray(lines)[i]}" if lines is not None else f"value {i + 1}"
+        raise UserError(f"{beyond.size} value(s) beyond the float32 range the model computes in "
+                        f"(|x| <= {FLOAT32_MAX:.4g}), first at {where} ({values[i]:g}); fix the file, "
+                        "or --outliers clip / --outliers interpolate repairs outliers")
+
+
 def check_training_data(values: np.ndarray, train_points: int, window: int, outliers: str | None,
                         lines: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
     """Checks made before any epoch: the (possibly repaired) series and the warnings to print.
 
     values: float64 (n,), finite; train_points: how many leading values train. Raises UserError
-    for a near-constant training part. Warns (and with `outliers` clip / interpolate repairs)
+    for a near-constant training part and, after any repair, for a value beyond float32 (|x| >
+    3.4e38, what the model computes in). Warns (and with `outliers` clip / interpolate repairs)
     outliers, naming their lines (1-based indexes when `lines` is None), and a training part
     with fewer than SHORT_FACTOR x window windows.
     """
@@ -112,6 +128,7 @@ def check_training_data(values: np.ndarray, train_points: int, window: int, outl
                   OutlierMode.INTERPOLATE: "replaced by linear interpolation (--outliers interpolate)"}[mode]
         warnings.append(f"{found.index.size} outlier(s) by the median/MAD rule at {what} {shown}{more}: {action}")
         values = repair_outliers(values, found, mode)
+    _refuse_beyond_float32(values, lines)
     n_train = train_points - window
     if n_train < SHORT_FACTOR * window:
         warnings.append(f"the training part has {n_train} windows for window {window} (fewer than "

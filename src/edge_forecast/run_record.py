@@ -8,6 +8,7 @@ it (`models.<m>.test`), and the in-sample full-series loop is `in_sample_closed_
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ import numpy as np
 from edge_forecast.bundle import TRAINING_KINDS
 from edge_forecast.errors import UserError
 from edge_forecast.fsio import read_json
-from edge_forecast.signals import Scaler
+from edge_forecast.signals import Scaler, fingerprint
 
 RUN_FORMAT = "edge-forecast-run"
 RUN_FORMAT_VERSION = 2
@@ -45,6 +46,11 @@ def load_run(run_dir: Path) -> dict:
     for name, model in record["models"].items():
         if not (run_dir / model["file"]).exists():
             raise UserError(f"{run_dir} is incomplete: model file {model['file']} for {name} is missing")
+        # a .keras file is a zip archive whose directory is at its end: a truncated or damaged copy
+        # is not one (Keras itself then says "File not found", naming a file that exists)
+        if not zipfile.is_zipfile(run_dir / model["file"]):
+            raise UserError(f"{run_dir}: model file {model['file']} for {name} is not a Keras archive (truncated "
+                            "or corrupt); copy the run again or train it again")
     signal_path = run_dir / record["signal"]["file"]
     if not signal_path.exists():
         raise UserError(f"{run_dir} is incomplete: {record['signal']['file']} is missing")
@@ -54,6 +60,9 @@ def load_run(run_dir: Path) -> dict:
         raise UserError(f"{signal_path} is corrupt: {exc}") from None
     if series.ndim != 1 or not np.issubdtype(series.dtype, np.floating) or not np.isfinite(series).all():
         raise UserError(f"{signal_path} is corrupt: expected a 1-D finite float series")
+    if record["signal"].get("fingerprint") not in (None, fingerprint(series)):
+        raise UserError(f"{signal_path} is not the series the run trained on (its sha256 differs from "
+                        f"{RECORD_NAME}'s signal.fingerprint); copy the run again or train it again")
     if record["split"]["test_start"] > series.size:
         raise UserError(f"{record_path} is damaged: split.test_start is past the end of {record['signal']['file']}")
     return record

@@ -185,6 +185,8 @@ def _load_npy(path: Path, column: str | None) -> np.ndarray:
         arr = arr[:, int(column)]
     elif arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
+    if arr.ndim == 1 and column not in (None, "0"):  # was ignored: the user meant another array
+        raise UserError(f"{path} is a 1-D array (one column); --column {column} names no column of it")
     if arr.ndim != 1:
         raise UserError(f"{path} has shape {arr.shape}; a 1-D array (or 2-D with --column) is needed")
     return arr.astype(np.float64)

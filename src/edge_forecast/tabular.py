@@ -12,6 +12,8 @@ Stdlib + numpy only (it runs on the device). The rules, the same for a file and 
   `--decimal`), and thousands groups of exactly three digits (`1,234.5`, `1.234,5`). Anything
   else (`1_000`, `0x10`, `1.2.3`, `20 C`) is refused, never approximated. Where the mark cannot be
   told (every value like `1,234`) the reader refuses and names `--decimal`.
+- Minus: the Unicode minus sign U+2212 (`−4.5`, what spreadsheets in several locales and
+  typeset reports write) is the minus it says; no other dash is read as one.
 - Gaps: an empty cell, an empty line inside the data, and the tokens in GAP_TOKENS (`NA`,
   `#N/A`, `null`, `NaN`, `-`, `inf`, ...) are gaps (NaN); callers decide whether to repair them.
 - Time: a column of timestamps (ISO 8601 and the common logger formats in TIME_FORMATS),
@@ -22,6 +24,7 @@ Stdlib + numpy only (it runs on the device). The rules, the same for a file and 
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import io
@@ -75,8 +78,17 @@ def is_gap(cell: str) -> bool:
     return cell.strip().lower() in GAP_TOKENS
 
 
+MINUS_SIGN = "\u2212"
+
+
+def _ascii_minus(cell: str) -> str:
+    """The cell with the Unicode minus sign written as '-' (it means nothing else)."""
+    return cell.replace(MINUS_SIGN, "-") if MINUS_SIGN in cell else cell
+
+
 def decimal_evidence(cell: str) -> str | None:
     """Which decimal mark a number cell proves: '.', ',', '?' (1,234: either), or None."""
+    cell = _ascii_minus(cell)
     has_comma, has_point = "," in cell, "." in cell
     if has_comma and has_point:
         if _GROUPED_POINT.fullmatch(cell):
@@ -101,6 +113,7 @@ def parse_number(cell: str, decimal: str = ".") -> float | None:
     Python's float() also takes `1_000`, `infinity` and `nan`; those are not numbers here.
     May return +-inf for a literal beyond float64 (`1e999`): callers refuse it by name.
     """
+    cell = _ascii_minus(cell)
     if decimal == ".":
         if _POINT.fullmatch(cell):
             return float(cell)
@@ -160,6 +173,9 @@ class ReadOptions:
     time_column: str | None = None
     time_format: str | None = None  # strptime format of the time column
     resample: bool = False          # put readings on the median interval's grid
+    # without `column`: the header name to take when the table has several value columns (run
+    # --history / --follow: the column the bundle's model was trained on)
+    trained_column: str | None = None
 
     def __post_init__(self) -> None:
         if self.delimiter is not None and self.delimiter not in DELIMITERS:
@@ -203,13 +219,15 @@ def _split(line: str, delimiter: str | None) -> list[str]:
 
 
 def _detect_delimiter(sample: list[str], decimal: str | None, source: str) -> str:
-    """The delimiter that splits the first line into >1 fields like most lines; '' for none."""
+    """The delimiter that splits the first line into >1 fields like most (over half the) lines; '' for none."""
     for name in (";", "tab", ",", "pipe", "whitespace"):
         delim = DELIMITERS[name]
         if delim == "," and decimal == ",":
             continue  # a comma is the decimal mark then; quoted comma files need --delimiter ,
         counts = [len(_split(line, delim)) for line in sample]
-        if counts[0] < 2 or Counter(counts).most_common(1)[0][0] != counts[0]:
+        # more than half the lines as the first: a tie (a stream's header and its first data line,
+        # `temp °C` over `20.5`) is no evidence that the delimiter splits the data
+        if counts[0] < 2 or 2 * Counter(counts)[counts[0]] <= len(counts):
             continue
         if delim == "," and decimal is None and all(
             decimal_evidence(line.strip()) in (",", "?") for line in sample
@@ -286,6 +304,8 @@ def _layout(sample: list[str], opts: ReadOptions, source: str) -> _Layout:
         value = _index_of(opts.column, names, source)
     else:
         others = [i for i in range(width) if i != time]
+        if len(others) > 1 and header and opts.trained_column in names:
+            others = [names.index(opts.trained_column)]
         if len(others) != 1:
             shown = ", ".join(n for i, n in enumerate(names) if i != time)
             raise UserError(f"{source} has {width} columns; choose one with --column: {shown}")
@@ -318,7 +338,13 @@ def _delimiter_name(delimiter: str | None) -> str:
 # --- reading -----------------------------------------------------------------------------------
 
 
-def _open_text(source: str | Path, text: str | None) -> io.TextIOBase:
+# Tried in order (UTF-16 instead of cp1252 where its byte-order mark starts the file). Numbers,
+# stamps and delimiters are ASCII, the same characters in all, so the fallback only decides how
+# header names read: Excel's "CSV" on Windows writes cp1252 (`Temp [°C]` as 0xB0)
+ENCODINGS = ("utf-8-sig", "cp1252")
+
+
+def _open_text(source: str | Path, text: str | None, encoding: str = ENCODINGS[0]) -> io.TextIOBase:
     if text is not None:
         return io.StringIO(text.removeprefix("\ufeff"), newline="")
     path = Path(source)
@@ -328,7 +354,7 @@ def _open_text(source: str | Path, text: str | None) -> io.TextIOBase:
         raise UserError(f"signal path {path} is a directory, not a file")
     try:
         # utf-8-sig: spreadsheet exports often start with a byte-order mark
-        return open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115 (closed by the caller)
+        return open(path, newline="", encoding=encoding)  # noqa: SIM115 (closed by the caller)
     except OSError as exc:
         raise UserError(f"cannot read {path}: {exc.strerror}") from None
 
@@ -353,7 +379,33 @@ def read_column(source: str | Path, options: ReadOptions | None = None, text: st
     opts = options or ReadOptions()
     source = str(source)
     try:
-        with _open_text(source, text) as fh:
+        layout, cells, tcells, lines = _read_cells(source, text, opts, ENCODINGS[0])
+    except UnicodeDecodeError as exc:
+        with open(source, "rb") as fh:
+            head = fh.read(1 << 16)
+        utf16 = head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))  # Excel's "Unicode Text"
+        if b"\x00" in head and not utf16:  # cp1252 reads any bytes: a NUL says it is no text at all
+            raise UserError(f"{source} is a binary file, not text (a .npy array needs the .npy extension; "
+                            "unpack a compressed file first)") from None
+        try:
+            layout, cells, tcells, lines = _read_cells(source, text, opts, "utf-16" if utf16 else ENCODINGS[1])
+        except UnicodeDecodeError:
+            raise UserError(f"cannot read {source} as UTF-8 (or Windows cp1252) text: {exc.reason} at byte "
+                            f"{exc.start}; save it as UTF-8 (Excel: CSV UTF-8)") from None
+    label = layout.names[layout.value]
+    values = _numbers(cells, lines, opts.decimal, f"{source} column {label}")
+    column = Column(values=values, lines=np.asarray(lines, dtype=np.int64), label=label)
+    if layout.time is None:
+        return column
+    times, tz = _times(tcells, lines, opts.time_format, f"{source} column {layout.names[layout.time]}")
+    column = replace(column, times=times, tz=tz, time_label=layout.names[layout.time])
+    return resample(column) if opts.resample else check_times(column, source)
+
+
+def _read_cells(source: str, text: str | None, opts: ReadOptions, encoding: str):
+    """The layout, value cells, time cells and line numbers of the file read in `encoding`."""
+    try:
+        with _open_text(source, text, encoding) as fh:
             sample = _sample(fh)
             if not sample:
                 raise UserError(f"{source} is empty")
@@ -368,18 +420,9 @@ def read_column(source: str | Path, options: ReadOptions | None = None, text: st
                 del content
             else:
                 cells, tcells, lines = _collect(fh, layout, source)
-    except UnicodeDecodeError as exc:
-        raise UserError(f"cannot read {source} as UTF-8 text: {exc.reason} at byte {exc.start}") from None
     except csv.Error as exc:
         raise UserError(f"cannot read {source} as delimited text: {exc}") from None
-    label = layout.names[layout.value]
-    values = _numbers(cells, lines, opts.decimal, f"{source} column {label}")
-    column = Column(values=values, lines=np.asarray(lines, dtype=np.int64), label=label)
-    if layout.time is None:
-        return column
-    times, tz = _times(tcells, lines, opts.time_format, f"{source} column {layout.names[layout.time]}")
-    column = replace(column, times=times, tz=tz, time_label=layout.names[layout.time])
-    return resample(column) if opts.resample else check_times(column, source)
+    return layout, cells, tcells, lines
 
 
 def _collect(text: Iterable[str], layout: _Layout, source: str) -> tuple[list[str], list[str], array]:

@@ -127,6 +127,10 @@ def test_follow_logger_lines_by_column(tiny_bundle, seed):
     assert done.returncode == 0, done.stderr
     rows = [json.loads(r) for r in done.stdout.strip().splitlines()]
     assert [r["time"] for r in rows] == stamps
+    # each line says what produced it (the step graph where the bundle has one, else the window graph)
+    assert len({(r["model"], r["variant"], r["graph"], r["runtime"]) for r in rows}) == 1
+    assert rows[0]["model"] == "rnn" and rows[0]["variant"] == "float32"
+    assert rows[0]["graph"] in ("window", "step") and rows[0]["runtime"] in ("litert", "tflite-runtime", "tensorflow")
     f = Forecaster(tiny_bundle, "rnn", "float32")
     assert np.allclose([r["forecast"][0] for r in rows], [f.update(x)[0] for x in seed[:4]], atol=1e-7)
     assert "line 5" in done.stderr and "out of range for the model's float32 input; skipped" in done.stderr
@@ -201,4 +205,5 @@ def test_forecast_times_follow_the_history_and_warn_on_another_interval(tiny_bun
     bundle.data["signal"]["interval_seconds"] = 60.0
     forecast_times(history, bundle, 2, err)
     assert err.getvalue() == ("warning: the history is sampled every 300 s, the model was trained on 60 s; "
-                              "its forecast steps are 60 s apart in what it learned\n")
+                              "its forecast steps are 60 s apart in what it learned (give it a history sampled "
+                              "every 60 s, or train on data at 300 s)\n")

@@ -82,6 +82,9 @@ def bench_bundle(bundle: str | Path, out: str | Path, horizon: int | None = None
     are temporary (the demo benches inside a staging directory).
     """
     loaded = load_bundle(bundle)
+    # every checksum before any measurement: a truncated or edited file is the user's to fix (copy
+    # the bundle again), not a "failed" row in a report that exits 0
+    loaded.verify_all()
     chosen = parse_runtimes(runtimes)
     evaluation = loaded.data.get("evaluation")
     if not isinstance(evaluation, dict) or not evaluation.get("truth"):
@@ -189,7 +192,8 @@ def _measure_variants(bundle: Bundle, runtimes: list[Runtime], job_path: Path, t
         else:
             entry.update(status=MEASURED, **found, speedup={})
             lat, acc = entry["latency_us"], entry["accuracy"]
-            echo(f"{head} p50 {stats.fmt(lat['p50'])} µs, p99 {stats.fmt(lat['p99'])} µs, closed-loop RMSE "
+            echo(f"{head} p50 {stats.fmt(lat['p50'])} µs, p99 {stats.fmt(lat['p99'])} µs, "
+                 f"{bundle.data['evaluation']['segment']} closed-loop RMSE "
                  f"{stats.fmt(truth_figure(acc, 'closed_loop_rmse'))} ({seconds:.1f} s)")
         results.append(entry)
     return results

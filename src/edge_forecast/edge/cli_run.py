@@ -10,7 +10,7 @@ from typing import TextIO
 
 import numpy as np
 
-from edge_forecast.bundle import Bundle, load_bundle
+from edge_forecast.bundle import Bundle, GraphKind, load_bundle
 from edge_forecast.edge.forecaster import Forecaster, check_history, check_steps
 from edge_forecast.errors import UserError
 from edge_forecast.signals import Signal, load_history
@@ -43,7 +43,13 @@ def run_command(bundle: Path, model: str | None = None, variant: str | None = No
     if (fill is not None or read.resample) and history is None:
         raise UserError("--fill and --resample apply to --history")
     loaded = load_bundle(bundle)
-    start = read_history(history, loaded.window, stdin, read, fill) if history else None
+    trained = loaded.data.get("signal", {}).get("column")
+    if read.column is None and isinstance(trained, str) and not trained.isdigit():
+        read = dataclasses.replace(read, trained_column=trained)  # the model's column, where a header names it
+    from_npy = history is not None and Path(history).suffix.lower() == ".npy"
+    # with --follow, --column names the streamed lines' column: a 1-D .npy history has none
+    start = (read_history(history, loaded.window, stdin, dataclasses.replace(read, column=None)
+                          if follow and from_npy else read, fill) if history else None)
     if start is not None:  # bad input fails before an interpreter is loaded (and logs)
         check_history(loaded, start.values)
     forecaster = Forecaster(loaded, model=model, variant=variant, runtime=runtime, threads=threads, graph=graph)
@@ -77,7 +83,8 @@ def forecast_times(history: Signal, bundle: Bundle, steps: int, stderr: TextIO) 
     trained = bundle.data["signal"].get("interval_seconds")
     if trained and abs(interval - trained) > IRREGULAR * trained:
         stderr.write(f"warning: the history is sampled every {interval:g} s, the model was trained on "
-                     f"{trained:g} s; its forecast steps are {trained:g} s apart in what it learned\n")
+                     f"{trained:g} s; its forecast steps are {trained:g} s apart in what it learned (give it a "
+                     f"history sampled every {trained:g} s, or train on data at {interval:g} s)\n")
     last = float(history.times[-1])
     return [format_time(last + interval * k, history.tz) for k in range(1, steps + 1)]
 
@@ -142,8 +149,9 @@ def follow_stream(forecaster: Forecaster, horizon: int, fmt: str, stdin: TextIO,
             header_written = True
         count += 1
         if fmt == "json":
+            # which model, variant, runtime and graph produced it, as a one-shot `run --format json` says
             doc = {"observation": count, "value": value, "forecast": [float(v) for v in forecast],
-                   "out_of_range": forecaster.out_of_range}
+                   **_meta(forecaster), "graph": forecaster.stepper_graph or GraphKind.WINDOW.value}
             if stamp is not None:
                 doc["time"] = stamp
             stdout.write(json.dumps(doc) + "\n")

@@ -322,6 +322,10 @@ def _assemble(data: _Data, models: list[str], modes: list[QuantMode], converted:
                 "variants": variants,
             }
     _probe_runtimes(stage, doc_models, probe_pythons, echo)
+    if doc_models:  # what the figures of the lines below are: units, reference, data
+        echo("max|err| (one step) and closed-loop RMSE: against the Keras model, in signal units, over "
+             + ("the test segment" if data.segment == "test" else "the series after its first window (in-sample: "
+                "the run has no test segment)") + f", {data.steps} steps from its context window")
     for name, model in doc_models.items():
         # --normalize is refused with ar and a highway (their least-squares start), so not suggested
         # there, nor where the run already renormalizes every step (auto's perstep on a drifting signal)

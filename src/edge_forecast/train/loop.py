@@ -12,7 +12,7 @@ import numpy as np
 
 from edge_forecast.errors import UserError
 from edge_forecast.evaluation import baseline_warnings, naive_scale
-from edge_forecast.fsio import staged_dir, write_json_atomic
+from edge_forecast.fsio import non_finite_field, staged_dir, write_json_atomic
 from edge_forecast.normalization import Normalization
 from edge_forecast.quality import check_training_data
 from edge_forecast.run_record import RECORD_NAME, RUN_FORMAT, RUN_FORMAT_VERSION, SIGNAL_NAME
@@ -71,6 +71,10 @@ def train_run(config: TrainConfig, out: Path, force: bool = False, quiet: bool =
     with staged_dir(out, force, "run") as stage:
         record = _train_into(config, signal, split, stage, quiet, echo)
         record["budget"] = budget
+        bad = non_finite_field(record)
+        if bad is not None:  # a forecast that ran off to inf: say which, rather than a JSON traceback
+            raise UserError(f"{bad} of the run is not a finite number: a closed-loop forecast diverged; "
+                            "train with --scale standard, a lower --learning-rate or more --epochs")
         write_json_atomic(stage / RECORD_NAME, record)
     echo(f"run saved to {out}")
     return record
@@ -149,6 +153,17 @@ def linear_normalization(config: TrainConfig, models: dict, norm: Normalization,
     return Normalization.for_training("origin" if fit["intercept"] == 0 else "origin-mean", train_scaled)
 
 
+def _refuse_divergence(kind: ModelKind, config: TrainConfig, losses: list, series: np.ndarray) -> None:
+    """A loss that became NaN or inf leaves NaN weights and metrics (the run then died writing its
+    strict-JSON record, with a traceback): say why, and what to change."""
+    bad = next((i for i, loss in enumerate(losses) if loss is None or not np.isfinite(loss)), None)
+    if bad is None:
+        return
+    cause = (f"with --scale none the values (up to |x| = {np.max(np.abs(series)):.3g}) reach the network as they "
+             "are; use --scale standard" if config.scale.value == "none" else "lower --learning-rate")
+    raise UserError(f"{kind.value}: training diverged (loss {losses[bad]} at epoch {bad + 1}); {cause}")
+
+
 def _train_one(kind: ModelKind, config: TrainConfig, split: Split, scaler: Scaler, norm: Normalization,
                series: np.ndarray, scale: float, plan, stage: Path, quiet: bool, echo) -> dict:
     from edge_forecast.train.fit import fit_model
@@ -166,6 +181,7 @@ def _train_one(kind: ModelKind, config: TrainConfig, split: Split, scaler: Scale
             raise UserError(f"--model ar: {err}; lower --window or --season, or give a longer series") from None
     model, history, seconds = fit_model(kind, config, split, scaled, scaler.scale, quiet, echo, norm,
                                         linear.model if linear else None)
+    _refuse_divergence(kind, config, history["loss"], series)
     path = stage / f"{kind.value}.keras"
     model.save(path)
 
@@ -185,7 +201,7 @@ def _train_one(kind: ModelKind, config: TrainConfig, split: Split, scaler: Scale
         echo(f"{kind.value}: ARIMA({fit['p']},{fit['d']},0)(0,{fit['D']},0)_{fit['season']} by least squares, "
              f"{fit['lags']} of {config.window} window values")
     echo(
-        f"{kind.value}: {params:,} parameters, loss {history['loss'][-1]:.3g}, "
+        f"{kind.value}: {params:,} parameters, training loss {history['loss'][-1]:.3g} (MSE, scaled units), "
         + (f"val loss {final_val:.3g}, " if final_val is not None else "")
         + (f"validation closed-loop RMSE {selected[0] * scaler.scale:.4g} (selection), " if selected else "")
         + f"{summary(result)}, {seconds:.1f} s"
