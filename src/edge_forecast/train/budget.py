@@ -71,6 +71,8 @@ def resolve_budget(config: TrainConfig, samples: int) -> tuple[TrainConfig, dict
     batch = config.batch_size or min(MAX_AUTO_BATCH, max(MIN_BATCH, math.ceil(samples / MAX_STEPS_PER_EPOCH)))
     growth = batch_growth(config, batch)
     horizon = config.train_horizon
+    if horizon is None and config.horizon_stages:
+        horizon = max(k for _, k in config.horizon_stages)
     if horizon is None:
         horizon = GROWN_TRAIN_HORIZON if growth > 1 else DEFAULT_TRAIN_HORIZON
         samples += DEFAULT_TRAIN_HORIZON - horizon  # a shorter loop leaves that many more samples
