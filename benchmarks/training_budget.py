@@ -42,6 +42,17 @@ VARIANTS = {
     "h3/5/20-3200": {"epochs": 100, "horizon_stages": ((0.5, 3), (0.35, 5), (0.15, 20))},
     "h3/5/10-3200 ema.998": {"epochs": 100, "horizon_stages": ((0.4, 3), (0.4, 5), (0.2, 10)),
                              "weight_average": 0.998},
+    "h5/10-3200": {"epochs": 100, "horizon_stages": ((0.75, 5), (0.25, 10))},
+    "h5/20-3200": {"epochs": 100, "horizon_stages": ((0.85, 5), (0.15, 20))},
+    # the rate: square-root scaling with the batch (3e-3 x sqrt(44 / 16)) instead of linear
+    "h5-3200 rate .005": {"epochs": 100, "train_horizon": 5, "learning_rate": 0.005, "warmup": 0.05},
+    # a larger batch costs little more per step (per-operation overhead): less gradient noise per step
+    "batch 128 h5-2750": {"epochs": 250, "batch_size": 128, "train_horizon": 5, "learning_rate": 0.01,
+                          "warmup": 0.05},
+    # the reference's batch and rate, at horizon 5: as many steps as ~145 s idle allow
+    "batch 16 h5-4840": {"epochs": 55, "batch_size": 16, "train_horizon": 5, "learning_rate": 0.003},
+    # Gaussian noise on the inputs and fed-back values (model units): a closed loop robust to its own errors
+    "h5-3200 noise .005": {"epochs": 100, "train_horizon": 5, "input_noise": 0.005},
 }
 
 
