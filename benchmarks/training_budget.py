@@ -51,6 +51,10 @@ VARIANTS = {
                           "warmup": 0.05},
     # the reference's batch and rate, at horizon 5: as many steps as ~145 s idle allow
     "batch 16 h5-4840": {"epochs": 55, "batch_size": 16, "train_horizon": 5, "learning_rate": 0.003},
+    # with the wavefront closed loop (train/rollout.py: W + K - 1 recurrent steps in sequence, not K x W)
+    "h10-3200": {"epochs": 100, "train_horizon": 10},
+    "h10-4480": {"epochs": 140, "train_horizon": 10},
+    "batch 16 h10-6160": {"epochs": 70, "batch_size": 16, "train_horizon": 10, "learning_rate": 0.003},
     # Gaussian noise on the inputs and fed-back values (model units): a closed loop robust to its own errors
     "h5-3200 noise .005": {"epochs": 100, "train_horizon": 5, "input_noise": 0.005},
 }

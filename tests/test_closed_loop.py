@@ -137,6 +137,35 @@ def test_training_horizon_stages_cover_every_step_in_order_and_are_checked():
             build_config(None, **bad)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
+def test_wavefront_closed_loop_computes_the_re_reading_loop(kind):
+    # the training step's fast closed loop: the same outputs and gradients as re-reading each
+    # shifted window (the device's loop), for every horizon including 1, with fed-back noise
+    import tensorflow as tf
+
+    from edge_forecast.train.models import build_model
+    from edge_forecast.train.rollout import rereading_loop, wavefront_loop
+
+    model = build_model(kind, 6, 8)
+    window = tf.constant(np.random.default_rng(1).normal(size=(3, 6, 1)), dtype=tf.float32)
+    shifts = tf.constant([[0.1], [-0.2], [0.05]])
+    for k in (1, 2, 5, 6):  # up to K = W (training uses it while K <= W)
+        results = []
+        for loop in (rereading_loop(lambda w: model(w, training=True)), wavefront_loop(model)):
+            with tf.GradientTape() as tape:
+                out, preds = loop(window, k, lambda p: p + shifts)
+                loss = tf.reduce_sum(preds**2) + tf.reduce_sum(out)
+            results.append((out, preds, tape.gradient(loss, model.trainable_variables)))
+        (out1, preds1, grads1), (out2, preds2, grads2) = results
+        assert preds1.shape == (3, k) and out1.shape == (3, 6, 1)
+        np.testing.assert_allclose(out2, out1, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(preds2, preds1, rtol=1e-5, atol=1e-6)
+        for g1, g2 in zip(grads1, grads2, strict=True):
+            np.testing.assert_allclose(g2, g1, rtol=1e-4, atol=1e-6)
+    assert wavefront_loop(build_model("ar", 6, 8)) is None and wavefront_loop(build_model(kind, 6, 8, highway=2)) is None
+
+
 def test_rollout_is_a_deprecated_name_of_train_horizon(tmp_path):
     done = cli("train", "--points", "30", "--window", "10", "--rollout", "25", "--epochs", "1", "--out", str(tmp_path / "r"))
     lines = done.stderr.splitlines()
