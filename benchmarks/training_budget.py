@@ -55,6 +55,8 @@ VARIANTS = {
     "h10-3200": {"epochs": 100, "train_horizon": 10},
     "h10-4480": {"epochs": 140, "train_horizon": 10},
     "h5-6400 ema.99": {"epochs": 200, "train_horizon": 5, "weight_average": 0.99},
+    "h10-3200 ema.99": {"epochs": 100, "train_horizon": 10, "weight_average": 0.99},
+    "h5-3200 ema.995": {"epochs": 100, "train_horizon": 5, "weight_average": 0.995},
     "batch 16 h10-6160": {"epochs": 70, "batch_size": 16, "train_horizon": 10, "learning_rate": 0.003},
     # Gaussian noise on the inputs and fed-back values (model units): a closed loop robust to its own errors
     "h5-3200 noise .005": {"epochs": 100, "train_horizon": 5, "input_noise": 0.005},

@@ -166,6 +166,41 @@ def test_wavefront_closed_loop_computes_the_re_reading_loop(kind):
     assert wavefront_loop(build_model("ar", 6, 8)) is None and wavefront_loop(build_model(kind, 6, 8, highway=2)) is None
 
 
+@pytest.mark.parametrize("select", ["last", "best"])
+def test_weight_average_is_what_validation_scores_and_the_run_keeps(select):
+    # fit_epochs with Keras' moving average of the weights (use_ema): known SGD steps w_t = 1 - 0.1 t,
+    # the average a_1 = w_1, a_t = 0.5 a_(t-1) + 0.5 w_t; validation sees a_t, training goes on from w_t
+    import keras
+
+    from edge_forecast.train.config import build_config
+    from edge_forecast.train.rollout import Validation, fit_epochs
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, kernel_initializer="ones", use_bias=False)])
+    optimizer = keras.optimizers.SGD(learning_rate=0.1, use_ema=True, ema_momentum=0.5)
+    optimizer.build(model.trainable_variables)
+
+    def train_step(xb):
+        optimizer.apply_gradients([(np.ones((1, 1), np.float32), model.trainable_variables[0])])
+        return 0.0
+
+    seen = []
+
+    def forecast(windows, steps):  # the validation score: distance of the weight from 0.4
+        seen.append(float(model.get_weights()[0][0, 0]))
+        return np.full((len(windows), steps), abs(seen[-1] - 0.4))
+
+    config = build_config(None, epochs=4, batch_size=2, select=select)  # 2 steps an epoch, validated every epoch
+    fit_epochs(model, config, (np.zeros((4, 1), np.float32),), train_step, forecast,
+               Validation(np.zeros((1, 1)), np.zeros((1, 1))), None, averaged=optimizer)
+    raw = [1 - 0.1 * t for t in range(1, 9)]
+    average = [raw[0]]
+    for w in raw[1:]:
+        average.append(0.5 * average[-1] + 0.5 * w)
+    np.testing.assert_allclose(seen, average[1::2], rtol=1e-6)  # after steps 2, 4, 6, 8: the averages
+    kept = min(seen, key=lambda a: abs(a - 0.4)) if select == "best" else average[-1]
+    np.testing.assert_allclose(model.get_weights()[0][0, 0], kept, rtol=1e-6)
+
+
 def test_rollout_is_a_deprecated_name_of_train_horizon(tmp_path):
     done = cli("train", "--points", "30", "--window", "10", "--rollout", "25", "--epochs", "1", "--out", str(tmp_path / "r"))
     lines = done.stderr.splitlines()
