@@ -54,6 +54,7 @@ VARIANTS = {
     # with the wavefront closed loop (train/rollout.py: W + K - 1 recurrent steps in sequence, not K x W)
     "h10-3200": {"epochs": 100, "train_horizon": 10},
     "h10-4480": {"epochs": 140, "train_horizon": 10},
+    "h5-6400": {"epochs": 200, "train_horizon": 5},
     "h5-6400 ema.99": {"epochs": 200, "train_horizon": 5, "weight_average": 0.99},
     "h10-3200 ema.99": {"epochs": 100, "train_horizon": 10, "weight_average": 0.99},
     "h5-3200 ema.995": {"epochs": 100, "train_horizon": 5, "weight_average": 0.995},

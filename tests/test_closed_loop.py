@@ -92,19 +92,27 @@ def test_default_budget_scales_rate_steps_and_horizon_with_an_auto_batch_only():
     for points in (200, 600):
         config, note = resolved(points)
         assert (config.batch_size, config.learning_rate, config.warmup, config.train_horizon) == (16, 3e-3, 0.0, 10)
+        assert config.weight_average == 0.0
         assert note["learning_rate"] == "default" and note["warmup_steps"] == 0 and note["train_horizon"] == "auto"
         assert abs(note["gradient_steps"] - 1200) <= note["steps_per_epoch"] / 2 or config.epochs == 150
-    # 2,000 values at window 52: a grown batch, the rate scaled by batch / 16, horizon 5, 3,200 steps
+    # 2,000 values at window 52: a grown batch, the rate scaled by batch / 16, horizon 5, 6,400 steps,
+    # the moving average of the weights
     config, note = resolved(2000, signal="mackey-glass", window=52)
     split = make_split(2000, 52, 0.1, 0.2)
     assert note["samples"] == split.train_end - 52 - 5 + 1 and config.train_horizon == 5
     assert config.batch_size == 44 and config.learning_rate == pytest.approx(3e-3 * 44 / 16)
-    assert (note["steps_per_epoch"], config.epochs, note["gradient_steps"]) == (32, 100, 3200)
+    assert (note["steps_per_epoch"], config.epochs, note["gradient_steps"]) == (32, 200, 6400)
+    assert config.weight_average == 0.99 and note["weight_average"] == "auto"
     assert note["warmup_steps"] == int(0.05 * note["gradient_steps"]) and note["learning_rate"] == "scaled"
-    # the step budget follows the window (each step re-reads the whole window K times), at most 150 epochs
+    # the step budget follows the window (each step reads the whole window), at most 200 epochs
     half, note = resolved(2000, signal="mackey-glass", window=26)
-    assert half.epochs == 150 and note["gradient_steps"] == 150 * note["steps_per_epoch"] < 6400
-    assert resolved(2000, signal="mackey-glass", window=40)[1]["gradient_steps"] == pytest.approx(4160, rel=0.02)
+    assert half.epochs == 200 and note["gradient_steps"] == 200 * note["steps_per_epoch"] < 12800
+    assert resolved(2000, signal="mackey-glass", window=104)[1]["gradient_steps"] == pytest.approx(3200, rel=0.02)
+    assert resolved(2000, signal="mackey-glass", window=40)[0].epochs == 200  # 8,320 steps would be 260 epochs
+    # a given epoch count or momentum: no average unless given
+    assert resolved(2000, window=52, epochs=5)[0].weight_average == 0.0
+    assert resolved(2000, window=52, weight_average=0.0)[0].weight_average == 0.0
+    assert resolved(2000, window=52, epochs=5, weight_average=0.9)[0].weight_average == 0.9
     # a given rate, batch or horizon is kept as given, and so is the seed preset
     assert resolved(2000, window=52, learning_rate=0.02)[0].learning_rate == 0.02
     assert resolved(2000, window=52, train_horizon=10)[0].train_horizon == 10
@@ -114,6 +122,7 @@ def test_default_budget_scales_rate_steps_and_horizon_with_an_auto_batch_only():
     assert (config.learning_rate, config.warmup, config.train_horizon, note["learning_rate"]) == (3e-3, 0.0, 10, "default")
     seed, _ = resolved(200, "seed")
     assert (seed.batch_size, seed.epochs, seed.learning_rate, seed.warmup, seed.train_horizon) == (10, 1000, 0.01, 0.0, 0)
+    assert seed.weight_average == 0.0
     assert resolved(600, stream=40)[0].train_horizon == 20
 
 

@@ -185,6 +185,10 @@ def _reading_options(command):
                    "seed preset: 0]")
 @click.option("--rollout", type=int, hidden=True, help="Deprecated name of --train-horizon.")
 @click.option("--input-noise", type=float, help="Closed-loop training: Gaussian noise std added to input windows (scaled units).  [default: 0]")
+@click.option("--weight-average", type=click.FloatRange(0, 1, max_open=True),
+              help="Closed-loop training keeps an exponential moving average of the weights with this momentum "
+                   "(Keras' optimizer EMA); validation, --select and the saved model use the average; 0 = off.  "
+                   "[default: 0.99 with a batch grown past 16 and no --epochs, else 0]")
 @click.option("--lr-schedule", type=click.Choice(["constant", "cosine"]), help="[default: cosine; seed preset: constant]")
 @click.option("--select", type=click.Choice(["last", "best"]),
               help="Keep the last weights, or the best held-out closed-loop error.  [default: best; seed preset: last]")

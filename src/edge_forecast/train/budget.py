@@ -41,9 +41,11 @@ MIN_BATCH, MAX_AUTO_BATCH = 16, 128
 MAX_STEPS_PER_EPOCH = 32          # auto batch: grow the batch before an epoch exceeds this many steps
 GRADIENT_STEP_BUDGET = 1200       # at window 20 and batch 16: the seed signal's 150 epochs x 8 steps
 REFERENCE_WINDOW = 20
-GROWN_STEP_BUDGET = 3200          # a grown batch, at window 52 and training horizon 5: 111 s idle
+GROWN_STEP_BUDGET = 6400          # a grown batch, at window 52 and training horizon 5 (the wavefront loop)
 GROWN_REFERENCE_WINDOW = 52
 MAX_AUTO_EPOCHS = 150
+GROWN_MAX_EPOCHS = 200            # a grown batch: ~32 steps an epoch, so the budget at window 52 fits
+GROWN_WEIGHT_AVERAGE = 0.99       # EMA momentum of the weights with a grown batch and the step budget
 DEFAULT_TRAIN_HORIZON = 10        # closed-loop steps per sample, at batch 16
 GROWN_TRAIN_HORIZON = 5           # with a grown batch: half the cost per step, twice the steps
 DEFAULT_LEARNING_RATE = 3e-3      # Adam, at batch 16
@@ -81,13 +83,17 @@ def resolve_budget(config: TrainConfig, samples: int) -> tuple[TrainConfig, dict
     if epochs is None:
         budget = (GROWN_STEP_BUDGET * GROWN_REFERENCE_WINDOW if growth > 1
                   else GRADIENT_STEP_BUDGET * REFERENCE_WINDOW) / config.window
-        epochs = min(MAX_AUTO_EPOCHS, max(1, round(budget / steps_per_epoch)))
+        epochs = min(GROWN_MAX_EPOCHS if growth > 1 else MAX_AUTO_EPOCHS, max(1, round(budget / steps_per_epoch)))
+    average = config.weight_average
+    if average is None:  # measured with the step budget only: a given epoch count keeps the raw weights
+        average = GROWN_WEIGHT_AVERAGE if growth > 1 and config.epochs is None else 0.0
     rate = config.learning_rate or min(MAX_AUTO_RATE, DEFAULT_LEARNING_RATE * growth)
     warmup = WARMUP_FRACTION if config.learning_rate is None and growth > 1 else config.warmup
     note = {"batch_size": "given" if config.batch_size else "auto", "epochs": "given" if config.epochs else "auto",
             "learning_rate": "given" if config.learning_rate else ("scaled" if growth > 1 else "default"),
             "train_horizon": "given" if config.train_horizon is not None else "auto",
+            "weight_average": "given" if config.weight_average is not None else "auto",
             "samples": samples, "steps_per_epoch": steps_per_epoch, "gradient_steps": steps_per_epoch * epochs,
             "warmup_steps": int(warmup * steps_per_epoch * epochs) if config.lr_schedule == "cosine" else 0}
     return replace(config, batch_size=batch, epochs=epochs, learning_rate=rate, warmup=warmup,
-                   train_horizon=horizon), note
+                   train_horizon=horizon, weight_average=average), note

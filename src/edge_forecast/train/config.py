@@ -83,9 +83,10 @@ class TrainConfig:
     # the gradient steps, horizon) stages in order; empty = train_horizon throughout. With stages,
     # train_horizon is their longest (the samples' span).
     horizon_stages: tuple[tuple[float, int], ...] = ()
-    # An exponential moving average of the weights (Keras' optimizer use_ema): its momentum, 0 = off.
-    # Validation scores and selection see the averaged weights, and the run keeps them.
-    weight_average: float = 0.0
+    # An exponential moving average of the weights (Keras' optimizer use_ema): its momentum, 0 = off,
+    # None = chosen by the budget (train/budget.py). Validation scores and selection see the averaged
+    # weights, and the run keeps them.
+    weight_average: float | None = None
     input_noise: float = 0.0
     lr_schedule: str = "cosine"   # constant | cosine
     select: str = "best"          # last | best (lowest closed-loop error on the held-out segment)
@@ -135,6 +136,7 @@ SEED_PRESET = TrainConfig(
     select="last",
     stream=0,
     normalize="none",
+    weight_average=0.0,
 )
 
 PRESETS = {"seed": SEED_PRESET}
@@ -221,8 +223,8 @@ def _check(config: TrainConfig) -> None:
                                   or config.train_horizon not in (None, max(k for _, k in config.horizon_stages))):
         raise UserError("training-horizon stages apply to window training (no --stream) and need shares above 0, "
                         "horizons of 1 or more, and --train-horizon equal to their longest")
-    if not 0.0 <= config.weight_average < 1.0:
-        raise UserError(f"the weight average's momentum must be in [0, 1), got {config.weight_average:g}")
+    if config.weight_average is not None and not 0.0 <= config.weight_average < 1.0:
+        raise UserError(f"--weight-average must be a momentum in [0, 1) (0 = off), got {config.weight_average:g}")
     if config.input_noise < 0:
         raise UserError(f"--input-noise must be 0 or more, got {config.input_noise}")
     if config.lr_schedule not in ("constant", "cosine"):
@@ -239,6 +241,8 @@ def _check(config: TrainConfig) -> None:
     _check_linear(config)
     if config.train_horizon == 0 and not config.stream and (config.input_noise or config.lr_schedule != "constant" or config.select != "last"):
         raise UserError("--input-noise, --lr-schedule cosine and --select best need closed-loop training (--train-horizon 1 or more, or --stream)")
+    if config.train_horizon == 0 and not config.stream and config.weight_average:
+        raise UserError("--weight-average applies to closed-loop training (--train-horizon 1 or more, or --stream)")
 
 
 AR_FITS = ("lstsq", "refine")
