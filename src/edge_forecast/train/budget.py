@@ -1,8 +1,8 @@
 """The default training budget: batch size, epochs, learning rate and training horizon when the
 user gives none (no TensorFlow).
 
-Closed-loop training costs ~K x W cell steps per window and is bound by per-operation overhead at
-small batches: on this 2-core machine (shared) an LSTM(40) closed-loop training step at window 52 took 241 ms
+Closed-loop training costs ~K x W cell steps per window (run as W + K - 1 batched steps in sequence
+by the wavefront loop, train/rollout.py) and is bound by per-operation overhead at small batches: on this 2-core machine (shared) an LSTM(40) closed-loop training step at window 52 took 241 ms
 at batch 16, 314 ms at batch 128 and 1.09 s at batch 512, i.e. 6.1x and 7.1x the windows per
 second of batch 16 (benchmarks/results/rollout_batch_cost.md). So long training parts get larger
 batches (capped at 128, past which the gain is small and the updates few), and the epoch count
@@ -14,20 +14,27 @@ A grown batch averages its gradient over more windows, so it takes a larger rate
 in proportion to the batch (the linear scaling rule, Goyal et al., "Accurate, Large Minibatch SGD:
 Training ImageNet in 1 Hour", 2017), capped at 0.01, after a linear warmup over the first 5% of the
 steps (same source: a large rate from random weights diverges). A grown batch also means a long
-training part, where the accuracy came from more gradient steps, and a step costs about one model
-call per closed-loop step: so there the training horizon is 5 instead of 10 (half the cost per step)
-and the budget 3,200 steps at window 52 (scaled by 52 / window): 111 s for the whole command on
-the idle 2-core machine (benchmarks/results/long_series.md).
+training part, where the accuracy came from more gradient steps: there the training horizon is 5
+instead of 10, the budget 6,400 steps at window 52 (scaled by 52 / window, at most 200 epochs), and
+the run keeps an exponential moving average of the weights (momentum 0.99, Keras' optimizer EMA;
+Polyak & Juditsky 1992, and Izmailov et al., "Averaging Weights Leads to Wider Optima and Better
+Generalization", UAI 2018, for averaged weights generalizing better), which validation scores and
+--select best picks from. The wavefront closed loop (train/rollout.py: W + K - 1 recurrent steps in
+sequence instead of K x W) made a step 0.47-0.63x as long as the re-reading loop's at horizon 5
+(benchmarks/results/wavefront_step.md), which pays for the doubled budget.
 Measured on 2,000 Mackey-Glass values at window 52, LSTM(40), batch 44, rate 0.00825, test RMSE
-of the 20-step backtest (reference: 150 epochs at batch 16, 13,050 steps, 34 minutes: 0.0015): horizon 10, 608 steps (the previous default) 0.0051, 1,824 steps 0.0036; horizon
-5, 1,824 steps 0.0041, 3,200 steps 0.0022, 4,480 steps 0.0023 (no better);
-horizon 3, 4,800 steps 0.0032 (benchmarks/results/training_budget.md,
-benchmarks/results/long_series.md). Tried and not adopted: XLA-compiled train steps (jit_compile on
-the step: the same losses, but 106 vs 100 ms per step at batch 44 and 60 vs 75 ms at batch 16, after
-12-14 s of compiling); one-step (teacher-forced) pretraining for 75% of 4,800 steps, then the closed
-loop (0.0080 under one cosine, 0.0060 with a restart for the closed loop: worse than the closed loop
-alone); batch 16 at 3e-3 for 2,436 steps (0.0041); an unrolled training LSTM (tracing the 10-step
-loop did not finish in 14 minutes).
+of the 20-step backtest (reference: 150 epochs at batch 16, 13,050 steps, 34 minutes, seed 0 only:
+0.0015; benchmarks/results/training_budget.md): the default, 6,400 steps with the average, 0.0013
+(seed 0) and 0.00087 (seed 1); without the average 0.0014 (seed 0); the previous default (3,200
+steps, no average) 0.0022 and 0.0029; 3,200 steps with the average 0.0021 and 0.0023. Horizon 10,
+608 steps (the default before that) 0.0051, 1,824 steps 0.0036, 3,200 steps 0.0026 (0.0021 with the
+average); horizon 5, 1,824 steps 0.0041, 4,480 steps 0.0023; horizon 3, 4,800 steps 0.0032.
+Tried and not adopted: training-horizon schedules (short loops first: 3/5/10 0.0029, 3/5/20
+0.0037 at 3,200 steps); averages of momentum 0.998 (0.0028 at 3,200 steps); rate 0.005 (0.0027);
+batch 128 (0.0030), batch 16 at horizon 5 (4,785 steps 0.0033) and horizon 10 (6,090 steps
+0.0031); XLA-compiled train steps (no faster at batch 44 after 12-14 s of compiling); one-step
+(teacher-forced) pretraining (0.0060-0.0080); batch 16 at 3e-3 for 2,436 steps (0.0041); an
+unrolled training LSTM (tracing the 10-step loop did not finish in 14 minutes).
 """
 
 from __future__ import annotations
