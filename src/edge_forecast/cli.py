@@ -157,8 +157,8 @@ def _reading_options(command):
 @click.option("--units", type=int, help="Recurrent units.  [default: 40]")
 @click.option("--epochs", type=int,
               help="Training epochs.  [default: a budget of ~1,200 gradient steps at window 20 and batch 16, "
-                   "~3,200 at window 52 with a batch grown past 16 (both fewer at longer windows), at most 150 "
-                   "epochs; seed preset: 1000; "
+                   "~6,400 at window 52 with a batch grown past 16 (both fewer at longer windows), at most 150 "
+                   "epochs (200 with a grown batch); seed preset: 1000; "
                    "--stream: 300]")
 @click.option("--batch-size", type=int,
               help="Batch size.  [default: 16, larger (up to 128) when an epoch would exceed 32 steps; seed preset: 10]")

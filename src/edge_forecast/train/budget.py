@@ -20,7 +20,7 @@ the run keeps an exponential moving average of the weights (momentum 0.99, Keras
 Polyak & Juditsky 1992, and Izmailov et al., "Averaging Weights Leads to Wider Optima and Better
 Generalization", UAI 2018, for averaged weights generalizing better), which validation scores and
 --select best picks from. The wavefront closed loop (train/rollout.py: W + K - 1 recurrent steps in
-sequence instead of K x W) made a step 0.47-0.63x as long as the re-reading loop's at horizon 5
+sequence instead of K x W) made a step 0.47-0.60x as long as the re-reading loop's at horizon 5
 (benchmarks/results/wavefront_step.md), which pays for the doubled budget.
 Measured on 2,000 Mackey-Glass values at window 52, LSTM(40), batch 44, rate 0.00825, test RMSE
 of the 20-step backtest (reference: 150 epochs at batch 16, 13,050 steps, 34 minutes, seed 0 only:
