@@ -2,7 +2,8 @@
 user gives none (no TensorFlow).
 
 Closed-loop training costs ~K x W cell steps per window (run as W + K - 1 batched steps in sequence
-by the wavefront loop, train/rollout.py) and is bound by per-operation overhead at small batches: on this 2-core machine (shared) an LSTM(40) closed-loop training step at window 52 took 241 ms
+by the wavefront loop, train/rollout.py) and is bound by per-operation overhead at small batches:
+on this 2-core machine (shared) an LSTM(40) closed-loop training step at window 52 took 241 ms
 at batch 16, 314 ms at batch 128 and 1.09 s at batch 512, i.e. 6.1x and 7.1x the windows per
 second of batch 16 (benchmarks/results/rollout_batch_cost.md). So long training parts get larger
 batches (capped at 128, past which the gain is small and the updates few), and the epoch count

@@ -178,13 +178,14 @@ def wavefront_loop(model):
     models.
 
     Call j of the loop (j = 0..K-1) reads the true values j..W-1 of the window from a zero state,
-    then the predictions 1..j (all of them while K <= W). The true parts of all K calls are known at the start: they run as
-    one batch of K x B rows over the W positions, row block j masked (state kept at zero) before
-    position j. Then at loop step j every unfinished call reads prediction j in one batched cell
-    step, and call j's output is prediction j + 1. The arithmetic is the re-reading loop's (the
-    same cells on the same values, up to float32 summation order); a step is bound by per-operation
-    overhead, not arithmetic, at these sizes (benchmarks/results/rollout_batch_cost.md), so fewer
-    sequential steps on K-times larger batches run faster."""
+    then the predictions 1..j (all of them while K <= W). The true parts of all K calls are known
+    at the start: they run as one batch of K x B rows over the W positions, row block j masked
+    (state kept at zero) before position j. Then at loop step j every unfinished call reads
+    prediction j in one batched cell step, and call j's output is prediction j + 1. The arithmetic
+    is the re-reading loop's (the same cells on the same values, up to float32 summation order); a
+    step is bound by per-operation overhead, not arithmetic, at these sizes
+    (benchmarks/results/rollout_batch_cost.md), so fewer sequential steps on K-times larger batches
+    run faster: 0.35-0.68x the time per step (benchmarks/results/wavefront_step.md)."""
     import keras
     import tensorflow as tf
 
