@@ -210,6 +210,16 @@ def test_weight_average_is_what_validation_scores_and_the_run_keeps(select):
     np.testing.assert_allclose(model.get_weights()[0][0, 0], kept, rtol=1e-6)
 
 
+def test_weight_average_option_errors(tmp_path):
+    for args, message in ((["--weight-average", "1"], "error: Invalid value for '--weight-average': 1.0 is not in the "
+                                                       "range 0<=x<1. (see edge-forecast train --help)"),
+                          (["--weight-average", "0.5", "--train-horizon", "0"],
+                           "error: --weight-average applies to closed-loop training (--train-horizon 1 or more, "
+                           "or --stream)")):
+        done = cli("train", *args, "--out", str(tmp_path / "r"))
+        assert done.returncode == 2 and done.stderr.strip() == message and not (tmp_path / "r").exists()
+
+
 def test_rollout_is_a_deprecated_name_of_train_horizon(tmp_path):
     done = cli("train", "--points", "30", "--window", "10", "--rollout", "25", "--epochs", "1", "--out", str(tmp_path / "r"))
     lines = done.stderr.splitlines()
