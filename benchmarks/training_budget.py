@@ -40,10 +40,6 @@ VARIANTS = {
     # training-horizon schedules (share of the steps, horizon): short loops first
     "h3/5/10-3200": {"epochs": 100, "horizon_stages": ((0.4, 3), (0.4, 5), (0.2, 10))},
     "h3/5/20-3200": {"epochs": 100, "horizon_stages": ((0.5, 3), (0.35, 5), (0.15, 20))},
-    "h3/5/10-3200 ema.998": {"epochs": 100, "horizon_stages": ((0.4, 3), (0.4, 5), (0.2, 10)),
-                             "weight_average": 0.998},
-    "h5/10-3200": {"epochs": 100, "horizon_stages": ((0.75, 5), (0.25, 10))},
-    "h5/20-3200": {"epochs": 100, "horizon_stages": ((0.85, 5), (0.15, 20))},
     # the rate: square-root scaling with the batch (3e-3 x sqrt(44 / 16)) instead of linear
     "h5-3200 rate .005": {"epochs": 100, "train_horizon": 5, "learning_rate": 0.005, "warmup": 0.05},
     # a larger batch costs little more per step (per-operation overhead): less gradient noise per step
@@ -53,14 +49,10 @@ VARIANTS = {
     "batch 16 h5-4840": {"epochs": 55, "batch_size": 16, "train_horizon": 5, "learning_rate": 0.003},
     # with the wavefront closed loop (train/rollout.py: W + K - 1 recurrent steps in sequence, not K x W)
     "h10-3200": {"epochs": 100, "train_horizon": 10},
-    "h10-4480": {"epochs": 140, "train_horizon": 10},
     "h5-6400": {"epochs": 200, "train_horizon": 5},
-    "h5-6400 ema.99": {"epochs": 200, "train_horizon": 5, "weight_average": 0.99},
+    "h5-6400 ema.99": {"epochs": 200, "train_horizon": 5, "weight_average": 0.99},  # the default now
     "h10-3200 ema.99": {"epochs": 100, "train_horizon": 10, "weight_average": 0.99},
-    "h5-3200 ema.995": {"epochs": 100, "train_horizon": 5, "weight_average": 0.995},
     "batch 16 h10-6160": {"epochs": 70, "batch_size": 16, "train_horizon": 10, "learning_rate": 0.003},
-    # Gaussian noise on the inputs and fed-back values (model units): a closed loop robust to its own errors
-    "h5-3200 noise .005": {"epochs": 100, "train_horizon": 5, "input_noise": 0.005},
 }
 
 
