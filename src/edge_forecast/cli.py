@@ -93,9 +93,10 @@ GRAPHS = ("window", "step", "rollout", "stream")
 RUNTIME_CHOICES = ("all", "litert", "tflite-runtime", "tensorflow")
 
 
-class FiniteFloat(click.types.FloatParamType):
-    """A float that is a number: click's float type also takes 'nan' and 'inf', which no option
-    means (they ended runs in a traceback when the record was written, or in an OverflowError)."""
+class FiniteFloat(click.FloatRange):
+    """A float that is a number, in an optional range: click's float types also take 'nan' (which
+    passes any range) and 'inf', which no option means (they ended runs in a traceback when the
+    record was written, or in an OverflowError)."""
 
     def convert(self, value, param, ctx):
         number = super().convert(value, param, ctx)
@@ -174,8 +175,8 @@ def _reading_options(command):
 @click.option("--units", type=int, help="Recurrent units.  [default: 40]")
 @click.option("--epochs", type=int,
               help="Training epochs.  [default: a budget of ~1,200 gradient steps at window 20 and batch 16, "
-                   "~3,200 at window 52 with a batch grown past 16 (both fewer at longer windows), at most 150 "
-                   "epochs; seed preset: 1000; "
+                   "~6,400 at window 52 with a batch grown past 16 (both fewer at longer windows), at most 150 "
+                   "epochs (200 with a grown batch); seed preset: 1000; "
                    "--stream: 300]")
 @click.option("--batch-size", type=int,
               help="Batch size.  [default: 16, larger (up to 128) when an epoch would exceed 32 steps; seed preset: 10]")
@@ -204,6 +205,10 @@ def _reading_options(command):
                    "seed preset: 0]")
 @click.option("--rollout", type=int, hidden=True, help="Deprecated name of --train-horizon.")
 @click.option("--input-noise", type=FINITE, help="Closed-loop training: Gaussian noise std added to input windows (scaled units).  [default: 0]")
+@click.option("--weight-average", type=FiniteFloat(0, 1, max_open=True),
+              help="Closed-loop training keeps an exponential moving average of the weights with this momentum "
+                   "(Keras' optimizer EMA); validation, --select and the saved model use the average; 0 = off.  "
+                   "[default: 0.99 with a batch grown past 16 and no --epochs, else 0]")
 @click.option("--lr-schedule", type=click.Choice(["constant", "cosine"]),
               help="Learning rate over the epochs: constant, or cosine decay over the training steps to 5% of it.  [default: cosine; seed preset: constant]")
 @click.option("--select", type=click.Choice(["last", "best"]),

@@ -79,6 +79,14 @@ class TrainConfig:
     # Closed-loop training (train/rollout.py); train_horizon 0 is the tutorial's teacher forcing,
     # None: 10, or 5 with a grown automatic batch (train/budget.py).
     train_horizon: int | None = None
+    # A training-horizon schedule (curriculum on the closed-loop length, train/rollout.py): (share of
+    # the gradient steps, horizon) stages in order; empty = train_horizon throughout. With stages,
+    # train_horizon is their longest (the samples' span).
+    horizon_stages: tuple[tuple[float, int], ...] = ()
+    # An exponential moving average of the weights (Keras' optimizer use_ema): its momentum, 0 = off,
+    # None = chosen by the budget (train/budget.py). Validation scores and selection see the averaged
+    # weights, and the run keeps them.
+    weight_average: float | None = None
     input_noise: float = 0.0
     lr_schedule: str = "cosine"   # constant | cosine
     select: str = "best"          # last | best (lowest closed-loop error on the held-out segment)
@@ -128,6 +136,7 @@ SEED_PRESET = TrainConfig(
     select="last",
     stream=0,
     normalize="none",
+    weight_average=0.0,
 )
 
 PRESETS = {"seed": SEED_PRESET}
@@ -210,6 +219,12 @@ def _check(config: TrainConfig) -> None:
                         "naive forecast needs one season inside the window")
     if config.train_horizon is not None and config.train_horizon < 0:
         raise UserError(f"--train-horizon must be 0 (teacher forcing) or more, got {config.train_horizon}")
+    if config.horizon_stages and (config.stream or any(k < 1 or share <= 0 for share, k in config.horizon_stages)
+                                  or config.train_horizon not in (None, max(k for _, k in config.horizon_stages))):
+        raise UserError("training-horizon stages apply to window training (no --stream) and need shares above 0, "
+                        "horizons of 1 or more, and --train-horizon equal to their longest")
+    if config.weight_average is not None and not 0.0 <= config.weight_average < 1.0:
+        raise UserError(f"--weight-average must be a momentum in [0, 1) (0 = off), got {config.weight_average:g}")
     if config.input_noise < 0:
         raise UserError(f"--input-noise must be 0 or more, got {config.input_noise}")
     if config.lr_schedule not in ("constant", "cosine"):
@@ -226,6 +241,8 @@ def _check(config: TrainConfig) -> None:
     _check_linear(config)
     if config.train_horizon == 0 and not config.stream and (config.input_noise or config.lr_schedule != "constant" or config.select != "last"):
         raise UserError("--input-noise, --lr-schedule cosine and --select best need closed-loop training (--train-horizon 1 or more, or --stream)")
+    if config.train_horizon == 0 and not config.stream and config.weight_average:
+        raise UserError("--weight-average applies to closed-loop training (--train-horizon 1 or more, or --stream)")
 
 
 AR_FITS = ("lstsq", "refine")

@@ -66,7 +66,8 @@ def train_run(config: TrainConfig, out: Path, force: bool = False, quiet: bool =
         echo(f"training budget: batch {config.batch_size} ({budget['batch_size']}), {config.epochs} epochs "
              f"({budget['epochs']}), {budget['gradient_steps']:,} gradient steps, learning rate "
              f"{config.learning_rate:.3g} ({budget['learning_rate']})"
-             + (f", warmup {budget['warmup_steps']} steps" if budget["warmup_steps"] else ""))
+             + (f", warmup {budget['warmup_steps']} steps" if budget["warmup_steps"] else "")
+             + (f", weight average {config.weight_average:g}" if config.weight_average else ""))
     out = Path(out)
     with staged_dir(out, force, "run") as stage:
         record = _train_into(config, signal, split, stage, quiet, echo)

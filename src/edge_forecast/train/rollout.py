@@ -73,7 +73,20 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int):
         rate = keras.optimizers.schedules.CosineDecay(rate / 10 if warmup else rate, decay_steps=total - warmup,
                                                       alpha=0.05, warmup_target=rate if warmup else None,
                                                       warmup_steps=warmup)
-    return (keras.optimizers.SGD if config.optimizer.value == "sgd" else keras.optimizers.Adam)(learning_rate=rate)
+    average = {"use_ema": True, "ema_momentum": config.weight_average} if config.weight_average else {}
+    return (keras.optimizers.SGD if config.optimizer.value == "sgd" else keras.optimizers.Adam)(learning_rate=rate,
+                                                                                                **average)
+
+
+def stage_horizons(stages: tuple[tuple[float, int], ...], steps: int) -> np.ndarray:
+    """The training horizon of each of `steps` gradient steps, (steps,) int: the stages' (share,
+    horizon) pairs in order, each over its share of the steps (shares normalized to sum 1, stage
+    ends rounded to whole steps). Short closed loops first, the longest last: a curriculum on the
+    loop's length (Bengio et al., "Scheduled Sampling for Sequence Prediction with Recurrent Neural
+    Networks", NeurIPS 2015, grows the model's own share of its inputs; here the loop grows)."""
+    shares = np.array([share for share, _ in stages], dtype=float)
+    ends = np.rint(np.cumsum(shares) / shares.sum() * steps).astype(int)
+    return np.repeat([k for _, k in stages], np.diff(ends, prepend=0))
 
 
 def fit_closed_loop(model, config: TrainConfig, scaled: np.ndarray, train_points: int, validation: Validation | None,
@@ -91,9 +104,10 @@ def fit_closed_loop(model, config: TrainConfig, scaled: np.ndarray, train_points
 
     from edge_forecast.train.models import keras_predict_fn
 
-    k, noise = config.train_horizon, config.input_noise
-    data = ClosedLoopData.from_series(scaled[:train_points], config.window, k).normalized(norm)
-    optimizer = make_optimizer(config, int(np.ceil(len(data.x) / config.batch_size)))
+    noise = config.input_noise
+    data = ClosedLoopData.from_series(scaled[:train_points], config.window, config.train_horizon).normalized(norm)
+    steps_per_epoch = int(np.ceil(len(data.x) / config.batch_size))
+    optimizer = make_optimizer(config, steps_per_epoch)
     optimizer.build(model.trainable_variables)
     noise_gen = tf.random.Generator.from_seed(config.seed)
 
@@ -104,36 +118,109 @@ def fit_closed_loop(model, config: TrainConfig, scaled: np.ndarray, train_points
         scale = tf.maximum(tf.math.reduce_std(window, axis=1, keepdims=True), norm.floor)
         return model((window - loc) / scale, training=True) * scale + loc
 
-    @tf.function(reduce_retracing=True)
+    def feed(pred):  # (B, 1): the device feeds back a rounded (quantized) value: train for that
+        return pred + noise_gen.normal(tf.shape(pred), stddev=noise) if noise > 0 else pred
+
+    wavefront = None if norm.per_step else wavefront_loop(model)
+
+    def closed_loop_step(k: int):  # one traced step per training horizon (the loop is unrolled)
+        @tf.function(reduce_retracing=True)
+        def train_step(xb, sb, tb):
+            tb = tb[:, :k]  # the samples span the longest stage's horizon
+            with tf.GradientTape() as tape:
+                window = xb + noise_gen.normal(tf.shape(xb), stddev=noise) if noise > 0 else xb
+                loop = wavefront if wavefront and k <= config.window else rereading_loop(call)
+                out, preds = loop(window, k, feed)
+                # the sequence loss on the first window's earlier positions: not under a normalization,
+                # whose statistics (the whole window's) would show each position t values after t;
+                # ar has one output position (the next value)
+                loss = tf.reduce_mean(tf.square(out - sb[:, -out.shape[1] :])) if not norm.active else 0.0
+                loss += tf.reduce_mean(tf.square(preds - tb))
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+            return loss
+        return train_step
+
+    horizons = stage_horizons(config.horizon_stages or ((1.0, config.train_horizon),),
+                              config.epochs * steps_per_epoch)
+    traced = {int(k): closed_loop_step(int(k)) for k in np.unique(horizons)}
+    step_horizons = iter(horizons)
+
     def train_step(xb, sb, tb):
-        with tf.GradientTape() as tape:
-            window = xb + noise_gen.normal(tf.shape(xb), stddev=noise) if noise > 0 else xb
-            out = call(window)
-            # the sequence loss on the first window's earlier positions: not under a normalization,
-            # whose statistics (the whole window's) would show each position t values after t;
-            # ar has one output position (the next value)
-            loss = tf.reduce_mean(tf.square(out - sb[:, -out.shape[1] :])) if not norm.active else 0.0
-            preds = [out[:, -1, :]]
-            for _ in range(1, k):
-                fed = preds[-1][:, None, :]
-                if noise > 0:  # the device feeds back a rounded (quantized) value: train for that
-                    fed = fed + noise_gen.normal(tf.shape(fed), stddev=noise)
-                window = tf.concat([window[:, 1:, :], fed], axis=1)
-                preds.append(call(window)[:, -1, :])
-            loss += tf.reduce_mean(tf.square(tf.concat(preds, axis=1) - tb))
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
-        return loss
+        return traced[int(next(step_horizons))](xb, sb, tb)
 
     return fit_epochs(model, config, (data.x, data.seq, data.ahead), train_step,
-                      norm.window_forecaster(keras_predict_fn(model)), validation, progress)
+                      norm.window_forecaster(keras_predict_fn(model)), validation, progress,
+                      averaged=optimizer if config.weight_average else None)
+
+
+def rereading_loop(call: Callable):
+    """The closed loop as the device runs a window graph: `call` (B, W, 1) -> (B, W, 1) re-reads the
+    whole shifted window at every step. Returns loop(window (B, W, 1), k, feed) -> (the first
+    call's (B, W, 1) outputs, the K predictions (B, K)); `feed` maps a prediction (B, 1) to the
+    value fed back. K x W recurrent steps in sequence."""
+    import tensorflow as tf
+
+    def loop(window, k: int, feed: Callable):
+        out = call(window)
+        preds = [out[:, -1, :]]
+        for _ in range(1, k):
+            window = tf.concat([window[:, 1:, :], feed(preds[-1])[:, None, :]], axis=1)
+            preds.append(call(window)[:, -1, :])
+        return out, tf.concat(preds, axis=1)
+
+    return loop
+
+
+def wavefront_loop(model):
+    """The same closed loop for a plain recurrent window model (recurrent layer then Dense, no
+    highway) and K <= W, with W + K - 1 recurrent steps in sequence instead of K x W; None for other
+    models.
+
+    Call j of the loop (j = 0..K-1) reads the true values j..W-1 of the window from a zero state,
+    then the predictions 1..j (all of them while K <= W). The true parts of all K calls are known
+    at the start: they run as one batch of K x B rows over the W positions, row block j masked
+    (state kept at zero) before position j. Then at loop step j every unfinished call reads
+    prediction j in one batched cell step, and call j's output is prediction j + 1. The arithmetic
+    is the re-reading loop's (the same cells on the same values, up to float32 summation order); a
+    step is bound by per-operation overhead, not arithmetic, at these sizes
+    (benchmarks/results/rollout_batch_cost.md), so fewer sequential steps on K-times larger batches
+    run faster: 0.35-0.68x the time per step (benchmarks/results/wavefront_step.md)."""
+    import keras
+    import tensorflow as tf
+
+    from edge_forecast.train.models import highway_order
+
+    layers = [layer for layer in model.layers if hasattr(layer, "cell")]
+    if len(layers) != 1 or highway_order(model):
+        return None
+    cell, dense = layers[0].cell, model.get_layer("dense")
+    rnn = keras.layers.RNN(cell, return_sequences=True, return_state=True)  # the trained layer's own cell
+
+    def loop(window, k: int, feed: Callable):
+        b, w = tf.shape(window)[0], window.shape[1]
+        mask = tf.range(w)[None, :] >= tf.repeat(tf.range(k), b)[:, None]  # (K B, W): call j from position j
+        seq, *states = rnn(tf.tile(window, [k, 1, 1]), mask=mask, training=True)
+        out = dense(seq[:b])
+        preds = [out[:, -1, :]]
+        for j in range(1, k):  # rows of calls j..K-1 remain; call j's block is first
+            states = [s[b:] for s in states]
+            h, states = cell(tf.tile(feed(preds[-1]), [k - j, 1]), states, training=True)
+            states = list(states) if isinstance(states, (list, tuple)) else [states]
+            preds.append(dense(h[:b]))
+        return out, tf.concat(preds, axis=1)
+
+    return loop
 
 
 def fit_epochs(model, config: TrainConfig, arrays: tuple[np.ndarray, ...], train_step: Callable,
                forecast: Callable[[np.ndarray, int], np.ndarray], validation: Validation | None,
-               progress: Callable[[int, dict], None] | None) -> dict[str, list[float]]:
+               progress: Callable[[int, dict], None] | None, averaged=None) -> dict[str, list[float]]:
     """Shuffled mini-batches of `arrays` through `train_step`; the validation backtest by
     `forecast(windows, steps)` ~30 times over the run, and best-validation model selection.
+
+    `averaged`: the optimizer when it keeps a moving average of the weights (use_ema): validation
+    scores the averaged weights (training goes on from the raw ones), and the run ends on them.
 
     Long epochs report progress within the epoch too (`progress(epoch, {..., "step": ...})`
     every PROGRESS_SECONDS), so a long series does not look hung."""
@@ -157,9 +244,14 @@ def fit_epochs(model, config: TrainConfig, arrays: tuple[np.ndarray, ...], train
         history["loss"].append(float(np.mean([float(v) for v in losses])))
         val = None  # JSON null: not evaluated this epoch
         if validation is not None and ((epoch + 1) % eval_every == 0 or epoch + 1 == config.epochs):
+            raw = model.get_weights() if averaged is not None else None
+            if raw is not None:
+                averaged.finalize_variable_values(model.trainable_variables)
             val = validation.rmse(forecast)
             if config.select == "best" and val < best[0]:
                 best = (val, [w.copy() for w in model.get_weights()])
+            if raw is not None:
+                model.set_weights(raw)
         history["val_closed_loop_rmse"].append(val)
         if progress:
             last_report = time.perf_counter()
@@ -168,4 +260,6 @@ def fit_epochs(model, config: TrainConfig, arrays: tuple[np.ndarray, ...], train
     if best[1] is not None:
         model.set_weights(best[1])
         history["selected_val_closed_loop_rmse"] = [best[0]]
+    elif averaged is not None:
+        averaged.finalize_variable_values(model.trainable_variables)
     return history

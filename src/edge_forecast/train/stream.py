@@ -94,4 +94,5 @@ def fit_stream(model, kind: ModelKind, config: TrainConfig, scaled: np.ndarray, 
         return loss
 
     return fit_epochs(model, config, (data.seq, data.target, data.ahead_w, data.ahead_s), train_step,
-                      norm.wrap(keras_forecast_fn(model, kind, stream=True)), validation, progress)
+                      norm.wrap(keras_forecast_fn(model, kind, stream=True)), validation, progress,
+                      averaged=optimizer if config.weight_average else None)
