@@ -81,7 +81,8 @@ def graph_bundle(request, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def explicit_bundle(tiny_run, tmp_path_factory) -> Path:
     """`graph_bundle`'s step and stream graphs (no rollout) with explicit state tensors
-    (`--step-state explicit`, as bundles before format minor 1 and `micro` have them)."""
+    (`--step-state explicit`, as bundles before format minor 1 and `micro` have them; test_micro
+    runs `micro` on a copy)."""
     out = tmp_path_factory.mktemp("explicit") / "bundle"
     done = cli("export", str(tiny_run), "--out", str(out), "--models", "lstm,gru", "--quant", "float32,int8",
                "--graphs", "window,step,stream", "--step-state", "explicit", "--quiet", timeout=1800)
