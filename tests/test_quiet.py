@@ -30,3 +30,28 @@ def test_known_log_lines_are_noise(line):
 @pytest.mark.parametrize("line", KEPT)
 def test_other_lines_pass(line):
     assert not is_noise(line)
+
+
+def test_a_second_filter_lets_the_first_finish_at_exit():
+    """The CLI called twice in one process (as tests do) chains two filters: at exit both pumps end
+    and every line still arrives (the first pump used to wait out its 5 s join, 25 s of the suite)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import atexit, os, threading
+        from edge_forecast.quiet import filter_process_stderr
+        filter_process_stderr()
+        filter_process_stderr()
+        os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\\n")
+        os.write(2, b"kept line\\n")
+        atexit._run_exitfuncs()
+        alive = [t for t in threading.enumerate() if t.name == "stderr-filter" and t.is_alive()]
+        print(len(alive))
+    """)
+    env = {k: v for k, v in __import__("os").environ.items() if k != "EDGE_FORECAST_VERBOSE"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode().strip() == "0"
+    assert done.stderr == b"kept line\n"

@@ -23,7 +23,7 @@ Generalization", UAI 2018, for averaged weights generalizing better), which vali
 --select best picks from. The wavefront closed loop (train/rollout.py: W + K - 1 recurrent steps in
 sequence instead of K x W) made a step 0.47-0.60x as long as the re-reading loop's at horizon 5
 (benchmarks/results/wavefront_step.md), which pays for the doubled budget: the whole command took
-134 s with the machine lightly shared (load 2.5-3.0; README, "Faster, more accurate default training").
+125 s on the idle machine (benchmarks/results/long_series.md).
 Measured on 2,000 Mackey-Glass values at window 52, LSTM(40), batch 44, rate 0.00825, test RMSE
 of the 20-step backtest (reference: 150 epochs at batch 16, 13,050 steps, 34 minutes, seed 0 only:
 0.0015; benchmarks/results/training_budget.md): the default, 6,400 steps with the average, 0.0013
