@@ -31,6 +31,18 @@ def test_options_that_are_not_finite_numbers_are_refused(tmp_path, args):
     assert not (tmp_path / "OUT").exists()
 
 
+@pytest.mark.parametrize("option", ["learning_rate", "tau", "input_noise", "weight_average", "validation_split"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_the_python_api_refuses_numbers_that_are_not_finite(option, value):
+    """build_config (the Python API) refuses what the CLI's FiniteFloat refuses; nan passed every
+    range check below it."""
+    from edge_forecast.errors import UserError
+    from edge_forecast.train.config import build_config
+
+    with pytest.raises(UserError, match=f"--{option.replace('_', '-')} must be a finite number"):
+        build_config(None, **{option: value})
+
+
 @pytest.mark.parametrize("text", ["inf", "nan", "-inf", "1e999"])
 def test_test_split_that_is_not_a_number_is_refused(tmp_path, text):
     """`--test-split inf` ended in an OverflowError (int(inf))."""

@@ -160,6 +160,9 @@ def build_config(preset: str | None = None, **overrides) -> TrainConfig:
     """A config from a preset (or the defaults) with the user's explicit options on top."""
     if preset is not None and preset not in PRESETS:
         raise choice_error("preset", preset, sorted(PRESETS))
+    for key, value in overrides.items():  # the CLI's FiniteFloat, for callers of the Python API
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UserError(f"--{key.replace('_', '-')} must be a finite number, got {value}")
     base = PRESETS[preset] if preset else TrainConfig()
     if not preset and overrides.get("stream"):
         base = replace(base, **STREAM_DEFAULTS)
