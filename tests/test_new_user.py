@@ -262,3 +262,16 @@ def test_a_streamed_header_with_a_space_is_one_column():
     assert reader.read("temp °C", 1) is None  # the header, skipped
     assert reader.read("20.5", 2) == (20.5, None) and reader.read("\u22121.25", 3) == (-1.25, None)
     assert reader.layout.names == ["temp °C"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("extra, legend", [
+    ([], "rnn: loss = training MSE in scaled units; validation closed-loop RMSE in signal units"),
+    (["--train-horizon", "0"], "rnn: loss, val = training and validation MSE in scaled units (teacher forcing)"),
+])
+def test_epoch_lines_say_what_their_figures_are(tmp_path, extra, legend):
+    """The epoch lines printed 'loss 2.07' with no unit: a legend precedes them, once."""
+    done = cli("train", "--model", "rnn", "--units", "4", "--epochs", "2", *extra, "--out", str(tmp_path / "r"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count(legend) == 1
+    assert done.stdout.index(legend) < done.stdout.index("rnn epoch 1/2")

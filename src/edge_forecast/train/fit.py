@@ -123,8 +123,11 @@ def _refine(model, config: TrainConfig, scaled: np.ndarray, train_points: int, v
 
 def _epoch_progress(name: str, epochs: int, unit_scale: float, echo):
     every = max(1, epochs // 20)
+    legend = [f"  {name}: loss = training MSE in scaled units; validation closed-loop RMSE in signal units"]
 
     def report(epoch: int, logs: dict) -> None:
+        while legend:  # once, before the first line it explains
+            echo(legend.pop())
         done = epoch + 1
         if "step" in logs:  # within a long epoch
             echo(f"  {name} epoch {done}/{epochs}  step {logs['step']}/{logs['steps']}  loss {logs['loss']:.3g}"
@@ -149,6 +152,8 @@ def _progress(name: str, epochs: int, echo):
             self.started = time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                echo(f"  {name}: loss, val = training and validation MSE in scaled units (teacher forcing)")
             done = epoch + 1
             if done % every and done != epochs:
                 return
