@@ -370,6 +370,11 @@ def delta_row(name: str, series: np.ndarray, seed: int, rule: str, delta: bool, 
     return row
 
 
+
+def _origins(rows: list[dict]) -> str:
+    """'signal origins' per signal, in row order: how many test origins each backtest had."""
+    return ", ".join(dict.fromkeys(f"{r['signal']} {r['origins']}" for r in rows))
+
 def report_delta(rows: list[dict]) -> None:
     head = ("| signal | seed | rule | float32 | int8 | int8 / float32 | int16x8 / float32 | "
             + " | ".join(f"{g} / float32" for g in GRIDS) + " | int8 input step | int8 output step | "
@@ -384,7 +389,7 @@ def report_delta(rows: list[dict]) -> None:
     if EPOCHS is not None:
         print("\n".join(lines))
         return
-    origins = ", ".join(dict.fromkeys(f"{r['signal']} {r['origins']}" for r in rows))
+    origins = _origins(rows)
     body = ("Test-segment closed-loop RMSE (signal units; rolling-origin backtest, horizon 20, origins: "
             f"{origins}; out-of-sample: the last 20 % of each series, not read by training or selection) of "
             "the default LSTM(40), window 20, product training defaults, each seed trained twice side by side: "
@@ -478,7 +483,7 @@ def report_inside(rows: list[dict]) -> None:
     if EPOCHS is not None:
         print("\n".join(lines))
         return
-    origins = ", ".join(dict.fromkeys(f"{r['signal']} {r['origins']}" for r in rows))
+    origins = _origins(rows)
     body = ("Test-segment closed-loop RMSE (signal units; rolling-origin backtest, horizon 20, origins: "
             f"{origins}; out-of-sample) of the default LSTM(40), window 20, product training defaults and the "
             "rule auto takes, and of its window graph converted to int8 with the product's recipe (calibration: "
@@ -571,7 +576,7 @@ def report_default(rows: list[dict]) -> None:
         print("\n".join(lines) + "\n\n" + worst + sensitivity)
         return
     drift = "; ".join(dict.fromkeys(f"{r['signal']}: {r['drift']}" for r in rows))
-    origins = ", ".join(dict.fromkeys(f"{r['signal']} {r['origins']}" for r in rows))
+    origins = _origins(rows)
     body = ("The product's default path, as a user runs it: `edge-forecast train --signal S --seed N` (every "
             "other option at its default: LSTM(40), window 20, `--normalize auto`) then `edge-forecast export RUN "
             "--quant float32,int8,int16x8`. Test-segment closed-loop RMSE (signal units; rolling-origin backtest, "
