@@ -30,8 +30,9 @@ and Mackey-Glass (600).
 Four reports:
 - the product's default path (no option): `edge-forecast train --signal S --seed N` with every
   default (so --normalize auto decides the rule on the training part) and `export --quant
-  float32,int8,int16x8`, for both built-in signals and SEEDS; the bundle's own files are backtested,
-  and four int8 converter settings (weights per channel or per tensor, calibrated with or
+  float32,int8,int16x8`, for both built-in signals and SEEDS; the bundle's own files are backtested
+  (int8 with the exporter's output bias correction), the same run's int8 exported again with
+  `--no-bias-correction`, and four int8 converter settings (weights per channel or per tensor, calibrated with or
   without the float closed loop's windows) are converted from the run's model (ALTERNATIVES). Writes
   benchmarks/results/instance_norm_int8.md, ~35 minutes on 2 cores.
 - `--rules`: every rule forced on both signals (one seed) and the Mackey-Glass investigation
@@ -88,6 +89,7 @@ VARIANTS = ("float32", "int8", "int16x8", "int8-true-windows", "int8-per-tensor"
 ALTERNATIVES = ("int8-per-channel-loop", "int8-per-channel-true-windows", "int8-per-tensor-loop",
                 "int8-per-tensor-true-windows")
 SEEDS = {"damped": (0, 1, 2, 3, 4), "mackey-glass": (0, 1, 2)}
+UNCORRECTED = "int8 without bias correction"
 HORIZON = 20
 # --rules: the rule comparison. A smoke run: `instance_norm_int8.py [--rules] EPOCHS` (default: the
 # product's budget); writes no report. `instance_norm_int8.py [--rules] --from-log LOG` writes the
@@ -274,11 +276,16 @@ def default_path(name: str, seed: int, work: Path) -> dict:
     mase = naive_scale(series[: split.train_end])
     model = keras.models.load_model(run / record["models"]["lstm"]["file"], compile=False)
     calib, calib_true = calibration_sets(norm, model, config, split, scaled)
-    files = {v: bundle / e["file"] for v, e in json.loads((bundle / "bundle.json").read_text())["models"]["lstm"]["variants"].items()}
+    variants = json.loads((bundle / "bundle.json").read_text())["models"]["lstm"]["variants"]
+    files = {v: bundle / e["file"] for v, e in variants.items()}
+    # the product's int8 without its output bias correction, side by side (export --no-bias-correction)
+    plain = work / f"{name}-{seed}-uncorrected"
+    export_bundle(run, plain, quant="int8", bias_correction=False, echo=lambda _: None)
+    files[UNCORRECTED] = plain / files["int8"].name
     files.update(convert(model, config, calib, calib_true, work, f"{name}-{seed}", ALTERNATIVES))
     row = {"signal": name, "seed": seed, "rule": norm.rule, "drift": norm.reason, "train_s": train_s,
            "epochs": record["config"]["epochs"], "origins": int(plan.origins.size),
-           "keras": record["models"]["lstm"]["test"]["rmse"],
+           "keras": record["models"]["lstm"]["test"]["rmse"], "bias": variants["int8"]["output_bias"],
            "persistence": backtest(lambda w, steps: np.repeat(np.atleast_2d(w)[:, -1:], steps, axis=1),
                                    series, plan, config.window, mase)["rmse"]}
     for variant, path in files.items():
@@ -550,15 +557,15 @@ def main() -> None:
 
 
 def report_default(rows: list[dict]) -> None:
-    cols = ("int8", "int16x8") + ALTERNATIVES
+    cols = ("int8", UNCORRECTED, "int16x8") + ALTERNATIVES
     head = ("| signal | seed | rule (auto) | persistence | Keras | float32 | int8 | "
-            + " | ".join(f"{c} / float32" for c in cols) + " | epochs | train s |")
-    lines = [head, "|---|---:|---|" + "---:|" * (len(cols) + 6)]
+            + " | ".join(f"{c} / float32" for c in cols) + " | int8 output bias: measured -> left | epochs | train s |")
+    lines = [head, "|---|---:|---|" + "---:|" * (len(cols) + 4) + "---|---:|---:|"]
     for r in rows:
-        f32 = r["float32"]
+        f32, bias = r["float32"], r["bias"]
         lines.append(f"| {r['signal']} | {r['seed']} | {r['rule']} | {r['persistence']:.4g} | {r['keras']:.4g} | "
                      f"{f32:.4g} | {r['int8']:.4g} | " + " | ".join(f"{r[c] / f32:.2f}x" for c in cols)
-                     + f" | {r['epochs']} | {r['train_s']:.0f} |")
+                     + f" | {bias['measured']:.2g} -> {bias['residual']:.1g} | {r['epochs']} | {r['train_s']:.0f} |")
     summary = []
     for name in dict.fromkeys(r["signal"] for r in rows):
         mine = [r for r in rows if r["signal"] == name]
@@ -582,7 +589,10 @@ def report_default(rows: list[dict]) -> None:
             "--quant float32,int8,int16x8`. Test-segment closed-loop RMSE (signal units; rolling-origin backtest, "
             f"horizon 20, origins: {origins}; out-of-sample: the last 20 % of each series, not read by training or "
             "selection) of the bundle's window-graph files on ai-edge-litert (`int8`: the product's converter "
-            "settings), and of four int8 settings "
+            "settings, with the output bias correction of export/bias_correction.py; `int8 without bias "
+            "correction`: the same run exported again with `--no-bias-correction`; the output bias column: the "
+            "int8 graph's mean one-step error against the float model on the calibration windows, model units, "
+            "before and after the correction), and of four int8 settings (no bias correction) "
             "converted by this script from the same model: weights per channel or per tensor, calibrated on 100 "
             "normalized training windows plus the windows of the float model's closed loops from 10 training "
             "origins (`loop`), or on the training windows only (`true-windows`). Issue goal: int8 <= 1.5x float32."

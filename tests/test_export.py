@@ -193,6 +193,36 @@ def test_integer_variants_record_float_ratio_and_integer_throughout(tiny_bundle)
             assert v["errors"]["closed_loop_rmse_ratio_vs_float32"] == pytest.approx(ratio)
 
 
+def test_full_integer_window_graphs_are_bias_corrected(tiny_bundle, graph_bundle):
+    """export/bias_correction.py: every int8 / int16x8 window graph records its output's mean error
+    before and after; step, rollout and stream graphs and float modes are not corrected."""
+    seen = 0
+    for path in (tiny_bundle, graph_bundle):
+        bundle = load_bundle(path)
+        for model in bundle.models:
+            for name in bundle.variants(model):
+                v = bundle.variant(model, name)
+                if v["graph"] != "window" or v["mode"] not in ("int8", "int16x8"):
+                    assert "output_bias" not in v, (model, name)
+                    continue
+                record, seen = v["output_bias"], seen + 1
+                assert np.isfinite([record["measured"], record["residual"]]).all() and record["windows"] > 0
+                if record["applied"]:
+                    assert abs(record["residual"]) < abs(record["measured"]), (model, name, record)
+                else:
+                    assert record["residual"] == record["measured"]
+    assert seen >= 8  # tiny_bundle: rnn, lstm, gru x int8, int16x8; graph_bundle: lstm, gru x int8
+
+
+def test_no_bias_correction_exports_the_first_conversion(tiny_run, tmp_path):
+    out = tmp_path / "plain"
+    done = cli("export", str(tiny_run), "--out", str(out), "--models", "lstm", "--quant", "int8",
+               "--no-bias-correction", "--quiet")
+    assert done.returncode == 0, done.stderr
+    variant = load_bundle(out).variant("lstm", "int8")
+    assert "output_bias" not in variant
+
+
 def test_integer_checks_warn_on_drift_and_float_islands():
     from edge_forecast.export.exporter import _integer_checks
 

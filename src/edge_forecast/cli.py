@@ -257,11 +257,14 @@ def train(out: Path, preset: str | None, force: bool, quiet: bool, **options) ->
 @click.option("--step-state", type=click.Choice(list(STATE_KEPT)), default=STATE_KEPT[0], show_default=True,
               help="Where step and stream graphs keep the recurrent state: inside the interpreter (resource "
                    "variables; a step is set x, invoke, get y) or explicit state tensors (what `micro` takes).")
+@click.option("--bias-correction/--no-bias-correction", default=True, show_default=True,
+              help="int8 / int16x8 window graphs: convert again with the output's mean error on the calibration "
+                   "windows taken out of the output layer's bias (recorded in bundle.json as output_bias).")
 @click.option("--force", is_flag=True, help="Replace an existing bundle directory.")
 @click.option("--quiet", is_flag=True, help="No progress output, only errors and failures.")
 def export(run: Path, out: Path, models: str | None, quant: str | None, calibration_samples: int,
            probe_python: tuple[str, ...], graphs: str, rollout_horizon: int | None, rollout_steps: int | None,
-           step_state: str,
+           step_state: str, bias_correction: bool,
            force: bool, quiet: bool) -> None:
     """Convert a training RUN to TFLite in every quantization mode, verified, into a bundle."""
     from edge_forecast.export.exporter import export_bundle
@@ -270,7 +273,7 @@ def export(run: Path, out: Path, models: str | None, quant: str | None, calibrat
 
     result = export_bundle(run, out, models=models, quant=quant, calibration_samples=calibration_samples,
                            force=force, probe_python=probe_python, echo=_echo(quiet), graphs=graphs,
-                           rollout_horizon=rollout_horizon, step_state=step_state)
+                           rollout_horizon=rollout_horizon, step_state=step_state, bias_correction=bias_correction)
     _echo(quiet)(f"bundle saved to {result.bundle} ({len(result.artifacts)} artifacts)")
     _warnings_and_failures(result.warnings, result.failures, quiet, "artifact(s)")
 

@@ -69,6 +69,7 @@ class _Data:
     work: Path
     rollout_horizon: int = 0
     step_state: str = "inside"  # where step / stream graphs keep their state (graph_convert.STATE_KEPT)
+    bias_correction: bool = True  # full-integer window graphs: the output's mean error taken out
     start: int = 0  # the first evaluated value (the test segment's start); the context window ends there
     norm: Normalization = field(default_factory=Normalization)
     # each one-step evaluation window's own map (location, scale), (steps, 1) each
@@ -105,13 +106,16 @@ class _Data:
 def export_bundle(run: Path, out: Path, models: str | None = None, quant: str | None = None,
                   calibration_samples: int = 100, force: bool = False, probe_python: tuple[str, ...] = (),
                   echo: Callable[[str], None] = print, graphs: str | None = None,
-                  rollout_horizon: int | None = None, step_state: str = "inside") -> ExportResult:
+                  rollout_horizon: int | None = None, step_state: str = "inside",
+                  bias_correction: bool = True) -> ExportResult:
     """Convert every model x mode of a run, verify each artifact, and write the bundle.
 
     `graphs` adds step / rollout / stream graphs (float32 and int8 of the chosen modes) to the
     window graphs; `rollout_horizon` is the rollout's H (default: the bundle's evaluation steps);
     `step_state`: "inside" (step / stream graphs keep their state in resource variables) or
-    "explicit" (state tensors in and out, as `edge-forecast micro` needs).
+    "explicit" (state tensors in and out, as `edge-forecast micro` needs). `bias_correction`:
+    full-integer window graphs are converted again with their output's mean error on the
+    calibration windows taken out of the output bias (export/bias_correction.py).
     """
     record = load_run(run)
     chosen = _parse_models(models, list(record["models"]))
@@ -141,6 +145,7 @@ def export_bundle(run: Path, out: Path, models: str | None = None, quant: str | 
         data = _prepare(Path(run), record, Path(tmp), calibration_samples)
         data.rollout_horizon = rollout_horizon or data.steps
         data.step_state = step_state
+        data.bias_correction = bias_correction
         graph_items = _graph_items(record, chosen, extra_graphs, modes, echo)
         converted = _convert_all(Path(run), data, chosen, modes, echo, graph_items)
         with staged_dir(out, force, "bundle") as stage:
@@ -263,7 +268,7 @@ def _convert_all(run: Path, data: _Data, models: list[str], modes: list[QuantMod
             "normalization": data.norm.to_dict(),
             # the Keras loops cover the rollout graph's horizon too (it may outrun the test segment)
             "steps": max(data.steps, data.rollout_horizon), "rollout_horizon": data.rollout_horizon,
-            "step_state": data.step_state,
+            "step_state": data.step_state, "bias_correction": data.bias_correction,
             "sequence": str(data.work / "sequence.npy"), "stream_sequence": str(data.work / "stream_sequence.npy"),
         }
         job_path = data.work / f"{name}.job.json"
@@ -436,6 +441,7 @@ def _variant_record(found: dict, stage: Path, mode: QuantMode, graph: str, check
         "file": found["file"], "sha256": sha256_file(path), "bytes": path.stat().st_size, "mode": mode.value,
         "graph": graph, "input": check.input, "output": check.output, "ops": check.ops, "errors": errors,
         "convert_seconds": found.get("seconds"), "convert_attempts": found.get("attempts", 1), "runtimes": {},
+        **({"output_bias": found["output_bias"]} if found.get("output_bias") else {}),
     }
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_forecast.children import emit
+from edge_forecast.export.bias_correction import corrected
 from edge_forecast.export.graph_convert import build, convert, parse_item, stream_reference
 from edge_forecast.export.graphs import GraphKind
 from edge_forecast.export.modes import QuantMode
@@ -84,7 +85,8 @@ def _calibration_windows(job: dict) -> np.ndarray:
     return np.concatenate([calib, visited[pick]])
 
 
-def _convert(job: dict, clone, mode: QuantMode) -> bytes:
+def _convert(job: dict, clone, mode: QuantMode, calib: np.ndarray | None = None) -> bytes:
+    """One conversion of the window graph; `calib`: full-integer modes' calibration windows."""
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_keras_model(clone)
@@ -93,7 +95,6 @@ def _convert(job: dict, clone, mode: QuantMode) -> bytes:
     if mode is QuantMode.FLOAT16:
         converter.target_spec.supported_types = [tf.float16]
     if mode.full_integer:
-        calib = _calibration_windows(job)
 
         def representative():
             for i in range(len(calib)):
@@ -128,6 +129,22 @@ def integer_throughout(convert, mode: QuantMode) -> tuple[bytes, int]:
     return blob, attempts
 
 
+def _convert_window(job: dict, clone, mode: QuantMode) -> tuple[bytes, int, dict | None]:
+    """The window graph in `mode`: (blob, conversions, the output bias correction's record or
+    None). Full-integer modes are bias-corrected (bias_correction.py) unless the job says not."""
+    if not mode.full_integer:
+        blob, attempts = integer_throughout(lambda: _convert(job, clone, mode), mode)
+        return blob, attempts, None
+    calib = _calibration_windows(job)
+
+    def convert() -> tuple[bytes, int]:
+        return integer_throughout(lambda: _convert(job, clone, mode, calib), mode)
+
+    if not job.get("bias_correction", True):
+        return *convert(), None
+    return corrected(convert, clone, job["kind"], calib)
+
+
 def _convert_graph(job: dict, trained, graph_item: tuple, graphs: dict, started: float) -> dict:
     graph, mode = graph_item
     if graph not in graphs:
@@ -159,10 +176,11 @@ def main(argv: list[str]) -> int:
             mode = QuantMode(item)
             if os.environ.get(CRASH_ENV) == f"{job['kind']}:{mode.value}":
                 os.kill(os.getpid(), signal.SIGSEGV)
-            blob, attempts = integer_throughout(lambda m=mode: _convert(job, clone, m), mode)
+            blob, attempts, bias = _convert_window(job, clone, mode)
             path = Path(job["out_dir"]) / f"{job['kind']}.{mode.value}.tflite"
             path.write_bytes(blob)
-            emit(item, ok=True, file=path.name, seconds=round(time.perf_counter() - started, 3), attempts=attempts)
+            emit(item, ok=True, file=path.name, seconds=round(time.perf_counter() - started, 3), attempts=attempts,
+                 **({"output_bias": bias} if bias else {}))
         except Exception as exc:  # a converter error is a result for this item, not the end of the child
             message = str(exc).strip().splitlines()
             emit(item, ok=False, error=(message[0] if message else type(exc).__name__)[:500],
