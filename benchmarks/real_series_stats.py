@@ -2,6 +2,7 @@
 dependency): `python -m venv .venv-bench && .venv-bench/bin/pip install statsforecast statsmodels`.
 
     real_series_stats.py data OUT_DIR            the public series shipped in those packages -> OUT_DIR/<name>.npy
+    real_series_stats.py heldout OUT_DIR         HELDOUT (pmdarima's datasets: pip install pmdarima) likewise
     real_series_stats.py forecast JOB.json OUT   AutoETS and AutoARIMA, refitted at every origin
 
 A forecast job holds the series file, the season, the horizon and the test origins; at origin t
@@ -30,6 +31,17 @@ SOURCES = {
 }
 
 
+# series the project's choices were never tried on (benchmarks/combination_heldout.py), each
+# shipped inside pmdarima (pmdarima.datasets; R's datasets / fpp's, as its docs say)
+HELDOUT = {
+    "lynx": "pmdarima.datasets.load_lynx: yearly Canadian lynx trappings 1821-1934",
+    "wineind": "pmdarima.datasets.load_wineind: monthly Australian wine sales 1980-1994",
+    "woolyrnq": "pmdarima.datasets.load_woolyrnq: quarterly Australian wool production 1965-1994",
+    "heartrate": "pmdarima.datasets.load_heartrate: heart rate of a subject, 150 readings at 0.5 s",
+    "ausbeer": "pmdarima.datasets.load_ausbeer: quarterly Australian beer production 1956-2008 (its trailing missing value dropped)",
+}
+
+
 def load(name: str) -> np.ndarray:
     import statsmodels.api as sm
 
@@ -49,16 +61,21 @@ def load(name: str) -> np.ndarray:
         return np.asarray(AirPassengers, dtype=float)
     if name == "unemployment":
         return sm.datasets.macrodata.load_pandas().data["unemp"].to_numpy(float)
+    if name in HELDOUT:
+        import pmdarima.datasets
+
+        values = np.asarray(getattr(pmdarima.datasets, f"load_{name}")(), dtype=float).reshape(-1)
+        return values[: np.flatnonzero(np.isfinite(values))[-1] + 1]  # ausbeer ends with one missing quarter
     raise KeyError(name)
 
 
-def write_data(out: Path) -> None:
+def write_data(out: Path, sources: dict[str, str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    for name in SOURCES:
+    for name in sources:
         values = load(name)
         assert np.all(np.isfinite(values)), name
         np.save(out / f"{name}.npy", values)
-    (out / "sources.json").write_text(json.dumps(SOURCES, indent=1))
+    (out / "sources.json").write_text(json.dumps(sources, indent=1))
 
 
 def forecast(job: dict) -> dict:
@@ -80,8 +97,8 @@ def forecast(job: dict) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    if argv[0] == "data":
-        write_data(Path(argv[1]))
+    if argv[0] in ("data", "heldout"):
+        write_data(Path(argv[1]), SOURCES if argv[0] == "data" else HELDOUT)
     else:
         Path(argv[2]).write_text(json.dumps(forecast(json.loads(Path(argv[1]).read_text()))))
     return 0

@@ -1,4 +1,5 @@
-"""In the conversion child: empirical bias correction of a full-integer window graph's output.
+"""In the conversion child: empirical bias correction of a full-integer graph's output (window
+and rollout graphs).
 
 Integer rounding of weights and activations leaves a systematic error in the output, not only
 noise, and a closed loop adds that error up at every step it feeds back (the default LSTM's int8
@@ -29,8 +30,9 @@ def output_layer(kind: str) -> str:
 
 
 def quantized_outputs(blob: bytes, windows: np.ndarray) -> np.ndarray:
-    """The converted graph's dequantized outputs, float64 (n,), for windows (n, W, 1) float32,
-    each quantized onto the input tensor's grid as a device does."""
+    """The converted graph's first dequantized output (the window graph's only one, the rollout
+    graph's first step), float64 (n,), for windows (n, W, 1) float32, each quantized onto the
+    input tensor's grid as a device does."""
     from ai_edge_litert.interpreter import Interpreter  # what export verifies with
 
     interpreter = Interpreter(model_content=blob)
@@ -44,18 +46,19 @@ def quantized_outputs(blob: bytes, windows: np.ndarray) -> np.ndarray:
         q = np.clip(np.round(window / in_scale + in_zero), info.min, info.max).astype(given["dtype"])
         interpreter.set_tensor(given["index"], q[None])
         interpreter.invoke()
-        out[i] = (float(interpreter.get_tensor(taken["index"]).reshape(-1)[-1]) - out_zero) * out_scale
+        out[i] = (float(interpreter.get_tensor(taken["index"]).reshape(-1)[0]) - out_zero) * out_scale
     return out
 
 
 def corrected(convert: Callable[[], tuple[bytes, int]], clone, kind: str, windows: np.ndarray
               ) -> tuple[bytes, int, dict]:
-    """Convert, measure the output's mean error against the float clone over `windows` (n, W, 1),
-    convert again with the output bias lowered by it; keep the second graph when its mean error is
-    smaller in magnitude. Returns (blob, conversions, record): the record's `measured` and
+    """Convert, measure the first output's mean error against the float `clone` (a window or
+    rollout graph: input (1, W, 1)) over `windows` (n, W, 1), convert again with the output
+    layer's bias lowered by it (in a rollout graph: every step's); keep the second graph when its
+    mean error is smaller in magnitude. Returns (blob, conversions, record): the record's `measured` and
     `residual` are mean errors in model output units, `applied` says which graph was kept.
     `convert()` -> (blob, conversions) converts `clone` as it is at the call."""
-    reference = np.asarray(clone.predict(windows, batch_size=1, verbose=0), dtype=np.float64).reshape(len(windows), -1)[:, -1]
+    reference = np.asarray(clone.predict(windows, batch_size=1, verbose=0), dtype=np.float64).reshape(len(windows), -1)[:, 0]
     blob, conversions = convert()
     measured = float(np.mean(quantized_outputs(blob, windows) - reference))
     layer = clone.get_layer(output_layer(kind))

@@ -151,10 +151,21 @@ def _convert_graph(job: dict, trained, graph_item: tuple, graphs: dict, started:
         graphs[graph] = build(job, trained, graph)
         if graph is GraphKind.STREAM:
             np.save(Path(job["out_dir"]) / f"{job['kind']}.stream_reference.npy", stream_reference(job, graphs[graph]))
-    blob, attempts = integer_throughout(lambda: convert(job, graphs[graph], graph, mode), mode)
+    model = graphs[graph]
+
+    def once() -> tuple[bytes, int]:
+        return integer_throughout(lambda: convert(job, model, graph, mode), mode)
+
+    bias = None
+    if graph is GraphKind.ROLLOUT and mode.full_integer and job.get("bias_correction", True):
+        # the window graph's correction, on the same windows the rollout is calibrated on
+        blob, attempts, bias = corrected(once, model, job["kind"], np.load(job["calibration"]).astype(np.float32))
+    else:  # step and stream graphs: calibrated on recurrent states, converted once
+        blob, attempts = once()
     path = Path(job["out_dir"]) / f"{job['kind']}.{graph.value}.{mode.value}.tflite"
     path.write_bytes(blob)
-    return {"ok": True, "file": path.name, "seconds": round(time.perf_counter() - started, 3), "attempts": attempts}
+    return {"ok": True, "file": path.name, "seconds": round(time.perf_counter() - started, 3), "attempts": attempts,
+            **({"output_bias": bias} if bias else {})}
 
 
 def main(argv: list[str]) -> int:
