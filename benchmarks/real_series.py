@@ -257,7 +257,7 @@ def main() -> int:
         "\n- damped, mackey-glass (500 values): the built-in signals\n")
     body = (f"{__doc__.split(chr(10) + chr(10))[1]}\n\nSeries:\n{notes}\n" + table(results)
             + f"\nWhole run: {time.perf_counter() - started:.0f} s with --jobs {args.jobs}; load average (1, 5, 15 min) "
-            f"{_load(load_before)} at the start, {_load(os.getloadavg())} at the end (other work shared the 2 cores).\n")
+            f"{_load(load_before)} at the start, {_load(os.getloadavg())} at the end.\n")
     write_report("real_series", "Real series: auto, its candidates, baselines and statistical models",
                  "nice .venv/bin/python benchmarks/real_series.py --jobs " + str(args.jobs), body)
     return 0
