@@ -6,7 +6,7 @@ For each series of benchmarks/real_series.py (same window, season, horizon, spli
 origins as `train --model auto` there): the family's own choice (train/linear_family.choose_linear,
 fitted on the training part as the product does), the same order refitted on training +
 validation (every value before the test segment), and the ORACLE over every option of the family
-(every p from 1 (0 with differencing) to the largest the window holds, every d, D in {0, 1}; the best test MASE, read
+(every p from 1 to the largest the window holds, every d, D in {0, 1}; the best test MASE, read
 off the test segment: a ceiling, not a method), fitted either way. This reads the test segment to
 rank options, so none of it is a forecast figure: it says whether a better choice within the
 family could meet the goal, or whether new kinds of candidate are needed.
@@ -45,11 +45,11 @@ from real_series import BENCH_PYTHON, HERE, SERIES, _targets, series_config  # n
 
 
 def family(window: int, season: int) -> list[tuple[int, int, int]]:
-    """Every (p, d, D) of the family that fits the window (no normalization); p = 0 with differencing."""
+    """Every (p, d, D) of the family that fits the window (no normalization)."""
     from edge_forecast.train.linear_family import options
 
     return [(p, o.diff, o.seasonal_diff) for o in options(window, season)
-            for p in range(0 if o.diff + o.seasonal_diff else 1, window - o.diff - season * o.seasonal_diff + 1)]
+            for p in range(1, window - o.diff - season * o.seasonal_diff + 1)]
 
 
 def rolling_mae(fit, series: np.ndarray, plan, window: int) -> float:

@@ -58,42 +58,6 @@ def test_the_folded_window_equals_the_recursive_arima_forecast(d, big_d):
         assert model.sums_to_one
 
 
-@pytest.mark.parametrize(("d", "big_d"), [(1, 0), (0, 1), (1, 1)])
-def test_order_0_is_the_random_walk_of_its_differencing(d, big_d):
-    """p = 0: the random walk of each differencing, as the textbook recursion forecasts it: with
-    the family's constant (d + D = 1) the drift method (d = 1) and the seasonal naive forecast plus
-    the mean seasonal change (D = 1); without it persistence and the seasonal naive forecast."""
-    series = _seasonal_walk()
-    intercept = d + big_d <= 1
-    model = fit_ar(series[:120], 0, intercept=intercept, diff=d, seasonal_diff=big_d, season=SEASON)
-    assert model.order == d + SEASON * big_d and model.spec == (0, d, big_d, SEASON) and model.sums_to_one
-    z = series[:120]
-    for _ in range(big_d):
-        z = z[SEASON:] - z[:-SEASON]
-    for _ in range(d):
-        z = z[1:] - z[:-1]
-    assert model.intercept == pytest.approx(float(z.mean()) if intercept else 0.0, rel=1e-12)
-    expected = _recursive_arima(series[:130], np.zeros(0), model.intercept, d, big_d, steps=15)
-    got = closed_loop_batch(model.predict, series[None, 130 - 24 : 130], 15)[0]
-    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-9)
-    # without the constant: persistence, and the seasonal naive forecast (the last season repeated)
-    np.testing.assert_array_equal(fit_ar(series[:120], 0, intercept=False, diff=1).coef, [1.0])
-    naive = fit_ar(series[:120], 0, intercept=False, seasonal_diff=1, season=SEASON)
-    np.testing.assert_allclose(closed_loop_batch(naive.predict, series[None, 130 - 24 : 130], 15)[0],
-                               np.resize(series[130 - SEASON : 130], 15), rtol=1e-12)
-    with pytest.raises(ValueError, match="order >= 1"):
-        fit_ar(series[:120], 0)  # without differencing p = 0 would forecast a constant: not in the family
-
-
-def test_the_choice_backtests_the_random_walks():
-    """choose_linear scores p = 0 of every differencing, so it can fall back on persistence or the
-    seasonal naive forecast when no AR of the differences backtests better."""
-    series = _seasonal_walk()
-    mae = choose_linear(series[:130], 100, 24, SEASON, 8).backtest["mae"]
-    assert {"p=0,d=1,D=0", "p=0,d=0,D=1", "p=0,d=1,D=1"} <= set(mae)
-    assert "p=0,d=0,D=0" not in mae
-
-
 def test_difference_polynomial():
     np.testing.assert_array_equal(difference_polynomial(1, 1, 4), [1, -1, 0, 0, -1, 1])
     np.testing.assert_array_equal(difference_polynomial(0, 0), [1])

@@ -95,20 +95,16 @@ def fit_ar(series: np.ndarray, order: int, intercept: bool = True, diff: int = 0
     one-step forecast y[t] = c + Phi(B) Delta(B) y[t] + (1 - Delta(B)) y[t] is linear in the last
     L = p + d + s*D values; the returned model holds those L folded weights. `first_target`: the
     first index of z used as a target (at least p), so fits of different p can share one sample.
-    p = 0 is allowed with d + D >= 1: the differenced series is noise around its mean c, so
-    y[t] = c + (1 - Delta(B)) y[t] (d = 1: persistence, with c the drift method; D = 1: the
-    seasonal naive forecast, with c its mean seasonal change; FPP3 ch. 5.2 and 9.1).
-    Raises ValueError when `series` has no (lags -> next value) row, or p < 1 without differencing.
+    Raises ValueError when `series` has no (lags -> next value) row, or p < 1.
     """
     series = np.asarray(series, dtype=np.float64).reshape(-1)
     delta = difference_polynomial(diff, seasonal_diff, season)
     z = np.convolve(series, delta, mode="valid")  # z[j] = (Delta(B) y)[j + d + s*D]
     start = max(order, first_target)
-    if order < (1 if diff + seasonal_diff == 0 else 0) or z.size <= start:  # one row at least
+    if order < 1 or z.size <= start:  # one row at least (fewer rows than coefficients: the minimum-norm fit)
         raise ValueError(f"AR({order}) with d={diff}, D={seasonal_diff} needs more than {series.size} values "
-                         "and order >= 1 (0 with differencing)")
-    lags = (np.lib.stride_tricks.sliding_window_view(z[:-1], order)[start - order:] if order
-            else np.empty((z.size - start, 0)))
+                         "and order >= 1")
+    lags = np.lib.stride_tricks.sliding_window_view(z[:-1], order)[start - order:]
     target = z[start:]
     design = np.hstack([lags, np.ones((len(lags), 1))]) if intercept else lags
     solution, *_ = np.linalg.lstsq(design, target, rcond=None)

@@ -3,10 +3,7 @@ least squares on the differenced training part and folded into the window (`base
 
 Order choice (Hyndman & Athanasopoulos, "Forecasting: Principles and Practice", 3rd ed.):
 - for each differencing d in {0, 1} and seasonal differencing D in {0, 1} (period `--season`),
-  p = 0 when d + D >= 1 (the random walk of that differencing, with the constant below: the drift
-  method (d = 1), the seasonal naive forecast plus the mean seasonal change (D = 1); ch. 5.2, 9.1:
-  the benchmark methods, so the backtest can fall back on them), and two orders p >= 1: the one
-  with the lowest corrected Akaike criterion AICc on one shared sample
+  two orders p: the one with the lowest corrected Akaike criterion AICc on one shared sample
   (ch. 9.6: AICc compares models of one differencing, never across differencings), and the
   largest that fits the window (and the data) (AICc scores one-step fits; a closed loop of many steps often
   prefers more lags: on the benchmark's series AICc alone chose AR(1)-AR(2) on nile and
@@ -132,8 +129,6 @@ def choose_linear(series: np.ndarray, train_end: int, window: int, season: int, 
         except ValueError as err:
             scores[option.name] = {"error": str(err)}
             continue
-        if option.diff + option.seasonal_diff:  # the random walk first: the simpler wins a tie
-            orders = [0, *orders]
         for p in orders:
             fitted = fit_ar(series[:start], p, option.intercept, option.diff, option.seasonal_diff, season)
             found[(option, p)] = backtest_mae(fitted, series, plan, window)
