@@ -258,8 +258,8 @@ def train(out: Path, preset: str | None, force: bool, quiet: bool, **options) ->
               help="Where step and stream graphs keep the recurrent state: inside the interpreter (resource "
                    "variables; a step is set x, invoke, get y) or explicit state tensors (what `micro` takes).")
 @click.option("--bias-correction/--no-bias-correction", default=True, show_default=True,
-              help="int8 / int16x8 window graphs: convert again with the output's mean error on the calibration "
-                   "windows taken out of the output layer's bias (recorded in bundle.json as output_bias).")
+              help="int8 / int16x8 window graphs and int8 rollout graphs: convert again with the output's mean "
+                   "error on the calibration windows taken out of the output layer's bias (bundle.json: output_bias).")
 @click.option("--force", is_flag=True, help="Replace an existing bundle directory.")
 @click.option("--quiet", is_flag=True, help="No progress output, only errors and failures.")
 def export(run: Path, out: Path, models: str | None, quant: str | None, calibration_samples: int,

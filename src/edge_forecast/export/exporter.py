@@ -69,7 +69,7 @@ class _Data:
     work: Path
     rollout_horizon: int = 0
     step_state: str = "inside"  # where step / stream graphs keep their state (graph_convert.STATE_KEPT)
-    bias_correction: bool = True  # full-integer window graphs: the output's mean error taken out
+    bias_correction: bool = True  # full-integer window and rollout graphs: the output's mean error taken out
     start: int = 0  # the first evaluated value (the test segment's start); the context window ends there
     norm: Normalization = field(default_factory=Normalization)
     # each one-step evaluation window's own map (location, scale), (steps, 1) each
@@ -114,8 +114,8 @@ def export_bundle(run: Path, out: Path, models: str | None = None, quant: str | 
     window graphs; `rollout_horizon` is the rollout's H (default: the bundle's evaluation steps);
     `step_state`: "inside" (step / stream graphs keep their state in resource variables) or
     "explicit" (state tensors in and out, as `edge-forecast micro` needs). `bias_correction`:
-    full-integer window graphs are converted again with their output's mean error on the
-    calibration windows taken out of the output bias (export/bias_correction.py).
+    full-integer window and rollout graphs are converted again with their output's mean error on
+    the calibration windows taken out of the output bias (export/bias_correction.py).
     """
     record = load_run(run)
     chosen = _parse_models(models, list(record["models"]))
