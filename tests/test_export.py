@@ -215,6 +215,14 @@ def test_full_integer_window_graphs_are_bias_corrected(tiny_bundle, graph_bundle
     assert seen >= 10  # tiny_bundle: rnn, lstm, gru x int8, int16x8; graph_bundle: lstm, gru x int8, rollout-int8
 
 
+def test_the_export_line_says_what_the_bias_correction_did():
+    from edge_forecast.export.exporter import _bias_note
+
+    assert _bias_note(None) == ""
+    assert _bias_note({"measured": 0.0032, "residual": -5e-05, "applied": True}) == "  output bias 0.0032 -> -5e-05 (model units)"
+    assert "not corrected" in _bias_note({"measured": -0.0004, "residual": -0.0004, "applied": False})
+
+
 def test_no_bias_correction_exports_the_first_conversion(tiny_run, tmp_path):
     out = tmp_path / "plain"
     done = cli("export", str(tiny_run), "--out", str(out), "--models", "lstm", "--quant", "int8",

@@ -619,4 +619,13 @@ def _artifact_line(name: str, mode: str, v: dict) -> str:
     e = v["errors"]
     return (f"saved {v['file']} ({v['bytes'] / 1024:.1f} KB)  max|err| {e['one_step_max_abs']:.2g}  "
             f"closed-loop RMSE vs Keras {e['closed_loop_rmse_vs_keras']:.2g}  runtimes {runtimes}  "
-            f"in {v.get('convert_seconds') or 0:.1f} s")
+            f"in {v.get('convert_seconds') or 0:.1f} s" + _bias_note(v.get("output_bias")))
+
+
+def _bias_note(record: dict | None) -> str:
+    """The bias correction on an artifact's line: its mean output error before and after, model units."""
+    if not record:
+        return ""
+    if not record["applied"]:
+        return f"  output bias {record['measured']:.2g} (model units; not corrected: the second conversion was no closer)"
+    return f"  output bias {record['measured']:.2g} -> {record['residual']:.1g} (model units)"
