@@ -28,16 +28,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_report  # noqa: E402
 from linear_ceiling import TIE, beats  # noqa: E402
-from real_series import BENCH_PYTHON, HERE, stride_for  # noqa: E402
+from real_series import BENCH_PYTHON, HELDOUT, HERE, stride_for  # noqa: E402
 
 # name -> window W, season S (also MASE's), horizon H: fixed before the series were read
-SERIES = {
-    "lynx": (20, 10, 10),
-    "wineind": (24, 12, 12),
-    "woolyrnq": (16, 4, 8),
-    "heartrate": (20, 1, 10),
-    "ausbeer": (16, 4, 8),
-}
+SERIES = HELDOUT
 
 
 def one_series(name: str, work: Path) -> dict:

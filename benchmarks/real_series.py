@@ -19,6 +19,11 @@ validation and test); the statistical models are refitted at each origin, so the
 
     .venv-bench/bin/pip install statsforecast statsmodels      # once: benchmark-only venv
     nice .venv/bin/python benchmarks/real_series.py [--work /tmp/edge-forecast-real] [--only air,nile] [--jobs 2]
+    nice .venv/bin/python benchmarks/real_series.py --heldout --jobs 2   # HELDOUT (pip install pmdarima in .venv-bench)
+
+`--heldout`: the same run on five series the project's choices were never tried on (pmdarima's
+datasets; window / season / horizon fixed before their figures were read, as in
+combination_heldout.py); writes real_series_heldout.md / .json.
 """
 
 from __future__ import annotations
@@ -58,6 +63,15 @@ SERIES = {
     "damped": (20, 1, 20),
     "mackey-glass": (20, 1, 20),
 }
+# held-out series (real_series_stats.HELDOUT): window, season, horizon
+HELDOUT = {
+    "lynx": (20, 10, 10),
+    "wineind": (24, 12, 12),
+    "woolyrnq": (16, 4, 8),
+    "heartrate": (20, 1, 10),
+    "ausbeer": (16, 4, 8),
+}
+SHAPES = {**SERIES, **HELDOUT}
 BUILTIN = {"damped": {}, "mackey-glass": {"points": 500}}
 
 
@@ -71,7 +85,7 @@ def series_config(name: str, work: Path):
     from edge_forecast.train.config import build_config
     from edge_forecast.train.sources import resolve_signal
 
-    window, season, horizon = SERIES[name]
+    window, season, horizon = SHAPES[name]
     signal = name if name in BUILTIN else str(work / "data" / f"{name}.npy")
     config = build_config(models=("auto",), signal=signal, window=window, season=season, horizon=horizon,
                           **BUILTIN.get(name, {}))
@@ -86,7 +100,7 @@ def one_series(name: str, work: Path) -> dict:
     from edge_forecast.train.loop import train_run
 
     config, series = series_config(name, work)
-    window, season, horizon = SERIES[name]
+    window, season, horizon = SHAPES[name]
     run, bundle = work / "runs" / name, work / "bundles" / name
     started = time.perf_counter()
     record = train_run(config, run, force=True, quiet=True, warn=lambda _m: None)
@@ -231,15 +245,18 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/edge-forecast-real"))
     parser.add_argument("--only", help="comma-separated series names (default: all)")
     parser.add_argument("--jobs", type=int, default=1, help="series trained at once (each its own process)")
+    parser.add_argument("--heldout", action="store_true", help="the held-out series instead (HELDOUT)")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: one series, result JSON to --work
     args = parser.parse_args()
+    report = "real_series_heldout" if args.heldout else "real_series"
     (args.work / "results").mkdir(parents=True, exist_ok=True)
     if args.one:
         result = one_series(args.one, args.work)
         (args.work / "results" / f"{args.one}.json").write_text(json.dumps(result, indent=1))
         return 0
-    subprocess.run([str(BENCH_PYTHON), str(HERE / "real_series_stats.py"), "data", str(args.work / "data")], check=True)
-    names = args.only.split(",") if args.only else list(SERIES)
+    subprocess.run([str(BENCH_PYTHON), str(HERE / "real_series_stats.py"), "heldout" if args.heldout else "data",
+                    str(args.work / "data")], check=True)
+    names = args.only.split(",") if args.only else list(HELDOUT if args.heldout else SERIES)
     started, load_before = time.perf_counter(), os.getloadavg()
 
     def run(name: str) -> None:
@@ -251,15 +268,17 @@ def main() -> int:
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         list(pool.map(run, names))
     results = [json.loads(p.read_text()) for n in names if (p := args.work / "results" / f"{n}.json").exists()]
-    (RESULTS / "real_series.json").write_text(json.dumps(results, indent=1))
+    (RESULTS / f"{report}.json").write_text(json.dumps(results, indent=1))
     sources = json.loads((args.work / "data" / "sources.json").read_text())
     notes = "\n".join(f"- {k}: {v}" for k, v in sources.items()) + (
-        "\n- damped, mackey-glass (500 values): the built-in signals\n")
+        "\n" if args.heldout else "\n- damped, mackey-glass (500 values): the built-in signals\n")
     body = (f"{__doc__.split(chr(10) + chr(10))[1]}\n\nSeries:\n{notes}\n" + table(results)
             + f"\nWhole run: {time.perf_counter() - started:.0f} s with --jobs {args.jobs}; load average (1, 5, 15 min) "
             f"{_load(load_before)} at the start, {_load(os.getloadavg())} at the end.\n")
-    write_report("real_series", "Real series: auto, its candidates, baselines and statistical models",
-                 "nice .venv/bin/python benchmarks/real_series.py --jobs " + str(args.jobs), body)
+    write_report(report, "Real series" + (", held out" if args.heldout else "")
+                 + ": auto, its candidates, baselines and statistical models",
+                 "nice .venv/bin/python benchmarks/real_series.py " + ("--heldout " if args.heldout else "")
+                 + f"--jobs {args.jobs}", body)
     return 0
 
 
