@@ -17,7 +17,7 @@ evaluation.score: MASE scaled by the training part's in-sample one-step seasonal
 Fairness: the project's models and baselines are fitted once on the training part (before
 validation and test); the statistical models are refitted at each origin, so they see more data.
 
-    .venv-bench/bin/pip install statsforecast statsmodels      # once: benchmark-only venv
+    .venv-bench/bin/pip install statsforecast statsmodels pmdarima      # once: benchmark-only venv
     nice .venv/bin/python benchmarks/real_series.py [--work /tmp/edge-forecast-real] [--only air,nile] [--jobs 2]
     nice .venv/bin/python benchmarks/real_series.py --heldout --jobs 2   # HELDOUT (pip install pmdarima in .venv-bench)
 
