@@ -20,13 +20,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-# the window graph's output layer, whose bias moves the output (a highway adds its own linear term
-# after "dense": shifting "dense" shifts the sum)
-OUTPUT_LAYER = {"ar": "ar"}
-
 
 def output_layer(kind: str) -> str:
-    return OUTPUT_LAYER.get(kind, "dense")
+    """The graph's output layer, whose bias moves the output (a highway adds its own linear term
+    after "dense": shifting "dense" shifts the sum)."""
+    return "ar" if kind == "ar" else "dense"
 
 
 def quantized_outputs(blob: bytes, windows: np.ndarray) -> np.ndarray:
@@ -35,18 +33,17 @@ def quantized_outputs(blob: bytes, windows: np.ndarray) -> np.ndarray:
     input tensor's grid as a device does."""
     from ai_edge_litert.interpreter import Interpreter  # what export verifies with
 
+    from edge_forecast.edge.artifact import TensorQuant  # the device runner's quantizer
+
     interpreter = Interpreter(model_content=blob)
     interpreter.allocate_tensors()
     given, taken = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    in_scale, in_zero = given["quantization"]
-    out_scale, out_zero = taken["quantization"]
-    info = np.iinfo(given["dtype"])
+    into, out_of = TensorQuant.from_details(given), TensorQuant.from_details(taken)
     out = np.empty(len(windows))
     for i, window in enumerate(windows):
-        q = np.clip(np.round(window / in_scale + in_zero), info.min, info.max).astype(given["dtype"])
-        interpreter.set_tensor(given["index"], q[None])
+        interpreter.set_tensor(given["index"], into.quantize(window[None]))
         interpreter.invoke()
-        out[i] = (float(interpreter.get_tensor(taken["index"]).reshape(-1)[0]) - out_zero) * out_scale
+        out[i] = out_of.dequantize(interpreter.get_tensor(taken["index"])).reshape(-1)[0]
     return out
 
 
