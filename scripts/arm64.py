@@ -18,7 +18,11 @@ Recipe and pitfalls measured in shared/DESIGN.md ("arm64 under emulation"):
   Pi CPU is always named (Cortex-A72 = Pi 4, Cortex-A76 = Pi 5).
 
 Needs root, and `apt-get install qemu-user-static mmdebstrap arch-test` (done here when missing
-and running as root). Everything is cached under $EDGE_FORECAST_ARM64_CACHE (default
+and running as root).
+Standard output carries exactly one line, the path (`python`): callers read it with $(...). Every
+set-up step (apt-get, mmdebstrap, pip) writes to standard error, and so does anything else this
+process or its children print (fd 1 is pointed at fd 2 until the path is written). A step that
+fails ends the script with one line naming the step and what to install. Everything is cached under $EDGE_FORECAST_ARM64_CACHE (default
 ~/.cache/edge-forecast/arm64), keyed by what it holds; each piece is built in a temporary
 directory and renamed into place, so an interrupted build is rebuilt next time.
 The wrapper execs down to qemu, so a crash in the guest reaches the caller as the signal itself.
@@ -56,6 +60,20 @@ def log(text: str) -> None:
     print(f"arm64: {text}", file=sys.stderr, flush=True)
 
 
+class SetupError(Exception):
+    """A set-up step failed: the message is the one line the user reads."""
+
+
+def setup_step(what: str, hint: str, cmd: list[str], **kwargs) -> None:
+    """Run one set-up command with its output on stderr; a failure is one line naming the step."""
+    try:
+        done = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=sys.stderr, stderr=sys.stderr, **kwargs)
+    except OSError as exc:
+        raise SetupError(f"{what}: cannot run {cmd[0]} ({exc.strerror}); {hint}") from None
+    if done.returncode != 0:
+        raise SetupError(f"{what}: {cmd[0]} exited with {done.returncode} (its output is above); {hint}")
+
+
 def _key(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:12]
 
@@ -77,17 +95,30 @@ def _build_once(target: Path, build) -> Path:
     return target
 
 
+TOOLS = dict(zip(APT_PACKAGES, ("qemu-aarch64-static", "mmdebstrap", "arch-test"), strict=True))
+
+
+def _missing_tools() -> list[str]:
+    return [package for package, exe in TOOLS.items() if shutil.which(exe) is None]
+
+
 def ensure_tools() -> None:
-    missing = [p for p, exe in zip(APT_PACKAGES, ("qemu-aarch64-static", "mmdebstrap", "arch-test"), strict=True)
-               if shutil.which(exe) is None]
+    missing = _missing_tools()
     if not missing:
         return
+    hint = f"install them by hand: apt-get install {' '.join(missing)}"
     if os.geteuid() != 0:
-        sys.exit(f"error: the emulated Pi needs {', '.join(missing)}: sudo apt-get install {' '.join(missing)}")
+        raise SetupError(f"the emulated Pi needs {', '.join(missing)}: sudo apt-get install {' '.join(missing)}")
     log(f"installing {', '.join(missing)}")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-q"], check=True, env=env, stdin=subprocess.DEVNULL)
-    subprocess.run(["apt-get", "install", "-y", "-q", *missing], check=True, env=env, stdin=subprocess.DEVNULL)
+    setup_step("apt-get update", hint, ["apt-get", "update", "-q"], env=env)
+    # --reinstall: a package dpkg lists as installed whose program is gone is put back too
+    setup_step(f"apt-get install {' '.join(missing)}", hint,
+               ["apt-get", "install", "-y", "-q", "--reinstall", *missing], env=env)
+    still = _missing_tools()
+    if still:
+        raise SetupError(f"apt-get installed {', '.join(still)} but {', '.join(TOOLS[p] for p in still)} "
+                         f"is not on PATH ({os.environ.get('PATH', '')})")
 
 
 def ensure_root(suite: str) -> Path:
@@ -95,8 +126,10 @@ def ensure_root(suite: str) -> Path:
     def build(tmp: Path) -> None:
         log(f"building the arm64 Debian {suite} root (mmdebstrap, extract only)")
         tmp.rmdir()  # mmdebstrap wants to create it (or an empty dir); start clean
-        subprocess.run(["mmdebstrap", "--quiet", "--arch=arm64", "--variant=extract",
-                        f"--include={ROOT_PACKAGES}", suite, str(tmp)], check=True, stdin=subprocess.DEVNULL)
+        setup_step(f"mmdebstrap (arm64 Debian {suite} root)",
+                   "it needs Debian's package mirror (this machine's apt sources) and arch-test",
+                   ["mmdebstrap", "--quiet", "--arch=arm64", "--variant=extract",
+                    f"--include={ROOT_PACKAGES}", suite, str(tmp)])
         # trixie ships files under /usr only and base-files (not unpacked here) makes the /lib
         # link: without it the loader /lib/ld-linux-aarch64.so.1 is missing
         for name in ("bin", "sbin", "lib"):
@@ -111,8 +144,9 @@ def _project_wheel(dest: Path) -> Path:
     shutil.copytree(ROOT / "src", src / "src", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, src / name)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", "--no-deps",
-                    "--wheel-dir", str(dest), str(src)], check=True, stdin=subprocess.DEVNULL)
+    setup_step("pip wheel (this checkout)", f"{sys.executable} needs pip, setuptools and wheel",
+               [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", "--no-deps",
+                "--wheel-dir", str(dest), str(src)])
     shutil.rmtree(src)
     return next(dest.glob("edge_forecast-*.whl"))
 
@@ -129,11 +163,12 @@ def ensure_site(suite: str, runtime: str) -> Path:
             wheel = _project_wheel(Path(wheels))
             log(f"pip install '{wheel.name}[{RUNTIMES[runtime]}]' for cp{py.replace('.', '')} aarch64")
             tags = [arg for plat in PLATFORMS for arg in ("--platform", plat)]
-            subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                            "--target", str(tmp), "--only-binary=:all:", "--python-version", py,
-                            "--implementation", "cp", "--abi", "cp" + py.replace(".", ""), *tags,
-                            f"{wheel}[{RUNTIMES[runtime]}]", *TEST_REQUIREMENTS],
-                           check=True, stdin=subprocess.DEVNULL)
+            setup_step(f"pip install (aarch64 cp{py.replace('.', '')} wheels for {runtime})",
+                       "it needs PyPI, which must have aarch64 wheels of the runtime for this Python",
+                       [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                        "--target", str(tmp), "--only-binary=:all:", "--python-version", py,
+                        "--implementation", "cp", "--abi", "cp" + py.replace(".", ""), *tags,
+                        f"{wheel}[{RUNTIMES[runtime]}]", *TEST_REQUIREMENTS])
     return _build_once(CACHE / f"site-{suite}-{runtime}-{key}", build)
 
 
@@ -183,10 +218,20 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--cpu", choices=tuple(CPUS), default="cortex-a72")
     cut = argv.index("--") if "--" in argv else len(argv)
     opts, args = parser.parse_args(argv[:cut]), argv[cut + 1:]
-    wrapper = ensure_python(opts.runtime, opts.suite, opts.cpu)
+    # A caller reads stdout as the path: until it is written, fd 1 is stderr, so nothing that this
+    # process or a child prints (apt's progress, pip's notices) can end up there.
+    sys.stdout.flush()
+    result = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    try:
+        wrapper = ensure_python(opts.runtime, opts.suite, opts.cpu)
+    except SetupError as exc:
+        print(f"error: arm64 set-up: {exc}", file=sys.stderr)
+        return 2
     if opts.action == "python":
-        print(wrapper)
+        print(wrapper, file=result, flush=True)
         return 0
+    os.dup2(result.fileno(), 1)  # the emulated command's own output is the caller's
     os.execv(str(wrapper), [str(wrapper), *args])
     return 0  # not reached
 

@@ -1,22 +1,65 @@
 #!/usr/bin/env bash
-# The whole test suite from a fresh clone: creates the environments it needs, then runs
-#   1. the main suite (TensorFlow, ai-edge-litert, tflite-micro) in .venv, numpy 2;
-#   2. the device suite with tflite-runtime 2.14 on numpy < 2 in .venv-tflite (no TensorFlow),
-#      and with ai-edge-litert, on a bundle with every graph kind;
-#   3. on an emulated Raspberry Pi 4 (arm64 Debian 12, Python 3.11, qemu-user, scripts/arm64.py):
-#      the device suite with ai-edge-litert and with tflite-runtime on that same bundle exported
-#      here, and `bench` end to end; on Debian 13 (Python 3.13) the device extra's install and a
-#      forecast. Needs root (apt, a private mount namespace); EDGE_FORECAST_SKIP_ARM64=1 skips it.
+# The whole test suite from a fresh clone. First every environment is prepared, so that a set-up
+# failure is one line, before any test runs:
+#   .venv         TensorFlow, ai-edge-litert, tflite-micro, numpy 2 (the main suite);
+#   .venv-tflite  tflite-runtime 2.14 on numpy < 2, no TensorFlow (the device suite);
+#   an emulated Raspberry Pi (arm64 Debian 12 and 13 user spaces under qemu-user, scripts/arm64.py)
+#   with ai-edge-litert and with tflite-runtime. Needs root (apt, a private mount namespace);
+#   EDGE_FORECAST_SKIP_ARM64=1 skips it.
+# Then the suites run: the main suite; the device suite on tflite-runtime and on ai-edge-litert,
+# on a bundle with every graph kind; the device suite and `bench` end to end on the emulated Pi 4;
+# on Debian 13 (Python 3.13) the device extra's install and a forecast.
+# `bash scripts/test.sh --setup-only` prepares the environments and stops. Set-up output goes to
+# stderr: stdout carries only the test runs' own reports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3.11}"
+SETUP_ONLY=0
+if [ "${1:-}" = "--setup-only" ]; then SETUP_ONLY=1; shift; fi
 
-[ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[desktop,dev]'
+setup_failed() { echo "error: set-up failed: $*" >&2; exit 2; }
+step() {  # what, what to do if it fails, command...: the command's output goes to stderr
+  local what="$1" hint="$2"; shift 2
+  echo "set-up: $what" >&2
+  "$@" >&2 || setup_failed "$what; $hint"
+}
+arm64_python() {  # arguments of `scripts/arm64.py python`: prints the emulated Python's path, checked
+  local out
+  out="$("$PY" scripts/arm64.py python "$@")" \
+    || setup_failed "the emulated Raspberry Pi (scripts/arm64.py python $*): see its error line above"
+  if [ -z "$out" ] || [ "$(printf '%s\n' "$out" | wc -l)" -ne 1 ] || [ ! -x "$out" ]; then
+    setup_failed "scripts/arm64.py python $* printed '$out' on stdout, not the path of one executable"
+  fi
+  printf '%s\n' "$out"
+}
+
+command -v "$PY" >/dev/null \
+  || setup_failed "$PY not found: install Python 3.11 (apt-get install python3.11 python3.11-venv) or set PYTHON"
+PIP_QUIET=(-q --disable-pip-version-check)
+[ -x .venv/bin/python ] || step "create .venv" "install the venv module: apt-get install python3.11-venv" \
+  "$PY" -m venv .venv
+step "pip install -e '.[desktop,dev]' into .venv" "pip's error is above (PyPI must be reachable)" \
+  .venv/bin/python -m pip install "${PIP_QUIET[@]}" -e '.[desktop,dev]'
 # tflite-runtime has wheels only for Python <= 3.11 and needs numpy < 2: its own environment
-# (made first: the main suite borrows its package to check the numpy-2 error)
-[ -x .venv-tflite/bin/python ] || "$PY" -m venv .venv-tflite
-.venv-tflite/bin/python -m pip install -q --disable-pip-version-check -e '.[tflite-runtime]' 'pytest>=8,<10'
+# (the main suite borrows its package to check the numpy-2 error)
+[ -x .venv-tflite/bin/python ] || step "create .venv-tflite" "install the venv module: apt-get install python3.11-venv" \
+  "$PY" -m venv .venv-tflite
+step "pip install -e '.[tflite-runtime]' into .venv-tflite" "pip's error is above (tflite-runtime needs Python <= 3.11)" \
+  .venv-tflite/bin/python -m pip install "${PIP_QUIET[@]}" -e '.[tflite-runtime]' 'pytest>=8,<10'
+
+ARM64=""
+if [ "${EDGE_FORECAST_SKIP_ARM64:-0}" = "1" ]; then
+  echo "warning: EDGE_FORECAST_SKIP_ARM64=1: the emulated Raspberry Pi suite is skipped" >&2
+else
+  [ "$(id -u)" = 0 ] || setup_failed "the emulated Raspberry Pi needs root (apt-get, a private mount namespace); run as root or set EDGE_FORECAST_SKIP_ARM64=1"
+  echo "set-up: the emulated Raspberry Pi (first time: apt-get, mmdebstrap and pip, a few minutes)" >&2
+  ARM_LITERT="$(arm64_python litert)" || exit 2
+  ARM_TFLITE="$(arm64_python tflite-runtime)" || exit 2
+  ARM_313="$(arm64_python litert --suite trixie)" || exit 2
+  ARM64="--probe-python $ARM_LITERT --probe-python $ARM_TFLITE"
+fi
+echo "set-up: done" >&2
+[ "$SETUP_ONLY" = 0 ] || exit 0
 
 run_pytest() {  # pytest exit 5 (nothing collected) is a failure here, not a pass
   local rc=0
@@ -26,15 +69,6 @@ run_pytest() {  # pytest exit 5 (nothing collected) is a failure here, not a pas
 }
 
 run_pytest .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
-
-ARM64=""
-if [ "${EDGE_FORECAST_SKIP_ARM64:-0}" = "1" ]; then
-  echo "warning: EDGE_FORECAST_SKIP_ARM64=1: the emulated Raspberry Pi suite is skipped" >&2
-else
-  ARM_LITERT="$("$PY" scripts/arm64.py python litert)"
-  ARM_TFLITE="$("$PY" scripts/arm64.py python tflite-runtime)"
-  ARM64="--probe-python $ARM_LITERT --probe-python $ARM_TFLITE"
-fi
 
 BUNDLE_DIR="$(mktemp -d)"
 trap 'rm -rf "$BUNDLE_DIR"' EXIT
@@ -85,6 +119,5 @@ assert refused["status"] != "measured" and "SIGSEGV" in refused["reason"] and "a
 print("emulated arm64 bench: litert float32, int8 and tflite-runtime float32 measured; tflite-runtime int8 refused")
 CHECK
 # Raspberry Pi OS trixie: Python 3.13 installs the device extra (pip, cp313 aarch64) and forecasts
-ARM_313="$("$PY" scripts/arm64.py python litert --suite trixie)"
 EDGE_FORECAST_DEVICE_BUNDLE="$BUNDLE_DIR/bundle" \
   run_pytest "$ARM_313" -m pytest -q -p no:cacheprovider tests/device -k "float32_forecast_equals_keras or run_prints"
