@@ -22,8 +22,8 @@ validation and test); the statistical models are refitted at each origin, so the
     nice .venv/bin/python benchmarks/real_series.py --heldout --jobs 2   # HELDOUT (pip install pmdarima in .venv-bench)
 
 `--heldout`: the same run on five series the project's choices were never tried on (pmdarima's
-datasets; window / season / horizon fixed before their figures were read, as in
-combination_heldout.py); writes real_series_heldout.md / .json.
+datasets; window / season / horizon fixed before their figures were read: HELDOUT below); writes
+real_series_heldout.md / .json.
 """
 
 from __future__ import annotations

@@ -31,8 +31,8 @@ SOURCES = {
 }
 
 
-# series the project's choices were never tried on (benchmarks/combination_heldout.py), each
-# shipped inside pmdarima (pmdarima.datasets; R's datasets / fpp's, as its docs say)
+# series the project's choices were never tried on (docs/design/0004-linear-family-and-model-auto.md
+# tells why), each shipped inside pmdarima (pmdarima.datasets; R's datasets / fpp's, as its docs say)
 HELDOUT = {
     "lynx": "pmdarima.datasets.load_lynx: yearly Canadian lynx trappings 1821-1934",
     "wineind": "pmdarima.datasets.load_wineind: monthly Australian wine sales 1980-1994",

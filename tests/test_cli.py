@@ -1,5 +1,5 @@
 """The command line's argument handling: one line and exit 2 for every usage error, one parser of
-comma-separated choices, deprecated option names (fast: nothing trains or loads a model)."""
+comma-separated choices, removed option names (fast: nothing trains or loads a model)."""
 
 from __future__ import annotations
 
@@ -50,15 +50,14 @@ def test_comma_choices_come_back_canonical():
     assert kind.convert(" Step,rollout,step ", None, None) == "step,rollout"
 
 
-@pytest.mark.parametrize(("args", "old", "new"), [
-    (["run", "B", "--steps", "3"], "--steps", "--horizon"),
-    (["bench", "B", "--out", "OUT", "--steps", "3"], "--steps", "--horizon"),
-    (["export", "B", "--out", "OUT", "--rollout-steps", "3"], "--rollout-steps", "--rollout-horizon"),
+@pytest.mark.parametrize(("args", "old"), [
+    (["run", "B", "--steps", "3"], "--steps"),
+    (["bench", "B", "--out", "OUT", "--steps", "3"], "--steps"),
+    (["export", "B", "--out", "OUT", "--rollout-steps", "3"], "--rollout-steps"),
+    (["train", "--out", "OUT", "--rollout", "3"], "--rollout"),
 ])
-def test_old_option_names_still_work_with_a_warning(tmp_path, args, old, new):
+def test_names_renamed_before_0_1_0_are_unknown_options(tmp_path, args, old):
+    # CHANGELOG.md: --horizon, --rollout-horizon and --train-horizon replaced them
     args = [str(tmp_path / a) if a in ("OUT", "B") else a for a in args]
-    done = cli(*args)
-    lines = done.stderr.strip().splitlines()
-    assert lines[0] == f"warning: {old} is deprecated; use {new}", done.stderr
-    assert done.returncode == 2 and lines[1].startswith("error: ") and "does not exist" in lines[1]
-    assert old not in cli(args[0], "--help").stdout  # hidden
+    _one_line_error(cli(*args), f"No such option '{old}'")
+    assert not (tmp_path / "OUT").exists()

@@ -126,24 +126,11 @@ def test_default_budget_scales_rate_steps_and_horizon_with_an_auto_batch_only():
     assert resolved(600, stream=40)[0].train_horizon == 20
 
 
-def test_training_horizon_stages_cover_every_step_in_order_and_are_checked():
-    from edge_forecast.train.budget import resolve_budget
+def test_weight_average_is_checked_in_the_config():
     from edge_forecast.train.config import build_config
-    from edge_forecast.train.rollout import stage_horizons
 
-    per_step = stage_horizons(((0.4, 3), (0.4, 5), (0.2, 10)), 3200)
-    assert per_step.shape == (3200,) and list(np.bincount(per_step)[[3, 5, 10]]) == [1280, 1280, 640]
-    assert (np.diff(per_step) >= 0).all()  # short loops first, no stage revisited
-    assert list(stage_horizons(((1, 4), (2, 1)), 7)) == [4, 4, 1, 1, 1, 1, 1]  # shares normalized, ends rounded
-    assert list(stage_horizons(((1.0, 5),), 3)) == [5, 5, 5]
-    # the samples span the longest stage: the budget sets --train-horizon to it
-    config = build_config(None, window=52, horizon_stages=((0.5, 3), (0.5, 10)))
-    assert resolve_budget(config, 1000)[0].train_horizon == 10
-    for bad in ({"horizon_stages": ((0.5, 3), (0.5, 10)), "train_horizon": 5},
-                {"horizon_stages": ((0.0, 3), (1.0, 5))}, {"horizon_stages": ((1.0, 0),)},
-                {"horizon_stages": ((1.0, 30),), "stream": 40}, {"weight_average": 1.0}):
-        with pytest.raises(UserError):
-            build_config(None, **bad)
+    with pytest.raises(UserError):
+        build_config(None, weight_average=1.0)
 
 
 @pytest.mark.slow
@@ -218,14 +205,3 @@ def test_weight_average_option_errors(tmp_path):
                            "or --stream)")):
         done = cli("train", *args, "--out", str(tmp_path / "r"))
         assert done.returncode == 2 and done.stderr.strip() == message and not (tmp_path / "r").exists()
-
-
-def test_rollout_is_a_deprecated_name_of_train_horizon(tmp_path):
-    done = cli("train", "--points", "30", "--window", "10", "--rollout", "25", "--epochs", "1", "--out", str(tmp_path / "r"))
-    lines = done.stderr.splitlines()
-    assert done.returncode == 2 and lines[0] == "warning: --rollout is deprecated; use --train-horizon"
-    assert lines[-1].endswith("too short for window 10 + training horizon 25; lower --train-horizon or --window")
-    both = cli("train", "--rollout", "2", "--train-horizon", "2", "--out", str(tmp_path / "r"))
-    assert both.returncode == 2 and both.stderr.strip() == (
-        "error: --rollout is the deprecated name of --train-horizon; give only --train-horizon")
-    assert "--rollout" not in cli("train", "--help").stdout.replace("--rollout-", "")

@@ -273,7 +273,7 @@ def test_integer_closed_loop_with_per_step_normalization_on_a_decaying_signal(pe
 
     Measured (README: Instance normalization): the goal holds for int16x8, the fallback (1.21x
     here); int8 proper does not meet it (2.65x here; 1.06x-3.19x over five seeds of the seed signal
-    in benchmarks/results/instance_norm_int8.md, where one model's int8 ranges from 1.0x to 10.5x
+    in docs/design/evidence/instance_norm_int8.md, where one model's int8 ranges from 1.0x to 10.5x
     with the calibration subset): its grids step ~1 % of each window's spread, while the float
     model's error is smaller than that. So this asserts what holds: int16x8 within 1.5x, int8
     within 3x (without normalization: ~10x), and the bundle labels each variant honestly."""

@@ -38,7 +38,6 @@ level is the export host's result; bundles written before `platforms` existed ha
 from __future__ import annotations
 
 import platform
-import warnings
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -283,12 +282,6 @@ class Bundle:
         """The W true values before the evaluation segment, float64 (W,), signal units: where a
         forecast starts when the user gives no history."""
         return np.asarray(context_window_values(self.data), dtype=np.float64)
-
-    @property
-    def seed_window(self) -> np.ndarray:
-        """Deprecated name of `context_window` (a DeprecationWarning)."""
-        warnings.warn("Bundle.seed_window is deprecated; use Bundle.context_window", DeprecationWarning, stacklevel=2)
-        return self.context_window
 
     @property
     def models(self) -> list[str]:

@@ -64,16 +64,6 @@ class CommaChoices(click.ParamType):
         return ",".join(getattr(f, "value", f) for f in found)
 
 
-def _renamed(old: str | None, new: str | None, old_name: str, new_name: str):
-    """The value of an option given by its new name or its deprecated one (with a warning)."""
-    if old is None:
-        return new
-    if new is not None:
-        raise UserError(f"{old_name} is the deprecated name of {new_name}; give only {new_name}")
-    click.echo(f"warning: {old_name} is deprecated; use {new_name}", err=True)
-    return old
-
-
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="edge-forecast")
 @click.option("--verbose", is_flag=True,
@@ -203,7 +193,6 @@ def _reading_options(command):
               help="Closed-loop (multi-step) training: steps the model feeds its own predictions back, the loss "
                    "covering each; 0 = teacher forcing.  [default: 10, 5 with a batch grown past 16; --stream: 20; "
                    "seed preset: 0]")
-@click.option("--rollout", type=int, hidden=True, help="Deprecated name of --train-horizon.")
 @click.option("--input-noise", type=FINITE, help="Closed-loop training: Gaussian noise std added to input windows (scaled units).  [default: 0]")
 @click.option("--weight-average", type=FiniteFloat(0, 1, max_open=True),
               help="Closed-loop training keeps an exponential moving average of the weights with this momentum "
@@ -229,8 +218,6 @@ def train(out: Path, preset: str | None, force: bool, quiet: bool, **options) ->
     """Train forecasters on a signal and save a run directory."""
     from edge_forecast.train.config import build_config
 
-    options["train_horizon"] = _renamed(options.pop("rollout"), options.pop("train_horizon"), "--rollout", "--train-horizon")
-
     config = build_config(preset, **options)
     from edge_forecast.train.loop import train_run
 
@@ -253,7 +240,6 @@ def train(out: Path, preset: str | None, force: bool, quiet: bool, **options) ->
               help="Comma-separated graphs: window (always), step, rollout, stream; the others in float32 and int8.")
 @click.option("--rollout-horizon", type=HORIZON,
               help="Forecast length H of the rollout graph (values per invoke).  [default: the evaluation steps]")
-@click.option("--rollout-steps", type=HORIZON, hidden=True, help="Deprecated name of --rollout-horizon.")
 @click.option("--step-state", type=click.Choice(list(STATE_KEPT)), default=STATE_KEPT[0], show_default=True,
               help="Where step and stream graphs keep the recurrent state: inside the interpreter (resource "
                    "variables; a step is set x, invoke, get y) or explicit state tensors (what `micro` takes).")
@@ -263,13 +249,11 @@ def train(out: Path, preset: str | None, force: bool, quiet: bool, **options) ->
 @click.option("--force", is_flag=True, help="Replace an existing bundle directory.")
 @click.option("--quiet", is_flag=True, help="No progress output, only errors and failures.")
 def export(run: Path, out: Path, models: str | None, quant: str | None, calibration_samples: int,
-           probe_python: tuple[str, ...], graphs: str, rollout_horizon: int | None, rollout_steps: int | None,
+           probe_python: tuple[str, ...], graphs: str, rollout_horizon: int | None,
            step_state: str, bias_correction: bool,
            force: bool, quiet: bool) -> None:
     """Convert a training RUN to TFLite in every quantization mode, verified, into a bundle."""
     from edge_forecast.export.exporter import export_bundle
-
-    rollout_horizon = _renamed(rollout_steps, rollout_horizon, "--rollout-steps", "--rollout-horizon")
 
     result = export_bundle(run, out, models=models, quant=quant, calibration_samples=calibration_samples,
                            force=force, probe_python=probe_python, echo=_echo(quiet), graphs=graphs,
@@ -298,7 +282,6 @@ def _warnings_and_failures(warnings: list[str], failures: list[str], quiet: bool
 @click.option("--horizon", type=HORIZON,
               help="Forecast length: values forecast (after each observation with --follow).  "
                    "[default: the bundle's evaluation length; 1 with --follow]")
-@click.option("--steps", type=HORIZON, hidden=True, help="Deprecated name of --horizon.")
 @click.option("--history", help="Recent values to start from: CSV / .npy file, or - for stdin (one per line).  "
                                 "[default: the bundle's context window]")
 @click.option("--column", help="Values column of a --history file or --follow lines: name or 0-based index.")
@@ -316,7 +299,7 @@ def _warnings_and_failures(warnings: list[str], failures: list[str], quiet: bool
 @click.option("--graph", type=click.Choice(["auto", "window", "step", "stream", "rollout"]), default="auto", show_default=True,
               help="auto: rollout when --horizon fits its H, step (stream for a stream-trained model) for --follow "
                    "and longer forecasts, else window (when the bundle has them).")
-def run(bundle: Path, model: str | None, variant: str | None, horizon: int | None, steps: int | None,
+def run(bundle: Path, model: str | None, variant: str | None, horizon: int | None,
         history: str | None, column: str | None, fill: str | None, delimiter: str | None, decimal: str | None,
         time_column: str | None, time_format: str | None, resample: bool, follow: bool, fmt: str, runtime: str,
         threads: int | None, graph: str) -> None:
@@ -324,7 +307,6 @@ def run(bundle: Path, model: str | None, variant: str | None, horizon: int | Non
     from edge_forecast.edge.cli_run import run_command
     from edge_forecast.tabular import ReadOptions
 
-    horizon = _renamed(steps, horizon, "--steps", "--horizon")
     read = ReadOptions(column=column, delimiter=delimiter, decimal=decimal, time_column=time_column,
                        time_format=time_format, resample=resample)
     run_command(bundle, model=model, variant=variant, horizon=horizon, history=history, read=read, fill=fill,
@@ -358,7 +340,6 @@ def micro(bundle: Path, models: str | None, variants: str | None, arena_margin: 
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Report directory to create.")
 @click.option("--horizon", type=HORIZON,
               help="Closed-loop forecast length.  [default: the bundle's evaluation length]")
-@click.option("--steps", type=HORIZON, hidden=True, help="Deprecated name of --horizon.")
 @click.option("--repeats", type=AT_LEAST_ONE, default=3, show_default=True,
               help="Latency repeats (>= 1,000 steps each); the report gives the median of each statistic.")
 @click.option("--runtimes", type=CommaChoices(RUNTIME_CHOICES, "runtime", alone=("all",)), default="all",
@@ -368,12 +349,11 @@ def micro(bundle: Path, models: str | None, variants: str | None, arena_margin: 
               help="The training run of the bundle: also measure the float Keras model (needs TensorFlow).")
 @click.option("--force", is_flag=True, help="Replace an existing report directory.")
 @click.option("--quiet", is_flag=True, help="No progress output, only errors.")
-def bench(bundle: Path, out: Path, horizon: int | None, steps: int | None, repeats: int, runtimes: str,
+def bench(bundle: Path, out: Path, horizon: int | None, repeats: int, runtimes: str,
           reference: Path | None, force: bool, quiet: bool) -> None:
     """Benchmark every variant of a BUNDLE on every runtime: report.md, report.json and figures."""
     from edge_forecast.bench.runner import bench_bundle
 
-    horizon = _renamed(steps, horizon, "--steps", "--horizon")
     result = bench_bundle(bundle, out, horizon=horizon, repeats=repeats, runtimes=runtimes, reference=reference,
                           force=force, echo=_echo(quiet))
     _echo(quiet)(f"report saved to {result.markdown}")

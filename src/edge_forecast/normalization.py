@@ -4,7 +4,7 @@ Reversible instance normalization (Kim et al., "Reversible Instance Normalizatio
 Time-Series Forecasting against Distribution Shift", ICLR 2022): a window is mapped by its own
 location and scale before the model sees it, and the model's output is mapped back, so an integer
 input grid covers a fixed normalized range whatever the signal's amplitude or level (issue #15;
-the rules were compared by measurement, benchmarks/results/instance_norm_int8_rules.md).
+the rules were compared by measurement, docs/design/evidence/instance_norm_int8_rules.md).
 
 Rules (window w in model units, i.e. after the run's global scaler; floor > 0 keeps a flat
 stretch finite):
@@ -41,7 +41,7 @@ RULES = ("none", "perstep", "origin", "origin-mean")
 AUTO = "auto"
 CHOICES = (AUTO, *RULES)  # what --normalize accepts; runs and bundles record one of RULES
 DEFAULT_RULE = AUTO
-# auto's rule (measured in benchmarks/results/instance_norm_int8.md): the training part cut into
+# auto's rule (measured in docs/design/evidence/instance_norm_int8.md): the training part cut into
 # DRIFT_BLOCKS consecutive parts; their largest standard deviation over their smallest is the scale
 # drift (seed signal 8.50, Mackey-Glass 1.10). Thirds, not windows: a window's own spread varies
 # along any oscillation, the thirds' spread only when the scale drifts.

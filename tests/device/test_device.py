@@ -77,14 +77,11 @@ def test_history_starts_the_forecast(tiny_bundle):
     assert not np.array_equal(f.forecast(series[:40], 5), from_seed)
 
 
-def test_forecast_steps_is_a_deprecated_name_of_horizon(tiny_bundle):
+def test_forecast_horizon_defaults_to_one_and_is_checked(tiny_bundle):
     f = Forecaster(tiny_bundle, "rnn", "float32", graph="window")
-    expected = f.forecast(None, horizon=4)
-    assert expected.shape == (4,) and f.forecast(None).shape == (1,)
-    with pytest.warns(DeprecationWarning, match=r"forecast\(steps=\) is deprecated; use horizon="):
-        assert np.array_equal(f.forecast(None, steps=4), expected)
-    with pytest.raises(TypeError, match="horizon= only"):
-        f.forecast(None, 4, steps=4)
+    assert f.forecast(None, horizon=4).shape == (4,) and f.forecast(None).shape == (1,)
+    with pytest.raises(TypeError):  # steps=, its name before 0.1.0 (CHANGELOG.md)
+        f.forecast(None, steps=4)
     with pytest.raises(UserError, match="horizon must be between 1 and"):
         f.forecast(None, horizon=0)
 
@@ -179,7 +176,7 @@ def test_corrupt_bundle_exits_2(tiny_bundle, tmp_path, how, message):
         (["--horizon", "0"], None, "'--horizon': 0 is not in the range 1<=x<=10000000"),
         (["--horizon", "100000000000000"], None, "'--horizon': 100000000000000 is not in the range"),
         (["--follow", "--horizon", "1000000000"], "", "'--horizon': 1000000000 is not in the range"),
-        (["--horizon", "3", "--steps", "3"], None, "--steps is the deprecated name of --horizon"),
+        (["--steps", "3"], None, "No such option '--steps'"),
         (["--history", "-"], "1e308\n-1e308\n" * 10, "out of range for the model's float32 input"),
         (["--follow", "--history", "-"], "", "--history cannot be - as well"),
         (["--threads", "0"], None, "'--threads': 0 is not in the range 1<=x<=256"),
@@ -281,8 +278,7 @@ def test_a_bundle_that_names_the_context_window_seed_window_still_runs(tiny_bund
     (copy / "bundle.json").write_text(json.dumps(doc))
     old, new = load_bundle(copy), load_bundle(tiny_bundle)
     assert np.array_equal(old.context_window, new.context_window)
-    with pytest.warns(DeprecationWarning, match="use Bundle.context_window"):
-        assert np.array_equal(old.seed_window, new.context_window)
+    assert not hasattr(old, "seed_window")  # the property's old name is gone (CHANGELOG.md)
     expected = Forecaster(new, "rnn", "float32", graph="window").forecast(None, 5)
     assert np.array_equal(Forecaster(old, "rnn", "float32", graph="window").forecast(None, 5), expected)
     doc["context_window"] = [v + 1.0 for v in doc["seed_window"]]  # both names, two different windows

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import platform
 import threading
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -278,22 +277,15 @@ class Forecaster:
         """The closed loop from the current state (one invoke per value), in signal units."""
         return self._origin.inverse(run_closed_loop(self._loop, steps))
 
-    def forecast(self, history: np.ndarray | None = None, horizon: int | None = None, *,
-                 steps: int | None = None) -> np.ndarray:
+    def forecast(self, history: np.ndarray | None = None, horizon: int | None = None) -> np.ndarray:
         """Closed loop: the `horizon` values after `history` (signal units, any length >= the window;
         default: the bundle's context window), float64 (horizon,) in signal units. `horizon`
-        defaults to 1; `steps=` is its deprecated name (a DeprecationWarning).
+        defaults to 1.
 
         The state is left at `history`: a later `update` appends its observation after it (the
         forecast's own predictions never enter the stream), whichever graph ran the forecast.
         Raises UserError for `horizon` outside 1..MAX_STEPS (or beyond a forced rollout graph's
-        horizon) and for a history that is short, not finite or beyond float32; TypeError when
-        both `horizon` and `steps` are given."""
-        if steps is not None:
-            if horizon is not None:
-                raise TypeError("Forecaster.forecast: give horizon= only (steps= is its deprecated name)")
-            warnings.warn("Forecaster.forecast(steps=) is deprecated; use horizon=", DeprecationWarning, stacklevel=2)
-            horizon = steps
+        horizon) and for a history that is short, not finite or beyond float32."""
         horizon = 1 if horizon is None else horizon
         check_steps(horizon, "horizon")
         with self._lock:

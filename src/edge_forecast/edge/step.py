@@ -10,8 +10,8 @@ in two kinds, and `StepModel` runs either (it tells them apart by the signatures
   the public signature runner, made for the call and dropped (a live runner holds the native
   interpreter, and the interpreters then refuse `invoke()`). A closed-loop step is set x, invoke,
   get y: the public-API floor without a state copy, which is why it exists
-  (benchmarks/step_cost.py: the explicit-state step through public calls cost 1.2-1.5x the
-  private native invoke this module used before #16).
+  (docs/design/0005-state-inside-the-graph.md: the explicit-state step through public calls
+  cost 1.2-1.5x the private native invoke this module used before #16).
 - explicit state (older bundles and `export --step-state explicit`, which
   `edge-forecast micro` takes): inputs x (1, 1) and the state tensors, outputs y (1, 1) and the
   next states. After an invoke each next-state output is copied into its state input with
@@ -231,7 +231,7 @@ class StepModel:
         """Feed one model-unit value; return the graph's prediction of the next (one invoke).
 
         Per step on a state-inside graph: set x, invoke, get y, the public-API floor of a step
-        (benchmarks/step_cost.py measures it); what is written here around those calls is kept to
+        (docs/design/evidence/step_cost.md measured it); what is written here around those calls is kept to
         local names and Python scalars. An explicit-state graph runs `_push_explicit` instead."""
         if self._levels is not None:
             self._set(self.x_index, self._levels[self._quantize(value)])

@@ -4,7 +4,7 @@ and rollout graphs).
 Integer rounding of weights and activations leaves a systematic error in the output, not only
 noise, and a closed loop adds that error up at every step it feeds back (the default LSTM's int8
 one-step output was off by a mean 0.0004 to 0.0094 model units on the built-in signals:
-benchmarks/results/instance_norm_int8.md, its output bias column). The correction measures the mean of
+docs/design/evidence/instance_norm_int8.md, its output bias column). The correction measures the mean of
 (quantized output - float output) over the calibration windows and converts again with the output
 layer's bias lowered by it, so the integer graph itself carries the fix: no runner, bundle reader
 or C code changes.

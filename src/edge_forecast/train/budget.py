@@ -5,7 +5,7 @@ Closed-loop training costs ~K x W cell steps per window (run as W + K - 1 batche
 by the wavefront loop, train/rollout.py) and is bound by per-operation overhead at small batches:
 on this 2-core machine (shared) an LSTM(40) closed-loop training step at window 52 took 241 ms
 at batch 16, 314 ms at batch 128 and 1.09 s at batch 512, i.e. 6.1x and 7.1x the windows per
-second of batch 16 (benchmarks/results/rollout_batch_cost.md). So long training parts get larger
+second of batch 16 (docs/design/evidence/rollout_batch_cost.md). So long training parts get larger
 batches (capped at 128, past which the gain is small and the updates few), and the epoch count
 follows a budget of gradient steps, scaled by the window, instead of a fixed 150: the
 tutorial-sized series (batch 16) keep their 150 epochs x 8 steps at window 20, training horizon 10,
@@ -22,11 +22,11 @@ Polyak & Juditsky 1992, and Izmailov et al., "Averaging Weights Leads to Wider O
 Generalization", UAI 2018, for averaged weights generalizing better), which validation scores and
 --select best picks from. The wavefront closed loop (train/rollout.py: W + K - 1 recurrent steps in
 sequence instead of K x W) made a step 0.47-0.60x as long as the re-reading loop's at horizon 5
-(benchmarks/results/wavefront_step.md), which pays for the doubled budget: the whole command took
+(docs/design/evidence/wavefront_step.md), which pays for the doubled budget: the whole command took
 125 s on the idle machine (benchmarks/results/long_series.md).
 Measured on 2,000 Mackey-Glass values at window 52, LSTM(40), batch 44, rate 0.00825, test RMSE
 of the 20-step backtest (reference: 150 epochs at batch 16, 13,050 steps, 34 minutes, seed 0 only:
-0.0015; benchmarks/results/training_budget.md): the default, 6,400 steps with the average, 0.0013
+0.0015; docs/design/0006-wavefront-loop-and-training-budget.md): the default, 6,400 steps with the average, 0.0013
 (seed 0), 0.00087 (seed 1) and 0.0014 (seed 2); without the average 0.0014 and 0.0019 (seeds 0,
 1); the previous default (3,200 steps, no average) 0.0022, 0.0029 and 0.0023; 3,200 steps with the average 0.0021 and 0.0023. Horizon 10,
 608 steps (the default before that) 0.0051, 1,824 steps 0.0036, 3,200 steps 0.0026 (0.0021 with the
@@ -82,8 +82,6 @@ def resolve_budget(config: TrainConfig, samples: int) -> tuple[TrainConfig, dict
     batch = config.batch_size or min(MAX_AUTO_BATCH, max(MIN_BATCH, math.ceil(samples / MAX_STEPS_PER_EPOCH)))
     growth = batch_growth(config, batch)
     horizon = config.train_horizon
-    if horizon is None and config.horizon_stages:
-        horizon = max(k for _, k in config.horizon_stages)
     if horizon is None:
         horizon = GROWN_TRAIN_HORIZON if growth > 1 else DEFAULT_TRAIN_HORIZON
         samples += DEFAULT_TRAIN_HORIZON - horizon  # a shorter loop leaves that many more samples

@@ -79,10 +79,6 @@ class TrainConfig:
     # Closed-loop training (train/rollout.py); train_horizon 0 is the tutorial's teacher forcing,
     # None: 10, or 5 with a grown automatic batch (train/budget.py).
     train_horizon: int | None = None
-    # A training-horizon schedule (curriculum on the closed-loop length, train/rollout.py): (share of
-    # the gradient steps, horizon) stages in order; empty = train_horizon throughout. With stages,
-    # train_horizon is their longest (the samples' span).
-    horizon_stages: tuple[tuple[float, int], ...] = ()
     # An exponential moving average of the weights (Keras' optimizer use_ema): its momentum, 0 = off,
     # None = chosen by the budget (train/budget.py). Validation scores and selection see the averaged
     # weights, and the run keeps them.
@@ -94,7 +90,7 @@ class TrainConfig:
     # The linear path (train/models.py): LSTNet highway order p on recurrent models (0 = none), and
     # how --model ar is fitted: least squares only, or least squares then closed-loop training.
     highway: int = 0
-    ar_fit: str = "lstsq"         # lstsq | refine (measured: benchmarks/results/ar_fit.md)
+    ar_fit: str = "lstsq"         # lstsq | refine (measured: docs/design/evidence/ar_fit.md)
     auto: bool = False            # --model auto (train/auto.py)
     # instance normalization outside the graph (normalization.py); auto: chosen on the training part
     normalize: str = DEFAULT_RULE
@@ -222,10 +218,6 @@ def _check(config: TrainConfig) -> None:
                         "naive forecast needs one season inside the window")
     if config.train_horizon is not None and config.train_horizon < 0:
         raise UserError(f"--train-horizon must be 0 (teacher forcing) or more, got {config.train_horizon}")
-    if config.horizon_stages and (config.stream or any(k < 1 or share <= 0 for share, k in config.horizon_stages)
-                                  or config.train_horizon not in (None, max(k for _, k in config.horizon_stages))):
-        raise UserError("training-horizon stages apply to window training (no --stream) and need shares above 0, "
-                        "horizons of 1 or more, and --train-horizon equal to their longest")
     if config.weight_average is not None and not 0.0 <= config.weight_average < 1.0:
         raise UserError(f"--weight-average must be a momentum in [0, 1) (0 = off), got {config.weight_average:g}")
     if config.input_noise < 0:

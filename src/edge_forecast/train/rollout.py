@@ -78,17 +78,6 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int):
                                                                                                 **average)
 
 
-def stage_horizons(stages: tuple[tuple[float, int], ...], steps: int) -> np.ndarray:
-    """The training horizon of each of `steps` gradient steps, (steps,) int: the stages' (share,
-    horizon) pairs in order, each over its share of the steps (shares normalized to sum 1, stage
-    ends rounded to whole steps). Short closed loops first, the longest last: a curriculum on the
-    loop's length (Bengio et al., "Scheduled Sampling for Sequence Prediction with Recurrent Neural
-    Networks", NeurIPS 2015, grows the model's own share of its inputs; here the loop grows)."""
-    shares = np.array([share for share, _ in stages], dtype=float)
-    ends = np.rint(np.cumsum(shares) / shares.sum() * steps).astype(int)
-    return np.repeat([k for _, k in stages], np.diff(ends, prepend=0))
-
-
 def fit_closed_loop(model, config: TrainConfig, scaled: np.ndarray, train_points: int, validation: Validation | None,
                 progress: Callable[[int, dict], None] | None = None,
                 norm: Normalization = NONE) -> dict[str, list[float]]:
@@ -123,10 +112,9 @@ def fit_closed_loop(model, config: TrainConfig, scaled: np.ndarray, train_points
 
     wavefront = None if norm.per_step else wavefront_loop(model)
 
-    def closed_loop_step(k: int):  # one traced step per training horizon (the loop is unrolled)
+    def closed_loop_step(k: int):  # traced for the training horizon k (the loop is unrolled)
         @tf.function(reduce_retracing=True)
         def train_step(xb, sb, tb):
-            tb = tb[:, :k]  # the samples span the longest stage's horizon
             with tf.GradientTape() as tape:
                 window = xb + noise_gen.normal(tf.shape(xb), stddev=noise) if noise > 0 else xb
                 loop = wavefront if wavefront and k <= config.window else rereading_loop(call)
@@ -141,14 +129,7 @@ def fit_closed_loop(model, config: TrainConfig, scaled: np.ndarray, train_points
             return loss
         return train_step
 
-    horizons = stage_horizons(config.horizon_stages or ((1.0, config.train_horizon),),
-                              config.epochs * steps_per_epoch)
-    traced = {int(k): closed_loop_step(int(k)) for k in np.unique(horizons)}
-    step_horizons = iter(horizons)
-
-    def train_step(xb, sb, tb):
-        return traced[int(next(step_horizons))](xb, sb, tb)
-
+    train_step = closed_loop_step(config.train_horizon)
     return fit_epochs(model, config, (data.x, data.seq, data.ahead), train_step,
                       norm.window_forecaster(keras_predict_fn(model)), validation, progress,
                       averaged=optimizer if config.weight_average else None)
@@ -184,8 +165,8 @@ def wavefront_loop(model):
     prediction j in one batched cell step, and call j's output is prediction j + 1. The arithmetic
     is the re-reading loop's (the same cells on the same values, up to float32 summation order); a
     step is bound by per-operation overhead, not arithmetic, at these sizes
-    (benchmarks/results/rollout_batch_cost.md), so fewer sequential steps on K-times larger batches
-    run faster: 0.35-0.68x the time per step (benchmarks/results/wavefront_step.md)."""
+    (docs/design/evidence/rollout_batch_cost.md), so fewer sequential steps on K-times larger batches
+    run faster: 0.35-0.68x the time per step (docs/design/evidence/wavefront_step.md)."""
     import keras
     import tensorflow as tf
 
