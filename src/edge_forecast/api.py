@@ -125,7 +125,8 @@ def export(
 ) -> Path:
     """Convert a training run to verified TFLite variants: a bundle (`edge-forecast export`);
     return the bundle directory. `quant` None: every mode; `models` None: every model of the run."""
-    _check_types(locals(), ("calibration_samples", "rollout_horizon"), (), ("step_state",))
+    _check_types(locals(), ("calibration_samples", "rollout_horizon"), (), ("step_state",),
+                 required=("calibration_samples", "step_state", "graphs"))
     from edge_forecast.export.exporter import export_bundle
 
     echo = _echo(quiet)
@@ -153,7 +154,7 @@ def bench(
 ) -> Path:
     """Benchmark every variant of a bundle on every runtime: report.md, report.json and figures
     (`edge-forecast bench`); return the report directory."""
-    _check_types(locals(), ("horizon", "repeats"), (), ())
+    _check_types(locals(), ("horizon", "repeats"), (), (), required=("repeats", "runtimes"))
     from edge_forecast.bench.runner import bench_bundle
 
     result = bench_bundle(_path("bundle", bundle), _path("out", out), horizon=horizon,
@@ -229,9 +230,13 @@ def _joined(argument: str, value) -> str | None:
     return None if value is None else ",".join(_names(argument, value))
 
 
-def _check_types(values: dict, ints: Sequence[str], floats: Sequence[str],
-                 texts: Sequence[str]) -> None:
-    """Whole numbers, finite numbers and strings where the options take them (None: not given)."""
+def _check_types(values: dict, ints: Sequence[str], floats: Sequence[str], texts: Sequence[str],
+                 required: Sequence[str] = ()) -> None:
+    """Whole numbers, finite numbers and strings where the options take them (None: not given,
+    except for the `required` ones, which have a default instead)."""
+    for name in required:
+        if values[name] is None:
+            raise UserError(f"{name} cannot be None (leave it out for its default)", name)
     for name in ints:
         value = values[name]
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
