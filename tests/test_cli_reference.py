@@ -23,4 +23,5 @@ def test_every_visible_option_is_in_the_reference():
         for param in command.params:
             for opt in getattr(param, "opts", []):
                 if opt.startswith("--"):
-                    assert (f"`{opt}`" in text) != bool(getattr(param, "hidden", False)), (name, opt)
+                    shown = f"`{opt}`" in text
+                    assert shown != bool(getattr(param, "hidden", False)), (name, opt)

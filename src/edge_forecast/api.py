@@ -7,12 +7,12 @@
     ef.Forecaster(bundle, variant="int8").forecast(horizon=20)
 
 Keyword names are the command options' names with underscores (`--batch-size` is `batch_size`;
-train's repeatable `--model` is `models`); a list option takes "a,b" or a list or tuple. Defaults are
-the CLI's, `quiet=False` included: progress goes to stdout as on the command line, warnings to
-stderr as "warning: ..." lines (also when quiet). Bad input is a UserError whose message begins
-with the Python argument's name (`quant: unknown quantization mode 'int4'; valid: ...`); the CLI
-shows its flag instead. A job whose items partly failed (export's artifacts) raises FailedItems
-after writing the others; its `path` is the directory written.
+train's repeatable `--model` is `models`); a list option takes "a,b" or a list or tuple.
+Defaults are the CLI's, `quiet=False` included: progress goes to stdout as on the command line,
+warnings to stderr as "warning: ..." lines (also when quiet). Bad input is a UserError whose
+message begins with the Python argument's name (`quant: unknown quantization mode 'int4'; valid:
+...`); the CLI shows its flag instead. A job whose items partly failed (export's artifacts) raises
+FailedItems after writing the others; its `path` is the directory written.
 
 This module imports nothing heavy: TensorFlow, Keras and numpy load when a function runs.
 """
@@ -219,7 +219,8 @@ def _names(argument: str, value, split: bool = True) -> list[str]:
     """'a,b', ['a', 'b'] or ('a', 'b') -> ['a', 'b'] (a Path for one Python is a name too)."""
     items = [value] if isinstance(value, (str, Path)) else value
     if not isinstance(items, (list, tuple)) or not all(isinstance(i, (str, Path)) for i in items):
-        raise UserError(f"{argument} must be a string or a list of strings, got {value!r}", argument)
+        raise UserError(f"{argument} must be a string or a list of strings, got {value!r}",
+                        argument)
     names = [str(i) for i in items]
     if split:
         names = [n for item in names for n in item.split(",")]
@@ -245,7 +246,8 @@ def _check_types(values: dict, ints: Sequence[str], floats: Sequence[str], texts
         value = values[name]
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or not math.isfinite(value):
             raise UserError(f"{name} must be a finite number, got {value!r}", name)
         values[name] = float(value)
     for name in texts:

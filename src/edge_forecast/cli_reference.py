@@ -29,9 +29,10 @@ def render() -> str:
     """The whole reference as Markdown (independent of the terminal and of click's formatting)."""
     lines = ["# Command-line reference", "",
              f"Generated from the click commands by `{COMMAND}`;",
-             "`tests/test_cli_reference.py` fails when this file is stale. Every option of train, export,",
-             "bench and demo is also a keyword of the Python API function of the same name",
-             "(`edge_forecast.train`, ...) with underscores for hyphens; `train --model` is `models=`.",
+             "`tests/test_cli_reference.py` fails when this file is stale. Every option of train,",
+             "export, bench and demo is also a keyword of the Python API function of the same name",
+             "(`edge_forecast.train`, ...) with underscores for hyphens; `train --model` is",
+             "`models=`.",
              ""]
     lines += [f"- [`{PROG} {name}`](#{PROG}-{name}): {command.get_short_help_str(limit=200)}"
               for name, command in cli.commands.items() if not command.hidden]

@@ -61,8 +61,8 @@ def parse_choices(texts, choices, what: str, alone: tuple[str, ...] = (),
                 found.append(member)
     lone = [n for n in alone if n in [getattr(m, "value", m) for m in found]]
     if lone and len(found) > 1:
-        raise UserError(f"{lone[0]!r} cannot be combined with another {what}; valid: {', '.join(valid)}",
-                        argument)
+        raise UserError(f"{lone[0]!r} cannot be combined with another {what}; "
+                        f"valid: {', '.join(valid)}", argument)
     return found
 
 
