@@ -23,7 +23,6 @@ import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import ModuleType
 
 from edge_forecast.errors import FailedItems, UserError
 
@@ -253,27 +252,3 @@ def _check_types(values: dict, ints: Sequence[str], floats: Sequence[str], texts
     for name in texts:
         _text(name, values[name])
 
-
-def callable_package(module: str, function: str) -> None:
-    """Make the (sub)package `module` callable as this module's `function`.
-
-    `edge_forecast.train`, `.export`, `.bench` and `.demo` name packages (the desktop's stages) and
-    the API's functions at once: an attribute set to a function would be replaced by the package
-    on its first import (the import system sets it), so the package itself forwards calls.
-    `inspect.signature` (a notebook's help) reads the function's.
-    """
-
-    class _Callable(ModuleType):
-        def __call__(self, *args, **kwargs):
-            return globals()[function](*args, **kwargs)
-
-        @property
-        def __signature__(self):
-            import inspect
-
-            return inspect.signature(globals()[function])
-
-        def __repr__(self) -> str:
-            return f"<module {module!r}, callable as edge_forecast.api.{function}>"
-
-    sys.modules[module].__class__ = _Callable

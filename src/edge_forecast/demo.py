@@ -94,8 +94,3 @@ def summary_lines(report: dict) -> list[str]:
                 + (f"  {fmt(speed)}x" if speed is not None else "")
             )
     return lines
-
-# `edge_forecast.demo(...)` calls edge_forecast.api.demo: the module is callable
-from edge_forecast.api import callable_package  # noqa: E402
-
-callable_package(__name__, "demo")

@@ -4,8 +4,3 @@ Benching a bundle needs numpy and a TFLite interpreter, never TensorFlow: each r
 in its own child process (`edge_forecast.bench.measure`); only `--reference` starts a TensorFlow
 child (`edge_forecast.bench.keras_baseline`). Entry point: `edge_forecast.bench.runner.bench_bundle`.
 """
-
-# `edge_forecast.bench(...)` calls edge_forecast.api.bench: the package is callable
-from edge_forecast.api import callable_package
-
-callable_package(__name__, "bench")
