@@ -1,7 +1,7 @@
 """The CLI reference, docs/reference/cli.md, generated from the click commands.
 
-    python -m edge_forecast.cli_reference            # (re)write docs/reference/cli.md
-    python -m edge_forecast.cli_reference OUT.md     # write elsewhere
+    python -m edge_forecast.cli_reference         # from the repository root: docs/reference/cli.md
+    python -m edge_forecast.cli_reference OUT.md  # elsewhere
 
 tests/test_cli_reference.py fails when the committed file differs from what this renders.
 Every command: its usage, help and options (type, choices, default, help); hidden options (the
