@@ -78,6 +78,27 @@ def test_a_bad_argument_from_python_names_the_argument(tmp_path, function, given
     assert not out.exists()
 
 
+def test_numpy_numbers_are_numbers(monkeypatch):
+    """A notebook's numpy scalars pass as the int and float the jobs write to JSON."""
+    import numpy as np
+
+    from edge_forecast import api
+
+    seen = {}
+
+    class Seen(Exception):
+        pass
+
+    def bench_bundle(*_args, **options):  # the arguments are all this test needs
+        seen.update(options)
+        raise Seen
+
+    monkeypatch.setattr("edge_forecast.bench.runner.bench_bundle", bench_bundle)
+    with pytest.raises(Seen):
+        api.bench("B", "O", repeats=np.int64(2), horizon=np.int32(5))
+    assert (type(seen["repeats"]), type(seen["horizon"])) == (int, int)
+
+
 def test_a_choice_parsed_by_the_library_names_the_argument():
     from edge_forecast.export.modes import parse_modes
 

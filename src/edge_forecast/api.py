@@ -20,6 +20,7 @@ This module imports nothing heavy: TensorFlow, Keras and numpy load when a funct
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -124,16 +125,16 @@ def export(
 ) -> Path:
     """Convert a training run to verified TFLite variants: a bundle (`edge-forecast export`);
     return the bundle directory. `quant` None: every mode; `models` None: every model of the run."""
-    _check_types(locals(), ("calibration_samples", "rollout_horizon"), (), ("step_state",),
-                 required=("calibration_samples", "step_state", "graphs"))
+    given = _check_types(locals(), ("calibration_samples", "rollout_horizon"), (), ("step_state",),
+                         required=("calibration_samples", "step_state", "graphs"))
     from edge_forecast.export.exporter import export_bundle
 
     echo = _echo(quiet)
     result = export_bundle(
         _path("run", run), _path("out", out), models=_joined("models", models),
-        quant=_joined("quant", quant), calibration_samples=calibration_samples,
+        quant=_joined("quant", quant), calibration_samples=given["calibration_samples"],
         force=force, probe_python=tuple(_names("probe_python", probe_python, split=False)),
-        echo=echo, graphs=_joined("graphs", graphs), rollout_horizon=rollout_horizon,
+        echo=echo, graphs=_joined("graphs", graphs), rollout_horizon=given["rollout_horizon"],
         step_state=step_state, bias_correction=bias_correction)
     echo(f"bundle saved to {result.bundle} ({len(result.artifacts)} artifacts)")
     _after(result.warnings, result.failures, quiet, "artifact(s)", result.bundle)
@@ -153,11 +154,11 @@ def bench(
 ) -> Path:
     """Benchmark every variant of a bundle on every runtime: report.md, report.json and figures
     (`edge-forecast bench`); return the report directory."""
-    _check_types(locals(), ("horizon", "repeats"), (), (), required=("repeats", "runtimes"))
+    given = _check_types(locals(), ("horizon", "repeats"), (), (), required=("repeats", "runtimes"))
     from edge_forecast.bench.runner import bench_bundle
 
-    result = bench_bundle(_path("bundle", bundle), _path("out", out), horizon=horizon,
-                          repeats=repeats, runtimes=_joined("runtimes", runtimes),
+    result = bench_bundle(_path("bundle", bundle), _path("out", out), horizon=given["horizon"],
+                          repeats=given["repeats"], runtimes=_joined("runtimes", runtimes),
                           reference=None if reference is None else _path("reference", reference),
                           force=force, echo=_echo(quiet))
     _echo(quiet)(f"report saved to {result.markdown}")
@@ -176,10 +177,11 @@ def demo(
 ) -> Path:
     """Train, export and bench the built-in signal into OUT/run, OUT/bundle and OUT/report
     (`edge-forecast demo`); return OUT."""
-    _check_types(locals(), ("epochs",), (), ())
+    given = _check_types(locals(), ("epochs",), (), ())
     from edge_forecast.demo import run_demo
 
-    result = run_demo(_path("out", out), epochs=epochs, force=force, quiet=quiet, echo=_echo(quiet),
+    result = run_demo(_path("out", out), epochs=given["epochs"], force=force, quiet=quiet,
+                      echo=_echo(quiet),
                       probe_python=tuple(_names("probe_python", probe_python, split=False)))
     return result.out
 
@@ -231,24 +233,29 @@ def _joined(argument: str, value) -> str | None:
 
 
 def _check_types(values: dict, ints: Sequence[str], floats: Sequence[str], texts: Sequence[str],
-                 required: Sequence[str] = ()) -> None:
+                 required: Sequence[str] = ()) -> dict:
     """Whole numbers, finite numbers and strings where the options take them (None: not given,
-    except for the `required` ones, which have a default instead)."""
+    except for the `required` ones, which have a default instead); `values` comes back with the
+    numbers as int and float (a numpy scalar would not go into a JSON job)."""
     for name in required:
         if values[name] is None:
             raise UserError(f"{name} cannot be None (leave it out for its default)", name)
-    for name in ints:
+    for name in ints:  # numbers.Integral: numpy's integers too
         value = values[name]
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             raise UserError(f"{name} must be a whole number, got {value!r}", name)
+        values[name] = int(value)
     for name in floats:
         value = values[name]
         if value is None:
             continue
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        number = isinstance(value, numbers.Real) and not isinstance(value, bool)
         if not number or not math.isfinite(value):
             raise UserError(f"{name} must be a finite number, got {value!r}", name)
         values[name] = float(value)
     for name in texts:
         _text(name, values[name])
+    return values
 
