@@ -3,6 +3,9 @@ comma-separated choices, removed option names (fast: nothing trains or loads a m
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from conftest import cli
 
@@ -10,6 +13,8 @@ from edge_forecast import cli as cli_module
 from edge_forecast.bundle import GraphKind
 from edge_forecast.edge import forecaster
 from edge_forecast.edge.runtime import Runtime
+from edge_forecast.edge.step import STATE_KEPT
+from edge_forecast.normalization import CHOICES as NORMALIZE_CHOICES
 
 
 def _one_line_error(done, *fragments: str) -> str:
@@ -25,6 +30,17 @@ def test_the_cli_lists_and_limits_are_the_libraries():
     assert tuple(g.value for g in GraphKind) == cli_module.GRAPHS
     assert ("all", *(r.value for r in Runtime)) == cli_module.RUNTIME_CHOICES
     assert (cli_module.MAX_HORIZON, cli_module.MAX_THREADS) == (forecaster.MAX_STEPS, forecaster.MAX_THREADS)
+    assert cli_module.STATE_KEPT == STATE_KEPT
+    assert cli_module.NORMALIZE_CHOICES == NORMALIZE_CHOICES
+
+
+def test_help_imports_no_numpy():
+    """The reason the lists above are copies: `edge-forecast --help` answers without numpy."""
+    code = ("import sys; from edge_forecast.cli import cli; from click.testing import CliRunner; "
+            "assert CliRunner().invoke(cli, ['--help']).exit_code == 0; "
+            "print(sorted(m for m in ('numpy', 'tensorflow', 'keras') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
 
 
 @pytest.mark.parametrize(("args", "fragments"), [

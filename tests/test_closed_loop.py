@@ -49,12 +49,12 @@ def test_mackey_glass_is_deterministic_bounded_and_not_linear():
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        ({"train_horizon": -1}, "--train-horizon must be 0"),
+        ({"train_horizon": -1}, "train_horizon must be 0"),
         ({"train_horizon": 0, "input_noise": 0.1}, "need closed-loop training"),
-        ({"input_noise": -1.0}, "--input-noise must be 0 or more"),
+        ({"input_noise": -1.0}, "input_noise must be 0 or more"),
         ({"delay": 20.0}, "--delay and --signal-noise apply only to --signal mackey-glass"),
         ({"signal": "mackey-glass", "tau": 3.0}, "--tau and --span apply only to --signal damped"),
-        ({"lr_schedule": "step"}, "unknown --lr-schedule 'step'"),
+        ({"lr_schedule": "step"}, "lr_schedule: unknown learning rate schedule 'step'"),
     ],
 )
 def test_bad_training_options(overrides, message):

@@ -166,7 +166,7 @@ def test_bad_test_split_exits_2(tmp_path, value, message):
 def test_season_longer_than_the_window_is_refused():
     from edge_forecast.train.config import build_config
 
-    with pytest.raises(UserError, match="--season 30 is longer than the window"):
+    with pytest.raises(UserError, match="season 30 is longer than the window"):
         build_config(None, season=30)
     assert build_config("seed").test_split == 0.0 and build_config(None).test_split == 0.2
 

@@ -157,7 +157,7 @@ def test_bad_linear_options_are_one_line_and_exit_2(tmp_path, args, fragments):
 def test_config_checks_the_linear_options():
     from edge_forecast.train.config import build_config
 
-    with pytest.raises(UserError, match="ar-fit"):
+    with pytest.raises(UserError, match="ar_fit"):
         build_config(models=("ar",), ar_fit="ridge")
     assert build_config(models=("lstm",), highway=20).highway == 20
     # teacher forcing alone is a valid config: the closed-loop defaults step aside unless given

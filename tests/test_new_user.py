@@ -39,7 +39,7 @@ def test_the_python_api_refuses_numbers_that_are_not_finite(option, value):
     from edge_forecast.errors import UserError
     from edge_forecast.train.config import build_config
 
-    with pytest.raises(UserError, match=f"--{option.replace('_', '-')} must be a finite number"):
+    with pytest.raises(UserError, match=f"^{option} must be a finite number"):
         build_config(None, **{option: value})
 
 

@@ -1,4 +1,5 @@
-"""`edge-forecast`: thin click commands; heavy imports (TensorFlow) happen inside the commands."""
+"""`edge-forecast`: thin click commands over the Python API (edge_forecast.api); heavy imports
+(TensorFlow, numpy) happen inside the commands, so `--help` loads neither."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ from pathlib import Path
 
 import click
 
-from edge_forecast import __version__
-from edge_forecast.edge.step import STATE_KEPT
-from edge_forecast.errors import UserError, parse_choices
+from edge_forecast import __version__, api
+from edge_forecast.errors import FailedItems, UserError, parse_choices
 from edge_forecast.export.modes import QuantMode
-from edge_forecast.normalization import CHOICES as NORMALIZE_CHOICES
 
-# The forecast options' limits: edge.forecaster's (the Python API checks the same numbers); that
-# module imports numpy, which `--help` need not wait for, so a test holds the two equal
+# The lists and limits below are those of modules that import numpy (edge.forecaster, edge.step,
+# normalization, bundle, edge.runtime), which `--help` need not wait for (numpy is most of its
+# `python -X importtime`); tests/test_cli.py holds each equal to its source and checks that
+# `--help` imports no numpy.
 MAX_HORIZON = 10_000_000
 MAX_THREADS = 256
 HORIZON = click.IntRange(1, MAX_HORIZON)
@@ -25,14 +26,22 @@ AT_LEAST_ONE = click.IntRange(min=1)
 
 class _Group(click.Group):
     """Turn a UserError or a usage error (click's, e.g. a value out of range) into one line on
-    stderr and exit code 2; Ctrl-C into exit 130."""
+    stderr and exit code 2, naming the option where the error names an API argument; a job whose
+    items partly failed into their list and exit code 1; Ctrl-C into exit 130."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except UserError as exc:
-            click.echo(f"error: {exc}", err=True)
+            command = self.get_command(ctx, ctx.invoked_subcommand) if ctx.invoked_subcommand else None
+            flag = option_name(command, exc.argument)
+            click.echo(f"error: {exc.naming(flag) if flag else exc}", err=True)
             ctx.exit(2)
+        except FailedItems as exc:
+            click.echo(f"{len(exc.failures)} {exc.what} failed:", err=True)
+            for failure in exc.failures:
+                click.echo(f"  {failure}", err=True)
+            ctx.exit(1)
         except click.UsageError as exc:
             where = exc.ctx.command_path if exc.ctx else ctx.command_path
             click.echo(f"error: {exc.format_message()} (see {where} --help)", err=True)
@@ -40,6 +49,17 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted; nothing was written", err=True)
             ctx.exit(130)
+
+
+def option_name(command: click.Command | None, argument: str | None) -> str | None:
+    """The command line's name of the API argument `argument` (the parameter of the same name):
+    its long flag (train's `models` is `--model`), or an argument's metavar (RUN)."""
+    for param in command.params if command and argument else ():
+        if param.name == argument:
+            if isinstance(param, click.Option):
+                return max(param.opts, key=lambda o: (o.startswith("--"), len(o)))
+            return param.human_readable_name
+    return None
 
 
 class CommaChoices(click.ParamType):
@@ -77,10 +97,10 @@ def cli(verbose: bool) -> None:
     filter_process_stderr()
 
 
-# bundle.GraphKind's and edge.runtime.Runtime's values, as `run --graph / --runtime` list them:
-# importing those modules imports numpy and the device package, which `--help` need not wait for
-GRAPHS = ("window", "step", "rollout", "stream")
-RUNTIME_CHOICES = ("all", "litert", "tflite-runtime", "tensorflow")
+GRAPHS = ("window", "step", "rollout", "stream")  # bundle.GraphKind
+RUNTIME_CHOICES = ("all", "litert", "tflite-runtime", "tensorflow")  # "all" and edge.runtime.Runtime
+STATE_KEPT = ("inside", "explicit")  # edge.step.STATE_KEPT, the first the default
+NORMALIZE_CHOICES = ("auto", "none", "perstep", "origin", "origin-mean")  # normalization.CHOICES
 
 
 class FiniteFloat(click.FloatRange):
@@ -214,16 +234,9 @@ def _reading_options(command):
                    "[default: auto; seed preset: none]")
 @click.option("--force", is_flag=True, help="Replace an existing run directory.")
 @click.option("--quiet", is_flag=True, help="No progress output, only errors.")
-def train(out: Path, preset: str | None, force: bool, quiet: bool, **options) -> None:
+def train(**options) -> None:
     """Train forecasters on a signal and save a run directory."""
-    from edge_forecast.train.config import build_config
-
-    config = build_config(preset, **options)
-    from edge_forecast.train.loop import train_run
-
-    record = train_run(config, out, force=force, quiet=quiet, echo=_echo(quiet))
-    for warning in record["warnings"]:
-        click.echo(f"warning: {warning}", err=True)
+    api.train(**options)
 
 
 @cli.command(short_help="Convert a RUN to verified TFLite variants: a bundle.")
@@ -248,31 +261,9 @@ def train(out: Path, preset: str | None, force: bool, quiet: bool, **options) ->
                    "error on the calibration windows taken out of the output layer's bias (bundle.json: output_bias).")
 @click.option("--force", is_flag=True, help="Replace an existing bundle directory.")
 @click.option("--quiet", is_flag=True, help="No progress output, only errors and failures.")
-def export(run: Path, out: Path, models: str | None, quant: str | None, calibration_samples: int,
-           probe_python: tuple[str, ...], graphs: str, rollout_horizon: int | None,
-           step_state: str, bias_correction: bool,
-           force: bool, quiet: bool) -> None:
+def export(**options) -> None:
     """Convert a training RUN to TFLite in every quantization mode, verified, into a bundle."""
-    from edge_forecast.export.exporter import export_bundle
-
-    result = export_bundle(run, out, models=models, quant=quant, calibration_samples=calibration_samples,
-                           force=force, probe_python=probe_python, echo=_echo(quiet), graphs=graphs,
-                           rollout_horizon=rollout_horizon, step_state=step_state, bias_correction=bias_correction)
-    _echo(quiet)(f"bundle saved to {result.bundle} ({len(result.artifacts)} artifacts)")
-    _warnings_and_failures(result.warnings, result.failures, quiet, "artifact(s)")
-
-
-def _warnings_and_failures(warnings: list[str], failures: list[str], quiet: bool, what: str) -> None:
-    """Warnings on stderr with --quiet (already in the progress output otherwise; a warning is not
-    progress); failures listed on stderr, then exit code 1."""
-    if quiet:
-        for warning in warnings:
-            click.echo(f"warning: {warning}", err=True)
-    if failures:
-        click.echo(f"{len(failures)} {what} failed:", err=True)
-        for failure in failures:
-            click.echo(f"  {failure}", err=True)
-        raise SystemExit(1)
+    api.export(**options)
 
 
 @cli.command(short_help="Forecast with a BUNDLE (no TensorFlow needed).")
@@ -332,7 +323,10 @@ def micro(bundle: Path, models: str | None, variants: str | None, arena_margin: 
     result = micro_bundle(bundle, models=models, variants=variants, arena_margin=arena_margin,
                           probe_python=probe_python, force=force, echo=_echo(quiet))
     _echo(quiet)(f"micro files saved to {result.directory} ({len(result.records)} variants)")
-    _warnings_and_failures(result.warnings, result.failures, True, "variant(s)")  # warnings: always on stderr
+    for warning in result.warnings:  # always on stderr
+        click.echo(f"warning: {warning}", err=True)
+    if result.failures:
+        raise FailedItems("variant(s)", result.failures, result.directory)
 
 
 @cli.command(short_help="Benchmark a BUNDLE's variants: report.md + JSON.")
@@ -349,16 +343,9 @@ def micro(bundle: Path, models: str | None, variants: str | None, arena_margin: 
               help="The training run of the bundle: also measure the float Keras model (needs TensorFlow).")
 @click.option("--force", is_flag=True, help="Replace an existing report directory.")
 @click.option("--quiet", is_flag=True, help="No progress output, only errors.")
-def bench(bundle: Path, out: Path, horizon: int | None, repeats: int, runtimes: str,
-          reference: Path | None, force: bool, quiet: bool) -> None:
+def bench(**options) -> None:
     """Benchmark every variant of a BUNDLE on every runtime: report.md, report.json and figures."""
-    from edge_forecast.bench.runner import bench_bundle
-
-    result = bench_bundle(bundle, out, horizon=horizon, repeats=repeats, runtimes=runtimes, reference=reference,
-                          force=force, echo=_echo(quiet))
-    _echo(quiet)(f"report saved to {result.markdown}")
-    for warning in result.report.get("warnings", []):
-        click.echo(f"warning: {warning}", err=True)
+    api.bench(**options)
 
 
 @cli.command(short_help="Train, export and bench the built-in signal.")
@@ -369,12 +356,10 @@ def bench(bundle: Path, out: Path, horizon: int | None, repeats: int, runtimes: 
               help="As for export: another Python (e.g. an emulated Pi's, scripts/arm64.py) to check artifacts with.")
 @click.option("--force", is_flag=True, help="Replace an existing directory.")
 @click.option("--quiet", is_flag=True, help="Only errors and the report's path.")
-def demo(out: Path, epochs: int | None, probe_python: tuple[str, ...], force: bool, quiet: bool) -> None:
+def demo(**options) -> None:
     """The whole job on the built-in signal: train RNN and LSTM, export every mode, benchmark."""
-    from edge_forecast.demo import run_demo
-
-    result = run_demo(out, epochs=epochs, force=force, quiet=quiet, echo=_echo(quiet), probe_python=probe_python)
-    click.echo(f"report: {result.report}")
+    out = api.demo(**options)
+    click.echo(f"report: {out / 'report' / 'report.md'}")
 
 
 def main() -> None:

@@ -87,7 +87,7 @@ def outlier_mode(text: str | None) -> OutlierMode:
     try:
         return OutlierMode(text or OutlierMode.WARN.value)
     except ValueError:
-        raise choice_error("--outliers", text, [m.value for m in OutlierMode]) from None
+        raise choice_error("outlier mode", text, [m.value for m in OutlierMode], "outliers") from None
 
 
 def _refuse_beyond_float32(values: np.ndarray, lines: np.ndarray | None) -> None:

@@ -228,7 +228,7 @@ def _fill_mode(fill: str) -> FillMode:
     try:
         return FillMode(fill)
     except ValueError:
-        raise choice_error("--fill mode", fill, [m.value for m in FillMode]) from None
+        raise choice_error("fill mode", fill, [m.value for m in FillMode], "fill") from None
 
 
 # --- validation, scaling, windows ------------------------------------------------------------

@@ -179,9 +179,9 @@ class ReadOptions:
 
     def __post_init__(self) -> None:
         if self.delimiter is not None and self.delimiter not in DELIMITERS:
-            raise choice_error("--delimiter", self.delimiter, list(DELIMITERS))
+            raise choice_error("delimiter", self.delimiter, list(DELIMITERS), "delimiter")
         if self.decimal is not None and self.decimal not in DECIMALS:
-            raise choice_error("--decimal", self.decimal, list(DECIMALS))
+            raise choice_error("decimal mark", self.decimal, list(DECIMALS), "decimal")
 
 
 @dataclass(frozen=True)

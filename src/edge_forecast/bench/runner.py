@@ -66,9 +66,9 @@ def parse_runtimes(text: str | None) -> list[Runtime]:
     valid = ["all"] + [r.value for r in Runtime]
     if text is None or text.strip().lower() in ("", "all"):
         return list(AUTO_ORDER)
-    chosen = parse_choices([text], valid, "runtime", alone=("all",))
+    chosen = parse_choices([text], valid, "runtime", alone=("all",), argument="runtimes")
     if not chosen:
-        raise UserError("--runtimes is empty; valid: " + ", ".join(valid))
+        raise UserError("runtimes is empty; valid: " + ", ".join(valid), "runtimes")
     return [Runtime(name) for name in chosen]
 
 
@@ -92,9 +92,9 @@ def bench_bundle(bundle: str | Path, out: str | Path, horizon: int | None = None
     eval_steps = len(evaluation["truth"])
     steps = eval_steps if horizon is None else horizon
     if steps < 1:
-        raise UserError(f"--horizon must be at least 1, got {steps}")
+        raise UserError(f"horizon must be at least 1, got {steps}", "horizon")
     if repeats < 1:
-        raise UserError(f"--repeats must be at least 1, got {repeats}")
+        raise UserError(f"repeats must be at least 1, got {repeats}", "repeats")
     record = _check_reference(Path(reference), loaded) if reference is not None else None
     out = Path(out)
     check_output_dir(out, force, "report", inputs=(Path(bundle),) + ((Path(reference),) if reference is not None else ()))

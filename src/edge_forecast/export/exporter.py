@@ -31,7 +31,7 @@ from edge_forecast.bundle import (
 from edge_forecast.children import run_resilient
 from edge_forecast.edge.runtime import MICRO, Runtime, available_runtimes, runtime_version
 from edge_forecast.edge.step import STATE_KEPT
-from edge_forecast.errors import UserError, parse_choices
+from edge_forecast.errors import UserError, choice_error, parse_choices
 from edge_forecast.evaluation import FLOAT32_EXACT
 from edge_forecast.export.modes import CLOSED_LOOP_RATIO_WARN, QuantMode, parse_modes
 from edge_forecast.export.ops import float_islands
@@ -131,11 +131,12 @@ def export_bundle(run: Path, out: Path, models: str | None = None, quant: str | 
                         "do; export it with --graphs window, or train with --normalize none (or origin, origin-mean) "
                         "for step, stream and rollout graphs")
     if rollout_horizon is not None and rollout_horizon < 1:
-        raise UserError(f"--rollout-horizon must be at least 1, got {rollout_horizon}")
+        raise UserError(f"rollout_horizon must be at least 1, got {rollout_horizon}", "rollout_horizon")
     if step_state not in STATE_KEPT:
-        raise UserError(f"unknown step state {step_state!r}; valid: {', '.join(STATE_KEPT)}")
+        raise choice_error("step state", step_state, STATE_KEPT, "step_state")
     if calibration_samples < 1:
-        raise UserError(f"--calibration-samples must be at least 1, got {calibration_samples}")
+        raise UserError(f"calibration_samples must be at least 1, got {calibration_samples}",
+                        "calibration_samples")
     check_output_dir(out, force, "bundle", inputs=(Path(run),))
     probe_pythons = [_check_python(p) for p in probe_python]
     if Runtime.LITERT not in available_runtimes():
@@ -177,7 +178,8 @@ def _graph_items(record: dict, models: list[str], graphs: list[GraphKind], modes
     for graph in graphs:
         reasons = {name: unsupported_graph(record["models"][name], graph.value) for name in models}
         if all(reasons.values()):
-            raise UserError(f"--graphs {graph.value}: " + "; ".join(f"{n}: {r}" for n, r in reasons.items()))
+            raise UserError(f"graphs {graph.value}: " + "; ".join(f"{n}: {r}" for n, r in reasons.items()),
+                            "graphs")
         for name, reason in reasons.items():
             if reason:
                 echo(f"{name}: no {graph.value} graph: {reason}")
@@ -188,11 +190,12 @@ def _graph_items(record: dict, models: list[str], graphs: list[GraphKind], modes
 
 def parse_graphs(text: str | None) -> list[GraphKind]:
     """The graphs beyond the window graph (always exported: it is every other graph's reference)."""
-    return [g for g in parse_choices([text or "window"], GraphKind, "graph") if g is not GraphKind.WINDOW]
+    chosen = parse_choices([text or "window"], GraphKind, "graph", argument="graphs")
+    return [g for g in chosen if g is not GraphKind.WINDOW]
 
 
 def _parse_models(text: str | None, available: list[str]) -> list[str]:
-    return parse_choices([text], available, "model") if text else available
+    return parse_choices([text], available, "model", argument="models") if text else available
 
 
 def _check_python(path: str) -> str:

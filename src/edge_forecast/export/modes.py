@@ -27,7 +27,7 @@ MAX_ABS_LIMIT = {QuantMode.FLOAT32: 1e-5, QuantMode.FLOAT16: 1e-3}
 def parse_modes(text: str | None) -> list[QuantMode]:
     if not text:
         return list(QuantMode)
-    return parse_choices([text], QuantMode, "quantization mode")
+    return parse_choices([text], QuantMode, "quantization mode", argument="quant")
 
 # Integer variants whose closed loop drifts further than this from the truth, relative to the
 # float32 export of the same graph, get a warning at export (issue goal for int8: 1.5x).

@@ -148,17 +148,18 @@ AUTO = "auto"  # --model auto: train the candidates of train/auto.py, keep the b
 
 def parse_models(values: tuple[str, ...] | list[str]) -> tuple[ModelKind, ...] | str:
     """Accept repeated and comma-separated model names, keep order, drop repeats; "auto" alone."""
-    names = parse_choices(values, [k.value for k in ModelKind] + [AUTO], "model", alone=(AUTO,))
+    names = parse_choices(values, [k.value for k in ModelKind] + [AUTO], "model", alone=(AUTO,),
+                          argument="models")
     return AUTO if names == [AUTO] else tuple(ModelKind(n) for n in names)
 
 
 def build_config(preset: str | None = None, **overrides) -> TrainConfig:
     """A config from a preset (or the defaults) with the user's explicit options on top."""
     if preset is not None and preset not in PRESETS:
-        raise choice_error("preset", preset, sorted(PRESETS))
+        raise choice_error("preset", preset, sorted(PRESETS), "preset")
     for key, value in overrides.items():  # the CLI's FiniteFloat, for callers of the Python API
         if isinstance(value, float) and not math.isfinite(value):
-            raise UserError(f"--{key.replace('_', '-')} must be a finite number, got {value}")
+            raise UserError(f"{key} must be a finite number, got {value}", key)
     base = PRESETS[preset] if preset else TrainConfig()
     if not preset and overrides.get("stream"):
         base = replace(base, **STREAM_DEFAULTS)
@@ -172,17 +173,20 @@ def build_config(preset: str | None = None, **overrides) -> TrainConfig:
         if rest["models"] == AUTO:  # the candidates replace models (and highway) per candidate
             rest["models"], rest["auto"] = base.models, True
     if "normalize" in rest:
+        if str(rest["normalize"]).strip().lower() not in NORMALIZE_CHOICES:
+            raise choice_error("normalization rule", rest["normalize"], NORMALIZE_CHOICES, "normalize")
         rest["normalize"] = check_rule(rest["normalize"], NORMALIZE_CHOICES)
     if "optimizer" in rest:
         try:
             rest["optimizer"] = OptimizerKind(str(rest["optimizer"]).lower())
         except ValueError:
-            raise choice_error("optimizer", rest["optimizer"], [o.value for o in OptimizerKind]) from None
+            valid = [o.value for o in OptimizerKind]
+            raise choice_error("optimizer", rest["optimizer"], valid, "optimizer") from None
     if "scale" in rest:
         try:
             rest["scale"] = ScaleKind(str(rest["scale"]).lower())
         except ValueError:
-            raise choice_error("--scale", rest["scale"], [s.value for s in ScaleKind]) from None
+            raise choice_error("scaling", rest["scale"], [s.value for s in ScaleKind], "scale") from None
     if rest.get("train_horizon") == 0 and not rest.get("stream"):
         # teacher forcing: the closed-loop defaults (cosine decay, best-of selection) do not apply
         rest.setdefault("lr_schedule", "constant")
@@ -194,40 +198,45 @@ def build_config(preset: str | None = None, **overrides) -> TrainConfig:
 
 def _check(config: TrainConfig) -> None:
     if config.window < 1:
-        raise UserError(f"--window must be at least 1, got {config.window}")
+        raise UserError(f"window must be at least 1, got {config.window}", "window")
     if config.units < 1:
-        raise UserError(f"--units must be at least 1, got {config.units}")
+        raise UserError(f"units must be at least 1, got {config.units}", "units")
     if config.epochs is not None and config.epochs < 1:
-        raise UserError(f"--epochs must be at least 1, got {config.epochs}")
+        raise UserError(f"epochs must be at least 1, got {config.epochs}", "epochs")
     if config.batch_size is not None and config.batch_size < 1:
-        raise UserError(f"--batch-size must be at least 1, got {config.batch_size}")
+        raise UserError(f"batch_size must be at least 1, got {config.batch_size}", "batch_size")
     if config.learning_rate is not None and not config.learning_rate > 0:
-        raise UserError(f"--learning-rate must be positive, got {config.learning_rate}")
+        raise UserError(f"learning_rate must be positive, got {config.learning_rate}", "learning_rate")
     if not 0.0 <= config.validation_split < 1.0:
-        raise UserError(f"--validation-split must be in [0, 1), got {config.validation_split}")
+        raise UserError(f"validation_split must be in [0, 1), got {config.validation_split}",
+                        "validation_split")
     if not config.models:
-        raise UserError("no model chosen; valid: " + ", ".join(k.value for k in ModelKind))
+        raise UserError("no model chosen; valid: " + ", ".join(k.value for k in ModelKind), "models")
     _check_signal(config.signal)
     if config.test_split < 0:
-        raise UserError(f"--test-split must be a fraction in [0, 1) or a count of values, got {config.test_split:g}")
-    for name, value in (("--horizon", config.horizon), ("--stride", config.stride), ("--season", config.season)):
-        if value < 1:
-            raise UserError(f"{name} must be at least 1, got {value}")
+        raise UserError(f"test_split must be a fraction in [0, 1) or a count of values, got "
+                        f"{config.test_split:g}", "test_split")
+    for name in ("horizon", "stride", "season"):
+        if getattr(config, name) < 1:
+            raise UserError(f"{name} must be at least 1, got {getattr(config, name)}", name)
     if config.season > config.window:
-        raise UserError(f"--season {config.season} is longer than the window ({config.window}); the seasonal "
-                        "naive forecast needs one season inside the window")
+        raise UserError(f"season {config.season} is longer than the window ({config.window}); the seasonal "
+                        "naive forecast needs one season inside the window", "season")
     if config.train_horizon is not None and config.train_horizon < 0:
-        raise UserError(f"--train-horizon must be 0 (teacher forcing) or more, got {config.train_horizon}")
+        raise UserError(f"train_horizon must be 0 (teacher forcing) or more, got {config.train_horizon}",
+                        "train_horizon")
     if config.weight_average is not None and not 0.0 <= config.weight_average < 1.0:
-        raise UserError(f"--weight-average must be a momentum in [0, 1) (0 = off), got {config.weight_average:g}")
+        raise UserError(f"weight_average must be a momentum in [0, 1) (0 = off), got {config.weight_average:g}",
+                        "weight_average")
     if config.input_noise < 0:
-        raise UserError(f"--input-noise must be 0 or more, got {config.input_noise}")
+        raise UserError(f"input_noise must be 0 or more, got {config.input_noise}", "input_noise")
     if config.lr_schedule not in ("constant", "cosine"):
-        raise choice_error("--lr-schedule", config.lr_schedule, ["constant", "cosine"])
+        raise choice_error("learning rate schedule", config.lr_schedule, ["constant", "cosine"], "lr_schedule")
     if config.select not in ("last", "best"):
-        raise choice_error("--select", config.select, ["last", "best"])
+        raise choice_error("selection", config.select, ["last", "best"], "select")
     if config.stream < 0 or 0 < config.stream <= config.window:
-        raise UserError(f"--stream must be 0 (window training) or longer than the window ({config.window}), got {config.stream}")
+        raise UserError(f"stream must be 0 (window training) or longer than the window ({config.window}), "
+                        f"got {config.stream}", "stream")
     if config.stream and check_rule(config.normalize, NORMALIZE_CHOICES) == "perstep":
         raise UserError("--normalize perstep renormalizes the window at every step, which a stream graph's carried "
                         "state cannot follow; with --stream use --normalize origin, origin-mean or none")
@@ -247,9 +256,10 @@ def _check_linear(config: TrainConfig) -> None:
     """The linear path's option combinations (the step and stream graphs carry recurrent state)."""
     recurrent = [m.value for m in config.models if m.recurrent]
     if config.ar_fit not in AR_FITS:
-        raise choice_error("--ar-fit", config.ar_fit, AR_FITS)
+        raise choice_error("ar fit", config.ar_fit, AR_FITS, "ar_fit")
     if config.highway < 0 or config.highway > config.window:
-        raise UserError(f"--highway must be 0 (none) to the window ({config.window}), got {config.highway}")
+        raise UserError(f"highway must be 0 (none) to the window ({config.window}), got {config.highway}",
+                        "highway")
     if config.highway and not recurrent and not config.auto:
         raise UserError("--highway adds a linear path to a recurrent model; choose --model rnn, lstm or gru "
                         "(ar is linear already)")

@@ -1,0 +1,261 @@
+"""The desktop Python API: train, export, bench and demo, as the CLI commands of the same names.
+
+    import edge_forecast as ef
+    run = ef.train(out="runs/seed", preset="seed", epochs=50)          # the run directory
+    bundle = ef.export(run, out="bundles/seed", quant="float32,int8")  # the bundle directory
+    report = ef.bench(bundle, out="reports/seed")                      # the report directory
+    ef.Forecaster(bundle, variant="int8").forecast(horizon=20)
+
+Keyword names are the command options' names with underscores (`--batch-size` is `batch_size`;
+train's repeatable `--model` is `models`); a list option takes "a,b" or a list or tuple.
+Defaults are the CLI's, `quiet=False` included: progress goes to stdout as on the command line,
+warnings to stderr as "warning: ..." lines (also when quiet). Bad input is a UserError whose
+message begins with the Python argument's name (`quant: unknown quantization mode 'int4'; valid:
+...`); the CLI shows its flag instead. A job whose items partly failed (export's artifacts) raises
+FailedItems after writing the others; its `path` is the directory written.
+
+This module imports nothing heavy: TensorFlow, Keras and numpy load when a function runs.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from edge_forecast.errors import FailedItems, UserError
+
+# train's options by type, for a clear error from Python (the CLI's click types check the same)
+_TRAIN_INTS = ("points", "highway", "window", "units", "epochs", "batch_size", "horizon", "stride",
+               "season", "seed", "train_horizon", "stream")
+_TRAIN_FLOATS = ("tau", "span", "delay", "signal_noise", "learning_rate", "validation_split",
+                 "test_split", "input_noise", "weight_average")
+_TRAIN_TEXTS = ("fill", "delimiter", "decimal", "time_format", "outliers", "ar_fit", "optimizer",
+                "scale", "lr_schedule", "select", "normalize")
+
+
+def train(
+    out: str | Path,
+    preset: str | None = None,
+    *,
+    signal: str | Path | None = None,
+    column: str | int | None = None,
+    fill: str | None = None,
+    delimiter: str | None = None,
+    decimal: str | None = None,
+    time_column: str | int | None = None,
+    time_format: str | None = None,
+    resample: bool | None = None,
+    outliers: str | None = None,
+    tau: float | None = None,
+    points: int | None = None,
+    span: float | None = None,
+    delay: float | None = None,
+    signal_noise: float | None = None,
+    models: str | Sequence[str] | None = None,
+    highway: int | None = None,
+    ar_fit: str | None = None,
+    window: int | None = None,
+    units: int | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    optimizer: str | None = None,
+    learning_rate: float | None = None,
+    validation_split: float | None = None,
+    test_split: float | None = None,
+    horizon: int | None = None,
+    stride: int | None = None,
+    season: int | None = None,
+    scale: str | None = None,
+    seed: int | None = None,
+    train_horizon: int | None = None,
+    input_noise: float | None = None,
+    weight_average: float | None = None,
+    lr_schedule: str | None = None,
+    select: str | None = None,
+    stream: int | None = None,
+    normalize: str | None = None,
+    force: bool = False,
+    quiet: bool = False,
+) -> Path:
+    """Train forecasters on a signal and save a run directory (`edge-forecast train`); return it.
+
+    None leaves an option to the preset or the default that `edge-forecast train --help` gives;
+    `models` takes "rnn,lstm", ["rnn", "lstm"] or "auto".
+    """
+    options = dict(locals())
+    for name in ("out", "preset", "force", "quiet"):
+        options.pop(name)
+    _check_types(options, _TRAIN_INTS, _TRAIN_FLOATS, _TRAIN_TEXTS)
+    for name in ("column", "time_column"):  # a 0-based index, as the CLI's text would give it
+        if isinstance(options[name], int) and not isinstance(options[name], bool):
+            options[name] = str(options[name])
+    if options["signal"] is not None:
+        options["signal"] = str(options["signal"])
+    if options["models"] is not None:
+        options["models"] = tuple(_names("models", options["models"]))
+    from edge_forecast.train.config import build_config
+
+    config = build_config(_text("preset", preset), **options)
+    from edge_forecast.train.loop import train_run
+
+    out = _path("out", out)
+    record = train_run(config, out, force=force, quiet=quiet, echo=_echo(quiet))
+    for warning in record["warnings"]:
+        _warn(warning)
+    return out
+
+
+def export(
+    run: str | Path,
+    out: str | Path,
+    *,
+    models: str | Sequence[str] | None = None,
+    quant: str | Sequence[str] | None = None,
+    calibration_samples: int = 100,
+    probe_python: str | Sequence[str] = (),
+    graphs: str | Sequence[str] = "window",
+    rollout_horizon: int | None = None,
+    step_state: str = "inside",
+    bias_correction: bool = True,
+    force: bool = False,
+    quiet: bool = False,
+) -> Path:
+    """Convert a training run to verified TFLite variants: a bundle (`edge-forecast export`);
+    return the bundle directory. `quant` None: every mode; `models` None: every model of the run."""
+    given = _check_types(locals(), ("calibration_samples", "rollout_horizon"), (), ("step_state",),
+                         required=("calibration_samples", "step_state", "graphs"))
+    from edge_forecast.export.exporter import export_bundle
+
+    echo = _echo(quiet)
+    result = export_bundle(
+        _path("run", run), _path("out", out), models=_joined("models", models),
+        quant=_joined("quant", quant), calibration_samples=given["calibration_samples"],
+        force=force, probe_python=tuple(_names("probe_python", probe_python, split=False)),
+        echo=echo, graphs=_joined("graphs", graphs), rollout_horizon=given["rollout_horizon"],
+        step_state=step_state, bias_correction=bias_correction)
+    echo(f"bundle saved to {result.bundle} ({len(result.artifacts)} artifacts)")
+    _after(result.warnings, result.failures, quiet, "artifact(s)", result.bundle)
+    return result.bundle
+
+
+def bench(
+    bundle: str | Path,
+    out: str | Path,
+    *,
+    horizon: int | None = None,
+    repeats: int = 3,
+    runtimes: str | Sequence[str] = "all",
+    reference: str | Path | None = None,
+    force: bool = False,
+    quiet: bool = False,
+) -> Path:
+    """Benchmark every variant of a bundle on every runtime: report.md, report.json and figures
+    (`edge-forecast bench`); return the report directory."""
+    given = _check_types(locals(), ("horizon", "repeats"), (), (), required=("repeats", "runtimes"))
+    from edge_forecast.bench.runner import bench_bundle
+
+    result = bench_bundle(_path("bundle", bundle), _path("out", out), horizon=given["horizon"],
+                          repeats=given["repeats"], runtimes=_joined("runtimes", runtimes),
+                          reference=None if reference is None else _path("reference", reference),
+                          force=force, echo=_echo(quiet))
+    _echo(quiet)(f"report saved to {result.markdown}")
+    for warning in result.report.get("warnings", []):
+        _warn(warning)
+    return result.out
+
+
+def demo(
+    out: str | Path,
+    *,
+    epochs: int | None = None,
+    probe_python: str | Sequence[str] = (),
+    force: bool = False,
+    quiet: bool = False,
+) -> Path:
+    """Train, export and bench the built-in signal into OUT/run, OUT/bundle and OUT/report
+    (`edge-forecast demo`); return OUT."""
+    given = _check_types(locals(), ("epochs",), (), ())
+    from edge_forecast.demo import run_demo
+
+    result = run_demo(_path("out", out), epochs=given["epochs"], force=force, quiet=quiet,
+                      echo=_echo(quiet),
+                      probe_python=tuple(_names("probe_python", probe_python, split=False)))
+    return result.out
+
+
+def _echo(quiet: bool) -> Callable[[str], None]:
+    return (lambda _line: None) if quiet else (lambda line: print(line, flush=True))
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def _after(warnings: list[str], failures: list[str], quiet: bool, what: str, path) -> None:
+    """Warnings on stderr when quiet (the progress output has them otherwise; a warning is not
+    progress); failures raise FailedItems, after the rest was written."""
+    if quiet:
+        for warning in warnings:
+            _warn(warning)
+    if failures:
+        raise FailedItems(what, failures, path)
+
+
+def _path(argument: str, value) -> Path:
+    if isinstance(value, (str, Path)) and str(value):
+        return Path(value)
+    raise UserError(f"{argument} must be a path (str or pathlib.Path), got {value!r}", argument)
+
+
+def _text(argument: str, value):
+    if value is None or isinstance(value, str):
+        return value
+    raise UserError(f"{argument} must be a string, got {value!r}", argument)
+
+
+def _names(argument: str, value, split: bool = True) -> list[str]:
+    """'a,b', ['a', 'b'] or ('a', 'b') -> ['a', 'b'] (a Path for one Python is a name too)."""
+    items = [value] if isinstance(value, (str, Path)) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, (str, Path)) for i in items):
+        raise UserError(f"{argument} must be a string or a list of strings, got {value!r}",
+                        argument)
+    names = [str(i) for i in items]
+    if split:
+        names = [n for item in names for n in item.split(",")]
+    return names
+
+
+def _joined(argument: str, value) -> str | None:
+    return None if value is None else ",".join(_names(argument, value))
+
+
+def _check_types(values: dict, ints: Sequence[str], floats: Sequence[str], texts: Sequence[str],
+                 required: Sequence[str] = ()) -> dict:
+    """Whole numbers, finite numbers and strings where the options take them (None: not given,
+    except for the `required` ones, which have a default instead); `values` comes back with the
+    numbers as int and float (a numpy scalar would not go into a JSON job)."""
+    for name in required:
+        if values[name] is None:
+            raise UserError(f"{name} cannot be None (leave it out for its default)", name)
+    for name in ints:  # numbers.Integral: numpy's integers too
+        value = values[name]
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise UserError(f"{name} must be a whole number, got {value!r}", name)
+        values[name] = int(value)
+    for name in floats:
+        value = values[name]
+        if value is None:
+            continue
+        number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        if not number or not math.isfinite(value):
+            raise UserError(f"{name} must be a finite number, got {value!r}", name)
+        values[name] = float(value)
+    for name in texts:
+        _text(name, values[name])
+    return values
+
