@@ -25,12 +25,23 @@ def cli(*args: str, input: str | None = None, env: dict | None = None, timeout: 
     )
 
 
-# Fixtures that train or convert: a test that uses one (directly or through another fixture) is
-# slow, unless the device suite hands it a ready bundle (EDGE_FORECAST_DEVICE_BUNDLE).
-TRAINED_FIXTURES = {"tiny_run", "tiny_bundle", "graph_bundle", "stream_run", "stream_bundle", "run_and_bundle",
-                    "explicit_bundle", "auto_twin_runs"}
-BUNDLE_FIXTURES = {"tiny_bundle", "graph_bundle"}
+# The slow marker's rule: a test is slow when it uses (directly or through another fixture) a
+# fixture made with `trains`, unless every such fixture is one the device suite hands a ready bundle
+# (`trains(device_bundle=True)`, EDGE_FORECAST_DEVICE_BUNDLE). A test that trains by itself says
+# `@pytest.mark.slow`. The sets below are filled by the decorator, never by hand.
+TRAINED_FIXTURES: set[str] = set()
+BUNDLE_FIXTURES: set[str] = set()
 GRAPH_STEPS = 30  # the graph bundle's rollout horizon (short: conversion stays quick)
+
+
+def trains(func=None, *, device_bundle: bool = False, scope: str = "session"):
+    """@pytest.fixture for a fixture that trains or converts models (it makes its users slow)."""
+    def register(f):
+        TRAINED_FIXTURES.add(f.__name__)
+        if device_bundle:
+            BUNDLE_FIXTURES.add(f.__name__)
+        return pytest.fixture(scope=scope)(f)
+    return register(func) if func is not None else register
 
 
 def pytest_collection_modifyitems(config, items) -> None:
@@ -41,7 +52,7 @@ def pytest_collection_modifyitems(config, items) -> None:
             item.add_marker(pytest.mark.slow)
 
 
-@pytest.fixture(scope="session")
+@trains
 def tiny_run(tmp_path_factory) -> Path:
     """The seed experiment's data and models (rnn, lstm, gru), trained for 3 epochs."""
     out = tmp_path_factory.mktemp("run") / "seed"
@@ -50,7 +61,7 @@ def tiny_run(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
+@trains(device_bundle=True)
 def tiny_bundle(request, tmp_path_factory) -> Path:
     """Every model x every mode of `tiny_run`, exported and verified (or the bundle named by
     EDGE_FORECAST_DEVICE_BUNDLE, for the device suite in an environment without TensorFlow)."""
@@ -63,7 +74,7 @@ def tiny_bundle(request, tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
+@trains(device_bundle=True)
 def graph_bundle(request, tmp_path_factory) -> Path:
     """LSTM and GRU of `tiny_run`, float32 and int8, with every graph kind (rollout of GRAPH_STEPS),
     or the device suite's bundle (scripts/test.sh exports it with every graph)."""
@@ -78,7 +89,7 @@ def graph_bundle(request, tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
+@trains
 def explicit_bundle(tiny_run, tmp_path_factory) -> Path:
     """`graph_bundle`'s step and stream graphs (no rollout) with explicit state tensors
     (`--step-state explicit`, as bundles before format minor 1 and `micro` have them; test_micro
@@ -100,7 +111,7 @@ def seasonal_walk(points: int = 160, seed: int = 0) -> np.ndarray:
     return 50 + 0.2 * t + np.cumsum(rng.normal(0, 0.5, points)) + 3 * np.sin(2 * np.pi * t / WALK_SEASON + 0.3)
 
 
-@pytest.fixture(scope="session")
+@trains
 def auto_twin_runs(tmp_path_factory) -> tuple[Path, Path]:
     """`train --model auto` (window 8, season 4, horizon 6, 4 units, 1 epoch) on `seasonal_walk(160)`
     and on a twin that differs only in the test segment (--test-split 0.2: the last 32 values,

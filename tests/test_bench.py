@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import cli
+from conftest import cli, trains
 
 from edge_forecast.bench.measure import CRASH_ENV
 from edge_forecast.bench.report import (
@@ -33,7 +33,7 @@ STEPS = 40
 RUNTIMES = "litert,tflite-runtime"
 
 
-@pytest.fixture(scope="module")
+@trains(scope="module")
 def run_and_bundle(tiny_run, tmp_path_factory):
     """The shared `tiny_run` (read, never written: bench reads it as --reference) and a bundle of
     its LSTM alone, in three modes (a smaller report than `tiny_bundle`'s 15 variants)."""

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import cli
+from conftest import cli, trains
 
 from edge_forecast.baselines import baseline_forecasters, drift_forecast, fit_ar
 from edge_forecast.errors import UserError
@@ -87,7 +87,7 @@ TRAIN_ARGS = ["--normalize", "none", "--model", "rnn", "--window", "8", "--units
               "--test-split", "30", "--horizon", "6", "--stride", "2", "--seed", "5", "--quiet"]
 
 
-@pytest.fixture(scope="module")
+@trains(scope="module")
 def twin_runs(tmp_path_factory):
     """The same series twice, differing only in the test segment's values."""
     tmp = tmp_path_factory.mktemp("twins")

@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import cli
+from conftest import cli, trains
 from test_cli import _one_line_error
 
 from edge_forecast.baselines import fit_ar
@@ -19,7 +19,7 @@ from edge_forecast.signals import damped_oscillation
 AR_WINDOW = 12
 
 
-@pytest.fixture(scope="session")
+@trains
 def linear_run(tmp_path_factory):
     """ar (least squares) and an rnn with a highway of 4 on the damped signal, 2 epochs."""
     out = tmp_path_factory.mktemp("linear") / "run"
@@ -29,7 +29,7 @@ def linear_run(tmp_path_factory):
     return out
 
 
-@pytest.fixture(scope="session")
+@trains
 def linear_bundle(linear_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("linear") / "bundle"
     done = cli("export", str(linear_run), "--out", str(out), "--graphs", "rollout", "--rollout-horizon", "8",

@@ -9,7 +9,7 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import ROOT, cli
+from conftest import ROOT, cli, trains
 
 from edge_forecast.bundle import load_bundle, truth_key, validate_bundle_dict
 from edge_forecast.errors import UserError
@@ -69,7 +69,7 @@ def test_resolver_methods_follow_tflm_names():
         resolver_method("FLEX_SOMETHING")
 
 
-@pytest.fixture(scope="module")
+@trains(scope="module")
 def micro_bundle(explicit_bundle, tmp_path_factory):
     """A copy of the session's `explicit_bundle` (lstm and gru of the tiny run, window / step /
     stream graphs with explicit state, float32 and int8: what micro takes), with micro files for

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import cli
+from conftest import cli, trains
 
 from edge_forecast.bundle import validate_bundle_dict
 from edge_forecast.errors import UserError
@@ -217,7 +217,7 @@ def test_tensorflow_statistics_equal_numpys():
     assert np.allclose(loc, ref_loc, rtol=1e-5) and np.allclose(std, ref_scale, rtol=1e-4)
 
 
-@pytest.fixture(scope="session")
+@trains
 def perstep_run_and_bundle(tmp_path_factory):
     """`train` with every default (the LSTM; --normalize auto chooses perstep) on a damped signal
     whose amplitude decays 20x (tau = 5 pi / ln 20), exported to float32, int8 and int16x8."""

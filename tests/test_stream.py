@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import cli
+from conftest import cli, trains
 
 from edge_forecast.bundle import load_bundle
 from edge_forecast.edge import Forecaster
@@ -17,7 +17,7 @@ STREAM_ARGS = ["--stream", "40", "--train-horizon", "5", "--epochs", "25", "--se
 ROLLOUT_STEPS = 70  # past the 60 steps that gate a state-carrying float32 loop at export
 
 
-@pytest.fixture(scope="module")
+@trains(scope="module")
 def stream_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("stream") / "run"
     done = cli("train", "--model", "rnn,lstm", *STREAM_ARGS, "--quiet", "--out", str(out))
@@ -25,7 +25,7 @@ def stream_run(tmp_path_factory):
     return out
 
 
-@pytest.fixture(scope="module")
+@trains(scope="module")
 def stream_bundle(stream_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("stream") / "bundle"
     # no stream in --graphs: a stream-trained run gets its stream graph anyway
