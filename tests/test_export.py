@@ -246,11 +246,11 @@ def test_integer_checks_warn_on_drift_and_float_islands():
     warnings = _integer_checks(variants)
     assert len(warnings) == 2
     assert warnings[0].startswith("int8: closed-loop RMSE vs truth 0.05 is 5.0x the float32 export's (0.01)")
-    assert warnings[0].endswith("; try train --normalize perstep, or int16x8 (README: int8 and the closed loop)")
+    assert warnings[0].endswith("; try train --normalize perstep, or int16x8 (docs/guide/export-and-quantization.md: int8 and the closed loop)")
     assert warnings[1].startswith("step-int8: not integer throughout (DEQUANTIZE inside")
     # ar and a highway cannot be trained with --normalize: the line does not suggest it
     linear = _integer_checks({k: variants[k] for k in ("float32", "int8")}, normalizable=False)
-    assert linear[0].endswith("; try int16x8 (README: int8 and the closed loop)")
+    assert linear[0].endswith("; try int16x8 (docs/guide/export-and-quantization.md: int8 and the closed loop)")
     assert variants["int16x8"]["errors"]["closed_loop_rmse_ratio_vs_float32"] == pytest.approx(1.2)
     # a float32 export exact to float32 rounding (ar on an exact recurrence; signal magnitude 25):
     # a ratio of ~100,000x says nothing, the line says the float32 is exact instead

@@ -110,7 +110,7 @@ def test_micro_files_hold_the_exact_stripped_model(micro_bundle):
                                   cwd=out / "micro", capture_output=True, text=True)
             assert done.returncode == 0, done.stderr
     # the goal for the LSTM(40) step graph was 12 KiB (from 17 KiB): stripping strings alone reaches
-    # ~15 KiB; the per-channel quantization parameters are what remains (README: On a microcontroller)
+    # ~15 KiB; the per-channel quantization parameters are what remains (docs/design/0007-microcontroller-decisions.md)
     assert bundle.variant("lstm", "step-int8")["micro"]["flash_bytes"] <= 15.5 * 1024
 
 
@@ -192,7 +192,7 @@ def test_tflm_runs_the_closed_loop_like_litert(micro_bundle):
             worst = max(verified["closed_loop_max_quant_steps"], verified["stream_max_quant_steps"])
             assert verified["ok"] is (worst <= 1.0) and verified["worst"] == worst
             # TFLM's reference integer kernels round differently from litert's; the forecast must
-            # stay as accurate (README: On a microcontroller)
+            # stay as accurate (docs/design/0007-microcontroller-decisions.md)
             assert rmse["tflite-micro"] <= 1.5 * rmse["litert"]
     # the record is what a fresh run measures (the check is deterministic)
     entry = bundle.variant("lstm", "step-int8")

@@ -230,7 +230,7 @@ def perstep_run_and_bundle(tmp_path_factory):
     assert done.returncode == 0, done.stdout + done.stderr
     # int8 misses 1.5x here (2.65x): the warning points to int16x8, not to the rule the run already has
     warning = [line for line in done.stderr.splitlines() if line.startswith("warning: lstm int8: closed-loop RMSE")]
-    assert len(warning) == 1 and warning[0].endswith("; try int16x8 (README: int8 and the closed loop)"), done.stderr
+    assert len(warning) == 1 and warning[0].endswith("; try int16x8 (docs/guide/export-and-quantization.md: int8 and the closed loop)"), done.stderr
     return run, bundle
 
 
@@ -271,7 +271,7 @@ def test_integer_closed_loop_with_per_step_normalization_on_a_decaying_signal(pe
     """Issue #15's goal on a signal whose amplitude decays 20x: integer closed-loop test RMSE
     (rolling origins, horizon 20, the device runner) at most 1.5x the float32 export's.
 
-    Measured (README: Instance normalization): the goal holds for int16x8, the fallback (1.21x
+    Measured (docs/design/0003-instance-normalization.md): the goal holds for int16x8, the fallback (1.21x
     here); int8 proper does not meet it (2.65x here; 1.06x-3.19x over five seeds of the seed signal
     in docs/design/evidence/instance_norm_int8.md, where one model's int8 ranges from 1.0x to 10.5x
     with the calibration subset): its grids step ~1 % of each window's spread, while the float

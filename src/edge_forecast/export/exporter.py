@@ -481,7 +481,7 @@ def _integer_checks(variants: dict, normalizable: bool = True, magnitude: float 
                 versus = f" is {'infinitely many times' if ratio is None else f'{ratio:.1f}x'} the float32 export's ({base:.3g})"
             warnings.append(f"{key}: closed-loop RMSE vs truth {got:.3g}{versus}; the closed loop accumulates its rounding"
                             + (("; try train --normalize perstep, or int16x8" if normalizable else "; try int16x8")
-                               + " (README: int8 and the closed loop)"
+                               + " (docs/guide/export-and-quantization.md: int8 and the closed loop)"
                                if variant["mode"] == "int8" and variant["graph"] == GraphKind.WINDOW.value else ""))
     return warnings
 

@@ -59,7 +59,7 @@ def _tensor_lines(side: str, tensor: dict) -> list[str]:
 def _normalization_lines(norm: dict) -> list[str]:
     """The instance normalization (edge_forecast.normalization) as constants and the C it takes."""
     lines = [
-        "// Instance normalization outside the model (README: Instance normalization), on model units w[0..W-1]:",
+        "// Instance normalization outside the model (docs/guide/training-and-evaluation.md: Instance normalization), on model units w[0..W-1]:",
         f'constexpr const char kNormalization[] = "{norm["rule"]}";  // none, perstep, origin or origin-mean',
         f"constexpr float kNormFloor = {_float(norm['floor'])};",
     ]
@@ -93,7 +93,7 @@ def c_header(name: str, info: dict) -> str:
         "extern const unsigned char kModelData[];  // the .tflite flatbuffer, 16-byte aligned",
         "extern const unsigned int kModelDataLen;",
         "",
-        f'constexpr const char kGraph[] = "{info["graph"]}";  // window, step or stream (README: Graph kinds)',
+        f'constexpr const char kGraph[] = "{info["graph"]}";  // window, step or stream (docs/guide/graph-kinds.md)',
         f"constexpr int kWindow = {info['window']};  // past values per forecast",
         "// model units: x_model = (x - kScalerOffset) / kScalerScale",
         f"constexpr float kScalerOffset = {_float(scaler['offset'])};",
