@@ -53,7 +53,7 @@ def _forecast(plt, doc: dict):
     truth = np.asarray(doc["series"]["truth"])
     w = context.size
     series = np.concatenate([context, truth])
-    fig = plt.figure(figsize=(11, 6.2 * len(models)))
+    fig = plt.figure(figsize=(12.5, 6.2 * len(models)))
     grid = fig.add_gridspec(2 * len(models), 1, height_ratios=[3, 1.3] * len(models), hspace=0.45)
     for m, name in enumerate(models):
         top = fig.add_subplot(grid[2 * m])
@@ -74,14 +74,15 @@ def _forecast(plt, doc: dict):
         top.set_title(f"{name}: closed-loop forecast from the context window, {doc['command']['steps']} steps")
         top.set_ylabel("signal value")
         top.grid(True, alpha=0.3)
-        top.legend(loc="upper right", ncol=2)
+        top.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)  # not over the forecasts
         bottom.axhline(0, color=KERAS_COLOR, lw=0.8)
         bottom.set_ylabel("variant − Keras\n(signal units)")
         bottom.set_xlabel("sample index")
         bottom.grid(True, alpha=0.3)
         if not entries:
             top.text(0.5, 0.5, "no variant measured", transform=top.transAxes, ha="center")
-    fig.subplots_adjust(left=0.09, right=0.98, top=0.96, bottom=0.06)
+    fig.subplots_adjust(left=0.1, right=0.8, top=0.96, bottom=0.06)
+    fig.align_ylabels()
     return fig
 
 
@@ -139,6 +140,8 @@ def _latency(plt, doc: dict):
 
 
 def _horizon(plt, doc: dict):
+    from matplotlib.ticker import MaxNLocator
+
     models = [m for m in doc["models"] if preferred_entries(doc, m) or _keras(doc, m)]
     if not models:
         return None
@@ -157,8 +160,10 @@ def _horizon(plt, doc: dict):
             ax.plot(np.arange(1, values.size + 1), values, color=color, ls=ls, lw=1.6 if color == KERAS_COLOR else 1.4,
                     label=label, zorder=5 if color == KERAS_COLOR else 3)
         plan = doc["method"]["horizon"]
-        ax.set_title(f"{name}: RMSE over {plan['origins']} forecast origins")
+        ax.set_title(f"{name}: backtest RMSE by horizon (test segment, {plan['origins']} origins)"
+                     if plan.get("backtest") else f"{name}: RMSE by horizon over {plan['origins']} forecast origins")
         ax.set_xlabel("forecast horizon (steps ahead)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(loc="lower right")
     axes[0, 0].set_ylabel("RMSE vs truth (signal units)")

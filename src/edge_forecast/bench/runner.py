@@ -185,8 +185,8 @@ def _measure_variants(bundle: Bundle, runtimes: list[Runtime], job_path: Path, t
     for runtime, reason in missing.items():
         echo(f"not measured: every variant on {runtime} ({reason})")
     segment = bundle.data["evaluation"]["segment"]
-    echo(f"per variant and runtime: per-step latency (p50, p99) and the {closed_loop_name(segment, steps)} "
-         "against the truth")
+    echo("measuring each variant on each runtime: per-step latency (p50, p99) and the "
+         f"{closed_loop_name(segment, steps)} against the truth")
     items = [(m, v, r) for m in bundle.models for v in bundle.variants(m) for r in runtimes]
     count = sum(r.value not in missing for _, _, r in items)
     results, i = [], 0
@@ -305,7 +305,9 @@ def _document(bundle: Bundle, results: list[dict], keras: dict, job: dict, runti
     method = {
         "latency_steps": job["latency_steps"], "warmup_steps": job["warmup_steps"],
         "predict_steps": min(job["predict_steps"], steps), "accuracy_steps": min(steps, eval_steps),
-        "horizon": {"horizon": plan["horizon"], "origins": len(plan["origins"])},
+        # backtest: the origins are the training run's test backtest's, so the curves break its RMSE down by h
+        "horizon": {"horizon": plan["horizon"], "origins": len(plan["origins"]),
+                    "backtest": bool(bundle.data["evaluation"].get("origins"))},
         "repeats_aggregation": "median of per-repeat statistics",
     }
     method["notes"] = [
