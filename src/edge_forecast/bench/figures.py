@@ -10,15 +10,20 @@ from edge_forecast.bench.report import MEASURED, closed_loop_name, preferred_ent
 from edge_forecast.bench.stats import fmt
 from edge_forecast.bundle import truth_figure
 
+# one colour per variant name in every figure (the graph variants' used to be picked by position,
+# so step-float32 could share float32's blue, or differ between two models)
 VARIANT_COLORS = {"float32": "tab:blue", "float16": "tab:orange", "dynamic": "tab:green", "int8": "tab:red",
-                  "int16x8": "tab:purple"}
+                  "int16x8": "tab:purple", "step-float32": "tab:brown", "step-int8": "tab:pink",
+                  "stream-float32": "gold", "stream-int8": "tab:olive", "rollout-float32": "tab:cyan",
+                  "rollout-int8": "navy"}
+OTHER_COLORS = ("khaki", "teal", "maroon", "lime", "slateblue", "chocolate")
 MODEL_MARKERS = ["o", "s", "^", "D", "v"]
 KERAS_COLOR = "black"
 DPI = 110
 
 
-def _color(variant: str, index: int) -> str:
-    return VARIANT_COLORS.get(variant, f"C{(index + 5) % 10}")
+def _color(variant: str) -> str:
+    return VARIANT_COLORS.get(variant) or OTHER_COLORS[sum(map(ord, variant)) % len(OTHER_COLORS)]
 
 
 def _keras(doc: dict, model: str) -> dict | None:
@@ -64,12 +69,12 @@ def _forecast(plt, doc: dict):
         top.axvspan(0, w - 1, color="0.85", alpha=0.5, label=f"context window ({w} true values)")
         top.plot(np.arange(w, w + keras.size), keras, color=KERAS_COLOR, lw=1.6, ls="--", label="Keras float",
                  zorder=5)
-        for i, e in enumerate(entries):
+        for e in entries:
             values = np.asarray(e["forecast"])
-            top.plot(np.arange(w, w + values.size), values, color=_color(e["variant"], i), lw=1.1,
+            top.plot(np.arange(w, w + values.size), values, color=_color(e["variant"]), lw=1.1,
                      label=f"{e['variant']} ({e['runtime']})")
             n = min(values.size, keras.size)
-            bottom.plot(np.arange(w, w + n), values[:n] - keras[:n], color=_color(e["variant"], i), lw=1.1,
+            bottom.plot(np.arange(w, w + n), values[:n] - keras[:n], color=_color(e["variant"]), lw=1.1,
                         label=e["variant"])
         top.set_title(f"{name}: closed-loop forecast from the context window, {doc['command']['steps']} steps")
         top.set_ylabel("signal value")
@@ -93,9 +98,12 @@ def _latency_rows(doc: dict, name: str) -> list[tuple[str, float, float, str]]:
         for call, label in (("predict", "Keras model.predict"), ("direct", "Keras direct call")):
             lat = keras[call]["latency_us"]
             rows.append((f"{label} · tensorflow", lat["p50"], lat["p99"], KERAS_COLOR))
-    for i, e in enumerate(e for e in doc["results"] if e["model"] == name and e["status"] == MEASURED):
-        rows.append((f"{e['variant']} · {e['runtime']}", e["latency_us"]["p50"], e["latency_us"]["p99"],
-                     _color(e["variant"], i)))
+    for e in doc["results"]:
+        if e["model"] != name or e["status"] != MEASURED:
+            continue
+        per = e.get("latency_per", "step")  # a rollout's one invoke is its whole forecast
+        rows.append((f"{e['variant']} · {e['runtime']}" + ("" if per == "step" else f"\n(per {per})"),
+                     e["latency_us"]["p50"], e["latency_us"]["p99"], _color(e["variant"])))
     return rows
 
 
@@ -134,7 +142,7 @@ def _latency(plt, doc: dict):
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _us(v)))
         ax.set_title(f"{name}: per-step closed-loop latency (bar: p50, whisker: p99)")
         ax.grid(True, axis="x", which="major", alpha=0.4)
-    axes[-1, 0].set_xlabel("latency per step (log scale)")
+    axes[-1, 0].set_xlabel("latency per step, or per forecast where a row says so (log scale)")
     fig.tight_layout()
     return fig
 
@@ -152,8 +160,8 @@ def _horizon(plt, doc: dict):
         curves = []
         if keras:
             curves.append(("Keras float", truth_figure(keras["horizon"], "rmse"), KERAS_COLOR, (0, (4, 3))))
-        for i, e in enumerate(preferred_entries(doc, name)):
-            curves.append((f"{e['variant']} ({e['runtime']})", truth_figure(e["horizon"], "rmse"), _color(e["variant"], i), "-"))
+        for e in preferred_entries(doc, name):
+            curves.append((f"{e['variant']} ({e['runtime']})", truth_figure(e["horizon"], "rmse"), _color(e["variant"]), "-"))
         for label, curve, color, ls in curves:
             values = np.array([np.nan if v is None else v for v in curve], dtype=float)
             positive = positive and bool(np.all(values[np.isfinite(values)] > 0))
@@ -183,14 +191,14 @@ def _size_error(plt, doc: dict):
     handles, values, variants, runtimes = [], [], {}, set()
     for mi, name in enumerate(models):
         marker = MODEL_MARKERS[mi % len(MODEL_MARKERS)]
-        for i, e in enumerate(preferred_entries(doc, name)):
+        for e in preferred_entries(doc, name):
             err = truth_figure(e["accuracy"], "closed_loop_rmse")
             if err is None:
                 continue
             values.append(err)
-            variants.setdefault(e["variant"], _color(e["variant"], i))
+            variants.setdefault(e["variant"], _color(e["variant"]))
             runtimes.add(e["runtime"])
-            ax.scatter(e["size_kib"], err, s=80, marker=marker, color=_color(e["variant"], i), zorder=3,
+            ax.scatter(e["size_kib"], err, s=80, marker=marker, color=_color(e["variant"]), zorder=3,
                        edgecolor="black", linewidth=0.6)
         base = truth_figure(doc["models"][name]["keras"]["bundle"], "closed_loop_rmse")
         if base is not None:

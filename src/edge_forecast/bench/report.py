@@ -358,11 +358,11 @@ def _horizon_table(doc: dict) -> list[str]:
             rows.append([name, "Keras float", "tensorflow"] + [keras["horizon"]["at"].get(m) for m in marks])
         for e in _measured(doc, name):
             rows.append([name, e["variant"], e["runtime"]] + [e["horizon"]["at"].get(m) for m in marks])
-    what = ("the training run's backtest origins on the test segment: its backtest RMSE, by horizon"
-            if plan.get("backtest") else "origins spread over the evaluation data")
+    what = (", the training run's backtest origins on the test segment (its backtest RMSE, by horizon)"
+            if plan.get("backtest") else " spread over the evaluation data")
     return ["## Error against forecast horizon", "",
-            f"RMSE against the truth h steps after the forecast origin, over {plan['origins']} origins ({what}; each "
-            f"origin starts from a true window; horizons up to {plan['horizon']}).", ""] + _table(
+            f"RMSE against the truth h steps after the forecast origin, over {plan['origins']} origins{what}; each "
+            f"origin starts from a true window; horizons up to {plan['horizon']}.", ""] + _table(
         ["model", "variant", "runtime"] + [f"h={m}" for m in marks], rows, "lll" + "r" * len(marks))
 
 
