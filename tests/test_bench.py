@@ -23,6 +23,7 @@ from edge_forecast.bench.report import (
     NOT_MEASURED,
     SCHEMA_VERSION,
     render_markdown,
+    unavailable_runtimes,
     validate_report,
 )
 from edge_forecast.bench.stats import fmt, horizon_plan, sig
@@ -145,7 +146,8 @@ def test_latency_table_matches_the_json(report):
     header = table[0]
     by_key = {(e["model"], e["variant"], e["runtime"]): e for e in doc["results"]}
     rows = table[1:]
-    assert len(rows) == len(doc["results"])
+    # a runtime that measured nothing (not installed) is one line above the tables, not a row per variant
+    assert len(rows) == len([e for e in doc["results"] if e["runtime"] not in unavailable_runtimes(doc)])
     for row in rows:
         cell = dict(zip(header, row, strict=True))
         entry = by_key[(cell["model"], cell["variant"], cell["runtime"].split(" ")[0])]
@@ -163,13 +165,14 @@ def test_latency_table_matches_the_json(report):
 
 @pytest.mark.slow
 @pytest.mark.skipif(is_installed(Runtime.TFLITE_RUNTIME), reason="tflite-runtime is installed here")
-def test_a_missing_runtime_is_a_row_that_says_why(report):
+def test_a_missing_runtime_is_said_once(report):
     _, doc, markdown, stdout = report
     rows = [e for e in doc["results"] if e["runtime"] == "tflite-runtime"]
     assert rows and all(e["status"] == NOT_MEASURED and "not installed" in e["reason"] for e in rows)
-    assert "pip install tflite-runtime" in rows[0]["reason"]
-    assert f"not measured: {rows[0]['reason']}" in markdown
-    assert "on tflite-runtime: not measured" in stdout  # progress lines
+    assert "pip install tflite-runtime" in rows[0]["reason"]  # report.json keeps a row per variant ...
+    said = f"every variant on tflite-runtime ({rows[0]['reason']})"
+    assert markdown.count(f"Not measured: {said}.") == 1 and stdout.count(f"not measured: {said}") == 1  # ... once
+    assert "on tflite-runtime:" not in stdout  # no progress line per variant
 
 
 @pytest.mark.slow
@@ -320,3 +323,32 @@ def test_model_heading_names_units_or_a_linear_model(report):
     linear["models"]["lstm"]["units"] = 0  # how an `ar` model's record reads: no recurrent units
     heading = render_markdown(linear).split("### lstm: ")[1].splitlines()[0]
     assert heading.startswith("linear, ") and "0 units" not in heading
+
+
+def test_latency_axis_ends_at_the_slowest_p99():
+    """The axis used to run to 100x the slowest p99 (1e7 µs when Keras' model.predict took 0.3 s),
+    room for the text labels, which now sit in a column right of the axis; ticks say µs or ms."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from edge_forecast.bench.figures import _latency
+
+    def lat(p50, p99):
+        return {"latency_us": {"p50": p50, "p99": p99}}
+
+    keras = {"predict": lat(137_900, 310_300), "direct": lat(1305, 5615)}
+    doc = {"models": {"rnn": {"keras": {"status": MEASURED, "measured": keras}}},
+           "results": [{"model": "rnn", "variant": v, "runtime": "litert", "status": MEASURED, **lat(p50, p99)}
+                       for v, p50, p99 in (("float32", 51.8, 121.6), ("int8", 69.3, 159.3))]
+           + [{"model": "rnn", "variant": "int8", "runtime": "tflite-runtime", "status": NOT_MEASURED}]}
+    fig = _latency(plt, doc)
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    low, high = ax.get_xlim()
+    assert 310_300 < high <= 2 * 310_300 and low < 51.8
+    assert [t.get_text() for t in ax.get_xticklabels() if low <= t.get_position()[0] <= high] == [
+        "100 µs", "1 ms", "10 ms", "100 ms"]
+    assert len(ax.get_yticklabels()) == 4  # Keras' two calls and the two measured variants
+    plt.close(fig)

@@ -286,10 +286,10 @@ def test_baseline_warning_gives_the_ratio_or_says_the_baseline_is_exact():
 
     lines = baseline_warnings({"rnn": {"rmse": 0.03}, "lstm": {"rmse": 0.001}, "gru": None},
                               {"persistence": {"rmse": 0.05}, "ar20": {"rmse": 0.01}})
-    assert lines == ["rnn does not beat the best baseline on the test segment: RMSE 0.03 vs 0.01 for ar20 (3.00x); "
-                     "train --model ar deploys that linear model, --model auto picks by validation"]
+    assert lines == ["rnn does not beat the best baseline on the test segment: backtest RMSE 0.03 vs 0.01 for ar20 "
+                     "(3.00x); train --model ar deploys that linear model, --model auto picks by validation"]
     exact = baseline_warnings({"rnn": {"rmse": 0.03}}, {"ar20": {"rmse": 4e-17}})
-    assert exact == ["rnn does not beat the best baseline on the test segment: RMSE 0.03 vs 4e-17 for ar20 "
+    assert exact == ["rnn does not beat the best baseline on the test segment: backtest RMSE 0.03 vs 4e-17 for ar20 "
                      "(the baseline is exact to float rounding); train --model ar deploys that linear model, "
                      "--model auto picks by validation"]
     drift = baseline_warnings({"rnn": {"rmse": 0.03}}, {"persistence": {"rmse": 0.01}})

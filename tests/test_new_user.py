@@ -266,7 +266,7 @@ def test_a_streamed_header_with_a_space_is_one_column():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("extra, legend", [
-    ([], "rnn: loss = training MSE in scaled units; validation closed-loop RMSE in signal units"),
+    ([], "rnn: loss = training MSE in scaled units; validation backtest RMSE in signal units"),
     (["--train-horizon", "0"], "rnn: loss, val = training and validation MSE in scaled units (teacher forcing)"),
 ])
 def test_epoch_lines_say_what_their_figures_are(tmp_path, extra, legend):

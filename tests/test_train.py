@@ -112,6 +112,25 @@ def test_training_is_deterministic(tmp_path):
 
 
 @pytest.mark.slow
+def test_train_names_the_final_run_directory_and_its_figures(tmp_path):
+    """The run is written in a staging sibling (.run.partial-...): the output names the directory
+    the user gets (the demo, itself staging, passes its own `label`); and the backtest and the
+    in-sample loop are two figures with two names."""
+    from edge_forecast.train.config import build_config
+    from edge_forecast.train.loop import train_run
+
+    config = build_config(None, models=("rnn",), epochs=1, window=5, units=4, points=80)
+    lines: list[str] = []
+    train_run(config, tmp_path / "run", echo=lines.append)
+    assert lines[-1] == f"run saved to {tmp_path / 'run'}"
+    assert not [line for line in lines if ".partial-" in line]
+    summary = next(line for line in lines if line.startswith("rnn: "))
+    assert "backtest RMSE" in summary and "(test segment, 1 origin, horizon " in summary
+    assert "test RMSE" not in summary.replace("backtest", "")
+    assert "in-sample closed-loop RMSE" in summary and "steps from the first window)" in summary
+
+
+@pytest.mark.slow
 def test_interrupted_training_leaves_nothing(tmp_path, monkeypatch):
     from edge_forecast.train import loop
     from edge_forecast.train.config import build_config

@@ -57,7 +57,7 @@ def run_demo(out: str | Path, epochs: int | None = None, force: bool = False, qu
              f"({config.epochs or 'a budget of'} epochs, {config.optimizer.value}, window {config.window})")
         from edge_forecast.train.loop import train_run
 
-        train_run(config, stage / "run", quiet=quiet, echo=echo)
+        train_run(config, stage / "run", quiet=quiet, echo=echo, label=f"{out / 'run'} when the demo finishes")
         echo(f"[2/3] exporting every quantization mode ({time.perf_counter() - started:.0f} s so far)")
         from edge_forecast.export.exporter import export_bundle
 
@@ -77,13 +77,14 @@ def run_demo(out: str | Path, epochs: int | None = None, force: bool = False, qu
 
 
 def summary_lines(report: dict) -> list[str]:
-    """One line per measured variant on the runtime `auto` picks: size, latency, error, speed-up."""
-    from edge_forecast.bench.report import preferred_entries
+    """One line per measured variant on the runtime `auto` picks: size, latency, error, speed-up;
+    then one line per runtime that measured nothing (not installed), instead of a row per variant."""
+    from edge_forecast.bench.report import closed_loop_name, preferred_entries, unavailable_lines
     from edge_forecast.bench.stats import fmt
     from edge_forecast.bundle import truth_figure
 
-    segment = report["bundle"].get("evaluation_segment", "test")
-    lines = [f"summary ({segment} closed-loop RMSE; speed-up of the p50 step over Keras model.predict):"]
+    name = closed_loop_name(report["bundle"].get("evaluation_segment", "test"), report["method"]["accuracy_steps"])
+    lines = [f"summary ({name}; speed-up of the p50 step over Keras model.predict):"]
     for model in report["models"]:
         for e in preferred_entries(report, model):
             speed = e["speedup"].get("vs_keras_predict")
@@ -93,4 +94,4 @@ def summary_lines(report: dict) -> list[str]:
                 f"RMSE {fmt(truth_figure(e['accuracy'], 'closed_loop_rmse')):>8}"
                 + (f"  {fmt(speed)}x" if speed is not None else "")
             )
-    return lines
+    return lines + unavailable_lines(report)

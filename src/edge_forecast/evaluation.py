@@ -118,7 +118,7 @@ def _advice(baseline: str) -> str:
 
 
 def baseline_warnings(models: dict[str, dict | None], baselines: dict[str, dict | None]) -> list[str]:
-    """One line per model whose test RMSE does not beat the best baseline's, saying by how much.
+    """One line per model whose test backtest RMSE does not beat the best baseline's, saying by how much.
 
     Both map a name to its test backtest (a dict with "rmse") or None (no test segment). The worst
     baseline's RMSE is the yardstick of the signal's scale: a model within float32 resolution of it
@@ -136,6 +136,6 @@ def baseline_warnings(models: dict[str, dict | None], baselines: dict[str, dict 
         if test and test["rmse"] >= scored[best] and test["rmse"] > FLOAT32_EXACT * yardstick:
             exact = scored[best] <= FLOAT64_EXACT * max(yardstick, test["rmse"])
             ratio = "the baseline is exact to float rounding" if exact else f"{test['rmse'] / scored[best]:.2f}x"
-            lines.append(f"{name} does not beat the best baseline on the test segment: RMSE {test['rmse']:.4g} vs "
-                         f"{scored[best]:.4g} for {best} ({ratio}); {_advice(best)}")
+            lines.append(f"{name} does not beat the best baseline on the test segment: backtest RMSE "
+                         f"{test['rmse']:.4g} vs {scored[best]:.4g} for {best} ({ratio}); {_advice(best)}")
     return lines

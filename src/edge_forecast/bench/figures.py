@@ -6,19 +6,24 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_forecast.bench.report import MEASURED, preferred_entries
+from edge_forecast.bench.report import MEASURED, closed_loop_name, preferred_entries
 from edge_forecast.bench.stats import fmt
 from edge_forecast.bundle import truth_figure
 
+# one colour per variant name in every figure (the graph variants' used to be picked by position,
+# so step-float32 could share float32's blue, or differ between two models)
 VARIANT_COLORS = {"float32": "tab:blue", "float16": "tab:orange", "dynamic": "tab:green", "int8": "tab:red",
-                  "int16x8": "tab:purple"}
+                  "int16x8": "tab:purple", "step-float32": "tab:brown", "step-int8": "tab:pink",
+                  "stream-float32": "gold", "stream-int8": "tab:olive", "rollout-float32": "tab:cyan",
+                  "rollout-int8": "navy"}
+OTHER_COLORS = ("khaki", "teal", "maroon", "lime", "slateblue", "chocolate")
 MODEL_MARKERS = ["o", "s", "^", "D", "v"]
 KERAS_COLOR = "black"
 DPI = 110
 
 
-def _color(variant: str, index: int) -> str:
-    return VARIANT_COLORS.get(variant, f"C{(index + 5) % 10}")
+def _color(variant: str) -> str:
+    return VARIANT_COLORS.get(variant) or OTHER_COLORS[sum(map(ord, variant)) % len(OTHER_COLORS)]
 
 
 def _keras(doc: dict, model: str) -> dict | None:
@@ -53,7 +58,7 @@ def _forecast(plt, doc: dict):
     truth = np.asarray(doc["series"]["truth"])
     w = context.size
     series = np.concatenate([context, truth])
-    fig = plt.figure(figsize=(11, 6.2 * len(models)))
+    fig = plt.figure(figsize=(12.5, 6.2 * len(models)))
     grid = fig.add_gridspec(2 * len(models), 1, height_ratios=[3, 1.3] * len(models), hspace=0.45)
     for m, name in enumerate(models):
         top = fig.add_subplot(grid[2 * m])
@@ -64,24 +69,25 @@ def _forecast(plt, doc: dict):
         top.axvspan(0, w - 1, color="0.85", alpha=0.5, label=f"context window ({w} true values)")
         top.plot(np.arange(w, w + keras.size), keras, color=KERAS_COLOR, lw=1.6, ls="--", label="Keras float",
                  zorder=5)
-        for i, e in enumerate(entries):
+        for e in entries:
             values = np.asarray(e["forecast"])
-            top.plot(np.arange(w, w + values.size), values, color=_color(e["variant"], i), lw=1.1,
+            top.plot(np.arange(w, w + values.size), values, color=_color(e["variant"]), lw=1.1,
                      label=f"{e['variant']} ({e['runtime']})")
             n = min(values.size, keras.size)
-            bottom.plot(np.arange(w, w + n), values[:n] - keras[:n], color=_color(e["variant"], i), lw=1.1,
+            bottom.plot(np.arange(w, w + n), values[:n] - keras[:n], color=_color(e["variant"]), lw=1.1,
                         label=e["variant"])
         top.set_title(f"{name}: closed-loop forecast from the context window, {doc['command']['steps']} steps")
         top.set_ylabel("signal value")
         top.grid(True, alpha=0.3)
-        top.legend(loc="upper right", ncol=2)
+        top.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)  # not over the forecasts
         bottom.axhline(0, color=KERAS_COLOR, lw=0.8)
         bottom.set_ylabel("variant − Keras\n(signal units)")
         bottom.set_xlabel("sample index")
         bottom.grid(True, alpha=0.3)
         if not entries:
             top.text(0.5, 0.5, "no variant measured", transform=top.transAxes, ha="center")
-    fig.subplots_adjust(left=0.09, right=0.98, top=0.96, bottom=0.06)
+    fig.subplots_adjust(left=0.1, right=0.8, top=0.96, bottom=0.06)
+    fig.align_ylabels()
     return fig
 
 
@@ -92,9 +98,12 @@ def _latency_rows(doc: dict, name: str) -> list[tuple[str, float, float, str]]:
         for call, label in (("predict", "Keras model.predict"), ("direct", "Keras direct call")):
             lat = keras[call]["latency_us"]
             rows.append((f"{label} · tensorflow", lat["p50"], lat["p99"], KERAS_COLOR))
-    for i, e in enumerate(e for e in doc["results"] if e["model"] == name and e["status"] == MEASURED):
-        rows.append((f"{e['variant']} · {e['runtime']}", e["latency_us"]["p50"], e["latency_us"]["p99"],
-                     _color(e["variant"], i)))
+    for e in doc["results"]:
+        if e["model"] != name or e["status"] != MEASURED:
+            continue
+        per = e.get("latency_per", "step")  # a rollout's one invoke is its whole forecast
+        rows.append((f"{e['variant']} · {e['runtime']}" + ("" if per == "step" else f"\n(per {per})"),
+                     e["latency_us"]["p50"], e["latency_us"]["p99"], _color(e["variant"])))
     return rows
 
 
@@ -103,15 +112,19 @@ def _us(value: float) -> str:
 
 
 def _latency(plt, doc: dict):
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
     models = [m for m in doc["models"] if _latency_rows(doc, m)]
     if not models:
         return None
     counts = [len(_latency_rows(doc, m)) for m in models]
-    fig, axes = plt.subplots(len(models), 1, figsize=(10, 1.3 + 0.42 * sum(counts) + 0.9 * len(models)),
+    fig, axes = plt.subplots(len(models), 1, figsize=(11, 1.3 + 0.42 * sum(counts) + 0.9 * len(models)),
                              gridspec_kw={"height_ratios": counts}, squeeze=False)
     all_p99 = [r[2] for m in models for r in _latency_rows(doc, m)]
     all_p50 = [r[1] for m in models for r in _latency_rows(doc, m)]
-    lo, hi = min(all_p50) / 2, max(all_p99) * 100
+    # the axis ends at the data: the figures' labels sit in a column right of it, not in a
+    # hundredfold headroom (which ran a microsecond axis to 1e7 when model.predict took 0.3 s)
+    lo, hi = min(all_p50) / 1.5, max(all_p99) * 1.5
     for ax, name in zip(axes[:, 0], models, strict=True):
         rows = _latency_rows(doc, name)[::-1]
         y = np.arange(len(rows))
@@ -120,18 +133,23 @@ def _latency(plt, doc: dict):
         for yi, (_, p50, p99, _) in zip(y, rows, strict=True):
             ax.plot([p50, p99], [yi, yi], color="0.25", lw=1.2)
             ax.plot([p99], [yi], marker="|", color="0.25", ms=12, mew=2)
-            ax.text(p99 * 1.2, yi, f"p50 {_us(p50)} · p99 {_us(p99)}", va="center", fontsize=8.5)
+            ax.text(1.02, yi, f"p50 {_us(p50)} · p99 {_us(p99)}", va="center", fontsize=8.5,
+                    transform=ax.get_yaxis_transform())
         ax.set_yticks(y, [r[0] for r in rows])
         ax.set_xscale("log")
         ax.set_xlim(lo, hi)
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0,) if hi / lo > 300 else (1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _us(v)))
         ax.set_title(f"{name}: per-step closed-loop latency (bar: p50, whisker: p99)")
         ax.grid(True, axis="x", which="major", alpha=0.4)
-    axes[-1, 0].set_xlabel("latency per step (µs, log scale)")
+    axes[-1, 0].set_xlabel("latency per step, or per forecast where a row says so (log scale)")
     fig.tight_layout()
     return fig
 
 
 def _horizon(plt, doc: dict):
+    from matplotlib.ticker import MaxNLocator
+
     models = [m for m in doc["models"] if preferred_entries(doc, m) or _keras(doc, m)]
     if not models:
         return None
@@ -142,16 +160,18 @@ def _horizon(plt, doc: dict):
         curves = []
         if keras:
             curves.append(("Keras float", truth_figure(keras["horizon"], "rmse"), KERAS_COLOR, (0, (4, 3))))
-        for i, e in enumerate(preferred_entries(doc, name)):
-            curves.append((f"{e['variant']} ({e['runtime']})", truth_figure(e["horizon"], "rmse"), _color(e["variant"], i), "-"))
+        for e in preferred_entries(doc, name):
+            curves.append((f"{e['variant']} ({e['runtime']})", truth_figure(e["horizon"], "rmse"), _color(e["variant"]), "-"))
         for label, curve, color, ls in curves:
             values = np.array([np.nan if v is None else v for v in curve], dtype=float)
             positive = positive and bool(np.all(values[np.isfinite(values)] > 0))
             ax.plot(np.arange(1, values.size + 1), values, color=color, ls=ls, lw=1.6 if color == KERAS_COLOR else 1.4,
                     label=label, zorder=5 if color == KERAS_COLOR else 3)
         plan = doc["method"]["horizon"]
-        ax.set_title(f"{name}: RMSE over {plan['origins']} forecast origins")
+        ax.set_title(f"{name}: backtest RMSE by horizon (test segment, {plan['origins']} origins)"
+                     if plan.get("backtest") else f"{name}: RMSE by horizon over {plan['origins']} forecast origins")
         ax.set_xlabel("forecast horizon (steps ahead)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(loc="lower right")
     axes[0, 0].set_ylabel("RMSE vs truth (signal units)")
@@ -171,14 +191,14 @@ def _size_error(plt, doc: dict):
     handles, values, variants, runtimes = [], [], {}, set()
     for mi, name in enumerate(models):
         marker = MODEL_MARKERS[mi % len(MODEL_MARKERS)]
-        for i, e in enumerate(preferred_entries(doc, name)):
+        for e in preferred_entries(doc, name):
             err = truth_figure(e["accuracy"], "closed_loop_rmse")
             if err is None:
                 continue
             values.append(err)
-            variants.setdefault(e["variant"], _color(e["variant"], i))
+            variants.setdefault(e["variant"], _color(e["variant"]))
             runtimes.add(e["runtime"])
-            ax.scatter(e["size_kib"], err, s=80, marker=marker, color=_color(e["variant"], i), zorder=3,
+            ax.scatter(e["size_kib"], err, s=80, marker=marker, color=_color(e["variant"]), zorder=3,
                        edgecolor="black", linewidth=0.6)
         base = truth_figure(doc["models"][name]["keras"]["bundle"], "closed_loop_rmse")
         if base is not None:
@@ -201,7 +221,8 @@ def _size_error(plt, doc: dict):
     if positive and max(positive) / min(positive) > 20:
         ax.set_yscale("log")
     ax.set_xlabel("size on disk (KiB)")
-    ax.set_ylabel(f"closed-loop RMSE vs truth over {doc['method']['accuracy_steps']} steps\n(signal units)")
+    name = closed_loop_name(doc["bundle"].get("evaluation_segment", "test"), doc["method"]["accuracy_steps"])
+    ax.set_ylabel(name.replace(" (", "\n(", 1) + "\nagainst the truth, signal units")
     ax.set_title(f"Size against closed-loop forecast error (runtime: {', '.join(sorted(runtimes))})")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)

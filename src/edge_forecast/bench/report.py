@@ -148,6 +148,33 @@ def preferred_entries(doc: dict, model: str) -> list[dict]:
     return list(best.values())
 
 
+def closed_loop_name(segment: str, steps: int, short: bool = False) -> str:
+    """The name of the figure against the truth: one closed-loop forecast from the evaluation's
+    context window. Not train's backtest RMSE (many origins); on a run without a test segment the
+    same figure as train's in-sample closed-loop RMSE (the context window is the first window)."""
+    if segment == "test":
+        return "closed-loop RMSE" + ("" if short else f" (test segment, {steps} steps from the context window)")
+    return "in-sample closed-loop RMSE" + ("" if short else f" ({steps} steps from the first window)")
+
+
+def _loop_name(doc: dict, short: bool = False) -> str:
+    return closed_loop_name(_segment(doc), doc["method"]["accuracy_steps"], short)
+
+
+def unavailable_runtimes(doc: dict) -> dict[str, str]:
+    """runtime -> the one reason none of its rows was measured (not installed, or not importable
+    here): said once instead of a row per variant. report.json keeps every row."""
+    reasons: dict[str, set] = {}
+    for e in doc["results"]:
+        reasons.setdefault(e["runtime"], set()).add(e["reason"] if e["status"] == NOT_MEASURED else None)
+    return {runtime: next(iter(found)) for runtime, found in reasons.items() if len(found) == 1 and None not in found}
+
+
+def unavailable_lines(doc: dict) -> list[str]:
+    return [f"not measured: every variant on {runtime} ({reason})"
+            for runtime, reason in unavailable_runtimes(doc).items()]
+
+
 def _keras(doc: dict, model: str) -> dict | None:
     keras = doc["models"][model]["keras"]
     return keras["measured"] if keras["status"] == MEASURED else None
@@ -167,6 +194,8 @@ def render_markdown(doc: dict) -> str:
         f"Every number in this file is in `report.json` (schema {doc['schema_version']}).",
         "",
     ]
+    unavailable = unavailable_lines(doc)
+    out += [f"{line[0].upper()}{line[1:]}." for line in unavailable] + ([""] if unavailable else [])
     out += _headline(doc)
     out += _latency_table(doc)
     out += _accuracy_table(doc)
@@ -184,7 +213,7 @@ def render_markdown(doc: dict) -> str:
 
 def _headline(doc: dict) -> list[str]:
     out = ["## Headline", "",
-           "Per-step latency of the closed loop (p50 and p99), closed-loop RMSE against the truth, and the "
+           f"Per-step latency of the closed loop (p50 and p99), {_loop_name(doc)} against the truth, and the "
            "speed-up of each variant's p50 over the Keras `model.predict` loop's p50, per forecast step (a rollout's one-invoke forecast time is divided by its steps).", ""]
     for name, model in doc["models"].items():
         trained = ", stream-trained (its Keras forecast carries the state)" if model.get("training") == "stream" else ""
@@ -204,13 +233,13 @@ def _headline(doc: dict) -> list[str]:
                          truth_figure(e["accuracy"], "closed_loop_rmse"),
                          f"{fmt(speed)}x" if speed is not None else "not measured"])
         if rows:
-            out += _table(["variant", "runtime", "size (KiB)", "p50 (µs)", "p99 (µs)", f"{_segment(doc)} closed-loop RMSE",
+            out += _table(["variant", "runtime", "size (KiB)", "p50 (µs)", "p99 (µs)", _loop_name(doc, short=True),
                            "speed-up vs Keras predict"], rows, "llrrrrr")
         else:
             out += ["No variant of this model was measured; see the status column below.", ""]
         if not keras:
             reason = model["keras"]["reason"]
-            out += [f"Keras float baseline: {model['keras']['status']}: {reason}. Its {_segment(doc)} closed-loop RMSE "
+            out += [f"Keras float baseline: {model['keras']['status']}: {reason}. Its {_loop_name(doc, short=True)} "
                     f"from bundle.json: {fmt(truth_figure(model['keras']['bundle'], 'closed_loop_rmse'))}.", ""]
     return out
 
@@ -228,24 +257,28 @@ def _baselines_table(doc: dict) -> list[str]:
         t = b.get("test") or {}
         rows.append([name, t.get("rmse", "—"), t.get("mae", "—"), t.get("mase", "—"), truth_figure(b, "closed_loop_rmse")])
     plan = next((b["test"] for b in baselines.values() if b.get("test")), None)
-    where = (f"Test backtest (from the training run): {plan['origins']} forecast origins on the test segment, every "
+    where = (f"Backtest (from the training run): {plan['origins']} forecast origins on the test segment, every "
              f"{plan['stride']} values, each a closed loop of {plan['horizon']} steps from the true window before it; "
              "MASE divides MAE by the in-sample one-step MAE of the (seasonal) naive forecast. "
              if plan else "No test segment: the run was trained with --test-split 0 (the seed preset). ")
     warnings = [f"**warning:** {w}" for w in doc.get("warnings", [])]
     return ["## Models and baselines (numpy, fitted on the training part)", "",
-            where + "The last column is the closed loop from the context window over the evaluation data. Persistence "
+            where + f"The last column is the {_loop_name(doc)}: one forecast, not a backtest. Persistence "
             "repeats the last value, seasonal naive the last season, drift extends the line through the window, "
             "arW is a linear autoregressive model on the last W values by least squares (exact on a damped "
             "sinusoid, which is a linear recurrence).", ""] + _table(
-        ["forecaster", "test RMSE", "test MAE", "test MASE", f"{_segment(doc)} closed-loop RMSE from the context window"], rows, "lrrrr") + (
+        ["forecaster", "backtest RMSE", "backtest MAE", "backtest MASE", _loop_name(doc, short=True)], rows,
+        "lrrrr") + (
         warnings + [""] if warnings else [])
 
 
 def _latency_table(doc: dict) -> list[str]:
     steps = doc["command"]["steps"]
     rows = []
+    unavailable = unavailable_runtimes(doc)
     for e in doc["results"]:
+        if e["runtime"] in unavailable:
+            continue
         if e["status"] == MEASURED:
             t, lat, mem = e["timing"], e["latency_us"], e["memory"]
             rows.append([e["model"], _variant_label(e), _runtime_label(e), e["size_kib"], t["load_allocate_ms"],
@@ -290,7 +323,7 @@ def _accuracy_table(doc: dict) -> list[str]:
             f"back, over {doc['method']['accuracy_steps']} steps. \"Keras\" is the float Keras model's output recorded "
             "in bundle.json at export.", ""] + _table(
         ["model", "variant", "runtime", "one-step RMSE vs Keras", "one-step max abs vs Keras", f"{_segment(doc)} one-step RMSE",
-         f"{_segment(doc)} closed-loop RMSE", "closed-loop RMSE vs Keras", "closed-loop max abs vs Keras"],
+         _loop_name(doc, short=True), "closed-loop RMSE vs Keras", "closed-loop max abs vs Keras"],
         rows, "lllrrrrrr")
 
 
@@ -325,9 +358,11 @@ def _horizon_table(doc: dict) -> list[str]:
             rows.append([name, "Keras float", "tensorflow"] + [keras["horizon"]["at"].get(m) for m in marks])
         for e in _measured(doc, name):
             rows.append([name, e["variant"], e["runtime"]] + [e["horizon"]["at"].get(m) for m in marks])
+    what = (", the training run's backtest origins on the test segment (its backtest RMSE, by horizon)"
+            if plan.get("backtest") else " spread over the evaluation data")
     return ["## Error against forecast horizon", "",
-            f"RMSE against the truth h steps after the forecast origin, over {plan['origins']} origins spread over the "
-            f"evaluation data (each origin starts from a true window; horizons up to {plan['horizon']}).", ""] + _table(
+            f"RMSE against the truth h steps after the forecast origin, over {plan['origins']} origins{what}; each "
+            f"origin starts from a true window; horizons up to {plan['horizon']}.", ""] + _table(
         ["model", "variant", "runtime"] + [f"h={m}" for m in marks], rows, "lll" + "r" * len(marks))
 
 

@@ -31,6 +31,7 @@ from edge_forecast.bench.report import (
     REPORT_JSON,
     REPORT_MD,
     SCHEMA_VERSION,
+    closed_loop_name,
     render_markdown,
     validate_report,
 )
@@ -111,7 +112,7 @@ def bench_bundle(bundle: str | Path, out: str | Path, horizon: int | None = None
         job_path = Path(tmp) / "job.json"
         job_path.write_text(json.dumps(job), encoding="utf-8")
         extra = SECONDS_PER_STEP * (job["latency_steps"] + steps) * (repeats + 1)
-        results = _measure_variants(loaded, chosen, job_path, MEASURE_TIMEOUT_S + extra, echo)
+        results = _measure_variants(loaded, chosen, job_path, MEASURE_TIMEOUT_S + extra, min(steps, eval_steps), echo)
         keras = _measure_keras(loaded, record, job_path, KERAS_TIMEOUT_S + extra, echo) if record is not None else {}
 
     doc = _document(loaded, results, keras, job, chosen, bundle_label or str(bundle),
@@ -148,11 +149,18 @@ def _check_reference(reference: Path, bundle: Bundle) -> dict:
     return record
 
 
+def _missing_runtimes(runtimes: list[Runtime]) -> dict[str, str]:
+    """runtime -> why it cannot run here ("runtime X is not installed; pip install Y")."""
+    missing = {}
+    for runtime in runtimes:
+        try:
+            resolve_runtime(runtime)
+        except UserError as exc:
+            missing[runtime.value] = str(exc)
+    return missing
+
+
 def _skip_reason(bundle: Bundle, model: str, variant: str, runtime: Runtime) -> str | None:
-    try:
-        resolve_runtime(runtime)
-    except UserError as exc:  # "runtime X is not installed; pip install Y"
-        return str(exc)
     status = runtime_status(bundle.variant(model, variant), runtime.value)
     if status.get("ok") is False:
         version = f" {status['version']}" if status.get("version") else ""
@@ -169,12 +177,27 @@ def _base_entry(bundle: Bundle, model: str, variant: str, runtime: Runtime) -> d
             "size_kib": stats.sig(entry["bytes"] / 1024)}
 
 
-def _measure_variants(bundle: Bundle, runtimes: list[Runtime], job_path: Path, timeout: float, echo) -> list[dict]:
+def _measure_variants(bundle: Bundle, runtimes: list[Runtime], job_path: Path, timeout: float, steps: int,
+                      echo) -> list[dict]:
+    """One entry per model x variant x runtime; a runtime that cannot run here is said once, and
+    its entries keep the reason (report.json has a row for every combination)."""
+    missing = _missing_runtimes(runtimes)
+    for runtime, reason in missing.items():
+        echo(f"not measured: every variant on {runtime} ({reason})")
+    segment = bundle.data["evaluation"]["segment"]
+    echo("measuring each variant on each runtime: per-step latency (p50, p99) and the "
+         f"{closed_loop_name(segment, steps)} against the truth")
     items = [(m, v, r) for m in bundle.models for v in bundle.variants(m) for r in runtimes]
-    results = []
-    for i, (model, variant, runtime) in enumerate(items, start=1):
+    count = sum(r.value not in missing for _, _, r in items)
+    results, i = [], 0
+    for model, variant, runtime in items:
         entry = _base_entry(bundle, model, variant, runtime)
-        head = f"[{i}/{len(items)}] {model} {variant} on {runtime.value}:"
+        if runtime.value in missing:
+            entry["reason"] = missing[runtime.value]
+            results.append(entry)
+            continue
+        i += 1
+        head = f"[{i}/{count}] {model} {variant} on {runtime.value}:"
         reason = _skip_reason(bundle, model, variant, runtime)
         if reason:
             entry["reason"] = reason
@@ -193,7 +216,7 @@ def _measure_variants(bundle: Bundle, runtimes: list[Runtime], job_path: Path, t
             entry.update(status=MEASURED, **found, speedup={})
             lat, acc = entry["latency_us"], entry["accuracy"]
             echo(f"{head} p50 {stats.fmt(lat['p50'])} µs, p99 {stats.fmt(lat['p99'])} µs, "
-                 f"{bundle.data['evaluation']['segment']} closed-loop RMSE "
+                 f"{closed_loop_name(segment, acc['steps'], short=True)} "
                  f"{stats.fmt(truth_figure(acc, 'closed_loop_rmse'))} ({seconds:.1f} s)")
         results.append(entry)
     return results
@@ -282,7 +305,9 @@ def _document(bundle: Bundle, results: list[dict], keras: dict, job: dict, runti
     method = {
         "latency_steps": job["latency_steps"], "warmup_steps": job["warmup_steps"],
         "predict_steps": min(job["predict_steps"], steps), "accuracy_steps": min(steps, eval_steps),
-        "horizon": {"horizon": plan["horizon"], "origins": len(plan["origins"])},
+        # backtest: the origins are the training run's test backtest's, so the curves break its RMSE down by h
+        "horizon": {"horizon": plan["horizon"], "origins": len(plan["origins"]),
+                    "backtest": bool(bundle.data["evaluation"].get("origins"))},
         "repeats_aggregation": "median of per-repeat statistics",
     }
     method["notes"] = [

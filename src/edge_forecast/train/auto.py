@@ -93,7 +93,7 @@ def train_candidates(config: TrainConfig, stage: Path, train: Callable[[ModelKin
     entry = found[chosen]["entry"]
     shutil.move(str(found[chosen]["dir"] / entry["file"]), str(stage / entry["file"]))
     shutil.rmtree(stage / "candidates")  # the run holds the chosen model; the record, every figure
-    echo(f"auto: chose {chosen} (validation MASE {_shown(found[chosen]['entry'])}; "
+    echo(f"auto: chose {chosen} (validation backtest MASE {_shown(found[chosen]['entry'])}; "
          + ", ".join(f"{n} {_shown(c['entry'])}" for n, c in found.items() if n != chosen) + ")")
     return {entry["kind"]: {**entry, "candidate": chosen}}, {
         "criterion": CRITERION,

@@ -123,7 +123,7 @@ def _refine(model, config: TrainConfig, scaled: np.ndarray, train_points: int, v
 
 def _epoch_progress(name: str, epochs: int, unit_scale: float, echo):
     every = max(1, epochs // 20)
-    legend = [f"  {name}: loss = training MSE in scaled units; validation closed-loop RMSE in signal units"]
+    legend = [f"  {name}: loss = training MSE in scaled units; validation backtest RMSE in signal units"]
 
     def report(epoch: int, logs: dict) -> None:
         while legend:  # once, before the first line it explains
@@ -136,7 +136,7 @@ def _epoch_progress(name: str, epochs: int, unit_scale: float, echo):
         if done % every and done != epochs:
             return
         val = logs.get("val_closed_loop_rmse")
-        shown = f"  validation closed-loop RMSE {val * unit_scale:.3g}" if val is not None else ""
+        shown = f"  validation backtest RMSE {val * unit_scale:.3g}" if val is not None else ""
         echo(f"  {name} epoch {done}/{epochs}  loss {logs['loss']:.3g}{shown}  {logs['seconds']:.1f}s")
 
     return report

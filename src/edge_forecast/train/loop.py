@@ -35,8 +35,12 @@ def _stderr_warning(message: str) -> None:
 
 
 def train_run(config: TrainConfig, out: Path, force: bool = False, quiet: bool = False,
-              echo: Callable[[str], None] = print, warn: Callable[[str], None] = _stderr_warning) -> dict:
+              echo: Callable[[str], None] = print, warn: Callable[[str], None] = _stderr_warning,
+              label: str | None = None) -> dict:
     """Train every model of `config` and write the run directory atomically; return the record.
+
+    `label`: what the last line names instead of `out` when `out` is temporary (the demo trains in
+    a staging directory that the user never sees, and that becomes OUT only when all of it succeeded).
 
     Data-quality warnings (edge_forecast.quality) go to `warn` before any epoch, also when quiet.
     The record's `warnings` (a model that does not beat the best baseline on the test segment)
@@ -77,7 +81,7 @@ def train_run(config: TrainConfig, out: Path, force: bool = False, quiet: bool =
             raise UserError(f"{bad} of the run is not a finite number: a closed-loop forecast diverged; "
                             "train with --scale standard, a lower --learning-rate or more --epochs")
         write_json_atomic(stage / RECORD_NAME, record)
-    echo(f"run saved to {out}")
+    echo(f"run saved to {label or out}")
     return record
 
 
@@ -204,7 +208,7 @@ def _train_one(kind: ModelKind, config: TrainConfig, split: Split, scaler: Scale
     echo(
         f"{kind.value}: {params:,} parameters, training loss {history['loss'][-1]:.3g} (MSE, scaled units), "
         + (f"val loss {final_val:.3g}, " if final_val is not None else "")
-        + (f"validation closed-loop RMSE {selected[0] * scaler.scale:.4g} (selection), " if selected else "")
+        + (f"validation backtest RMSE {selected[0] * scaler.scale:.4g} (selection), " if selected else "")
         + f"{summary(result)}, {seconds:.1f} s"
     )
     return {

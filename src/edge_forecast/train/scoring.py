@@ -60,12 +60,15 @@ def assess_baselines(config: TrainConfig, series: np.ndarray, split: Split, plan
 
 
 def summary(result: dict) -> str:
-    """'test RMSE .. MAE .. MASE .. (B origins x H steps), in-sample closed-loop RMSE ..'."""
+    """'backtest RMSE .. MAE .. MASE .. (test segment, B origins, horizon H), in-sample closed-loop
+    RMSE .. (N steps from the first window)': two figures, two names (bench's closed-loop RMSE is
+    one forecast from the evaluation's context window, neither of these)."""
     test = result.get("test")
     head = ""
     if test:
         mase = f", MASE {test['mase']:.3g}" if test["mase"] is not None else ""
-        head = (f"test RMSE {test['rmse']:.4g}, MAE {test['mae']:.4g}{mase} "
-                f"({test['origins']} origins x {test['horizon']} steps), ")
+        head = (f"backtest RMSE {test['rmse']:.4g}, MAE {test['mae']:.4g}{mase} "
+                f"(test segment, {test['origins']} origin{'s' if test['origins'] != 1 else ''}, "
+                f"horizon {test['horizon']}), ")
     loop = result["in_sample_closed_loop"]
-    return head + f"in-sample closed-loop RMSE {loop['rmse']:.4g} ({loop['steps']} steps)"
+    return head + f"in-sample closed-loop RMSE {loop['rmse']:.4g} ({loop['steps']} steps from the first window)"
