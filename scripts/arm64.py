@@ -39,6 +39,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,12 +67,14 @@ class SetupError(Exception):
 
 def setup_step(what: str, hint: str, cmd: list[str], **kwargs) -> None:
     """Run one set-up command with its output on stderr; a failure is one line naming the step."""
+    start = time.monotonic()
     try:
         done = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=sys.stderr, stderr=sys.stderr, **kwargs)
     except OSError as exc:
         raise SetupError(f"{what}: cannot run {cmd[0]} ({exc.strerror}); {hint}") from None
     if done.returncode != 0:
         raise SetupError(f"{what}: {cmd[0]} exited with {done.returncode} (its output is above); {hint}")
+    log(f"{what}: {time.monotonic() - start:.0f} s")
 
 
 def _key(*parts: str) -> str:

@@ -21,7 +21,9 @@ setup_failed() { echo "error: set-up failed: $*" >&2; exit 2; }
 step() {  # what, what to do if it fails, command...: the command's output goes to stderr
   local what="$1" hint="$2"; shift 2
   echo "set-up: $what" >&2
+  local start=$SECONDS
   "$@" >&2 || setup_failed "$what; $hint"
+  echo "set-up: $what: $((SECONDS - start)) s" >&2
 }
 arm64_python() {  # arguments of `scripts/arm64.py python`: prints the emulated Python's path, checked
   local out
