@@ -37,8 +37,8 @@ def _state(path: Path, graph: str, runtime, tensors: dict | None):
     """The device's closed-loop state object (fill / predict / push) for one graph on one runtime;
     a step or stream graph's tensors by the indices bundle.json records (`tensors`)."""
     if graph == GraphKind.WINDOW.value:
-        return SlidingWindow(WindowModel(interpreter_for(runtime, path), path.name))
-    return StepWindow(StepModel(interpreter_for(runtime, path), tensors, path.name))
+        return SlidingWindow(WindowModel(interpreter_for(runtime, path), Path(path).name))
+    return StepWindow(StepModel(interpreter_for(runtime, path), tensors, Path(path).name))
 
 
 def _runs(state, seed: np.ndarray, stream: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
