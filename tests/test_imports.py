@@ -125,12 +125,20 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
-def test_the_parser_sees_imports_inside_functions():
-    graph = _graph()
-    assert "edge_forecast.micro.interpreter" in graph["edge_forecast.micro.check"]
-    assert "edge_forecast.train.loop" in graph["edge_forecast.demo"]  # imported inside a function
-    # `from edge_forecast.bench import stats` imports the module
-    assert "edge_forecast.bench.stats" in graph["edge_forecast.bench.keras_baseline"]
+def test_the_parser_sees_every_kind_of_import(tmp_path):
+    source = tmp_path / "mod.py"
+    source.write_text(
+        "import edge_forecast.signals\n"
+        "from edge_forecast.bench import stats\n"  # a submodule
+        "from edge_forecast.bundle import load_bundle\n"  # a name in a module
+        "from . import errors\n"  # relative
+        "import numpy\n"  # not ours
+        "def later():\n"
+        "    from edge_forecast.train.loop import train_run\n")
+    modules = _modules()
+    assert _imports("edge_forecast.mod", source, modules) == {
+        "edge_forecast.signals", "edge_forecast.bench.stats", "edge_forecast.bundle",
+        "edge_forecast.errors", "edge_forecast.train.loop"}
 
 
 def test_no_import_cycle_between_modules():
