@@ -62,7 +62,7 @@ def _per_operator(path: Path, trials: int = 30) -> list[tuple[str, dict[str, int
     from tensorflow.lite.tools import flatbuffer_utils
     from tflite_micro.python.tflite_micro import runtime
 
-    from edge_forecast.micro.layout import io_details
+    from edge_forecast.tflite_file import io_details
 
     data = path.read_bytes()
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(data))

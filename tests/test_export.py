@@ -271,8 +271,9 @@ def test_integer_modes_are_converted_again_while_a_float_island_remains(tiny_bun
     """The converter sometimes leaves a DEQUANTIZE in an LSTM int8 model: convert again, at most
     three times. Real flatbuffers: the float16 export has DEQUANTIZE ops, the int8 one none."""
     from edge_forecast.export.modes import QuantMode
-    from edge_forecast.export.ops import float_islands, operators_of
+    from edge_forecast.export.ops import float_islands
     from edge_forecast.export.worker import INTEGER_ATTEMPTS, integer_throughout
+    from edge_forecast.tflite_file import operators_of
 
     bundle = load_bundle(tiny_bundle)
     island = bundle.artifact_path("lstm", "float16").read_bytes()

@@ -41,7 +41,7 @@ def test_graph_variants_and_state_records(graph_bundle):
                     assert s["scale"] > 0 and s["output"]["scale"] > 0
             assert v["state_store"] == "variables"  # the state is inside: micro does not take it
             assert v["runtimes"]["tflite-micro"]["ok"] in (False, None)
-            assert v["tensors"] == StepModel(graph_bundle / v["file"], Forecaster(bundle).runtime).tensors
+            assert v["tensors"] == StepModel.from_file(graph_bundle / v["file"], Forecaster(bundle).runtime).tensors
 
 
 @pytest.mark.slow
@@ -97,7 +97,7 @@ def test_step_state_handover_allocates_nothing_per_step(graph_bundle, variant):
 
     bundle = load_bundle(graph_bundle)
     entry = bundle.variant("lstm", variant)
-    model = StepModel(graph_bundle / entry["file"], Forecaster(bundle).runtime, tensors=entry["tensors"])
+    model = StepModel.from_file(graph_bundle / entry["file"], Forecaster(bundle).runtime, tensors=entry["tensors"])
     state_bytes = sum(int(np.prod(s["shape"])) * np.dtype(s["dtype"]).itemsize for s in entry["state"].values())
     y = model.prime(np.zeros(20))
     tracemalloc.start()
@@ -117,14 +117,14 @@ def test_recorded_tensor_indices_are_the_signatures_and_checked(graph_bundle, ex
         bundle = load_bundle(root)
         entry = bundle.variant("lstm", "step-float32")
         path, runtime = root / entry["file"], Forecaster(bundle).runtime
-        assert StepModel(path, runtime).tensors == entry["tensors"]
+        assert StepModel.from_file(path, runtime).tensors == entry["tensors"]
         swapped = {**entry["tensors"], "x": entry["tensors"]["y"], "y": entry["tensors"]["x"]}
         bad = [swapped, {"x": 0}]
         if "c" in entry["tensors"]:  # explicit state: the state pairs are checked too
             bad.append({**entry["tensors"], "h": entry["tensors"]["c"][::-1]})
         for tensors in bad:
             with pytest.raises(ValueError, match="not a step graph"):
-                StepModel(path, runtime, tensors=tensors)
+                StepModel.from_file(path, runtime, tensors=tensors)
 
 
 @pytest.mark.slow

@@ -158,7 +158,7 @@ def test_arena_is_minimal_within_the_granularity(micro_bundle):
 
 @pytest.mark.slow
 def test_resolver_lines_equal_the_model_operators(micro_bundle):
-    from edge_forecast.export.ops import operator_list
+    from edge_forecast.tflite_file import operator_list
 
     out, bundle, records = _lstm_records(micro_bundle)
     for _, record in records:

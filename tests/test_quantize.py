@@ -75,7 +75,7 @@ def _quantize_model(low: float, high: float) -> bytes:
 @pytest.mark.parametrize("low, high", [(-16.0, 15.875), (-1.3, 1.7)])  # scale 0.125 (ties exact); 3/255
 def test_quantize_equals_the_interpreters_quantize_op(tmp_path, low, high):
     from edge_forecast.edge.runtime import available_runtimes, make_interpreter
-    from edge_forecast.export.ops import operator_list
+    from edge_forecast.tflite_file import operator_list
 
     path = tmp_path / "quantize.tflite"
     path.write_bytes(_quantize_model(low, high))

@@ -88,5 +88,5 @@ def test_a_snapshot_costs_no_invoke_of_the_step(graph_bundle, invokes):
     before = len(invokes)
     f.update(0.1, horizon=5)
     assert len(invokes) - before == 5  # one step for the observation, 4 for the horizon's feedback
-    model = StepModel(graph_bundle / bundle.variant("lstm", "step-int8")["file"], f.runtime)
+    model = StepModel.from_file(graph_bundle / bundle.variant("lstm", "step-int8")["file"], f.runtime)
     assert model.inside and model.tensors == bundle.variant("lstm", "step-int8")["tensors"]

@@ -396,7 +396,7 @@ def test_state_inside_graphs_snapshot_restore_and_reset(graph_bundle):
     assert {"step-float32", "stream-float32"} <= set(variants)
     for variant in variants:
         entry = bundle.variant("lstm", variant)
-        model = StepModel(bundle.artifact_path("lstm", variant), RUNTIME, tensors=entry["tensors"])
+        model = StepModel.from_file(bundle.artifact_path("lstm", variant), RUNTIME, tensors=entry["tensors"])
         assert model.inside and model._copies == [] and model._requantize == []
         first = model.prime(context)
         saved = model.snapshot()

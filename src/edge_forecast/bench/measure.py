@@ -118,12 +118,12 @@ def load_graph(path: Path, runtime: Runtime, graph: str, tensors: dict | None = 
     """(model, its loop state) for a variant's graph kind; `tensors`: the step graph's recorded
     tensor indices (bundle.json)."""
     if graph in ("step", "stream"):
-        model = StepModel(path, runtime, tensors=tensors)
+        model = StepModel.from_file(path, runtime, tensors=tensors)
         return model, StepWindow(model)
     if graph == "rollout":
-        model = RolloutModel(path, runtime)
+        model = RolloutModel.from_file(path, runtime)
         return model, RolloutWindow(model)
-    model = WindowModel(path, runtime)
+    model = WindowModel.from_file(path, runtime)
     return model, SlidingWindow(model)
 
 

@@ -48,22 +48,28 @@ class TensorQuant:
 
 
 class WindowModel:
-    """A window graph: input (1, W, 1) in model units, output the next value (1, 1)."""
+    """A window graph: input (1, W, 1) in model units, output the next value (1, 1).
 
-    def __init__(self, path: Path, runtime: Runtime, threads: int | None = None) -> None:
-        self.path = Path(path)
-        self.runtime = runtime
-        self.interpreter = make_interpreter(runtime, self.path, threads)
+    `interpreter`: any with tensors allocated and the TFLite Python interface (ai-edge-litert,
+    tflite-runtime, tensorflow.lite, or micro's adapter); `name` labels its errors."""
+
+    def __init__(self, interpreter, name: str = "model") -> None:
+        self.name = name
+        self.interpreter = interpreter
         inp = self.interpreter.get_input_details()
         out = self.interpreter.get_output_details()
         if len(inp) != 1 or len(out) != 1:
-            raise ValueError(f"{self.path.name}: expected one input and one output tensor")
+            raise ValueError(f"{name}: expected one input and one output tensor")
         self.input_index = int(inp[0]["index"])
         self.output_index = int(out[0]["index"])
         self.input_shape = tuple(int(d) for d in inp[0]["shape"])
         self.window = int(self.input_shape[1])
         self.input_quant = TensorQuant.from_details(inp[0])
         self.output_quant = TensorQuant.from_details(out[0])
+
+    @classmethod
+    def from_file(cls, path: Path, runtime: Runtime, threads: int | None = None) -> WindowModel:
+        return cls(make_interpreter(runtime, path, threads), Path(path).name)
 
     def predict(self, window_values: np.ndarray) -> float:
         """One invoke on a window in model units (convenient, allocates: not the hot loop)."""

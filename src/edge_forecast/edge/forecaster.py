@@ -138,7 +138,7 @@ class Forecaster:
         entry = self.bundle.variant(self.model_name, self.variant_name)
         self._refuse_known_failure(self.variant_name, entry, self._window_path)
         try:  # the path was checksum-verified at start
-            model = WindowModel(self._window_path, self.runtime, self._threads)
+            model = WindowModel.from_file(self._window_path, self.runtime, self._threads)
         except (ValueError, RuntimeError, TypeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise UserError(f"runtime {self.runtime.value} cannot load {entry['file']}: {first}") from None
@@ -168,9 +168,10 @@ class Forecaster:
         self._refuse_known_failure(key, entry, path)
         try:
             if graph == GraphKind.ROLLOUT.value:
-                self._loaded[graph] = RolloutModel(path, self.runtime, self._threads)
+                self._loaded[graph] = RolloutModel.from_file(path, self.runtime, self._threads)
             else:  # the tensor indices recorded at export (older bundles: the model's signature)
-                self._loaded[graph] = StepModel(path, self.runtime, self._threads, entry.get("tensors"))
+                self._loaded[graph] = StepModel.from_file(path, self.runtime, self._threads,
+                                                          entry.get("tensors"))
         except (ValueError, RuntimeError, TypeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise UserError(f"runtime {self.runtime.value} cannot load {entry['file']}: {first}") from None

@@ -14,6 +14,7 @@ import numpy as np
 
 from edge_forecast.children import emit
 from edge_forecast.edge.runtime import MICRO, Runtime, make_interpreter, runtime_version
+from edge_forecast.tflite_file import operators_of, state_inside, subgraph_io
 
 
 def _run_tflite(runtime: Runtime, path: Path) -> None:
@@ -36,26 +37,16 @@ STATE_INSIDE_ON_MICRO = ("the state is kept in resource variables, which the mic
 def _run_micro(path: Path) -> None:
     from tflite_micro.python.tflite_micro import runtime
 
-    from edge_forecast.export.ops import operator_list, state_inside
-
-    if state_inside(operator_list(path)[0]):
+    data = path.read_bytes()
+    if state_inside(operators_of(data)[0]):
         raise ValueError(STATE_INSIDE_ON_MICRO)
 
-    interp = runtime.Interpreter.from_file(str(path), arena_size=1024 * 1024)
-    for i in range(_input_count(path)):  # step graphs have x and the state tensors
+    interp = runtime.Interpreter.from_bytes(data, arena_size=1024 * 1024)
+    for i in range(len(subgraph_io(data)[0])):  # step graphs have x and the state tensors
         detail = interp.get_input_details(i)
         interp.set_input(np.zeros(detail["shape"], dtype=detail["dtype"]), i)
     interp.invoke()
     interp.get_output(0)
-
-
-def _input_count(path: Path) -> int:
-    try:
-        from ai_edge_litert import schema_py_generated as schema
-    except ImportError:  # without the schema module, probe the first input only
-        return 1
-    model = schema.Model.GetRootAs(path.read_bytes(), 0)
-    return int(model.Subgraphs(0).InputsLength())
 
 
 def main(argv: list[str]) -> int:

@@ -25,6 +25,8 @@ _PACKAGES = {Runtime.LITERT: "ai_edge_litert", Runtime.TFLITE_RUNTIME: "tflite_r
 _PIP_NAMES = {Runtime.LITERT: "ai-edge-litert", Runtime.TFLITE_RUNTIME: "tflite-runtime", Runtime.TENSORFLOW: "tensorflow"}
 # Bundle keys for runtimes: the enum values plus the microcontroller interpreter (export probes it).
 MICRO = "tflite-micro"
+
+
 def is_installed(runtime: Runtime) -> bool:
     try:
         return importlib.util.find_spec(_PACKAGES[runtime]) is not None
@@ -104,12 +106,11 @@ def _numpy_version() -> str:
 
 
 def make_interpreter(runtime: Runtime | str, model_path: Path, threads: int | None = None):
-    """A ready interpreter (tensors allocated) for one .tflite file. `MICRO` gives tflite-micro's
-    interpreter behind the same interface (`edge-forecast micro` verifies with it; never `auto`)."""
+    """A ready interpreter (tensors allocated) for one .tflite file. tflite-micro's interpreter
+    (`MICRO`) is built by edge_forecast.micro, which adapts it to the same interface: the device
+    package never imports the microcontroller code."""
     if runtime == MICRO:
-        from edge_forecast.micro.interpreter import MicroInterpreter
-
-        return MicroInterpreter(model_path)
+        raise ValueError("tflite-micro: use edge_forecast.micro.interpreter.interpreter_for")
     cls = interpreter_class(runtime)
     with native_info_filtered():
         interp = cls(model_path=str(model_path), num_threads=threads)

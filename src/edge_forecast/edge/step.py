@@ -133,18 +133,18 @@ class StepModel:
 
     Either kind (module docstring): state inside (`inside` True) or explicit. `tensors`: the
     tensor indices bundle.json records for this file ({"x", "y"} and, explicit, per state
-    [input, output]); None reads them from the model's signatures. Raises ValueError for a file
-    that is not a step graph, or whose tensors are not the recorded ones."""
+    [input, output]); None reads them from the model's signatures. `interpreter` as WindowModel's;
+    `name` labels its errors. Raises ValueError for a file that is not a step graph, or whose
+    tensors are not the recorded ones."""
 
-    def __init__(self, path: Path, runtime: Runtime, threads: int | None = None, tensors: dict | None = None) -> None:
-        self.path = Path(path)
-        self.runtime = runtime
-        self.interpreter = interp = make_interpreter(runtime, self.path, threads)
+    def __init__(self, interpreter, tensors: dict | None = None, name: str = "model") -> None:
+        self.name = name
+        self.interpreter = interp = interpreter
         self.inside = keeps_state_inside(interp)
         try:
             x, y = self._inside_roles(tensors) if self.inside else self._explicit_roles(tensors)
         except ValueError as exc:
-            raise ValueError(f"{self.path.name}: {exc}") from None
+            raise ValueError(f"{name}: {exc}") from None
         self.rows = int(self.states["h"]["shape"][0])
         self.x_index, self.y_index = int(x["index"]), int(y["index"])
         self.input_quant = TensorQuant.from_details(x)
@@ -164,6 +164,11 @@ class StepModel:
         if not self.inside:  # the step with the state hand-over; a state-inside step is only set, invoke, get
             self.push = self._push_explicit
         self.reset()
+
+    @classmethod
+    def from_file(cls, path: Path, runtime: Runtime, threads: int | None = None,
+                  tensors: dict | None = None) -> StepModel:
+        return cls(make_interpreter(runtime, path, threads), tensors, Path(path).name)
 
     def _explicit_roles(self, tensors: dict | None) -> tuple[dict, dict]:
         """x, y and the state inputs / outputs of an explicit-state graph; the hand-overs."""
@@ -305,18 +310,22 @@ def _signature_details(interp, key: str) -> tuple[dict, dict]:
 class RolloutModel:
     """Window (1, W, 1) in, the H-step closed-loop forecast (1, H) out, in one invoke."""
 
-    def __init__(self, path: Path, runtime: Runtime, threads: int | None = None) -> None:
-        self.path = Path(path)
-        self.interpreter = make_interpreter(runtime, self.path, threads)
+    def __init__(self, interpreter, name: str = "model") -> None:
+        self.name = name
+        self.interpreter = interpreter
         inp, out = self.interpreter.get_input_details(), self.interpreter.get_output_details()
         if len(inp) != 1 or len(out) != 1:
-            raise ValueError(f"{self.path.name}: expected one input and one output tensor")
+            raise ValueError(f"{name}: expected one input and one output tensor")
         self.input_index, self.output_index = int(inp[0]["index"]), int(out[0]["index"])
         self.input_shape = tuple(int(d) for d in inp[0]["shape"])
         self.window = self.input_shape[1]
         self.horizon = int(out[0]["shape"][-1])
         self.input_quant = TensorQuant.from_details(inp[0])
         self.output_quant = TensorQuant.from_details(out[0])
+
+    @classmethod
+    def from_file(cls, path: Path, runtime: Runtime, threads: int | None = None) -> RolloutModel:
+        return cls(make_interpreter(runtime, path, threads), Path(path).name)
 
     def forecast(self, window_values: np.ndarray) -> np.ndarray:
         """The H closed-loop values after `window_values` (model units)."""

@@ -10,9 +10,10 @@ import numpy as np
 from edge_forecast.edge.artifact import SlidingWindow, WindowModel
 from edge_forecast.edge.runtime import Runtime
 from edge_forecast.export.modes import MAX_ABS_LIMIT, QuantMode
-from edge_forecast.export.ops import branching, operator_list, refused_ops
+from edge_forecast.export.ops import branching, refused_ops
 from edge_forecast.forecast import max_abs, rmse, run_closed_loop
 from edge_forecast.normalization import NONE, Normalization
+from edge_forecast.tflite_file import operator_list
 
 
 @dataclass
@@ -48,7 +49,7 @@ def verify_artifact(path: Path, mode: QuantMode, ref: KerasReference, unit_scale
     result = Verification(ok=True)
     if not _check_ops(path, result):
         return result
-    model = WindowModel(path, runtime)
+    model = WindowModel.from_file(path, runtime)
     result.input = {**model.input_quant.to_dict(), "shape": list(model.input_shape)}
     result.output = {**model.output_quant.to_dict(), "shape": [1, 1]}
     one_step = model.predict_many(ref.verify_windows)
@@ -108,11 +109,11 @@ def verify_graph_artifact(path: Path, graph: str, mode: QuantMode, ref: KerasRef
     carried = graph == "stream" or (graph == "rollout" and stream_trained)
     compare = ref.stream_closed_loop if carried else ref.closed_loop
     if graph == "rollout":
-        model = RolloutModel(path, runtime)
+        model = RolloutModel.from_file(path, runtime)
         loop = model.forecast(ref.context_window)
         result.extra = {"horizon": model.horizon}
     else:
-        model = StepModel(path, runtime)
+        model = StepModel.from_file(path, runtime)
         result.extra = {"state": model.state_details(), "rows": model.rows, "tensors": model.tensors,
                         **({"state_store": STATE_STORE} if model.inside else {})}
         model.prime(ref.context_window)

@@ -22,9 +22,10 @@ from edge_forecast.export.bias_correction import corrected
 from edge_forecast.export.graph_convert import build, convert, parse_item, stream_reference
 from edge_forecast.export.graphs import GraphKind
 from edge_forecast.export.modes import QuantMode
-from edge_forecast.export.ops import float_islands, operators_of
+from edge_forecast.export.ops import float_islands
 from edge_forecast.forecast import closed_loop, max_abs
 from edge_forecast.normalization import Normalization
+from edge_forecast.tflite_file import operators_of
 from edge_forecast.train.keras_env import quiet_tensorflow
 
 # Test hook: "lstm:int8" makes this child kill itself with SIGSEGV before converting that pair,

@@ -67,7 +67,7 @@ def with_margin(arena_bytes: int, margin: float) -> int:
 def _probe(path: Path, size: int) -> None:
     from tflite_micro.python.tflite_micro import runtime
 
-    from edge_forecast.micro.layout import io_details
+    from edge_forecast.tflite_file import io_details
 
     data = path.read_bytes()
     interp = runtime.Interpreter.from_bytes(data, arena_size=size)

@@ -28,6 +28,7 @@ from edge_forecast.edge.artifact import SlidingWindow, WindowModel
 from edge_forecast.edge.runtime import MICRO, Runtime, available_runtimes, make_interpreter
 from edge_forecast.edge.step import StepModel, StepWindow
 from edge_forecast.forecast import rmse, run_closed_loop
+from edge_forecast.micro.interpreter import interpreter_for
 
 TRIALS = 16
 
@@ -36,8 +37,8 @@ def _state(path: Path, graph: str, runtime, tensors: dict | None):
     """The device's closed-loop state object (fill / predict / push) for one graph on one runtime;
     a step or stream graph's tensors by the indices bundle.json records (`tensors`)."""
     if graph == GraphKind.WINDOW.value:
-        return SlidingWindow(WindowModel(path, runtime))
-    return StepWindow(StepModel(path, runtime, tensors=tensors))
+        return SlidingWindow(WindowModel(interpreter_for(runtime, path), Path(path).name))
+    return StepWindow(StepModel(interpreter_for(runtime, path), tensors, Path(path).name))
 
 
 def _runs(state, seed: np.ndarray, stream: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
@@ -83,7 +84,7 @@ def tflm_vs_litert(path: Path, graph: str, seed: np.ndarray, truth: np.ndarray, 
 
 
 def _outputs(path: Path, runtime, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    interp = make_interpreter(runtime, path)
+    interp = interpreter_for(runtime, path)
     details = interp.get_input_details()
     for detail, value in zip(details, inputs, strict=True):
         interp.set_tensor(detail["index"], value)

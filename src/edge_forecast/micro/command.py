@@ -29,13 +29,13 @@ from edge_forecast.bundle import (
 from edge_forecast.children import run_resilient
 from edge_forecast.edge.runtime import MICRO, runtime_version
 from edge_forecast.errors import UserError, choice_error
-from edge_forecast.export.ops import operators_of
 from edge_forecast.fsio import check_output_dir, sha256_file, staged_dir, write_json_atomic
 from edge_forecast.micro.arena import DEFAULT_MARGIN, minimal_arena, with_margin
 from edge_forecast.micro.carray import c_header, c_source, symbol
 from edge_forecast.micro.layout import graph_layout
 from edge_forecast.micro.resolver import resolver_lines
 from edge_forecast.micro.strip import strip_model
+from edge_forecast.tflite_file import operators_of
 
 DEFAULT_GRAPHS = (GraphKind.WINDOW.value, GraphKind.STEP.value, GraphKind.STREAM.value)
 CHECK_TIMEOUT_S = 300.0

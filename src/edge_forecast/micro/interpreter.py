@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_forecast.micro.layout import io_details
+from edge_forecast.edge.runtime import MICRO, Runtime, make_interpreter
+from edge_forecast.tflite_file import io_details
 
 VERIFY_ARENA_BYTES = 4 * 1024 * 1024  # generous: verification is not where the arena is measured
 
@@ -50,3 +51,11 @@ class MicroInterpreter:
         self._tflm.invoke()
         for position, detail in enumerate(self._outputs):
             np.copyto(self._buffers[int(detail["index"])], self._tflm.get_output(position))
+
+
+def interpreter_for(runtime: Runtime | str, model_path: str | Path):
+    """A ready interpreter for one .tflite file on `runtime`: TFLM's (this adapter) for `MICRO`,
+    else the device runtime's (edge.runtime.make_interpreter)."""
+    if runtime == MICRO:
+        return MicroInterpreter(model_path)
+    return make_interpreter(runtime, Path(model_path))
