@@ -52,9 +52,9 @@ def raw_outputs(path: Path, runtime, values: np.ndarray) -> np.ndarray:
     """y as the graph stores it (int8 levels or float32) after each value, from the zero state:
     subgraph 0 of a state-inside graph is x -> y."""
     from edge_forecast.edge.artifact import TensorQuant
-    from edge_forecast.edge.runtime import make_interpreter
+    from edge_forecast.micro.interpreter import interpreter_for
 
-    interp = make_interpreter(runtime, path)
+    interp = interpreter_for(runtime, path)
     (x,), (y,) = interp.get_input_details(), interp.get_output_details()
     quant = TensorQuant.from_details(x)
     out = []

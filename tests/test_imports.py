@@ -22,10 +22,12 @@ ROOT = "edge_forecast"
 # here. The contracts are the stages' shared vocabulary (stdlib + numpy): errors, files, signals,
 # the bundle and run documents, the closed loop and its scores. `edge_forecast` is the package's
 # __init__ (the version, the lazily loaded Python API).
-CONTRACTS = {ROOT, "errors", "fsio", "quiet", "children", "tabular", "signals", "normalization",
+CONTRACTS = {"version", "errors", "fsio", "quiet", "children", "tabular", "signals", "normalization",
              "forecast", "quality", "evaluation", "baselines", "bundle", "run_record"}
-TOP_LEVEL = {**{name: "contracts" for name in CONTRACTS}, "tflite_file": "reader",
-             "cli": "app", "demo": "app", "api": "app", "__main__": "app"}
+# The package root is the Python API's facade (its names load lazily): it belongs with the app, and
+# no module imports it (the version lives in `version`).
+TOP_LEVEL = {**{name: "contracts" for name in CONTRACTS}, "tflite_file": "reader", ROOT: "app",
+             "cli": "app", "cli_reference": "app", "demo": "app", "api": "app", "__main__": "app"}
 
 # What each group may import (besides itself). Read upwards: contracts <- reader <- edge (the
 # device runner) <- train, export, micro, bench <- app (the CLI, the demo, the Python API).

@@ -10,8 +10,7 @@ from importlib import import_module
 from types import ModuleType
 
 from edge_forecast.errors import FailedItems, UserError
-
-__version__ = "0.1.0"
+from edge_forecast.version import __version__  # noqa: F401  (edge_forecast.__version__)
 
 # `edge_forecast.train` names the training package and the API's train at once (so do export,
 # bench and demo): an attribute set to the function would be replaced by the package on its first

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import click
 
-from edge_forecast import __version__, api
+from edge_forecast import api
 from edge_forecast.errors import FailedItems, UserError, parse_choices
 from edge_forecast.export.modes import QuantMode
+from edge_forecast.version import __version__
 
 # The lists and limits below are those of modules that import numpy (edge.forecaster, edge.step,
 # normalization, bundle, edge.runtime), which `--help` need not wait for (numpy is most of its

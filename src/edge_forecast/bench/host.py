@@ -10,8 +10,8 @@ import os
 import platform
 from importlib import metadata
 
-from edge_forecast import __version__
 from edge_forecast.edge.runtime import MICRO, Runtime, is_installed, runtime_version
+from edge_forecast.version import __version__
 
 
 def _dist_version(*names: str) -> str | None:

@@ -20,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_forecast import __version__
 from edge_forecast.bench import stats
 from edge_forecast.bench.host import host_info
 from edge_forecast.bench.report import (
@@ -41,6 +40,7 @@ from edge_forecast.edge.runtime import AUTO_ORDER, Runtime, resolve_runtime
 from edge_forecast.errors import UserError, parse_choices
 from edge_forecast.evaluation import baseline_warnings
 from edge_forecast.fsio import check_output_dir, staged_dir, write_json_atomic, write_text_atomic
+from edge_forecast.version import __version__
 
 LATENCY_MIN_STEPS = 1000   # timed steps per repeat, at least (whole forecasts of --steps)
 WARMUP_STEPS = 200         # untimed steps before the latency repeats

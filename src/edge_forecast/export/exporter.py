@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_forecast import __version__
 from edge_forecast.bundle import (
     BUNDLE_FILE,
     BUNDLE_FORMAT,
@@ -41,6 +40,7 @@ from edge_forecast.fsio import check_output_dir, sha256_file, staged_dir, write_
 from edge_forecast.normalization import Normalization, OriginMap
 from edge_forecast.run_record import load_run
 from edge_forecast.signals import Scaler, make_windows
+from edge_forecast.version import __version__
 
 CONVERT_TIMEOUT_S = 600.0
 VERIFY_TIMEOUT_S = 300.0  # one artifact's checks: load, ~300 one-step windows, a 180-step closed loop

@@ -27,7 +27,7 @@ def versions() -> dict[str, str]:
     import numpy as np
     import tensorflow as tf
 
-    from edge_forecast import __version__
+    from edge_forecast.version import __version__
 
     return {
         "edge_forecast": __version__,
