@@ -118,7 +118,8 @@ def main() -> None:
                              *_cell(x86[runtime]["results"].get(key, {}), arm["results"].get(key, {}), truth)])
     head = ("| model | variant | runtime | emulated CPU | max abs diff arm64 vs x86 | closed-loop RMSE x86_64 "
             "| closed-loop RMSE arm64 | note |\n|---|---|---|---|---:|---:|---:|---|\n")
-    body = (f"Bundle `{args.bundle}`{' (' + args.note + ')' if args.note else ''}: the closed loop of {len(truth)} steps from the context window, window graphs, "
+    body = (f"Bundle `{args.bundle}`{' (' + args.note + ')' if args.note else ''}: "
+            f"the closed loop of {len(truth)} steps from the context window, window graphs, "
             "each variant on x86_64 (this host) and on emulated arm64 (Debian 12, Python 3.11, qemu-user "
             "7.2 with a Pi CPU model; scripts/arm64.py). Differences in signal units; RMSE against the "
             "evaluation truth (in-sample for this bundle: the seed signal). No timings: emulated speed "

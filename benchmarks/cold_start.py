@@ -98,10 +98,14 @@ def main() -> int:
     ]
     keras_file, signal = str(args.run / f"{args.model}.keras"), str(args.run / "signal.npy")
     cases += [
-        ("Keras process, compiled direct call", [sys.executable, "-c", KERAS_LOOP, keras_file, signal, str(args.steps), "call"], args.repeats, None, None),
-        ("Keras process, model.predict per step (tutorial)", [sys.executable, "-c", KERAS_LOOP, keras_file, signal, str(args.steps), "predict"], max(1, args.repeats // 2), None, None),
+        ("Keras process, compiled direct call",
+         [sys.executable, "-c", KERAS_LOOP, keras_file, signal, str(args.steps), "call"], args.repeats, None, None),
+        ("Keras process, model.predict per step (tutorial)",
+         [sys.executable, "-c", KERAS_LOOP, keras_file, signal, str(args.steps), "predict"],
+         max(1, args.repeats // 2), None, None),
     ]
-    rows = ["| process | wall (s) | peak RSS (MiB) | wall vs edge float32 window | RSS vs edge float32 window |", "|---|---:|---:|---:|---:|"]
+    rows = ["| process | wall (s) | peak RSS (MiB) | wall vs edge float32 window | RSS vs edge float32 window |",
+            "|---|---:|---:|---:|---:|"]
     base = None
     for label, cmd, repeats, env, fresh in cases:
         wall, peak = median_of(cmd, repeats, env, fresh)
@@ -110,9 +114,11 @@ def main() -> int:
         print(rows[-1], flush=True)
     body = (f"Closed-loop forecast of {args.steps} steps with model `{args.model}` of `{args.bundle}` "
             f"(Keras: `{keras_file}`), one fresh process per measurement, median of {args.repeats} "
-            "(the predict loop: half as many). `--graph auto` uses the rollout graph when the bundle has one for these steps. "
+            "(the predict loop: half as many). `--graph auto` uses the rollout graph when the bundle has one "
+            "for these steps. "
             "Peak RSS is wait4's ru_maxrss of the child, which on Linux is at least the parent's peak at the fork: "
-            f"this script's own peak stayed at {_own_peak_mib():.1f} MiB, below every row, so each row is the child's own.\n\n"
+            f"this script's own peak stayed at {_own_peak_mib():.1f} MiB, below every row, "
+            "so each row is the child's own.\n\n"
             + "\n".join(rows))
     shutil.rmtree(tmp, ignore_errors=True)
     write_report("cold_start", "Cold start and peak memory: edge runner vs Keras",

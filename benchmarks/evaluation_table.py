@@ -52,7 +52,8 @@ def main() -> int:
             "window before it. MASE: MAE over the in-sample one-step MAE of persistence on the training part. "
             "Baselines (numpy) are fitted on the training part and run on the same origins. Input normalization: "
             "the rule the default `--normalize auto` chose from the training part. Training time was "
-            "measured on this 2-core machine (see the load average in the README when it was shared).\n\n" + "\n".join(rows))
+            "measured on this 2-core machine (see the load average in the README when it was shared).\n\n"
+            + "\n".join(rows))
     write_report("evaluation_table", "Models and baselines on the test segment of the built-in signals",
                  "python benchmarks/evaluation_table.py", body)
     return 0

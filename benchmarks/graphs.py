@@ -108,8 +108,9 @@ def _build(work: Path, window: int, graphs: str, stream: bool = False) -> Path:
     py = [sys.executable, "-m", "edge_forecast"]
     if not run.exists():
         # --normalize none: auto would pick perstep on damped, which only the window graph can run
-        subprocess.run([*py, "train", "--signal", "damped", "--normalize", "none", "--points", str(max(400, window * 5)), "--model", "lstm",
-                        "--window", str(window), "--units", "40", "--epochs", "1", "--quiet", "--out", str(run),
+        subprocess.run([*py, "train", "--signal", "damped", "--normalize", "none",
+                        "--points", str(max(400, window * 5)), "--model", "lstm", "--window", str(window),
+                        "--units", "40", "--epochs", "1", "--quiet", "--out", str(run),
                         *(["--stream", str(2 * window)] if stream else [])], check=True)
     if not bundle.exists():
         subprocess.run([*py, "export", str(run), "--out", str(bundle), "--quant", "float32", "--graphs", graphs,
@@ -166,19 +167,23 @@ def _report(results: dict[str, dict[int, dict]]) -> str:
               "so it cannot undercut the window loop by more than the per-invoke overhead it saves. A "
               f"stream-trained model (train --stream) has a rollout of one cell step per value: W + H - 1 = "
               f"{20 + HORIZON - 1} batch-1 cell steps in one invoke.", "",
-              "| runtime | stream-trained rollout (µs) | its window-graph loop (µs) | rollout / window loop (goal <= 0.15) |",
+              "| runtime | stream-trained rollout (µs) | its window-graph loop (µs) "
+              "| rollout / window loop (goal <= 0.15) |",
               "|---|---:|---:|---:|"]
     for runtime, by_w in results.items():
         r = by_w.get("stream", {})
         if "rollout_forecast_us" in r:
             lines.append(f"| {runtime} | {r['rollout_forecast_us']:.0f} | {r['window_loop_us']:.0f} | "
                          f"{_ratio(r['rollout_forecast_us'], r['window_loop_us'])} |")
-    lines += ["", "Sizes (KiB), float32:", "", "| window | window graph | step | stream | rollout |", "|---:|---:|---:|---:|---:|"]
+    lines += ["", "Sizes (KiB), float32:", "", "| window | window graph | step | stream | rollout |",
+              "|---:|---:|---:|---:|---:|"]
     any_rt = next(iter(results.values()))
     for w, r in _by_window(any_rt):
-        lines.append(f"| {w} | {r.get('window_kib')} | {r.get('step_kib')} | {r.get('stream_kib')} | {r.get('rollout_kib', '—')} |")
+        lines.append(f"| {w} | {r.get('window_kib')} | {r.get('step_kib')} | {r.get('stream_kib')} "
+                     f"| {r.get('rollout_kib', '—')} |")
     if "stream" in any_rt:
-        lines.append(f"| 20, stream-trained | {any_rt['stream'].get('window_kib')} | — | — | {any_rt['stream'].get('rollout_kib')} |")
+        lines.append(f"| 20, stream-trained | {any_rt['stream'].get('window_kib')} | — | — "
+                     f"| {any_rt['stream'].get('rollout_kib')} |")
     lines += ["", "A rollout file holds one copy of the weights (shared constant tensors); its size over the window "
               "graph is per-step operator and intermediate-tensor records (for the seed LSTM rollout, H=180: "
               "40 KB of buffers, 3,974 operators, 4,605 tensors whose names alone take 167 KB; about 3.3 KiB "
@@ -221,8 +226,8 @@ def main() -> None:
     costs = {}
     for variant in ("float32", "rollout-float32"):
         for resolver in ("xnnpack", "no_delegate"):
-            done = subprocess.run([sys.executable, __file__, "--delegate-cost", str(bundles["stream"]), variant, resolver],
-                                  capture_output=True, text=True)
+            done = subprocess.run([sys.executable, __file__, "--delegate-cost", str(bundles["stream"]), variant,
+                                   resolver], capture_output=True, text=True)
             if done.returncode == 0:
                 found = json.loads(done.stdout.strip().splitlines()[-1])
                 costs[f"{variant}_{resolver}_mib"], costs[f"{variant}_{resolver}_us"] = found["mib"], found["us"]
@@ -235,7 +240,8 @@ def _delegate_report(c: dict) -> str:
         return ""
     rows = ["", "", "Why the rollout gains less than its op count suggests (litert, stream-trained LSTM bundle, "
             "bare invoke, each case in a fresh process): XNNPACK packs the weights of every FULLY_CONNECTED node "
-            "separately (577 of them in this LSTM rollout), so the rollout holds one packed copy of the weights per cell step: memory grows and the cache thrashes.", "",
+            "separately (577 of them in this LSTM rollout), so the rollout holds one packed copy of the weights "
+            "per cell step: memory grows and the cache thrashes.", "",
             "| graph | XNNPACK (default): invoke µs / memory MiB | no delegate: invoke µs / memory MiB |",
             "|---|---:|---:|"]
     for variant, label in (("float32", "window graph (one step)"), ("rollout-float32", f"rollout ({HORIZON} steps)")):

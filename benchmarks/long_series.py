@@ -49,7 +49,8 @@ def cases(work: Path) -> dict[str, list[str]]:
         "50,000-value CSV, --epochs 3": ["--signal", str(csv_series(work, 50_000)), "--epochs", "3"],
         "100,000-value CSV, --epochs 1": ["--signal", str(csv_series(work, 100_000)), "--epochs", "1"],
         # not in `all`: ~40 minutes on 2 shared cores; the accuracy reference for the default budget
-        "2,000 values, window 52, previous default: 150 epochs, batch 16": [*mg2000, "--batch-size", "16", "--epochs", "150"],
+        "2,000 values, window 52, previous default: 150 epochs, batch 16":
+            [*mg2000, "--batch-size", "16", "--epochs", "150"],
         "2,000 values, window 52, default training, --seed 1": [*mg2000, "--seed", "1"],
     }
 
@@ -89,7 +90,8 @@ def main() -> int:
             f"| {label} | {wall:.0f} | {rss:.0f} | {record['config']['batch_size']} | {epochs} | "
             f"{record['config']['train_horizon']} | "
             f"{record['budget']['gradient_steps']:,} | {record['config']['learning_rate']:.2g} "
-            f"({record['budget'].get('warmup_steps', 0)}) | {model['train_seconds']:.0f} | {model['train_seconds'] / epochs:.1f} | "
+            f"({record['budget'].get('warmup_steps', 0)}) | {model['train_seconds']:.0f} | "
+            f"{model['train_seconds'] / epochs:.1f} | "
             f"{test['rmse']:.4g} ({test['origins']} x {test['horizon']}) | {test['mase']:.3g} | "
             f"{best[0]:.4g} ({best[1]}) | {before:.1f} / {after:.1f} |")
         print(rows[-1], flush=True)
@@ -98,7 +100,8 @@ def main() -> int:
             "baselines, plots, the run directory). The machine was shared with other work while this ran: the "
             "1-minute load average before and after each case is shown (2 = both cores busy); times under load "
             "are upper bounds for an idle machine.\n\n" + "\n".join(rows))
-    command = "python benchmarks/long_series.py" + (f" --cases {args.cases} --report {args.report}" if args.cases != "all" else "")
+    command = "python benchmarks/long_series.py" + (f" --cases {args.cases} --report {args.report}"
+                                                    if args.cases != "all" else "")
     write_report(args.report, "Long series: training time and memory", command, body)
     return 0
 

@@ -107,8 +107,10 @@ def _verdict(m: dict) -> str:
 
 def _body(bundle: Path, tflite: bool) -> str:
     doc = json.loads((bundle / "bundle.json").read_text())
-    rows = ["| model | variant | as exported (B) | flash, stripped (B) | saved | arena measured (B) | arena to reserve (B) "
-            "| ops | TFLM vs litert, worst (closed loop / streaming) | closed-loop RMSE vs truth: litert / TFLM | stripped identical on |",
+    rows = ["| model | variant | as exported (B) | flash, stripped (B) | saved | arena measured (B) "
+            "| arena to reserve (B) "
+            "| ops | TFLM vs litert, worst (closed loop / streaming) | closed-loop RMSE vs truth: litert / TFLM "
+            "| stripped identical on |",
             "|---|---|---:|---:|---:|---:|---:|---:|---|---|---|"]
     goals = []
     for name, model in doc["models"].items():
@@ -132,12 +134,14 @@ def _body(bundle: Path, tflite: bool) -> str:
     margin = lstm["arena_margin"]
     stream = doc["models"]["lstm"]["variants"]["stream-int8"]
     per_op = _per_operator(bundle / stream["file"])
-    op_rows = [f"| {k} | {name} | {w['litert']} | {w['litert reference kernels']} |" for k, (name, w) in enumerate(per_op)]
+    op_rows = [f"| {k} | {name} | {w['litert']} | {w['litert reference kernels']} |"
+               for k, (name, w) in enumerate(per_op)]
     return "\n".join([
         f"Arena to reserve = measured x {1 + margin:g}, rounded up to 16 bytes. TFLM: the tflite-micro Python "
         "interpreter (host reference kernels, x86_64); optimized target kernels (CMSIS-NN) were not run. "
         "Stripped identical: the stripped copy and the exported file give bitwise identical outputs on 16 "
-        "seeded random inputs per runtime" + ("" if tflite else " (tflite-runtime not checked: no --tflite-python)") + ".",
+        "seeded random inputs per runtime"
+        + ("" if tflite else " (tflite-runtime not checked: no --tflite-python)") + ".",
         "", *rows, "", "Goals of issue 14:", "", *goals, "",
         "Where the bytes of the stripped LSTM step-int8 go:", "",
         "| part | bytes |", "|---|---:|",

@@ -162,14 +162,16 @@ def _statistical(name: str, series: np.ndarray, season: int, horizon: int, origi
     result = {}
     for model in ("AutoETS", "AutoARIMA"):
         scored = score(np.asarray(found[model]), truth, scale)
-        result[model] = {**{k: scored[k] for k in ("rmse", "mae", "mase")}, "seconds": round(found[f"{model}_seconds"], 1)}
+        result[model] = {**{k: scored[k] for k in ("rmse", "mae", "mase")},
+                         "seconds": round(found[f"{model}_seconds"], 1)}
     return result
 
 
 def table(results: list[dict]) -> str:
     """The report: MASE per method and series, then the goals."""
     rows = ["| series | n | W / S / H | origins | default lstm | auto (chosen) | ar (p,d,D) | lstm+highway | "
-            "seasonal naive (S = 1: persistence) | AR(W) baseline | AutoETS | AutoARIMA | exported f32 | exported int8 (RMSE x f32) | "
+            "seasonal naive (S = 1: persistence) | AR(W) baseline | AutoETS | AutoARIMA | exported f32 | "
+            "exported int8 (RMSE x f32) | "
             "normalization | auto train (s) |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     beats_naive = beats_best = 0
@@ -186,13 +188,17 @@ def table(results: list[dict]) -> str:
         ratio = i8["rmse"] / f32["rmse"] if f32["rmse"] > 0 else float("inf")
         rows.append(
             f"| {r['name']} | {r['points']} | {r['window']} / {r['season']} / {r['horizon']} | {r['origins']} | "
-            f"{cands['lstm']['test']['mase']:.3f} | **{auto:.3f}** ({r['chosen']}) | {cands['ar']['test']['mase']:.3f} "
-            f"({_pdd(cands['ar'])}) | {highway['test']['mase']:.3f} | {naive:.3f} | {ar:.3f} | {ets:.3f} | {arima:.3f} | "
-            f"{f32['mase']:.3f} | {i8['mase']:.3f} ({ratio:.2f}x) | {r['normalization']} | {r['auto_train_seconds']:.0f} |")
+            f"{cands['lstm']['test']['mase']:.3f} | **{auto:.3f}** ({r['chosen']}) | "
+            f"{cands['ar']['test']['mase']:.3f} "
+            f"({_pdd(cands['ar'])}) | {highway['test']['mase']:.3f} | {naive:.3f} | {ar:.3f} | {ets:.3f} | "
+            f"{arima:.3f} | "
+            f"{f32['mase']:.3f} | {i8['mase']:.3f} ({ratio:.2f}x) | {r['normalization']} | "
+            f"{r['auto_train_seconds']:.0f} |")
     n = len(results)
     goals = (f"\nGoals (test segment, MASE): auto beats the seasonal naive forecast on {beats_naive} of {n} series "
              f"(goal: all: {'met' if beats_naive == n else 'NOT met'}); auto beats the best of AR(W), AutoETS and "
-             f"AutoARIMA on {beats_best} of {n} (goal: at least half: {'met' if 2 * beats_best >= n else 'NOT met'}).\n")
+             f"AutoARIMA on {beats_best} of {n} "
+             f"(goal: at least half: {'met' if 2 * beats_best >= n else 'NOT met'}).\n")
     return "\n".join(rows) + "\n" + goals + "\n" + rules(results)
 
 
@@ -214,7 +220,8 @@ def rules(results: list[dict]) -> str:
     candidate recorded, and what it scores on the test segment: the rule is never fitted to it."""
     from edge_forecast.train.auto import choose
 
-    head = "| rule | " + " | ".join(r["name"] for r in results) + " | beats seasonal naive | beats best of AR/ETS/ARIMA |"
+    head = ("| rule | " + " | ".join(r["name"] for r in results)
+            + " | beats seasonal naive | beats best of AR/ETS/ARIMA |")
     lines = ["Choice rules compared on this run's recorded figures (validation MASE chooses; cell: the chosen "
              "candidate and its test MASE):\n", head, "|" + "---|" * (len(results) + 3)]
     for margin in MARGINS:
@@ -228,7 +235,8 @@ def rules(results: list[dict]) -> str:
             best_wins += test < best
             cells.append(f"{chosen} {test:.3f}")
         label = "lowest validation MASE" if margin == 1 else f"ar unless < {margin}x"
-        lines.append(f"| {label} | " + " | ".join(cells) + f" | {naive_wins}/{len(results)} | {best_wins}/{len(results)} |")
+        lines.append(f"| {label} | " + " | ".join(cells)
+                     + f" | {naive_wins}/{len(results)} | {best_wins}/{len(results)} |")
     oracle = [min(c["test"]["mase"] for c in r["candidates"].values()) for r in results]
     lines.append("| oracle (best test MASE, for reference only) | " + " | ".join(f"{v:.3f}" for v in oracle)
                  + f" | {sum(v < _targets(r)[0] for v, r in zip(oracle, results, strict=True))}/{len(results)} | "
@@ -273,7 +281,8 @@ def main() -> int:
     notes = "\n".join(f"- {k}: {v}" for k, v in sources.items()) + (
         "\n" if args.heldout else "\n- damped, mackey-glass (500 values): the built-in signals\n")
     body = (f"{__doc__.split(chr(10) + chr(10))[1]}\n\nSeries:\n{notes}\n" + table(results)
-            + f"\nWhole run: {time.perf_counter() - started:.0f} s with --jobs {args.jobs}; load average (1, 5, 15 min) "
+            + f"\nWhole run: {time.perf_counter() - started:.0f} s with --jobs {args.jobs}; "
+            "load average (1, 5, 15 min) "
             f"{_load(load_before)} at the start, {_load(os.getloadavg())} at the end.\n")
     write_report(report, "Real series" + (", held out" if args.heldout else "")
                  + ": auto, its candidates, baselines and statistical models",

@@ -38,7 +38,8 @@ HELDOUT = {
     "wineind": "pmdarima.datasets.load_wineind: monthly Australian wine sales 1980-1994",
     "woolyrnq": "pmdarima.datasets.load_woolyrnq: quarterly Australian wool production 1965-1994",
     "heartrate": "pmdarima.datasets.load_heartrate: heart rate of a subject, 150 readings at 0.5 s",
-    "ausbeer": "pmdarima.datasets.load_ausbeer: quarterly Australian beer production 1956-2008 (its trailing missing value dropped)",
+    "ausbeer": "pmdarima.datasets.load_ausbeer: quarterly Australian beer production 1956-2008 "
+               "(its trailing missing value dropped)",
 }
 
 

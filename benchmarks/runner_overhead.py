@@ -92,7 +92,8 @@ def main() -> int:
         runtime = next(r for r in available_runtimes() if r.value == runtime_name)
         print(runner_loop(Forecaster(bundle, args.model, variant, runtime, graph="window"), args.steps))
         return 0
-    rows = ["| runtime | variant | bare loop (us/step) | runner (us/step) | runner / bare |", "|---|---|---:|---:|---:|"]
+    rows = ["| runtime | variant | bare loop (us/step) | runner (us/step) | runner / bare |",
+            "|---|---|---:|---:|---:|"]
     if args.against:
         rows = [rows[0] + " runner, fresh process (us/step) | base runner, fresh process (us/step) | this / base |",
                 rows[1] + "---:|---:|---:|"]
@@ -118,7 +119,8 @@ def main() -> int:
                 rows[-1] += f" {rf:.2f} | {rb:.2f} | {rf / rb:.2f}x |"
             print(rows[-1], flush=True)
     body = (f"Model `{args.model}` of `{args.bundle}`, {args.steps} steps per round, median of "
-            f"{args.rounds} interleaved rounds, {args.clock} clock. Bare loop: set_tensor / invoke / get_tensor on a fixed "
+            f"{args.rounds} interleaved rounds, {args.clock} clock. "
+            "Bare loop: set_tensor / invoke / get_tensor on a fixed "
             "input. Runner: `Forecaster.forecast`, closed loop with the window shifted in place, "
             "quantization and scaling included."
             + (f" Fresh process: the runner timed in a new child process per round, this tree's and the tree at "
@@ -126,7 +128,8 @@ def main() -> int:
                "has loaded every other variant." if args.against else "") + "\n\n" + "\n".join(rows))
     against = against_flags(args)
     write_report("runner_overhead", "Runner overhead vs a bare interpreter loop",
-                 f"python benchmarks/runner_overhead.py {args.bundle} --model {args.model} --clock {args.clock}{against}",
+                 f"python benchmarks/runner_overhead.py {args.bundle} --model {args.model} "
+                 f"--clock {args.clock}{against}",
                  body)
     return 0
 

@@ -70,7 +70,8 @@ def micro_rows(bundle) -> list[str]:
     from edge_forecast.edge.runtime import MICRO, Runtime
 
     values = bundle.scaler.transform(np.asarray(bundle.data["evaluation"]["truth"]))
-    rows = ["| model | variant | steps | max abs TFLM - litert (raw output: int8 levels or float) |", "|---|---|---:|---:|"]
+    rows = ["| model | variant | steps | max abs TFLM - litert (raw output: int8 levels or float) |",
+            "|---|---|---:|---:|"]
     for model in bundle.models:
         for variant in bundle.variants(model):
             if bundle.variant(model, variant).get("state_store") == "variables":

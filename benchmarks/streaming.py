@@ -43,7 +43,8 @@ def _row(label: str, training: str, name: str, model: dict, bundle: dict) -> str
         return f"{truth_figure(variants[variant]['errors'], 'closed_loop_rmse'):.3g}" if variant in variants else "—"
 
     return (f"| {label} | {training} | {name} | {model['train_seconds']:.0f} | {held['rmse']:.3g} | "
-            f"{model['in_sample_closed_loop']['rmse']:.3g} | {full('float32')} | {full('stream-float32')} | {full('stream-int8')} |")
+            f"{model['in_sample_closed_loop']['rmse']:.3g} | {full('float32')} | {full('stream-float32')} | "
+            f"{full('stream-int8')} |")
 
 
 def main() -> int:
@@ -51,13 +52,15 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/edge-forecast-streaming"))
     args = parser.parse_args()
     rows = ["| signal | training | model | train (s) | test RMSE (Keras, own forecaster) | in-sample closed-loop RMSE "
-            "(Keras, own forecaster) | window graph f32 test segment | stream graph f32 test segment | stream graph int8 test segment |",
+            "(Keras, own forecaster) | window graph f32 test segment | stream graph f32 test segment "
+            "| stream graph int8 test segment |",
             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for label, signal in SIGNALS.items():
         for training, extra in TRAININGS.items():
             run = args.work / f"{label.split()[0]}-{training.split()[0]}"
             # --normalize none: auto would pick perstep on damped, which a stream graph cannot run
-            edge("train", *signal, "--normalize", "none", "--model", "rnn,lstm", *extra, "--out", str(run), "--force", "--quiet")
+            edge("train", *signal, "--normalize", "none", "--model", "rnn,lstm", *extra, "--out", str(run),
+                 "--force", "--quiet")
             edge("export", str(run), "--out", str(run) + "-bundle", "--quant", "float32,int8", "--graphs", "stream",
                  "--force", "--quiet")
             record = json.loads((run / "training.json").read_text())

@@ -22,7 +22,8 @@ and running as root).
 Standard output carries exactly one line, the path (`python`): callers read it with $(...). Every
 set-up step (apt-get, mmdebstrap, pip) writes to standard error, and so does anything else this
 process or its children print (fd 1 is pointed at fd 2 until the path is written). A step that
-fails ends the script with one line naming the step and what to install. Everything is cached under $EDGE_FORECAST_ARM64_CACHE (default
+fails ends the script with one line naming the step and what to install. Everything is cached
+under $EDGE_FORECAST_ARM64_CACHE (default
 ~/.cache/edge-forecast/arm64), keyed by what it holds; each piece is built in a temporary
 directory and renamed into place, so an interrupted build is rebuilt next time.
 The wrapper execs down to qemu, so a crash in the guest reaches the caller as the signal itself.
@@ -198,7 +199,8 @@ def ensure_python(runtime: str, suite: str = "bookworm", cpu: str = "cortex-a72"
     # this checkout's code first: the site holds the copy installed when it was built
     pythonpath = f"{ROOT / 'src'}:{site}"
     inner = (f'mount --bind "{cpuinfo}" /proc/cpuinfo && exec env -u PYTHONHOME -u VIRTUAL_ENV '
-             f'PYTHONPATH="${{PYTHONPATH:+$PYTHONPATH:}}{pythonpath}" PYTHONNOUSERSITE=1 qemu-aarch64-static -L "{root}" -cpu {cpu} -0 "{wrapper}" '
+             f'PYTHONPATH="${{PYTHONPATH:+$PYTHONPATH:}}{pythonpath}" PYTHONNOUSERSITE=1 '
+             f'qemu-aarch64-static -L "{root}" -cpu {cpu} -0 "{wrapper}" '
              f'"{root}/usr/bin/python{py}" "$@"')
     text = ("#!/bin/sh\n# emulated Raspberry Pi Python (scripts/arm64.py); a private mount namespace keeps\n"
             "# the fake ARM /proc/cpuinfo away from the host\n"

@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DEVICE_BUNDLE_ENV = "EDGE_FORECAST_DEVICE_BUNDLE"
 
 
-def cli(*args: str, input: str | None = None, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+def cli(*args: str, input: str | None = None, env: dict | None = None,
+        timeout: float = 600) -> subprocess.CompletedProcess:
     """Run the real command line in a fresh process, as a user would."""
     return subprocess.run(
         [sys.executable, "-m", "edge_forecast", *args], input=input, capture_output=True, text=True,

@@ -87,7 +87,8 @@ SHAPES = [
     Shape("semicolon-decimal-comma", lambda v: "n;Temperatur\n" + "".join(f"{i};{comma(x)}\n" for i, x in enumerate(v)),
           {"column": "Temperatur"}),
     Shape("tab", lambda v: "n\tvalue\n" + "".join(f"{i}\t{fmt(x)}\n" for i, x in enumerate(v)), {"column": "value"}),
-    Shape("whitespace-aligned", lambda v: "".join(f"{i:6d}   {fmt(x):>10}\n" for i, x in enumerate(v)), {"column": "1"}),
+    Shape("whitespace-aligned", lambda v: "".join(f"{i:6d}   {fmt(x):>10}\n" for i, x in enumerate(v)),
+          {"column": "1"}),
     Shape("pipe", lambda v: "t|v\n" + "".join(f"{i}|{fmt(x)}\n" for i, x in enumerate(v)), {"column": "v"}),
     Shape("quoted-decimal-comma", lambda v: '"v"\n' + "".join(f'"{comma(x)}"\n' for x in v)),
     Shape("quoted-text-with-delimiter", lambda v: 'name,value\n' + "".join(f'"sensor, {i}",{fmt(x)}\n'
@@ -100,8 +101,9 @@ SHAPES = [
     Shape("numeric-looking-header", lambda v: "10cm,40cm\n" + "".join(f"0,{fmt(x)}\n" for x in v), {"column": "40cm"}),
     Shape("thousands-point", lambda v: "v\n" + "".join(f'"{grouped(x * 1000)}"\n' for x in v),
           expect=lambda v: np.round(v * 1000, 4)),
-    Shape("thousands-comma", lambda v: "v\n" + "".join(f"{grouped(x * 1000).replace(',', '_').replace('.', ',').replace('_', '.')}\n"
-                                                     for x in v),
+    Shape("thousands-comma",
+          lambda v: "v\n" + "".join(f"{grouped(x * 1000).replace(',', '_').replace('.', ',').replace('_', '.')}\n"
+                                    for x in v),
           expect=lambda v: np.round(v * 1000, 4)),
     Shape("unicode-minus", lambda v: "v\n" + "".join(f"{fmt(x - 20)}\n".replace("-", "\u2212") for x in v),
           expect=lambda v: np.round(v - 20, 4)),  # U+2212, as typeset reports and some locales write it
@@ -114,7 +116,8 @@ SHAPES = [
     Shape("headerless-iso-dates", lambda v: "".join(f"{stamp(i)},{fmt(x)}\n" for i, x in enumerate(v)), timed=True),
     Shape("iso-utc", lambda v: "timestamp,value\n" + "".join(f"{stamp(i)}Z,{fmt(x)}\n" for i, x in enumerate(v)),
           timed=True),
-    Shape("iso-offset", lambda v: "timestamp,value\n" + "".join(f"{stamp(i)}+02:00,{fmt(x)}\n" for i, x in enumerate(v)),
+    Shape("iso-offset",
+          lambda v: "timestamp,value\n" + "".join(f"{stamp(i)}+02:00,{fmt(x)}\n" for i, x in enumerate(v)),
           timed=True),
     Shape("logger-dotted-dates", lambda v: "Zeit;Temp;Feuchte\n" + "".join(
         f"{stamp(i, '%d.%m.%Y %H:%M')};{comma(x)};55\n" for i, x in enumerate(v)), {"column": "Temp"}, timed=True),

@@ -25,7 +25,8 @@ def test_closed_loop_training_beats_teacher_forcing_on_the_same_budget(tmp_path)
     # In-sample (no test segment, the split this claim was first measured on). With the default
     # 20% test segment this small setup does NOT hold out of sample: test RMSE 0.069 (rollout,
     # selected on a 14-value validation segment) vs 0.036 (teacher forcing), measured for issue 12.
-    teacher = _train(tmp_path, "teacher", epochs=80, train_horizon=0, lr_schedule="constant", select="last", test_split=0)
+    teacher = _train(tmp_path, "teacher", epochs=80, train_horizon=0, lr_schedule="constant", select="last",
+                     test_split=0)
     rollout = _train(tmp_path, "rollout", epochs=80, train_horizon=8, test_split=0)  # cosine LR, best on validation
     t, r = teacher["models"]["rnn"], rollout["models"]["rnn"]
     assert t["test"] is None and r["test"] is None
@@ -73,7 +74,8 @@ def test_preset_stays_the_tutorial():
 
 
 def test_train_horizon_longer_than_the_training_part_is_a_user_error(tmp_path):
-    done = cli("train", "--points", "30", "--window", "10", "--train-horizon", "25", "--epochs", "1", "--out", str(tmp_path / "r"))
+    done = cli("train", "--points", "30", "--window", "10", "--train-horizon", "25", "--epochs", "1",
+               "--out", str(tmp_path / "r"))
     assert done.returncode == 2 and "too short for window 10 + training horizon 25" in done.stderr
     assert not (tmp_path / "r").exists()
 
@@ -119,9 +121,11 @@ def test_default_budget_scales_rate_steps_and_horizon_with_an_auto_batch_only():
     # batch 128 (long series) would get 0.024: capped at 0.01
     assert resolved(50_000, window=20)[0].learning_rate == 0.01
     config, note = resolved(2000, window=52, batch_size=44)
-    assert (config.learning_rate, config.warmup, config.train_horizon, note["learning_rate"]) == (3e-3, 0.0, 10, "default")
+    assert ((config.learning_rate, config.warmup, config.train_horizon, note["learning_rate"])
+            == (3e-3, 0.0, 10, "default"))
     seed, _ = resolved(200, "seed")
-    assert (seed.batch_size, seed.epochs, seed.learning_rate, seed.warmup, seed.train_horizon) == (10, 1000, 0.01, 0.0, 0)
+    assert ((seed.batch_size, seed.epochs, seed.learning_rate, seed.warmup, seed.train_horizon)
+            == (10, 1000, 0.01, 0.0, 0))
     assert seed.weight_average == 0.0
     assert resolved(600, stream=40)[0].train_horizon == 20
 
@@ -159,7 +163,8 @@ def test_wavefront_closed_loop_computes_the_re_reading_loop(kind):
         np.testing.assert_allclose(preds2, preds1, rtol=1e-5, atol=1e-6)
         for g1, g2 in zip(grads1, grads2, strict=True):
             np.testing.assert_allclose(g2, g1, rtol=1e-4, atol=1e-6)
-    assert wavefront_loop(build_model("ar", 6, 8)) is None and wavefront_loop(build_model(kind, 6, 8, highway=2)) is None
+    assert wavefront_loop(build_model("ar", 6, 8)) is None
+    assert wavefront_loop(build_model(kind, 6, 8, highway=2)) is None
 
 
 @pytest.mark.parametrize("select", ["last", "best"])

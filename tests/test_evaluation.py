@@ -83,8 +83,8 @@ def _npy(path, values):
 
 
 # --normalize none: the selection test recomputes the validation backtest without a normalization
-TRAIN_ARGS = ["--normalize", "none", "--model", "rnn", "--window", "8", "--units", "6", "--epochs", "3", "--train-horizon", "3",
-              "--test-split", "30", "--horizon", "6", "--stride", "2", "--seed", "5", "--quiet"]
+TRAIN_ARGS = ["--normalize", "none", "--model", "rnn", "--window", "8", "--units", "6", "--epochs", "3",
+              "--train-horizon", "3", "--test-split", "30", "--horizon", "6", "--stride", "2", "--seed", "5", "--quiet"]
 
 
 @trains(scope="module")
@@ -247,7 +247,8 @@ def test_an_old_run_or_bundle_is_a_one_line_error(tmp_path):
     done = cli("export", str(run), "--out", str(tmp_path / "b"))
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines() == [
-        f"error: {run / 'training.json'} has format version 1; this edge-forecast reads version 2 (train the run again)"]
+        f"error: {run / 'training.json'} has format version 1; "
+        "this edge-forecast reads version 2 (train the run again)"]
     with pytest.raises(UserError, match="format version 1 is not supported"):
         validate_bundle_dict({"format": "edge-forecast-bundle", "format_version": 1})
 

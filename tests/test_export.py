@@ -74,13 +74,15 @@ def test_verification_refuses_a_wrong_artifact(tiny_run, tiny_bundle):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("env", "message"), [
-    ({"EDGE_FORECAST_CRASH_CONVERSION": "rnn:int8"}, "rnn int8: conversion failed: the child process crashed (SIGSEGV)"),
+    ({"EDGE_FORECAST_CRASH_CONVERSION": "rnn:int8"},
+     "rnn int8: conversion failed: the child process crashed (SIGSEGV)"),
     ({"EDGE_FORECAST_CRASH_VERIFY": "rnn/int8"},
      "rnn int8: verification failed: ai-edge-litert cannot run it: the child process crashed (SIGSEGV)"),
 ])
 def test_a_crash_in_conversion_or_verification_fails_one_artifact_only(tiny_run, tmp_path, env, message):
     out = tmp_path / "bundle"
-    done = cli("export", str(tiny_run), "--out", str(out), "--models", "rnn", "--quant", "float32,int8,dynamic", env=env)
+    done = cli("export", str(tiny_run), "--out", str(out), "--models", "rnn", "--quant", "float32,int8,dynamic",
+               env=env)
     assert done.returncode == 1, done.stderr
     assert message in done.stderr
     bundle = load_bundle(out)
@@ -219,7 +221,8 @@ def test_the_export_line_says_what_the_bias_correction_did():
     from edge_forecast.export.exporter import _bias_note
 
     assert _bias_note(None) == ""
-    assert _bias_note({"measured": 0.0032, "residual": -5e-05, "applied": True}) == "  output bias 0.0032 -> -5e-05 (model units)"
+    assert (_bias_note({"measured": 0.0032, "residual": -5e-05, "applied": True})
+            == "  output bias 0.0032 -> -5e-05 (model units)")
     assert "not corrected" in _bias_note({"measured": -0.0004, "residual": -0.0004, "applied": False})
 
 
@@ -246,7 +249,8 @@ def test_integer_checks_warn_on_drift_and_float_islands():
     warnings = _integer_checks(variants)
     assert len(warnings) == 2
     assert warnings[0].startswith("int8: closed-loop RMSE vs truth 0.05 is 5.0x the float32 export's (0.01)")
-    assert warnings[0].endswith("; try train --normalize perstep, or int16x8 (docs/guide/export-and-quantization.md: int8 and the closed loop)")
+    assert warnings[0].endswith("; try train --normalize perstep, or int16x8 "
+                                "(docs/guide/export-and-quantization.md: int8 and the closed loop)")
     assert warnings[1].startswith("step-int8: not integer throughout (DEQUANTIZE inside")
     # ar and a highway cannot be trained with --normalize: the line does not suggest it
     linear = _integer_checks({k: variants[k] for k in ("float32", "int8")}, normalizable=False)

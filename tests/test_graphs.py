@@ -135,8 +135,10 @@ def test_run_graph_option_and_errors(graph_bundle, tiny_bundle):
     # auto: the rollout graph where it reaches, the step graph beyond it; the JSON says which ran
     beyond = cli("run", str(graph_bundle), "--model", "gru", "--horizon", str(ROLLOUT_STEPS + 1), "--format", "json")
     assert beyond.returncode == 0, beyond.stderr
-    assert json.loads(beyond.stdout)["graph"] == "step" and len(json.loads(beyond.stdout)["forecast"]) == ROLLOUT_STEPS + 1
-    too_long = cli("run", str(graph_bundle), "--model", "gru", "--graph", "rollout", "--horizon", str(ROLLOUT_STEPS + 1))
+    assert json.loads(beyond.stdout)["graph"] == "step"
+    assert len(json.loads(beyond.stdout)["forecast"]) == ROLLOUT_STEPS + 1
+    too_long = cli("run", str(graph_bundle), "--model", "gru", "--graph", "rollout",
+                   "--horizon", str(ROLLOUT_STEPS + 1))
     assert too_long.returncode == 2 and "rollout graph forecasts" in too_long.stderr
     assert "(use --graph auto, step, stream or window)" in too_long.stderr
     missing = cli("run", str(tiny_bundle), "--graph", "step", "--horizon", "3")

@@ -143,8 +143,10 @@ def test_step_and_stream_graphs_are_refused_in_one_line(linear_run, tmp_path):
     (["--model", "arma"], ("unknown model 'arma'; valid: rnn, lstm, gru, ar, auto",)),
     (["--model", "auto,lstm"], ("'auto' cannot be combined with another model",)),
     (["--model", "auto", "--stream", "40"], ("--model auto compares window-trained candidates",)),
-    (["--model", "ar", "--ar-fit", "refine", "--normalize", "origin"], ("--normalize origin with ar needs --ar-fit lstsq",)),
-    (["--model", "auto", "--normalize", "perstep"], ("--normalize perstep is not combined with --highway or --model auto",)),
+    (["--model", "ar", "--ar-fit", "refine", "--normalize", "origin"],
+     ("--normalize origin with ar needs --ar-fit lstsq",)),
+    (["--model", "auto", "--normalize", "perstep"],
+     ("--normalize perstep is not combined with --highway or --model auto",)),
     (["--model", "lstm", "--ar-fit", "refine"], ("--ar-fit refine applies to --model ar",)),
     # refused before any candidate trains (it used to train ar first and print its lines)
     (["--model", "auto", "--validation-split", "0"], ("--model auto chooses on the validation segment",)),

@@ -34,7 +34,8 @@ def parse_c_array(text: str) -> tuple[bytes, int]:
 def parse_header(text: str) -> dict[str, object]:
     """constexpr name -> value (int, float or string) from a generated header."""
     out: dict[str, object] = {}
-    for kind, name, value in re.findall(r"constexpr (?:unsigned )?(int|float|const char) (\w+)(?:\[\])? = ([^;]+);", text):
+    for kind, name, value in re.findall(r"constexpr (?:unsigned )?(int|float|const char) (\w+)(?:\[\])? = ([^;]+);",
+                                        text):
         if kind == "const char":
             out[name] = value.strip('"')
         elif kind == "float":
@@ -55,7 +56,8 @@ def test_c_array_round_trips_bytes_and_compiles(tmp_path):
     (tmp_path / f"{name}_model_data.h").write_text(
         f"namespace {name} {{ extern const unsigned char kModelData[]; extern const unsigned int kModelDataLen; }}\n")
     (tmp_path / "a.cc").write_text(text)
-    done = subprocess.run(["g++", "-std=c++17", "-c", "a.cc", "-o", "a.o"], cwd=tmp_path, capture_output=True, text=True)
+    done = subprocess.run(["g++", "-std=c++17", "-c", "a.cc", "-o", "a.o"], cwd=tmp_path, capture_output=True,
+                          text=True)
     assert done.returncode == 0, done.stderr
 
 
@@ -242,7 +244,8 @@ def test_bundle_validation_checks_micro_records(micro_bundle):
     data = json.loads((out / "bundle.json").read_text())
     validate_bundle_dict(data)
     record = data["models"]["lstm"]["variants"]["step-int8"]["micro"]
-    for key, value, message in (("source", "../x.cc", "inside micro/"), ("arena_reserve_bytes", 1, "arena_reserve_bytes"),
+    for key, value, message in (("source", "../x.cc", "inside micro/"),
+                                ("arena_reserve_bytes", 1, "arena_reserve_bytes"),
                                 ("flash_bytes", "12", "wrong type")):
         broken = json.loads(json.dumps(data))
         broken["models"]["lstm"]["variants"]["step-int8"]["micro"] = {**record, key: value}

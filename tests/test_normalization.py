@@ -28,7 +28,8 @@ from edge_forecast.train.split import make_split
 def _windows(seed: int = 0) -> np.ndarray:
     """Windows of very different levels and amplitudes, one of them flat (the floor's case)."""
     rng = np.random.default_rng(seed)
-    rows = rng.normal(size=(5, 20)) * np.array([[1e-2], [1.0], [50.0], [1e-9], [3.0]]) + np.array([[0], [7], [-300], [2], [0]])
+    rows = (rng.normal(size=(5, 20)) * np.array([[1e-2], [1.0], [50.0], [1e-9], [3.0]])
+            + np.array([[0], [7], [-300], [2], [0]]))
     rows[4] = 1.25  # flat
     return rows
 
@@ -142,7 +143,8 @@ def tiny_bundle_doc() -> dict:
     return {"format": "edge-forecast-bundle", "format_version": 2, "created": "", "edge_forecast_version": "",
             "converter": {}, "window": 20, "scaler": {"kind": "standard", "offset": 0.0, "scale": 1.0},
             "seed_window": [0.0] * 20, "signal": {}, "evaluation": {"segment": "test", "steps": 1, "truth": [0.0]},
-            "models": {"lstm": {"kind": "lstm", "units": 4, "params": 1, "keras": {}, "variants": {"float32": variant}}}}
+            "models": {"lstm": {"kind": "lstm", "units": 4, "params": 1, "keras": {},
+                                "variants": {"float32": variant}}}}
 
 
 class _Graph:
@@ -230,7 +232,8 @@ def perstep_run_and_bundle(tmp_path_factory):
     assert done.returncode == 0, done.stdout + done.stderr
     # int8 misses 1.5x here (2.65x): the warning points to int16x8, not to the rule the run already has
     warning = [line for line in done.stderr.splitlines() if line.startswith("warning: lstm int8: closed-loop RMSE")]
-    assert len(warning) == 1 and warning[0].endswith("; try int16x8 (docs/guide/export-and-quantization.md: int8 and the closed loop)"), done.stderr
+    assert len(warning) == 1 and warning[0].endswith(
+        "; try int16x8 (docs/guide/export-and-quantization.md: int8 and the closed loop)"), done.stderr
     return run, bundle
 
 

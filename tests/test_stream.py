@@ -96,7 +96,8 @@ def test_stream_training_beats_a_window_model_run_as_a_stream(stream_run, tmp_pa
     series = np.load(window_run / "signal.npy")
     scaler = Scaler.from_dict(record["scaler"])
     model = keras.models.load_model(window_run / "rnn.keras", compile=False)
-    as_stream = scaler.inverse(keras_forecast_fn(model, "rnn", stream=True)(scaler.transform(series[:20]), series.size - 20))
+    as_stream = scaler.inverse(keras_forecast_fn(model, "rnn", stream=True)(scaler.transform(series[:20]),
+                                                                             series.size - 20))
     window_as_stream = float(np.sqrt(np.mean((as_stream - series[20:]) ** 2)))
     streamed = json.loads((stream_run / "training.json").read_text())["models"]["rnn"]["in_sample_closed_loop"]["rmse"]
     assert streamed < window_as_stream / 2, (streamed, window_as_stream)
@@ -123,7 +124,8 @@ def test_stream_graphs_and_rollout_equal_the_keras_stream_loop(stream_bundle):
         auto = Forecaster(bundle, model=name)
         assert auto.stepper_graph == "stream"  # update / --follow carry the state
         assert np.max(np.abs(auto.forecast(horizon=ROLLOUT_STEPS) - keras[:ROLLOUT_STEPS])) <= 1e-5  # the rollout graph
-        assert np.max(np.abs(auto.forecast(horizon=ROLLOUT_STEPS + 5) - keras[: ROLLOUT_STEPS + 5])) <= 1e-5  # stream graph
+        # the stream graph
+        assert np.max(np.abs(auto.forecast(horizon=ROLLOUT_STEPS + 5) - keras[: ROLLOUT_STEPS + 5])) <= 1e-5
         # the window graph of the same weights restarts its state every step: another forecaster
         window = Forecaster(bundle, model=name, graph="window").forecast(horizon=keras.size)
         assert np.max(np.abs(window - keras)) > 1e-3
@@ -154,7 +156,8 @@ def test_stream_bundle_bench_compares_with_the_stream_loop(stream_bundle, tmp_pa
 @pytest.mark.parametrize("damage, message", [
     (lambda m: m.update(training="online"), "models.rnn.training must be one of window, stream"),
     (lambda m: m["keras"].pop("stream_closed_loop"), "models.rnn.keras.stream_closed_loop is missing"),
-    (lambda m: m["keras"]["closed_loop"].__setitem__(0, "x"), "models.rnn.keras.closed_loop must be a list of finite numbers"),
+    (lambda m: m["keras"]["closed_loop"].__setitem__(0, "x"),
+     "models.rnn.keras.closed_loop must be a list of finite numbers"),
 ])
 def test_bundle_refuses_damaged_stream_records(stream_bundle, tmp_path, damage, message):
     import shutil

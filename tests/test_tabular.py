@@ -189,7 +189,8 @@ def test_stream_of_logger_lines():
     lines = [f"{s},{22.9 + i / 10:.1f},55\n" for i, s in enumerate(_stamps(3))]
     got, errors = _stream(lines + [lines[1]], column="1")  # the last line repeats an old reading
     assert [v for v, _ in got] == [22.9, 23.0, 23.1]
-    assert errors == [f"line 4: time '{_stamps(2)[1]}' is not after the previous reading's (out of order or duplicated)"]
+    assert errors == [f"line 4: time '{_stamps(2)[1]}' is not after the previous reading's "
+                      "(out of order or duplicated)"]
     assert np.diff([t for _, t in got]).tolist() == [MINUTE, MINUTE]
     with pytest.raises(UserError, match="3 columns; choose one with --column"):
         LineReader().read(lines[0], 1)

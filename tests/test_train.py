@@ -82,7 +82,8 @@ def test_a_run_record_that_names_the_train_horizon_rollout_still_exports(tiny_ru
     doc["config"]["rollout"] = doc["config"].pop("train_horizon")
     (copy / "training.json").write_text(json.dumps(doc))
     assert load_run(copy)["config"]["rollout"] == 0
-    done = cli("export", str(copy), "--out", str(tmp_path / "bundle"), "--models", "rnn", "--quant", "float32", "--quiet")
+    done = cli("export", str(copy), "--out", str(tmp_path / "bundle"), "--models", "rnn", "--quant", "float32",
+               "--quiet")
     assert done.returncode == 0, done.stderr
 
 

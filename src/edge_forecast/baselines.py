@@ -127,7 +127,8 @@ def drift_forecast(windows: np.ndarray, steps: int) -> np.ndarray:
     return windows[:, -1:] + slope[:, None] * np.arange(1, steps + 1)
 
 
-def baseline_forecasters(train_series: np.ndarray, window: int, season: int = 1) -> dict[str, Callable[[np.ndarray, int], np.ndarray]]:
+def baseline_forecasters(train_series: np.ndarray, window: int,
+                         season: int = 1) -> dict[str, Callable[[np.ndarray, int], np.ndarray]]:
     """Named forecasters (windows (B, W), steps) -> (B, steps), fitted on the training part only.
 
     Persistence, seasonal naive (only when `season` > 1; needs season <= window: the closed loop

@@ -166,9 +166,11 @@ def _reading_options(command):
 @click.option("--fill", type=click.Choice(["interpolate", "drop"]), help="Repair gaps (empty, NA, NaN, inf...).")
 @_reading_options
 @click.option("--resample", is_flag=True, default=None,
-              help="Put timestamped readings on the median interval's grid (sorts, averages duplicates; empty slots are gaps).")
+              help="Put timestamped readings on the median interval's grid (sorts, averages duplicates; "
+                   "empty slots are gaps).")
 @click.option("--outliers", type=click.Choice(["warn", "clip", "interpolate"]),
-              help="Outliers by the median/MAD rule: warn, clip them to the robust bounds, or interpolate.  [default: warn]")
+              help="Outliers by the median/MAD rule: warn, clip them to the robust bounds, or interpolate.  "
+                   "[default: warn]")
 @click.option("--tau", type=FINITE, help="Damped signal: decay constant.  [default: 5]")
 @click.option("--points", type=int, help="Built-in signal: number of samples.  [default: damped 200, mackey-glass 600]")
 @click.option("--span", type=FINITE, help="Damped signal: x range 0..span.  [default: 5*pi]")
@@ -190,11 +192,13 @@ def _reading_options(command):
                    "epochs (200 with a grown batch); seed preset: 1000; "
                    "--stream: 300]")
 @click.option("--batch-size", type=int,
-              help="Batch size.  [default: 16, larger (up to 128) when an epoch would exceed 32 steps; seed preset: 10]")
-@click.option("--optimizer", type=click.Choice(["sgd", "adam"], case_sensitive=False), help="Gradient descent optimizer.  [default: adam]")
+              help="Batch size.  [default: 16, larger (up to 128) when an epoch would exceed 32 steps; "
+                   "seed preset: 10]")
+@click.option("--optimizer", type=click.Choice(["sgd", "adam"], case_sensitive=False),
+              help="Gradient descent optimizer.  [default: adam]")
 @click.option("--learning-rate", type=FINITE,
-              help="Optimizer step size.  [default: 0.003 x batch / 16 (at most 0.01) with an automatic batch (after a 5% warmup); 0.003 with a "
-                   "given batch; seed preset: 0.01]")
+              help="Optimizer step size.  [default: 0.003 x batch / 16 (at most 0.01) with an automatic batch "
+                   "(after a 5% warmup); 0.003 with a given batch; seed preset: 0.01]")
 @click.option("--validation-split", type=FINITE, help="Trailing fraction of windows for validation.  [default: 0.1]")
 @click.option("--test-split", type=FractionOrCount(),
               help="Trailing test segment that neither training nor selection sees: a fraction of the series "
@@ -214,13 +218,15 @@ def _reading_options(command):
               help="Closed-loop (multi-step) training: steps the model feeds its own predictions back, the loss "
                    "covering each; 0 = teacher forcing.  [default: 10, 5 with a batch grown past 16; --stream: 20; "
                    "seed preset: 0]")
-@click.option("--input-noise", type=FINITE, help="Closed-loop training: Gaussian noise std added to input windows (scaled units).  [default: 0]")
+@click.option("--input-noise", type=FINITE,
+              help="Closed-loop training: Gaussian noise std added to input windows (scaled units).  [default: 0]")
 @click.option("--weight-average", type=FiniteFloat(0, 1, max_open=True),
               help="Closed-loop training keeps an exponential moving average of the weights with this momentum "
                    "(Keras' optimizer EMA); validation, --select and the saved model use the average; 0 = off.  "
                    "[default: 0.99 with a batch grown past 16 and no --epochs, else 0]")
 @click.option("--lr-schedule", type=click.Choice(["constant", "cosine"]),
-              help="Learning rate over the epochs: constant, or cosine decay over the training steps to 5% of it.  [default: cosine; seed preset: constant]")
+              help="Learning rate over the epochs: constant, or cosine decay over the training steps to 5% of it.  "
+                   "[default: cosine; seed preset: constant]")
 @click.option("--select", type=click.Choice(["last", "best"]),
               help="Keep the last weights, or the best held-out closed-loop error.  [default: best; seed preset: last]")
 @click.option("--stream", type=int,
@@ -288,7 +294,8 @@ def export(**options) -> None:
 @click.option("--runtime", type=click.Choice(["auto", "litert", "tflite-runtime", "tensorflow"]), default="auto",
               show_default=True, help="auto prefers ai-edge-litert, then tflite-runtime, then tensorflow.lite.")
 @click.option("--threads", type=click.IntRange(1, MAX_THREADS), help="Interpreter threads.  [default: the runtime's]")
-@click.option("--graph", type=click.Choice(["auto", "window", "step", "stream", "rollout"]), default="auto", show_default=True,
+@click.option("--graph", type=click.Choice(["auto", "window", "step", "stream", "rollout"]), default="auto",
+              show_default=True,
               help="auto: rollout when --horizon fits its H, step (stream for a stream-trained model) for --follow "
                    "and longer forecasts, else window (when the bundle has them).")
 def run(bundle: Path, model: str | None, variant: str | None, horizon: int | None,
@@ -311,7 +318,8 @@ def run(bundle: Path, model: str | None, variant: str | None, horizon: int | Non
 @click.option("--variants", help="Comma-separated variants (int8, step-int8, stream-float32, ...).  "
                                  "[default: every window, step and stream variant tflite-micro ran at export]")
 @click.option("--arena-margin", type=FINITE, default=0.25, show_default=True,
-              help="Fraction (0 to 10) added to the measured arena for target kernels (CMSIS-NN) whose scratch buffers differ.")
+              help="Fraction (0 to 10) added to the measured arena for target kernels (CMSIS-NN) whose scratch "
+                   "buffers differ.")
 @click.option("--probe-python", multiple=True,
               help="Another Python whose runtimes also check the stripped model (e.g. .venv-tflite/bin/python).")
 @click.option("--force", is_flag=True, help="Replace an existing BUNDLE/micro directory.")
@@ -352,7 +360,9 @@ def bench(**options) -> None:
 @cli.command(short_help="Train, export and bench the built-in signal.")
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Directory to create, with run/, bundle/ and report/ inside.")
-@click.option("--epochs", type=AT_LEAST_ONE, help="Training epochs (fewer for a quick look).  [default: as train: a budget of gradient steps, see train --help]")
+@click.option("--epochs", type=AT_LEAST_ONE,
+              help="Training epochs (fewer for a quick look).  [default: as train: a budget of gradient steps, "
+                   "see train --help]")
 @click.option("--probe-python", multiple=True,
               help="As for export: another Python (e.g. an emulated Pi's, scripts/arm64.py) to check artifacts with.")
 @click.option("--force", is_flag=True, help="Replace an existing directory.")

@@ -64,7 +64,8 @@ def run_demo(out: str | Path, epochs: int | None = None, force: bool = False, qu
         exported = export_bundle(stage / "run", stage / "bundle", echo=echo, probe_python=probe_python)
         for failure in exported.failures:
             echo(f"warning: {failure}")
-        echo(f"[3/3] benchmarking every variant on every installed runtime ({time.perf_counter() - started:.0f} s so far)")
+        echo("[3/3] benchmarking every variant on every installed runtime "
+             f"({time.perf_counter() - started:.0f} s so far)")
         from edge_forecast.bench.runner import bench_bundle
 
         bench = bench_bundle(stage / "bundle", stage / "report", reference=stage / "run", echo=echo,

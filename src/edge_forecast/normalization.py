@@ -79,7 +79,8 @@ def choose_rule(train_scaled: np.ndarray, window: int, per_step: bool = True) ->
     ``none`` otherwise."""
     drift = scale_drift(train_scaled, window)
     if drift is None:
-        return "none", f"the training part is shorter than {DRIFT_BLOCKS * 2} windows: too short to measure its scale drift"
+        return "none", (f"the training part is shorter than {DRIFT_BLOCKS * 2} windows: "
+                        "too short to measure its scale drift")
     measured = f"the training part's scale drifts {drift:.2f}x across its thirds (perstep from {DRIFT_LIMIT:g}x)"
     if drift < DRIFT_LIMIT:
         return "none", measured

@@ -25,7 +25,8 @@ VERBOSE_ENV = "EDGE_FORECAST_VERBOSE"
 # cpu_feature_guard message (its first line carries the absl prefix, this one does not)
 _NOISE = re.compile(rb"^(INFO: |[IWE]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w.]+:\d+\] |"
                     rb"WARNING: All log messages before absl::InitializeLog\(\) is called|"
-                    rb"To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags)")
+                    rb"To enable the following instructions: .* "
+                    rb"rebuild TensorFlow with the appropriate compiler flags)")
 
 
 def verbose() -> bool:

@@ -286,7 +286,8 @@ class Scaler:
         else:
             offset, scale = float(np.min(values)), float(np.ptp(values))
         if scale == 0.0:
-            raise UserError(f"the training part of the signal is constant; it cannot be scaled with --scale {kind.value}")
+            raise UserError("the training part of the signal is constant; "
+                            f"it cannot be scaled with --scale {kind.value}")
         return cls(kind, offset, scale)
 
     def transform(self, values: np.ndarray) -> np.ndarray:

@@ -298,7 +298,8 @@ def test_step_and_rollout_graphs_match_the_window_graph(graph_bundle, invokes):
         rollout = Forecaster(bundle, model, "rollout-float32", graph="rollout")
         horizon = rollout.bundle.variant(model, "rollout-float32")["horizon"]
         assert np.max(np.abs(rollout.forecast(None, horizon) - window[:horizon])) <= 1e-5
-    f = Forecaster(bundle, model, "step-int8" if runs_here(bundle, model, "step-int8") else "step-float32", graph="step")
+    f = Forecaster(bundle, model, "step-int8" if runs_here(bundle, model, "step-int8") else "step-float32",
+                   graph="step")
     before = len(invokes)
     for value in np.linspace(-0.3, 0.3, 25):
         f.update(value)

@@ -161,7 +161,8 @@ def _horizon(plt, doc: dict):
         if keras:
             curves.append(("Keras float", truth_figure(keras["horizon"], "rmse"), KERAS_COLOR, (0, (4, 3))))
         for e in preferred_entries(doc, name):
-            curves.append((f"{e['variant']} ({e['runtime']})", truth_figure(e["horizon"], "rmse"), _color(e["variant"]), "-"))
+            curves.append((f"{e['variant']} ({e['runtime']})", truth_figure(e["horizon"], "rmse"),
+                           _color(e["variant"]), "-"))
         for label, curve, color, ls in curves:
             values = np.array([np.nan if v is None else v for v in curve], dtype=float)
             positive = positive and bool(np.all(values[np.isfinite(values)] > 0))

@@ -214,7 +214,8 @@ def render_markdown(doc: dict) -> str:
 def _headline(doc: dict) -> list[str]:
     out = ["## Headline", "",
            f"Per-step latency of the closed loop (p50 and p99), {_loop_name(doc)} against the truth, and the "
-           "speed-up of each variant's p50 over the Keras `model.predict` loop's p50, per forecast step (a rollout's one-invoke forecast time is divided by its steps).", ""]
+           "speed-up of each variant's p50 over the Keras `model.predict` loop's p50, per forecast step "
+           "(a rollout's one-invoke forecast time is divided by its steps).", ""]
     for name, model in doc["models"].items():
         trained = ", stream-trained (its Keras forecast carries the state)" if model.get("training") == "stream" else ""
         size = f"{model['units']} units, " if model["units"] else "linear, "
@@ -229,8 +230,8 @@ def _headline(doc: dict) -> list[str]:
                              "(baseline)" if call == "predict" else f"{fmt(keras['speedup_direct_vs_predict'])}x"])
         for e in _measured(doc, name):
             speed = e["speedup"].get("vs_keras_predict")
-            rows.append([_variant_label(e), _runtime_label(e), e["size_kib"], e["latency_us"]["p50"], e["latency_us"]["p99"],
-                         truth_figure(e["accuracy"], "closed_loop_rmse"),
+            rows.append([_variant_label(e), _runtime_label(e), e["size_kib"], e["latency_us"]["p50"],
+                         e["latency_us"]["p99"], truth_figure(e["accuracy"], "closed_loop_rmse"),
                          f"{fmt(speed)}x" if speed is not None else "not measured"])
         if rows:
             out += _table(["variant", "runtime", "size (KiB)", "p50 (µs)", "p99 (µs)", _loop_name(doc, short=True),
@@ -255,7 +256,8 @@ def _baselines_table(doc: dict) -> list[str]:
                      truth_figure(model["keras"]["bundle"], "closed_loop_rmse")])
     for name, b in baselines.items():
         t = b.get("test") or {}
-        rows.append([name, t.get("rmse", "—"), t.get("mae", "—"), t.get("mase", "—"), truth_figure(b, "closed_loop_rmse")])
+        rows.append([name, t.get("rmse", "—"), t.get("mae", "—"), t.get("mase", "—"),
+                     truth_figure(b, "closed_loop_rmse")])
     plan = next((b["test"] for b in baselines.values() if b.get("test")), None)
     where = (f"Backtest (from the training run): {plan['origins']} forecast origins on the test segment, every "
              f"{plan['stride']} values, each a closed loop of {plan['horizon']} steps from the true window before it; "
@@ -311,25 +313,27 @@ def _accuracy_table(doc: dict) -> list[str]:
         for e in _measured(doc, name):
             a = e["accuracy"]
             rows.append([name, e["variant"], e["runtime"], a["one_step_rmse_vs_keras"], a["one_step_max_abs_vs_keras"],
-                         truth_figure(a, "one_step_rmse"), truth_figure(a, "closed_loop_rmse"), a["closed_loop_rmse_vs_keras"],
-                         a["closed_loop_max_abs_vs_keras"]])
+                         truth_figure(a, "one_step_rmse"), truth_figure(a, "closed_loop_rmse"),
+                         a["closed_loop_rmse_vs_keras"], a["closed_loop_max_abs_vs_keras"]])
     segment = doc["bundle"].get("evaluation_segment", "test")
     return ["## Accuracy (signal units)", "",
             ("Every figure here is on the run's test segment, which neither training nor model selection saw. "
              if segment == "test" else "In-sample: the run has no test segment (train --test-split 0, the seed "
              "preset), so these figures cover data the model was trained on. ")
-            + f"One step: each of the {doc['bundle']['evaluation_steps']} true values after the context window predicted "
-            "from the true window before it. Closed loop: the forecast from the context window, each prediction fed "
+            + f"One step: each of the {doc['bundle']['evaluation_steps']} true values after the context window "
+            "predicted from the true window before it. Closed loop: the forecast from the context window, each "
+            "prediction fed "
             f"back, over {doc['method']['accuracy_steps']} steps. \"Keras\" is the float Keras model's output recorded "
             "in bundle.json at export.", ""] + _table(
-        ["model", "variant", "runtime", "one-step RMSE vs Keras", "one-step max abs vs Keras", f"{_segment(doc)} one-step RMSE",
-         _loop_name(doc, short=True), "closed-loop RMSE vs Keras", "closed-loop max abs vs Keras"],
+        ["model", "variant", "runtime", "one-step RMSE vs Keras", "one-step max abs vs Keras",
+         f"{_segment(doc)} one-step RMSE", _loop_name(doc, short=True), "closed-loop RMSE vs Keras",
+         "closed-loop max abs vs Keras"],
         rows, "lllrrrrrr")
 
 
 def _micro_table(doc: dict) -> list[str]:
-    rows = [[name, variant, m["unstripped_bytes"], m["flash_bytes"], m["arena_bytes"], m["arena_reserve_bytes"], m["ops"],
-             ("ok" if m["tflm_ok"] else "beyond the bound") + f" (worst {_cell(m['tflm_worst'])})"]
+    rows = [[name, variant, m["unstripped_bytes"], m["flash_bytes"], m["arena_bytes"], m["arena_reserve_bytes"],
+             m["ops"], ("ok" if m["tflm_ok"] else "beyond the bound") + f" (worst {_cell(m['tflm_worst'])})"]
             for name, model in doc["models"].items() for variant, m in model.get("micro", {}).items()]
     if not rows:
         return []

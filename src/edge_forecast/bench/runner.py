@@ -98,7 +98,8 @@ def bench_bundle(bundle: str | Path, out: str | Path, horizon: int | None = None
         raise UserError(f"repeats must be at least 1, got {repeats}", "repeats")
     record = _check_reference(Path(reference), loaded) if reference is not None else None
     out = Path(out)
-    check_output_dir(out, force, "report", inputs=(Path(bundle),) + ((Path(reference),) if reference is not None else ()))
+    check_output_dir(out, force, "report",
+                     inputs=(Path(bundle),) + ((Path(reference),) if reference is not None else ()))
 
     plan = stats.horizon_plan(eval_steps, steps, evaluation)
     job = {
@@ -164,7 +165,8 @@ def _skip_reason(bundle: Bundle, model: str, variant: str, runtime: Runtime) -> 
     status = runtime_status(bundle.variant(model, variant), runtime.value)
     if status.get("ok") is False:
         version = f" {status['version']}" if status.get("version") else ""
-        return (f"bundle.json records that {runtime.value}{version} failed on this artifact on {platform.machine()} at export: "
+        return (f"bundle.json records that {runtime.value}{version} failed on this artifact on "
+                f"{platform.machine()} at export: "
                 f"{status.get('error', 'no detail')}")
     return None
 
@@ -206,11 +208,13 @@ def _measure_variants(bundle: Bundle, runtimes: list[Runtime], job_path: Path, t
             continue
         key = f"{model}/{variant}/{runtime.value}"
         t0 = time.perf_counter()
-        found = run_resilient(lambda pending: [sys.executable, "-m", "edge_forecast.bench.measure", str(job_path), *pending],
-                              [key], timeout, env=CHILD_ENV)[key]
+        found = run_resilient(
+            lambda pending: [sys.executable, "-m", "edge_forecast.bench.measure", str(job_path), *pending],
+            [key], timeout, env=CHILD_ENV)[key]
         seconds = time.perf_counter() - t0
         if not found.pop("ok", False):
-            entry.update(status=FAILED, reason=f"{runtime.value} could not run it: {found.get('error', 'unknown error')}")
+            entry.update(status=FAILED,
+                         reason=f"{runtime.value} could not run it: {found.get('error', 'unknown error')}")
             echo(f"{head} FAILED ({entry['reason']})")
         else:
             entry.update(status=MEASURED, **found, speedup={})
@@ -269,7 +273,8 @@ def _micro_from_bundle(model: dict) -> dict:
             out[name] = {"flash_bytes": m["flash_bytes"], "unstripped_bytes": m.get("unstripped_bytes"),
                          "arena_bytes": m["arena_bytes"], "arena_reserve_bytes": m["arena_reserve_bytes"],
                          "arena_margin": m["arena_margin"], "ops": len(m["resolver"]),
-                         "tflm_ok": v["ok"], "tflm_worst": stats.sig(v["worst"]) if v.get("worst") is not None else None,
+                         "tflm_ok": v["ok"],
+                         "tflm_worst": stats.sig(v["worst"]) if v.get("worst") is not None else None,
                          "tflm_bound": v.get("bound")}
     return out
 

@@ -73,7 +73,8 @@ class WindowModel:
 
     def predict(self, window_values: np.ndarray) -> float:
         """One invoke on a window in model units (convenient, allocates: not the hot loop)."""
-        self.interpreter.set_tensor(self.input_index, self.input_quant.quantize(window_values).reshape(self.input_shape))
+        self.interpreter.set_tensor(self.input_index,
+                                    self.input_quant.quantize(window_values).reshape(self.input_shape))
         self.interpreter.invoke()
         return float(self.output_quant.dequantize(self.interpreter.get_tensor(self.output_index)).reshape(-1)[-1])
 

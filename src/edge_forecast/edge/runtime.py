@@ -21,8 +21,10 @@ class Runtime(str, Enum):
 
 # Preference order for `auto` (shared/DESIGN.md: litert loads everything and runs int8 ~6x faster).
 AUTO_ORDER = (Runtime.LITERT, Runtime.TFLITE_RUNTIME, Runtime.TENSORFLOW)
-_PACKAGES = {Runtime.LITERT: "ai_edge_litert", Runtime.TFLITE_RUNTIME: "tflite_runtime", Runtime.TENSORFLOW: "tensorflow"}
-_PIP_NAMES = {Runtime.LITERT: "ai-edge-litert", Runtime.TFLITE_RUNTIME: "tflite-runtime", Runtime.TENSORFLOW: "tensorflow"}
+_PACKAGES = {Runtime.LITERT: "ai_edge_litert", Runtime.TFLITE_RUNTIME: "tflite_runtime",
+             Runtime.TENSORFLOW: "tensorflow"}
+_PIP_NAMES = {Runtime.LITERT: "ai-edge-litert", Runtime.TFLITE_RUNTIME: "tflite-runtime",
+              Runtime.TENSORFLOW: "tensorflow"}
 # Bundle keys for runtimes: the enum values plus the microcontroller interpreter (export probes it).
 MICRO = "tflite-micro"
 

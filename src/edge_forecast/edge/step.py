@@ -150,7 +150,8 @@ class StepModel:
         self.input_quant = TensorQuant.from_details(x)
         self.output_quant = TensorQuant.from_details(y)
         self._invoke, self._set, self._get = interp.invoke, interp.set_tensor, interp.get_tensor
-        self._zero_state = {n: TensorQuant.from_details(d).quantize(np.zeros(d["shape"])) for n, d in self.states.items()}
+        self._zero_state = {n: TensorQuant.from_details(d).quantize(np.zeros(d["shape"]))
+                            for n, d in self.states.items()}
         quantizer = self.input_quant.scalar_quantizer()
         self._quantize = None if quantizer is None else quantizer.__call__  # bound: no __call__ lookup per step
         self._x = np.zeros((1, 1), dtype=self.input_quant.dtype)  # the input buffer, reused every step
@@ -207,11 +208,14 @@ class StepModel:
         save_in, self._state_outputs = _signature_details(interp, save)
         self._save_feed = {"x": np.zeros((1, 1), dtype=save_in["x"]["dtype"])}  # unused by the graph
         self.state_names = [n for n in STATE_NAMES if n in self.states]
-        if ("h" not in self.states or set(self.states) != set(self.state_names) or set(self._state_outputs) != set(self.states)
-                or any(list(self.states[n]["shape"]) != list(self._state_outputs[n]["shape"]) for n in self.state_names)):
+        if ("h" not in self.states or set(self.states) != set(self.state_names)
+                or set(self._state_outputs) != set(self.states)
+                or any(list(self.states[n]["shape"]) != list(self._state_outputs[n]["shape"])
+                       for n in self.state_names)):
             raise ValueError(f"not a step graph: `{load}` / `{save}` do not load and save the same h[, c]")
         self._copies, self._requantize = [], []  # nothing to hand over: push is set x, invoke, get y
-        self._saved_quant = {n: (TensorQuant.from_details(self._state_outputs[n]), TensorQuant.from_details(self.states[n]))
+        self._saved_quant = {n: (TensorQuant.from_details(self._state_outputs[n]),
+                                 TensorQuant.from_details(self.states[n]))
                              for n in self.state_names}
         return x, y
 
@@ -329,7 +333,8 @@ class RolloutModel:
 
     def forecast(self, window_values: np.ndarray) -> np.ndarray:
         """The H closed-loop values after `window_values` (model units)."""
-        self.interpreter.set_tensor(self.input_index, self.input_quant.quantize(window_values).reshape(self.input_shape))
+        self.interpreter.set_tensor(self.input_index,
+                                    self.input_quant.quantize(window_values).reshape(self.input_shape))
         self.interpreter.invoke()
         return self.output_quant.dequantize(self.interpreter.get_tensor(self.output_index)).reshape(-1)
 

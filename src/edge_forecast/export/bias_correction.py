@@ -55,7 +55,8 @@ def corrected(convert: Callable[[], tuple[bytes, int]], clone, kind: str, window
     mean error is smaller in magnitude. Returns (blob, conversions, record): the record's `measured` and
     `residual` are mean errors in model output units, `applied` says which graph was kept.
     `convert()` -> (blob, conversions) converts `clone` as it is at the call."""
-    reference = np.asarray(clone.predict(windows, batch_size=1, verbose=0), dtype=np.float64).reshape(len(windows), -1)[:, 0]
+    reference = np.asarray(clone.predict(windows, batch_size=1, verbose=0),
+                           dtype=np.float64).reshape(len(windows), -1)[:, 0]
     blob, conversions = convert()
     measured = float(np.mean(quantized_outputs(blob, windows) - reference))
     layer = clone.get_layer(output_layer(kind))

@@ -71,7 +71,8 @@ def build_step_model(trained: keras.Model, kind: str, window: int, units: int) -
     states = [keras.Input(shape=(units,), batch_size=window, name=n) for n in names]
     h, new_states = _advance(cell, x, states)  # every row sees the same new value
     outs = [keras.layers.Identity(name="y")(_last_row_output(dense, h, window, units))]
-    outs += [keras.layers.Identity(name=f"{n}_next")(_shift(s, window, units)) for n, s in zip(names, new_states, strict=True)]
+    outs += [keras.layers.Identity(name=f"{n}_next")(_shift(s, window, units))
+             for n, s in zip(names, new_states, strict=True)]
     return keras.Model([x, *states], outs, name=f"{kind}_step")
 
 
@@ -93,7 +94,8 @@ def build_rollout_model(trained: keras.Model, kind: str, window: int, units: int
     y = None
     forecast = []
     for t in range(window + horizon - 1):
-        value = ops.reshape(ops.slice(inp, (0, t, 0), (1, 1, 1)), (1, 1)) if t < window else y  # prime on the window, then feed back
+        # prime on the window, then feed back
+        value = ops.reshape(ops.slice(inp, (0, t, 0), (1, 1, 1)), (1, 1)) if t < window else y
         h, states = _advance(cell, value, states)
         if t >= window - 1:
             y = dense(h) if stream else _last_row_output(dense, h, window, units)

@@ -59,7 +59,8 @@ def _tensor_lines(side: str, tensor: dict) -> list[str]:
 def _normalization_lines(norm: dict) -> list[str]:
     """The instance normalization (edge_forecast.normalization) as constants and the C it takes."""
     lines = [
-        "// Instance normalization outside the model (docs/guide/training-and-evaluation.md: Instance normalization), on model units w[0..W-1]:",
+        "// Instance normalization outside the model (docs/guide/training-and-evaluation.md: "
+        "Instance normalization), on model units w[0..W-1]:",
         f'constexpr const char kNormalization[] = "{norm["rule"]}";  // none, perstep, origin or origin-mean',
         f"constexpr float kNormFloor = {_float(norm['floor'])};",
     ]

@@ -107,7 +107,8 @@ def choose_items(bundle: Bundle, models: str | None, variants: str | None) -> li
             status = bundle.variant(model, variant)["runtimes"].get(MICRO, {})
             if status.get("ok") is not True:
                 raise UserError(f"{model}/{variant}: tflite-micro did not run it at export "
-                                f"({status.get('error', 'not checked')}); variants it ran: {', '.join(runnable) or 'none'}")
+                                f"({status.get('error', 'not checked')}); "
+                                f"variants it ran: {', '.join(runnable) or 'none'}")
         chosen = wanted or [v for v in runnable if bundle.variant(model, v).get("graph", "window") in DEFAULT_GRAPHS]
         items += [(model, v) for v in chosen]
     if not items:
@@ -132,8 +133,9 @@ def _check(bundle: Bundle, stripped: dict[str, Path], work: Path, probe_python: 
         job_path.write_text(json.dumps({**job, "tflm": tflm}))
         echo(f"verifying {len(stripped)} variant(s) with {python}" + (" (TFLM vs litert, stripped vs original)"
                                                                       if tflm else " (stripped vs original)"))
-        found = run_resilient(lambda pending, py=python, jp=job_path: [py, "-m", "edge_forecast.micro.check", str(jp), *pending],
-                              list(stripped), CHECK_TIMEOUT_S)
+        found = run_resilient(
+            lambda pending, py=python, jp=job_path: [py, "-m", "edge_forecast.micro.check", str(jp), *pending],
+            list(stripped), CHECK_TIMEOUT_S)
         for key, res in found.items():
             merged = results.setdefault(key, {"stripped": {}, "errors": []})
             if not res.get("ok"):
@@ -189,8 +191,8 @@ def _build(bundle: Bundle, model: str, variant: str, stripped: Path, check: dict
     verified = _verdict(check["tflm"], integer)
     reserve = with_margin(arena["arena_bytes"], margin)
     note = f"model {model}, variant {variant} of bundle {bundle.root.name}, {len(data)} bytes (strings stripped)"
-    info = {"note": note, "window": bundle.window, "scaler": bundle.data["scaler"], "graph": entry.get("graph", "window"),
-            "normalization": bundle.normalization.to_dict(),
+    info = {"note": note, "window": bundle.window, "scaler": bundle.data["scaler"],
+            "graph": entry.get("graph", "window"), "normalization": bundle.normalization.to_dict(),
             "layout": layout, "arena_bytes": arena["arena_bytes"], "arena_reserve_bytes": reserve,
             "arena_margin": margin, "resolver": resolver}
     (stage / f"{name}.tflite").write_bytes(data)

@@ -3,8 +3,9 @@
 `WindowModel`, `SlidingWindow`, `StepModel` and `StepWindow` drive ai-edge-litert, tflite-runtime
 and tensorflow.lite through the public `get_input_details`, `set_tensor` / `get_tensor` and
 `invoke`. tflite-micro addresses inputs and outputs by position, so this adapter keeps one numpy
-buffer per input and output tensor (by tensor index) and copies them in and out around each invoke: the project's own closed loop and
-streaming code then run unchanged on the microcontroller interpreter (host reference kernels).
+buffer per input and output tensor (by tensor index) and copies them in and out around each
+invoke: the project's own closed loop and streaming code then run unchanged on the
+microcontroller interpreter (host reference kernels).
 """
 
 from __future__ import annotations

@@ -30,7 +30,8 @@ def graph_layout(flatbuffer: bytes, tensors: dict | None = None) -> dict:
     ins, outs = subgraph_io(flatbuffer)
     if tensors is None:
         if len(ins) != 1 or len(outs) != 1:
-            raise ValueError(f"a graph with {len(ins)} inputs and {len(outs)} outputs needs its recorded tensor indices")
+            raise ValueError(f"a graph with {len(ins)} inputs and {len(outs)} outputs "
+                             "needs its recorded tensor indices")
         tensors = {"x": ins[0], "y": outs[0]}
     role_in = {int(tensors["x"]): "x", **{int(tensors[n][0]): n for n in STATE_NAMES if n in tensors}}
     role_out = {int(tensors["y"]): "y", **{int(tensors[n][1]): n for n in STATE_NAMES if n in tensors}}

@@ -26,9 +26,10 @@ sequence instead of K x W) made a step 0.47-0.60x as long as the re-reading loop
 125 s on the idle machine (benchmarks/results/long_series.md).
 Measured on 2,000 Mackey-Glass values at window 52, LSTM(40), batch 44, rate 0.00825, test RMSE
 of the 20-step backtest (reference: 150 epochs at batch 16, 13,050 steps, 34 minutes, seed 0 only:
-0.0015; docs/design/0006-wavefront-loop-and-training-budget.md): the default, 6,400 steps with the average, 0.0013
-(seed 0), 0.00087 (seed 1) and 0.0014 (seed 2); without the average 0.0014 and 0.0019 (seeds 0,
-1); the previous default (3,200 steps, no average) 0.0022, 0.0029 and 0.0023; 3,200 steps with the average 0.0021 and 0.0023. Horizon 10,
+0.0015; docs/design/0006-wavefront-loop-and-training-budget.md): the default, 6,400 steps with
+the average, 0.0013 (seed 0), 0.00087 (seed 1) and 0.0014 (seed 2); without the average 0.0014
+and 0.0019 (seeds 0, 1); the previous default (3,200 steps, no average) 0.0022, 0.0029 and
+0.0023; 3,200 steps with the average 0.0021 and 0.0023. Horizon 10,
 608 steps (the default before that) 0.0051, 1,824 steps 0.0036, 3,200 steps 0.0026 (0.0021 with the
 average); horizon 5, 1,824 steps 0.0041, 4,480 steps 0.0023; horizon 3, 4,800 steps 0.0032.
 Tried and not adopted: training-horizon schedules (short loops first: 3/5/10 0.0029, 3/5/20

@@ -243,8 +243,10 @@ def _check(config: TrainConfig) -> None:
     if config.stream and config.input_noise:
         raise UserError("--input-noise applies to window training only, not with --stream")
     _check_linear(config)
-    if config.train_horizon == 0 and not config.stream and (config.input_noise or config.lr_schedule != "constant" or config.select != "last"):
-        raise UserError("--input-noise, --lr-schedule cosine and --select best need closed-loop training (--train-horizon 1 or more, or --stream)")
+    if config.train_horizon == 0 and not config.stream and (
+            config.input_noise or config.lr_schedule != "constant" or config.select != "last"):
+        raise UserError("--input-noise, --lr-schedule cosine and --select best need closed-loop training "
+                        "(--train-horizon 1 or more, or --stream)")
     if config.train_horizon == 0 and not config.stream and config.weight_average:
         raise UserError("--weight-average applies to closed-loop training (--train-horizon 1 or more, or --stream)")
 

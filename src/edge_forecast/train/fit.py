@@ -53,7 +53,8 @@ def fit_model(kind: ModelKind, config: TrainConfig, split: Split, scaled: np.nda
         from edge_forecast.baselines import fit_ar
         from edge_forecast.train.models import init_linear
 
-        start = linear if linear is not None and not highway else fit_ar(seen[: split.train_end], highway or config.window)
+        start = (linear if linear is not None and not highway
+                 else fit_ar(seen[: split.train_end], highway or config.window))
         init_linear(model, kind, start)
     if kind is ModelKind.AR and config.ar_fit == "lstsq":
         history = _lstsq_history(model, config, seen, split.train_end, validation)

@@ -45,7 +45,8 @@ class ClosedLoopData:
     def from_series(cls, train: np.ndarray, window: int, k: int) -> ClosedLoopData:
         n = train.size - window - k + 1
         if n < 1:
-            raise ValueError(f"the training part ({train.size} points) is too short for window {window} + training horizon {k}")
+            raise ValueError(f"the training part ({train.size} points) is too short for window {window} "
+                             f"+ training horizon {k}")
         # strided views of one float32 copy of the series: no copy per window (a long series would
         # otherwise hold W + K values per window); each mini-batch gathers its rows
         view = np.lib.stride_tricks.sliding_window_view(train.astype(np.float32), window + k)[:n]

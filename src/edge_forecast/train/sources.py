@@ -17,7 +17,8 @@ def resolve_signal(spec: SignalSpec) -> Signal:
     if spec.name == "mackey-glass":
         points = spec.points or 600
         values = mackey_glass(points, spec.delay, spec.noise)
-        return Signal(values=values, source=f"mackey-glass(delay={spec.delay:g}, points={points}, noise={spec.noise:g})")
+        return Signal(values=values,
+                      source=f"mackey-glass(delay={spec.delay:g}, points={points}, noise={spec.noise:g})")
     if spec.name in ("-", ""):
         raise UserError("--signal needs a file path or 'damped'")
     read = ReadOptions(delimiter=spec.delimiter, decimal=spec.decimal, time_column=spec.time_column,

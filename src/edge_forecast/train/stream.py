@@ -34,7 +34,8 @@ class StreamData:
         span = length + max(k, 1)
         n = train.size - span + 1
         if n < 1:
-            raise ValueError(f"the training part ({train.size} points) is too short for --stream {length} + training horizon {k}")
+            raise ValueError(f"the training part ({train.size} points) is too short for --stream {length} "
+                             f"+ training horizon {k}")
         view = np.lib.stride_tricks.sliding_window_view(train.astype(np.float32), span)[:n]
         # strided views, no copy per sequence (see ClosedLoopData)
         return cls(view[:, :length, None], view[:, 1 : length + 1, None],
