@@ -291,8 +291,8 @@ def _document(bundle: Bundle, results: list[dict], keras: dict, job: BenchJob, r
         "Speed-up = Keras model.predict-loop p50 / variant p50 (same for the direct call), with the Keras "
         f"model measured in a TensorFlow child of the same run; model.predict is timed on the first "
         f"{min(job.predict_steps, steps)} steps only.",
-        f"Error against horizon: RMSE against the truth at each horizon over {len(plan['origins'])} forecast "
-        f"origins, each a true window of the evaluation data, horizons 1 to {plan['horizon']}"
+        f"Error against horizon: RMSE against the truth at each horizon over {len(plan.origins)} forecast "
+        f"origins, each a true window of the evaluation data, horizons 1 to {plan.horizon}"
         + (" (the training run's test backtest origins)." if bundle.data["evaluation"].get("origins") else "."),
         "Accuracy is in signal units; 'Keras' is the float Keras output that export recorded in bundle.json: "
         "the window model's closed loop, or for stream graphs and a stream-trained model's rollout the closed "
