@@ -15,9 +15,9 @@ import sys
 
 import numpy as np
 import pytest
+from child_crash import crash_env
 from conftest import cli, trains
 
-from edge_forecast.bench.measure import CRASH_ENV
 from edge_forecast.bench.report import (
     MEASURED,
     NOT_MEASURED,
@@ -245,7 +245,7 @@ def test_unloadable_and_known_failing_variants_are_rows_and_nothing_imports_tens
 def test_a_crashing_measurement_is_a_row(run_and_bundle, tmp_path):
     out = tmp_path / "report"
     done = cli("bench", str(run_and_bundle[1]), "--out", str(out), "--horizon", "5", "--repeats", "1",
-               "--runtimes", "litert", env={CRASH_ENV: "lstm/int8/litert"})
+               "--runtimes", "litert", env=crash_env(tmp_path, "edge_forecast.bench.measure", "lstm/int8/litert"))
     assert done.returncode == 0, done.stdout + done.stderr
     rows = {e["variant"]: e for e in json.loads((out / "report.json").read_text())["results"]}
     assert rows["int8"]["status"] == "failed" and "SIGSEGV" in rows["int8"]["reason"]

@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from child_crash import crash_env
 from conftest import cli
 
 from edge_forecast.bundle import load_bundle
@@ -73,16 +74,16 @@ def test_verification_refuses_a_wrong_artifact(tiny_run, tiny_bundle):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("env", "message"), [
-    ({"EDGE_FORECAST_CRASH_CONVERSION": "rnn:int8"},
+@pytest.mark.parametrize(("crash", "message"), [
+    (("edge_forecast.export.worker", "int8", "rnn"),
      "rnn int8: conversion failed: the child process crashed (SIGSEGV)"),
-    ({"EDGE_FORECAST_CRASH_VERIFY": "rnn/int8"},
+    (("edge_forecast.export.verify_child", "rnn/int8"),
      "rnn int8: verification failed: ai-edge-litert cannot run it: the child process crashed (SIGSEGV)"),
 ])
-def test_a_crash_in_conversion_or_verification_fails_one_artifact_only(tiny_run, tmp_path, env, message):
+def test_a_crash_in_conversion_or_verification_fails_one_artifact_only(tiny_run, tmp_path, crash, message):
     out = tmp_path / "bundle"
     done = cli("export", str(tiny_run), "--out", str(out), "--models", "rnn", "--quant", "float32,int8,dynamic",
-               env=env)
+               env=crash_env(tmp_path, *crash))
     assert done.returncode == 1, done.stderr
     assert message in done.stderr
     bundle = load_bundle(out)
@@ -124,7 +125,7 @@ def _copy_run(tiny_run, tmp_path):
         ("calibration", "'--calibration-samples': 0 is not in the range x>=1"),
         ("out_is_file", "is a file, not a directory"),
         ("exists", "already exists; pass --force"),
-        ("damaged", "is damaged: 'models' must be a non-empty object"),
+        ("damaged", "is damaged: models must be a non-empty object"),
         ("signal", "signal.npy is corrupt"),
         ("out_is_run", "overlaps the input"),
     ],

@@ -40,7 +40,9 @@ def test_inference_clone_reproduces_the_trained_model():
 def test_run_directory_holds_every_artifact(tiny_run):
     from edge_forecast.run_record import load_run
 
-    record = load_run(tiny_run)
+    loaded = load_run(tiny_run)
+    assert loaded.window == 20 and list(loaded.models) == ["rnn", "lstm", "gru"]
+    record = json.loads((tiny_run / "training.json").read_text())  # the whole document, as written
     assert {p.name for p in tiny_run.iterdir()} >= {
         "training.json", "signal.npy", "rnn.keras", "lstm.keras", "gru.keras", "loss.png", "forecast.png"}
     assert record["config"]["preset"] == "seed" and record["config"]["batch_size"] == 10
@@ -81,7 +83,7 @@ def test_a_run_record_that_names_the_train_horizon_rollout_still_exports(tiny_ru
     assert doc["config"]["train_horizon"] == 0 and "rollout" not in doc["config"]  # the seed preset: teacher forcing
     doc["config"]["rollout"] = doc["config"].pop("train_horizon")
     (copy / "training.json").write_text(json.dumps(doc))
-    assert load_run(copy)["config"]["rollout"] == 0
+    assert load_run(copy).config.window == 20
     done = cli("export", str(copy), "--out", str(tmp_path / "bundle"), "--models", "rnn", "--quant", "float32",
                "--quiet")
     assert done.returncode == 0, done.stderr

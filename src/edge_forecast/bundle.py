@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from edge_forecast.contracts.run_record import TRAINING_KINDS
 from edge_forecast.errors import UserError, choice_error
 from edge_forecast.fsio import read_json, sha256_file
 from edge_forecast.normalization import Normalization
@@ -80,7 +81,6 @@ class GraphKind(str, Enum):
     STREAM = "stream"    # plain recurrent step with carried state (for models trained to stream)
 
 
-TRAINING_KINDS = ("window", "stream")
 # What bundle.json's `evaluation` (and every accuracy figure computed on it) covers: the run's test
 # segment, or, for a run without one (the seed preset), the series after its first window, in-sample.
 EVALUATION_SEGMENTS = ("test", "in-sample")

@@ -1,8 +1,10 @@
 """Run work items in child processes that may crash or hang, without losing the other items.
 
-A child prints one line `EFJSON {...}` per finished item, with "item" naming it. If the child dies
-(a converter segfault) or goes silent past the timeout (an interpreter stuck in a loop), the item
-it was on is recorded as failed, and a new child takes the remaining items (stdlib only).
+A child is `python -m MODULE JOB.json ITEM [ITEM ...]`: its job (a contracts.jobs dataclass) in a
+JSON file (`run_job` writes it, `read_job` reads it), then the items to work through. It prints
+one line `EFJSON {...}` per finished item, with "item" naming it. If the child dies (a converter
+segfault) or goes silent past the timeout (an interpreter stuck in a loop), the item it was on is
+recorded as failed, and a new child takes the remaining items (stdlib only).
 """
 
 from __future__ import annotations
@@ -13,8 +15,15 @@ import queue
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from edge_forecast.contracts.schema import Contract
+
+J = TypeVar("J", bound=Contract)
 
 PREFIX = "EFJSON "
 
@@ -23,6 +32,23 @@ def emit(item: str, **result) -> None:
     """Called in the child: report one finished item."""
     sys.stdout.write(PREFIX + json.dumps({"item": item, **result}) + "\n")
     sys.stdout.flush()
+
+
+def read_job(kind: type[J], argv: Sequence[str]) -> tuple[J, list[str]]:
+    """Called in the child: (its job, read from the file argv[0], the items after it)."""
+    return kind.from_json(Path(argv[0]).read_text(encoding="utf-8")), list(argv[1:])
+
+
+def run_job(module: str, job: Contract, items: Sequence[str], timeout: float, *, python: str = sys.executable,
+            job_dir: Path | None = None, env: dict | None = None,
+            on_result: Callable[[str, dict], None] | None = None, per_item_crashes: bool = False) -> dict[str, dict]:
+    """Run `items` through `python -m module JOB.json ...` children (run_resilient); the job file
+    goes in `job_dir`, or in a temporary directory removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="edge-forecast-job-", dir=job_dir) as tmp:
+        job_path = Path(tmp) / "job.json"
+        job_path.write_text(job.to_json(), encoding="utf-8")
+        return run_resilient(lambda pending: [python, "-m", module, str(job_path), *pending], items, timeout,
+                             env=env, on_result=on_result, per_item_crashes=per_item_crashes)
 
 
 def _signal_name(code: int) -> str:

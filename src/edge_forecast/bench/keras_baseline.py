@@ -11,7 +11,6 @@ Two ways to step the closed loop with the trained Keras model:
 from __future__ import annotations
 
 import gc
-import json
 import sys
 import time
 from pathlib import Path
@@ -22,7 +21,8 @@ from edge_forecast.bench import stats
 from edge_forecast.bench.measure import step_latencies
 from edge_forecast.bench.memory import current_rss_mib, peak_rss_mib
 from edge_forecast.bundle import load_bundle
-from edge_forecast.children import emit
+from edge_forecast.children import emit, read_job
+from edge_forecast.contracts.jobs import BenchJob
 from edge_forecast.forecast import ArrayWindow, closed_loop
 from edge_forecast.normalization import NONE, Normalization
 from edge_forecast.signals import Scaler
@@ -44,18 +44,18 @@ def batched_closed_loop(model, windows: np.ndarray, horizon: int, norm: Normaliz
     return norm.window_forecaster(predict)(windows, horizon)
 
 
-def measure(job: dict, model_name: str) -> dict:
-    bundle = load_bundle(job["bundle"])
+def measure(job: BenchJob, model_name: str) -> dict:
+    bundle = load_bundle(job.bundle)
     from edge_forecast.run_record import load_run
 
-    run_dir = Path(job["reference"])
+    run_dir = Path(job.reference)
     record = load_run(run_dir)
-    entry = record["models"][model_name]
-    path = run_dir / entry["file"]
-    steps, repeats = int(job["steps"]), int(job["repeats"])
+    entry = record.models[model_name]
+    path = run_dir / entry.file
+    steps, repeats = job.steps, job.repeats
     window, context = bundle.window, bundle.context_window
-    scaler = Scaler.from_dict(record["scaler"])
-    norm = Normalization.from_dict(record.get("normalization"))
+    scaler = Scaler.from_dict(record.scaler.to_dict())
+    norm = Normalization.from_dict(record.normalization)
     origin = norm.origin(scaler, context)  # the runner's map of the context origin
     truth = np.asarray(bundle.data["evaluation"]["truth"], dtype=np.float64)
     segment = bundle.data["evaluation"]["segment"]
@@ -86,7 +86,7 @@ def measure(job: dict, model_name: str) -> dict:
     predict_step(context_scaled)
     first_predict_ms = (time.perf_counter() - t0) * 1e3
     predict_step(context_scaled)  # warm-up
-    predict_steps = min(int(job["predict_steps"]), steps)
+    predict_steps = min(job.predict_steps, steps)
     predict_lat = stats.latency_summary(loop_latencies(predict_step, context_scaled, steps, predict_steps))
 
     direct = norm.step_fn(keras_step_fn(model))
@@ -96,8 +96,8 @@ def measure(job: dict, model_name: str) -> dict:
     gc_was = gc.isenabled()
     gc.disable()
     try:
-        loop_latencies(direct, context_scaled, steps, int(job["warmup_steps"]))
-        per_repeat = [stats.latency_summary(loop_latencies(direct, context_scaled, steps, int(job["latency_steps"])))
+        loop_latencies(direct, context_scaled, steps, job.warmup_steps)
+        per_repeat = [stats.latency_summary(loop_latencies(direct, context_scaled, steps, job.latency_steps))
                       for _ in range(repeats)]
         forecast_ms = []
         for _ in range(repeats):
@@ -114,14 +114,14 @@ def measure(job: dict, model_name: str) -> dict:
     normalized = norm.forward(windows, loc, spread).astype(np.float32)
     one = np.asarray(model.predict(normalized[:, :, None], verbose=0, batch_size=256)).reshape(truth.size, -1)[:, -1:]
     one = scaler.inverse(norm.inverse(one, loc, spread)[:, 0])
-    plan = job["horizon"]
-    origin_windows = np.stack([scaled[o : o + window] for o in plan["origins"]])
-    curves = scaler.inverse(batched_closed_loop(model, origin_windows, plan["horizon"], norm))
+    plan = job.horizon
+    origin_windows = np.stack([scaled[o : o + window] for o in plan.origins])
+    curves = scaler.inverse(batched_closed_loop(model, origin_windows, plan.horizon, norm))
     n_eval = min(steps, truth.size)
     bundle_loop = np.asarray(bundle.model(model_name)["keras"]["closed_loop"], dtype=np.float64)
     n_bundle = min(n_eval, bundle_loop.size)
     return {
-        "file": entry["file"],
+        "file": entry.file,
         "size_bytes": path.stat().st_size,
         "size_kib": stats.sig(path.stat().st_size / 1024),
         "tensorflow_version": tf.__version__,
@@ -148,14 +148,14 @@ def measure(job: dict, model_name: str) -> dict:
             **stats.truth_errors(segment, one, forecast, truth),
             "closed_loop_rmse_vs_bundle": stats.rmse(forecast[:n_bundle], bundle_loop[:n_bundle]),
         },
-        "horizon": stats.horizon_curve(curves, truth, plan["origins"], segment),
+        "horizon": stats.horizon_curve(curves, truth, plan.origins, segment),
         "forecast": [float(v) for v in forecast],
     }
 
 
 def main(argv: list[str]) -> int:
-    job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    for item in argv[1:]:
+    job, items = read_job(BenchJob, argv)
+    for item in items:
         try:
             result = measure(job, item)
         except Exception as exc:  # the error becomes the baseline row's reason

@@ -11,9 +11,6 @@ runtime only.
 from __future__ import annotations
 
 import gc
-import json
-import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -23,17 +20,14 @@ import numpy as np
 from edge_forecast.bench import stats
 from edge_forecast.bench.memory import current_rss_mib, peak_rss_mib
 from edge_forecast.bundle import load_bundle
-from edge_forecast.children import emit
+from edge_forecast.children import emit, read_job
+from edge_forecast.contracts.jobs import BenchJob
 from edge_forecast.edge.artifact import SlidingWindow, WindowModel
 from edge_forecast.edge.runtime import Runtime, interpreter_class, runtime_version
 from edge_forecast.edge.step import RolloutModel, StepModel, StepWindow
 from edge_forecast.forecast import LoopState, run_closed_loop
 from edge_forecast.normalization import NONE, Normalization
 from edge_forecast.signals import Scaler
-
-# Test hook: "lstm/int8/litert" makes this child kill itself with SIGSEGV before measuring that
-# item, as a runtime crash would (tests prove that a crash becomes a row, not an abort).
-CRASH_ENV = "EDGE_FORECAST_CRASH_MEASURE"
 
 
 class RolloutWindow:
@@ -136,10 +130,10 @@ def horizon_forecasts(state: SlidingWindow, scaler: Scaler, series: np.ndarray, 
     return out
 
 
-def measure(job: dict, model_name: str, variant: str, runtime_name: str) -> dict:
+def measure(job: BenchJob, model_name: str, variant: str, runtime_name: str) -> dict:
     runtime = Runtime(runtime_name)
-    bundle = load_bundle(job["bundle"])
-    steps, repeats = int(job["steps"]), int(job["repeats"])
+    bundle = load_bundle(job.bundle)
+    steps, repeats = job.steps, job.repeats
     window, scaler, context, norm = bundle.window, bundle.scaler, bundle.context_window, bundle.normalization
     truth = np.asarray(bundle.data["evaluation"]["truth"], dtype=np.float64)
     segment = bundle.data["evaluation"]["segment"]
@@ -173,12 +167,12 @@ def measure(job: dict, model_name: str, variant: str, runtime_name: str) -> dict
     gc.disable()
     try:
         if graph == "rollout":  # a sample is the whole forecast; fewer of them cover the same time
-            count = max(20, int(job["latency_steps"]) // max(1, steps))
+            count = max(20, job.latency_steps // max(1, steps))
             rollout_latencies(state, context_scaled, count)
             per_repeat = [stats.latency_summary(rollout_latencies(state, context_scaled, count)) for _ in range(repeats)]
         else:
-            step_latencies(state, context_scaled, steps, int(job["warmup_steps"]))
-            per_repeat = [stats.latency_summary(step_latencies(state, context_scaled, steps, int(job["latency_steps"])))
+            step_latencies(state, context_scaled, steps, job.warmup_steps)
+            per_repeat = [stats.latency_summary(step_latencies(state, context_scaled, steps, job.latency_steps))
                           for _ in range(repeats)]
         buf = np.empty(steps)
         forecast_ms = []
@@ -192,8 +186,8 @@ def measure(job: dict, model_name: str, variant: str, runtime_name: str) -> dict
 
     n_eval = min(steps, truth.size)
     one = one_step(state, scaler, series, window, truth.size, norm)
-    plan = job["horizon"]
-    curves = horizon_forecasts(state, scaler, series, window, plan["origins"], plan["horizon"], norm)
+    plan = job.horizon
+    curves = horizon_forecasts(state, scaler, series, window, plan.origins, plan.horizon, norm)
     keras_loop = bundle.reference_loop(model_name, variant)
     keras_one = np.asarray(keras["one_step"], dtype=np.float64)
     n_keras = min(n_eval, keras_loop.size)
@@ -219,17 +213,15 @@ def measure(job: dict, model_name: str, variant: str, runtime_name: str) -> dict
             "closed_loop_rmse_vs_keras": stats.rmse(forecast[:n_keras], keras_loop[:n_keras]),
             "closed_loop_max_abs_vs_keras": stats.max_abs(forecast[:n_keras], keras_loop[:n_keras]),
         },
-        "horizon": stats.horizon_curve(curves, truth, plan["origins"], segment),
+        "horizon": stats.horizon_curve(curves, truth, plan.origins, segment),
         "forecast": [float(v) for v in forecast],
     }
 
 
 def main(argv: list[str]) -> int:
-    job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    for item in argv[1:]:
+    job, items = read_job(BenchJob, argv)
+    for item in items:
         model_name, variant, runtime_name = item.split("/")
-        if os.environ.get(CRASH_ENV) == item:
-            os.kill(os.getpid(), signal.SIGSEGV)
         try:
             result = measure(job, model_name, variant, runtime_name)
         except Exception as exc:  # the error is the finding: it becomes the row's reason

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
-import json
 import math
 import platform
-import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +32,9 @@ from edge_forecast.bench.report import (
     validate_report,
 )
 from edge_forecast.bundle import Bundle, load_bundle, runtime_status, truth_figure, truth_key
-from edge_forecast.children import run_resilient
+from edge_forecast.children import run_job
+from edge_forecast.contracts.jobs import BenchJob, HorizonPlan
+from edge_forecast.contracts.run_record import RunRecord
 from edge_forecast.edge.runtime import AUTO_ORDER, Runtime, resolve_runtime
 from edge_forecast.errors import UserError, parse_choices
 from edge_forecast.evaluation import baseline_warnings
@@ -102,19 +101,16 @@ def bench_bundle(bundle: str | Path, out: str | Path, horizon: int | None = None
                      inputs=(Path(bundle),) + ((Path(reference),) if reference is not None else ()))
 
     plan = stats.horizon_plan(eval_steps, steps, evaluation)
-    job = {
-        "bundle": str(Path(bundle).resolve()), "steps": steps, "repeats": repeats,
-        "latency_steps": math.ceil(LATENCY_MIN_STEPS / steps) * steps, "warmup_steps": WARMUP_STEPS,
-        "predict_steps": PREDICT_STEPS, "horizon": plan,
-        "reference": str(Path(reference).resolve()) if reference is not None else None,
-    }
+    job = BenchJob(
+        bundle=str(Path(bundle).resolve()), steps=steps, repeats=repeats,
+        latency_steps=math.ceil(LATENCY_MIN_STEPS / steps) * steps, warmup_steps=WARMUP_STEPS,
+        predict_steps=PREDICT_STEPS, horizon=HorizonPlan(**plan),
+        reference=str(Path(reference).resolve()) if reference is not None else None,
+    )
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="edge-forecast-bench-") as tmp:
-        job_path = Path(tmp) / "job.json"
-        job_path.write_text(json.dumps(job), encoding="utf-8")
-        extra = SECONDS_PER_STEP * (job["latency_steps"] + steps) * (repeats + 1)
-        results = _measure_variants(loaded, chosen, job_path, MEASURE_TIMEOUT_S + extra, min(steps, eval_steps), echo)
-        keras = _measure_keras(loaded, record, job_path, KERAS_TIMEOUT_S + extra, echo) if record is not None else {}
+    extra = SECONDS_PER_STEP * (job.latency_steps + steps) * (repeats + 1)
+    results = _measure_variants(loaded, chosen, job, MEASURE_TIMEOUT_S + extra, min(steps, eval_steps), echo)
+    keras = _measure_keras(loaded, record, job, KERAS_TIMEOUT_S + extra, echo) if record is not None else {}
 
     doc = _document(loaded, results, keras, job, chosen, bundle_label or str(bundle),
                     reference_label or (str(reference) if reference is not None else None))
@@ -133,7 +129,7 @@ def bench_bundle(bundle: str | Path, out: str | Path, horizon: int | None = None
     return BenchResult(out=out, report=doc)
 
 
-def _check_reference(reference: Path, bundle: Bundle) -> dict:
+def _check_reference(reference: Path, bundle: Bundle) -> RunRecord:
     missing = [name for name in ("tensorflow", "keras") if importlib.util.find_spec(name) is None]
     if missing:
         raise UserError(f"--reference measures the Keras model and needs {' and '.join(missing)}: "
@@ -141,11 +137,11 @@ def _check_reference(reference: Path, bundle: Bundle) -> dict:
     from edge_forecast.run_record import load_run
 
     record = load_run(reference)
-    if record["signal"].get("fingerprint") != bundle.data["signal"].get("fingerprint"):
+    if record.signal.fingerprint != bundle.data["signal"].get("fingerprint"):
         raise UserError(f"--reference {reference} was not trained on the signal of bundle {bundle.root} "
                         "(signal fingerprints differ); pass the run the bundle was exported from")
-    if int(record["config"]["window"]) != bundle.window:
-        raise UserError(f"--reference {reference} has window {record['config']['window']}, "
+    if record.window != bundle.window:
+        raise UserError(f"--reference {reference} has window {record.window}, "
                         f"bundle {bundle.root} has {bundle.window}")
     return record
 
@@ -179,7 +175,7 @@ def _base_entry(bundle: Bundle, model: str, variant: str, runtime: Runtime) -> d
             "size_kib": stats.sig(entry["bytes"] / 1024)}
 
 
-def _measure_variants(bundle: Bundle, runtimes: list[Runtime], job_path: Path, timeout: float, steps: int,
+def _measure_variants(bundle: Bundle, runtimes: list[Runtime], job: BenchJob, timeout: float, steps: int,
                       echo) -> list[dict]:
     """One entry per model x variant x runtime; a runtime that cannot run here is said once, and
     its entries keep the reason (report.json has a row for every combination)."""
@@ -208,9 +204,7 @@ def _measure_variants(bundle: Bundle, runtimes: list[Runtime], job_path: Path, t
             continue
         key = f"{model}/{variant}/{runtime.value}"
         t0 = time.perf_counter()
-        found = run_resilient(
-            lambda pending: [sys.executable, "-m", "edge_forecast.bench.measure", str(job_path), *pending],
-            [key], timeout, env=CHILD_ENV)[key]
+        found = run_job("edge_forecast.bench.measure", job, [key], timeout, env=CHILD_ENV)[key]
         seconds = time.perf_counter() - t0
         if not found.pop("ok", False):
             entry.update(status=FAILED,
@@ -226,16 +220,15 @@ def _measure_variants(bundle: Bundle, runtimes: list[Runtime], job_path: Path, t
     return results
 
 
-def _measure_keras(bundle: Bundle, record: dict, job_path: Path, timeout: float, echo) -> dict[str, dict]:
+def _measure_keras(bundle: Bundle, record: RunRecord, job: BenchJob, timeout: float, echo) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for model in bundle.models:
-        if model not in record["models"]:
+        if model not in record.models:
             out[model] = {"status": NOT_MEASURED, "reason": "model is not in the --reference run", "measured": None}
             continue
         echo(f"keras {model}: measuring the float Keras model (model.predict and direct call) in a TensorFlow child")
         t0 = time.perf_counter()
-        found = run_resilient(lambda pending: [sys.executable, "-m", "edge_forecast.bench.keras_baseline",
-                                               str(job_path), *pending], [model], timeout, env=CHILD_ENV)[model]
+        found = run_job("edge_forecast.bench.keras_baseline", job, [model], timeout, env=CHILD_ENV)[model]
         if not found.pop("ok", False):
             out[model] = {"status": FAILED, "reason": found.get("error", "unknown error"), "measured": None}
             echo(f"keras {model}: FAILED ({out[model]['reason']})")
@@ -279,9 +272,9 @@ def _micro_from_bundle(model: dict) -> dict:
     return out
 
 
-def _document(bundle: Bundle, results: list[dict], keras: dict, job: dict, runtimes: list[Runtime],
+def _document(bundle: Bundle, results: list[dict], keras: dict, job: BenchJob, runtimes: list[Runtime],
               bundle_label: str, reference_label: str | None) -> dict:
-    steps, eval_steps = job["steps"], len(bundle.data["evaluation"]["truth"])
+    steps, eval_steps = job.steps, len(bundle.data["evaluation"]["truth"])
     models = {}
     for name in bundle.models:
         entry = bundle.model(name)
@@ -306,12 +299,12 @@ def _document(bundle: Bundle, results: list[dict], keras: dict, job: dict, runti
                 "vs_keras_direct": stats.sig(base["direct"]["latency_us"]["p50"] / p50) if p50 else None,
             }
     converter = bundle.data.get("converter", {})
-    plan = job["horizon"]
+    plan = job.horizon
     method = {
-        "latency_steps": job["latency_steps"], "warmup_steps": job["warmup_steps"],
-        "predict_steps": min(job["predict_steps"], steps), "accuracy_steps": min(steps, eval_steps),
+        "latency_steps": job.latency_steps, "warmup_steps": job.warmup_steps,
+        "predict_steps": min(job.predict_steps, steps), "accuracy_steps": min(steps, eval_steps),
         # backtest: the origins are the training run's test backtest's, so the curves break its RMSE down by h
-        "horizon": {"horizon": plan["horizon"], "origins": len(plan["origins"]),
+        "horizon": {"horizon": plan.horizon, "origins": len(plan.origins),
                     "backtest": bool(bundle.data["evaluation"].get("origins"))},
         "repeats_aggregation": "median of per-repeat statistics",
     }
@@ -321,14 +314,14 @@ def _document(bundle: Bundle, results: list[dict], keras: dict, job: dict, runti
         "latency, forecast time, accuracy; peak RSS is that child's (getrusage).",
         f"Per-step latency is one SlidingWindow.predict + push (the Forecaster's hot loop), timed with "
         f"perf_counter_ns with the garbage collector off, in closed-loop forecasts of {steps} steps from the seed "
-        f"window; {job['warmup_steps']} untimed warm-up steps, then {job['repeats']} repeat(s) of "
-        f"{job['latency_steps']} steps. Each statistic (mean, p50, p90, p99) is the median of its per-repeat "
+        f"window; {job.warmup_steps} untimed warm-up steps, then {job.repeats} repeat(s) of "
+        f"{job.latency_steps} steps. Each statistic (mean, p50, p90, p99) is the median of its per-repeat "
         "values; per-repeat values are in report.json.",
         "Speed-up = Keras model.predict-loop p50 / variant p50 (same for the direct call), with the Keras "
         f"model measured in a TensorFlow child of the same run; model.predict is timed on the first "
-        f"{min(job['predict_steps'], steps)} steps only.",
-        f"Error against horizon: RMSE against the truth at each horizon over {len(plan['origins'])} forecast "
-        f"origins, each a true window of the evaluation data, horizons 1 to {plan['horizon']}"
+        f"{min(job.predict_steps, steps)} steps only.",
+        f"Error against horizon: RMSE against the truth at each horizon over {len(plan.origins)} forecast "
+        f"origins, each a true window of the evaluation data, horizons 1 to {plan.horizon}"
         + (" (the training run's test backtest origins)." if bundle.data["evaluation"].get("origins") else "."),
         "Accuracy is in signal units; 'Keras' is the float Keras output that export recorded in bundle.json: "
         "the window model's closed loop, or for stream graphs and a stream-trained model's rollout the closed "
@@ -340,7 +333,7 @@ def _document(bundle: Bundle, results: list[dict], keras: dict, job: dict, runti
         "schema_version": SCHEMA_VERSION,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "edge_forecast_version": __version__,
-        "command": {"bundle": bundle_label, "steps": steps, "repeats": job["repeats"],
+        "command": {"bundle": bundle_label, "steps": steps, "repeats": job.repeats,
                     "runtimes": [r.value for r in runtimes], "reference": reference_label},
         "host": host_info(),
         "bundle": {

@@ -17,7 +17,8 @@ import platform
 import sys
 from pathlib import Path
 
-from edge_forecast.children import run_resilient
+from edge_forecast.children import run_job
+from edge_forecast.contracts.jobs import ProbeJob
 from edge_forecast.edge.runtime import Runtime, runtime_version
 
 CHECK_TIMEOUT_S = 120.0  # an emulated Pi imports the runtime in ~2 s; a hung graph is a verdict too
@@ -39,8 +40,8 @@ def first_invoke_verdict(path: Path, sha256: str, runtime: Runtime) -> dict:
     cached = _read(cache_dir() / key)
     if cached is not None:
         return cached
-    found = run_resilient(lambda pending: [sys.executable, "-m", "edge_forecast.edge.probe", runtime.value, *pending],
-                          [str(path)], CHECK_TIMEOUT_S, per_item_crashes=True)
+    found = run_job("edge_forecast.edge.probe", ProbeJob(runtime=runtime.value), [str(path)], CHECK_TIMEOUT_S,
+                    per_item_crashes=True)
     verdict = {k: v for k, v in found[str(path)].items() if k in ("ok", "error", "crash")}
     _write(cache_dir() / key, verdict)
     return verdict

@@ -1,8 +1,9 @@
 """Child process: can this runtime load and run these .tflite files? (numpy + the runtime only)
 
-Usage: python -m edge_forecast.edge.probe RUNTIME FILE [FILE ...]
-RUNTIME is litert, tflite-runtime, tensorflow or tflite-micro. The microcontroller interpreter
-hangs on a WHILE graph, so the parent runs this with a timeout.
+Usage: python -m edge_forecast.edge.probe JOB.json FILE [FILE ...]
+The job (contracts.jobs.ProbeJob) names the runtime: litert, tflite-runtime, tensorflow or
+tflite-micro. The microcontroller interpreter hangs on a WHILE graph, so the parent runs this
+with a timeout.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_forecast.children import emit
+from edge_forecast.children import emit, read_job
+from edge_forecast.contracts.jobs import ProbeJob
 from edge_forecast.edge.runtime import MICRO, Runtime, make_interpreter, runtime_version
 from edge_forecast.tflite_file import operators_of, state_inside, subgraph_io
 
@@ -50,7 +52,8 @@ def _run_micro(path: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
-    name, files = argv[0], argv[1:]
+    job, files = read_job(ProbeJob, argv)
+    name = job.runtime
     version = runtime_version(name)
     for file in files:
         try:

@@ -27,7 +27,9 @@ from edge_forecast.bundle import (
     validate_bundle_dict,
     variant_key,
 )
-from edge_forecast.children import run_resilient
+from edge_forecast.children import run_job
+from edge_forecast.contracts.jobs import ConvertJob, ProbeJob, VerifyItem, VerifyJob
+from edge_forecast.contracts.run_record import Backtest, ModelRecord, RunRecord
 from edge_forecast.edge.runtime import MICRO, Runtime, available_runtimes, runtime_version
 from edge_forecast.edge.step import STATE_KEPT
 from edge_forecast.errors import UserError, choice_error, parse_choices
@@ -61,7 +63,7 @@ class ExportResult:
 class _Data:
     """Everything derived from the run that conversion and verification need (model units)."""
 
-    record: dict
+    record: RunRecord
     series: np.ndarray
     scaler: Scaler
     window: int
@@ -97,7 +99,7 @@ class _Data:
     @property
     def segment(self) -> str:
         """What the evaluation truth is: the run's test segment, or in-sample for a run without one."""
-        return "test" if self.start == int(self.record["split"]["test_start"]) else "in-sample"
+        return "test" if self.start == self.record.split.test_start else "in-sample"
 
     def truth_key(self, figure: str) -> str:
         return truth_key(self.segment, figure)
@@ -118,13 +120,13 @@ def export_bundle(run: Path, out: Path, models: str | None = None, quant: str | 
     the calibration windows taken out of the output bias (export/bias_correction.py).
     """
     record = load_run(run)
-    chosen = _parse_models(models, list(record["models"]))
+    chosen = _parse_models(models, list(record.models))
     modes = parse_modes(quant)
     extra_graphs = parse_graphs(graphs)
-    if GraphKind.STREAM not in extra_graphs and any(record["models"][m].get("training") == "stream" for m in chosen):
+    if GraphKind.STREAM not in extra_graphs and any(record.models[m].training == "stream" for m in chosen):
         extra_graphs.append(GraphKind.STREAM)  # a stream-trained model's own forecaster
         echo("adding the stream graph: the run has stream-trained models (train --stream)")
-    norm = Normalization.from_dict(record.get("normalization"))
+    norm = Normalization.from_dict(record.normalization)
     if norm.per_step and any(g is not GraphKind.WINDOW for g in extra_graphs):
         how = "the default --normalize auto chose perstep" if norm.reason else "train --normalize perstep"
         raise UserError(f"the run renormalizes every step's window ({how}), which only the window graph's loop can "
@@ -157,26 +159,26 @@ def export_bundle(run: Path, out: Path, models: str | None = None, quant: str | 
     return result
 
 
-def unsupported_graph(entry: dict, graph: str) -> str | None:
+def unsupported_graph(entry: ModelRecord, graph: str) -> str | None:
     """None when a run's model can be exported as `graph`; else the one-line reason it cannot:
     the step and stream graphs carry a recurrent state and nothing else."""
     if graph not in (GraphKind.STEP.value, GraphKind.STREAM.value):
         return None
-    if entry["kind"] == "ar":
+    if entry.kind == "ar":
         return f"the {graph} graph carries a recurrent state and ar has none (its window and rollout graphs apply)"
-    if entry.get("highway"):
-        return (f"the {graph} graph carries the recurrent state only, not the last {entry['highway']} values the "
+    if entry.highway:
+        return (f"the {graph} graph carries the recurrent state only, not the last {entry.highway} values the "
                 "highway reads (its window and rollout graphs apply)")
     return None
 
 
-def _graph_items(record: dict, models: list[str], graphs: list[GraphKind], modes: list[QuantMode],
+def _graph_items(record: RunRecord, models: list[str], graphs: list[GraphKind], modes: list[QuantMode],
                  echo) -> dict[str, list[str]]:
     """Per model, the '<graph>-<mode>' items to convert; a graph no chosen model can have is a
     UserError, one that only some lack is a line per model."""
     items: dict[str, list[str]] = {name: [] for name in models}
     for graph in graphs:
-        reasons = {name: unsupported_graph(record["models"][name], graph.value) for name in models}
+        reasons = {name: unsupported_graph(record.models[name], graph.value) for name in models}
         if all(reasons.values()):
             raise UserError(f"graphs {graph.value}: " + "; ".join(f"{n}: {r}" for n, r in reasons.items()),
                             "graphs")
@@ -208,14 +210,14 @@ def _check_python(path: str) -> str:
     return path
 
 
-def _prepare(run: Path, record: dict, work: Path, calibration_samples: int) -> _Data:
-    series = np.load(run / record["signal"]["file"])
-    scaler = Scaler.from_dict(record["scaler"])
-    window = int(record["config"]["window"])
+def _prepare(run: Path, record: RunRecord, work: Path, calibration_samples: int) -> _Data:
+    series = np.load(run / record.signal.file)
+    scaler = Scaler.from_dict(record.scaler.to_dict())
+    window = record.window
     scaled = scaler.transform(series)
-    norm = Normalization.from_dict(record.get("normalization"))
+    norm = Normalization.from_dict(record.normalization)
     x, _ = make_windows(scaled, window)
-    n_train = int(record["split"]["train_windows"])
+    n_train = record.split.train_windows
     train_x = x[:n_train]
     pick = np.unique(np.linspace(0, len(train_x) - 1, min(calibration_samples, len(train_x))).round().astype(int))
     calib = train_x[pick]
@@ -247,11 +249,11 @@ def _on_own_maps(norm: Normalization, windows: np.ndarray) -> tuple[np.ndarray, 
     return norm.forward(windows[..., 0], loc, scale)[..., None], (loc, scale)
 
 
-def evaluation_start(record: dict, points: int) -> int:
+def evaluation_start(record: RunRecord, points: int) -> int:
     """Where the bundle's evaluation starts: the test segment, or (a run without one, such as the
     seed preset) the value after the first window, in-sample."""
-    test_start = int(record["split"]["test_start"])
-    return test_start if test_start < points else int(record["config"]["window"])
+    test_start = record.split.test_start
+    return test_start if test_start < points else record.window
 
 
 def _convert_all(run: Path, data: _Data, models: list[str], modes: list[QuantMode], echo,
@@ -259,28 +261,23 @@ def _convert_all(run: Path, data: _Data, models: list[str], modes: list[QuantMod
     """Convert the models in parallel children (2 cores); item results per model."""
 
     def one(name: str) -> dict:
-        entry = data.record["models"][name]
-        job = {
-            "model_path": str((run / entry["file"]).resolve()), "kind": name, "window": data.window,
-            "training": entry.get("training", "window"), "highway": int(entry.get("highway", 0)),
-            "units": int(entry["units"]), "out_dir": str(data.work),
-            "calibration": str(data.work / "calibration.npy"),
-            "verify_windows": str(data.work / "verify_windows.npy"),
-            "eval_windows": str(data.work / "eval_windows.npy"),
-            "context_window": [float(v) for v in data.origin.transform(data.context_window)],
-            "normalization": data.norm.to_dict(),
+        entry = data.record.models[name]
+        job = ConvertJob(
+            model_path=str((run / entry.file).resolve()), kind=name, window=data.window,
+            training=entry.training, highway=entry.highway, units=entry.units, out_dir=str(data.work),
+            calibration=str(data.work / "calibration.npy"),
+            verify_windows=str(data.work / "verify_windows.npy"),
+            eval_windows=str(data.work / "eval_windows.npy"),
+            context_window=[float(v) for v in data.origin.transform(data.context_window)],
+            normalization=data.norm.to_dict(),
             # the Keras loops cover the rollout graph's horizon too (it may outrun the test segment)
-            "steps": max(data.steps, data.rollout_horizon), "rollout_horizon": data.rollout_horizon,
-            "step_state": data.step_state, "bias_correction": data.bias_correction,
-            "sequence": str(data.work / "sequence.npy"), "stream_sequence": str(data.work / "stream_sequence.npy"),
-        }
-        job_path = data.work / f"{name}.job.json"
-        job_path.write_text(json.dumps(job))
-        echo(f"converting {name}: {', '.join([m.value for m in modes] + graph_items[name])}")
-        return run_resilient(
-            lambda pending: [sys.executable, "-m", "edge_forecast.export.worker", str(job_path), *pending],
-            ["reference"] + [m.value for m in modes] + graph_items[name], CONVERT_TIMEOUT_S,
+            steps=max(data.steps, data.rollout_horizon), rollout_horizon=data.rollout_horizon,
+            step_state=data.step_state, bias_correction=data.bias_correction,
+            sequence=str(data.work / "sequence.npy"), stream_sequence=str(data.work / "stream_sequence.npy"),
         )
+        echo(f"converting {name}: {', '.join([m.value for m in modes] + graph_items[name])}")
+        return run_job("edge_forecast.export.worker", job, ["reference"] + [m.value for m in modes] + graph_items[name],
+                       CONVERT_TIMEOUT_S, job_dir=data.work)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         return dict(zip(models, pool.map(one, models), strict=True))
@@ -301,8 +298,8 @@ def _assemble(data: _Data, models: list[str], modes: list[QuantMode], converted:
             echo(f"FAILED {name}: Keras reference: {ref_item.get('error')}")
             continue
         refs = np.load(data.work / f"{name}.reference.npz")
-        entry = data.record["models"][name]
-        training = entry.get("training", "window")
+        entry = data.record.models[name]
+        training = entry.training
         keras_loop = data.origin.inverse(refs["closed_loop"])
         stream_loop = data.origin.inverse(refs["stream_closed_loop"])
         variants = {}
@@ -316,8 +313,8 @@ def _assemble(data: _Data, models: list[str], modes: list[QuantMode], converted:
                 variants[item] = variant
         if variants:
             doc_models[name] = {
-                "kind": entry["kind"], "units": int(entry["units"]), "params": int(entry["params"]),
-                "training": training, **({"highway": int(entry["highway"])} if entry.get("highway") else {}),
+                "kind": entry.kind, "units": entry.units, "params": entry.params,
+                "training": training, **({"highway": entry.highway} if entry.highway else {}),
                 "keras": {
                     "closed_loop": [float(v) for v in keras_loop],
                     data.truth_key("closed_loop_rmse"): _vs_truth(keras_loop, truth),
@@ -325,11 +322,11 @@ def _assemble(data: _Data, models: list[str], modes: list[QuantMode], converted:
                     data.truth_key("stream_closed_loop_rmse"): _vs_truth(stream_loop, truth),
                     "one_step": [float(v) for v in data.scaler.inverse(
                         data.norm.inverse(refs["eval_windows"], *(m[:, 0] for m in data.eval_map)))],
-                    "test": _test_metrics(entry.get("test")),
+                    "test": _test_metrics(entry.test),
                 },
                 "variants": variants,
             }
-    _probe_runtimes(stage, doc_models, probe_pythons, echo)
+    _probe_runtimes(stage, data.work, doc_models, probe_pythons, echo)
     if doc_models:  # what the figures of the lines below are: units, reference, data
         echo("max|err| (one step) and closed-loop RMSE: against the Keras model, in signal units, over "
              + ("the test segment" if data.segment == "test" else "the series after its first window (in-sample: "
@@ -355,29 +352,24 @@ def _assemble(data: _Data, models: list[str], modes: list[QuantMode], converted:
 def _verify_all(data: _Data, models: list[str], variants: list[str], converted: dict, echo) -> dict[str, Verification]:
     """Every converted artifact loaded, run and compared with Keras in child processes (a runtime
     crash or hang fails that artifact only); MODEL/VARIANT -> its Verification."""
-    items: dict[str, dict] = {}
+    items: dict[str, VerifyItem] = {}
     for name in models:
         found = converted[name]
         if not found.get("reference", {}).get("ok"):
             continue
-        stream_trained = data.record["models"][name].get("training", "window") == "stream"
+        stream_trained = data.record.models[name].training == "stream"
         for variant in variants:
             if found.get(variant, {}).get("ok"):
                 graph, mode = variant.split("-", 1) if "-" in variant else ("window", variant)
-                items[f"{name}/{variant}"] = {"file": found[variant]["file"], "graph": graph, "mode": mode,
-                                              "stream_trained": stream_trained}
+                items[f"{name}/{variant}"] = VerifyItem(file=found[variant]["file"], graph=graph, mode=mode,
+                                                        stream_trained=stream_trained)
     if not items:
         return {}
-    job = {"work": str(data.work), "unit_scale": data.unit_scale, "items": items,
-           "context_window": [float(v) for v in data.origin.transform(data.context_window)],
-           "normalization": data.norm.to_dict()}
-    job_path = data.work / "verify.job.json"
-    job_path.write_text(json.dumps(job))
+    job = VerifyJob(work=str(data.work), unit_scale=data.unit_scale, items=items,
+                    context_window=[float(v) for v in data.origin.transform(data.context_window)],
+                    normalization=data.norm.to_dict())
     echo(f"verifying {len(items)} artifacts")
-    done = run_resilient(
-        lambda pending: [sys.executable, "-m", "edge_forecast.export.verify_child", str(job_path), *pending],
-        list(items), VERIFY_TIMEOUT_S,
-    )
+    done = run_job("edge_forecast.export.verify_child", job, list(items), VERIFY_TIMEOUT_S, job_dir=data.work)
     checks = {}
     for item, doc in done.items():
         check = from_json(doc)
@@ -486,7 +478,7 @@ def _integer_checks(variants: dict, normalizable: bool = True, magnitude: float 
     return warnings
 
 
-def _probe_runtimes(stage: Path, models: dict, probe_pythons: list[str], echo) -> None:
+def _probe_runtimes(stage: Path, work: Path, models: dict, probe_pythons: list[str], echo) -> None:
     """Record, per artifact, runtime and platform, whether it loads and runs (each in a child; a
     --probe-python may be another machine's, e.g. an emulated arm64 one: scripts/arm64.py)."""
     files = [v["file"] for m in models.values() for v in m["variants"].values()]
@@ -504,10 +496,8 @@ def _probe_runtimes(stage: Path, models: dict, probe_pythons: list[str], echo) -
     found_on: dict[str, dict[str, dict[str, dict]]] = {f: {} for f in files}  # file -> runtime -> machine
     for python, machine, runtime in targets:
         echo(f"checking {len(files)} artifact(s) with {runtime} on {machine}")
-        found = run_resilient(
-            lambda pending, py=python, rt=runtime: [py, "-m", "edge_forecast.edge.probe", rt, *pending],
-            [str(stage / f) for f in files], PROBE_TIMEOUT_S, per_item_crashes=True,
-        )
+        found = run_job("edge_forecast.edge.probe", ProbeJob(runtime=runtime), [str(stage / f) for f in files],
+                        PROBE_TIMEOUT_S, python=python, job_dir=work, per_item_crashes=True)
         for path, res in found.items():
             found_on[Path(path).name].setdefault(runtime, {})[machine] = {
                 k: v for k, v in res.items() if k in ("ok", "error", "version", "crash")}
@@ -555,14 +545,13 @@ def _document(data: _Data, models: dict) -> dict:
         "format_minor": BUNDLE_MINOR,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "edge_forecast_version": __version__,
-        "converter": {"tensorflow": runtime_version(Runtime.TENSORFLOW), "keras": data.record["versions"].get("keras"),
+        "converter": {"tensorflow": runtime_version(Runtime.TENSORFLOW), "keras": data.record.versions.get("keras"),
                       "verified_with": {"litert": runtime_version(Runtime.LITERT)}},
         "window": w,
         "scaler": data.scaler.to_dict(),
         "normalization": data.norm.to_dict(),
         "context_window": [float(v) for v in data.context_window],
-        "signal": {k: data.record["signal"][k] for k in ("source", "column", "points", "fingerprint",
-                                                          "interval_seconds", "last_time") if k in data.record["signal"]},
+        "signal": data.record.signal.for_bundle(),
         "evaluation": {
             "segment": data.segment,
             "description": ("the test segment (never seen by training or model selection)" if test else
@@ -583,18 +572,16 @@ def _document(data: _Data, models: dict) -> dict:
 def _backtest_origins(data: _Data) -> dict:
     """The training record's test origins as offsets into the evaluation truth (those whose
     horizon fits in it), so bench's error against horizon uses the same origins."""
-    test = next((m.get("test") for m in data.record["models"].values() if m.get("test")), None)
-    if not test or data.start != test["start"]:
+    test = next((m.test for m in data.record.models.values() if m.test), None)
+    if not test or data.start != test.start:
         return {}
-    offsets = [o - data.start for o in test["origin_index"] if o - data.start + test["horizon"] <= data.steps]
-    return {"horizon": int(test["horizon"]), "origins": offsets} if offsets else {}
+    offsets = [o - data.start for o in test.origin_index if o - data.start + test.horizon <= data.steps]
+    return {"horizon": test.horizon, "origins": offsets} if offsets else {}
 
 
-def _test_metrics(test: dict | None) -> dict | None:
+def _test_metrics(test: Backtest | None) -> dict | None:
     """The run's test backtest scores (without the forecasts), for reports on a device."""
-    if not test:
-        return None
-    return {k: v for k, v in test.items() if k not in ("forecasts", "origin_index")}
+    return test.scores() if test else None
 
 
 def _baselines(data: _Data) -> dict:
@@ -602,14 +589,13 @@ def _baselines(data: _Data) -> dict:
     window, and the run's test backtest scores, for reports on a device."""
     from edge_forecast.baselines import baseline_forecasters
 
-    config = data.record["config"]
-    fitted = baseline_forecasters(data.series[: int(data.record["split"]["train_points"])], data.window,
-                                  int(config.get("season", 1)))
+    fitted = baseline_forecasters(data.series[: data.record.split.train_points], data.window,
+                                  data.record.config.season)
     out = {}
     for name, forecast in fitted.items():
         loop = forecast(data.context_window[None], data.steps)[0]
         out[name] = {"closed_loop": [float(v) for v in loop], data.truth_key("closed_loop_rmse"): rmse(loop, data.truth),
-                     "test": _test_metrics(data.record.get("baselines", {}).get(name, {}).get("test"))}
+                     "test": _test_metrics(baseline.test if (baseline := data.record.baselines.get(name)) else None)}
     return out
 
 

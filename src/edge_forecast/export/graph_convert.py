@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_forecast.contracts.jobs import ConvertJob
 from edge_forecast.edge.step import STATE_SIGNATURES
 from edge_forecast.export.graphs import (
     GraphKind,
@@ -29,28 +30,28 @@ def parse_item(item: str) -> tuple[GraphKind, QuantMode] | None:
     return GraphKind(graph), QuantMode(mode)
 
 
-def build(job: dict, trained, graph: GraphKind):
-    kind, window, units = job["kind"], job["window"], job["units"]
+def build(job: ConvertJob, trained, graph: GraphKind):
+    kind, window, units = job.kind, job.window, job.units
     if graph is GraphKind.STEP:
         return build_step_model(trained, kind, window, units)
     if graph is GraphKind.ROLLOUT:
-        return build_rollout_model(trained, kind, window, units, job["rollout_horizon"], job.get("training") == "stream")
+        return build_rollout_model(trained, kind, window, units, job.rollout_horizon, job.training == "stream")
     return build_stream_model(trained, kind, units)
 
 
-def visited_inputs(job: dict, model, graph: GraphKind) -> list[dict[str, np.ndarray]]:
+def visited_inputs(job: ConvertJob, model, graph: GraphKind) -> list[dict[str, np.ndarray]]:
     """(x, states) the float graph visits: teacher-forced over the training series, then along
     the float closed loop from the context window (the states a forecast meets)."""
-    names = state_names(job["kind"])
-    rows = job["window"] if graph is GraphKind.STEP else 1
-    sequence = np.load(job["sequence"]).astype(np.float32)
-    ref = np.load(Path(job["out_dir"]) / f"{job['kind']}.reference.npz")
+    names = state_names(job.kind)
+    rows = job.window if graph is GraphKind.STEP else 1
+    sequence = np.load(job.sequence).astype(np.float32)
+    ref = np.load(Path(job.out_dir) / f"{job.kind}.reference.npz")
     # the stream graph's own closed loop carries its state; the step graph's is the window model's
     followed = ref["stream_closed_loop"] if graph is GraphKind.STREAM else ref["closed_loop"]
-    loop = np.concatenate([np.asarray(job["context_window"], dtype=np.float32), followed.astype(np.float32)])
+    loop = np.concatenate([np.asarray(job.context_window, dtype=np.float32), followed.astype(np.float32)])
     seen: list[dict[str, np.ndarray]] = []
     for values in (sequence, loop):
-        states = [np.zeros((rows, job["units"]), np.float32) for _ in names]
+        states = [np.zeros((rows, job.units), np.float32) for _ in names]
         for v in values:
             feed = {"x": np.array([[v]], np.float32), **dict(zip(names, states, strict=True))}
             seen.append(feed)
@@ -60,24 +61,24 @@ def visited_inputs(job: dict, model, graph: GraphKind) -> list[dict[str, np.ndar
     return [seen[i] for i in pick]
 
 
-def stream_reference(job: dict, model) -> np.ndarray:
+def stream_reference(job: ConvertJob, model) -> np.ndarray:
     """Keras stream graph outputs teacher-forced over the verification sequence (model units)."""
-    names = state_names(job["kind"])
-    states = [np.zeros((1, job["units"]), np.float32) for _ in names]
+    names = state_names(job.kind)
+    states = [np.zeros((1, job.units), np.float32) for _ in names]
     out = []
-    for v in np.load(job["stream_sequence"]).astype(np.float32):
+    for v in np.load(job.stream_sequence).astype(np.float32):
         res = model([np.array([[v]], np.float32), *states], training=False)
         out.append(float(np.asarray(res[0]).reshape(-1)[0]))
         states = [np.asarray(o) for o in res[1:]]
     return np.asarray(out)
 
 
-def state_inside(job: dict, graph: GraphKind) -> bool:
+def state_inside(job: ConvertJob, graph: GraphKind) -> bool:
     """Whether this graph is converted with its state in resource variables (the default)."""
-    return graph in (GraphKind.STEP, GraphKind.STREAM) and job.get("step_state", "inside") == "inside"
+    return graph in (GraphKind.STEP, GraphKind.STREAM) and job.step_state == "inside"
 
 
-def convert(job: dict, model, graph: GraphKind, mode: QuantMode) -> bytes:
+def convert(job: ConvertJob, model, graph: GraphKind, mode: QuantMode) -> bytes:
     if mode not in (QuantMode.FLOAT32, QuantMode.INT8):
         raise ValueError(f"{graph.value} graphs are exported in float32 and int8 only, not {mode.value}")
     if state_inside(job, graph):
@@ -87,7 +88,7 @@ def convert(job: dict, model, graph: GraphKind, mode: QuantMode) -> bytes:
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if mode is QuantMode.INT8:
         if graph is GraphKind.ROLLOUT:
-            calib = np.load(job["calibration"]).astype(np.float32)
+            calib = np.load(job.calibration).astype(np.float32)
             samples = [[calib[i : i + 1]] for i in range(len(calib))]
         else:
             # by name: a list would follow the signature's sorted input order (c, h, x), not the model's
@@ -110,7 +111,7 @@ def _full_int8(converter, samples: list) -> None:
     converter.inference_output_type = tf.int8
 
 
-def _convert_state_inside(job: dict, model, graph: GraphKind, mode: QuantMode) -> bytes:
+def _convert_state_inside(job: ConvertJob, model, graph: GraphKind, mode: QuantMode) -> bytes:
     """The step / stream graph with its states in resource variables (graphs.build_state_inside),
     through a SavedModel (the converter takes several signatures only from one).
 
@@ -123,9 +124,9 @@ def _convert_state_inside(job: dict, model, graph: GraphKind, mode: QuantMode) -
     step on its x, save."""
     import tensorflow as tf
 
-    names = state_names(job["kind"])
+    names = state_names(job.kind)
     module, signatures = build_state_inside(model, names)
-    with tempfile.TemporaryDirectory(dir=job["out_dir"]) as saved:
+    with tempfile.TemporaryDirectory(dir=job.out_dir) as saved:
         tf.saved_model.save(module, saved, signatures=signatures)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=list(STATE_SIGNATURES))
         converter.experimental_enable_resource_variables = True

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_forecast.contracts.jobs import VerifyJob
 from edge_forecast.edge.artifact import SlidingWindow, WindowModel
 from edge_forecast.edge.runtime import Runtime
 from edge_forecast.export.modes import MAX_ABS_LIMIT, QuantMode
@@ -156,24 +157,24 @@ def keras_reference(work: Path, name: str, context_window: np.ndarray) -> KerasR
                           refs["closed_loop"], refs["stream_closed_loop"])
 
 
-def verify_item(job: dict, item: str) -> Verification:
+def verify_item(job: VerifyJob, item: str) -> Verification:
     """Verify one artifact of an export job: `item` is MODEL/VARIANT (`lstm/int8`, `lstm/step-int8`);
     `job` names the work directory, the context window (model units), the unit scale and per item
     its file and whether the model was stream-trained."""
-    work, spec = Path(job["work"]), job["items"][item]
+    work, spec = Path(job.work), job.items[item]
     name, variant = item.split("/", 1)
-    ref = keras_reference(work, name, np.asarray(job["context_window"], dtype=np.float64))
-    path = work / spec["file"]
-    graph, mode = spec["graph"], QuantMode(spec["mode"])
+    ref = keras_reference(work, name, np.asarray(job.context_window, dtype=np.float64))
+    path = work / spec.file
+    graph, mode = spec.graph, QuantMode(spec.mode)
     if graph == "window":
-        return verify_artifact(path, mode, ref, job["unit_scale"],
-                               norm=Normalization.from_dict(job.get("normalization")))
+        return verify_artifact(path, mode, ref, job.unit_scale,
+                               norm=Normalization.from_dict(job.normalization))
     stream_seq = stream_ref = None
     if graph == "stream":
         stream_seq = np.load(work / "stream_sequence.npy")
         stream_ref = np.load(work / f"{name}.stream_reference.npy")
-    return verify_graph_artifact(path, graph, mode, ref, job["unit_scale"], stream_seq, stream_ref,
-                                 stream_trained=spec["stream_trained"])
+    return verify_graph_artifact(path, graph, mode, ref, job.unit_scale, stream_seq, stream_ref,
+                                 stream_trained=spec.stream_trained)
 
 
 def to_json(check: Verification) -> dict:

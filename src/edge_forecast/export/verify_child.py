@@ -8,25 +8,16 @@ artifact fails that artifact, not the export. numpy + ai-edge-litert only.
 
 from __future__ import annotations
 
-import json
-import os
-import signal
 import sys
-from pathlib import Path
 
-from edge_forecast.children import emit
+from edge_forecast.children import emit, read_job
+from edge_forecast.contracts.jobs import VerifyJob
 from edge_forecast.export.verify import to_json, verify_item
-
-# Test hook: "lstm/int8" makes this child kill itself with SIGSEGV before verifying that item, as
-# a runtime crash would (tests prove that a crash fails one artifact, not the export).
-CRASH_ENV = "EDGE_FORECAST_CRASH_VERIFY"
 
 
 def main(argv: list[str]) -> int:
-    job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    for item in argv[1:]:
-        if os.environ.get(CRASH_ENV) == item:
-            os.kill(os.getpid(), signal.SIGSEGV)
+    job, items = read_job(VerifyJob, argv)
+    for item in items:
         try:
             check = verify_item(job, item)
         except (ValueError, RuntimeError) as exc:  # the runtime refused the file: that is the finding

@@ -7,9 +7,6 @@ is reported with children.emit; a crash ends the child and the parent records th
 
 from __future__ import annotations
 
-import json
-import os
-import signal
 import sys
 import time
 import traceback
@@ -17,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_forecast.children import emit
+from edge_forecast.children import emit, read_job
+from edge_forecast.contracts.jobs import ConvertJob
 from edge_forecast.export.bias_correction import corrected
 from edge_forecast.export.graph_convert import build, convert, parse_item, stream_reference
 from edge_forecast.export.graphs import GraphKind
@@ -28,57 +26,53 @@ from edge_forecast.normalization import Normalization
 from edge_forecast.tflite_file import operators_of
 from edge_forecast.train.keras_env import quiet_tensorflow
 
-# Test hook: "lstm:int8" makes this child kill itself with SIGSEGV before converting that pair,
-# exactly as a converter crash would (tests prove the crash path with a child that really dies).
-CRASH_ENV = "EDGE_FORECAST_CRASH_CONVERSION"
 
-
-def _inference_model(job: dict):
+def _inference_model(job: ConvertJob):
     import keras
 
     from edge_forecast.export.graphs import build_inference_model
 
-    trained = keras.models.load_model(job["model_path"], compile=False)
-    return trained, build_inference_model(trained, job["kind"], job["window"], job["units"])
+    trained = keras.models.load_model(job.model_path, compile=False)
+    return trained, build_inference_model(trained, job.kind, job.window, job.units)
 
 
-def _reference(job: dict, trained, clone) -> dict:
+def _reference(job: ConvertJob, trained, clone) -> dict:
     from edge_forecast.train.models import keras_forecast_fn, keras_step_fn
 
-    out = Path(job["out_dir"])
+    out = Path(job.out_dir)
     refs = {}
-    for name in ("verify_windows", "eval_windows"):
-        x = np.load(job[name]).astype(np.float32)
+    for name, windows in (("verify_windows", job.verify_windows), ("eval_windows", job.eval_windows)):
+        x = np.load(windows).astype(np.float32)
         refs[name] = np.array([float(clone(x[i : i + 1], training=False).numpy().reshape(-1)[-1]) for i in range(len(x))])
         full = trained.predict(x, verbose=0)[:, -1, 0] if len(x) else np.zeros(0)
         diff = max_abs(full, refs[name]) if len(x) else 0.0
         if diff > 1e-5:
             raise RuntimeError(f"the unrolled batch-1 clone differs from the trained model by {diff:.3g}")
-    context = np.asarray(job["context_window"])
-    norm = Normalization.from_dict(job.get("normalization"))  # a per-step rule maps inside the loop
-    refs["closed_loop"] = closed_loop(norm.step_fn(keras_step_fn(clone)), context, job["steps"])
+    context = np.asarray(job.context_window)
+    norm = Normalization.from_dict(job.normalization)  # a per-step rule maps inside the loop
+    refs["closed_loop"] = closed_loop(norm.step_fn(keras_step_fn(clone)), context, job.steps)
     # a model with no stream forecaster (ar, a highway: exported without a stream graph) has no
     # carried state to differ by: its stream loop is the window loop
-    stateless = job["kind"] == "ar" or job.get("highway")
+    stateless = job.kind == "ar" or job.highway
     refs["stream_closed_loop"] = (refs["closed_loop"] if stateless else
-                                  keras_forecast_fn(trained, job["kind"], stream=True)(context, job["steps"]))
-    np.savez(out / f"{job['kind']}.reference.npz", **refs)
+                                  keras_forecast_fn(trained, job.kind, stream=True)(context, job.steps))
+    np.savez(out / f"{job.kind}.reference.npz", **refs)
     return {"ok": True}
 
 
-def _calibration_windows(job: dict) -> np.ndarray:
+def _calibration_windows(job: ConvertJob) -> np.ndarray:
     """Training windows plus the windows the float model's own closed loop visits.
 
     A closed loop feeds the model its predictions; calibrating on true windows only left ranges
     that the free-running forecast overshoots, and the quantized forecast clipped there.
     """
-    calib = np.load(job["calibration"]).astype(np.float32)
-    ref_path = Path(job["out_dir"]) / f"{job['kind']}.reference.npz"
+    calib = np.load(job.calibration).astype(np.float32)
+    ref_path = Path(job.out_dir) / f"{job.kind}.reference.npz"
     if not ref_path.exists():
         return calib
-    loop = np.concatenate([np.asarray(job["context_window"]), np.load(ref_path)["closed_loop"]])
-    visited = np.lib.stride_tricks.sliding_window_view(loop, job["window"])
-    norm = Normalization.from_dict(job.get("normalization"))
+    loop = np.concatenate([np.asarray(job.context_window), np.load(ref_path)["closed_loop"]])
+    visited = np.lib.stride_tricks.sliding_window_view(loop, job.window)
+    norm = Normalization.from_dict(job.normalization)
     if norm.per_step:  # each visited window as the model saw it: on its own map
         visited = norm.forward(visited, *norm.stats(visited))
     visited = visited[:, :, None].astype(np.float32)
@@ -86,7 +80,7 @@ def _calibration_windows(job: dict) -> np.ndarray:
     return np.concatenate([calib, visited[pick]])
 
 
-def _convert(job: dict, clone, mode: QuantMode, calib: np.ndarray | None = None) -> bytes:
+def _convert(job: ConvertJob, clone, mode: QuantMode, calib: np.ndarray | None = None) -> bytes:
     """One conversion of the window graph; `calib`: full-integer modes' calibration windows."""
     import tensorflow as tf
 
@@ -130,7 +124,7 @@ def integer_throughout(convert, mode: QuantMode) -> tuple[bytes, int]:
     return blob, attempts
 
 
-def _convert_window(job: dict, clone, mode: QuantMode) -> tuple[bytes, int, dict | None]:
+def _convert_window(job: ConvertJob, clone, mode: QuantMode) -> tuple[bytes, int, dict | None]:
     """The window graph in `mode`: (blob, conversions, the output bias correction's record or
     None). Full-integer modes are bias-corrected (bias_correction.py) unless the job says not."""
     if not mode.full_integer:
@@ -141,29 +135,29 @@ def _convert_window(job: dict, clone, mode: QuantMode) -> tuple[bytes, int, dict
     def convert() -> tuple[bytes, int]:
         return integer_throughout(lambda: _convert(job, clone, mode, calib), mode)
 
-    if not job.get("bias_correction", True):
+    if not job.bias_correction:
         return *convert(), None
-    return corrected(convert, clone, job["kind"], calib)
+    return corrected(convert, clone, job.kind, calib)
 
 
-def _convert_graph(job: dict, trained, graph_item: tuple, graphs: dict, started: float) -> dict:
+def _convert_graph(job: ConvertJob, trained, graph_item: tuple, graphs: dict, started: float) -> dict:
     graph, mode = graph_item
     if graph not in graphs:
         graphs[graph] = build(job, trained, graph)
         if graph is GraphKind.STREAM:
-            np.save(Path(job["out_dir"]) / f"{job['kind']}.stream_reference.npy", stream_reference(job, graphs[graph]))
+            np.save(Path(job.out_dir) / f"{job.kind}.stream_reference.npy", stream_reference(job, graphs[graph]))
     model = graphs[graph]
 
     def once() -> tuple[bytes, int]:
         return integer_throughout(lambda: convert(job, model, graph, mode), mode)
 
     bias = None
-    if graph is GraphKind.ROLLOUT and mode.full_integer and job.get("bias_correction", True):
+    if graph is GraphKind.ROLLOUT and mode.full_integer and job.bias_correction:
         # the window graph's correction, on the same windows the rollout is calibrated on
-        blob, attempts, bias = corrected(once, model, job["kind"], np.load(job["calibration"]).astype(np.float32))
+        blob, attempts, bias = corrected(once, model, job.kind, np.load(job.calibration).astype(np.float32))
     else:  # step and stream graphs: calibrated on recurrent states, converted once
         blob, attempts = once()
-    path = Path(job["out_dir"]) / f"{job['kind']}.{graph.value}.{mode.value}.tflite"
+    path = Path(job.out_dir) / f"{job.kind}.{graph.value}.{mode.value}.tflite"
     path.write_bytes(blob)
     return {"ok": True, "file": path.name, "seconds": round(time.perf_counter() - started, 3), "attempts": attempts,
             **({"output_bias": bias} if bias else {})}
@@ -171,8 +165,7 @@ def _convert_graph(job: dict, trained, graph_item: tuple, graphs: dict, started:
 
 def main(argv: list[str]) -> int:
     quiet_tensorflow()
-    job = json.loads(Path(argv[0]).read_text())
-    items = argv[1:]
+    job, items = read_job(ConvertJob, argv)
     trained, clone = _inference_model(job)
     graphs: dict = {}  # graph kind -> its Keras model, built once for both modes
     for item in items:
@@ -186,10 +179,8 @@ def main(argv: list[str]) -> int:
                 emit(item, **_convert_graph(job, trained, graph_item, graphs, started))
                 continue
             mode = QuantMode(item)
-            if os.environ.get(CRASH_ENV) == f"{job['kind']}:{mode.value}":
-                os.kill(os.getpid(), signal.SIGSEGV)
             blob, attempts, bias = _convert_window(job, clone, mode)
-            path = Path(job["out_dir"]) / f"{job['kind']}.{mode.value}.tflite"
+            path = Path(job.out_dir) / f"{job.kind}.{mode.value}.tflite"
             path.write_bytes(blob)
             emit(item, ok=True, file=path.name, seconds=round(time.perf_counter() - started, 3), attempts=attempts,
                  **({"output_bias": bias} if bias else {}))

@@ -7,7 +7,7 @@ with a timeout (children.run_resilient); a crash, a hang or an error all count a
 The host build is 64-bit with reference kernels: a target's pointer-sized records are smaller,
 but optimized kernels (CMSIS-NN) ask for other scratch buffers, hence the stated margin.
 
-Child usage: python -m edge_forecast.micro.arena FILE SIZE [SIZE ...]
+Child usage: python -m edge_forecast.micro.arena JOB.json SIZE [SIZE ...]  (the job names the file)
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_forecast.children import emit, run_resilient
+from edge_forecast.children import emit, read_job, run_job
+from edge_forecast.contracts.jobs import ArenaJob
 
 GRANULARITY = 16           # TFLM aligns arena allocations to 16 bytes: finer steps mean nothing
 START_BYTES = 4096
@@ -29,8 +30,8 @@ DEFAULT_MARGIN = 0.25
 
 def fits(path: Path, size: int, python: str = sys.executable) -> tuple[bool, str | None]:
     """Does TFLM allocate and invoke `path` with an arena of `size` bytes? (ok, error text)"""
-    found = run_resilient(lambda pending: [python, "-m", "edge_forecast.micro.arena", str(path), *pending],
-                          [str(size)], PROBE_TIMEOUT_S)[str(size)]
+    found = run_job("edge_forecast.micro.arena", ArenaJob(file=str(path)), [str(size)], PROBE_TIMEOUT_S,
+                    python=python)[str(size)]
     return bool(found.get("ok")), found.get("error")
 
 
@@ -78,8 +79,9 @@ def _probe(path: Path, size: int) -> None:
 
 
 def main(argv: list[str]) -> int:
-    path = Path(argv[0])
-    for size in argv[1:]:
+    job, sizes = read_job(ArenaJob, argv)
+    path = Path(job.file)
+    for size in sizes:
         try:
             _probe(path, int(size))
             emit(size, ok=True)

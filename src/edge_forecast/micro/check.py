@@ -16,14 +16,14 @@ Usage: python -m edge_forecast.micro.check JOB.json ITEM [ITEM ...]   (ITEM: "mo
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from edge_forecast.bundle import GraphKind, load_bundle, truth_key
-from edge_forecast.children import emit
+from edge_forecast.children import emit, read_job
+from edge_forecast.contracts.jobs import MicroCheckJob
 from edge_forecast.edge.artifact import SlidingWindow, WindowModel
 from edge_forecast.edge.runtime import MICRO, Runtime, available_runtimes, make_interpreter
 from edge_forecast.edge.step import StepModel, StepWindow
@@ -131,17 +131,17 @@ def _installed_runtimes(with_micro: bool) -> list:
     return found
 
 
-def check_item(job: dict, item: str) -> dict:
+def check_item(job: MicroCheckJob, item: str) -> dict:
     model, variant = item.split("/", 1)
-    bundle = load_bundle(job["bundle"])
+    bundle = load_bundle(job.bundle)
     entry = bundle.variant(model, variant)
     original = bundle.artifact_path(model, variant)
-    stripped = Path(job["stripped"][item])
-    result = {"stripped": stripped_vs_original(original, stripped, _installed_runtimes(job["tflm"]))}
-    if job["tflm"]:
+    stripped = Path(job.stripped[item])
+    result = {"stripped": stripped_vs_original(original, stripped, _installed_runtimes(job.tflm))}
+    if job.tflm:
         scaler = bundle.scaler
         truth = np.asarray(bundle.data["evaluation"]["truth"], dtype=np.float64)
-        steps = min(job["steps"], truth.size)
+        steps = min(job.steps, truth.size)
         result["tflm"] = tflm_vs_litert(original, entry.get("graph", "window"), scaler.transform(bundle.context_window),
                                         truth[:steps], steps, scaler, entry.get("tensors"),
                                         segment=bundle.data["evaluation"]["segment"])
@@ -149,8 +149,8 @@ def check_item(job: dict, item: str) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    job = json.loads(Path(argv[0]).read_text())
-    for item in argv[1:]:
+    job, items = read_job(MicroCheckJob, argv)
+    for item in items:
         try:
             emit(item, ok=True, **check_item(job, item))
         except Exception as exc:  # the finding goes into bundle.json as the reason

@@ -26,7 +26,8 @@ from edge_forecast.bundle import (
     truth_figure,
     validate_bundle_dict,
 )
-from edge_forecast.children import run_resilient
+from edge_forecast.children import run_job
+from edge_forecast.contracts.jobs import MicroCheckJob
 from edge_forecast.edge.runtime import MICRO, runtime_version
 from edge_forecast.errors import UserError, choice_error
 from edge_forecast.fsio import check_output_dir, sha256_file, staged_dir, write_json_atomic
@@ -125,17 +126,13 @@ def _strip(bundle: Bundle, model: str, variant: str, work: Path) -> Path:
 
 def _check(bundle: Bundle, stripped: dict[str, Path], work: Path, probe_python: tuple[str, ...], echo) -> dict:
     """TFLM vs litert (this Python) and stripped vs original on every runtime of every Python."""
-    job = {"bundle": str(bundle.root.resolve()), "stripped": {k: str(p) for k, p in stripped.items()},
-           "steps": int(bundle.data["evaluation"]["steps"])}
     results: dict[str, dict] = {}
-    for i, (python, tflm) in enumerate([(sys.executable, True), *((p, False) for p in probe_python)]):
-        job_path = work / f"check-{i}.json"
-        job_path.write_text(json.dumps({**job, "tflm": tflm}))
+    for python, tflm in [(sys.executable, True), *((p, False) for p in probe_python)]:
+        job = MicroCheckJob(bundle=str(bundle.root.resolve()), stripped={k: str(p) for k, p in stripped.items()},
+                            steps=int(bundle.data["evaluation"]["steps"]), tflm=tflm)
         echo(f"verifying {len(stripped)} variant(s) with {python}" + (" (TFLM vs litert, stripped vs original)"
                                                                       if tflm else " (stripped vs original)"))
-        found = run_resilient(
-            lambda pending, py=python, jp=job_path: [py, "-m", "edge_forecast.micro.check", str(jp), *pending],
-            list(stripped), CHECK_TIMEOUT_S)
+        found = run_job("edge_forecast.micro.check", job, list(stripped), CHECK_TIMEOUT_S, python=python, job_dir=work)
         for key, res in found.items():
             merged = results.setdefault(key, {"stripped": {}, "errors": []})
             if not res.get("ok"):

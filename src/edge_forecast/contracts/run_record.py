@@ -1,0 +1,139 @@
+"""The training run's record (training.json) as typed, frozen parts (stdlib only).
+
+`RunRecord.from_dict` is the record's one validation path: a field that breaks the contract is a
+`ContractError` naming it (`models.rnn.units must be an integer`). Only the fields that export and
+bench read are typed here; the rest of the document (histories, layers, in-sample loops, ...) is
+for people and plots, and stays in the file. train/loop.py writes the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from edge_forecast.contracts.schema import (
+    Contract,
+    ContractError,
+    checked,
+    file_name,
+    finite,
+    positive,
+)
+
+RUN_FORMAT = "edge-forecast-run"
+RUN_FORMAT_VERSION = 2
+TRAINING_KINDS = ("window", "stream")
+SCALE_KINDS = ("none", "standard", "minmax")
+
+
+@dataclass(frozen=True)
+class RunConfig(Contract):
+    """The training settings a bundle depends on (the record keeps all of TrainConfig.to_dict)."""
+
+    window: int = checked(positive, "must be a positive integer")
+    season: int = checked(positive, "must be a positive integer", default=1)
+
+
+@dataclass(frozen=True)
+class SignalRecord(Contract):
+    """The series the run trained on (`file`, in the run directory) and where it came from."""
+
+    file: str = checked(file_name, "must be a file name")
+    source: str | None = None
+    column: str | None = None
+    points: int | None = None
+    fingerprint: str | None = None  # sha256 of the values (signals.fingerprint)
+    interval_seconds: float | None = None  # a timed signal only
+    last_time: str | None = None
+
+    def for_bundle(self) -> dict:
+        """bundle.json's `signal`: where it came from, and its timing when it has one."""
+        timing = {"interval_seconds": self.interval_seconds, "last_time": self.last_time}
+        return {"source": self.source, "column": self.column, "points": self.points, "fingerprint": self.fingerprint,
+                **{k: v for k, v in timing.items() if v is not None}}
+
+
+@dataclass(frozen=True)
+class ScalerRecord(Contract):
+    """x_scaled = (x - offset) / scale (signals.Scaler)."""
+
+    kind: str = checked(lambda k: k in SCALE_KINDS, f"must be one of {', '.join(SCALE_KINDS)}")
+    offset: float = checked(finite, "must be a finite number")
+    scale: float = checked(lambda s: finite(s) and s != 0, "must be a finite non-zero number")
+
+
+@dataclass(frozen=True)
+class SplitRecord(Contract):
+    """The chronological split: training windows, where training ends and where the test starts
+    (the series length when there is no test segment)."""
+
+    train_windows: int = checked(positive, "must be a positive integer")
+    train_points: int = checked(positive, "must be a positive integer")
+    test_start: int = checked(positive, "must be an integer past the first window")
+
+
+@dataclass(frozen=True)
+class Backtest(Contract):
+    """A rolling-origin backtest (evaluation.backtest): origins `origin_index` in [start, stop),
+    `horizon` steps from each, its scores overall and per step ahead, and the forecasts."""
+
+    start: int
+    stop: int
+    horizon: int
+    stride: int
+    origins: int
+    origin_index: list[int]
+    rmse: float
+    mae: float
+    mase: float | None
+    rmse_by_horizon: list[float]
+    mae_by_horizon: list[float]
+    mase_by_horizon: list[float] | None
+    forecasts: list[list[float]]
+
+    def scores(self) -> dict:
+        """The backtest without its forecasts and origins (what a bundle carries to a device)."""
+        return {k: v for k, v in self.to_dict().items() if k not in ("forecasts", "origin_index")}
+
+
+@dataclass(frozen=True)
+class ModelRecord(Contract):
+    """One trained model: its Keras file in the run directory and what rebuilds its graphs."""
+
+    file: str = checked(file_name, "must be a file name")
+    kind: str = checked(bool, "must be a model kind")
+    units: int = checked(lambda u: u >= 0, "must be a non-negative integer")
+    params: int = checked(lambda p: p >= 0, "must be a non-negative integer")
+    training: str = checked(lambda t: t in TRAINING_KINDS, f"must be one of {', '.join(TRAINING_KINDS)}",
+                            default="window")
+    highway: int = 0  # the last `highway` window values added to the output (0: none)
+    test: Backtest | None = None  # None without a test segment
+
+
+@dataclass(frozen=True)
+class BaselineRecord(Contract):
+    test: Backtest | None = None
+
+
+@dataclass(frozen=True)
+class RunRecord(Contract):
+    """training.json, the parts export and bench read."""
+
+    config: RunConfig
+    signal: SignalRecord
+    scaler: ScalerRecord
+    split: SplitRecord
+    models: dict[str, ModelRecord] = checked(bool, "must be a non-empty object")
+    versions: dict[str, Any] = field(default_factory=dict)  # package versions of the training
+    normalization: dict | None = None  # normalization.Normalization's own record
+    baselines: dict[str, BaselineRecord] = field(default_factory=dict)
+    format: str = RUN_FORMAT
+    format_version: int = RUN_FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        if self.split.test_start <= self.config.window:
+            raise ContractError("split.test_start", "must be an integer past the first window")
+
+    @property
+    def window(self) -> int:
+        return self.config.window
