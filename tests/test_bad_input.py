@@ -1,5 +1,6 @@
-"""Faults a new user's pass over the product found (session 6, D): each is refused with one line
-and exit 2, or read as the file says, through the command line's entry point."""
+"""Bad input as users give it (numbers that are not finite, damaged runs and bundles, spreadsheet
+encodings, outputs that cannot be created): each is refused with one line and exit 2, or read as
+the file says, through the command line's entry point."""
 
 from __future__ import annotations
 
