@@ -37,7 +37,7 @@ from edge_forecast.micro.layout import graph_layout
 from edge_forecast.micro.resolver import resolver_lines
 from edge_forecast.micro.strip import strip_model
 
-DEFAULT_GRAPHS = (GraphKind.WINDOW.value, GraphKind.STEP.value, GraphKind.STREAM.value)
+DEFAULT_GRAPHS = (GraphKind.WINDOW, GraphKind.STEP, GraphKind.STREAM)
 CHECK_TIMEOUT_S = 300.0
 FLOAT_TOLERANCE = 1e-5   # signal units, as export's float32 check
 INTEGER_TOLERANCE = 1.0  # output quantization steps
@@ -108,7 +108,7 @@ def choose_items(bundle: Bundle, models: str | None, variants: str | None) -> li
             if status.get("ok") is not True:
                 raise UserError(f"{model}/{variant}: tflite-micro did not run it at export "
                                 f"({status.get('error', 'not checked')}); variants it ran: {', '.join(runnable) or 'none'}")
-        chosen = wanted or [v for v in runnable if bundle.variant(model, v).get("graph", "window") in DEFAULT_GRAPHS]
+        chosen = wanted or [v for v in runnable if bundle.variant_id(model, v).graph in DEFAULT_GRAPHS]
         items += [(model, v) for v in chosen]
     if not items:
         raise UserError("no variant to export for a microcontroller: tflite-micro ran none of the window, step or "
