@@ -85,8 +85,8 @@ def micro_bundle(bundle: str | Path, models: str | None = None, variants: str | 
             for key, record in result.records.items():
                 model, variant = key.split("/", 1)
                 data["models"][model]["variants"][variant]["micro"] = record
-            validate_bundle_dict(data)
-        write_json_atomic(loaded.root / BUNDLE_FILE, data)
+            document = validate_bundle_dict(data)
+        write_json_atomic(loaded.root / BUNDLE_FILE, document.to_dict())
     return result
 
 
