@@ -154,3 +154,15 @@ def test_the_exporter_builds_entries_that_write_the_same_fields(document):
                         input=read.input, output=read.output, ops=read.ops, errors=read.errors, runtimes=read.runtimes,
                         convert_seconds=1.5, convert_attempts=1, horizon=3)
     assert made.to_dict() == document["models"]["lstm"]["variants"]["rollout-float32"]
+
+
+def test_a_variant_named_by_the_user_is_parsed_once_by_the_forecaster():
+    from edge_forecast.edge.forecaster import _split_variant
+
+    assert _split_variant("step-int8", "auto") == ("int8", "step")
+    assert _split_variant("window-int8", "auto") == ("int8", "window")
+    assert _split_variant("int8", "rollout") == ("int8", "rollout")
+    assert _split_variant(None, "auto") == (None, "auto")
+    assert _split_variant("int4", "auto") == ("int4", "auto")  # not a variant: the bundle's list refuses it
+    with pytest.raises(UserError, match="^--variant step-int8 is a step graph but --graph is rollout$"):
+        _split_variant("step-int8", "rollout")
