@@ -33,7 +33,7 @@ from edge_forecast.forecast import max_abs, rmse  # noqa: E402
 
 def compare(inside, explicit, model: str, variant: str, runtime: str) -> str:
     """One table row: the two files' closed loops and teacher-forced forecasts, signal units."""
-    graph = variant.split("-", 1)[0]
+    graph = inside.variant_id(model, variant).graph.value
     truth = np.asarray(inside.data["evaluation"]["truth"])
     keras = inside.reference_loop(model, variant)
     loops, forced = [], []

@@ -223,6 +223,7 @@ def _keys(node) -> set[str]:
 
 def test_readers_accept_the_old_names_of_existing_bundles():
     from edge_forecast.bundle import truth_figure, truth_key
+    from edge_forecast.contracts.bundle import VariantEntry, VariantId
     from edge_forecast.export.exporter import _integer_checks
 
     assert truth_key("test", "closed_loop_rmse") == "test_closed_loop_rmse"
@@ -232,10 +233,11 @@ def test_readers_accept_the_old_names_of_existing_bundles():
     with pytest.raises(KeyError):
         truth_figure({"closed_loop_rmse_vs_keras": 1.0}, "closed_loop_rmse")
     # a bundle written before the names changed: its int8 check reads the old name
-    old = {"float32": {"mode": "float32", "graph": "window", "ops": [], "errors": {"closed_loop_rmse_vs_truth": 0.01}},
-           "int8": {"mode": "int8", "graph": "window", "ops": [], "errors": {"closed_loop_rmse_vs_truth": 0.05}}}
+    old = {mode: VariantEntry(file="x.tflite", sha256="0" * 64, bytes=1, id=VariantId.parse(mode), input=None,
+                              output=None, ops=[], errors={"closed_loop_rmse_vs_truth": rmse}, runtimes={})
+           for mode, rmse in (("float32", 0.01), ("int8", 0.05))}
     assert _integer_checks(old)[0].startswith("int8: closed-loop RMSE vs truth 0.05 is 5.0x")
-    assert old["int8"]["errors"]["closed_loop_rmse_ratio_vs_float32"] == pytest.approx(5.0)
+    assert old["int8"].errors["closed_loop_rmse_ratio_vs_float32"] == pytest.approx(5.0)
 
 
 def test_an_old_run_or_bundle_is_a_one_line_error(tmp_path):

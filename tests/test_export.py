@@ -237,11 +237,13 @@ def test_no_bias_correction_exports_the_first_conversion(tiny_run, tmp_path):
 
 
 def test_integer_checks_warn_on_drift_and_float_islands():
+    from edge_forecast.contracts.bundle import GraphKind, QuantMode, VariantEntry, VariantId
     from edge_forecast.export.exporter import _integer_checks
 
     def variant(mode, graph, rmse, ops=("FULLY_CONNECTED",)):
-        return {"mode": mode, "graph": graph, "ops": [{"name": o, "version": 1} for o in ops],
-                "errors": {"test_closed_loop_rmse": rmse}}
+        return VariantEntry(file="x.tflite", sha256="0" * 64, bytes=1, id=VariantId(GraphKind(graph), QuantMode(mode)),
+                            input=None, output=None, ops=[{"name": o, "version": 1} for o in ops],
+                            errors={"test_closed_loop_rmse": rmse}, runtimes={})
 
     variants = {"float32": variant("float32", "window", 0.01), "int8": variant("int8", "window", 0.05),
                 "int16x8": variant("int16x8", "window", 0.012),
@@ -256,20 +258,20 @@ def test_integer_checks_warn_on_drift_and_float_islands():
     # ar and a highway cannot be trained with --normalize: the line does not suggest it
     linear = _integer_checks({k: variants[k] for k in ("float32", "int8")}, normalizable=False)
     assert linear[0].endswith("; try int16x8 (docs/guide/export-and-quantization.md: int8 and the closed loop)")
-    assert variants["int16x8"]["errors"]["closed_loop_rmse_ratio_vs_float32"] == pytest.approx(1.2)
+    assert variants["int16x8"].errors["closed_loop_rmse_ratio_vs_float32"] == pytest.approx(1.2)
     # a float32 export exact to float32 rounding (ar on an exact recurrence; signal magnitude 25):
     # a ratio of ~100,000x says nothing, the line says the float32 is exact instead
     exact = {"float32": variant("float32", "window", 1.83e-7), "int8": variant("int8", "window", 0.0249)}
     line = _integer_checks(exact, normalizable=False, magnitude=25.0)[0]
     assert line.startswith("int8: closed-loop RMSE vs truth 0.0249, while the float32 export's (1.83e-07) is exact")
-    assert "x the float32" not in line and not exact["int8"]["closed_loop_within_bound"]
+    assert "x the float32" not in line and not exact["int8"].closed_loop_within_bound
     # the same errors on a signal of magnitude 0.1 are not float32 rounding: the ratio stays
     assert " is 136065.6x the float32 export's" in _integer_checks(exact, magnitude=0.1)[0]
-    assert variants["int8"]["full_integer"] and not variants["step-int8"]["full_integer"]
-    assert "full_integer" not in variants["float32"]
+    assert variants["int8"].full_integer and not variants["step-int8"].full_integer
+    assert variants["float32"].get("full_integer") is None  # not written
     # the label that marks which integer variant holds the closed loop (1.5x the float32 export's)
-    assert variants["int16x8"]["closed_loop_within_bound"] and variants["step-int8"]["closed_loop_within_bound"]
-    assert not variants["int8"]["closed_loop_within_bound"]
+    assert variants["int16x8"].closed_loop_within_bound and variants["step-int8"].closed_loop_within_bound
+    assert not variants["int8"].closed_loop_within_bound
 
 
 def test_integer_modes_are_converted_again_while_a_float_island_remains(tiny_bundle):

@@ -10,6 +10,7 @@ import pytest
 from conftest import GRAPH_STEPS, cli
 
 from edge_forecast.bundle import load_bundle
+from edge_forecast.contracts.bundle import VariantId
 from edge_forecast.edge import Forecaster
 from edge_forecast.edge.step import StepModel
 
@@ -26,8 +27,9 @@ def test_graph_variants_and_state_records(graph_bundle):
         states = ["h", "c"] if model == "lstm" else ["h"]
         for name in GRAPH_VARIANTS:
             v = bundle.variant(model, name)
-            graph, mode = name.split("-")
-            assert v["graph"] == graph and v["mode"] == mode
+            variant = VariantId.parse(name)
+            graph, mode = variant.graph.value, variant.mode.value
+            assert (v["graph"], v["mode"]) == (graph, mode) and graph != "window"
             assert "WHILE" not in {op["name"] for op in v["ops"]}
             assert v["runtimes"]["litert"]["ok"] is True
             if graph == "rollout":

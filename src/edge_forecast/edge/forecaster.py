@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_forecast.bundle import Bundle, GraphKind, load_bundle, runtime_status, variant_key
+from edge_forecast.bundle import Bundle, GraphKind, VariantId, load_bundle, runtime_status
 from edge_forecast.edge.artifact import SlidingWindow, WindowModel
 from edge_forecast.edge.first_invoke import first_invoke_verdict
 from edge_forecast.edge.runtime import Runtime, resolve_runtime
@@ -111,6 +111,7 @@ class Forecaster:
         # unknown variant -> UserError; and a damaged file of this variant is an error now, even
         # if a step or rollout graph will do the work (a bundle copied badly should not run)
         self._window_path = self.bundle.artifact_path(self.model_name, self.variant_name)
+        self.mode = self.bundle.variant_id(self.model_name, self.variant_name).mode  # every graph's
         if threads is not None and not 1 <= threads <= MAX_THREADS:
             raise UserError(f"threads must be between 1 and {MAX_THREADS}, got {threads}")
         self.runtime = resolve_runtime(runtime)
@@ -146,17 +147,20 @@ class Forecaster:
             raise UserError(f"{entry['file']} takes a window of {model.window}, bundle.json says {self.bundle.window}")
         return model
 
+    def _variant(self, graph: str) -> VariantId:
+        """This forecaster's mode in `graph` (a GraphKind value)."""
+        return VariantId(GraphKind(graph), self.mode)
+
     def has_graph(self, graph: str) -> bool:
-        return variant_key(graph, self.variant_name) in self.bundle.variants(self.model_name)
+        return self._variant(graph) in self.bundle.variant_ids(self.model_name)
 
     def _graph_model(self, graph: str) -> StepModel | RolloutModel:
         """Load (once) the step / stream / rollout variant of this mode, or a one-line error."""
         if graph in self._loaded:
             return self._loaded[graph]
-        key = variant_key(graph, self.variant_name)
-        if key not in self.bundle.variants(self.model_name):
-            have = sorted({v["graph"] for v in self.bundle.model(self.model_name)["variants"].values()
-                           if v["mode"] == self.bundle.variant(self.model_name, self.variant_name)["mode"]})
+        key = self._variant(graph)
+        if not self.has_graph(graph):
+            have = sorted({v.graph.value for v in self.bundle.variant_ids(self.model_name) if v.mode is self.mode})
             model = self.bundle.model(self.model_name)
             stateless = graph in (GraphKind.STEP.value, GraphKind.STREAM.value) and (
                 model["kind"] == "ar" or model.get("highway"))  # the linear path carries no recurrent state
@@ -165,7 +169,7 @@ class Forecaster:
                             f"{', '.join(have)} ({hint})")
         entry = self.bundle.variant(self.model_name, key)
         path = self.bundle.artifact_path(self.model_name, key)
-        self._refuse_known_failure(key, entry, path)
+        self._refuse_known_failure(key.key, entry, path)
         try:
             if graph == GraphKind.ROLLOUT.value:
                 self._loaded[graph] = RolloutModel.from_file(path, self.runtime, self._threads)
@@ -242,7 +246,7 @@ class Forecaster:
         """Signal values the input tensor of `graph` (default: the one updates run on) represents."""
         if self.normalization.per_step:  # the input sees each window on its own map: no fixed signal range
             return None
-        key = variant_key(graph or self.stepper_graph or GraphKind.WINDOW.value, self.variant_name)
+        key = self._variant(graph or self.stepper_graph or GraphKind.WINDOW.value)
         return input_range(self.bundle, self.bundle.variant(self.model_name, key), self._origin)
 
     def _count_out_of_range(self, values: np.ndarray, graph: str) -> None:
@@ -349,13 +353,16 @@ class Forecaster:
 
 
 def _split_variant(variant: str | None, graph: str) -> tuple[str | None, str]:
-    """'step-int8' -> ('int8', 'step'); the graph in the name must agree with `graph`."""
+    """'step-int8' -> ('int8', 'step'); the graph in the name must agree with `graph`. A name
+    that is no variant is left to the bundle's list of variants to refuse."""
     if graph not in GRAPH_CHOICES:
         raise UserError(f"unknown graph {graph!r}; valid: {', '.join(GRAPH_CHOICES)}")
-    if variant and "-" in variant:
-        named, mode = variant.split("-", 1)
-        if named in GRAPH_CHOICES[1:]:
-            if graph not in ("auto", named):
-                raise UserError(f"--variant {variant} is a {named} graph but --graph is {graph}")
-            return mode, named
-    return variant, graph
+    try:
+        named = VariantId.parse(variant) if variant else None
+    except ValueError:
+        return variant, graph
+    if named is None or named.key == variant and named.graph is GraphKind.WINDOW:  # a mode alone
+        return variant, graph
+    if graph not in ("auto", named.graph.value):
+        raise UserError(f"--variant {variant} is a {named.graph.value} graph but --graph is {graph}")
+    return named.mode.value, named.graph.value

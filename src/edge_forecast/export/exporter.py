@@ -16,18 +16,20 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_forecast.bundle import (
-    BUNDLE_FILE,
-    BUNDLE_FORMAT,
-    BUNDLE_MINOR,
-    BUNDLE_VERSION,
-    GraphKind,
-    truth_figure,
-    truth_key,
-    validate_bundle_dict,
-    variant_key,
-)
+from edge_forecast.bundle import truth_figure, truth_key
 from edge_forecast.children import run_job
+from edge_forecast.contracts.bundle import (
+    ABSENT,
+    BUNDLE_FILE,
+    BundleDocument,
+    Evaluation,
+    GraphKind,
+    ModelEntry,
+    RuntimeRecord,
+    TensorSpec,
+    VariantEntry,
+    VariantId,
+)
 from edge_forecast.contracts.jobs import ConvertJob, ProbeJob, VerifyItem, VerifyJob
 from edge_forecast.contracts.run_record import Backtest, ModelRecord, RunRecord
 from edge_forecast.edge.runtime import MICRO, Runtime, available_runtimes, runtime_version
@@ -149,10 +151,10 @@ def export_bundle(run: Path, out: Path, models: str | None = None, quant: str | 
         data.rollout_horizon = rollout_horizon or data.steps
         data.step_state = step_state
         data.bias_correction = bias_correction
-        graph_items = _graph_items(record, chosen, extra_graphs, modes, echo)
-        converted = _convert_all(Path(run), data, chosen, modes, echo, graph_items)
+        variants = _variants(record, chosen, extra_graphs, modes, echo)
+        converted = _convert_all(Path(run), data, chosen, echo, variants)
         with staged_dir(out, force, "bundle") as stage:
-            result = _assemble(data, chosen, modes, converted, stage, probe_pythons, echo, graph_items)
+            result = _assemble(data, chosen, converted, stage, probe_pythons, echo, variants)
             if not result.artifacts:
                 raise UserError("no artifact converted and verified; nothing was written: " + "; ".join(result.failures))
     result.bundle = Path(out)
@@ -172,11 +174,12 @@ def unsupported_graph(entry: ModelRecord, graph: str) -> str | None:
     return None
 
 
-def _graph_items(record: RunRecord, models: list[str], graphs: list[GraphKind], modes: list[QuantMode],
-                 echo) -> dict[str, list[str]]:
-    """Per model, the '<graph>-<mode>' items to convert; a graph no chosen model can have is a
-    UserError, one that only some lack is a line per model."""
-    items: dict[str, list[str]] = {name: [] for name in models}
+def _variants(record: RunRecord, models: list[str], graphs: list[GraphKind], modes: list[QuantMode],
+              echo) -> dict[str, list[VariantId]]:
+    """Per model, the variants to convert: the window graph in every mode, then the other graphs
+    in theirs; a graph no chosen model can have is a UserError, one that only some lack is a line
+    per model."""
+    items = {name: [VariantId(GraphKind.WINDOW, m) for m in modes] for name in models}
     for graph in graphs:
         reasons = {name: unsupported_graph(record.models[name], graph.value) for name in models}
         if all(reasons.values()):
@@ -186,7 +189,7 @@ def _graph_items(record: RunRecord, models: list[str], graphs: list[GraphKind], 
             if reason:
                 echo(f"{name}: no {graph.value} graph: {reason}")
             else:
-                items[name] += [f"{graph.value}-{m.value}" for m in modes if m in GRAPH_MODES]
+                items[name] += [VariantId(graph, m) for m in modes if m in GRAPH_MODES]
     return items
 
 
@@ -256,8 +259,8 @@ def evaluation_start(record: RunRecord, points: int) -> int:
     return test_start if test_start < points else record.window
 
 
-def _convert_all(run: Path, data: _Data, models: list[str], modes: list[QuantMode], echo,
-                 graph_items: dict[str, list[str]]) -> dict[str, dict]:
+def _convert_all(run: Path, data: _Data, models: list[str], echo,
+                 variants: dict[str, list[VariantId]]) -> dict[str, dict]:
     """Convert the models in parallel children (2 cores); item results per model."""
 
     def one(name: str) -> dict:
@@ -275,21 +278,22 @@ def _convert_all(run: Path, data: _Data, models: list[str], modes: list[QuantMod
             step_state=data.step_state, bias_correction=data.bias_correction,
             sequence=str(data.work / "sequence.npy"), stream_sequence=str(data.work / "stream_sequence.npy"),
         )
-        echo(f"converting {name}: {', '.join([m.value for m in modes] + graph_items[name])}")
-        return run_job("edge_forecast.export.worker", job, ["reference"] + [m.value for m in modes] + graph_items[name],
+        echo(f"converting {name}: {', '.join(v.key for v in variants[name])}")
+        return run_job("edge_forecast.export.worker", job, ["reference"] + [v.key for v in variants[name]],
                        CONVERT_TIMEOUT_S, job_dir=data.work)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         return dict(zip(models, pool.map(one, models), strict=True))
 
 
-def _assemble(data: _Data, models: list[str], modes: list[QuantMode], converted: dict, stage: Path,
-              probe_pythons: list[str], echo, graph_items: dict[str, list[str]]) -> ExportResult:
+def _assemble(data: _Data, models: list[str], converted: dict, stage: Path, probe_pythons: list[str], echo,
+              chosen: dict[str, list[VariantId]]) -> ExportResult:
     result = ExportResult(bundle=None)
-    doc_models: dict[str, dict] = {}
+    doc_models: dict[str, ModelEntry] = {}
     truth = data.truth
-    every_item = sorted({item for items in graph_items.values() for item in items})
-    checks = _verify_all(data, models, [m.value for m in modes] + every_item, converted, echo)
+    every = {v for items in chosen.values() for v in items}
+    window = [v for v in chosen[models[0]] if v.graph is GraphKind.WINDOW]  # every model's, in order
+    checks = _verify_all(data, models, window + sorted(every - set(window), key=lambda v: v.key), converted, echo)
     for name in models:
         items = converted[name]
         ref_item = items.get("reference", {"ok": False, "error": "not run"})
@@ -303,19 +307,16 @@ def _assemble(data: _Data, models: list[str], modes: list[QuantMode], converted:
         keras_loop = data.origin.inverse(refs["closed_loop"])
         stream_loop = data.origin.inverse(refs["stream_closed_loop"])
         variants = {}
-        for mode in modes:
-            variant = _verify_one(name, mode, items.get(mode.value, {}), checks, data, stage, truth, result, echo)
-            if variant:
-                variants[mode.value] = variant
-        for item in graph_items[name]:
-            variant = _verify_graph(name, item, items.get(item, {}), checks, data, stage, truth, result, echo)
-            if variant:
-                variants[item] = variant
+        for variant in chosen[name]:
+            verify = _verify_one if variant.graph is GraphKind.WINDOW else _verify_graph
+            found = verify(name, variant, items.get(variant.key, {}), checks, data, stage, truth, result, echo)
+            if found:
+                variants[variant.key] = found
         if variants:
-            doc_models[name] = {
-                "kind": entry.kind, "units": entry.units, "params": entry.params,
-                "training": training, **({"highway": entry.highway} if entry.highway else {}),
-                "keras": {
+            doc_models[name] = ModelEntry(
+                kind=entry.kind, units=entry.units, params=entry.params,
+                training=training, highway=entry.highway if entry.highway else ABSENT,
+                keras={
                     "closed_loop": [float(v) for v in keras_loop],
                     data.truth_key("closed_loop_rmse"): _vs_truth(keras_loop, truth),
                     "stream_closed_loop": [float(v) for v in stream_loop],
@@ -324,8 +325,8 @@ def _assemble(data: _Data, models: list[str], modes: list[QuantMode], converted:
                         data.norm.inverse(refs["eval_windows"], *(m[:, 0] for m in data.eval_map)))],
                     "test": _test_metrics(entry.test),
                 },
-                "variants": variants,
-            }
+                variants=variants,
+            )
     _probe_runtimes(stage, data.work, doc_models, probe_pythons, echo)
     if doc_models:  # what the figures of the lines below are: units, reference, data
         echo("max|err| (one step) and closed-loop RMSE: against the Keras model, in signal units, over "
@@ -334,22 +335,23 @@ def _assemble(data: _Data, models: list[str], modes: list[QuantMode], converted:
     for name, model in doc_models.items():
         # --normalize is refused with ar and a highway (their least-squares start), so not suggested
         # there, nor where the run already renormalizes every step (auto's perstep on a drifting signal)
-        normalizable = model["kind"] != "ar" and not model.get("highway") and not data.norm.per_step
-        warnings = _integer_checks(model["variants"], normalizable=normalizable, magnitude=float(np.max(np.abs(truth))))
-        for mode, variant in model["variants"].items():
-            result.artifacts.append({"model": name, "mode": mode, **variant})
-            echo(_artifact_line(name, mode, variant))
+        normalizable = model.kind != "ar" and not model.highway and not data.norm.per_step
+        warnings = _integer_checks(model.variants, normalizable=normalizable, magnitude=float(np.max(np.abs(truth))))
+        for key, variant in model.variants.items():
+            result.artifacts.append({"model": name, "mode": key, **variant.to_dict()})
+            echo(_artifact_line(variant))
         for line in warnings:
             result.warnings.append(f"{name} {line}")
             echo(f"warning: {name} {line}")
     if doc_models:
-        doc = _document(data, doc_models)
-        validate_bundle_dict(doc)
+        doc = _document(data, doc_models).to_dict()
+        BundleDocument.from_dict(doc)  # what a device will read, checked as it will be
         write_json_atomic(stage / BUNDLE_FILE, doc)
     return result
 
 
-def _verify_all(data: _Data, models: list[str], variants: list[str], converted: dict, echo) -> dict[str, Verification]:
+def _verify_all(data: _Data, models: list[str], variants: list[VariantId], converted: dict,
+                echo) -> dict[str, Verification]:
     """Every converted artifact loaded, run and compared with Keras in child processes (a runtime
     crash or hang fails that artifact only); MODEL/VARIANT -> its Verification."""
     items: dict[str, VerifyItem] = {}
@@ -359,10 +361,10 @@ def _verify_all(data: _Data, models: list[str], variants: list[str], converted: 
             continue
         stream_trained = data.record.models[name].training == "stream"
         for variant in variants:
-            if found.get(variant, {}).get("ok"):
-                graph, mode = variant.split("-", 1) if "-" in variant else ("window", variant)
-                items[f"{name}/{variant}"] = VerifyItem(file=found[variant]["file"], graph=graph, mode=mode,
-                                                        stream_trained=stream_trained)
+            if found.get(variant.key, {}).get("ok"):
+                items[f"{name}/{variant.key}"] = VerifyItem(
+                    file=found[variant.key]["file"], graph=variant.graph.value, mode=variant.mode.value,
+                    stream_trained=stream_trained)
     if not items:
         return {}
     job = VerifyJob(work=str(data.work), unit_scale=data.unit_scale, items=items,
@@ -379,21 +381,21 @@ def _verify_all(data: _Data, models: list[str], variants: list[str], converted: 
     return checks
 
 
-def _verify_one(name: str, mode: QuantMode, item: dict, checks: dict, data: _Data, stage: Path,
-                truth: np.ndarray, result: ExportResult, echo) -> dict | None:
-    check = _checked(f"{name} {mode.value}", item, checks.get(f"{name}/{mode.value}"), data, stage, result, echo)
+def _verify_one(name: str, variant: VariantId, item: dict, checks: dict, data: _Data, stage: Path,
+                truth: np.ndarray, result: ExportResult, echo) -> VariantEntry | None:
+    """A window graph's entry: its checks and its closed loop against the truth."""
+    check = _checked(f"{name} {variant}", item, checks.get(f"{name}/{variant}"), data, stage, result, echo)
     if check is None:
         return None
     loop = data.origin.inverse(check.closed_loop)
     errors = {**check.errors, data.truth_key("closed_loop_rmse"): _vs_truth(loop, truth)}
-    return _variant_record(item, stage, mode, "window", check, errors)
+    return _variant_record(item, stage, variant, check, errors)
 
 
-def _verify_graph(name: str, item: str, found: dict, checks: dict, data: _Data, stage: Path,
-                  truth: np.ndarray, result: ExportResult, echo) -> dict | None:
-    graph, mode_name = item.split("-", 1)
-    mode = QuantMode(mode_name)
-    check = _checked(f"{name} {item}", found, checks.get(f"{name}/{item}"), data, stage, result, echo)
+def _verify_graph(name: str, variant: VariantId, found: dict, checks: dict, data: _Data, stage: Path,
+                  truth: np.ndarray, result: ExportResult, echo) -> VariantEntry | None:
+    """A step, rollout or stream graph's entry: its closed loop against Keras's and the truth."""
+    check = _checked(f"{name} {variant}", found, checks.get(f"{name}/{variant}"), data, stage, result, echo)
     if check is None:
         return None
     errors = dict(check.errors)
@@ -401,7 +403,7 @@ def _verify_graph(name: str, item: str, found: dict, checks: dict, data: _Data, 
     errors[data.truth_key("closed_loop_rmse")] = _vs_truth(loop, truth)
     # the window graph's one-step fields, so tables that read them keep working
     errors.setdefault("one_step_max_abs", errors["closed_loop_max_abs_vs_keras"])
-    return {**_variant_record(found, stage, mode, graph, check, errors), **check.extra}
+    return _variant_record(found, stage, variant, check, errors, check.extra)
 
 
 def _vs_truth(loop: np.ndarray, truth: np.ndarray) -> float:
@@ -430,17 +432,22 @@ def _checked(label: str, found: dict, check: Verification | None, data: _Data, s
     return None
 
 
-def _variant_record(found: dict, stage: Path, mode: QuantMode, graph: str, check: Verification, errors: dict) -> dict:
+def _variant_record(found: dict, stage: Path, variant: VariantId, check: Verification, errors: dict,
+                    graph_fields: dict | None = None) -> VariantEntry:
+    """The bundle entry of a verified artifact (its runtimes are probed later); `graph_fields`: a
+    step, stream or rollout graph's `rows`, `state`, `tensors`, `state_store` or `horizon`."""
     path = stage / found["file"]
-    return {
-        "file": found["file"], "sha256": sha256_file(path), "bytes": path.stat().st_size, "mode": mode.value,
-        "graph": graph, "input": check.input, "output": check.output, "ops": check.ops, "errors": errors,
-        "convert_seconds": found.get("seconds"), "convert_attempts": found.get("attempts", 1), "runtimes": {},
-        **({"output_bias": found["output_bias"]} if found.get("output_bias") else {}),
-    }
+    where = f"the {variant} variant"
+    return VariantEntry(
+        file=found["file"], sha256=sha256_file(path), bytes=path.stat().st_size, id=variant,
+        input=TensorSpec.from_dict(check.input, f"{where}.input"),
+        output=TensorSpec.from_dict(check.output, f"{where}.output"), ops=check.ops, errors=errors, runtimes={},
+        convert_seconds=found.get("seconds"), convert_attempts=found.get("attempts", 1),
+        output_bias=found.get("output_bias") or ABSENT, **(graph_fields or {}),
+    )
 
 
-def _integer_checks(variants: dict, normalizable: bool = True, magnitude: float = 0.0) -> list[str]:
+def _integer_checks(variants: dict[str, VariantEntry], normalizable: bool = True, magnitude: float = 0.0) -> list[str]:
     """Record, per integer variant, its closed-loop RMSE against the float32 export of the same
     graph and whether it is integer throughout; return the warnings worth a line.
 
@@ -450,22 +457,22 @@ def _integer_checks(variants: dict, normalizable: bool = True, magnitude: float 
     100,000x."""
     warnings = []
     for key, variant in variants.items():
-        if not QuantMode(variant["mode"]).full_integer:
+        if not variant.mode.full_integer:
             continue
-        float_ops = float_islands(variant["ops"])
-        variant["full_integer"] = not float_ops
+        float_ops = float_islands(variant.ops)
+        variant.full_integer = not float_ops
         if float_ops:
             warnings.append(f"{key}: not integer throughout ({', '.join(float_ops)} inside: part of the graph "
                             "runs in float32); an integer-only accelerator cannot run it as is")
-        reference = variants.get(variant_key(variant["graph"], QuantMode.FLOAT32.value))
+        reference = variants.get(VariantId(variant.graph, QuantMode.FLOAT32).key)
         if reference is None:
             continue
-        base = truth_figure(reference["errors"], "closed_loop_rmse")
-        got = truth_figure(variant["errors"], "closed_loop_rmse")
+        base = truth_figure(reference.errors, "closed_loop_rmse")
+        got = truth_figure(variant.errors, "closed_loop_rmse")
         ratio = got / base if base > 0 else None if got > 0 else 1.0  # None: JSON has no inf
-        variant["errors"]["closed_loop_rmse_ratio_vs_float32"] = ratio
+        variant.errors["closed_loop_rmse_ratio_vs_float32"] = ratio
         # the label a user (or `run`) can choose by: does this integer variant hold the closed loop?
-        variant["closed_loop_within_bound"] = ratio is not None and ratio <= CLOSED_LOOP_RATIO_WARN
+        variant.closed_loop_within_bound = ratio is not None and ratio <= CLOSED_LOOP_RATIO_WARN
         if ratio is None or ratio > CLOSED_LOOP_RATIO_WARN:
             if base <= FLOAT32_EXACT * magnitude:
                 versus = f", while the float32 export's ({base:.3g}) is exact to float32 rounding (no ratio bounds it)"
@@ -474,14 +481,14 @@ def _integer_checks(variants: dict, normalizable: bool = True, magnitude: float 
             warnings.append(f"{key}: closed-loop RMSE vs truth {got:.3g}{versus}; the closed loop accumulates its rounding"
                             + (("; try train --normalize perstep, or int16x8" if normalizable else "; try int16x8")
                                + " (docs/guide/export-and-quantization.md: int8 and the closed loop)"
-                               if variant["mode"] == "int8" and variant["graph"] == GraphKind.WINDOW.value else ""))
+                               if variant.id == VariantId(GraphKind.WINDOW, QuantMode.INT8) else ""))
     return warnings
 
 
-def _probe_runtimes(stage: Path, work: Path, models: dict, probe_pythons: list[str], echo) -> None:
+def _probe_runtimes(stage: Path, work: Path, models: dict[str, ModelEntry], probe_pythons: list[str], echo) -> None:
     """Record, per artifact, runtime and platform, whether it loads and runs (each in a child; a
     --probe-python may be another machine's, e.g. an emulated arm64 one: scripts/arm64.py)."""
-    files = [v["file"] for m in models.values() for v in m["variants"].values()]
+    files = [v.file for m in models.values() for v in m.variants.values()]
     if not files:
         return
     host = platform.machine()
@@ -502,9 +509,9 @@ def _probe_runtimes(stage: Path, work: Path, models: dict, probe_pythons: list[s
             found_on[Path(path).name].setdefault(runtime, {})[machine] = {
                 k: v for k, v in res.items() if k in ("ok", "error", "version", "crash")}
     for model in models.values():
-        for variant in model["variants"].values():
-            variant["runtimes"] = {rt: _runtime_record(found_on[variant["file"]].get(rt, {}), host)
-                                   for rt in [r.value for r in Runtime] + [MICRO]}
+        for variant in model.variants.values():
+            variant.runtimes = {rt: RuntimeRecord.from_dict(_runtime_record(found_on[variant.file].get(rt, {}), host))
+                                for rt in [r.value for r in Runtime] + [MICRO]}
 
 
 def _runtime_record(platforms: dict[str, dict], host: str) -> dict:
@@ -536,37 +543,33 @@ def _remote_runtimes(python: str) -> tuple[str, list[str]]:
     return machine, runtimes
 
 
-def _document(data: _Data, models: dict) -> dict:
-    w = data.window
+def _document(data: _Data, models: dict[str, ModelEntry]) -> BundleDocument:
     test = data.segment == "test"
-    return {
-        "format": BUNDLE_FORMAT,
-        "format_version": BUNDLE_VERSION,
-        "format_minor": BUNDLE_MINOR,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "edge_forecast_version": __version__,
-        "converter": {"tensorflow": runtime_version(Runtime.TENSORFLOW), "keras": data.record.versions.get("keras"),
-                      "verified_with": {"litert": runtime_version(Runtime.LITERT)}},
-        "window": w,
-        "scaler": data.scaler.to_dict(),
-        "normalization": data.norm.to_dict(),
-        "context_window": [float(v) for v in data.context_window],
-        "signal": data.record.signal.for_bundle(),
-        "evaluation": {
-            "segment": data.segment,
-            "description": ("the test segment (never seen by training or model selection)" if test else
-                            "in-sample: the run has no test segment; the series after its first window")
-                           + "; context_window is the true window before truth[0]; keras.one_step[i] predicts "
-                             "truth[i] from the true window before it; origins are the run's backtest origins "
-                             "(offsets into truth) that fit in it",
-            "start": data.start,
-            "steps": data.steps,
-            "truth": [float(v) for v in data.truth],
+    return BundleDocument(
+        created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        edge_forecast_version=__version__,
+        converter={"tensorflow": runtime_version(Runtime.TENSORFLOW), "keras": data.record.versions.get("keras"),
+                   "verified_with": {"litert": runtime_version(Runtime.LITERT)}},
+        window=data.window,
+        scaler=data.scaler.to_dict(),
+        normalization=data.norm.to_dict(),
+        context_window=[float(v) for v in data.context_window],
+        signal=data.record.signal.for_bundle(),
+        evaluation=Evaluation(
+            segment=data.segment,
+            description=("the test segment (never seen by training or model selection)" if test else
+                         "in-sample: the run has no test segment; the series after its first window")
+                        + "; context_window is the true window before truth[0]; keras.one_step[i] predicts "
+                          "truth[i] from the true window before it; origins are the run's backtest origins "
+                          "(offsets into truth) that fit in it",
+            start=data.start,
+            steps=data.steps,
+            truth=[float(v) for v in data.truth],
             **_backtest_origins(data),
-        },
-        "models": models,
-        "baselines": _baselines(data),
-    }
+        ),
+        models=models,
+        baselines=_baselines(data),
+    )
 
 
 def _backtest_origins(data: _Data) -> dict:
@@ -599,14 +602,14 @@ def _baselines(data: _Data) -> dict:
     return out
 
 
-def _artifact_line(name: str, mode: str, v: dict) -> str:
+def _artifact_line(v: VariantEntry) -> str:
     host = platform.machine()
-    ok = [r for r, s in v["runtimes"].items() if s.get("ok")]
-    bad = [r if m == host else f"{r} on {m}" for r, s in v["runtimes"].items()
+    ok = [r for r, s in v.runtimes.items() if s.get("ok")]
+    bad = [r if m == host else f"{r} on {m}" for r, s in v.runtimes.items()
            for m, p in s.get("platforms", {}).items() if p.get("ok") is False]
     runtimes = ",".join(ok) + (f" (fails: {','.join(bad)})" if bad else "")
-    e = v["errors"]
-    return (f"saved {v['file']} ({v['bytes'] / 1024:.1f} KB)  max|err| {e['one_step_max_abs']:.2g}  "
+    e = v.errors
+    return (f"saved {v.file} ({v.bytes / 1024:.1f} KB)  max|err| {e['one_step_max_abs']:.2g}  "
             f"closed-loop RMSE vs Keras {e['closed_loop_rmse_vs_keras']:.2g}  runtimes {runtimes}  "
             f"in {v.get('convert_seconds') or 0:.1f} s" + _bias_note(v.get("output_bias")))
 

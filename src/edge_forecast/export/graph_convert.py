@@ -17,17 +17,9 @@ from edge_forecast.export.graphs import (
     build_stream_model,
     state_names,
 )
-from edge_forecast.export.modes import QuantMode
+from edge_forecast.export.modes import QuantMode, configure_converter
 
 CALIBRATION_STATES = 300
-
-
-def parse_item(item: str) -> tuple[GraphKind, QuantMode] | None:
-    """'step-int8' -> (STEP, INT8); a plain mode (window graph) -> None."""
-    if "-" not in item:
-        return None
-    graph, mode = item.split("-", 1)
-    return GraphKind(graph), QuantMode(mode)
 
 
 def build(job: ConvertJob, trained, graph: GraphKind):
@@ -93,22 +85,17 @@ def convert(job: ConvertJob, model, graph: GraphKind, mode: QuantMode) -> bytes:
         else:
             # by name: a list would follow the signature's sorted input order (c, h, x), not the model's
             samples = visited_inputs(job, model, graph)
-        _full_int8(converter, samples)
+        _calibrated(converter, mode, samples)
     return converter.convert()
 
 
-def _full_int8(converter, samples: list) -> None:
-    """Full-integer int8 conversion with int8 input and output, calibrated on `samples`."""
-    import tensorflow as tf
+def _calibrated(converter, mode: QuantMode, samples: list) -> None:
+    """`mode`'s converter settings, its representative dataset `samples`."""
 
     def representative():
         yield from samples
 
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
+    configure_converter(converter, mode, representative)
 
 
 def _convert_state_inside(job: ConvertJob, model, graph: GraphKind, mode: QuantMode) -> bytes:
@@ -135,6 +122,6 @@ def _convert_state_inside(job: ConvertJob, model, graph: GraphKind, mode: QuantM
             samples = []
             for feed in visited_inputs(job, model, graph):
                 samples += [(load, {n: feed[n] for n in names}), (step, {"x": feed["x"]}), (save, {"x": feed["x"]})]
-            _full_int8(converter, samples)
+            _calibrated(converter, mode, samples)
             converter._experimental_variable_quantization = True
         return converter.convert()

@@ -17,7 +17,7 @@ All graphs take model-unit floats; the quantization of their tensors is the conv
 
 from __future__ import annotations
 
-from edge_forecast.bundle import GraphKind  # noqa: F401  (re-exported: the graph names live with the bundle)
+from edge_forecast.contracts.bundle import GraphKind  # noqa: F401  (re-exported: the graph names live with the bundle)
 from edge_forecast.train.keras_env import quiet_tensorflow
 
 quiet_tensorflow()

@@ -1,22 +1,61 @@
-"""Quantization modes and their verification limits."""
+"""Quantization modes: the converter's settings per mode and the verification limits."""
 
 from __future__ import annotations
 
-from enum import Enum
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
+from edge_forecast.contracts.bundle import QuantMode
 from edge_forecast.errors import parse_choices
 
+__all__ = ["QuantMode", "CONVERTER_SETTINGS", "ConverterSettings", "configure_converter", "parse_modes",
+           "MAX_ABS_LIMIT", "CLOSED_LOOP_RATIO_WARN"]
 
-class QuantMode(str, Enum):
-    FLOAT32 = "float32"      # no quantization
-    FLOAT16 = "float16"      # float16 weights, float compute
-    DYNAMIC = "dynamic"      # int8 weights, activations quantized on the fly
-    INT8 = "int8"            # full integer, int8 input/output tensors (microcontrollers)
-    INT16X8 = "int16x8"      # int16 activations, int8 weights, int16 input/output
 
-    @property
-    def full_integer(self) -> bool:
-        return self in (QuantMode.INT8, QuantMode.INT16X8)
+@dataclass(frozen=True)
+class ConverterSettings:
+    """What a mode sets on a tf.lite.TFLiteConverter (names of TensorFlow attributes, resolved in
+    the conversion child, so this table costs no TensorFlow import)."""
+
+    optimize: bool = False              # tf.lite.Optimize.DEFAULT
+    supported_types: tuple[str, ...] = ()  # tf dtypes of target_spec.supported_types
+    ops_set: str | None = None          # the one tf.lite.OpsSet of target_spec.supported_ops
+    io_type: str | None = None          # inference input and output tf dtype
+    calibrated: bool = False            # needs a representative dataset
+
+
+# One table for every graph: the window graph's conversion (worker.py) and the step / rollout /
+# stream graphs' (graph_convert.py) read their mode's settings here.
+CONVERTER_SETTINGS = {
+    QuantMode.FLOAT32: ConverterSettings(),
+    QuantMode.FLOAT16: ConverterSettings(optimize=True, supported_types=("float16",)),
+    QuantMode.DYNAMIC: ConverterSettings(optimize=True),
+    QuantMode.INT8: ConverterSettings(optimize=True, ops_set="TFLITE_BUILTINS_INT8", io_type="int8",
+                                      calibrated=True),
+    QuantMode.INT16X8: ConverterSettings(optimize=True, io_type="int16", calibrated=True,
+                                         ops_set="EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8"),
+}
+
+
+def configure_converter(converter, mode: QuantMode, samples: Callable[[], Iterable] | None = None) -> None:
+    """Set `mode`'s settings on `converter`; `samples` yields the representative dataset of a
+    calibrated (full-integer) mode."""
+    import tensorflow as tf
+
+    settings = CONVERTER_SETTINGS[mode]
+    if settings.optimize:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if settings.supported_types:
+        converter.target_spec.supported_types = [getattr(tf, t) for t in settings.supported_types]
+    if settings.calibrated:
+        if samples is None:
+            raise ValueError(f"{mode.value} needs calibration samples")
+        converter.representative_dataset = samples
+    if settings.ops_set:
+        converter.target_spec.supported_ops = [getattr(tf.lite.OpsSet, settings.ops_set)]
+    if settings.io_type:
+        converter.inference_input_type = getattr(tf, settings.io_type)
+        converter.inference_output_type = getattr(tf, settings.io_type)
 
 
 # Largest one-step and closed-loop |TFLite - Keras| (model units) an artifact may have, or None

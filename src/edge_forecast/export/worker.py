@@ -1,7 +1,8 @@
 """Child process: rebuild the inference graph of one model and convert it, one mode at a time.
 
 Usage: python -m edge_forecast.export.worker JOB.json ITEM [ITEM ...]
-Items are "reference" (Keras outputs for verification) and quantization modes. Each finished item
+Items are "reference" (Keras outputs for verification) and variants by their bundle.json name
+("int8" for the window graph, "step-int8" for the others: contracts.bundle.VariantId). Each finished item
 is reported with children.emit; a crash ends the child and the parent records the failed item.
 """
 
@@ -15,11 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from edge_forecast.children import emit, read_job
+from edge_forecast.contracts.bundle import GraphKind, QuantMode, VariantId
 from edge_forecast.contracts.jobs import ConvertJob
 from edge_forecast.export.bias_correction import corrected
-from edge_forecast.export.graph_convert import build, convert, parse_item, stream_reference
-from edge_forecast.export.graphs import GraphKind
-from edge_forecast.export.modes import QuantMode
+from edge_forecast.export.graph_convert import build, convert, stream_reference
+from edge_forecast.export.modes import configure_converter
 from edge_forecast.export.ops import float_islands
 from edge_forecast.forecast import closed_loop, max_abs
 from edge_forecast.normalization import Normalization
@@ -84,26 +85,12 @@ def _convert(job: ConvertJob, clone, mode: QuantMode, calib: np.ndarray | None =
     """One conversion of the window graph; `calib`: full-integer modes' calibration windows."""
     import tensorflow as tf
 
+    def representative():
+        for i in range(len(calib)):
+            yield [calib[i : i + 1]]
+
     converter = tf.lite.TFLiteConverter.from_keras_model(clone)
-    if mode is not QuantMode.FLOAT32:
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if mode is QuantMode.FLOAT16:
-        converter.target_spec.supported_types = [tf.float16]
-    if mode.full_integer:
-
-        def representative():
-            for i in range(len(calib)):
-                yield [calib[i : i + 1]]
-
-        converter.representative_dataset = representative
-        if mode is QuantMode.INT8:
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            converter.inference_input_type = tf.int8
-            converter.inference_output_type = tf.int8
-        else:
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
-            converter.inference_input_type = tf.int16
-            converter.inference_output_type = tf.int16
+    configure_converter(converter, mode, representative if calib is not None else None)
     return converter.convert()
 
 
@@ -140,8 +127,8 @@ def _convert_window(job: ConvertJob, clone, mode: QuantMode) -> tuple[bytes, int
     return corrected(convert, clone, job.kind, calib)
 
 
-def _convert_graph(job: ConvertJob, trained, graph_item: tuple, graphs: dict, started: float) -> dict:
-    graph, mode = graph_item
+def _convert_graph(job: ConvertJob, trained, variant: VariantId, graphs: dict, started: float) -> dict:
+    graph, mode = variant.graph, variant.mode
     if graph not in graphs:
         graphs[graph] = build(job, trained, graph)
         if graph is GraphKind.STREAM:
@@ -174,11 +161,11 @@ def main(argv: list[str]) -> int:
             if item == "reference":
                 emit(item, **_reference(job, trained, clone))
                 continue
-            graph_item = parse_item(item)
-            if graph_item is not None:
-                emit(item, **_convert_graph(job, trained, graph_item, graphs, started))
+            variant = VariantId.parse(item)
+            if variant.graph is not GraphKind.WINDOW:
+                emit(item, **_convert_graph(job, trained, variant, graphs, started))
                 continue
-            mode = QuantMode(item)
+            mode = variant.mode
             blob, attempts, bias = _convert_window(job, clone, mode)
             path = Path(job.out_dir) / f"{job.kind}.{mode.value}.tflite"
             path.write_bytes(blob)

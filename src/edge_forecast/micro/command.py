@@ -38,7 +38,7 @@ from edge_forecast.micro.resolver import resolver_lines
 from edge_forecast.micro.strip import strip_model
 from edge_forecast.tflite_file import operators_of
 
-DEFAULT_GRAPHS = (GraphKind.WINDOW.value, GraphKind.STEP.value, GraphKind.STREAM.value)
+DEFAULT_GRAPHS = (GraphKind.WINDOW, GraphKind.STEP, GraphKind.STREAM)
 CHECK_TIMEOUT_S = 300.0
 FLOAT_TOLERANCE = 1e-5   # signal units, as export's float32 check
 INTEGER_TOLERANCE = 1.0  # output quantization steps
@@ -86,8 +86,8 @@ def micro_bundle(bundle: str | Path, models: str | None = None, variants: str | 
             for key, record in result.records.items():
                 model, variant = key.split("/", 1)
                 data["models"][model]["variants"][variant]["micro"] = record
-            validate_bundle_dict(data)
-        write_json_atomic(loaded.root / BUNDLE_FILE, data)
+            document = validate_bundle_dict(data)
+        write_json_atomic(loaded.root / BUNDLE_FILE, document.to_dict())
     return result
 
 
@@ -110,7 +110,7 @@ def choose_items(bundle: Bundle, models: str | None, variants: str | None) -> li
                 raise UserError(f"{model}/{variant}: tflite-micro did not run it at export "
                                 f"({status.get('error', 'not checked')}); "
                                 f"variants it ran: {', '.join(runnable) or 'none'}")
-        chosen = wanted or [v for v in runnable if bundle.variant(model, v).get("graph", "window") in DEFAULT_GRAPHS]
+        chosen = wanted or [v for v in runnable if bundle.variant_id(model, v).graph in DEFAULT_GRAPHS]
         items += [(model, v) for v in chosen]
     if not items:
         raise UserError("no variant to export for a microcontroller: tflite-micro ran none of the window, step or "

@@ -1,0 +1,500 @@
+"""bundle.json's document as types (stdlib only): the schema, its one check and its one writer.
+
+`BundleDocument.from_dict` is the only validation of a bundle.json (one-line UserErrors that name
+the first field that does not fit); `to_dict` is what the exporter writes. Fields this module does
+not name are kept (in `extra`) and written back, so a document survives a round trip unchanged.
+The fields are described in docs/reference/bundle.md.
+
+A variant is a `VariantId` (graph kind x quantization mode), parsed once from its name in
+bundle.json (`int8` for the window graph, `step-int8` for the others) or from `--variant`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from edge_forecast.contracts.run_record import TRAINING_KINDS
+from edge_forecast.errors import UserError
+
+BUNDLE_FORMAT = "edge-forecast-bundle"
+BUNDLE_VERSION = 2
+# Minor versions add what older readers may ignore; 1: step / stream variants whose state lives
+# in the interpreter (`state_store`: "variables"). Bundles without `format_minor` are minor 0.
+BUNDLE_MINOR = 1
+BUNDLE_FILE = "bundle.json"
+MICRO_DIR = "micro"
+
+
+class GraphKind(str, Enum):
+    """What a variant's graph computes (bundle.json `graph`)."""
+
+    WINDOW = "window"    # W values in, the next value out (one unrolled invoke per step)
+    STEP = "step"        # exact window forecast at one batched cell step per value (W staggered states)
+    ROLLOUT = "rollout"  # W values in, the H-step closed-loop forecast out in one invoke
+    STREAM = "stream"    # plain recurrent step with carried state (for models trained to stream)
+
+
+class QuantMode(str, Enum):
+    """How a graph is quantized (bundle.json `mode`)."""
+
+    FLOAT32 = "float32"      # no quantization
+    FLOAT16 = "float16"      # float16 weights, float compute
+    DYNAMIC = "dynamic"      # int8 weights, activations quantized on the fly
+    INT8 = "int8"            # full integer, int8 input/output tensors (microcontrollers)
+    INT16X8 = "int16x8"      # int16 activations, int8 weights, int16 input/output
+
+    @property
+    def full_integer(self) -> bool:
+        return self in (QuantMode.INT8, QuantMode.INT16X8)
+
+
+@dataclass(frozen=True)
+class VariantId:
+    """One exported variant: which graph, quantized how. Its `key` is its name in bundle.json."""
+
+    graph: GraphKind
+    mode: QuantMode
+
+    @classmethod
+    def parse(cls, text: str) -> VariantId:
+        """'int8' -> (window, int8); 'step-int8' -> (step, int8); 'window-int8' is (window, int8)
+        too. ValueError for anything else."""
+        graph, dash, mode = str(text).partition("-")
+        try:
+            return cls(GraphKind(graph), QuantMode(mode)) if dash else cls(GraphKind.WINDOW, QuantMode(text))
+        except ValueError:
+            raise ValueError(f"{text!r} is not a variant: a mode ({', '.join(m.value for m in QuantMode)}) or "
+                             f"<graph>-<mode> with a graph of {', '.join(g.value for g in GraphKind)}") from None
+
+    @property
+    def key(self) -> str:
+        """bundle.json's variant name: the mode for window graphs, '<graph>-<mode>' for the others."""
+        return self.mode.value if self.graph is GraphKind.WINDOW else f"{self.graph.value}-{self.mode.value}"
+
+    def __str__(self) -> str:
+        return self.key
+
+
+# What `evaluation` (and every accuracy figure computed on it) covers: the run's test segment, or,
+# for a run without one (the seed preset), the series after its first window, in-sample.
+EVALUATION_SEGMENTS = ("test", "in-sample")
+DTYPES = ("float32", "int8", "int16")
+SCALE_KINDS = ("none", "standard", "minmax")  # signals.ScaleKind
+CONTEXT_KEY, OLD_CONTEXT_KEY = "context_window", "seed_window"
+
+
+class _Absent:
+    """An optional field that the document does not have (None is a value: JSON null)."""
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT: Any = _Absent()
+
+
+def _require(data: Any, schema: dict, where: str) -> None:
+    if not isinstance(data, dict):
+        raise UserError(f"bundle.json: {where} must be an object")
+    for key, kind in schema.items():
+        if key not in data:
+            raise UserError(f"bundle.json: {where} is missing '{key}'")
+        if not isinstance(data[key], kind) or (kind is int and isinstance(data[key], bool)):
+            raise UserError(f"bundle.json: {where}.{key} has the wrong type")
+
+
+def finite_numbers(values: list) -> bool:
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
+
+
+def _optional(data: dict, names: tuple[str, ...]) -> dict:
+    return {name: data.get(name, ABSENT) for name in names}
+
+
+def _rest(data: dict, known: tuple[str, ...]) -> dict:
+    return {k: v for k, v in data.items() if k not in known}
+
+
+def _present(pairs: dict) -> dict:
+    return {k: v for k, v in pairs.items() if v is not ABSENT}
+
+
+class _Entry:
+    """What every record of the document answers: a field by its bundle.json name, as dict.get."""
+
+    extra: dict
+
+    def get(self, name: str, default: Any = None) -> Any:
+        value = getattr(self, name, ABSENT) if name in self.__dataclass_fields__ else self.extra.get(name, ABSENT)
+        return default if value is ABSENT else value
+
+
+@dataclass
+class TensorSpec(_Entry):
+    """An input or output tensor: dtype, shape and its quantization (scale 0: not quantized)."""
+
+    dtype: str
+    shape: list
+    scale: float
+    zero_point: int
+    extra: dict = field(default_factory=dict)
+
+    FIELDS = {"dtype": str, "shape": list, "scale": (int, float), "zero_point": int}
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> TensorSpec:
+        _require(data, cls.FIELDS, where)
+        if data["dtype"] not in DTYPES:
+            raise UserError(f"bundle.json: {where}.dtype must be one of {', '.join(DTYPES)}")
+        return cls(data["dtype"], data["shape"], data["scale"], data["zero_point"], _rest(data, tuple(cls.FIELDS)))
+
+    def to_dict(self) -> dict:
+        return {"dtype": self.dtype, "scale": self.scale, "zero_point": self.zero_point, "shape": self.shape,
+                **self.extra}
+
+
+@dataclass
+class RuntimeRecord(_Entry):
+    """What export found for one runtime: `ok` (true, false, or null when not checked), `error`,
+    `version`, `crash` (the signal's name when the check killed the process) and, on the export
+    host's record, `platforms`: the same per machine (platform.machine())."""
+
+    ok: Any = ABSENT
+    error: Any = ABSENT
+    version: Any = ABSENT
+    crash: Any = ABSENT
+    platforms: dict[str, RuntimeRecord] | Any = ABSENT
+    extra: dict = field(default_factory=dict)
+
+    NAMES = ("ok", "error", "version", "crash", "platforms")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RuntimeRecord:
+        found = _optional(data, cls.NAMES)
+        if found["platforms"] is not ABSENT:
+            found["platforms"] = {m: cls.from_dict(p) for m, p in found["platforms"].items()}
+        return cls(**found, extra=_rest(data, cls.NAMES))
+
+    def to_dict(self) -> dict:
+        platforms = ABSENT if self.platforms is ABSENT else {m: p.to_dict() for m, p in self.platforms.items()}
+        return _present({"ok": self.ok, "version": self.version, "error": self.error, "crash": self.crash,
+                         **self.extra, "platforms": platforms})
+
+
+@dataclass
+class MicroEntry:
+    """A variant's microcontroller copy (written by `edge-forecast micro`); kept as its fields."""
+
+    fields: dict
+
+    FIELDS = {
+        "file": str, "source": str, "header": str, "sha256": str, "flash_bytes": int, "arena_bytes": int,
+        "arena_margin": (int, float), "arena_reserve_bytes": int, "ops": list, "resolver": list,
+        "tensors": dict, "verified": dict,
+    }
+
+    @classmethod
+    def from_dict(cls, micro: Any, where: str) -> MicroEntry:
+        _require(micro, cls.FIELDS, where)
+        for key in ("file", "source", "header"):
+            path = micro[key]
+            if (not path.startswith(MICRO_DIR + "/") or "\\" in path or ".." in path.split("/")
+                    or path.count("/") != 1):
+                raise UserError(f"bundle.json: {where}.{key} must be a file name inside {MICRO_DIR}/")
+        if min(micro["flash_bytes"], micro["arena_bytes"]) < 1 or micro["arena_reserve_bytes"] < micro["arena_bytes"]:
+            raise UserError(f"bundle.json: {where} needs positive flash_bytes and arena_bytes, "
+                            "arena_reserve_bytes >= arena_bytes")
+        if not isinstance(micro["verified"].get("ok"), bool):
+            raise UserError(f"bundle.json: {where}.verified.ok must be true or false")
+        return cls(dict(micro))
+
+    def to_dict(self) -> dict:
+        return dict(self.fields)
+
+
+@dataclass
+class VariantEntry(_Entry):
+    """One artifact of a model: its file and checksum, its graph and mode, its tensors, ops,
+    verification errors and which runtimes load it. Step and stream variants add `rows`, `state`,
+    `tensors` (and `state_store` when the state lives in the interpreter); rollout ones `horizon`."""
+
+    file: str
+    sha256: str
+    bytes: int
+    id: VariantId
+    input: TensorSpec
+    output: TensorSpec
+    ops: list
+    errors: dict
+    runtimes: dict[str, RuntimeRecord]
+    convert_seconds: Any = ABSENT
+    convert_attempts: Any = ABSENT
+    output_bias: Any = ABSENT
+    horizon: Any = ABSENT
+    rows: Any = ABSENT
+    state: Any = ABSENT
+    tensors: Any = ABSENT
+    state_store: Any = ABSENT
+    full_integer: Any = ABSENT
+    closed_loop_within_bound: Any = ABSENT
+    micro: MicroEntry | None = None
+    extra: dict = field(default_factory=dict)
+
+    FIELDS = {
+        "file": str, "sha256": str, "bytes": int, "mode": str, "graph": str, "input": dict,
+        "output": dict, "ops": list, "errors": dict, "runtimes": dict,
+    }
+    OPTIONAL = ("convert_seconds", "convert_attempts", "output_bias", "horizon", "rows", "state", "tensors",
+                "state_store", "full_integer", "closed_loop_within_bound")
+
+    @property
+    def graph(self) -> GraphKind:
+        return self.id.graph
+
+    @property
+    def mode(self) -> QuantMode:
+        return self.id.mode
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str, key: str | None = None) -> VariantEntry:
+        _require(data, cls.FIELDS, where)
+        try:
+            graph = GraphKind(data["graph"])
+        except ValueError:
+            raise UserError(f"bundle.json: {where}.graph must be one of "
+                            f"{', '.join(g.value for g in GraphKind)}") from None
+        try:
+            mode = QuantMode(data["mode"])
+        except ValueError:
+            raise UserError(f"bundle.json: {where}.mode must be one of "
+                            f"{', '.join(m.value for m in QuantMode)}") from None
+        variant = VariantId(graph, mode)
+        if key is not None and key != variant.key:
+            raise UserError(f"bundle.json: {where} is a {graph.value} graph in {mode.value}, named {variant.key}")
+        if not all(isinstance(v, dict) and isinstance(v.get("platforms", {}), dict)
+                   and all(isinstance(p, dict) for p in v.get("platforms", {}).values())
+                   for v in data["runtimes"].values()):
+            raise UserError(f"bundle.json: {where}.runtimes must map runtime names to objects "
+                            "(and their platforms to objects)")
+        tensors = {side: TensorSpec.from_dict(data[side], f"{where}.{side}") for side in ("input", "output")}
+        if "/" in data["file"] or "\\" in data["file"] or data["file"].startswith("."):
+            raise UserError(f"bundle.json: {where}.file must be a plain file name")
+        micro = MicroEntry.from_dict(data["micro"], where + ".micro") if "micro" in data else None
+        return cls(
+            file=data["file"], sha256=data["sha256"], bytes=data["bytes"], id=variant, **tensors,
+            ops=data["ops"], errors=data["errors"],
+            runtimes={name: RuntimeRecord.from_dict(r) for name, r in data["runtimes"].items()},
+            **_optional(data, cls.OPTIONAL), micro=micro,
+            extra=_rest(data, (*cls.FIELDS, *cls.OPTIONAL, "micro")),
+        )
+
+    def to_dict(self) -> dict:
+        return _present({
+            "file": self.file, "sha256": self.sha256, "bytes": self.bytes, "mode": self.mode.value,
+            "graph": self.graph.value, "input": self.input.to_dict(), "output": self.output.to_dict(),
+            "ops": self.ops, "errors": self.errors,
+            "convert_seconds": self.convert_seconds, "convert_attempts": self.convert_attempts,
+            "runtimes": {name: r.to_dict() for name, r in self.runtimes.items()},
+            **{name: getattr(self, name) for name in self.OPTIONAL[2:]},
+            **self.extra,
+            "micro": ABSENT if self.micro is None else self.micro.to_dict(),
+        })
+
+
+@dataclass
+class ModelEntry(_Entry):
+    """One trained model: its kind and size, how it was trained (`training`: window or stream),
+    the Keras forecasts reports compare with (`keras`) and its variants by name."""
+
+    kind: str
+    units: int
+    params: int
+    keras: dict
+    variants: dict[str, VariantEntry]
+    training: Any = ABSENT  # absent in older bundles: "window"
+    highway: Any = ABSENT
+    extra: dict = field(default_factory=dict)
+
+    FIELDS = {"kind": str, "units": int, "params": int, "keras": dict, "variants": dict}
+
+    @property
+    def stream_trained(self) -> bool:
+        return self.training == "stream"
+
+    @classmethod
+    def from_dict(cls, model: Any, name: str) -> ModelEntry:
+        _require(model, cls.FIELDS, f"models.{name}")
+        if model.get("training", "window") not in TRAINING_KINDS:
+            raise UserError(f"bundle.json: models.{name}.training must be one of {', '.join(TRAINING_KINDS)}")
+        keras = model["keras"]
+        if model.get("training") == "stream" and "stream_closed_loop" not in keras:
+            raise UserError(f"bundle.json: models.{name}.keras.stream_closed_loop is missing")
+        for key in ("closed_loop", "stream_closed_loop"):
+            if key in keras and not (isinstance(keras[key], list) and keras[key] and finite_numbers(keras[key])):
+                raise UserError(f"bundle.json: models.{name}.keras.{key} must be a list of finite numbers")
+        if not model["variants"]:
+            raise UserError(f"bundle.json: models.{name}.variants is empty")
+        variants = {key: VariantEntry.from_dict(v, f"models.{name}.variants.{key}", key)
+                    for key, v in model["variants"].items()}
+        return cls(model["kind"], model["units"], model["params"], keras, variants,
+                   **_optional(model, ("training", "highway")),
+                   extra=_rest(model, (*cls.FIELDS, "training", "highway")))
+
+    def to_dict(self) -> dict:
+        return _present({"kind": self.kind, "units": self.units, "params": self.params, "training": self.training,
+                         "highway": self.highway, "keras": self.keras,
+                         "variants": {k: v.to_dict() for k, v in self.variants.items()}, **self.extra})
+
+
+@dataclass
+class Evaluation(_Entry):
+    """What the accuracy figures are measured on: `segment` (test or in-sample), `start`, `steps`
+    and the `truth` values after the context window; `horizon` and `origins` are the run's
+    backtest origins that fit in it."""
+
+    segment: str
+    steps: int
+    truth: list
+    description: Any = ABSENT
+    start: Any = ABSENT
+    horizon: Any = ABSENT
+    origins: Any = ABSENT
+    extra: dict = field(default_factory=dict)
+
+    FIELDS = {"segment": str, "steps": int, "truth": list}
+    OPTIONAL = ("description", "start", "horizon", "origins")
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Evaluation:
+        _require(data, cls.FIELDS, "evaluation")
+        if data["segment"] not in EVALUATION_SEGMENTS:
+            raise UserError(f"bundle.json: evaluation.segment must be one of {', '.join(EVALUATION_SEGMENTS)}")
+        if data["steps"] < 1 or not finite_numbers(data["truth"]):
+            raise UserError("bundle.json: evaluation needs steps >= 1 and finite truth values")
+        return cls(data["segment"], data["steps"], data["truth"], **_optional(data, cls.OPTIONAL),
+                   extra=_rest(data, (*cls.FIELDS, *cls.OPTIONAL)))
+
+    def to_dict(self) -> dict:
+        return _present({"segment": self.segment, "description": self.description, "start": self.start,
+                         "steps": self.steps, "truth": self.truth, "horizon": self.horizon,
+                         "origins": self.origins, **self.extra})
+
+
+def context_window_values(data: dict) -> list:
+    """bundle.json's context window (a list of W numbers, signal units), under its name or the
+    name older bundles use (`seed_window`). Raises UserError when neither is a list, or when both
+    are present and differ."""
+    found = {k: data[k] for k in (CONTEXT_KEY, OLD_CONTEXT_KEY) if k in data}
+    if not found:
+        raise UserError(f"bundle.json: the document is missing '{CONTEXT_KEY}'")
+    if not all(isinstance(v, list) for v in found.values()):
+        raise UserError(f"bundle.json: the document.{next(iter(found))} has the wrong type")
+    if len(found) == 2 and found[CONTEXT_KEY] != found[OLD_CONTEXT_KEY]:
+        raise UserError(f"bundle.json: {CONTEXT_KEY} and {OLD_CONTEXT_KEY} (its old name) differ")
+    return found.get(CONTEXT_KEY, found.get(OLD_CONTEXT_KEY))
+
+
+def _check_scaler(data: Any) -> None:
+    try:
+        kind, offset, scale = data["kind"], float(data["offset"]), float(data["scale"])
+        if kind not in SCALE_KINDS:
+            raise ValueError(kind)
+    except (KeyError, TypeError, ValueError):
+        raise UserError("bundle.json: scaler needs kind (none|standard|minmax), offset and scale") from None
+    if not (math.isfinite(offset) and math.isfinite(scale) and scale != 0):
+        raise UserError("bundle.json: scaler offset and scale must be finite and the scale non-zero")
+
+
+def _check_normalization(data: Any) -> None:
+    # the rule's own check (normalization.py); imported here so that a reader that only needs
+    # the types (a variant id) does not load numpy
+    from edge_forecast.normalization import Normalization
+
+    try:
+        Normalization.from_dict(data)
+    except UserError as exc:
+        raise UserError(f"bundle.json: {exc}") from None
+
+
+@dataclass
+class BundleDocument(_Entry):
+    """The whole bundle.json. `scaler`, `normalization`, `signal`, `converter` and `baselines`
+    stay the objects their own modules read (signals.Scaler, normalization.Normalization)."""
+
+    created: str
+    edge_forecast_version: str
+    converter: dict
+    window: int
+    scaler: dict
+    signal: dict
+    context_window: list
+    evaluation: Evaluation
+    models: dict[str, ModelEntry]
+    normalization: Any = ABSENT  # absent in older bundles: none
+    baselines: Any = ABSENT
+    format_minor: Any = BUNDLE_MINOR  # absent in older bundles: 0
+    # how the context window was named: older bundles wrote `seed_window` (read, never written)
+    context_keys: tuple[str, ...] = (CONTEXT_KEY,)
+    extra: dict = field(default_factory=dict)
+
+    FIELDS = {
+        "format": str, "format_version": int, "created": str, "edge_forecast_version": str,
+        "converter": dict, "window": int, "scaler": dict, "signal": dict,
+        "evaluation": dict, "models": dict,
+    }
+    OPTIONAL = ("normalization", "baselines", "format_minor")
+
+    @classmethod
+    def from_dict(cls, data: Any) -> BundleDocument:
+        """The document, or a UserError naming the first thing that does not match the schema."""
+        _require(data, {"format": str, "format_version": int}, "the document")
+        if data["format"] != BUNDLE_FORMAT:
+            raise UserError(f"bundle.json: format is {data['format']!r}, not {BUNDLE_FORMAT!r}")
+        if data["format_version"] != BUNDLE_VERSION:
+            raise UserError(
+                f"bundle.json: format version {data['format_version']} is not supported "
+                f"(this edge-forecast reads version {BUNDLE_VERSION})"
+            )
+        _require(data, cls.FIELDS, "the document")
+        minor = data.get("format_minor", 0)
+        if not isinstance(minor, int) or isinstance(minor, bool) or minor < 0:
+            raise UserError("bundle.json: format_minor must be a non-negative integer")
+        context = context_window_values(data)
+        if data["window"] < 1 or len(context) != data["window"]:
+            raise UserError("bundle.json: context_window must hold exactly `window` values")
+        if not finite_numbers(context):
+            raise UserError("bundle.json: context_window must hold finite numbers")
+        _check_scaler(data["scaler"])
+        if "normalization" in data:
+            _check_normalization(data["normalization"])
+        interval = data["signal"].get("interval_seconds")
+        if interval is not None and not (finite_numbers([interval]) and interval > 0):
+            raise UserError("bundle.json: signal.interval_seconds must be a positive number of seconds")
+        evaluation = Evaluation.from_dict(data["evaluation"])
+        if not data["models"]:
+            raise UserError("bundle.json: models is empty")
+        models = {name: ModelEntry.from_dict(model, name) for name, model in data["models"].items()}
+        found = _optional(data, cls.OPTIONAL)
+        found["format_minor"] = data.get("format_minor", ABSENT)
+        return cls(
+            created=data["created"], edge_forecast_version=data["edge_forecast_version"],
+            converter=data["converter"], window=data["window"], scaler=data["scaler"], signal=data["signal"],
+            context_window=context, evaluation=evaluation, models=models, **found,
+            context_keys=tuple(k for k in (CONTEXT_KEY, OLD_CONTEXT_KEY) if k in data),
+            extra=_rest(data, (*cls.FIELDS, *cls.OPTIONAL, CONTEXT_KEY, OLD_CONTEXT_KEY)),
+        )
+
+    def to_dict(self) -> dict:
+        return _present({
+            "format": BUNDLE_FORMAT, "format_version": BUNDLE_VERSION, "format_minor": self.format_minor,
+            "created": self.created, "edge_forecast_version": self.edge_forecast_version,
+            "converter": self.converter, "window": self.window, "scaler": self.scaler,
+            "normalization": self.normalization,
+            **{key: self.context_window for key in self.context_keys},
+            "signal": self.signal, "evaluation": self.evaluation.to_dict(),
+            "models": {name: m.to_dict() for name, m in self.models.items()},
+            "baselines": self.baselines, **self.extra,
+        })
