@@ -105,7 +105,8 @@ def _drive(proc: subprocess.Popen, pending: list[str], results: dict, timeout: f
         except queue.Empty:
             proc.kill()
             proc.wait()
-            _record(results, pending, pending[0], {"ok": False, "error": f"timed out after {timeout:g} s (hung)"}, on_result)
+            _record(results, pending, pending[0], {"ok": False, "error": f"timed out after {timeout:g} s (hung)"},
+                    on_result)
             return
         if msg is None:  # stdout closed: the child ended
             code = proc.wait()

@@ -149,7 +149,8 @@ def measure(job: BenchJob, model_name: str, variant: str, runtime_name: str) -> 
     rss_import = current_rss_mib()
 
     t0 = time.perf_counter()
-    model, state = load_graph(path, runtime, graph, entry.get("tensors"))  # construct + allocate_tensors + tensor details
+    # construct + allocate_tensors + tensor details
+    model, state = load_graph(path, runtime, graph, entry.get("tensors"))
     state = norm.loop_state(state, window)  # a per-step rule maps each step's window (window graph)
     load_ms = (time.perf_counter() - t0) * 1e3
     if graph in ("window", "rollout") and model.window != window:
@@ -169,7 +170,8 @@ def measure(job: BenchJob, model_name: str, variant: str, runtime_name: str) -> 
         if graph == "rollout":  # a sample is the whole forecast; fewer of them cover the same time
             count = max(20, job.latency_steps // max(1, steps))
             rollout_latencies(state, context_scaled, count)
-            per_repeat = [stats.latency_summary(rollout_latencies(state, context_scaled, count)) for _ in range(repeats)]
+            per_repeat = [stats.latency_summary(rollout_latencies(state, context_scaled, count))
+                          for _ in range(repeats)]
         else:
             step_latencies(state, context_scaled, steps, job.warmup_steps)
             per_repeat = [stats.latency_summary(step_latencies(state, context_scaled, steps, job.latency_steps))

@@ -164,7 +164,8 @@ class Forecaster:
             model = self.bundle.model(self.model_name)
             stateless = graph in (GraphKind.STEP.value, GraphKind.STREAM.value) and (
                 model["kind"] == "ar" or model.get("highway"))  # the linear path carries no recurrent state
-            hint = "a linear model or highway has no recurrent state to step" if stateless else f"export with --graphs {graph}"
+            hint = ("a linear model or highway has no recurrent state to step" if stateless
+                    else f"export with --graphs {graph}")
             raise UserError(f"bundle has no {graph} graph for {self.model_name}/{self.variant_name}; graphs it has: "
                             f"{', '.join(have)} ({hint})")
         entry = self.bundle.variant(self.model_name, key)

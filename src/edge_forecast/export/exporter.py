@@ -156,7 +156,8 @@ def export_bundle(run: Path, out: Path, models: str | None = None, quant: str | 
         with staged_dir(out, force, "bundle") as stage:
             result = _assemble(data, chosen, converted, stage, probe_pythons, echo, variants)
             if not result.artifacts:
-                raise UserError("no artifact converted and verified; nothing was written: " + "; ".join(result.failures))
+                raise UserError("no artifact converted and verified; nothing was written: "
+                                + "; ".join(result.failures))
     result.bundle = Path(out)
     return result
 
@@ -477,8 +478,10 @@ def _integer_checks(variants: dict[str, VariantEntry], normalizable: bool = True
             if base <= FLOAT32_EXACT * magnitude:
                 versus = f", while the float32 export's ({base:.3g}) is exact to float32 rounding (no ratio bounds it)"
             else:
-                versus = f" is {'infinitely many times' if ratio is None else f'{ratio:.1f}x'} the float32 export's ({base:.3g})"
-            warnings.append(f"{key}: closed-loop RMSE vs truth {got:.3g}{versus}; the closed loop accumulates its rounding"
+                times = "infinitely many times" if ratio is None else f"{ratio:.1f}x"
+                versus = f" is {times} the float32 export's ({base:.3g})"
+            warnings.append(f"{key}: closed-loop RMSE vs truth {got:.3g}{versus}; "
+                            "the closed loop accumulates its rounding"
                             + (("; try train --normalize perstep, or int16x8" if normalizable else "; try int16x8")
                                + " (docs/guide/export-and-quantization.md: int8 and the closed loop)"
                                if variant.id == VariantId(GraphKind.WINDOW, QuantMode.INT8) else ""))
@@ -533,7 +536,8 @@ def _has_micro() -> bool:
 
 def _remote_runtimes(python: str) -> tuple[str, list[str]]:
     """The machine of another Python and the runtimes installed there."""
-    code = ("import json, platform, importlib.util as u; from edge_forecast.edge.runtime import available_runtimes, MICRO;"
+    code = ("import json, platform, importlib.util as u; "
+            "from edge_forecast.edge.runtime import available_runtimes, MICRO;"
             "print(json.dumps([platform.machine(), [r.value for r in available_runtimes()]"
             " + ([MICRO] if u.find_spec('tflite_micro') else [])]))")
     done = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=300)
@@ -597,7 +601,8 @@ def _baselines(data: _Data) -> dict:
     out = {}
     for name, forecast in fitted.items():
         loop = forecast(data.context_window[None], data.steps)[0]
-        out[name] = {"closed_loop": [float(v) for v in loop], data.truth_key("closed_loop_rmse"): rmse(loop, data.truth),
+        out[name] = {"closed_loop": [float(v) for v in loop],
+                     data.truth_key("closed_loop_rmse"): rmse(loop, data.truth),
                      "test": _test_metrics(baseline.test if (baseline := data.record.baselines.get(name)) else None)}
     return out
 
@@ -619,5 +624,6 @@ def _bias_note(record: dict | None) -> str:
     if not record:
         return ""
     if not record["applied"]:
-        return f"  output bias {record['measured']:.2g} (model units; not corrected: the second conversion was no closer)"
+        return (f"  output bias {record['measured']:.2g} "
+                "(model units; not corrected: the second conversion was no closer)")
     return f"  output bias {record['measured']:.2g} -> {record['residual']:.1g} (model units)"

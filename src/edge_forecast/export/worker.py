@@ -44,7 +44,8 @@ def _reference(job: ConvertJob, trained, clone) -> dict:
     refs = {}
     for name, windows in (("verify_windows", job.verify_windows), ("eval_windows", job.eval_windows)):
         x = np.load(windows).astype(np.float32)
-        refs[name] = np.array([float(clone(x[i : i + 1], training=False).numpy().reshape(-1)[-1]) for i in range(len(x))])
+        refs[name] = np.array([float(clone(x[i : i + 1], training=False).numpy().reshape(-1)[-1])
+                               for i in range(len(x))])
         full = trained.predict(x, verbose=0)[:, -1, 0] if len(x) else np.zeros(0)
         diff = max_abs(full, refs[name]) if len(x) else 0.0
         if diff > 1e-5:

@@ -66,7 +66,8 @@ def tflm_vs_litert(path: Path, graph: str, seed: np.ndarray, truth: np.ndarray, 
     step_size = out_quant.scale * unit if out_quant.quantized else None
     stream = scaler.transform(truth)
     result = {"closed_loop_steps": steps, "stream_steps": int(stream.size)}
-    runs = zip(("closed_loop", "stream"), _runs(litert, seed, stream, steps), _runs(micro, seed, stream, steps), strict=True)
+    runs = zip(("closed_loop", "stream"), _runs(litert, seed, stream, steps), _runs(micro, seed, stream, steps),
+               strict=True)
     for name, a, b in runs:
         diff = np.abs(a - b) * unit
         result[f"{name}_max_abs"] = float(diff.max())
@@ -107,7 +108,8 @@ def _random_inputs(details: list[dict], rng: np.random.Generator) -> list[np.nda
 def stripped_vs_original(original: Path, stripped: Path, runtimes: list) -> dict:
     """{runtime: {"identical": bool, "max_abs": float, "trials": n}} over seeded random inputs."""
     result = {}
-    details = make_interpreter(Runtime.LITERT if Runtime.LITERT in runtimes else runtimes[0], original).get_input_details()
+    reference = Runtime.LITERT if Runtime.LITERT in runtimes else runtimes[0]
+    details = make_interpreter(reference, original).get_input_details()
     for runtime in runtimes:
         name = runtime.value if isinstance(runtime, Runtime) else runtime
         rng = np.random.default_rng(0)
