@@ -2,7 +2,7 @@
 
 Each reader runs in a fresh child process that times its own load (perf_counter around the call)
 and reports its own peak memory, VmHWM from /proc/self/status (ru_maxrss would include the
-parent's: it survives fork and exec, shared/DESIGN.md). "python + numpy only" is the floor every
+parent's: it survives fork and exec). "python + numpy only" is the floor every
 child starts from. Median of --repeats runs.
 
     python benchmarks/reader.py [--rows 1000000] [--repeats 3]

@@ -7,7 +7,7 @@
         path (use it as `export --probe-python`, or run anything with it: PATH -m pytest ...).
     python3 scripts/arm64.py run RUNTIME [...] -- ARGS...     the same, and run it with ARGS.
 
-Recipe and pitfalls measured in shared/DESIGN.md ("arm64 under emulation"):
+Recipe and pitfalls (docs/guide/device-and-raspberry-pi.md, the emulated Pi):
 - the root is unpacked, not configured (`mmdebstrap --variant=extract`): no emulated dpkg runs;
 - aarch64 wheels are installed by the host's pip into a target folder (one per suite x runtime:
   ai-edge-litert with numpy 2, tflite-runtime with numpy < 2), resolved from this checkout's

@@ -12,8 +12,8 @@ def peak_rss_mib() -> float | None:
     """Peak resident set size of this process's own address space so far, in MiB.
 
     Linux: VmHWM in /proc/self/status. Not getrusage's ru_maxrss: Linux carries it across fork
-    and exec, so a child of a 400 MiB parent reports at least 400 MiB whatever it uses itself
-    (shared/DESIGN.md, "Measuring memory"). Elsewhere psutil (Windows' peak working set; macOS
+    and exec, so a child of a 400 MiB parent reports at least 400 MiB whatever it uses itself.
+    Elsewhere psutil (Windows' peak working set; macOS
     has no per-address-space peak there, so ru_maxrss, which does not carry over on macOS).
     """
     try:

@@ -1,7 +1,7 @@
 """The first invoke of a variant nobody checked on this machine runs in a child process first.
 
 An interpreter can crash the process (tflite-runtime 2.14's int8 LSTM kernels segfault at the
-first invoke on ARM, not on x86: shared/DESIGN.md), and a crash cannot be caught in the process
+first invoke on ARM, not on x86: docs/guide/device-and-raspberry-pi.md), and a crash cannot be caught in the process
 it kills. So when bundle.json has no record for this runtime on this machine, the file is loaded
 and invoked once in a child (`edge_forecast.edge.probe`, the check export runs), and a crash
 becomes a verdict instead of a bare "Segmentation fault". The verdict is cached per file

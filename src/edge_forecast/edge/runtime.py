@@ -19,7 +19,7 @@ class Runtime(str, Enum):
     TENSORFLOW = "tensorflow"
 
 
-# Preference order for `auto` (shared/DESIGN.md: litert loads everything and runs int8 ~6x faster).
+# Preference order for `auto` (docs/guide/device-and-raspberry-pi.md: litert loads everything, int8 ~6x faster).
 AUTO_ORDER = (Runtime.LITERT, Runtime.TFLITE_RUNTIME, Runtime.TENSORFLOW)
 _PACKAGES = {Runtime.LITERT: "ai_edge_litert", Runtime.TFLITE_RUNTIME: "tflite_runtime",
              Runtime.TENSORFLOW: "tensorflow"}

@@ -116,7 +116,7 @@ def build_inference_model(trained: keras.Model, kind: str, window: int, units: i
     convolution's last position), added to the recurrent output.
 
     Why: with an unknown batch the converter fails, and a rolled loop becomes a WHILE op that is
-    ~10x slower, hangs tflite-micro and segfaults full-integer conversion (shared/DESIGN.md).
+    ~10x slower, hangs tflite-micro and segfaults full-integer conversion (docs/design/0001-unrolled-window-graph.md).
     """
     kind = str(getattr(kind, "value", kind))
     inputs = keras.Input(shape=(window, 1), batch_size=1, name="window")

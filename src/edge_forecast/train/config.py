@@ -111,7 +111,7 @@ class TrainConfig:
         return data
 
 
-# The tutorial, exactly (shared/DESIGN.md, "The seed experiment"). Keras' SGD default rate is 0.01.
+# The tutorial, exactly (docs/guide/training-and-evaluation.md, the seed preset). Keras' SGD default rate is 0.01.
 SEED_PRESET = TrainConfig(
     models=(ModelKind.RNN, ModelKind.LSTM),
     window=20,
