@@ -48,7 +48,8 @@ def windows() -> np.ndarray:
 def test_the_correction_takes_a_known_output_bias_out(windows):
     model = _model()
     before = [w.copy() for w in model.get_weights()]
-    blob, conversions, record = corrected(lambda: _int8(model, windows, OFFSET), model, "lstm", windows)
+    blob, conversions, record = corrected(lambda: _int8(model, windows, OFFSET), model, model.get_layer("dense"),
+                                          windows)
     assert record["applied"] and conversions == 2 and record["windows"] == len(windows)
     assert record["measured"] == pytest.approx(OFFSET, abs=0.01)
     assert abs(record["residual"]) < 0.01
@@ -66,7 +67,7 @@ def test_a_correction_that_does_not_help_is_not_applied(windows):
         calls.append(1)
         return _int8(model, windows, OFFSET * len(calls) ** 3)
 
-    blob, _, record = corrected(convert, model, "lstm", windows)
+    blob, _, record = corrected(convert, model, model.get_layer("dense"), windows)
     assert not record["applied"] and record["residual"] == record["measured"]
     reference = model.predict(windows, batch_size=1, verbose=0).reshape(-1)
     assert np.mean(quantized_outputs(blob, windows) - reference) == pytest.approx(record["measured"], abs=1e-9)

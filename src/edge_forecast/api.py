@@ -109,9 +109,16 @@ def train(
 
 
 def export(
-    run: str | Path,
+    source,
     out: str | Path,
     *,
+    signal=None,
+    column: str | int | None = None,
+    fill: str | None = None,
+    time_column: str | int | None = None,
+    time_format: str | None = None,
+    window: int | None = None,
+    scale: str | None = None,
     models: str | Sequence[str] | None = None,
     quant: str | Sequence[str] | None = None,
     calibration_samples: int = 100,
@@ -123,22 +130,103 @@ def export(
     force: bool = False,
     quiet: bool = False,
 ) -> Path:
-    """Convert a training run to verified TFLite variants: a bundle (`edge-forecast export`);
-    return the bundle directory. `quant` None: every mode; `models` None: every model of the run."""
-    given = _check_types(locals(), ("calibration_samples", "rollout_horizon"), (), ("step_state",),
+    """Convert to verified TFLite variants: a bundle (`edge-forecast export`); return the bundle
+    directory. `source`: a training run directory, or a user's own Keras model (a .keras or .h5
+    file, or an in-memory keras.Model) with the series it forecasts: `signal` (a built-in name, a
+    CSV / .npy path with `column`, or a 1-D array), `window` (when the model does not fix it) and
+    `scale` (none, standard, minmax, or "OFFSET,SCALE": what the model reads is (x - OFFSET) /
+    SCALE). `quant` None: every mode; `models` None: every model of the run."""
+    given = _check_types(locals(), ("calibration_samples", "rollout_horizon", "window"), (),
+                         ("step_state", "fill", "time_format", "scale"),
                          required=("calibration_samples", "step_state", "graphs"))
-    from edge_forecast.export.exporter import export_bundle
+    from edge_forecast.export.exporter import export_bundle, export_model
+    from edge_forecast.export.from_model import check_model_file, is_model_path, parse_scale
 
     echo = _echo(quiet)
-    result = export_bundle(
-        _path("run", run), _path("out", out), models=_joined("models", models),
-        quant=_joined("quant", quant), calibration_samples=given["calibration_samples"],
-        force=force, probe_python=tuple(_names("probe_python", probe_python, split=False)),
-        echo=echo, graphs=_joined("graphs", graphs), rollout_horizon=given["rollout_horizon"],
-        step_state=step_state, bias_correction=bias_correction)
+    common = dict(quant=_joined("quant", quant), calibration_samples=given["calibration_samples"], force=force,
+                  probe_python=tuple(_names("probe_python", probe_python, split=False)), echo=echo,
+                  graphs=_joined("graphs", graphs), rollout_horizon=given["rollout_horizon"], step_state=step_state,
+                  bias_correction=bias_correction)
+    reading = {"column": column, "fill": fill, "time_column": time_column, "time_format": time_format}
+    in_memory = not isinstance(source, (str, Path))
+    if in_memory or is_model_path(_path("source", source)):
+        if models is not None:
+            raise UserError("models applies to a training run; a model file is one model", "models")
+        with _model_file(source) as path:
+            check_model_file(path)
+            parse_scale(scale)
+            series = _series(signal, reading, path)
+            result = export_model(path, _path("out", out), series, window=given["window"], scale=scale, **common)
+    else:
+        extra = [name for name, value in {"signal": signal, "window": window, "scale": scale, **reading}.items()
+                 if value is not None]
+        if extra:
+            raise UserError(f"{extra[0]} applies to a model file (a .keras or .h5 file), not to the training run "
+                            f"{source}, which has its series and window", extra[0])
+        result = export_bundle(_path("source", source), _path("out", out), models=_joined("models", models), **common)
     echo(f"bundle saved to {result.bundle} ({len(result.artifacts)} artifacts)")
     _after(result.warnings, result.failures, quiet, "artifact(s)", result.bundle)
     return result.bundle
+
+
+def _model_file(source):
+    """A context with the path of `source` as a model file: the path itself, or an in-memory
+    keras.Model saved as NAME.keras in a temporary folder (removed afterwards)."""
+    import contextlib
+    import tempfile
+
+    if isinstance(source, (str, Path)):
+        return contextlib.nullcontext(Path(source))
+    if not (hasattr(source, "save") and hasattr(source, "layers")):
+        raise UserError(f"source must be a run directory, a model file or a keras.Model, got {type(source).__name__}",
+                        "source")
+
+    @contextlib.contextmanager
+    def saved():
+        from edge_forecast.export.from_model import model_name
+
+        with tempfile.TemporaryDirectory(prefix="edge-forecast-model-") as tmp:
+            path = Path(tmp) / f"{model_name(Path(source.name or 'model'))}.keras"
+            source.save(path)
+            yield path
+
+    return saved()
+
+
+def _series(signal, reading: dict, model: Path):
+    """The series a model forecasts: an array, a built-in signal's name or a file (signals.Signal)."""
+    import numpy as np
+
+    from edge_forecast.signals import Signal
+
+    if signal is None:
+        raise UserError(f"signal: the model {model.name} needs the series it forecasts: a file (with column), "
+                        "a built-in signal (damped, mackey-glass) or, from Python, an array", "signal")
+    if not isinstance(signal, (str, Path)):
+        values = np.asarray(signal, dtype=np.float64) if _numeric(signal) else None
+        if values is None or values.ndim != 1:
+            raise UserError(f"signal must be a name, a path or a 1-D array of numbers, got {type(signal).__name__}"
+                            + ("" if values is None else f" of shape {values.shape}"), "signal")
+        given = [k for k, v in reading.items() if v is not None]
+        if given:
+            raise UserError(f"{given[0]} applies to a signal file, not to an array", given[0])
+        return Signal(values=values, source=f"array of {values.size} values (Python)")
+    from edge_forecast.train.config import SignalSpec, check_signal
+    from edge_forecast.train.sources import resolve_signal
+
+    texts = {k: (str(v) if v is not None else None) for k, v in reading.items()}
+    spec = SignalSpec(name=str(signal), **texts)
+    check_signal(spec)
+    return resolve_signal(spec)
+
+
+def _numeric(values) -> bool:
+    import numpy as np
+
+    try:
+        return np.issubdtype(np.asarray(values).dtype, np.number)
+    except (TypeError, ValueError):
+        return False
 
 
 def bench(

@@ -246,9 +246,18 @@ def train(**options) -> None:
     api.train(**options)
 
 
-@cli.command(short_help="Convert a RUN to verified TFLite variants: a bundle.")
-@click.argument("run", type=click.Path(path_type=Path))
+@cli.command(short_help="Convert a RUN or a Keras MODEL to verified TFLite variants: a bundle.")
+@click.argument("source", metavar="RUN|MODEL", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Bundle directory to create.")
+@click.option("--signal", help="A model file's series: a CSV / .npy file, or damped, mackey-glass (built in).")
+@click.option("--column", help="A model file's series: the file's column (name or 0-based index).")
+@click.option("--fill", help="A model file's series: missing values: interpolate, ffill or drop.  [default: refuse]")
+@click.option("--time-column", help="A model file's series: the file's timestamp column.")
+@click.option("--time-format", help="A model file's series: strptime format of the timestamps.  [default: ISO 8601]")
+@click.option("--window", type=AT_LEAST_ONE,
+              help="A model file's window length.  [default: the model's input length, where it fixes one]")
+@click.option("--scale", help="What a model file reads: none, standard or minmax (fitted on the series' first "
+                              "part), or OFFSET,SCALE: (x - OFFSET) / SCALE.  [default: none]")
 @click.option("--models", help="Comma-separated models of the run.  [default: all]")
 @click.option("--quant", type=CommaChoices(QuantMode, "quantization mode"),
               help="Comma-separated modes: float32,float16,dynamic,int8,int16x8.  [default: all]")
@@ -269,7 +278,8 @@ def train(**options) -> None:
 @click.option("--force", is_flag=True, help="Replace an existing bundle directory.")
 @click.option("--quiet", is_flag=True, help="No progress output, only errors and failures.")
 def export(**options) -> None:
-    """Convert a training RUN to TFLite in every quantization mode, verified, into a bundle."""
+    """Convert a training RUN, or your own Keras MODEL (.keras, .h5) with the series it forecasts
+    (--signal), to TFLite in every quantization mode, verified, into a bundle."""
     api.export(**options)
 
 

@@ -34,6 +34,7 @@ class ConvertJob(Contract):
     normalization: dict | None = None  # normalization.Normalization's record
     training: str = "window"
     highway: int = 0
+    keras_model: bool = False  # a user's own model (export/user_model.py), not one trained here
     step_state: str = "inside"
     bias_correction: bool = True
 
@@ -104,3 +105,14 @@ class BenchJob(Contract):
     predict_steps: int
     horizon: HorizonPlan
     reference: str | None = None
+
+
+@dataclass(frozen=True)
+class InspectJob(Contract):
+    """export/inspect_child.py: load a user's Keras model, detect its forecaster shape and save it
+    as `<name>.keras` in `out_dir` (items: "inspect")."""
+
+    model_path: str
+    name: str
+    out_dir: str
+    window: int | None = None  # the window the series is cut into (--window), None: the model's own

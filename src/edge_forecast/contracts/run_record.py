@@ -107,6 +107,8 @@ class ModelRecord(Contract):
     training: str = checked(lambda t: t in TRAINING_KINDS, f"must be one of {', '.join(TRAINING_KINDS)}",
                             default="window")
     highway: int = 0  # the last `highway` window values added to the output (0: none)
+    # a user's own Keras model (kind "keras", export/from_model.py): the forecaster shape found in it
+    forecaster: dict | None = None
     test: Backtest | None = None  # None without a test segment
 
 

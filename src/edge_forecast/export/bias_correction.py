@@ -47,19 +47,19 @@ def quantized_outputs(blob: bytes, windows: np.ndarray) -> np.ndarray:
     return out
 
 
-def corrected(convert: Callable[[], tuple[bytes, int]], clone, kind: str, windows: np.ndarray
+def corrected(convert: Callable[[], tuple[bytes, int]], clone, layer, windows: np.ndarray
               ) -> tuple[bytes, int, dict]:
     """Convert, measure the first output's mean error against the float `clone` (a window or
     rollout graph: input (1, W, 1)) over `windows` (n, W, 1), convert again with the output
     layer's bias lowered by it (in a rollout graph: every step's); keep the second graph when its
     mean error is smaller in magnitude. Returns (blob, conversions, record): the record's `measured` and
     `residual` are mean errors in model output units, `applied` says which graph was kept.
-    `convert()` -> (blob, conversions) converts `clone` as it is at the call."""
+    `convert()` -> (blob, conversions) converts `clone` as it is at the call; `layer` is its output
+    layer (a Dense, or a TimeDistributed one: weights [kernel, bias]) whose bias is shifted."""
     reference = np.asarray(clone.predict(windows, batch_size=1, verbose=0),
                            dtype=np.float64).reshape(len(windows), -1)[:, 0]
     blob, conversions = convert()
     measured = float(np.mean(quantized_outputs(blob, windows) - reference))
-    layer = clone.get_layer(output_layer(kind))
     kernel, bias = layer.get_weights()
     layer.set_weights([kernel, bias - np.float32(measured)])
     try:

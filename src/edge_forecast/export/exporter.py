@@ -122,9 +122,50 @@ def export_bundle(run: Path, out: Path, models: str | None = None, quant: str | 
     the calibration windows taken out of the output bias (export/bias_correction.py).
     """
     record = load_run(run)
-    chosen = _parse_models(models, list(record.models))
-    modes = parse_modes(quant)
-    extra_graphs = parse_graphs(graphs)
+    options = _Options(models, quant, calibration_samples, force, tuple(probe_python), echo, graphs, rollout_horizon,
+                       step_state, bias_correction)
+    return _export(record, np.load(Path(run) / record.signal.file), Path(run), Path(out), (Path(run),), options)
+
+
+def export_model(model: Path, out: Path, signal, window: int | None = None, scale: str | None = None,
+                 quant: str | None = None, calibration_samples: int = 100, force: bool = False,
+                 probe_python: tuple[str, ...] = (), echo: Callable[[str], None] = print, graphs: str | None = None,
+                 rollout_horizon: int | None = None, step_state: str = "inside",
+                 bias_correction: bool = True) -> ExportResult:
+    """A user's own Keras model (a .keras or .h5 file) with the series it forecasts (a
+    signals.Signal) -> a bundle, as for a trained run (export/from_model.py)."""
+    from edge_forecast.export import from_model
+
+    options = _Options(None, quant, calibration_samples, force, tuple(probe_python), echo, graphs, rollout_horizon,
+                       step_state, bias_correction)
+    inputs = (Path(model),) + ((Path(signal.source),) if Path(signal.source).exists() else ())
+    check_output_dir(out, force, "bundle", inputs=inputs)
+    with from_model.work_dir() as tmp:
+        record, series = from_model.prepare(Path(model), signal, window, scale, Path(tmp), echo)
+        return _export(record, series, Path(tmp), Path(out), inputs, options)
+
+
+@dataclass(frozen=True)
+class _Options:
+    models: str | None
+    quant: str | None
+    calibration_samples: int
+    force: bool
+    probe_python: tuple[str, ...]
+    echo: Callable[[str], None]
+    graphs: str | None
+    rollout_horizon: int | None
+    step_state: str
+    bias_correction: bool
+
+
+def _export(record: RunRecord, series: np.ndarray, model_dir: Path, out: Path, inputs: tuple[Path, ...],
+            o: _Options) -> ExportResult:
+    """The export of `record`'s models (their files in `model_dir`) on `series`."""
+    echo = o.echo
+    chosen = _parse_models(o.models, list(record.models))
+    modes = parse_modes(o.quant)
+    extra_graphs = parse_graphs(o.graphs)
     if GraphKind.STREAM not in extra_graphs and any(record.models[m].training == "stream" for m in chosen):
         extra_graphs.append(GraphKind.STREAM)  # a stream-trained model's own forecaster
         echo("adding the stream graph: the run has stream-trained models (train --stream)")
@@ -134,26 +175,26 @@ def export_bundle(run: Path, out: Path, models: str | None = None, quant: str | 
         raise UserError(f"the run renormalizes every step's window ({how}), which only the window graph's loop can "
                         "do; export it with --graphs window, or train with --normalize none (or origin, origin-mean) "
                         "for step, stream and rollout graphs")
-    if rollout_horizon is not None and rollout_horizon < 1:
-        raise UserError(f"rollout_horizon must be at least 1, got {rollout_horizon}", "rollout_horizon")
-    if step_state not in STATE_KEPT:
-        raise choice_error("step state", step_state, STATE_KEPT, "step_state")
-    if calibration_samples < 1:
-        raise UserError(f"calibration_samples must be at least 1, got {calibration_samples}",
+    if o.rollout_horizon is not None and o.rollout_horizon < 1:
+        raise UserError(f"rollout_horizon must be at least 1, got {o.rollout_horizon}", "rollout_horizon")
+    if o.step_state not in STATE_KEPT:
+        raise choice_error("step state", o.step_state, STATE_KEPT, "step_state")
+    if o.calibration_samples < 1:
+        raise UserError(f"calibration_samples must be at least 1, got {o.calibration_samples}",
                         "calibration_samples")
-    check_output_dir(out, force, "bundle", inputs=(Path(run),))
-    probe_pythons = [_check_python(p) for p in probe_python]
+    check_output_dir(out, o.force, "bundle", inputs=inputs)
+    probe_pythons = [_check_python(p) for p in o.probe_python]
     if Runtime.LITERT not in available_runtimes():
         raise UserError("export verifies artifacts with ai-edge-litert; pip install ai-edge-litert")
 
     with tempfile.TemporaryDirectory(prefix="edge-forecast-export-") as tmp:
-        data = _prepare(Path(run), record, Path(tmp), calibration_samples)
-        data.rollout_horizon = rollout_horizon or data.steps
-        data.step_state = step_state
-        data.bias_correction = bias_correction
+        data = _prepare(series, record, Path(tmp), o.calibration_samples)
+        data.rollout_horizon = o.rollout_horizon or data.steps
+        data.step_state = o.step_state
+        data.bias_correction = o.bias_correction
         variants = _variants(record, chosen, extra_graphs, modes, echo)
-        converted = _convert_all(Path(run), data, chosen, echo, variants)
-        with staged_dir(out, force, "bundle") as stage:
+        converted = _convert_all(model_dir, data, chosen, echo, variants)
+        with staged_dir(out, o.force, "bundle") as stage:
             result = _assemble(data, chosen, converted, stage, probe_pythons, echo, variants)
             if not result.artifacts:
                 raise UserError("no artifact converted and verified; nothing was written: "
@@ -169,6 +210,9 @@ def unsupported_graph(entry: ModelRecord, graph: str) -> str | None:
         return None
     if entry.kind == "ar":
         return f"the {graph} graph carries a recurrent state and ar has none (its window and rollout graphs apply)"
+    if entry.forecaster is not None:
+        return (f"the {graph} graph of a user's own model is not built yet: it needs the state of every "
+                "recurrent layer (its window and rollout graphs apply)")
     if entry.highway:
         return (f"the {graph} graph carries the recurrent state only, not the last {entry.highway} values the "
                 "highway reads (its window and rollout graphs apply)")
@@ -214,8 +258,7 @@ def _check_python(path: str) -> str:
     return path
 
 
-def _prepare(run: Path, record: RunRecord, work: Path, calibration_samples: int) -> _Data:
-    series = np.load(run / record.signal.file)
+def _prepare(series: np.ndarray, record: RunRecord, work: Path, calibration_samples: int) -> _Data:
     scaler = Scaler.from_dict(record.scaler.to_dict())
     window = record.window
     scaled = scaler.transform(series)
@@ -269,6 +312,7 @@ def _convert_all(run: Path, data: _Data, models: list[str], echo,
         job = ConvertJob(
             model_path=str((run / entry.file).resolve()), kind=name, window=data.window,
             training=entry.training, highway=entry.highway, units=entry.units, out_dir=str(data.work),
+            keras_model=entry.forecaster is not None,
             calibration=str(data.work / "calibration.npy"),
             verify_windows=str(data.work / "verify_windows.npy"),
             eval_windows=str(data.work / "eval_windows.npy"),
@@ -327,6 +371,7 @@ def _assemble(data: _Data, models: list[str], converted: dict, stage: Path, prob
                     "test": _test_metrics(entry.test),
                 },
                 variants=variants,
+                extra={"forecaster": entry.forecaster} if entry.forecaster else {},
             )
     _probe_runtimes(stage, data.work, doc_models, probe_pythons, echo)
     if doc_models:  # what the figures of the lines below are: units, reference, data
@@ -336,7 +381,7 @@ def _assemble(data: _Data, models: list[str], converted: dict, stage: Path, prob
     for name, model in doc_models.items():
         # --normalize is refused with ar and a highway (their least-squares start), so not suggested
         # there, nor where the run already renormalizes every step (auto's perstep on a drifting signal)
-        normalizable = model.kind != "ar" and not model.highway and not data.norm.per_step
+        normalizable = model.kind not in ("ar", "keras") and not model.highway and not data.norm.per_step
         warnings = _integer_checks(model.variants, normalizable=normalizable, magnitude=float(np.max(np.abs(truth))))
         for key, variant in model.variants.items():
             result.artifacts.append({"model": name, "mode": key, **variant.to_dict()})

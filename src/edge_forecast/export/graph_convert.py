@@ -22,8 +22,14 @@ from edge_forecast.export.modes import QuantMode, configure_converter
 CALIBRATION_STATES = 300
 
 
-def build(job: ConvertJob, trained, graph: GraphKind):
+def build(job: ConvertJob, trained, graph: GraphKind, window_graph=None):
+    """The graph's Keras model; a user's own model (`job.keras_model`) has a rollout graph only,
+    made of its `window_graph` (export/user_model.py)."""
     kind, window, units = job.kind, job.window, job.units
+    if job.keras_model:
+        from edge_forecast.export.user_model import rollout_graph
+
+        return rollout_graph(window_graph, window, job.rollout_horizon)
     if graph is GraphKind.STEP:
         return build_step_model(trained, kind, window, units)
     if graph is GraphKind.ROLLOUT:

@@ -18,7 +18,7 @@ import numpy as np
 from edge_forecast.children import emit, read_job
 from edge_forecast.contracts.bundle import GraphKind, QuantMode, VariantId
 from edge_forecast.contracts.jobs import ConvertJob
-from edge_forecast.export.bias_correction import corrected
+from edge_forecast.export.bias_correction import corrected, output_layer
 from edge_forecast.export.graph_convert import build, convert, stream_reference
 from edge_forecast.export.modes import configure_converter
 from edge_forecast.export.ops import float_islands
@@ -31,10 +31,33 @@ from edge_forecast.train.keras_env import quiet_tensorflow
 def _inference_model(job: ConvertJob):
     import keras
 
+    if job.keras_model:  # a user's own model: rebuilt generically, its shape detected again
+        from edge_forecast.export import user_model
+
+        trained = user_model.load(job.model_path)
+        return trained, user_model.window_graph(trained, user_model.describe(trained, job.kind), job.window)
     from edge_forecast.export.graphs import build_inference_model
 
     trained = keras.models.load_model(job.model_path, compile=False)
     return trained, build_inference_model(trained, job.kind, job.window, job.units)
+
+
+def _trained_next_values(job: ConvertJob, trained, x: np.ndarray) -> np.ndarray:
+    """The trained model's own next-value forecasts for windows x (n, W, 1)."""
+    if job.keras_model:
+        from edge_forecast.export import user_model
+
+        return user_model.next_values(trained, user_model.describe(trained, job.kind), x)
+    return trained.predict(x, verbose=0)[:, -1, 0]
+
+
+def _output_layer(job: ConvertJob, model) -> str | None:
+    """The layer whose bias bias correction moves (None: the graph has none to move)."""
+    if job.keras_model:
+        from edge_forecast.export import user_model
+
+        return user_model.output_dense(model)
+    return output_layer(job.kind)
 
 
 def _reference(job: ConvertJob, trained, clone) -> dict:
@@ -46,7 +69,7 @@ def _reference(job: ConvertJob, trained, clone) -> dict:
         x = np.load(windows).astype(np.float32)
         refs[name] = np.array([float(clone(x[i : i + 1], training=False).numpy().reshape(-1)[-1])
                                for i in range(len(x))])
-        full = trained.predict(x, verbose=0)[:, -1, 0] if len(x) else np.zeros(0)
+        full = _trained_next_values(job, trained, x) if len(x) else np.zeros(0)
         diff = max_abs(full, refs[name]) if len(x) else 0.0
         if diff > 1e-5:
             raise RuntimeError(f"the unrolled batch-1 clone differs from the trained model by {diff:.3g}")
@@ -55,7 +78,7 @@ def _reference(job: ConvertJob, trained, clone) -> dict:
     refs["closed_loop"] = closed_loop(norm.step_fn(keras_step_fn(clone)), context, job.steps)
     # a model with no stream forecaster (ar, a highway: exported without a stream graph) has no
     # carried state to differ by: its stream loop is the window loop
-    stateless = job.kind == "ar" or job.highway
+    stateless = job.kind == "ar" or job.highway or job.keras_model
     refs["stream_closed_loop"] = (refs["closed_loop"] if stateless else
                                   keras_forecast_fn(trained, job.kind, stream=True)(context, job.steps))
     np.savez(out / f"{job.kind}.reference.npz", **refs)
@@ -123,15 +146,16 @@ def _convert_window(job: ConvertJob, clone, mode: QuantMode) -> tuple[bytes, int
     def convert() -> tuple[bytes, int]:
         return integer_throughout(lambda: _convert(job, clone, mode, calib), mode)
 
-    if not job.bias_correction:
+    layer = _output_layer(job, clone)
+    if not job.bias_correction or layer is None:
         return *convert(), None
-    return corrected(convert, clone, job.kind, calib)
+    return corrected(convert, clone, clone.get_layer(layer), calib)
 
 
-def _convert_graph(job: ConvertJob, trained, variant: VariantId, graphs: dict, started: float) -> dict:
+def _convert_graph(job: ConvertJob, trained, clone, variant: VariantId, graphs: dict, started: float) -> dict:
     graph, mode = variant.graph, variant.mode
     if graph not in graphs:
-        graphs[graph] = build(job, trained, graph)
+        graphs[graph] = build(job, trained, graph, clone)
         if graph is GraphKind.STREAM:
             np.save(Path(job.out_dir) / f"{job.kind}.stream_reference.npy", stream_reference(job, graphs[graph]))
     model = graphs[graph]
@@ -140,9 +164,13 @@ def _convert_graph(job: ConvertJob, trained, variant: VariantId, graphs: dict, s
         return integer_throughout(lambda: convert(job, model, graph, mode), mode)
 
     bias = None
-    if graph is GraphKind.ROLLOUT and mode.full_integer and job.bias_correction:
-        # the window graph's correction, on the same windows the rollout is calibrated on
-        blob, attempts, bias = corrected(once, model, job.kind, np.load(job.calibration).astype(np.float32))
+    layer = _output_layer(job, clone if job.keras_model else model)
+    if graph is GraphKind.ROLLOUT and mode.full_integer and job.bias_correction and layer is not None:
+        # the window graph's correction, on the same windows the rollout is calibrated on (a user's
+        # rollout calls the window graph, so the window graph's layer is the rollout's too)
+        owner = clone if job.keras_model else model
+        blob, attempts, bias = corrected(once, model, owner.get_layer(layer),
+                                         np.load(job.calibration).astype(np.float32))
     else:  # step and stream graphs: calibrated on recurrent states, converted once
         blob, attempts = once()
     path = Path(job.out_dir) / f"{job.kind}.{graph.value}.{mode.value}.tflite"
@@ -164,7 +192,7 @@ def main(argv: list[str]) -> int:
                 continue
             variant = VariantId.parse(item)
             if variant.graph is not GraphKind.WINDOW:
-                emit(item, **_convert_graph(job, trained, variant, graphs, started))
+                emit(item, **_convert_graph(job, trained, clone, variant, graphs, started))
                 continue
             mode = variant.mode
             blob, attempts, bias = _convert_window(job, clone, mode)

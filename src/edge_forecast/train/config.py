@@ -212,7 +212,7 @@ def _check(config: TrainConfig) -> None:
                         "validation_split")
     if not config.models:
         raise UserError("no model chosen; valid: " + ", ".join(k.value for k in ModelKind), "models")
-    _check_signal(config.signal)
+    check_signal(config.signal)
     if config.test_split < 0:
         raise UserError(f"test_split must be a fraction in [0, 1) or a count of values, got "
                         f"{config.test_split:g}", "test_split")
@@ -288,7 +288,7 @@ def _check_linear(config: TrainConfig) -> None:
                         "drop --stream or --highway")
 
 
-def _check_signal(spec: SignalSpec) -> None:
+def check_signal(spec: SignalSpec) -> None:
     default = SignalSpec()
     damped_only = {"tau": spec.tau != default.tau, "span": spec.span != default.span}
     mg_only = {"delay": spec.delay != default.delay, "signal-noise": spec.noise != default.noise}

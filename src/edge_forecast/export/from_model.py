@@ -1,0 +1,152 @@
+"""`edge-forecast export MODEL.keras --signal ...`: a user's own Keras forecaster -> a bundle.
+
+The model comes with the series it forecasts. The series is cut as a trained run's is (the last
+part the test segment, the first part calibration), the model is inspected and saved for
+conversion in a child process (TensorFlow stays out of this process), and the run's record is
+made in memory, typed, so that conversion, verification, runtime records and bundle.json are the
+exporter's, exactly as for a run trained here.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge_forecast.children import run_job
+from edge_forecast.contracts.jobs import InspectJob
+from edge_forecast.contracts.run_record import RunRecord
+from edge_forecast.errors import UserError
+from edge_forecast.signals import ScaleKind, Scaler, Signal, signal_timing, validate_series
+from edge_forecast.train.split import make_split
+
+INSPECT_TIMEOUT_S = 300.0
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+KERAS_MODEL = "keras"  # ModelRecord.kind of a user's model
+VALIDATION_SPLIT = 0.1  # as train's defaults: the calibration windows come before these
+TEST_SPLIT = 0.2
+
+
+@dataclass(frozen=True)
+class Inspected:
+    """What the inspection child found: the saved copy to convert and the model's forecaster shape."""
+
+    file: Path
+    window: int
+    params: int
+    shape: dict
+    keras: str
+    layers: list[str]
+
+
+def is_model_path(path: Path) -> bool:
+    """A model file or a SavedModel folder, not a training run directory."""
+    path = Path(path)
+    if path.is_dir():
+        return (path / "saved_model.pb").exists() and not (path / "training.json").exists()
+    return path.suffix.lower() in MODEL_SUFFIXES
+
+
+def model_name(path: Path) -> str:
+    """The bundle's name for the model: the file's stem, in letters, digits, - and _."""
+    name = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(path).stem).strip("_") or "model"
+    return name[:64]
+
+
+def check_model_file(path: Path) -> None:
+    """A one-line UserError for a path that is not a model file export can read."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"model file {path} does not exist")
+    if path.is_dir():
+        raise UserError(f"{path} is a SavedModel folder: it holds a traced graph, not the layers that export "
+                        "rebuilds with the recurrent loop unrolled (a rolled loop is a WHILE op that tflite-micro "
+                        "cannot run and full-integer conversion crashes on); save the Keras model itself with "
+                        "model.save('model.keras') and export that")
+    suffix = path.suffix.lower()
+    if suffix == ".keras" and not zipfile.is_zipfile(path):
+        raise UserError(f"model file {path} is not a Keras archive (truncated or corrupt)")
+    if suffix in (".h5", ".hdf5"):
+        with open(path, "rb") as f:
+            if f.read(8) != b"\x89HDF\r\n\x1a\n":
+                raise UserError(f"model file {path} is not an HDF5 file (truncated or corrupt)")
+
+
+def parse_scale(text: str | None) -> tuple[ScaleKind, tuple[float, float] | None]:
+    """--scale: none (default), standard or minmax fitted on the calibration part as train fits it,
+    or OFFSET,SCALE given (the model reads (x - OFFSET) / SCALE)."""
+    text = (text or "none").strip().lower()
+    try:
+        return ScaleKind(text), None
+    except ValueError:
+        pass
+    parts = text.split(",")
+    try:
+        offset, scale = (float(p) for p in parts) if len(parts) == 2 else (math.nan, math.nan)
+    except ValueError:
+        offset, scale = math.nan, math.nan
+    if not (math.isfinite(offset) and math.isfinite(scale) and scale != 0):
+        raise UserError(f"scale {text!r} is neither none, standard, minmax nor OFFSET,SCALE (two finite numbers, "
+                        "SCALE not 0)", "scale")
+    return ScaleKind.STANDARD, (offset, scale)
+
+
+def inspect_model(path: Path, name: str, window: int | None, work: Path) -> Inspected:
+    """The child's findings, or its one-line refusal as a UserError."""
+    job = InspectJob(model_path=str(Path(path).resolve()), name=name, out_dir=str(work), window=window)
+    found = run_job("edge_forecast.export.inspect_child", job, ["inspect"], INSPECT_TIMEOUT_S, job_dir=work)["inspect"]
+    if not found.get("ok"):
+        raise UserError(found.get("error") or "model inspection failed", found.get("argument"))
+    return Inspected(work / found["file"], found["window"], found["params"], found["shape"], found["keras"],
+                     found["layers"])
+
+
+def make_record(signal: Signal, name: str, model: Inspected, scale: str | None) -> RunRecord:
+    """The run record a trained run would have, for a user's model on `signal`: the same split
+    (test segment last, calibration windows first), the given scaling, no backtest."""
+    window = model.window
+    series = signal.values
+    kind, given = parse_scale(scale)
+    validate_series(series, window, "none" if given else kind.value)
+    split = make_split(series.size, window, VALIDATION_SPLIT, TEST_SPLIT)
+    scaler = Scaler(kind, *given) if given else Scaler.fit(kind, series[:split.train_end])
+    return RunRecord.from_dict({
+        "config": {"window": window, "season": 1},
+        "signal": {"file": "signal.npy", "source": signal.source, "column": signal.column, "points": int(series.size),
+                   "fingerprint": signal.fingerprint, **signal_timing(signal)},
+        "scaler": scaler.to_dict(),
+        "split": {"train_windows": split.train_windows, "train_points": split.train_end,
+                  "test_start": split.val_end},
+        "models": {name: {"file": model.file.name, "kind": KERAS_MODEL, "units": 0, "params": model.params,
+                          "forecaster": {**model.shape, "layers": model.layers}}},
+        "versions": {"keras": model.keras},
+    })
+
+
+def prepare(path: Path, signal: Signal, window: int | None, scale: str | None, work: Path,
+            echo) -> tuple[RunRecord, np.ndarray]:
+    """Inspect the model and make its record (the model's copy is saved in `work`)."""
+    check_model_file(path)
+    name = model_name(path)
+    if window is not None:
+        validate_series(signal.values, window)
+    echo(f"reading model {path}")
+    model = inspect_model(path, name, window, work)
+    shape = model.shape
+    echo(f"{name}: {', '.join(model.layers)}; input {shape['input_shape']} -> output {shape['output_shape']} "
+         f"({_reading(shape['output'])}), window {model.window}, {model.params:,} parameters")
+    return make_record(signal, name, model, scale), signal.values
+
+
+def _reading(output: str) -> str:
+    return {"sequence": "sequence to sequence: the last position is the next value",
+            "next": "the next value"}.get(output, output)
+
+
+def work_dir() -> tempfile.TemporaryDirectory:
+    return tempfile.TemporaryDirectory(prefix="edge-forecast-model-")

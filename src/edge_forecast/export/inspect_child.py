@@ -1,0 +1,62 @@
+"""Child process: read a user's Keras model, say what forecaster it is, and save it for conversion.
+
+Usage: python -m edge_forecast.export.inspect_child JOB.json inspect
+Emits {"ok": true, "shape": ..., "window": W, "params": N, "keras": version, "file": NAME.keras}, or
+{"ok": false, "error": one line} when the model is not one export takes (a UserError's message).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from edge_forecast.children import emit, read_job
+from edge_forecast.contracts.jobs import InspectJob
+from edge_forecast.errors import UserError
+
+
+def inspect(job: InspectJob) -> dict:
+    import keras
+    import numpy as np
+
+    from edge_forecast.export import user_model
+
+    model = user_model.load(job.model_path)
+    shape = user_model.describe(model, job.name)
+    user_model.check_exportable(shape, job.name)
+    window = job.window or shape.window
+    if window is None:
+        raise UserError(f"model {job.name} takes windows of any length (input {list(shape.input_shape)}); "
+                        "give the window it was trained on with --window", "window")
+    if shape.window is not None and job.window is not None and job.window != shape.window:
+        raise UserError(f"window {job.window} does not match model {job.name}, whose input is "
+                        f"{list(shape.input_shape)} (window {shape.window})", "window")
+    # the rebuilt window graph must forecast what the model does before anything is converted
+    clone = user_model.window_graph(model, shape, window)
+    probe = np.random.default_rng(0).standard_normal((4, window, 1)).astype(np.float32)
+    got = np.array([float(np.asarray(clone(probe[i : i + 1], training=False)).reshape(-1)[0]) for i in range(4)])
+    diff = float(np.max(np.abs(got - user_model.next_values(model, shape, probe))))
+    if not diff <= 1e-5:
+        raise UserError(f"model {job.name}: its batch-1 unrolled rebuild differs from it by {diff:.3g}; a layer "
+                        "does not rebuild from its config", "model")
+    file = f"{job.name}.keras"
+    model.save(Path(job.out_dir) / file)
+    return {"ok": True, "shape": shape.to_dict(), "window": window, "params": int(model.count_params()),
+            "keras": keras.__version__, "file": file, "layers": [type(layer).__name__ for layer in model.layers]}
+
+
+def main(argv: list[str]) -> int:
+    from edge_forecast.train.keras_env import quiet_tensorflow
+
+    quiet_tensorflow()
+    job, items = read_job(InspectJob, argv)
+    for item in items:
+        try:
+            emit(item, **inspect(job))
+        except UserError as exc:
+            emit(item, ok=False, error=str(exc), argument=exc.argument)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

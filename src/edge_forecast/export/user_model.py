@@ -1,0 +1,230 @@
+"""A user's own Keras forecaster (TensorFlow side, in child processes): load it, say what shape of
+forecaster it is, and rebuild it as the product's window graph.
+
+The stock converter fails on nine of eleven typical recurrent forecasters (a batch it does not
+know, a rolled loop: docs/design/0001-unrolled-window-graph.md). The same model rebuilt with batch
+1 and every recurrent layer unrolled (stateful off: the state a stateful model carries between
+calls is not part of a window's forecast) converts in every mode, and with its output reduced to
+the next value it is exactly the graph a trained run exports: input (1, W, 1), output (1, 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge_forecast.errors import UserError
+from edge_forecast.train.keras_env import quiet_tensorflow
+
+quiet_tensorflow()
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+# how the model's output gives the next value (bundle.json: models.<name>.output)
+SEQ2SEQ = "sequence"  # (B, W, F) -> (B, W, F): position t predicts the value after t; the last is the next value
+NEXT = "next"  # (B, W, F) -> (B, F) or (B, 1, F)
+DIRECT = "direct"  # (B, W, F) -> (B, H) or (B, H, F): H values per invoke
+CLASSIFIER_ACTIVATIONS = ("softmax", "sigmoid", "log_softmax")
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """What a user's model reads and forecasts, as detected."""
+
+    window: int | None  # None: the model takes any window length
+    channels: int  # F, input channels
+    output: str  # SEQ2SEQ, NEXT or DIRECT
+    horizon: int  # values per channel per invoke (1 unless DIRECT)
+    forecast_channels: int
+    input_shape: tuple
+    output_shape: tuple
+
+    def to_dict(self) -> dict:
+        return {"window": self.window, "channels": self.channels, "output": self.output, "horizon": self.horizon,
+                "forecast_channels": self.forecast_channels, "input_shape": list(self.input_shape),
+                "output_shape": list(self.output_shape)}
+
+
+def load(path: str | Path) -> keras.Model:
+    """A .keras or .h5 file (Keras' own loader: custom objects it cannot rebuild are a UserError)."""
+    path = Path(path)
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as exc:  # Keras raises many kinds for a file it cannot read
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise UserError(f"model {path}: Keras cannot load it: {first}") from None
+    if not isinstance(model, keras.Model):
+        raise UserError(f"model {path}: the file holds a {type(model).__name__}, not a Keras model")
+    return model
+
+
+def _dims(shape) -> tuple:
+    return tuple(None if d is None else int(d) for d in shape)
+
+
+def describe(model: keras.Model, name: str) -> ModelShape:
+    """The forecaster shape of `model`, or a UserError that says why it is not one this product exports."""
+    if isinstance(model, keras.Sequential) or _functional(model):
+        pass
+    else:
+        raise UserError(f"model {name}: a subclassed keras.Model cannot be rebuilt layer by layer for export; "
+                        "build it with the Sequential or functional API")
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise UserError(f"model {name}: {len(model.inputs)} inputs and {len(model.outputs)} outputs; a forecaster "
+                        "here reads one window tensor and gives one forecast tensor")
+    given, taken = _dims(model.inputs[0].shape), _dims(model.outputs[0].shape)
+    if len(given) != 3:
+        what = ("no time axis" if len(given) == 2 else "an image-like shape" if len(given) == 4 else "no time axis")
+        raise UserError(f"model {name}: input {_shape_text(given)} has {what}; a recurrent forecaster reads "
+                        "(batch, window, channels)")
+    window, channels = given[1], given[2]
+    if channels is None:
+        raise UserError(f"model {name}: input {_shape_text(given)} does not fix its channel count")
+    last = _last_layer(model)
+    activation = getattr(getattr(last, "activation", None), "__name__", "")
+    if activation in CLASSIFIER_ACTIVATIONS:
+        raise UserError(f"model {name}: its output layer '{last.name}' ends in {activation}: a classifier, not a "
+                        "forecaster of the values it reads")
+    if len(taken) == 3:
+        steps, out_channels = taken[1], taken[2]
+        if steps is not None and steps == window or steps is None and window is None:
+            kind, horizon = SEQ2SEQ, 1
+        elif steps == 1:
+            kind, horizon = NEXT, 1
+        elif steps is None:
+            raise UserError(f"model {name}: output {_shape_text(taken)} has a time axis of unknown length",
+                            "model")
+        else:
+            kind, horizon = DIRECT, steps
+    elif len(taken) == 2:
+        width = taken[1]
+        if channels > 1 and width == channels:
+            kind, horizon, out_channels = NEXT, 1, channels
+        elif channels == 1:
+            kind, horizon, out_channels = (NEXT, 1, 1) if width == 1 else (DIRECT, width, 1)
+        else:
+            raise UserError(f"model {name}: output {_shape_text(taken)} does not match {channels} input channels "
+                            "as one next value per channel")
+    else:
+        raise UserError(f"model {name}: output {_shape_text(taken)} is not a forecast (batch, values) or "
+                        "(batch, steps, channels)")
+    if out_channels != channels:
+        raise UserError(f"model {name}: it reads {channels} channels and forecasts {out_channels}; a closed loop "
+                        "feeds back every channel it reads, so the channels it does not forecast would need their "
+                        "future values from elsewhere")
+    return ModelShape(window, channels, kind, horizon, out_channels, given, taken)
+
+
+def check_exportable(shape: ModelShape, name: str) -> None:
+    """What the exporter cannot run yet, as one line (the shape itself is a forecaster's)."""
+    if shape.channels != 1:
+        raise UserError(f"model {name}: {shape.channels} channels; export takes single-channel forecasters "
+                        "(input (batch, window, 1)) so far")
+    if shape.output == DIRECT:
+        raise UserError(f"model {name}: a direct multi-step output ({shape.horizon} values per invoke, output "
+                        f"{_shape_text(shape.output_shape)}); export takes models whose output gives the next "
+                        "value (a sequence output or one value) so far")
+
+
+def _shape_text(shape: tuple) -> str:
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
+def _functional(model: keras.Model) -> bool:
+    return type(model).__name__ == "Functional" or hasattr(model, "_operations") and hasattr(model, "_nodes_by_depth")
+
+
+def _last_layer(model: keras.Model):
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    return layers[-1] if layers else None
+
+
+def _unrolled(layer):
+    """A copy of `layer` (unbuilt) with every recurrent loop unrolled and no state kept across calls."""
+    config = layer.get_config()
+    if isinstance(layer, keras.layers.Bidirectional):
+        for side in ("layer", "backward_layer"):
+            if config.get(side):
+                config[side]["config"].update(unroll=True, stateful=False)
+    elif isinstance(layer, keras.layers.RNN):
+        config.update(unroll=True, stateful=False)
+    return layer.__class__.from_config(config)
+
+
+def _copy_weights(source: keras.Model, target: keras.Model) -> None:
+    """Layer by layer, so that stateful layers' state variables (not weights) do not shift the
+    order; a Normalization layer's mean and variance are derived from its adapted weights."""
+    target.set_weights(source.get_weights())
+    for layer in _flat_layers(target):
+        if isinstance(layer, keras.layers.Normalization) and getattr(layer, "input_mean", None) is None:
+            layer.finalize_state()
+
+
+def _flat_layers(model) -> list:
+    out = []
+    for layer in model.layers:
+        out += _flat_layers(layer) if isinstance(layer, keras.Model) else [layer]
+    return out
+
+
+def window_graph(model: keras.Model, shape: ModelShape, window: int) -> keras.Model:
+    """The window graph: input (1, W, 1) named "window", output the next value (1, 1); weights
+    shared with a batch-1, unrolled copy of `model`."""
+    inputs = keras.Input(batch_shape=(1, window, shape.channels), name="window")
+    rebuilt = keras.models.clone_model(model, input_tensors=inputs, clone_function=_unrolled)
+    _copy_weights(model, rebuilt)
+    if isinstance(rebuilt, keras.Sequential):
+        # flat: the layers applied one by one, so the last Dense is reachable by name (bias correction)
+        out = inputs
+        for layer in rebuilt.layers:
+            out = layer(out)
+    else:
+        out = rebuilt.outputs[0]
+    if shape.output == SEQ2SEQ:
+        out = keras.layers.Cropping1D((window - 1, 0), name="next_position")(out)
+    out = keras.layers.Reshape((1,), name="next_value")(out)
+    return keras.Model(inputs, out, name=f"{model.name}_window{window}")
+
+
+def output_dense(clone: keras.Model) -> str | None:
+    """The name of the last layer with a bias that moves the output (a Dense, alone or inside
+    TimeDistributed); None when there is none (then no bias correction)."""
+    for layer in reversed(clone.layers):
+        inner = layer.layer if isinstance(layer, keras.layers.TimeDistributed) else layer
+        if isinstance(inner, keras.layers.Dense):
+            return layer.name if inner.use_bias else None
+        if inner.weights and not isinstance(inner, (keras.layers.Reshape, keras.layers.Cropping1D)):
+            return None  # a layer with weights after the last Dense: shifting the Dense's bias is not a shift
+    return None
+
+
+def next_values(model: keras.Model, shape: ModelShape, windows: np.ndarray) -> np.ndarray:
+    """The user's model's own next-value forecasts for windows (n, W, 1), one window per call
+    with its state reset (a stateful model's carried state is not part of the window's forecast)."""
+    out = np.empty(len(windows))
+    stateful = [layer for layer in _flat_layers(model) if getattr(layer, "stateful", False)]
+    for i in range(len(windows)):
+        for layer in stateful:
+            layer.reset_states()
+        batch = windows[i : i + 1].astype(np.float32)
+        if stateful and model.inputs[0].shape[0] not in (None, 1):
+            raise UserError(f"model {model.name}: a stateful model with batch {model.inputs[0].shape[0]}")
+        y = np.asarray(model(batch, training=False))
+        out[i] = float(y[0, -1, 0] if shape.output == SEQ2SEQ else y.reshape(-1)[0])
+    return out
+
+
+def rollout_graph(clone: keras.Model, window: int, horizon: int) -> keras.Model:
+    """Window in, H closed-loop values out in one invoke: the window graph called H times, each
+    output appended to its window (weights shared; no WHILE)."""
+    from edge_forecast.export.graphs import _concat
+
+    inputs = keras.Input(batch_shape=(1, window, 1), name="window")
+    recent = keras.ops.reshape(inputs, (1, window))
+    forecast = []
+    for _ in range(horizon):
+        y = clone(keras.ops.reshape(recent, (1, window, 1)))
+        forecast.append(y)
+        recent = keras.ops.concatenate([keras.ops.slice(recent, (0, 1), (1, window - 1)), y], axis=1)
+    out = keras.layers.Identity(name="forecast")(_concat(forecast))
+    return keras.Model(inputs, out, name=f"{clone.name}_rollout{horizon}")
