@@ -19,6 +19,7 @@ from edge_forecast.children import emit, read_job
 from edge_forecast.contracts.bundle import GraphKind, QuantMode, VariantId
 from edge_forecast.contracts.jobs import ConvertJob
 from edge_forecast.export.bias_correction import corrected, output_layer
+from edge_forecast.export.compact import compact
 from edge_forecast.export.graph_convert import build, convert, stream_reference
 from edge_forecast.export.modes import configure_converter
 from edge_forecast.export.ops import float_islands
@@ -174,7 +175,9 @@ def _convert_graph(job: ConvertJob, trained, clone, variant: VariantId, graphs: 
     else:  # step and stream graphs: calibrated on recurrent states, converted once
         blob, attempts = once()
     path = Path(job.out_dir) / f"{job.kind}.{graph.value}.{mode.value}.tflite"
-    path.write_bytes(blob)
+    # the rollout is unrolled like the window graph (its per-step copies are what compact merges);
+    # step and stream graphs are written as converted (their signatures: not checked compacted)
+    path.write_bytes(compact(blob) if graph is GraphKind.ROLLOUT else blob)
     return {"ok": True, "file": path.name, "seconds": round(time.perf_counter() - started, 3), "attempts": attempts,
             **({"output_bias": bias} if bias else {})}
 
@@ -197,7 +200,7 @@ def main(argv: list[str]) -> int:
             mode = variant.mode
             blob, attempts, bias = _convert_window(job, clone, mode)
             path = Path(job.out_dir) / f"{job.kind}.{mode.value}.tflite"
-            path.write_bytes(blob)
+            path.write_bytes(compact(blob))  # same outputs, about half the bytes (compact.py)
             emit(item, ok=True, file=path.name, seconds=round(time.perf_counter() - started, 3), attempts=attempts,
                  **({"output_bias": bias} if bias else {}))
         except Exception as exc:  # a converter error is a result for this item, not the end of the child
