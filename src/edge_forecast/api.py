@@ -120,12 +120,15 @@ def export(
     rollout_horizon: int | None = None,
     step_state: str = "inside",
     bias_correction: bool = True,
+    tolerance: float | None = None,
     force: bool = False,
     quiet: bool = False,
 ) -> Path:
     """Convert a training run to verified TFLite variants: a bundle (`edge-forecast export`);
-    return the bundle directory. `quant` None: every mode; `models` None: every model of the run."""
-    given = _check_types(locals(), ("calibration_samples", "rollout_horizon"), (), ("step_state",),
+    return the bundle directory. `quant` None: every mode; "auto": every mode converted, then per
+    model the smallest within `tolerance` (default 1.5) times float32's closed-loop error kept;
+    `models` None: every model of the run."""
+    given = _check_types(locals(), ("calibration_samples", "rollout_horizon"), ("tolerance",), ("step_state",),
                          required=("calibration_samples", "step_state", "graphs"))
     from edge_forecast.export.exporter import export_bundle
 
@@ -135,7 +138,7 @@ def export(
         quant=_joined("quant", quant), calibration_samples=given["calibration_samples"],
         force=force, probe_python=tuple(_names("probe_python", probe_python, split=False)),
         echo=echo, graphs=_joined("graphs", graphs), rollout_horizon=given["rollout_horizon"],
-        step_state=step_state, bias_correction=bias_correction)
+        step_state=step_state, bias_correction=bias_correction, tolerance=given["tolerance"])
     echo(f"bundle saved to {result.bundle} ({len(result.artifacts)} artifacts)")
     _after(result.warnings, result.failures, quiet, "artifact(s)", result.bundle)
     return result.bundle
