@@ -127,6 +127,7 @@ def export(
     rollout_horizon: int | None = None,
     step_state: str = "inside",
     bias_correction: bool = True,
+    tolerance: float | None = None,
     force: bool = False,
     quiet: bool = False,
 ) -> Path:
@@ -135,8 +136,10 @@ def export(
     file, or an in-memory keras.Model) with the series it forecasts: `signal` (a built-in name, a
     CSV / .npy path with `column`, or a 1-D array), `window` (when the model does not fix it) and
     `scale` (none, standard, minmax, or "OFFSET,SCALE": what the model reads is (x - OFFSET) /
-    SCALE). `quant` None: every mode; `models` None: every model of the run."""
-    given = _check_types(locals(), ("calibration_samples", "rollout_horizon", "window"), (),
+    SCALE). `quant` None: every mode; "auto": every mode converted, then per model the smallest
+    within `tolerance` (default 1.5) times float32's closed-loop error kept; `models` None: every
+    model of the run."""
+    given = _check_types(locals(), ("calibration_samples", "rollout_horizon", "window"), ("tolerance",),
                          ("step_state", "fill", "time_format", "scale"),
                          required=("calibration_samples", "step_state", "graphs"))
     from edge_forecast.export.exporter import export_bundle, export_model
@@ -146,7 +149,7 @@ def export(
     common = dict(quant=_joined("quant", quant), calibration_samples=given["calibration_samples"], force=force,
                   probe_python=tuple(_names("probe_python", probe_python, split=False)), echo=echo,
                   graphs=_joined("graphs", graphs), rollout_horizon=given["rollout_horizon"], step_state=step_state,
-                  bias_correction=bias_correction)
+                  bias_correction=bias_correction, tolerance=given["tolerance"])
     reading = {"column": column, "fill": fill, "time_column": time_column, "time_format": time_format}
     in_memory = not isinstance(source, (str, Path))
     if in_memory or is_model_path(_path("source", source)):

@@ -316,9 +316,11 @@ class ModelEntry(_Entry):
     variants: dict[str, VariantEntry]
     training: Any = ABSENT  # absent in older bundles: "window"
     highway: Any = ABSENT
+    quant_auto: Any = ABSENT  # export --quant auto: what it kept and why not the others (export/auto.py)
     extra: dict = field(default_factory=dict)
 
     FIELDS = {"kind": str, "units": int, "params": int, "keras": dict, "variants": dict}
+    OPTIONAL = ("training", "highway", "quant_auto")
 
     @property
     def stream_trained(self) -> bool:
@@ -339,14 +341,28 @@ class ModelEntry(_Entry):
             raise UserError(f"bundle.json: models.{name}.variants is empty")
         variants = {key: VariantEntry.from_dict(v, f"models.{name}.variants.{key}", key)
                     for key, v in model["variants"].items()}
+        if "quant_auto" in model:
+            _check_quant_auto(model["quant_auto"], f"models.{name}.quant_auto")
         return cls(model["kind"], model["units"], model["params"], keras, variants,
-                   **_optional(model, ("training", "highway")),
-                   extra=_rest(model, (*cls.FIELDS, "training", "highway")))
+                   **_optional(model, cls.OPTIONAL), extra=_rest(model, (*cls.FIELDS, *cls.OPTIONAL)))
 
     def to_dict(self) -> dict:
         return _present({"kind": self.kind, "units": self.units, "params": self.params, "training": self.training,
                          "highway": self.highway, "keras": self.keras,
-                         "variants": {k: v.to_dict() for k, v in self.variants.items()}, **self.extra})
+                         "variants": {k: v.to_dict() for k, v in self.variants.items()},
+                         "quant_auto": self.quant_auto, **self.extra})
+
+
+def _check_quant_auto(record: Any, where: str) -> None:
+    """`quant_auto`: a tolerance of at least 1, the chosen mode (or null) and per candidate
+    variant whether it was kept and why."""
+    _require(record, {"tolerance": (int, float), "candidates": dict}, where)
+    if not (finite_numbers([record["tolerance"]]) and record["tolerance"] >= 1):
+        raise UserError(f"bundle.json: {where}.tolerance must be a number of at least 1")
+    if record.get("chosen") is not None and record.get("chosen") not in [m.value for m in QuantMode]:
+        raise UserError(f"bundle.json: {where}.chosen must be a quantization mode or null")
+    for key, candidate in record["candidates"].items():
+        _require(candidate, {"kept": bool, "reason": str}, f"{where}.candidates.{key}")
 
 
 @dataclass

@@ -36,7 +36,8 @@ from edge_forecast.edge.runtime import MICRO, Runtime, available_runtimes, runti
 from edge_forecast.edge.step import STATE_KEPT
 from edge_forecast.errors import UserError, choice_error, parse_choices
 from edge_forecast.evaluation import FLOAT32_EXACT
-from edge_forecast.export.modes import CLOSED_LOOP_RATIO_WARN, QuantMode, parse_modes
+from edge_forecast.export.auto import Candidate, check_tolerance, choose, parse_quant
+from edge_forecast.export.modes import CLOSED_LOOP_RATIO_WARN, QuantMode
 from edge_forecast.export.ops import float_islands
 from edge_forecast.export.verify import Verification, from_json
 from edge_forecast.forecast import rmse
@@ -78,6 +79,7 @@ class _Data:
     norm: Normalization = field(default_factory=Normalization)
     # each one-step evaluation window's own map (location, scale), (steps, 1) each
     eval_map: tuple[np.ndarray, np.ndarray] | None = None
+    quant_auto: float | None = None  # --quant auto's tolerance: keep one mode per model (export/auto.py)
 
     @property
     def context_window(self) -> np.ndarray:
@@ -111,7 +113,7 @@ def export_bundle(run: Path, out: Path, models: str | None = None, quant: str | 
                   calibration_samples: int = 100, force: bool = False, probe_python: tuple[str, ...] = (),
                   echo: Callable[[str], None] = print, graphs: str | None = None,
                   rollout_horizon: int | None = None, step_state: str = "inside",
-                  bias_correction: bool = True) -> ExportResult:
+                  bias_correction: bool = True, tolerance: float | None = None) -> ExportResult:
     """Convert every model x mode of a run, verify each artifact, and write the bundle.
 
     `graphs` adds step / rollout / stream graphs (float32 and int8 of the chosen modes) to the
@@ -120,10 +122,14 @@ def export_bundle(run: Path, out: Path, models: str | None = None, quant: str | 
     "explicit" (state tensors in and out, as `edge-forecast micro` needs). `bias_correction`:
     full-integer window and rollout graphs are converted again with their output's mean error on
     the calibration windows taken out of the output bias (export/bias_correction.py).
+    `quant` "auto": every mode converted and verified, then per model only the smallest (then
+    fastest) mode whose closed loop is within `tolerance` (default 1.5) times float32's is kept.
     """
+    modes, auto = parse_quant(quant)
+    tolerance = check_tolerance(tolerance, auto)
     record = load_run(run)
-    options = _Options(models, quant, calibration_samples, force, tuple(probe_python), echo, graphs, rollout_horizon,
-                       step_state, bias_correction)
+    options = _Options(models, modes, tolerance, calibration_samples, force, tuple(probe_python), echo, graphs,
+                       rollout_horizon, step_state, bias_correction)
     return _export(record, np.load(Path(run) / record.signal.file), Path(run), Path(out), (Path(run),), options)
 
 
@@ -131,13 +137,14 @@ def export_model(model: Path, out: Path, signal, window: int | None = None, scal
                  quant: str | None = None, calibration_samples: int = 100, force: bool = False,
                  probe_python: tuple[str, ...] = (), echo: Callable[[str], None] = print, graphs: str | None = None,
                  rollout_horizon: int | None = None, step_state: str = "inside",
-                 bias_correction: bool = True) -> ExportResult:
+                 bias_correction: bool = True, tolerance: float | None = None) -> ExportResult:
     """A user's own Keras model (a .keras or .h5 file) with the series it forecasts (a
     signals.Signal) -> a bundle, as for a trained run (export/from_model.py)."""
     from edge_forecast.export import from_model
 
-    options = _Options(None, quant, calibration_samples, force, tuple(probe_python), echo, graphs, rollout_horizon,
-                       step_state, bias_correction)
+    modes, auto = parse_quant(quant)
+    options = _Options(None, modes, check_tolerance(tolerance, auto), calibration_samples, force,
+                       tuple(probe_python), echo, graphs, rollout_horizon, step_state, bias_correction)
     inputs = (Path(model),) + ((Path(signal.source),) if Path(signal.source).exists() else ())
     check_output_dir(out, force, "bundle", inputs=inputs)
     with from_model.work_dir() as tmp:
@@ -148,7 +155,8 @@ def export_model(model: Path, out: Path, signal, window: int | None = None, scal
 @dataclass(frozen=True)
 class _Options:
     models: str | None
-    quant: str | None
+    modes: list[QuantMode]
+    tolerance: float | None  # --quant auto's; None: every mode kept
     calibration_samples: int
     force: bool
     probe_python: tuple[str, ...]
@@ -164,7 +172,7 @@ def _export(record: RunRecord, series: np.ndarray, model_dir: Path, out: Path, i
     """The export of `record`'s models (their files in `model_dir`) on `series`."""
     echo = o.echo
     chosen = _parse_models(o.models, list(record.models))
-    modes = parse_modes(o.quant)
+    modes = o.modes
     extra_graphs = parse_graphs(o.graphs)
     if GraphKind.STREAM not in extra_graphs and any(record.models[m].training == "stream" for m in chosen):
         extra_graphs.append(GraphKind.STREAM)  # a stream-trained model's own forecaster
@@ -192,6 +200,7 @@ def _export(record: RunRecord, series: np.ndarray, model_dir: Path, out: Path, i
         data.rollout_horizon = o.rollout_horizon or data.steps
         data.step_state = o.step_state
         data.bias_correction = o.bias_correction
+        data.quant_auto = o.tolerance
         variants = _variants(record, chosen, extra_graphs, modes, echo)
         converted = _convert_all(model_dir, data, chosen, echo, variants)
         with staged_dir(out, o.force, "bundle") as stage:
@@ -383,6 +392,8 @@ def _assemble(data: _Data, models: list[str], converted: dict, stage: Path, prob
         # there, nor where the run already renormalizes every step (auto's perstep on a drifting signal)
         normalizable = model.kind not in ("ar", "keras") and not model.highway and not data.norm.per_step
         warnings = _integer_checks(model.variants, normalizable=normalizable, magnitude=float(np.max(np.abs(truth))))
+        if data.quant_auto is not None:
+            warnings = _keep_chosen(name, model, chosen[name], checks, data.quant_auto, stage, result, echo, warnings)
         for key, variant in model.variants.items():
             result.artifacts.append({"model": name, "mode": key, **variant.to_dict()})
             echo(_artifact_line(variant))
@@ -394,6 +405,29 @@ def _assemble(data: _Data, models: list[str], converted: dict, stage: Path, prob
         BundleDocument.from_dict(doc)  # what a device will read, checked as it will be
         write_json_atomic(stage / BUNDLE_FILE, doc)
     return result
+
+
+def _keep_chosen(name: str, model: ModelEntry, tried: list[VariantId], checks: dict[str, Verification],
+                 tolerance: float, stage: Path, result: ExportResult, echo, warnings: list[str]) -> list[str]:
+    """--quant auto on one model: keep the chosen mode's variants, delete the others' files, record
+    why in `quant_auto` and one line; a failed candidate is a reason, not a failure of the export.
+    Returns the warnings about the kept variants."""
+    failed = {f.split(": ", 1)[0]: f.split(": ", 1)[1] for f in result.failures if f.startswith(f"{name} ")}
+    candidates = [
+        Candidate(v, bytes=e.bytes, invoke_us=checks[f"{name}/{v.key}"].invoke_us,
+                  closed_loop_rmse=truth_figure(e.errors, "closed_loop_rmse"))
+        if (e := model.variants.get(v.key)) else Candidate(v, problem=failed.get(f"{name} {v.key}", "not verified"))
+        for v in tried]
+    choice = choose(candidates, tolerance)
+    for key in list(model.variants):
+        if key not in choice.kept:
+            (stage / model.variants.pop(key).file).unlink()
+    if choice.chosen is not None:
+        result.failures[:] = [f for f in result.failures if f.split(": ", 1)[0] not in
+                              {f"{name} {v.key}" for v in tried}]
+    model.quant_auto = choice.to_dict()
+    echo(choice.line(name))
+    return [w for w in warnings if w.split(":", 1)[0] in choice.kept]
 
 
 def _verify_all(data: _Data, models: list[str], variants: list[VariantId], converted: dict,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,26 @@ class Verification:
     output: dict = field(default_factory=dict)
     closed_loop: np.ndarray | None = None
     extra: dict = field(default_factory=dict)
+    invoke_us: float | None = None  # one invoke's median time here (export --quant auto's tie-break)
+
+
+INVOKE_TIMINGS, INVOKE_BUDGET_S = 200, 0.25
+
+
+def invoke_us(interpreter) -> float:
+    """The median of up to INVOKE_TIMINGS timed invokes (at most ~INVOKE_BUDGET_S, at least 20)
+    on the tensors as the checks left them, after 5 untimed ones, in microseconds. Measured in the
+    verification child, on a machine other work shares: a median, and only ever a tie-break."""
+    invoke, pc = interpreter.invoke, time.perf_counter_ns
+    for _ in range(5):
+        invoke()
+    samples: list[int] = []
+    stop = pc() + int(INVOKE_BUDGET_S * 1e9)
+    while len(samples) < INVOKE_TIMINGS and (len(samples) < 20 or pc() < stop):
+        t0 = pc()
+        invoke()
+        samples.append(pc() - t0)
+    return float(np.median(samples)) / 1e3
 
 
 def verify_artifact(path: Path, mode: QuantMode, ref: KerasReference, unit_scale: float,
@@ -74,6 +95,7 @@ def verify_artifact(path: Path, mode: QuantMode, ref: KerasReference, unit_scale
     if not np.isfinite(loop).all():
         result.ok = False
         result.problems.append("the closed-loop forecast is not finite")
+    result.invoke_us = invoke_us(model.interpreter)
     return result
 
 
@@ -147,6 +169,7 @@ def verify_graph_artifact(path: Path, graph: str, mode: QuantMode, ref: KerasRef
     if not np.isfinite(loop).all():
         result.ok = False
         result.problems.append("the forecast is not finite")
+    result.invoke_us = invoke_us(model.interpreter)
     return result
 
 
@@ -181,7 +204,8 @@ def to_json(check: Verification) -> dict:
     """A Verification as the dict a child emits (closed_loop as a list)."""
     loop = None if check.closed_loop is None else [float(v) for v in check.closed_loop]
     return {"ok": check.ok, "errors": check.errors, "problems": check.problems, "ops": check.ops,
-            "input": check.input, "output": check.output, "closed_loop": loop, "extra": check.extra}
+            "input": check.input, "output": check.output, "closed_loop": loop, "extra": check.extra,
+            "invoke_us": check.invoke_us}
 
 
 def from_json(doc: dict) -> Verification:
@@ -189,4 +213,4 @@ def from_json(doc: dict) -> Verification:
     return Verification(ok=bool(doc["ok"]), errors=doc.get("errors", {}), problems=list(doc.get("problems", [])),
                         ops=doc.get("ops", []), input=doc.get("input", {}), output=doc.get("output", {}),
                         closed_loop=None if loop is None else np.asarray(loop, dtype=np.float64),
-                        extra=doc.get("extra", {}))
+                        extra=doc.get("extra", {}), invoke_us=doc.get("invoke_us"))
