@@ -54,7 +54,7 @@ def is_model_path(path: Path) -> bool:
 
 def model_name(path: Path) -> str:
     """The bundle's name for the model: the file's stem, in letters, digits, - and _."""
-    name = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(path).stem).strip("_") or "model"
+    name = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(path).stem).strip("_-") or "model"
     return name[:64]
 
 
