@@ -70,7 +70,7 @@ run_pytest() {  # pytest exit 5 (nothing collected) is a failure here, not a pas
   return "$rc"
 }
 
-run_pytest .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+run_pytest .venv/bin/python -m pytest -q -p no:cacheprovider --durations=25 "$@"
 
 BUNDLE_DIR="$(mktemp -d)"
 trap 'rm -rf "$BUNDLE_DIR"' EXIT

@@ -98,10 +98,12 @@ def describe(model: keras.Model, name: str) -> ModelShape:
             kind, horizon = DIRECT, steps
     elif len(taken) == 2:
         width = taken[1]
-        if channels > 1 and width == channels:
+        if width == channels:
             kind, horizon, out_channels = NEXT, 1, channels
         elif channels == 1:
-            kind, horizon, out_channels = (NEXT, 1, 1) if width == 1 else (DIRECT, width, 1)
+            kind, horizon, out_channels = DIRECT, width, 1
+        elif width is not None and width < channels:  # one value of fewer channels: refused below
+            kind, horizon, out_channels = NEXT, 1, width
         else:
             raise UserError(f"model {name}: output {_shape_text(taken)} does not match {channels} input channels "
                             "as one next value per channel")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import sys
 import tempfile
 from collections.abc import Callable
@@ -41,7 +42,7 @@ from edge_forecast.tflite_file import operators_of
 DEFAULT_GRAPHS = (GraphKind.WINDOW, GraphKind.STEP, GraphKind.STREAM)
 CHECK_TIMEOUT_S = 300.0
 FLOAT_TOLERANCE = 1e-5   # signal units, as export's float32 check
-INTEGER_TOLERANCE = 1.0  # output quantization steps
+TRUTH_RATIO = 1.5  # integer outputs: TFLM's closed-loop RMSE vs truth at most this times litert's
 
 
 @dataclass
@@ -145,17 +146,24 @@ def _check(bundle: Bundle, stripped: dict[str, Path], work: Path, probe_python: 
 
 
 def _verdict(tflm: dict, integer: bool) -> dict:
-    """TFLM vs litert against the issue's bound: within one output quantization step at every
-    step for integer outputs, 1e-5 (signal units) for float."""
+    """TFLM against the bound: float outputs within 1e-5 (signal units) of litert at every step;
+    integer outputs by accuracy against the truth, TFLM's closed-loop RMSE within TRUTH_RATIO of
+    litert's (its reference kernels round differently, and a closed loop grows one step's
+    difference: docs/design/0007-microcontroller-decisions.md). `worst` is the largest per-step
+    difference from litert either way (output quantization steps for integer outputs)."""
     if integer:
         worst = max(tflm["closed_loop_max_quant_steps"], tflm["stream_max_quant_steps"])
-        ok = worst <= INTEGER_TOLERANCE
-        bound = f"within {INTEGER_TOLERANCE:g} output quantization step at every step"
+        rmse = truth_figure(tflm, "closed_loop_rmse")
+        ratio = rmse[MICRO] / rmse["litert"] if rmse["litert"] > 0 else (1.0 if rmse[MICRO] == 0 else math.inf)
+        ok = ratio <= TRUTH_RATIO
+        bound = f"closed-loop RMSE vs truth within {TRUTH_RATIO:g}x ai-edge-litert's"
+        extra = {"truth_ratio": ratio if math.isfinite(ratio) else None}
     else:
         worst = max(tflm["closed_loop_max_abs"], tflm["stream_max_abs"])
         ok = worst <= FLOAT_TOLERANCE
         bound = f"within {FLOAT_TOLERANCE:g} (signal units) at every step"
-    return {"ok": ok, "bound": bound, "worst": worst,
+        extra = {}
+    return {"ok": ok, "bound": bound, "worst": worst, **extra,
             "where": f"tflite-micro {runtime_version(MICRO)} Python interpreter, host reference kernels "
                      f"({sys.platform}); optimized target kernels (CMSIS-NN) not run", **tflm}
 
@@ -207,13 +215,15 @@ def _build(bundle: Bundle, model: str, variant: str, stripped: Path, check: dict
     echo(f"micro {key}: flash {len(data) / 1024:.2f} KiB (was {entry['bytes'] / 1024:.2f} KiB), arena "
          f"{arena['arena_bytes'] / 1024:.2f} KiB measured, reserve {reserve / 1024:.2f} KiB, {len(ops)} ops; "
          f"stripped identical on {', '.join(check['stripped'])}; TFLM vs litert worst "
-         + (f"{verified['worst']:g} quantization steps" if integer else f"{verified['worst']:.2g}")
+         + (f"{verified['worst']:g} quantization steps, closed loop vs truth "
+            + (f"{verified['truth_ratio']:.2f}x" if verified["truth_ratio"] is not None else "inf x") + " litert's"
+            if integer else f"{verified['worst']:.2g}")
          + (" (ok)" if verified["ok"] else " (beyond the bound)"))
     if not verified["ok"]:
-        warning = (f"{key}: TFLM differs from ai-edge-litert by up to {verified['worst']:g} "
-                   f"{'output quantization steps' if integer else '(signal units)'}, beyond the bound "
-                   f"({verified['bound']}); closed-loop RMSE vs truth: litert "
-                   f"{truth_figure(check['tflm'], 'closed_loop_rmse')['litert']:.3g}, tflite-micro "
-                   f"{truth_figure(check['tflm'], 'closed_loop_rmse')[MICRO]:.3g}")
+        rmse = truth_figure(check["tflm"], "closed_loop_rmse")
+        differs = ("its closed loop is further from the truth than ai-edge-litert's" if integer else
+                   f"TFLM differs from ai-edge-litert by up to {verified['worst']:g} (signal units)")
+        warning = (f"{key}: {differs}, beyond the bound ({verified['bound']}); closed-loop RMSE vs truth: litert "
+                   f"{rmse['litert']:.3g}, tflite-micro {rmse[MICRO]:.3g}")
         result.warnings.append(warning)  # the command prints it on stderr
     return record
