@@ -32,14 +32,15 @@ TOP_LEVEL = {**{name: "contracts" for name in CONTRACTS}, "tflite_file": "reader
 # What each group may import (besides itself). Read upwards: contracts <- reader <- edge (the
 # device runner) <- train, export, micro, bench <- app (the CLI, the demo, the Python API).
 # Among the stages only the Keras ones look sideways: export builds its graphs from train's
-# models, and bench's Keras baseline (a desktop child process) runs them.
+# models, bench's Keras baseline (a desktop child process) runs them, and micro compacts its
+# stripped copies as export compacts what it converts (export/compact.py).
 ALLOWED = {
     "contracts": set(),
     "reader": {"contracts"},
     "edge": {"contracts", "reader"},
     "train": {"contracts"},
     "export": {"contracts", "reader", "edge", "train"},
-    "micro": {"contracts", "reader", "edge"},
+    "micro": {"contracts", "reader", "edge", "export"},
     "bench": {"contracts", "reader", "edge", "train"},
     "app": {"contracts", "reader", "edge", "train", "export", "micro", "bench"},
 }
