@@ -23,7 +23,7 @@ def test_inputs_outputs_and_operators_of_every_graph_kind(graph_bundle):
     bundle = load_bundle(graph_bundle)
     graphs = set()
     for model in bundle.models:
-        for variant, entry in bundle.model(model)["variants"].items():
+        for variant, entry in bundle.model(model).variants.items():
             path = bundle.artifact_path(model, variant)
             data = path.read_bytes()
             interp = make_interpreter(Runtime.LITERT, path)
