@@ -34,6 +34,35 @@ def checked(rule: Callable[[Any], bool], expected: str, default: Any = dataclass
     return dataclasses.field(default=default, metadata={"rule": rule, "expected": expected})
 
 
+# a field's "omit" metadata: never left out of the JSON (written as null when None)
+_NEVER = object()
+
+
+def nullable() -> Any:
+    """An optional field (default None) that the JSON always holds: null says "none" in so many words."""
+    return dataclasses.field(default=None, metadata={"omit": _NEVER})
+
+
+def omitted_at(default: Any) -> Any:
+    """A field left out of the JSON while it holds `default` (its writers name it only when set)."""
+    return dataclasses.field(default=default, metadata={"omit": default})
+
+
+def with_extras(typed: dict, extras: dict) -> dict:
+    """A contract's JSON (`to_dict`) with the fields only people read (histories, plots' data...)
+    added, object by object. A key in both must be an object in both: the typed value is the one
+    the readers see, so a people-only copy of it could only drift."""
+    merged = dict(typed)
+    for key, value in extras.items():
+        if key not in merged:
+            merged[key] = value
+        elif isinstance(merged[key], dict) and isinstance(value, dict):
+            merged[key] = with_extras(merged[key], value)
+        else:
+            raise ValueError(f"{key} is written by the contract; it cannot be an extra too")
+    return merged
+
+
 def positive(value: int) -> bool:
     return value >= 1
 
@@ -130,11 +159,17 @@ def _read(kind: Any, value: Any, path: str):
     return value
 
 
+def _omitted(f: dataclasses.Field, value: Any) -> bool:
+    # an optional field left at None is left out, as the writers of these files leave it out,
+    # unless the field says otherwise (nullable, omitted_at)
+    omit = f.metadata.get("omit", None if f.default is None else _NEVER)
+    return value is None if omit is None else (omit is not _NEVER and value == omit)
+
+
 def _write(value: Any):
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        # an optional field left at None is left out, as the writers of these files leave it out
         return {f.name: _write(getattr(value, f.name)) for f in dataclasses.fields(value)
-                if not (f.default is None and getattr(value, f.name) is None)}
+                if not _omitted(f, getattr(value, f.name))}
     if isinstance(value, (list, tuple)):
         return [_write(v) for v in value]
     if isinstance(value, dict):
