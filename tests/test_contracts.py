@@ -11,6 +11,7 @@ import pytest
 from child_crash import crash_env
 
 from edge_forecast.children import read_job, run_job
+from edge_forecast.contracts.bundle import GraphKind, QuantMode, VariantId
 from edge_forecast.contracts.jobs import (
     ArenaJob,
     BenchJob,
@@ -139,6 +140,17 @@ JOBS = [
 @pytest.mark.parametrize("job", JOBS, ids=lambda job: type(job).__name__)
 def test_every_job_travels_as_json_unchanged(job):
     assert type(job).from_json(job.to_json()) == job
+
+
+def test_a_verify_item_carries_its_variant_parsed_once():
+    item = VerifyJob.from_json(JOBS[1].to_json()).items["rnn/int8"]
+    assert item.variant == VariantId(GraphKind.WINDOW, QuantMode.INT8) and item.variant.key == "int8"
+    assert VerifyItem("a.tflite", "step", "int8", False).variant.key == "step-int8"
+    assert json.loads(JOBS[1].to_json())["items"]["rnn/int8"]["graph"] == "window"  # the wire format: the values
+    doc = json.loads(JOBS[1].to_json())
+    doc["items"]["rnn/int8"]["mode"] = "int4"
+    with pytest.raises(ContractError, match=r"^items.rnn/int8.mode must be one of float32, .*int16x8$"):
+        VerifyJob.from_dict(doc)
 
 
 def test_a_bad_job_names_its_field():

@@ -1,7 +1,7 @@
 """One way to read and write a contract: a frozen dataclass <-> a JSON object (stdlib only).
 
-A field's type says what the JSON holds (int, float, str, bool, `X | None`, `list[X]`,
-`dict[str, X]`, a bare `dict` for a part another module owns, or another contract); `checked`
+A field's type says what the JSON holds (int, float, str, bool, a str Enum (its value), `X | None`,
+`list[X]`, `dict[str, X]`, a bare `dict` for a part another module owns, or another contract); `checked`
 adds a rule the type cannot say. A value that breaks either is a `ContractError` naming the
 field by its dotted path (`models.rnn.units`), which each reader turns into its one-line error.
 Unknown keys are ignored: a newer writer may add fields.
@@ -15,6 +15,7 @@ import math
 import types
 import typing
 from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -143,6 +144,11 @@ def _read(kind: Any, value: Any, path: str):
         return {k: _read(args[1], v, _join(path, k)) for k, v in value.items()} if args else dict(value)
     if kind is Any:
         return value
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        try:
+            return kind(value)
+        except ValueError:
+            raise ContractError(path, f"must be one of {', '.join(str(m.value) for m in kind)}") from None
     if kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ContractError(path, "must be a number")
@@ -176,4 +182,6 @@ def _write(value: Any):
         return {k: _write(v) for k, v in value.items()}
     if isinstance(value, Path):
         return str(value)
+    if isinstance(value, Enum):
+        return value.value
     return value
