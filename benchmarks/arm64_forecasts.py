@@ -41,11 +41,11 @@ def device_forecasts(bundle_path: str, runtime: str) -> dict:
     from edge_forecast.errors import UserError
 
     bundle = load_bundle(bundle_path)
-    steps = int(bundle.data["evaluation"]["steps"])
+    steps = bundle.evaluation.steps
     out: dict = {"machine": platform.machine(), "results": {}}
     for model in bundle.models:
-        for variant, entry in bundle.model(model)["variants"].items():
-            if entry.get("graph", "window") != "window":
+        for variant, entry in bundle.model(model).variants.items():
+            if entry.graph.value != "window":
                 continue
             try:
                 forecast = Forecaster(bundle, model, variant, runtime=runtime, graph="window").forecast(None, steps)
@@ -105,7 +105,7 @@ def main() -> None:
     from edge_forecast.bundle import load_bundle
 
     bundle = load_bundle(args.bundle)
-    truth = [float(v) for v in bundle.data["evaluation"]["truth"]]
+    truth = [float(v) for v in bundle.evaluation.truth]
     x86 = {"litert": run_on(sys.executable, args.bundle, "litert"),
            "tflite-runtime": run_on(args.tflite_python, args.bundle, "tflite-runtime")}
     rows = []

@@ -67,9 +67,9 @@ def measure(bundle_dir: str, runtime_name: str) -> dict:
     gc.disable()
     for variant in bundle.variants("lstm"):
         entry = bundle.variant("lstm", variant)
-        if entry["mode"] != "float32":
+        if entry.mode.value != "float32":
             continue
-        graph = entry["graph"]
+        graph = entry.graph.value
         model, state = load_graph(bundle.artifact_path("lstm", variant), runtime, graph, entry.get("tensors"))
         if graph == "rollout":
             out["rollout_forecast_us"] = _loop_us(lambda m=model: m.forecast(context))
@@ -78,7 +78,7 @@ def measure(bundle_dir: str, runtime_name: str) -> dict:
             out[f"{graph}_loop_us"] = _loop_us(lambda s=state: _closed_loop(s, context))
             # the bare invoke, to show what the state hand-over and the Python step cost on top
             out[f"{graph}_invoke_us"] = _loop_us(model.invoke) if graph != "window" else None
-        out[f"{graph}_kib"] = round(entry["bytes"] / 1024, 1)
+        out[f"{graph}_kib"] = round(entry.bytes / 1024, 1)
     gc.enable()
     return out
 

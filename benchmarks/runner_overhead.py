@@ -29,7 +29,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import against_flags, write_report  # noqa: E402
 
-from edge_forecast.bundle import load_bundle  # noqa: E402
+from edge_forecast.bundle import RuntimeRecord, load_bundle  # noqa: E402
 from edge_forecast.edge import Forecaster, available_runtimes  # noqa: E402
 from edge_forecast.edge.runtime import make_interpreter  # noqa: E402
 
@@ -100,7 +100,7 @@ def main() -> int:
     for runtime in available_runtimes():
         for variant in bundle.variants(args.model):
             entry = bundle.variant(args.model, variant)
-            if entry["graph"] != "window" or entry["runtimes"].get(runtime.value, {}).get("ok") is False:
+            if entry.graph.value != "window" or entry.runtimes.get(runtime.value, RuntimeRecord()).ok is False:
                 continue  # step/stream/rollout graphs: benchmarks/graphs.py
             path = bundle.artifact_path(args.model, variant)
             forecaster = Forecaster(bundle, args.model, variant, runtime, graph="window")

@@ -34,7 +34,7 @@ from edge_forecast.forecast import max_abs, rmse  # noqa: E402
 def compare(inside, explicit, model: str, variant: str, runtime: str) -> str:
     """One table row: the two files' closed loops and teacher-forced forecasts, signal units."""
     graph = inside.variant_id(model, variant).graph.value
-    truth = np.asarray(inside.data["evaluation"]["truth"])
+    truth = inside.truth
     keras = inside.reference_loop(model, variant)
     loops, forced = [], []
     for bundle in (inside, explicit):
@@ -69,7 +69,7 @@ def micro_rows(bundle) -> list[str]:
     """TFLM vs ai-edge-litert on every state-inside variant, teacher-forced (model units in)."""
     from edge_forecast.edge.runtime import MICRO, Runtime
 
-    values = bundle.scaler.transform(np.asarray(bundle.data["evaluation"]["truth"]))
+    values = bundle.scaler.transform(bundle.truth)
     rows = ["| model | variant | steps | max abs TFLM - litert (raw output: int8 levels or float) |",
             "|---|---|---:|---:|"]
     for model in bundle.models:
@@ -97,10 +97,10 @@ def main() -> int:
             if inside.variant(model, variant).get("state_store") == "variables" and variant in explicit.variants(model):
                 rows.append(compare(inside, explicit, model, variant, args.runtime))
                 print(rows[-1], flush=True)
-    steps = len(inside.data["evaluation"]["truth"])
+    steps = len(inside.evaluation.truth)
     body = (f"`{args.inside}` (state inside) against `{args.explicit}` (explicit state), {args.runtime}: the closed "
             f"loop of {steps} steps from the context window and {steps - 1} one-step forecasts after each true value "
-            f"(`Forecaster.update`), signal units; evaluation segment: {inside.data['evaluation']['segment']}.\n\n"
+            f"(`Forecaster.update`), signal units; evaluation segment: {inside.evaluation.segment}.\n\n"
             + "\n".join(rows))
     if importlib.util.find_spec("tflite_micro"):
         body += "\n\ntflite-micro (host reference kernels) beside ai-edge-litert:\n\n" + "\n".join(micro_rows(inside))

@@ -11,6 +11,7 @@ import pytest
 from child_crash import crash_env
 
 from edge_forecast.children import read_job, run_job
+from edge_forecast.contracts.bundle import GraphKind, QuantMode, VariantId
 from edge_forecast.contracts.jobs import (
     ArenaJob,
     BenchJob,
@@ -22,7 +23,7 @@ from edge_forecast.contracts.jobs import (
     VerifyJob,
 )
 from edge_forecast.contracts.run_record import RunRecord
-from edge_forecast.contracts.schema import ContractError
+from edge_forecast.contracts.schema import ContractError, with_extras
 from edge_forecast.errors import UserError
 from edge_forecast.run_record import load_run
 
@@ -38,9 +39,6 @@ def _subset(typed, doc, path=""):
     """Every value the typed record holds is the document's."""
     if isinstance(typed, dict):
         for key, value in typed.items():
-            if key == "highway" and key not in doc:  # written only when non-zero
-                assert value == 0
-                continue
             _subset(value, doc[key], f"{path}.{key}")
     else:
         assert typed == doc, path
@@ -96,6 +94,27 @@ def test_a_damaged_record_is_one_line_naming_the_field(tmp_path, damage, message
     assert len(str(refused.value).splitlines()) == 1
 
 
+def test_the_record_writes_its_nulls_and_leaves_out_what_older_writers_left_out():
+    """training.json says "no column" and "no test segment" as null, and names a highway and a
+    signal's timing only when there is one (as train/loop.py always wrote them)."""
+    doc = _example()
+    doc["signal"]["column"] = None
+    doc["models"]["rnn"]["test"] = None
+    written = RunRecord.from_dict(doc).to_dict()
+    assert written["signal"]["column"] is None and written["models"]["rnn"]["test"] is None
+    assert "highway" not in written["models"]["rnn"] and "interval_seconds" not in written["signal"]
+    doc["models"]["rnn"]["highway"] = 3
+    assert RunRecord.from_dict(doc).to_dict()["models"]["rnn"]["highway"] == 3
+
+
+def test_people_only_fields_join_the_typed_ones_object_by_object():
+    typed = {"models": {"rnn": {"units": 8}}, "format": "f"}
+    merged = with_extras(typed, {"models": {"rnn": {"history": [1]}}, "created": "today"})
+    assert merged == {"models": {"rnn": {"units": 8, "history": [1]}}, "format": "f", "created": "today"}
+    with pytest.raises(ValueError, match="units is written by the contract"):
+        with_extras(typed, {"models": {"rnn": {"units": 9}}})
+
+
 def test_an_unknown_field_is_ignored():
     doc = _example()
     doc["models"]["rnn"]["new_figure"] = 1.0
@@ -121,6 +140,17 @@ JOBS = [
 @pytest.mark.parametrize("job", JOBS, ids=lambda job: type(job).__name__)
 def test_every_job_travels_as_json_unchanged(job):
     assert type(job).from_json(job.to_json()) == job
+
+
+def test_a_verify_item_carries_its_variant_parsed_once():
+    item = VerifyJob.from_json(JOBS[1].to_json()).items["rnn/int8"]
+    assert item.variant == VariantId(GraphKind.WINDOW, QuantMode.INT8) and item.variant.key == "int8"
+    assert VerifyItem("a.tflite", "step", "int8", False).variant.key == "step-int8"
+    assert json.loads(JOBS[1].to_json())["items"]["rnn/int8"]["graph"] == "window"  # the wire format: the values
+    doc = json.loads(JOBS[1].to_json())
+    doc["items"]["rnn/int8"]["mode"] = "int4"
+    with pytest.raises(ContractError, match=r"^items.rnn/int8.mode must be one of float32, .*int16x8$"):
+        VerifyJob.from_dict(doc)
 
 
 def test_a_bad_job_names_its_field():

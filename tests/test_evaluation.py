@@ -185,30 +185,31 @@ def test_every_evaluation_field_of_the_bundle_is_the_test_segment(twin_runs, tmp
     bundle = load_bundle(tmp_path / "b")
     record = json.loads((run / "training.json").read_text())
     series = np.load(run / "signal.npy")
-    ev, start = bundle.data["evaluation"], 120
-    assert (ev["segment"], ev["start"], ev["steps"]) == ("test", start, 30)
-    assert np.array_equal(ev["truth"], series[start:])
+    ev, start = bundle.evaluation, 120
+    assert (ev.segment, ev.start, ev.steps) == ("test", start, 30)
+    assert np.array_equal(ev.truth, series[start:])
     assert np.array_equal(bundle.context_window, series[start - 8 : start])
     # the run's backtest origins, as offsets into the truth
-    assert ev["horizon"] == 6 and [o + start for o in ev["origins"]] == record["models"]["rnn"]["test"]["origin_index"]
+    assert ev.horizon == 6 and [o + start for o in ev.origins] == record["models"]["rnn"]["test"]["origin_index"]
     model = bundle.model("rnn")
     trained = keras.models.load_model(run / "rnn.keras", compile=False)
     scaler = Scaler.from_dict(record["scaler"])
     windows = np.stack([series[i - 8 : i] for i in range(start, 150)])
     one_step = scaler.inverse(trained.predict(scaler.transform(windows)[..., None], verbose=0)[:, -1, 0])
-    assert np.allclose(model["keras"]["one_step"], one_step, atol=1e-5)
-    loop = np.asarray(model["keras"]["closed_loop"])
+    assert np.allclose(model.keras["one_step"], one_step, atol=1e-5)
+    loop = np.asarray(model.keras["closed_loop"])
     assert loop.size == 30
-    errors = model["variants"]["float32"]["errors"]
+    errors = model.variants["float32"].errors
     assert errors["test_closed_loop_rmse"] == pytest.approx(rmse(loop, series[start:]), abs=1e-5)
     test = {k: v for k, v in record["models"]["rnn"]["test"].items() if k not in ("forecasts", "origin_index")}
-    assert model["keras"]["test"] == test
-    for name, entry in bundle.data["baselines"].items():
+    assert model.keras["test"] == test
+    for name, entry in bundle.document.baselines.items():
         assert entry["test"]["rmse"] == record["baselines"][name]["test"]["rmse"]
         assert entry["test_closed_loop_rmse"] == pytest.approx(rmse(entry["closed_loop"], series[start:]))
-    assert bundle.data["baselines"]["persistence"]["closed_loop"] == [series[start - 1]] * 30
+    assert bundle.document.baselines["persistence"]["closed_loop"] == [series[start - 1]] * 30
     # every figure against the truth anywhere in bundle.json is named for the test segment
-    against_truth = {k for k in _keys(bundle.data) if "truth" in k or k.startswith(("test_", "in_sample_"))}
+    written = bundle.document.to_dict()
+    against_truth = {k for k in _keys(written) if "truth" in k or k.startswith(("test_", "in_sample_"))}
     assert against_truth == {"truth", "test_closed_loop_rmse", "test_stream_closed_loop_rmse"}
 
 

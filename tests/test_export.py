@@ -11,7 +11,7 @@ import pytest
 from child_crash import crash_env
 from conftest import cli
 
-from edge_forecast.bundle import load_bundle
+from edge_forecast.bundle import ABSENT, load_bundle
 from edge_forecast.children import run_resilient
 from edge_forecast.fsio import sha256_file
 
@@ -23,11 +23,12 @@ def test_every_model_and_mode_is_exported_and_verified(tiny_bundle):
     bundle = load_bundle(tiny_bundle)
     bundle.verify_all()
     assert bundle.models == ["rnn", "lstm", "gru"]
-    assert bundle.window == 20 and len(bundle.data["context_window"]) == 20 and "seed_window" not in bundle.data
+    written = bundle.document.to_dict()
+    assert bundle.window == 20 and len(written["context_window"]) == 20 and "seed_window" not in written
     for model in bundle.models:
         assert bundle.variants(model) == MODES
         for mode in MODES:
-            v = bundle.variant(model, mode)
+            v = bundle.variant(model, mode).to_dict()
             path = tiny_bundle / v["file"]
             assert v["sha256"] == sha256_file(path) and v["bytes"] == path.stat().st_size
             assert v["input"]["dtype"] == IO_DTYPES[mode] and v["output"]["dtype"] == IO_DTYPES[mode]
@@ -40,14 +41,14 @@ def test_every_model_and_mode_is_exported_and_verified(tiny_bundle):
             assert set(v["runtimes"]) >= {"litert", "tflite-runtime", "tensorflow", "tflite-micro"}
             errors = v["errors"]
             assert np.isfinite(errors["closed_loop_rmse_vs_keras"])
-        assert bundle.variant(model, "float32")["errors"]["one_step_max_abs"] <= 1e-5
-        assert bundle.variant(model, "float16")["errors"]["one_step_max_abs"] <= 1e-3
+        assert bundle.variant(model, "float32").errors["one_step_max_abs"] <= 1e-5
+        assert bundle.variant(model, "float16").errors["one_step_max_abs"] <= 1e-3
 
 
 def test_microcontroller_interpreter_result_is_recorded(tiny_bundle):
     pytest.importorskip("tflite_micro")
     bundle = load_bundle(tiny_bundle)
-    micro = {m: bundle.variant("lstm", m)["runtimes"]["tflite-micro"] for m in MODES}
+    micro = {m: bundle.variant("lstm", m).runtimes["tflite-micro"].to_dict() for m in MODES}
     assert micro["float32"]["ok"] is True and micro["int8"]["ok"] is True
     # tflite-micro has no hybrid (dynamic-range) kernels: the bundle must say so with the error
     assert micro["dynamic"]["ok"] is False and micro["dynamic"]["error"]
@@ -65,7 +66,7 @@ def test_verification_refuses_a_wrong_artifact(tiny_run, tiny_bundle):
     windows = x[162:]
     lstm = keras.models.load_model(tiny_run / "lstm.keras")
     ref = KerasReference(windows, lstm.predict(windows, verbose=0)[:, -1, 0], series[:20],
-                         np.asarray(load_bundle(tiny_bundle).model("lstm")["keras"]["closed_loop"]))
+                         np.asarray(load_bundle(tiny_bundle).model("lstm").keras["closed_loop"]))
     good = verify_artifact(tiny_bundle / "lstm.float32.tflite", QuantMode.FLOAT32, ref, 1.0)
     assert good.ok, good.problems
     wrong = verify_artifact(tiny_bundle / "rnn.float32.tflite", QuantMode.FLOAT32, ref, 1.0)
@@ -186,13 +187,13 @@ def test_integer_variants_record_float_ratio_and_integer_throughout(tiny_bundle)
     bundle = load_bundle(tiny_bundle)
     for model in bundle.models:
         for name in bundle.variants(model):
-            v = bundle.variant(model, name)
+            v = bundle.variant(model, name).to_dict()
             if v["mode"] not in ("int8", "int16x8"):
                 assert "full_integer" not in v
                 continue
             assert v["full_integer"] is ("DEQUANTIZE" not in {op["name"] for op in v["ops"]})
             base = bundle.variant(model, "float32" if v["graph"] == "window" else f"{v['graph']}-float32")
-            ratio = v["errors"]["in_sample_closed_loop_rmse"] / base["errors"]["in_sample_closed_loop_rmse"]
+            ratio = v["errors"]["in_sample_closed_loop_rmse"] / base.errors["in_sample_closed_loop_rmse"]
             assert v["errors"]["closed_loop_rmse_ratio_vs_float32"] == pytest.approx(ratio)
 
 
@@ -205,7 +206,7 @@ def test_full_integer_window_graphs_are_bias_corrected(tiny_bundle, graph_bundle
         bundle = load_bundle(path)
         for model in bundle.models:
             for name in bundle.variants(model):
-                v = bundle.variant(model, name)
+                v = bundle.variant(model, name).to_dict()
                 if v["graph"] not in ("window", "rollout") or v["mode"] not in ("int8", "int16x8"):
                     assert "output_bias" not in v, (model, name)
                     continue
@@ -232,8 +233,7 @@ def test_no_bias_correction_exports_the_first_conversion(tiny_run, tmp_path):
     done = cli("export", str(tiny_run), "--out", str(out), "--models", "lstm", "--quant", "int8",
                "--no-bias-correction", "--quiet")
     assert done.returncode == 0, done.stderr
-    variant = load_bundle(out).variant("lstm", "int8")
-    assert "output_bias" not in variant
+    assert load_bundle(out).variant("lstm", "int8").output_bias is ABSENT
 
 
 def test_integer_checks_warn_on_drift_and_float_islands():

@@ -26,7 +26,7 @@ def test_graph_variants_and_state_records(graph_bundle):
         assert bundle.variants(model) == ["float32", "int8", *GRAPH_VARIANTS]
         states = ["h", "c"] if model == "lstm" else ["h"]
         for name in GRAPH_VARIANTS:
-            v = bundle.variant(model, name)
+            v = bundle.variant(model, name).to_dict()
             variant = VariantId.parse(name)
             graph, mode = variant.graph.value, variant.mode.value
             assert (v["graph"], v["mode"]) == (graph, mode) and graph != "window"
@@ -53,7 +53,7 @@ def test_exact_step_equals_window_model_over_a_long_closed_loop(graph_bundle):
     for model in ("lstm", "gru"):
         window = Forecaster(bundle, model=model, graph="window").forecast(horizon=steps)
         step = Forecaster(bundle, model=model, graph="step").forecast(horizon=steps)
-        keras = np.asarray(bundle.model(model)["keras"]["closed_loop"])[:steps]
+        keras = np.asarray(bundle.model(model).keras["closed_loop"])[:steps]
         assert np.max(np.abs(step - window)) <= 1e-5
         assert np.max(np.abs(step - keras)) <= 1e-5
         rollout = Forecaster(bundle, model=model, graph="rollout").forecast(horizon=ROLLOUT_STEPS)
@@ -64,9 +64,9 @@ def test_exact_step_equals_window_model_over_a_long_closed_loop(graph_bundle):
 def test_int8_graphs_stay_within_the_bound_recorded_at_export(graph_bundle):
     bundle = load_bundle(graph_bundle)
     for model in ("lstm", "gru"):
-        keras = np.asarray(bundle.model(model)["keras"]["closed_loop"])
+        keras = np.asarray(bundle.model(model).keras["closed_loop"])
         for graph, steps in (("step", keras.size), ("rollout", ROLLOUT_STEPS)):
-            recorded = bundle.variant(model, f"{graph}-int8")["errors"]["closed_loop_max_abs_vs_keras"]
+            recorded = bundle.variant(model, f"{graph}-int8").errors["closed_loop_max_abs_vs_keras"]
             got = Forecaster(bundle, model=model, variant="int8", graph=graph).forecast(horizon=steps)
             assert np.isfinite(recorded)
             assert np.max(np.abs(got - keras[:steps])) <= recorded + 1e-6
@@ -77,7 +77,7 @@ def test_follow_costs_one_invoke_per_line_on_the_step_graph(graph_bundle, invoke
     from edge_forecast.edge.cli_run import follow_stream
 
     bundle = load_bundle(graph_bundle)
-    values = np.asarray(bundle.data["evaluation"]["truth"][:60])
+    values = bundle.truth[:60]
     for graph, horizon in (("auto", 1), ("auto", 4), ("stream", 1)):
         f = Forecaster(bundle, model="lstm", graph=graph)
         assert f._stepper is not None
@@ -99,8 +99,8 @@ def test_step_state_handover_allocates_nothing_per_step(graph_bundle, variant):
 
     bundle = load_bundle(graph_bundle)
     entry = bundle.variant("lstm", variant)
-    model = StepModel.from_file(graph_bundle / entry["file"], Forecaster(bundle).runtime, tensors=entry["tensors"])
-    state_bytes = sum(int(np.prod(s["shape"])) * np.dtype(s["dtype"]).itemsize for s in entry["state"].values())
+    model = StepModel.from_file(graph_bundle / entry.file, Forecaster(bundle).runtime, tensors=entry.tensors)
+    state_bytes = sum(int(np.prod(s["shape"])) * np.dtype(s["dtype"]).itemsize for s in entry.state.values())
     y = model.prime(np.zeros(20))
     tracemalloc.start()
     for _ in range(200):
@@ -117,7 +117,7 @@ def test_step_state_handover_allocates_nothing_per_step(graph_bundle, variant):
 def test_recorded_tensor_indices_are_the_signatures_and_checked(graph_bundle, explicit_bundle):
     for root in (graph_bundle, explicit_bundle):
         bundle = load_bundle(root)
-        entry = bundle.variant("lstm", "step-float32")
+        entry = bundle.variant("lstm", "step-float32").to_dict()
         path, runtime = root / entry["file"], Forecaster(bundle).runtime
         assert StepModel.from_file(path, runtime).tensors == entry["tensors"]
         swapped = {**entry["tensors"], "x": entry["tensors"]["y"], "y": entry["tensors"]["x"]}
@@ -151,7 +151,7 @@ def test_run_graph_option_and_errors(graph_bundle, tiny_bundle):
 def test_forecast_leaves_the_state_at_the_history_on_every_graph(graph_bundle):
     """A later update appends its observation after the history, whichever graph forecast."""
     bundle = load_bundle(graph_bundle)
-    truth = np.asarray(bundle.data["evaluation"]["truth"])
+    truth = bundle.truth
     history, steps = truth[40:60], 10
     forecasters = [Forecaster(bundle, model="lstm", graph=g) for g in ("auto", "step", "window")]
     assert forecasters[0]._state is None  # the window graph is not loaded when nothing runs on it

@@ -91,29 +91,29 @@ def _lstm_records(micro_bundle) -> tuple:
     """(bundle dir, Bundle, [(variant, its micro record)]) for the LSTM variants."""
     out = micro_bundle[0]
     bundle = load_bundle(out)
-    return out, bundle, [(v, bundle.variant("lstm", v)["micro"]) for v in VARIANTS]
+    return out, bundle, [(v, bundle.variant("lstm", v).micro.fields) for v in VARIANTS]
 
 
 @pytest.mark.slow
 def test_micro_files_hold_the_exact_stripped_model(micro_bundle):
     out, _, _ = micro_bundle
     bundle = load_bundle(out)
-    assert [v for v in VARIANTS if "micro" in bundle.variant("lstm", v)] == VARIANTS
-    assert all("micro" not in bundle.variant("gru", v) for v in VARIANTS)  # --models lstm
+    assert [v for v in VARIANTS if bundle.variant("lstm", v).micro is not None] == VARIANTS
+    assert all(bundle.variant("gru", v).micro is None for v in VARIANTS)  # --models lstm
     for variant in VARIANTS:
-        record = bundle.variant("lstm", variant)["micro"]
+        record = bundle.variant("lstm", variant).micro.fields
         model_file = out / record["file"]
         data, length = parse_c_array((out / record["source"]).read_text())
         assert data == model_file.read_bytes() and length == len(data) == record["flash_bytes"]
         assert sha256_file(model_file) == record["sha256"]
-        assert record["flash_bytes"] < record["unstripped_bytes"] == bundle.variant("lstm", variant)["bytes"]
+        assert record["flash_bytes"] < record["unstripped_bytes"] == bundle.variant("lstm", variant).bytes
         if shutil.which("g++"):
             done = subprocess.run(["g++", "-std=c++17", "-c", record["source"].split("/")[1], "-o", "/dev/null"],
                                   cwd=out / "micro", capture_output=True, text=True)
             assert done.returncode == 0, done.stderr
     # the goal for the LSTM(40) step graph was 12 KiB (from 17 KiB): stripping strings alone reaches
     # ~15 KiB; the per-channel quantization parameters are what remains (docs/design/0007-microcontroller-decisions.md)
-    assert bundle.variant("lstm", "step-int8")["micro"]["flash_bytes"] <= 15.5 * 1024
+    assert bundle.variant("lstm", "step-int8").micro.fields["flash_bytes"] <= 15.5 * 1024
 
 
 @pytest.mark.slow
@@ -128,7 +128,7 @@ def test_header_constants_match_bundle_and_model(micro_bundle):
         assert np.float32(header["kScalerScale"]) == np.float32(bundle.scaler.scale)
         assert header["kArenaBytesMeasured"] == record["arena_bytes"]
         assert header["kArenaBytes"] == record["arena_reserve_bytes"] >= record["arena_bytes"] * 1.25
-        assert header["kGraph"] == bundle.variant("lstm", variant)["graph"]
+        assert header["kGraph"] == bundle.variant("lstm", variant).graph.value
         # every tensor constant equals both bundle.json and what an interpreter reads from the stripped file
         interp = Interpreter(model_path=str(out / record["file"]))
         for side, details in (("Input", interp.get_input_details()), ("Output", interp.get_output_details())):
@@ -142,7 +142,7 @@ def test_header_constants_match_bundle_and_model(micro_bundle):
                 assert np.float32(header[prefix + "Scale"]) == np.float32(real["quantization"][0])
                 assert header[prefix + "ZeroPoint"] == t["zero_point"] == real["quantization"][1]
         roles = sorted(t["role"] for t in record["tensors"]["inputs"])
-        assert roles == (["x"] if bundle.variant("lstm", variant)["graph"] == "window" else ["c", "h", "x"])
+        assert roles == (["x"] if bundle.variant("lstm", variant).graph.value == "window" else ["c", "h", "x"])
 
 
 @pytest.mark.slow
@@ -150,7 +150,7 @@ def test_arena_is_minimal_within_the_granularity(micro_bundle):
     from edge_forecast.micro.arena import fits
 
     out, _, _ = micro_bundle
-    record = load_bundle(out).variant("lstm", "step-int8")["micro"]
+    record = load_bundle(out).variant("lstm", "step-int8").micro.fields
     path = out / record["file"]
     assert record["arena_granularity"] == 16 and record["arena_bytes"] % 16 == 0
     assert fits(path, record["arena_bytes"])[0] is True
@@ -169,7 +169,7 @@ def test_resolver_lines_equal_the_model_operators(micro_bundle):
         ops = list(dict.fromkeys(op["name"] for op in operator_list(out / record["file"])[0]))
         assert calls == [resolver_method(op) for op in ops] and len(calls) == len(set(calls))
         assert parse_header(text)["kOpCount"] == len(calls) == len(record["resolver"])
-    step_ops = bundle.variant("lstm", "step-int8")["micro"]["ops"]
+    step_ops = bundle.variant("lstm", "step-int8").micro.fields["ops"]
     assert sorted(step_ops) == sorted(LSTM_STEP_OPS)
 
 
@@ -182,11 +182,11 @@ def test_tflm_runs_the_closed_loop_like_litert(micro_bundle):
     warned = [line for line in done.stderr.splitlines() if line.startswith("warning: lstm/")]
     assert not [line for line in done.stdout.splitlines() if line.startswith("warning:")]
     for variant in VARIANTS:
-        verified = bundle.variant("lstm", variant)["micro"]["verified"]
+        verified = bundle.variant("lstm", variant).micro.fields["verified"]
         # a variant beyond the bound is one `warning:` line on stderr, naming it
         assert sum(line.startswith(f"warning: lstm/{variant}: ") for line in warned) == (0 if verified["ok"] else 1)
-        assert verified["closed_loop_steps"] == bundle.data["evaluation"]["steps"] == verified["stream_steps"]
-        rmse = verified[truth_key(bundle.data["evaluation"]["segment"], "closed_loop_rmse")]
+        assert verified["closed_loop_steps"] == bundle.evaluation.steps == verified["stream_steps"]
+        rmse = verified[truth_key(bundle.evaluation.segment, "closed_loop_rmse")]
         if variant.endswith("float32"):
             assert verified["ok"] is True
             assert verified["closed_loop_max_abs"] <= 1e-5 and verified["stream_max_abs"] <= 1e-5
@@ -200,10 +200,10 @@ def test_tflm_runs_the_closed_loop_like_litert(micro_bundle):
             assert verified["ok"]
     # the record is what a fresh run measures (the check is deterministic)
     entry = bundle.variant("lstm", "step-int8")
-    truth = np.asarray(bundle.data["evaluation"]["truth"])
-    again = tflm_vs_litert(out / entry["file"], "step", bundle.scaler.transform(bundle.context_window), truth,
-                           truth.size, bundle.scaler, entry["tensors"], segment=bundle.data["evaluation"]["segment"])
-    recorded = entry["micro"]["verified"]
+    truth = bundle.truth
+    again = tflm_vs_litert(out / entry.file, "step", bundle.scaler.transform(bundle.context_window), truth,
+                           truth.size, bundle.scaler, entry.tensors, segment=bundle.evaluation.segment)
+    recorded = entry.micro.fields["verified"]
     assert again["closed_loop_max_quant_steps"] == recorded["closed_loop_max_quant_steps"]
     assert again["stream_max_abs"] == pytest.approx(recorded["stream_max_abs"], abs=1e-12)
 
@@ -214,7 +214,7 @@ def test_stripped_model_gives_identical_outputs_on_every_runtime(micro_bundle):
     bundle = load_bundle(out)
     expected = {"litert", "tensorflow", "tflite-micro"} | ({"tflite-runtime"} if TFLITE_PYTHON.exists() else set())
     for variant in VARIANTS:
-        same = bundle.variant("lstm", variant)["micro"]["stripped_identical"]
+        same = bundle.variant("lstm", variant).micro.fields["stripped_identical"]
         assert set(same) == expected
         assert all(s["identical"] is True and s["max_abs"] == 0.0 and s["trials"] > 0 for s in same.values())
 
@@ -272,7 +272,7 @@ def test_bench_report_shows_flash_and_arena_per_variant(micro_bundle):
     section = "\n".join(_micro_table({"models": {"lstm": {"micro": micro}, "rnn": {}}}))
     assert section.startswith("## On a microcontroller")
     for variant in VARIANTS:
-        record = bundle.variant("lstm", variant)["micro"]
+        record = bundle.variant("lstm", variant).micro.fields
         row = next(line for line in section.splitlines() if line.startswith(f"| lstm | {variant} |"))
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert cells[2:6] == [str(record["unstripped_bytes"]), str(record["flash_bytes"]), str(record["arena_bytes"]),

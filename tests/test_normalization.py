@@ -244,10 +244,10 @@ def _test_backtest(bundle, variant: str) -> tuple[np.ndarray, np.ndarray, np.nda
     from edge_forecast.edge.forecaster import Forecaster
 
     b = load_bundle(bundle)
-    series = np.concatenate([b.context_window, np.asarray(b.data["evaluation"]["truth"])])
-    horizon, w = int(b.data["evaluation"]["horizon"]), b.window
+    series = np.concatenate([b.context_window, b.truth])
+    horizon, w = int(b.evaluation.horizon), b.window
     f = Forecaster(b, variant=variant)
-    origins = b.data["evaluation"]["origins"]
+    origins = b.evaluation.origins
     forecasts = np.stack([f.forecast(series[o : o + w], horizon=horizon) for o in origins])
     truth = np.stack([series[o + w : o + w + horizon] for o in origins])
     persistence = np.stack([np.full(horizon, series[o + w - 1]) for o in origins])
@@ -324,8 +324,8 @@ def test_origin_rule_on_every_graph_equals_trainings(tmp_path):
     record = json.loads((run / RECORD_NAME).read_text())
     keras = np.asarray(record["models"]["lstm"]["test"]["forecasts"])
     b = load_bundle(out)
-    series = np.concatenate([b.context_window, np.asarray(b.data["evaluation"]["truth"])])
-    origins, w = b.data["evaluation"]["origins"], b.window
+    series = np.concatenate([b.context_window, b.truth])
+    origins, w = b.evaluation.origins, b.window
     for graph in ("window", "step", "rollout"):
         f = Forecaster(b, graph=graph)
         device = np.stack([f.forecast(series[o : o + w], horizon=20) for o in origins])

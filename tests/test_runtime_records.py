@@ -6,34 +6,36 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from conftest import ROOT, cli
 
-from edge_forecast.bundle import runtime_status
+from edge_forecast.bundle import RuntimeRecord, runtime_status
 from edge_forecast.children import run_resilient
 
 CRASHED = {"ok": False, "error": "the child process crashed (SIGSEGV)", "crash": "SIGSEGV"}
 
 
-def _entry(runtimes: dict) -> dict:
-    return {"runtimes": runtimes}
+def _entry(runtimes: dict) -> SimpleNamespace:
+    """What runtime_status reads of a variant entry: its runtime records."""
+    return SimpleNamespace(runtimes={name: RuntimeRecord.from_dict(r) for name, r in runtimes.items()})
 
 
 def test_runtime_status_is_per_machine():
     entry = _entry({"tflite-runtime": {"ok": True, "platforms": {"x86_64": {"ok": True}, "aarch64": CRASHED}}})
-    assert runtime_status(entry, "tflite-runtime", "x86_64") == {"ok": True}
-    assert runtime_status(entry, "tflite-runtime", "aarch64")["crash"] == "SIGSEGV"
-    assert runtime_status(entry, "tflite-runtime", "armv7l")["ok"] is None  # not checked there
-    assert runtime_status(entry, "litert", "aarch64")["ok"] is None  # no record at all
+    assert runtime_status(entry, "tflite-runtime", "x86_64").to_dict() == {"ok": True}
+    assert runtime_status(entry, "tflite-runtime", "aarch64").crash == "SIGSEGV"
+    assert runtime_status(entry, "tflite-runtime", "armv7l").ok is None  # not checked there
+    assert runtime_status(entry, "litert", "aarch64").ok is None  # no record at all
 
 
 def test_an_older_bundle_without_platforms_keeps_its_failures_everywhere():
     entry = _entry({"tflite-runtime": {"ok": False, "error": "FULLY_CONNECTED version 12"},
                     "litert": {"ok": True}})
-    assert runtime_status(entry, "tflite-runtime", "aarch64")["error"] == "FULLY_CONNECTED version 12"
+    assert runtime_status(entry, "tflite-runtime", "aarch64").error == "FULLY_CONNECTED version 12"
     # a success on an unnamed export host says nothing about this machine: checked on first use
-    assert runtime_status(entry, "litert", "aarch64")["ok"] is None
+    assert runtime_status(entry, "litert", "aarch64").ok is None
 
 
 def test_a_probe_crash_fails_only_that_file_with_its_signal(tmp_path):

@@ -26,8 +26,8 @@ def test_export_refuses_an_unknown_step_state_in_one_line(tmp_path):
 @pytest.mark.slow
 def test_state_inside_float32_equals_the_explicit_state_graph(graph_bundle, explicit_bundle):
     inside, explicit = load_bundle(graph_bundle), load_bundle(explicit_bundle)
-    assert inside.data["format_minor"] == BUNDLE_MINOR
-    truth = inside.scaler.transform(np.asarray(inside.data["evaluation"]["truth"]))
+    assert inside.document.format_minor == BUNDLE_MINOR
+    truth = inside.scaler.transform(inside.truth)
     for model in ("lstm", "gru"):
         for graph in ("step", "stream"):
             a = Forecaster(inside, model, f"{graph}-float32", graph=graph)
@@ -44,7 +44,7 @@ def test_state_inside_int8_is_integer_throughout_with_its_state_quantized(graph_
     bundle = load_bundle(graph_bundle)
     for model in ("lstm", "gru"):
         for graph in ("step", "stream"):
-            v = bundle.variant(model, f"{graph}-int8")
+            v = bundle.variant(model, f"{graph}-int8").to_dict()
             ops = {op["name"] for op in v["ops"]}
             assert {"VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE"} <= ops and "DEQUANTIZE" not in ops
             assert all(s["dtype"] == "int8" for s in v["state"].values())
@@ -73,8 +73,8 @@ def test_micro_refuses_state_inside_variants_and_names_the_export_option(graph_b
     from edge_forecast.micro.command import choose_items
 
     bundle = load_bundle(graph_bundle)
-    status = bundle.variant("lstm", "step-int8")["runtimes"]["tflite-micro"]
-    assert status["ok"] is False and "--step-state explicit" in status["error"]
+    status = bundle.variant("lstm", "step-int8").runtimes["tflite-micro"]
+    assert status.ok is False and "--step-state explicit" in status.error
     assert ("lstm", "step-int8") not in choose_items(bundle, "lstm", None)
     with pytest.raises(UserError, match="--step-state explicit"):
         choose_items(bundle, "lstm", "step-int8")
@@ -88,5 +88,5 @@ def test_a_snapshot_costs_no_invoke_of_the_step(graph_bundle, invokes):
     before = len(invokes)
     f.update(0.1, horizon=5)
     assert len(invokes) - before == 5  # one step for the observation, 4 for the horizon's feedback
-    model = StepModel.from_file(graph_bundle / bundle.variant("lstm", "step-int8")["file"], f.runtime)
-    assert model.inside and model.tensors == bundle.variant("lstm", "step-int8")["tensors"]
+    model = StepModel.from_file(graph_bundle / bundle.variant("lstm", "step-int8").file, f.runtime)
+    assert model.inside and model.tensors == bundle.variant("lstm", "step-int8").tensors

@@ -110,17 +110,17 @@ def test_stream_graphs_and_rollout_equal_the_keras_stream_loop(stream_bundle):
     for name in ("rnn", "lstm"):
         assert bundle.stream_trained(name)
         keras = bundle.keras_loop(name)
-        assert np.allclose(keras, bundle.model(name)["keras"]["stream_closed_loop"])
+        assert np.allclose(keras, bundle.model(name).keras["stream_closed_loop"])
         stream = Forecaster(bundle, model=name, graph="stream").forecast(horizon=keras.size)
         # a barely trained closed loop grows float32 rounding: equal over the first 60 steps,
         # within the recorded closed-loop error over all of them
         assert np.max(np.abs(stream[:60] - keras[:60])) <= 1e-5
-        recorded = bundle.variant(name, "stream-float32")["errors"]
+        recorded = bundle.variant(name, "stream-float32").errors
         assert np.max(np.abs(stream - keras)) <= recorded["closed_loop_max_abs_vs_keras"] / bundle.scaler.scale + 1e-6
         assert recorded["teacher_forced_max_abs_vs_keras"] <= 1e-5 * bundle.scaler.scale
         rollout = bundle.variant(name, "rollout-float32")
-        assert rollout["errors"]["compared_with"].startswith("keras closed loop, state carried")
-        assert bundle.variant(name, "stream-float32")["errors"]["gated_steps"] == 60
+        assert rollout.errors["compared_with"].startswith("keras closed loop, state carried")
+        assert bundle.variant(name, "stream-float32").errors["gated_steps"] == 60
         auto = Forecaster(bundle, model=name)
         assert auto.stepper_graph == "stream"  # update / --follow carry the state
         assert np.max(np.abs(auto.forecast(horizon=ROLLOUT_STEPS) - keras[:ROLLOUT_STEPS])) <= 1e-5  # the rollout graph
@@ -132,7 +132,7 @@ def test_stream_graphs_and_rollout_equal_the_keras_stream_loop(stream_bundle):
         for graph in ("stream", "rollout"):
             entry = bundle.variant(name, f"{graph}-int8")
             got = Forecaster(bundle, model=name, variant="int8", graph=graph).forecast(horizon=ROLLOUT_STEPS)
-            assert np.max(np.abs(got - keras[:ROLLOUT_STEPS])) <= entry["errors"]["closed_loop_max_abs_vs_keras"] + 1e-6
+            assert np.max(np.abs(got - keras[:ROLLOUT_STEPS])) <= entry.errors["closed_loop_max_abs_vs_keras"] + 1e-6
 
 
 @pytest.mark.slow
@@ -147,7 +147,7 @@ def test_stream_bundle_bench_compares_with_the_stream_loop(stream_bundle, tmp_pa
     # each graph against the Keras loop it implements; the report's Keras row is the stream loop
     assert rows["stream-float32"]["accuracy"]["closed_loop_rmse_vs_keras"] < 1e-5
     assert rows["float32"]["accuracy"]["closed_loop_rmse_vs_keras"] < 1e-5
-    keras = load_bundle(stream_bundle).model("rnn")["keras"]
+    keras = load_bundle(stream_bundle).model("rnn").keras
     assert np.allclose(report["models"]["rnn"]["keras"]["closed_loop"], keras["stream_closed_loop"])
     assert not np.allclose(keras["stream_closed_loop"], keras["closed_loop"], atol=1e-3)
 

@@ -23,7 +23,7 @@ def test_inputs_outputs_and_operators_of_every_graph_kind(graph_bundle):
     bundle = load_bundle(graph_bundle)
     graphs = set()
     for model in bundle.models:
-        for variant, entry in bundle.model(model)["variants"].items():
+        for variant, entry in bundle.model(model).variants.items():
             path = bundle.artifact_path(model, variant)
             data = path.read_bytes()
             interp = make_interpreter(Runtime.LITERT, path)
@@ -32,9 +32,9 @@ def test_inputs_outputs_and_operators_of_every_graph_kind(graph_bundle):
             _same(outs, interp.get_output_details())
             ops, subgraphs = operators_of(data)
             assert ops and all(not op["name"].startswith("BUILTIN_") for op in ops)
-            if "state_store" in entry:  # the state's load / save signatures are subgraphs
+            if entry.get("state_store") is not None:  # the state's load / save signatures are subgraphs
                 assert subgraphs > 1 and "CALL_ONCE" in {op["name"] for op in ops}
             else:
                 assert subgraphs == 1
-            graphs.add(entry.get("graph", "window"))
+            graphs.add(entry.graph.value)
     assert {"window", "step", "stream", "rollout"} <= graphs

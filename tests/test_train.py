@@ -37,6 +37,24 @@ def test_inference_clone_reproduces_the_trained_model():
         assert np.max(np.abs(want - got)) < 1e-5
 
 
+def _like(doc, shape):
+    """`doc` cut to the keys of `shape`, object by object."""
+    if isinstance(shape, dict):
+        return {k: _like(doc[k], v) for k, v in shape.items() if k in doc}
+    return doc
+
+
+def test_training_json_round_trips_through_the_run_record(tiny_run):
+    """Every field RunRecord types is in the file as the record writes it, and reads back the same."""
+    from edge_forecast.contracts.run_record import RunRecord
+
+    doc = json.loads((tiny_run / "training.json").read_text())
+    record = RunRecord.from_dict(doc)
+    written = record.to_dict()
+    assert _like(doc, written) == written
+    assert RunRecord.from_dict(written) == record
+
+
 def test_run_directory_holds_every_artifact(tiny_run):
     from edge_forecast.run_record import load_run
 

@@ -10,13 +10,14 @@ docs/reference/bundle.md. This module reads a bundle directory: `load_bundle` ->
 from __future__ import annotations
 
 import platform
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edge_forecast.contracts.bundle import (  # noqa: F401  (re-exported: the bundle's vocabulary)
+    ABSENT,
     BUNDLE_FILE,
     BUNDLE_FORMAT,
     BUNDLE_MINOR,
@@ -27,8 +28,12 @@ from edge_forecast.contracts.bundle import (  # noqa: F401  (re-exported: the bu
     OLD_CONTEXT_KEY,
     TRAINING_KINDS,
     BundleDocument,
+    Evaluation,
     GraphKind,
+    ModelEntry,
     QuantMode,
+    RuntimeRecord,
+    VariantEntry,
     VariantId,
     context_window_values,
 )
@@ -61,97 +66,98 @@ def validate_bundle_dict(data: Any) -> BundleDocument:
     return BundleDocument.from_dict(data)
 
 
-def runtime_status(entry: dict, runtime: str, machine: str | None = None) -> dict:
+def runtime_status(entry: VariantEntry, runtime: str, machine: str | None = None) -> RuntimeRecord:
     """What export recorded for `runtime` running variant `entry` on `machine` (default: this one).
 
-    Returns {"ok": True | False | None, "error": ..., ...}; ok None means not checked there. A
+    Its `ok` is True, False or None (not checked there), with `error` and the rest as recorded. A
     bundle without per-platform records (older ones) knows only the export host, whose machine it
     does not name: its failures count everywhere (a load error is the runtime's, not the CPU's),
     its successes nowhere.
     """
     machine = machine or platform.machine()
-    status = entry["runtimes"].get(runtime) or {}
-    platforms = status.get("platforms")
-    if platforms is not None:
-        return platforms.get(machine) or {"ok": None, "error": f"not checked on {machine}"}
-    if status.get("ok") is False:
-        return status
-    return {"ok": None, "error": f"not checked on {machine}"}
+    unchecked = RuntimeRecord(ok=None, error=f"not checked on {machine}")
+    status = entry.runtimes.get(runtime) or RuntimeRecord()
+    if status.platforms is not ABSENT:
+        return status.platforms.get(machine) or unchecked
+    return status if status.ok is False else unchecked
 
 
 @dataclass
 class Bundle:
-    """A validated bundle directory: `data` is bundle.json as read, `document` the same typed."""
+    """A bundle directory and its bundle.json as the typed `document`, validated when read."""
 
     root: Path
-    data: dict
-    document: BundleDocument = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self.document = BundleDocument.from_dict(self.data)
+    document: BundleDocument
 
     @property
     def window(self) -> int:
-        return int(self.data["window"])
+        return self.document.window
+
+    @property
+    def evaluation(self) -> Evaluation:
+        return self.document.evaluation
 
     @property
     def scaler(self) -> Scaler:
-        return Scaler.from_dict(self.data["scaler"])
+        return Scaler.from_dict(self.document.scaler)
 
     @property
     def normalization(self) -> Normalization:
         """The instance normalization the models were trained under (older bundles: none)."""
-        return Normalization.from_dict(self.data.get("normalization"))
+        return Normalization.from_dict(self.document.get("normalization"))
 
     @property
     def context_window(self) -> np.ndarray:
         """The W true values before the evaluation segment, float64 (W,), signal units: where a
         forecast starts when the user gives no history."""
-        return np.asarray(context_window_values(self.data), dtype=np.float64)
+        return np.asarray(self.document.context_window, dtype=np.float64)
+
+    @property
+    def truth(self) -> np.ndarray:
+        """The evaluation segment's true values after the context window, float64, signal units."""
+        return np.asarray(self.document.evaluation.truth, dtype=np.float64)
 
     @property
     def models(self) -> list[str]:
-        return list(self.data["models"])
+        return list(self.document.models)
 
-    def model(self, name: str) -> dict:
-        if name not in self.data["models"]:
+    def model(self, name: str) -> ModelEntry:
+        if name not in self.document.models:
             raise choice_error("model", name, self.models)
-        return self.data["models"][name]
+        return self.document.models[name]
 
     def variants(self, model: str) -> list[str]:
-        return list(self.model(model)["variants"])
+        return list(self.model(model).variants)
 
     def variant_ids(self, model: str) -> list[VariantId]:
-        self.model(model)
-        return [v.id for v in self.document.models[model].variants.values()]
+        return [v.id for v in self.model(model).variants.values()]
 
-    def variant(self, model: str, variant: str | VariantId) -> dict:
-        variants = self.model(model)["variants"]
-        key = variant.key if isinstance(variant, VariantId) else variant
+    def variant(self, model: str, variant: str | VariantId) -> VariantEntry:
+        """A variant the bundle has, by name or id (a UserError listing them otherwise)."""
+        variants = self.model(model).variants
+        key = str(variant)
         if key not in variants:
             raise choice_error(f"variant for model {model}", key, list(variants))
         return variants[key]
 
     def variant_id(self, model: str, variant: str | VariantId) -> VariantId:
         """The typed id of a variant the bundle has (a UserError listing them otherwise)."""
-        self.variant(model, variant)
-        return self.document.models[model].variants[str(variant)].id
+        return self.variant(model, variant).id
 
     def stream_trained(self, model: str) -> bool:
-        return self.model(model).get("training", "window") == "stream"
+        return self.model(model).stream_trained
 
     def keras_loop(self, model: str) -> np.ndarray:
         """The Keras forecast the model was trained to make: the state-carrying closed loop for a
         stream-trained model, the window model's otherwise (signal units, from the context window)."""
-        keras = self.model(model)["keras"]
         key = "stream_closed_loop" if self.stream_trained(model) else "closed_loop"
-        return np.asarray(keras[key], dtype=np.float64)
+        return np.asarray(self.model(model).keras[key], dtype=np.float64)
 
     def reference_loop(self, model: str, variant: str) -> np.ndarray:
         """The Keras closed loop (signal units, from the context window) that `variant` implements:
         the state-carrying one for stream graphs and a stream-trained model's rollout."""
         graph = self.variant_id(model, variant).graph
-        keras = self.model(model)["keras"]
+        keras = self.model(model).keras
         carried = graph is GraphKind.STREAM or (graph is GraphKind.ROLLOUT and self.stream_trained(model))
         return np.asarray(keras["stream_closed_loop" if carried and "stream_closed_loop" in keras else "closed_loop"],
                           dtype=np.float64)
@@ -159,19 +165,19 @@ class Bundle:
     def artifact_path(self, model: str, variant: str | VariantId, verify: bool = True) -> Path:
         """The .tflite path, its checksum verified (a corrupt or truncated file is a UserError)."""
         entry = self.variant(model, variant)
-        path = self.root / entry["file"]
+        path = self.root / entry.file
         if not path.is_file():
-            raise UserError(f"bundle {self.root}: file {entry['file']} for {model}/{variant} is missing")
+            raise UserError(f"bundle {self.root}: file {entry.file} for {model}/{variant} is missing")
         if verify:
             size = path.stat().st_size
-            if size != entry["bytes"]:
+            if size != entry.bytes:
                 raise UserError(
-                    f"bundle {self.root}: {entry['file']} is {size} bytes, bundle.json says "
-                    f"{entry['bytes']}; the file is truncated or corrupt, copy the bundle again"
+                    f"bundle {self.root}: {entry.file} is {size} bytes, bundle.json says "
+                    f"{entry.bytes}; the file is truncated or corrupt, copy the bundle again"
                 )
-            if sha256_file(path) != entry["sha256"]:
+            if sha256_file(path) != entry.sha256:
                 raise UserError(
-                    f"bundle {self.root}: checksum mismatch for {entry['file']}; the file is "
+                    f"bundle {self.root}: checksum mismatch for {entry.file}; the file is "
                     "corrupt or was modified, copy the bundle again"
                 )
         return path
@@ -194,4 +200,4 @@ def load_bundle(path: str | Path) -> Bundle:
     doc = root / BUNDLE_FILE
     if not doc.is_file():
         raise UserError(f"{root} is not a bundle: {BUNDLE_FILE} is missing")
-    return Bundle(root=root, data=read_json(doc, "the bundle is corrupt"))
+    return Bundle(root=root, document=BundleDocument.from_dict(read_json(doc, "the bundle is corrupt")))

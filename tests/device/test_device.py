@@ -48,7 +48,7 @@ def test_a_forecast_imports_no_tensorflow(tiny_bundle):
 @pytest.mark.parametrize("model", ["rnn", "lstm"])
 def test_float32_forecast_equals_keras_closed_loop(tiny_bundle, model):
     bundle = load_bundle(tiny_bundle)
-    keras_loop = np.asarray(bundle.model(model)["keras"]["closed_loop"])
+    keras_loop = np.asarray(bundle.model(model).keras["closed_loop"])
     got = Forecaster(bundle, model, "float32").forecast(None, keras_loop.size)
     assert np.max(np.abs(got - keras_loop)) <= 1e-4
 
@@ -59,10 +59,10 @@ def test_integer_forecast_within_recorded_bound(tiny_bundle, variant):
     entry = bundle.variant("lstm", variant)
     if not runs_here(bundle, "lstm", variant):
         pytest.skip(f"{RUNTIME.value} cannot run {variant} here (recorded in the bundle)")
-    keras_loop = np.asarray(bundle.model("lstm")["keras"]["closed_loop"])
+    keras_loop = np.asarray(bundle.model("lstm").keras["closed_loop"])
     # the window graph: the bound is that artifact's (auto would pick a step graph when present)
     got = Forecaster(bundle, "lstm", variant, graph="window").forecast(None, keras_loop.size)
-    bound = entry["errors"]["closed_loop_max_abs_vs_keras"]
+    bound = entry.errors["closed_loop_max_abs_vs_keras"]
     # the bound was measured with ai-edge-litert; another runtime's integer kernels may round differently
     slack = 1e-9 if RUNTIME is Runtime.LITERT else 0.5 * bound + 1e-3
     assert np.max(np.abs(got - keras_loop)) <= bound + slack
@@ -70,7 +70,7 @@ def test_integer_forecast_within_recorded_bound(tiny_bundle, variant):
 
 def test_history_starts_the_forecast(tiny_bundle):
     f = Forecaster(tiny_bundle, "lstm", "float32")
-    truth = np.asarray(f.bundle.data["evaluation"]["truth"])
+    truth = f.bundle.truth
     series = np.concatenate([f.bundle.context_window, truth])
     from_seed = f.forecast(None, 5)
     assert np.array_equal(f.forecast(series[:20], 5), from_seed)
@@ -217,7 +217,7 @@ def test_no_runtime_at_all_says_what_to_install(tiny_bundle, monkeypatch):
 def test_a_variant_the_runtime_cannot_run_is_refused_with_alternatives(tiny_bundle):
     bundle = load_bundle(tiny_bundle)
     failing = [(m, v, r) for m in bundle.models for v in bundle.variants(m)
-               for r in bundle.variant(m, v)["runtimes"]
+               for r in bundle.variant(m, v).runtimes
                if runtime_status(bundle.variant(m, v), r).get("ok") is False
                and r in {x.value for x in available_runtimes()}]
     if not failing:
@@ -296,7 +296,7 @@ def test_step_and_rollout_graphs_match_the_window_graph(graph_bundle, invokes):
     assert np.max(np.abs(step - window)) <= 1e-5
     if "rollout-float32" in bundle.variants(model):
         rollout = Forecaster(bundle, model, "rollout-float32", graph="rollout")
-        horizon = rollout.bundle.variant(model, "rollout-float32")["horizon"]
+        horizon = rollout.bundle.variant(model, "rollout-float32").horizon
         assert np.max(np.abs(rollout.forecast(None, horizon) - window[:horizon])) <= 1e-5
     f = Forecaster(bundle, model, "step-int8" if runs_here(bundle, model, "step-int8") else "step-float32",
                    graph="step")
@@ -314,7 +314,7 @@ def test_the_bundle_records_the_arm_crash_and_run_refuses_it_in_one_line(tiny_bu
     if not CRASHES_HERE:
         pytest.skip("the known crash is tflite-runtime's int8 LSTM on ARM")
     status = runtime_status(load_bundle(tiny_bundle).variant("lstm", "int8"), RUNTIME.value)
-    assert status["ok"] is False and status["crash"] == "SIGSEGV", status
+    assert status.ok is False and status.crash == "SIGSEGV", status
     done = cli("run", str(tiny_bundle), "--model", "lstm", "--variant", "int8", "--graph", "window")
     assert done.returncode == 2 and done.stdout == ""
     line = done.stderr.strip()
@@ -357,7 +357,7 @@ def test_run_prints_no_runtime_log_lines_unless_verbose(tiny_bundle):
 
 def test_a_forecaster_shared_by_threads_gives_each_its_own_forecast(tiny_bundle):
     bundle = load_bundle(tiny_bundle)
-    series = np.concatenate([bundle.context_window, bundle.data["evaluation"]["truth"]])
+    series = np.concatenate([bundle.context_window, bundle.truth])
     histories = [series[i : i + bundle.window] for i in range(0, 40, 10)]
     alone = Forecaster(bundle, "lstm", "float32", graph="window")
     expected = [alone.forecast(h, 8) for h in histories]
@@ -392,16 +392,16 @@ def test_state_inside_graphs_snapshot_restore_and_reset(graph_bundle):
 
     bundle = load_bundle(graph_bundle)
     context = bundle.scaler.transform(bundle.context_window)
-    values = bundle.scaler.transform(np.asarray(bundle.data["evaluation"]["truth"][:12]))
+    values = bundle.scaler.transform(bundle.truth[:12])
     variants = _state_inside_variants(bundle, "lstm")
     assert {"step-float32", "stream-float32"} <= set(variants)
     for variant in variants:
         entry = bundle.variant("lstm", variant)
-        model = StepModel.from_file(bundle.artifact_path("lstm", variant), RUNTIME, tensors=entry["tensors"])
+        model = StepModel.from_file(bundle.artifact_path("lstm", variant), RUNTIME, tensors=entry.tensors)
         assert model.inside and model._copies == [] and model._requantize == []
         first = model.prime(context)
         saved = model.snapshot()
-        assert {n: list(v.shape) for n, v in saved[0].items()} == {n: s["shape"] for n, s in entry["state"].items()}
+        assert {n: list(v.shape) for n, v in saved[0].items()} == {n: s["shape"] for n, s in entry.state.items()}
         ahead = [model.push(float(v)) for v in values]
         assert ahead[-1] != first  # the state moved
         model.restore(saved)
@@ -415,7 +415,7 @@ def test_state_inside_graphs_snapshot_restore_and_reset(graph_bundle):
 
 def test_update_then_forecast_equals_a_fresh_forecast_on_state_inside_graphs(graph_bundle):
     bundle = load_bundle(graph_bundle)
-    truth = np.asarray(bundle.data["evaluation"]["truth"])
+    truth = bundle.truth
     history = np.concatenate([bundle.context_window, truth[:8]])
     variants = [v for v in _state_inside_variants(bundle, "lstm") if v.startswith("step-")]
     assert variants

@@ -159,7 +159,7 @@ def test_follow_needs_a_column_for_wide_lines(tiny_bundle):
 def forty(tiny_bundle):
     """40 true values: the context window and what follows it."""
     bundle = load_bundle(tiny_bundle)
-    return np.concatenate([bundle.context_window, bundle.data["evaluation"]["truth"][:20]])
+    return np.concatenate([bundle.context_window, bundle.truth[:20]])
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=[s.name for s in SHAPES])
@@ -202,7 +202,7 @@ def test_forecast_times_follow_the_history_and_warn_on_another_interval(tiny_bun
     err = io.StringIO()
     assert forecast_times(history, bundle, 2, err) == ["2024-05-01T06:30:00+02:00", "2024-05-01T06:35:00+02:00"]
     assert err.getvalue() == ""  # the seed bundle has no interval
-    bundle.data["signal"]["interval_seconds"] = 60.0
+    bundle.document.signal["interval_seconds"] = 60.0
     forecast_times(history, bundle, 2, err)
     assert err.getvalue() == ("warning: the history is sampled every 300 s, the model was trained on 60 s; "
                               "its forecast steps are 60 s apart in what it learned (give it a history sampled "

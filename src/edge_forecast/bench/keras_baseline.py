@@ -57,8 +57,7 @@ def measure(job: BenchJob, model_name: str) -> dict:
     scaler = Scaler.from_dict(record.scaler.to_dict())
     norm = Normalization.from_dict(record.normalization)
     origin = norm.origin(scaler, context)  # the runner's map of the context origin
-    truth = np.asarray(bundle.data["evaluation"]["truth"], dtype=np.float64)
-    segment = bundle.data["evaluation"]["segment"]
+    truth, segment = bundle.truth, bundle.evaluation.segment
     series = np.concatenate([context, truth])
     context_scaled = origin.transform(context)
 
@@ -118,7 +117,7 @@ def measure(job: BenchJob, model_name: str) -> dict:
     origin_windows = np.stack([scaled[o : o + window] for o in plan.origins])
     curves = scaler.inverse(batched_closed_loop(model, origin_windows, plan.horizon, norm))
     n_eval = min(steps, truth.size)
-    bundle_loop = np.asarray(bundle.model(model_name)["keras"]["closed_loop"], dtype=np.float64)
+    bundle_loop = np.asarray(bundle.model(model_name).keras["closed_loop"], dtype=np.float64)
     n_bundle = min(n_eval, bundle_loop.size)
     return {
         "file": entry.file,

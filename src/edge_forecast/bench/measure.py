@@ -135,13 +135,12 @@ def measure(job: BenchJob, model_name: str, variant: str, runtime_name: str) -> 
     bundle = load_bundle(job.bundle)
     steps, repeats = job.steps, job.repeats
     window, scaler, context, norm = bundle.window, bundle.scaler, bundle.context_window, bundle.normalization
-    truth = np.asarray(bundle.data["evaluation"]["truth"], dtype=np.float64)
-    segment = bundle.data["evaluation"]["segment"]
+    truth, segment = bundle.truth, bundle.evaluation.segment
     series = np.concatenate([context, truth])
-    keras = bundle.model(model_name)["keras"]
+    keras = bundle.model(model_name).keras
     path = bundle.artifact_path(model_name, variant)  # checksum verified before anything is timed
     entry = bundle.variant(model_name, variant)
-    graph = entry.get("graph", "window")
+    graph = entry.graph.value
 
     t0 = time.perf_counter()
     interpreter_class(runtime)  # imports the runtime's module

@@ -31,7 +31,7 @@ from edge_forecast.bench.report import (
     render_markdown,
     validate_report,
 )
-from edge_forecast.bundle import Bundle, load_bundle, runtime_status, truth_figure, truth_key
+from edge_forecast.bundle import Bundle, ModelEntry, load_bundle, runtime_status, truth_figure, truth_key
 from edge_forecast.children import run_job
 from edge_forecast.contracts.jobs import BenchJob, HorizonPlan
 from edge_forecast.contracts.run_record import RunRecord
@@ -86,10 +86,9 @@ def bench_bundle(bundle: str | Path, out: str | Path, horizon: int | None = None
     # the bundle again), not a "failed" row in a report that exits 0
     loaded.verify_all()
     chosen = parse_runtimes(runtimes)
-    evaluation = loaded.data.get("evaluation")
-    if not isinstance(evaluation, dict) or not evaluation.get("truth"):
+    if not loaded.evaluation.truth:
         raise UserError(f"bundle {bundle} has no evaluation data (bundle.json 'evaluation'); export it again")
-    eval_steps = len(evaluation["truth"])
+    eval_steps = len(loaded.evaluation.truth)
     steps = eval_steps if horizon is None else horizon
     if steps < 1:
         raise UserError(f"horizon must be at least 1, got {steps}", "horizon")
@@ -100,7 +99,7 @@ def bench_bundle(bundle: str | Path, out: str | Path, horizon: int | None = None
     check_output_dir(out, force, "report",
                      inputs=(Path(bundle),) + ((Path(reference),) if reference is not None else ()))
 
-    plan = stats.horizon_plan(eval_steps, steps, evaluation)
+    plan = stats.horizon_plan(eval_steps, steps, loaded.evaluation)
     job = BenchJob(
         bundle=str(Path(bundle).resolve()), steps=steps, repeats=repeats,
         latency_steps=math.ceil(LATENCY_MIN_STEPS / steps) * steps, warmup_steps=WARMUP_STEPS,
@@ -137,7 +136,7 @@ def _check_reference(reference: Path, bundle: Bundle) -> RunRecord:
     from edge_forecast.run_record import load_run
 
     record = load_run(reference)
-    if record.signal.fingerprint != bundle.data["signal"].get("fingerprint"):
+    if record.signal.fingerprint != bundle.document.signal.get("fingerprint"):
         raise UserError(f"--reference {reference} was not trained on the signal of bundle {bundle.root} "
                         "(signal fingerprints differ); pass the run the bundle was exported from")
     if record.window != bundle.window:
@@ -159,8 +158,8 @@ def _missing_runtimes(runtimes: list[Runtime]) -> dict[str, str]:
 
 def _skip_reason(bundle: Bundle, model: str, variant: str, runtime: Runtime) -> str | None:
     status = runtime_status(bundle.variant(model, variant), runtime.value)
-    if status.get("ok") is False:
-        version = f" {status['version']}" if status.get("version") else ""
+    if status.ok is False:
+        version = f" {status.version}" if status.get("version") else ""
         return (f"bundle.json records that {runtime.value}{version} failed on this artifact on "
                 f"{platform.machine()} at export: "
                 f"{status.get('error', 'no detail')}")
@@ -170,9 +169,9 @@ def _skip_reason(bundle: Bundle, model: str, variant: str, runtime: Runtime) -> 
 def _base_entry(bundle: Bundle, model: str, variant: str, runtime: Runtime) -> dict:
     entry = bundle.variant(model, variant)
     return {"model": model, "variant": variant, "runtime": runtime.value, "status": NOT_MEASURED, "reason": None,
-            "mode": entry["mode"], "graph": entry.get("graph", "window"), "file": entry["file"],
-            "size_bytes": int(entry["bytes"]),
-            "size_kib": stats.sig(entry["bytes"] / 1024)}
+            "mode": entry.mode.value, "graph": entry.graph.value, "file": entry.file,
+            "size_bytes": int(entry.bytes),
+            "size_kib": stats.sig(entry.bytes / 1024)}
 
 
 def _measure_variants(bundle: Bundle, runtimes: list[Runtime], job: BenchJob, timeout: float, steps: int,
@@ -182,7 +181,7 @@ def _measure_variants(bundle: Bundle, runtimes: list[Runtime], job: BenchJob, ti
     missing = _missing_runtimes(runtimes)
     for runtime, reason in missing.items():
         echo(f"not measured: every variant on {runtime} ({reason})")
-    segment = bundle.data["evaluation"]["segment"]
+    segment = bundle.evaluation.segment
     echo("measuring each variant on each runtime: per-step latency (p50, p99) and the "
          f"{closed_loop_name(segment, steps)} against the truth")
     items = [(m, v, r) for m in bundle.models for v in bundle.variants(m) for r in runtimes]
@@ -250,18 +249,18 @@ def _test_scores(test: dict | None) -> dict | None:
 
 
 def _keras_from_bundle(bundle: Bundle, model: str) -> dict:
-    evaluation = bundle.data["evaluation"]
-    return stats.truth_errors(evaluation["segment"], bundle.model(model)["keras"]["one_step"], bundle.keras_loop(model),
-                              evaluation["truth"])
+    evaluation = bundle.evaluation
+    return stats.truth_errors(evaluation.segment, bundle.model(model).keras["one_step"], bundle.keras_loop(model),
+                              evaluation.truth)
 
 
-def _micro_from_bundle(model: dict) -> dict:
+def _micro_from_bundle(model: ModelEntry) -> dict:
     """Per variant with microcontroller files (`edge-forecast micro`): flash and arena bytes and
     the TFLM-vs-litert result, as bundle.json records them (measured where the files were made)."""
     out = {}
-    for name, variant in model["variants"].items():
-        m = variant.get("micro")
-        if m:
+    for name, variant in model.variants.items():
+        if variant.micro is not None:
+            m = variant.micro.fields
             v = m["verified"]
             out[name] = {"flash_bytes": m["flash_bytes"], "unstripped_bytes": m.get("unstripped_bytes"),
                          "arena_bytes": m["arena_bytes"], "arena_reserve_bytes": m["arena_reserve_bytes"],
@@ -274,15 +273,15 @@ def _micro_from_bundle(model: dict) -> dict:
 
 def _document(bundle: Bundle, results: list[dict], keras: dict, job: BenchJob, runtimes: list[Runtime],
               bundle_label: str, reference_label: str | None) -> dict:
-    steps, eval_steps = job.steps, len(bundle.data["evaluation"]["truth"])
+    steps, eval_steps = job.steps, len(bundle.evaluation.truth)
     models = {}
     for name in bundle.models:
         entry = bundle.model(name)
         k = keras.get(name) or {"status": NOT_MEASURED, "measured": None,
                                 "reason": "no --reference run was given (it needs the training run and TensorFlow)"}
         models[name] = {
-            "kind": entry["kind"], "units": int(entry["units"]), "params": int(entry["params"]),
-            "keras": {**k, "bundle": _keras_from_bundle(bundle, name), "test": _test_scores(entry["keras"].get("test")),
+            "kind": entry.kind, "units": int(entry.units), "params": int(entry.params),
+            "keras": {**k, "bundle": _keras_from_bundle(bundle, name), "test": _test_scores(entry.keras.get("test")),
                       "closed_loop": [float(v) for v in bundle.keras_loop(name)]},
             "training": entry.get("training", "window"),
         }
@@ -298,14 +297,16 @@ def _document(bundle: Bundle, results: list[dict], keras: dict, job: BenchJob, r
                 "vs_keras_predict": stats.sig(base["predict"]["latency_us"]["p50"] / p50) if p50 else None,
                 "vs_keras_direct": stats.sig(base["direct"]["latency_us"]["p50"] / p50) if p50 else None,
             }
-    converter = bundle.data.get("converter", {})
+    document = bundle.document
+    converter = document.converter
+    baselines = document.get("baselines") or {}
     plan = job.horizon
     method = {
         "latency_steps": job.latency_steps, "warmup_steps": job.warmup_steps,
         "predict_steps": min(job.predict_steps, steps), "accuracy_steps": min(steps, eval_steps),
         # backtest: the origins are the training run's test backtest's, so the curves break its RMSE down by h
         "horizon": {"horizon": plan.horizon, "origins": len(plan.origins),
-                    "backtest": bool(bundle.data["evaluation"].get("origins"))},
+                    "backtest": bool(document.evaluation.get("origins"))},
         "repeats_aggregation": "median of per-repeat statistics",
     }
     method["notes"] = [
@@ -322,7 +323,7 @@ def _document(bundle: Bundle, results: list[dict], keras: dict, job: BenchJob, r
         f"{min(job.predict_steps, steps)} steps only.",
         f"Error against horizon: RMSE against the truth at each horizon over {len(plan.origins)} forecast "
         f"origins, each a true window of the evaluation data, horizons 1 to {plan.horizon}"
-        + (" (the training run's test backtest origins)." if bundle.data["evaluation"].get("origins") else "."),
+        + (" (the training run's test backtest origins)." if document.evaluation.get("origins") else "."),
         "Accuracy is in signal units; 'Keras' is the float Keras output that export recorded in bundle.json: "
         "the window model's closed loop, or for stream graphs and a stream-trained model's rollout the closed "
         "loop with the state carried (train --stream). The measured Keras baseline (--reference) always runs "
@@ -337,24 +338,24 @@ def _document(bundle: Bundle, results: list[dict], keras: dict, job: BenchJob, r
                     "runtimes": [r.value for r in runtimes], "reference": reference_label},
         "host": host_info(),
         "bundle": {
-            "path": bundle_label, "created": bundle.data.get("created"),
-            "edge_forecast_version": bundle.data.get("edge_forecast_version"),
+            "path": bundle_label, "created": document.created,
+            "edge_forecast_version": document.edge_forecast_version,
             "converter": ", ".join(f"{k} {v}" for k, v in converter.items() if isinstance(v, str)),
-            "window": bundle.window, "signal": bundle.data.get("signal", {}).get("source"),
+            "window": bundle.window, "signal": document.signal.get("source"),
             "evaluation_steps": eval_steps,
-            "evaluation_segment": bundle.data["evaluation"]["segment"],
+            "evaluation_segment": document.evaluation.segment,
         },
         "method": method,
         "series": {"context_window": [float(v) for v in bundle.context_window],
-                   "truth": [float(v) for v in bundle.data["evaluation"]["truth"]]},
+                   "truth": [float(v) for v in document.evaluation.truth]},
         "models": models,
-        "baselines": {name: {truth_key(bundle.data["evaluation"]["segment"], "closed_loop_rmse"):
+        "baselines": {name: {truth_key(document.evaluation.segment, "closed_loop_rmse"):
                              stats.sig(truth_figure(entry, "closed_loop_rmse")),
                              "test": _test_scores(entry.get("test"))}
-                      for name, entry in bundle.data.get("baselines", {}).items()},
+                      for name, entry in baselines.items()},
         "results": results,
         "figures": {},
         "notes": [],
-        "warnings": baseline_warnings({name: m["keras"].get("test") for name, m in bundle.data["models"].items()},
-                                      {name: b.get("test") for name, b in bundle.data.get("baselines", {}).items()}),
+        "warnings": baseline_warnings({name: m.keras.get("test") for name, m in document.models.items()},
+                                      {name: b.get("test") for name, b in baselines.items()}),
     }

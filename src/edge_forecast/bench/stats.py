@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from edge_forecast.bundle import truth_key
+from edge_forecast.bundle import Evaluation, truth_key
 
 DIGITS = 4
 LATENCY_KEYS = ("mean", "p50", "p90", "p99", "min", "max")
@@ -104,7 +104,7 @@ HORIZON_MARKS = (1, 5, 10, 20, 50, 100, 200, 500, 1000)
 MAX_ORIGINS = 100
 
 
-def horizon_plan(eval_steps: int, steps: int, evaluation: dict | None = None) -> dict:
+def horizon_plan(eval_steps: int, steps: int, evaluation: Evaluation | None = None) -> dict:
     """Forecast origins and the longest horizon for the error-against-horizon curve.
 
     When the bundle's `evaluation` carries the training run's backtest origins (offsets into its
@@ -114,8 +114,8 @@ def horizon_plan(eval_steps: int, steps: int, evaluation: dict | None = None) ->
     compared with truth[o : o+horizon]. The longest horizon is min(steps, half the evaluation
     length), so that many origins (evenly spaced, at most MAX_ORIGINS) share every horizon.
     """
-    if evaluation and evaluation.get("origins"):
-        return {"horizon": int(evaluation["horizon"]), "origins": [int(o) for o in evaluation["origins"]]}
+    if evaluation is not None and evaluation.get("origins"):
+        return {"horizon": int(evaluation.horizon), "origins": [int(o) for o in evaluation.origins]}
     horizon = max(1, min(steps, eval_steps // 2 if eval_steps >= 2 else eval_steps))
     last = eval_steps - horizon
     count = min(MAX_ORIGINS, last + 1)

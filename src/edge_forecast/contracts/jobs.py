@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edge_forecast.contracts.bundle import GraphKind, QuantMode, VariantId
 from edge_forecast.contracts.schema import Contract
 
 
@@ -41,10 +42,21 @@ class ConvertJob(Contract):
 
 @dataclass(frozen=True)
 class VerifyItem(Contract):
+    """One converted artifact to verify: its file and its variant (graph kind and mode)."""
+
     file: str  # in the work directory
-    graph: str
-    mode: str
+    graph: GraphKind
+    mode: QuantMode
     stream_trained: bool
+
+    def __post_init__(self) -> None:
+        # parsed once, whichever form the parent passes (a GraphKind or its value)
+        object.__setattr__(self, "graph", GraphKind(self.graph))
+        object.__setattr__(self, "mode", QuantMode(self.mode))
+
+    @property
+    def variant(self) -> VariantId:
+        return VariantId(self.graph, self.mode)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 `RunRecord.from_dict` is the record's one validation path: a field that breaks the contract is a
 `ContractError` naming it (`models.rnn.units must be an integer`). Only the fields that export and
 bench read are typed here; the rest of the document (histories, layers, in-sample loops, ...) is
-for people and plots, and stays in the file. train/loop.py writes the file.
+for people and plots, and stays in the file. train/loop.py writes the file: this record's
+`to_dict` with those extras added (schema.with_extras).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from edge_forecast.contracts.schema import (
     checked,
     file_name,
     finite,
+    nullable,
+    omitted_at,
     positive,
 )
 
@@ -39,10 +42,10 @@ class SignalRecord(Contract):
     """The series the run trained on (`file`, in the run directory) and where it came from."""
 
     file: str = checked(file_name, "must be a file name")
-    source: str | None = None
-    column: str | None = None
-    points: int | None = None
-    fingerprint: str | None = None  # sha256 of the values (signals.fingerprint)
+    source: str | None = nullable()
+    column: str | None = nullable()
+    points: int | None = nullable()
+    fingerprint: str | None = nullable()  # sha256 of the values (signals.fingerprint)
     interval_seconds: float | None = None  # a timed signal only
     last_time: str | None = None
 
@@ -106,15 +109,15 @@ class ModelRecord(Contract):
     params: int = checked(lambda p: p >= 0, "must be a non-negative integer")
     training: str = checked(lambda t: t in TRAINING_KINDS, f"must be one of {', '.join(TRAINING_KINDS)}",
                             default="window")
-    highway: int = 0  # the last `highway` window values added to the output (0: none)
+    highway: int = omitted_at(0)  # the last `highway` window values added to the output (0: none)
     # a user's own Keras model (kind "keras", export/from_model.py): the forecaster shape found in it
-    forecaster: dict | None = None
-    test: Backtest | None = None  # None without a test segment
+    forecaster: dict | None = omitted_at(None)
+    test: Backtest | None = nullable()  # None without a test segment
 
 
 @dataclass(frozen=True)
 class BaselineRecord(Contract):
-    test: Backtest | None = None
+    test: Backtest | None = nullable()
 
 
 @dataclass(frozen=True)

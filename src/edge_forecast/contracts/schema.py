@@ -1,7 +1,7 @@
 """One way to read and write a contract: a frozen dataclass <-> a JSON object (stdlib only).
 
-A field's type says what the JSON holds (int, float, str, bool, `X | None`, `list[X]`,
-`dict[str, X]`, a bare `dict` for a part another module owns, or another contract); `checked`
+A field's type says what the JSON holds (int, float, str, bool, a str Enum (its value), `X | None`,
+`list[X]`, `dict[str, X]`, a bare `dict` for a part another module owns, or another contract); `checked`
 adds a rule the type cannot say. A value that breaks either is a `ContractError` naming the
 field by its dotted path (`models.rnn.units`), which each reader turns into its one-line error.
 Unknown keys are ignored: a newer writer may add fields.
@@ -15,6 +15,7 @@ import math
 import types
 import typing
 from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,6 +33,35 @@ class ContractError(ValueError):
 def checked(rule: Callable[[Any], bool], expected: str, default: Any = dataclasses.MISSING) -> Any:
     """A field whose value must also satisfy `rule`; `expected` completes "<field> ..."."""
     return dataclasses.field(default=default, metadata={"rule": rule, "expected": expected})
+
+
+# a field's "omit" metadata: never left out of the JSON (written as null when None)
+_NEVER = object()
+
+
+def nullable() -> Any:
+    """An optional field (default None) that the JSON always holds: null says "none" in so many words."""
+    return dataclasses.field(default=None, metadata={"omit": _NEVER})
+
+
+def omitted_at(default: Any) -> Any:
+    """A field left out of the JSON while it holds `default` (its writers name it only when set)."""
+    return dataclasses.field(default=default, metadata={"omit": default})
+
+
+def with_extras(typed: dict, extras: dict) -> dict:
+    """A contract's JSON (`to_dict`) with the fields only people read (histories, plots' data...)
+    added, object by object. A key in both must be an object in both: the typed value is the one
+    the readers see, so a people-only copy of it could only drift."""
+    merged = dict(typed)
+    for key, value in extras.items():
+        if key not in merged:
+            merged[key] = value
+        elif isinstance(merged[key], dict) and isinstance(value, dict):
+            merged[key] = with_extras(merged[key], value)
+        else:
+            raise ValueError(f"{key} is written by the contract; it cannot be an extra too")
+    return merged
 
 
 def positive(value: int) -> bool:
@@ -114,6 +144,11 @@ def _read(kind: Any, value: Any, path: str):
         return {k: _read(args[1], v, _join(path, k)) for k, v in value.items()} if args else dict(value)
     if kind is Any:
         return value
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        try:
+            return kind(value)
+        except ValueError:
+            raise ContractError(path, f"must be one of {', '.join(str(m.value) for m in kind)}") from None
     if kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ContractError(path, "must be a number")
@@ -130,15 +165,23 @@ def _read(kind: Any, value: Any, path: str):
     return value
 
 
+def _omitted(f: dataclasses.Field, value: Any) -> bool:
+    # an optional field left at None is left out, as the writers of these files leave it out,
+    # unless the field says otherwise (nullable, omitted_at)
+    omit = f.metadata.get("omit", None if f.default is None else _NEVER)
+    return value is None if omit is None else (omit is not _NEVER and value == omit)
+
+
 def _write(value: Any):
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        # an optional field left at None is left out, as the writers of these files leave it out
         return {f.name: _write(getattr(value, f.name)) for f in dataclasses.fields(value)
-                if not (f.default is None and getattr(value, f.name) is None)}
+                if not _omitted(f, getattr(value, f.name))}
     if isinstance(value, (list, tuple)):
         return [_write(v) for v in value]
     if isinstance(value, dict):
         return {k: _write(v) for k, v in value.items()}
     if isinstance(value, Path):
         return str(value)
+    if isinstance(value, Enum):
+        return value.value
     return value

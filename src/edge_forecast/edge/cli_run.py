@@ -43,7 +43,7 @@ def run_command(bundle: Path, model: str | None = None, variant: str | None = No
     if (fill is not None or read.resample) and history is None:
         raise UserError("--fill and --resample apply to --history")
     loaded = load_bundle(bundle)
-    trained = loaded.data.get("signal", {}).get("column")
+    trained = loaded.document.signal.get("column")
     if read.column is None and isinstance(trained, str) and not trained.isdigit():
         read = dataclasses.replace(read, trained_column=trained)  # the model's column, where a header names it
     from_npy = history is not None and Path(history).suffix.lower() == ".npy"
@@ -58,7 +58,7 @@ def run_command(bundle: Path, model: str | None = None, variant: str | None = No
         reader = LineReader(dataclasses.replace(read, resample=False))  # a stream is never resampled
         follow_stream(forecaster, horizon or 1, fmt, stdin, stdout, stderr, reader)
         return
-    horizon = horizon if horizon is not None else int(forecaster.bundle.data["evaluation"]["steps"])
+    horizon = horizon if horizon is not None else forecaster.bundle.evaluation.steps
     values = forecaster.forecast(None if start is None else start.values, horizon)
     warn_out_of_range(forecaster, stderr)
     times = forecast_times(start, loaded, horizon, stderr) if start is not None else None
@@ -80,7 +80,7 @@ def forecast_times(history: Signal, bundle: Bundle, steps: int, stderr: TextIO) 
     if history.times is None or history.interval_seconds is None:
         return None
     interval = history.interval_seconds
-    trained = bundle.data["signal"].get("interval_seconds")
+    trained = bundle.document.signal.get("interval_seconds")
     if trained and abs(interval - trained) > IRREGULAR * trained:
         stderr.write(f"warning: the history is sampled every {interval:g} s, the model was trained on "
                      f"{trained:g} s; its forecast steps are {trained:g} s apart in what it learned (give it a "

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_forecast.bundle import Bundle, GraphKind, VariantId, load_bundle, runtime_status
+from edge_forecast.bundle import Bundle, GraphKind, VariantEntry, VariantId, load_bundle, runtime_status
 from edge_forecast.edge.artifact import SlidingWindow, WindowModel
 from edge_forecast.edge.first_invoke import first_invoke_verdict
 from edge_forecast.edge.runtime import Runtime, resolve_runtime
@@ -24,18 +24,18 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 _INT_LIMITS = {"int8": (-128, 127), "int16": (-32768, 32767)}
 
 
-def input_range(bundle: Bundle, entry: dict, origin: OriginMap | None = None) -> tuple[float, float] | None:
+def input_range(bundle: Bundle, entry: VariantEntry, origin: OriginMap | None = None) -> tuple[float, float] | None:
     """The signal values an integer input tensor represents: (q - zero_point) x scale for q over
     the dtype's integers, widened by half a step (a value there rounds to the end level, as any
     value rounds), through the bundle's scaler, or through `origin` (the scaler and the forecast
     origin's normalization: with instance normalization the range moves with the origin). None
     for a float input."""
-    tensor = entry["input"]
-    if tensor["dtype"] not in _INT_LIMITS:
+    tensor = entry.input
+    if tensor.dtype not in _INT_LIMITS:
         return None
     origin = origin or OriginMap(bundle.scaler)
-    low, high = _INT_LIMITS[tensor["dtype"]]
-    ends = [float(origin.inverse((q - tensor["zero_point"]) * tensor["scale"])) for q in (low - 0.5, high + 0.5)]
+    low, high = _INT_LIMITS[tensor.dtype]
+    ends = [float(origin.inverse((q - tensor.zero_point) * tensor.scale)) for q in (low - 0.5, high + 0.5)]
     return min(ends), max(ends)
 
 
@@ -66,8 +66,8 @@ GRAPH_CHOICES = ("auto", *(g.value for g in GraphKind))
 def runnable_variants(bundle: Bundle, model: str, runtime: Runtime) -> list[str]:
     """Variants that the bundle does not mark as failing on `runtime` on this machine."""
     return [
-        name for name, entry in bundle.model(model)["variants"].items()
-        if runtime_status(entry, runtime.value).get("ok") is not False
+        name for name, entry in bundle.model(model).variants.items()
+        if runtime_status(entry, runtime.value).ok is not False
     ]
 
 
@@ -142,9 +142,9 @@ class Forecaster:
             model = WindowModel.from_file(self._window_path, self.runtime, self._threads)
         except (ValueError, RuntimeError, TypeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise UserError(f"runtime {self.runtime.value} cannot load {entry['file']}: {first}") from None
+            raise UserError(f"runtime {self.runtime.value} cannot load {entry.file}: {first}") from None
         if model.window != self.bundle.window:
-            raise UserError(f"{entry['file']} takes a window of {model.window}, bundle.json says {self.bundle.window}")
+            raise UserError(f"{entry.file} takes a window of {model.window}, bundle.json says {self.bundle.window}")
         return model
 
     def _variant(self, graph: str) -> VariantId:
@@ -163,7 +163,7 @@ class Forecaster:
             have = sorted({v.graph.value for v in self.bundle.variant_ids(self.model_name) if v.mode is self.mode})
             model = self.bundle.model(self.model_name)
             stateless = graph in (GraphKind.STEP.value, GraphKind.STREAM.value) and (
-                model["kind"] == "ar" or model.get("highway"))  # the linear path carries no recurrent state
+                model.kind == "ar" or model.get("highway"))  # the linear path carries no recurrent state
             hint = ("a linear model or highway has no recurrent state to step" if stateless
                     else f"export with --graphs {graph}")
             raise UserError(f"bundle has no {graph} graph for {self.model_name}/{self.variant_name}; graphs it has: "
@@ -179,7 +179,7 @@ class Forecaster:
                                                           entry.get("tensors"))
         except (ValueError, RuntimeError, TypeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise UserError(f"runtime {self.runtime.value} cannot load {entry['file']}: {first}") from None
+            raise UserError(f"runtime {self.runtime.value} cannot load {entry.file}: {first}") from None
         return self._loaded[graph]
 
     def _step_graph(self) -> StepModel | None:
@@ -212,12 +212,12 @@ class Forecaster:
             return self.stepper_graph or GraphKind.WINDOW.value
         return self.graph
 
-    def _refuse_known_failure(self, key: str, entry: dict, path: Path) -> None:
+    def _refuse_known_failure(self, key: str, entry: VariantEntry, path: Path) -> None:
         """Refuse what bundle.json records as failing here; check in a child what it does not know."""
         status = runtime_status(entry, self.runtime.value)
         where = "recorded at export"
-        if status.get("ok") is None:
-            status = first_invoke_verdict(path, entry["sha256"], self.runtime)
+        if status.get("ok") is None:  # absent in the record: not checked either
+            status = first_invoke_verdict(path, entry.sha256, self.runtime)
             where = "its first invoke, checked in a child process"
         if status.get("ok") is False:
             others = [v for v in runnable_variants(self.bundle, self.model_name, self.runtime) if v != key]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_forecast.contracts.bundle import GraphKind
 from edge_forecast.contracts.jobs import VerifyJob
 from edge_forecast.edge.artifact import SlidingWindow, WindowModel
 from edge_forecast.edge.runtime import Runtime
@@ -113,7 +114,7 @@ def _check_ops(path: Path, result: Verification) -> bool:
 CARRIED_GATE_STEPS = 60
 
 
-def verify_graph_artifact(path: Path, graph: str, mode: QuantMode, ref: KerasReference, unit_scale: float,
+def verify_graph_artifact(path: Path, graph: GraphKind, mode: QuantMode, ref: KerasReference, unit_scale: float,
                           stream_sequence: np.ndarray | None = None, stream_reference: np.ndarray | None = None,
                           runtime: Runtime = Runtime.LITERT, stream_trained: bool = False) -> Verification:
     """A graph's closed loop against the Keras closed loop it implements: the window model's for
@@ -129,9 +130,10 @@ def verify_graph_artifact(path: Path, graph: str, mode: QuantMode, ref: KerasRef
     result = Verification(ok=True)
     if not _check_ops(path, result):
         return result
-    carried = graph == "stream" or (graph == "rollout" and stream_trained)
+    rollout = graph is GraphKind.ROLLOUT
+    carried = graph is GraphKind.STREAM or (rollout and stream_trained)
     compare = ref.stream_closed_loop if carried else ref.closed_loop
-    if graph == "rollout":
+    if rollout:
         model = RolloutModel.from_file(path, runtime)
         loop = model.forecast(ref.context_window)
         result.extra = {"horizon": model.horizon}
@@ -142,8 +144,8 @@ def verify_graph_artifact(path: Path, graph: str, mode: QuantMode, ref: KerasRef
         model.prime(ref.context_window)
         loop = run_closed_loop(StepWindow(model), compare.size)
     compare = compare[: loop.size]
-    result.input = {**model.input_quant.to_dict(), "shape": [1, model.window, 1] if graph == "rollout" else [1, 1]}
-    result.output = {**model.output_quant.to_dict(), "shape": [1, model.horizon] if graph == "rollout" else [1, 1]}
+    result.input = {**model.input_quant.to_dict(), "shape": [1, model.window, 1] if rollout else [1, 1]}
+    result.output = {**model.output_quant.to_dict(), "shape": [1, model.horizon] if rollout else [1, 1]}
     result.closed_loop = loop
     err = max_abs(loop, compare)
     result.errors = {
@@ -157,7 +159,7 @@ def verify_graph_artifact(path: Path, graph: str, mode: QuantMode, ref: KerasRef
         n = min(loop.size, CARRIED_GATE_STEPS)
         err = max_abs(loop[:n], compare[:n])
         result.errors["gated_steps"] = n
-    if graph == "stream":  # teacher-forced: nothing fed back to amplify rounding
+    if graph is GraphKind.STREAM:  # teacher-forced: nothing fed back to amplify rounding
         model.reset()
         forced = np.array([model.push(float(v)) for v in stream_sequence])
         forced_err = max_abs(forced, stream_reference)
@@ -185,15 +187,15 @@ def verify_item(job: VerifyJob, item: str) -> Verification:
     `job` names the work directory, the context window (model units), the unit scale and per item
     its file and whether the model was stream-trained."""
     work, spec = Path(job.work), job.items[item]
-    name, variant = item.split("/", 1)
+    name = item.split("/", 1)[0]
     ref = keras_reference(work, name, np.asarray(job.context_window, dtype=np.float64))
     path = work / spec.file
-    graph, mode = spec.graph, QuantMode(spec.mode)
-    if graph == "window":
+    graph, mode = spec.variant.graph, spec.variant.mode
+    if graph is GraphKind.WINDOW:
         return verify_artifact(path, mode, ref, job.unit_scale,
                                norm=Normalization.from_dict(job.normalization))
     stream_seq = stream_ref = None
-    if graph == "stream":
+    if graph is GraphKind.STREAM:
         stream_seq = np.load(work / "stream_sequence.npy")
         stream_ref = np.load(work / f"{name}.stream_reference.npy")
     return verify_graph_artifact(path, graph, mode, ref, job.unit_scale, stream_seq, stream_ref,

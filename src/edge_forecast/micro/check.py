@@ -142,11 +142,11 @@ def check_item(job: MicroCheckJob, item: str) -> dict:
     result = {"stripped": stripped_vs_original(original, stripped, _installed_runtimes(job.tflm))}
     if job.tflm:
         scaler = bundle.scaler
-        truth = np.asarray(bundle.data["evaluation"]["truth"], dtype=np.float64)
+        truth = bundle.truth
         steps = min(job.steps, truth.size)
-        result["tflm"] = tflm_vs_litert(original, entry.get("graph", "window"), scaler.transform(bundle.context_window),
+        result["tflm"] = tflm_vs_litert(original, entry.graph.value, scaler.transform(bundle.context_window),
                                         truth[:steps], steps, scaler, entry.get("tensors"),
-                                        segment=bundle.data["evaluation"]["segment"])
+                                        segment=bundle.evaluation.segment)
     return result
 
 

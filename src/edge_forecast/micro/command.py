@@ -23,6 +23,7 @@ from edge_forecast.bundle import (
     MICRO_DIR,
     Bundle,
     GraphKind,
+    RuntimeRecord,
     load_bundle,
     truth_figure,
     validate_bundle_dict,
@@ -81,7 +82,7 @@ def micro_bundle(bundle: str | Path, models: str | None = None, variants: str | 
                     result.records[key] = record
             if not result.records:
                 raise UserError("no variant passed; nothing was written: " + "; ".join(result.failures))
-            data = json.loads(json.dumps(loaded.data))
+            data = json.loads(json.dumps(loaded.document.to_dict()))
             for variant_entry in (v for m in data["models"].values() for v in m["variants"].values()):
                 variant_entry.pop("micro", None)  # the micro directory is replaced as a whole
             for key, record in result.records.items():
@@ -101,13 +102,12 @@ def choose_items(bundle: Bundle, models: str | None, variants: str | None) -> li
     wanted = [v.strip() for v in (variants or "").split(",") if v.strip()]
     items = []
     for model in names:
-        runnable = [v for v in bundle.variants(model)
-                    if bundle.variant(model, v)["runtimes"].get(MICRO, {}).get("ok") is True]
+        runnable = [v for v in bundle.variants(model) if _micro_status(bundle, model, v).ok is True]
         for variant in wanted:
             if variant not in bundle.variants(model):
                 raise choice_error(f"variant for model {model}", variant, bundle.variants(model))
-            status = bundle.variant(model, variant)["runtimes"].get(MICRO, {})
-            if status.get("ok") is not True:
+            status = _micro_status(bundle, model, variant)
+            if status.ok is not True:
                 raise UserError(f"{model}/{variant}: tflite-micro did not run it at export "
                                 f"({status.get('error', 'not checked')}); "
                                 f"variants it ran: {', '.join(runnable) or 'none'}")
@@ -117,6 +117,11 @@ def choose_items(bundle: Bundle, models: str | None, variants: str | None) -> li
         raise UserError("no variant to export for a microcontroller: tflite-micro ran none of the window, step or "
                         "stream variants at export (export with tflite-micro installed, --quant float32,int8)")
     return items
+
+
+def _micro_status(bundle: Bundle, model: str, variant: str) -> RuntimeRecord:
+    """What export recorded for tflite-micro running the variant (an empty record: not run)."""
+    return bundle.variant(model, variant).runtimes.get(MICRO) or RuntimeRecord()
 
 
 def _strip(bundle: Bundle, model: str, variant: str, work: Path) -> Path:
@@ -130,7 +135,7 @@ def _check(bundle: Bundle, stripped: dict[str, Path], work: Path, probe_python: 
     results: dict[str, dict] = {}
     for python, tflm in [(sys.executable, True), *((p, False) for p in probe_python)]:
         job = MicroCheckJob(bundle=str(bundle.root.resolve()), stripped={k: str(p) for k, p in stripped.items()},
-                            steps=int(bundle.data["evaluation"]["steps"]), tflm=tflm)
+                            steps=bundle.evaluation.steps, tflm=tflm)
         echo(f"verifying {len(stripped)} variant(s) with {python}" + (" (TFLM vs litert, stripped vs original)"
                                                                       if tflm else " (stripped vs original)"))
         found = run_job("edge_forecast.micro.check", job, list(stripped), CHECK_TIMEOUT_S, python=python, job_dir=work)
@@ -196,8 +201,8 @@ def _build(bundle: Bundle, model: str, variant: str, stripped: Path, check: dict
     verified = _verdict(check["tflm"], integer)
     reserve = with_margin(arena["arena_bytes"], margin)
     note = f"model {model}, variant {variant} of bundle {bundle.root.name}, {len(data)} bytes (strings stripped)"
-    info = {"note": note, "window": bundle.window, "scaler": bundle.data["scaler"],
-            "graph": entry.get("graph", "window"), "normalization": bundle.normalization.to_dict(),
+    info = {"note": note, "window": bundle.window, "scaler": bundle.document.scaler,
+            "graph": entry.graph.value, "normalization": bundle.normalization.to_dict(),
             "layout": layout, "arena_bytes": arena["arena_bytes"], "arena_reserve_bytes": reserve,
             "arena_margin": margin, "resolver": resolver}
     (stage / f"{name}.tflite").write_bytes(data)
@@ -206,13 +211,13 @@ def _build(bundle: Bundle, model: str, variant: str, stripped: Path, check: dict
     record = {
         "file": f"{MICRO_DIR}/{name}.tflite", "source": f"{MICRO_DIR}/{name}_model_data.cc",
         "header": f"{MICRO_DIR}/{name}_model_data.h", "symbol": name, "sha256": sha256_file(stage / f"{name}.tflite"),
-        "flash_bytes": len(data), "unstripped_bytes": int(entry["bytes"]),
+        "flash_bytes": len(data), "unstripped_bytes": int(entry.bytes),
         "arena_bytes": arena["arena_bytes"], "arena_granularity": arena["granularity"], "arena_margin": margin,
         "arena_reserve_bytes": reserve, "arena_probes": arena["probes"],
         "ops": ops, "resolver": resolver, "tensors": layout,
         "stripped_identical": check["stripped"], "verified": verified,
     }
-    echo(f"micro {key}: flash {len(data) / 1024:.2f} KiB (was {entry['bytes'] / 1024:.2f} KiB), arena "
+    echo(f"micro {key}: flash {len(data) / 1024:.2f} KiB (was {entry.bytes / 1024:.2f} KiB), arena "
          f"{arena['arena_bytes'] / 1024:.2f} KiB measured, reserve {reserve / 1024:.2f} KiB, {len(ops)} ops; "
          f"stripped identical on {', '.join(check['stripped'])}; TFLM vs litert worst "
          + (f"{verified['worst']:g} quantization steps, closed loop vs truth "

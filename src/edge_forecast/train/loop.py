@@ -10,12 +10,23 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_forecast.contracts.run_record import (
+    Backtest,
+    BaselineRecord,
+    ModelRecord,
+    RunConfig,
+    RunRecord,
+    ScalerRecord,
+    SignalRecord,
+    SplitRecord,
+)
+from edge_forecast.contracts.schema import with_extras
 from edge_forecast.errors import UserError
 from edge_forecast.evaluation import baseline_warnings, naive_scale
 from edge_forecast.fsio import non_finite_field, staged_dir, write_json_atomic
 from edge_forecast.normalization import Normalization
 from edge_forecast.quality import check_training_data
-from edge_forecast.run_record import RECORD_NAME, RUN_FORMAT, RUN_FORMAT_VERSION, SIGNAL_NAME
+from edge_forecast.run_record import RECORD_NAME, SIGNAL_NAME
 from edge_forecast.signals import Scaler, Signal, signal_timing, validate_series
 from edge_forecast.train.budget import resolve_budget, training_samples
 from edge_forecast.train.config import ModelKind, TrainConfig
@@ -115,30 +126,50 @@ def _train_into(config: TrainConfig, signal: Signal, split: Split, stage: Path, 
     for name, entry in baselines.items():
         echo(f"baseline {name}: {summary(entry)}")
     _plots(config, series, split, models, stage)
-    return {
-        "format": RUN_FORMAT,
-        "format_version": RUN_FORMAT_VERSION,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "config": config.to_dict(),
-        "signal": {
-            "source": signal.source,
-            "column": signal.column,
-            "points": int(series.size),
-            "fingerprint": signal.fingerprint,
-            "file": SIGNAL_NAME,
-            **signal_timing(signal),
-        },
-        "scaler": scaler.to_dict(),
-        "normalization": norm.to_dict(),
-        "split": split.to_dict(),
+    typed = typed_record(config, signal, scaler, norm, split, models, baselines, versions())
+    extras = {
+        "config": _people_only(config.to_dict(), RunConfig),
+        "split": _people_only(split.to_dict(), SplitRecord),
         "mase_scale": {"season": config.season, "in_sample_naive_mae": scale},
-        "versions": versions(),
-        "models": models,
+        "models": {name: _people_only(m, ModelRecord) for name, m in models.items()},
         **({"auto": auto} if auto else {}),
-        "baselines": baselines,
+        "baselines": {name: _people_only(b, BaselineRecord) for name, b in baselines.items()},
         "warnings": baseline_warnings({k: m["test"] for k, m in models.items()},
                                       {k: b["test"] for k, b in baselines.items()}),
     }
+    # the format, its version and the date lead the file, as before
+    return {"format": typed.format, "format_version": typed.format_version,
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            **with_extras(typed.to_dict(), extras)}
+
+
+def typed_record(config: TrainConfig, signal: Signal, scaler: Scaler, norm: Normalization, split: Split,
+                 models: dict, baselines: dict, package_versions: dict) -> RunRecord:
+    """The part of training.json that export and bench read (contracts.run_record), built here
+    only; `models` and `baselines` are the trainer's results (the rest of each is for people)."""
+    return RunRecord(
+        config=RunConfig(window=config.window, season=config.season),
+        signal=SignalRecord(file=SIGNAL_NAME, source=signal.source, column=signal.column,
+                            points=int(signal.values.size), fingerprint=signal.fingerprint, **signal_timing(signal)),
+        scaler=ScalerRecord(kind=scaler.kind.value, offset=scaler.offset, scale=scaler.scale),
+        split=SplitRecord(train_windows=split.train_windows, train_points=split.train_end, test_start=split.val_end),
+        models={name: ModelRecord(file=m["file"], kind=m["kind"], units=m["units"], params=m["params"],
+                                  training=m["training"], highway=m.get("highway", 0), test=_backtest(m["test"]))
+                for name, m in models.items()},
+        versions=package_versions,
+        normalization=norm.to_dict(),
+        baselines={name: BaselineRecord(test=_backtest(b["test"])) for name, b in baselines.items()},
+    )
+
+
+def _backtest(test: dict | None) -> Backtest | None:
+    return None if test is None else Backtest(**test)
+
+
+def _people_only(fields: dict, contract: type) -> dict:
+    """`fields` without those `contract` types (the record writes those)."""
+    typed = {f.name for f in dataclasses.fields(contract)}
+    return {k: v for k, v in fields.items() if k not in typed}
 
 
 def linear_normalization(config: TrainConfig, models: dict, norm: Normalization, train_scaled: np.ndarray
