@@ -246,7 +246,7 @@ def train(**options) -> None:
     api.train(**options)
 
 
-@cli.command(short_help="Convert a RUN or a Keras MODEL to verified TFLite variants: a bundle.")
+@cli.command(short_help="A RUN or your Keras MODEL -> verified TFLite bundle.")
 @click.argument("source", metavar="RUN|MODEL", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Bundle directory to create.")
 @click.option("--signal", help="A model file's series: a CSV / .npy file, or damped, mackey-glass (built in).")
