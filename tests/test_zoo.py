@@ -17,6 +17,7 @@ def test_the_zoo_covers_the_issue() -> None:
     assert "| tutorial_lstm |" in zoo.table()
 
 
+@pytest.mark.slow  # not training, but it imports Keras: ~10 s the fast suite need not pay
 @pytest.mark.parametrize("name", zoo.NAMES)
 def test_builder_makes_the_declared_shapes(name: str) -> None:
     spec = zoo.ZOO_BY_NAME[name]
