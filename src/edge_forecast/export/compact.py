@@ -67,6 +67,11 @@ def _vec(values) -> tuple | None:
     return tuple(values.tolist() if hasattr(values, "tolist") else values)
 
 
+def _ints(values) -> list[int]:
+    """An index vector (a numpy array once read, a list once remapped, or None) as Python ints."""
+    return [] if values is None else [int(i) for i in values]
+
+
 def _merge_constants(model, subgraph) -> list[int]:
     """Point every use of a constant tensor to the first identical one; the tensors still used."""
     first: dict[tuple, int] = {}
@@ -81,7 +86,7 @@ def _merge_constants(model, subgraph) -> list[int]:
     for op in subgraph.operators or []:
         if op.inputs is not None:
             op.inputs = [alias.get(int(i), int(i)) if i >= 0 else int(i) for i in op.inputs]
-    used = set(subgraph.inputs or []) | set(subgraph.outputs or [])
+    used = set(_ints(subgraph.inputs)) | set(_ints(subgraph.outputs))
     for op in subgraph.operators or []:
         for field in (op.inputs, op.outputs, op.intermediates):
             used.update(int(i) for i in (field if field is not None else []) if i >= 0)
@@ -109,7 +114,7 @@ def _renumber(model, index: int, subgraph, kept: list[int]) -> None:
 
 
 def _drop_names(model, index: int, subgraph) -> None:
-    named = set(subgraph.inputs or []) | set(subgraph.outputs or [])
+    named = set(_ints(subgraph.inputs)) | set(_ints(subgraph.outputs))
     for sig in model.signatureDefs or []:
         if sig.subgraphIndex == index:
             named.update(int(m.tensorIndex) for m in (sig.inputs or []) + (sig.outputs or []))
