@@ -219,9 +219,10 @@ def unsupported_graph(entry: ModelRecord, graph: str) -> str | None:
         return None
     if entry.kind == "ar":
         return f"the {graph} graph carries a recurrent state and ar has none (its window and rollout graphs apply)"
-    if entry.forecaster is not None:
-        return (f"the {graph} graph of a user's own model is not built yet: it needs the state of every "
-                "recurrent layer (its window and rollout graphs apply)")
+    if entry.forecaster is not None and "state" not in entry.forecaster:  # inspect_child: export/user_steps.py
+        why = entry.forecaster.get("step_refused") or "no recurrent stack was found in it"
+        return (f"the {graph} graph steps a stack of recurrent layers with Dense heads: {why} "
+                "(its window and rollout graphs apply)")
     if entry.highway:
         return (f"the {graph} graph carries the recurrent state only, not the last {entry.highway} values the "
                 "highway reads (its window and rollout graphs apply)")
