@@ -13,6 +13,7 @@ import json
 
 import numpy as np
 import pytest
+import zoo
 from conftest import cli, trains
 
 import edge_forecast
@@ -158,3 +159,33 @@ def test_a_conv1d_front_gets_one_line_for_step_and_stream_and_exports_the_rest(c
     (model,) = json.loads((bundle / "bundle.json").read_text())["models"].values()
     assert set(model["variants"]) == {"float32", "rollout-float32"}
     assert "step_refused" in model["forecaster"]
+
+
+# --- fast: which zoo models step, their state names, and how the device orders them -------------
+
+
+@pytest.mark.parametrize("name", [n for n in zoo.NAMES if zoo.ZOO_BY_NAME[n].kind != "direct"])
+def test_the_zoo_models_that_step_are_the_declared_ones(name: str) -> None:
+    from edge_forecast.export import user_steps
+
+    spec = zoo.ZOO_BY_NAME[name]
+    found = user_steps.refusal(spec.build(zoo.WINDOW, steps=0), "next")
+    if "step" in spec.graphs:
+        assert "step_refused" not in found
+        assert found["state"] == {"lstm_stack": ["h0", "c0", "h1", "c1"]}.get(
+            name, ["h", "c"] if "lstm" in name else ["h"])
+    else:
+        assert "state" not in found
+        assert "\n" not in found["step_refused"] and "layer '" in found["step_refused"]
+
+
+def test_a_direct_output_has_no_step_graph() -> None:
+    from edge_forecast.export import user_steps
+
+    found = user_steps.refusal(zoo.build("lstm_direct24", steps=0), "direct")
+    assert "several values per window" in found["step_refused"]
+
+
+def test_state_names_are_ordered_by_layer_then_h_before_c() -> None:
+    assert state_order(["c", "h", "x"]) == ["h", "c"]
+    assert state_order(["h1", "c0", "h10", "h0", "y", "c1", "h2"]) == ["h0", "c0", "h1", "c1", "h2", "h10"]
