@@ -232,14 +232,18 @@ def unsupported_graph(entry: ModelRecord, graph: str) -> str | None:
 def _variants(record: RunRecord, models: list[str], graphs: list[GraphKind], modes: list[QuantMode],
               echo) -> dict[str, list[VariantId]]:
     """Per model, the variants to convert: the window graph in every mode, then the other graphs
-    in theirs; a graph no chosen model can have is a UserError, one that only some lack is a line
-    per model."""
+    in theirs. A graph that a model cannot have is a line for that model and graph, and the others
+    are exported; when no chosen model can have any of the graphs asked beyond the window graph,
+    that is a UserError (the export would be the window graph alone, which was not what was asked)."""
     items = {name: [VariantId(GraphKind.WINDOW, m) for m in modes] for name in models}
-    for graph in graphs:
-        reasons = {name: unsupported_graph(record.models[name], graph.value) for name in models}
-        if all(reasons.values()):
-            raise UserError(f"graphs {graph.value}: " + "; ".join(f"{n}: {r}" for n, r in reasons.items()),
-                            "graphs")
+    refused = {graph: {name: unsupported_graph(record.models[name], graph.value) for name in models}
+               for graph in graphs}
+    impossible = [g for g, reasons in refused.items() if all(reasons.values())]
+    if graphs and len(impossible) == len(graphs):
+        graph = impossible[0]
+        raise UserError(f"graphs {graph.value}: " + "; ".join(f"{n}: {r}" for n, r in refused[graph].items()),
+                        "graphs")
+    for graph, reasons in refused.items():
         for name, reason in reasons.items():
             if reason:
                 echo(f"{name}: no {graph.value} graph: {reason}")
