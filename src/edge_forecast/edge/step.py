@@ -18,9 +18,13 @@ in two kinds, and `StepModel` runs either (it tells them apart by the signatures
   set_tensor / get_tensor (an int8 graph whose input and output state scales differ is
   requantized through a preallocated buffer).
 
+States are named h[, c] (one recurrent layer: the product's models) or h0, c0, h1, ... (a user's
+stack of recurrent layers, export/user_steps.py: layer order, h before c); `state_order` is that
+order, the order of the graph's state inputs and next-state outputs.
+
 Tensors are found by index, never by tensor name (a stripped flatbuffer has none): the indices
 bundle.json records at export (`tensors`), or, at export, the model's signature (explicit state:
-`serving_default`: inputs x, h[, c]; outputs output_0 = y, output_1.. = the next states in the
+`serving_default`: inputs x and the states; outputs output_0 = y, output_1.. = the next states in the
 model's output order; state inside: subgraph 0's one input and one output, which must be the
 `step` signature's x and y).
 
@@ -31,6 +35,7 @@ on ai-edge-litert making a view costs about what a get_tensor or set_tensor call
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -38,12 +43,26 @@ import numpy as np
 from edge_forecast.edge.artifact import TensorQuant
 from edge_forecast.edge.runtime import Runtime, make_interpreter
 
-STATE_NAMES = ("h", "c")
+STATE_NAMES = ("h", "c")  # one recurrent layer's; a stack's are these with the layer's number (h0, c0, h1, ...)
+_STATE_NAME = re.compile(r"([hc])(\d*)")
 # The signatures of a graph that keeps its state inside (export.graphs.build_state_inside); sorted,
 # so the converter makes `step` subgraph 0
 STATE_SIGNATURES = ("step", "step_load", "step_save")
 STATE_KEPT = ("inside", "explicit")  # export --step-state: where a step / stream graph keeps its state
 STATE_STORE = "variables"  # bundle.json `state_store` of a state-inside variant (absent: explicit state)
+
+
+def is_state_name(name: str) -> bool:
+    return _STATE_NAME.fullmatch(str(name)) is not None
+
+
+def state_order(names) -> list[str]:
+    """The state names among `names` (others left out) in the graph's order: by layer, h before c."""
+    def key(name: str) -> tuple[int, int]:
+        letter, layer = _STATE_NAME.fullmatch(name).groups()
+        return int(layer or 0), STATE_NAMES.index(letter)
+
+    return sorted((n for n in names if is_state_name(n)), key=key)
 
 
 def keeps_state_inside(interp) -> bool:
@@ -63,8 +82,8 @@ def signature_tensors(interp) -> dict:
     outputs = runner.get_output_details()
     del runner
     ordered = [int(outputs[k]["index"]) for k in sorted(outputs, key=_output_number)]
-    states = [n for n in STATE_NAMES if n in inputs]
-    if "x" not in inputs or len(ordered) != 1 + len(states) or len(inputs) != len(ordered):
+    states = state_order(inputs)
+    if "x" not in inputs or not states or len(ordered) != 1 + len(states) or len(inputs) != len(ordered):
         raise ValueError(f"not a step graph (signature inputs {sorted(inputs)}, {len(ordered)} outputs)")
     return {"x": inputs["x"], "y": ordered[0], **{n: [inputs[n], ordered[1 + i]] for i, n in enumerate(states)}}
 
@@ -84,7 +103,7 @@ def _roles_fit(tensors: dict, states: list[str], ins: dict, outs: dict) -> bool:
         pairs = [(int(tensors[n][0]), int(tensors[n][1])) for n in states]
     except (KeyError, TypeError, ValueError, IndexError):
         return False
-    if "h" not in states or x not in ins or y not in outs or len(ins) != 1 + len(pairs) or len(outs) != 1 + len(pairs):
+    if not states or x not in ins or y not in outs or len(ins) != 1 + len(pairs) or len(outs) != 1 + len(pairs):
         return False
     if list(ins[x]["shape"]) != [1, 1] or list(outs[y]["shape"]) != [1, 1]:
         return False
@@ -145,7 +164,7 @@ class StepModel:
             x, y = self._inside_roles(tensors) if self.inside else self._explicit_roles(tensors)
         except ValueError as exc:
             raise ValueError(f"{name}: {exc}") from None
-        self.rows = int(self.states["h"]["shape"][0])
+        self.rows = int(self.states[self.state_names[0]]["shape"][0])
         self.x_index, self.y_index = int(x["index"]), int(y["index"])
         self.input_quant = TensorQuant.from_details(x)
         self.output_quant = TensorQuant.from_details(y)
@@ -178,7 +197,7 @@ class StepModel:
         ins = {int(d["index"]): d for d in interp.get_input_details()}
         outs = {int(d["index"]): d for d in interp.get_output_details()}
         details = {**ins, **outs}
-        self.state_names = [n for n in STATE_NAMES if n in tensors]
+        self.state_names = state_order(tensors)
         if not _roles_fit(tensors, self.state_names, ins, outs):
             raise ValueError(f"not a step graph with the tensors {tensors}")
         self.states = {n: details[int(tensors[n][0])] for n in self.state_names}
@@ -207,12 +226,12 @@ class StepModel:
         self.states, _ = _signature_details(interp, load)
         save_in, self._state_outputs = _signature_details(interp, save)
         self._save_feed = {"x": np.zeros((1, 1), dtype=save_in["x"]["dtype"])}  # unused by the graph
-        self.state_names = [n for n in STATE_NAMES if n in self.states]
-        if ("h" not in self.states or set(self.states) != set(self.state_names)
+        self.state_names = state_order(self.states)
+        if (not self.states or set(self.states) != set(self.state_names)
                 or set(self._state_outputs) != set(self.states)
                 or any(list(self.states[n]["shape"]) != list(self._state_outputs[n]["shape"])
                        for n in self.state_names)):
-            raise ValueError(f"not a step graph: `{load}` / `{save}` do not load and save the same h[, c]")
+            raise ValueError(f"not a step graph: `{load}` / `{save}` do not load and save the same states")
         self._copies, self._requantize = [], []  # nothing to hand over: push is set x, invoke, get y
         self._saved_quant = {n: (TensorQuant.from_details(self._state_outputs[n]),
                                  TensorQuant.from_details(self.states[n]))

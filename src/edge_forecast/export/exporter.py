@@ -219,9 +219,10 @@ def unsupported_graph(entry: ModelRecord, graph: str) -> str | None:
         return None
     if entry.kind == "ar":
         return f"the {graph} graph carries a recurrent state and ar has none (its window and rollout graphs apply)"
-    if entry.forecaster is not None:
-        return (f"the {graph} graph of a user's own model is not built yet: it needs the state of every "
-                "recurrent layer (its window and rollout graphs apply)")
+    if entry.forecaster is not None and "state" not in entry.forecaster:  # inspect_child: export/user_steps.py
+        why = entry.forecaster.get("step_refused") or "no recurrent stack was found in it"
+        return (f"the {graph} graph steps a stack of recurrent layers with Dense heads: {why} "
+                "(its window and rollout graphs apply)")
     if entry.highway:
         return (f"the {graph} graph carries the recurrent state only, not the last {entry.highway} values the "
                 "highway reads (its window and rollout graphs apply)")
@@ -231,14 +232,18 @@ def unsupported_graph(entry: ModelRecord, graph: str) -> str | None:
 def _variants(record: RunRecord, models: list[str], graphs: list[GraphKind], modes: list[QuantMode],
               echo) -> dict[str, list[VariantId]]:
     """Per model, the variants to convert: the window graph in every mode, then the other graphs
-    in theirs; a graph no chosen model can have is a UserError, one that only some lack is a line
-    per model."""
+    in theirs. A graph that a model cannot have is a line for that model and graph, and the others
+    are exported; when no chosen model can have any of the graphs asked beyond the window graph,
+    that is a UserError (the export would be the window graph alone, which was not what was asked)."""
     items = {name: [VariantId(GraphKind.WINDOW, m) for m in modes] for name in models}
-    for graph in graphs:
-        reasons = {name: unsupported_graph(record.models[name], graph.value) for name in models}
-        if all(reasons.values()):
-            raise UserError(f"graphs {graph.value}: " + "; ".join(f"{n}: {r}" for n, r in reasons.items()),
-                            "graphs")
+    refused = {graph: {name: unsupported_graph(record.models[name], graph.value) for name in models}
+               for graph in graphs}
+    impossible = [g for g, reasons in refused.items() if all(reasons.values())]
+    if graphs and len(impossible) == len(graphs):
+        graph = impossible[0]
+        raise UserError(f"graphs {graph.value}: " + "; ".join(f"{n}: {r}" for n, r in refused[graph].items()),
+                        "graphs")
+    for graph, reasons in refused.items():
         for name, reason in reasons.items():
             if reason:
                 echo(f"{name}: no {graph.value} graph: {reason}")

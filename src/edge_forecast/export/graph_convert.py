@@ -15,7 +15,6 @@ from edge_forecast.export.graphs import (
     build_state_inside,
     build_step_model,
     build_stream_model,
-    state_names,
 )
 from edge_forecast.export.modes import QuantMode, configure_converter
 
@@ -23,13 +22,20 @@ CALIBRATION_STATES = 300
 
 
 def build(job: ConvertJob, trained, graph: GraphKind, window_graph=None):
-    """The graph's Keras model; a user's own model (`job.keras_model`) has a rollout graph only,
-    made of its `window_graph` (export/user_model.py)."""
+    """The graph's Keras model; a user's own model (`job.keras_model`): its rollout graph made of
+    its `window_graph` (export/user_model.py), its step and stream graphs from its recurrent
+    stack (export/user_steps.py)."""
     kind, window, units = job.kind, job.window, job.units
     if job.keras_model:
+        from edge_forecast.export import user_steps
         from edge_forecast.export.user_model import rollout_graph
 
-        return rollout_graph(window_graph, window, job.rollout_horizon)
+        if graph is GraphKind.ROLLOUT:
+            return rollout_graph(window_graph, window, job.rollout_horizon)
+        stack = user_steps.stack_of(trained)
+        if graph is GraphKind.STEP:
+            return user_steps.build_step_model(stack, window, kind)
+        return user_steps.build_stream_model(stack, kind)
     if graph is GraphKind.STEP:
         return build_step_model(trained, kind, window, units)
     if graph is GraphKind.ROLLOUT:
@@ -37,11 +43,20 @@ def build(job: ConvertJob, trained, graph: GraphKind, window_graph=None):
     return build_stream_model(trained, kind, units)
 
 
+def state_inputs(model) -> list[tuple[str, tuple[int, ...]]]:
+    """(name, shape) of a step / stream graph's state inputs, in order: h[, c] for one recurrent
+    layer, h0, c0, h1, ... for a user's stack (the graph's inputs after x)."""
+    return [(str(t.name), tuple(int(d) for d in t.shape)) for t in model.inputs[1:]]
+
+
+def zero_states(model) -> list[np.ndarray]:
+    return [np.zeros(shape, np.float32) for _, shape in state_inputs(model)]
+
+
 def visited_inputs(job: ConvertJob, model, graph: GraphKind) -> list[dict[str, np.ndarray]]:
     """(x, states) the float graph visits: teacher-forced over the training series, then along
     the float closed loop from the context window (the states a forecast meets)."""
-    names = state_names(job.kind)
-    rows = job.window if graph is GraphKind.STEP else 1
+    names = [n for n, _ in state_inputs(model)]
     sequence = np.load(job.sequence).astype(np.float32)
     ref = np.load(Path(job.out_dir) / f"{job.kind}.reference.npz")
     # the stream graph's own closed loop carries its state; the step graph's is the window model's
@@ -49,7 +64,7 @@ def visited_inputs(job: ConvertJob, model, graph: GraphKind) -> list[dict[str, n
     loop = np.concatenate([np.asarray(job.context_window, dtype=np.float32), followed.astype(np.float32)])
     seen: list[dict[str, np.ndarray]] = []
     for values in (sequence, loop):
-        states = [np.zeros((rows, job.units), np.float32) for _ in names]
+        states = zero_states(model)
         for v in values:
             feed = {"x": np.array([[v]], np.float32), **dict(zip(names, states, strict=True))}
             seen.append(feed)
@@ -61,8 +76,7 @@ def visited_inputs(job: ConvertJob, model, graph: GraphKind) -> list[dict[str, n
 
 def stream_reference(job: ConvertJob, model) -> np.ndarray:
     """Keras stream graph outputs teacher-forced over the verification sequence (model units)."""
-    names = state_names(job.kind)
-    states = [np.zeros((1, job.units), np.float32) for _ in names]
+    states = zero_states(model)
     out = []
     for v in np.load(job.stream_sequence).astype(np.float32):
         res = model([np.array([[v]], np.float32), *states], training=False)
@@ -117,7 +131,7 @@ def _convert_state_inside(job: ConvertJob, model, graph: GraphKind, mode: QuantM
     step on its x, save."""
     import tensorflow as tf
 
-    names = state_names(job.kind)
+    names = [n for n, _ in state_inputs(model)]
     module, signatures = build_state_inside(model, names)
     with tempfile.TemporaryDirectory(dir=job.out_dir) as saved:
         tf.saved_model.save(module, saved, signatures=signatures)

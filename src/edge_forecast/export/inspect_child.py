@@ -19,7 +19,7 @@ def inspect(job: InspectJob) -> dict:
     import keras
     import numpy as np
 
-    from edge_forecast.export import user_model
+    from edge_forecast.export import user_model, user_steps
 
     model = user_model.load(job.model_path)
     shape = user_model.describe(model, job.name)
@@ -41,7 +41,9 @@ def inspect(job: InspectJob) -> dict:
                         "does not rebuild from its config", "model")
     file = f"{job.name}.keras"
     model.save(Path(job.out_dir) / file)
-    return {"ok": True, "shape": shape.to_dict(), "window": window, "params": int(model.count_params()),
+    # whether step and stream graphs can be built (export/user_steps.py), decided here where Keras is
+    stepping = user_steps.refusal(model, shape.output)
+    return {"ok": True, "shape": {**shape.to_dict(), **stepping}, "window": window, "params": int(model.count_params()),
             "keras": keras.__version__, "file": file, "layers": [type(layer).__name__ for layer in model.layers]}
 
 

@@ -77,13 +77,28 @@ def _reference(job: ConvertJob, trained, clone) -> dict:
     context = np.asarray(job.context_window)
     norm = Normalization.from_dict(job.normalization)  # a per-step rule maps inside the loop
     refs["closed_loop"] = closed_loop(norm.step_fn(keras_step_fn(clone)), context, job.steps)
-    # a model with no stream forecaster (ar, a highway: exported without a stream graph) has no
-    # carried state to differ by: its stream loop is the window loop
-    stateless = job.kind == "ar" or job.highway or job.keras_model
-    refs["stream_closed_loop"] = (refs["closed_loop"] if stateless else
-                                  keras_forecast_fn(trained, job.kind, stream=True)(context, job.steps))
+    # a model with no stream forecaster (ar, a highway, a user's model with no recurrent stack:
+    # exported without a stream graph) has no carried state to differ by: its stream loop is the window loop
+    if job.keras_model:
+        refs["stream_closed_loop"] = _user_stream_loop(job, trained, context, refs["closed_loop"])
+    elif job.kind == "ar" or job.highway:
+        refs["stream_closed_loop"] = refs["closed_loop"]
+    else:
+        refs["stream_closed_loop"] = keras_forecast_fn(trained, job.kind, stream=True)(context, job.steps)
     np.savez(out / f"{job.kind}.reference.npz", **refs)
     return {"ok": True}
+
+
+def _user_stream_loop(job: ConvertJob, trained, context: np.ndarray, window_loop: np.ndarray) -> np.ndarray:
+    """A user's model's stream forecaster in Keras (its stack stepped with the state carried), or
+    the window loop when it has no stack to step (export/user_steps.py)."""
+    from edge_forecast.export import user_steps
+
+    try:
+        stack = user_steps.stack_of(trained)
+    except user_steps.NotSteppable:
+        return window_loop
+    return user_steps.stream_closed_loop(user_steps.build_stream_model(stack, job.kind), context, job.steps)
 
 
 def _calibration_windows(job: ConvertJob) -> np.ndarray:

@@ -107,8 +107,9 @@ def c_header(name: str, info: dict) -> str:
         f"constexpr unsigned int kArenaBytesMeasured = {info['arena_bytes']};",
         f"constexpr unsigned int kArenaBytes = {info['arena_reserve_bytes']};",
         "",
-        "// Inputs and outputs. A step / stream graph's state: after each invoke copy output h (and c)",
-        "// into input h (and c), requantizing when their scale or zero point differ; zero state at start.",
+        "// Inputs and outputs. A step / stream graph's state: after each invoke copy each state output",
+        "// (h, c; a stack's h0, c0, h1, ...) into the input of the same role, requantizing when their",
+        "// scale or zero point differ; zero state at start.",
     ]
     for tensor in info["layout"]["inputs"]:
         out += _tensor_lines("Input", tensor)

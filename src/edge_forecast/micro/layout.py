@@ -9,7 +9,7 @@ reorders tensors).
 
 from __future__ import annotations
 
-from edge_forecast.edge.step import STATE_NAMES
+from edge_forecast.edge.step import state_order
 from edge_forecast.tflite_file import subgraph_io, tensor_info
 
 
@@ -20,9 +20,9 @@ def _tensor(flatbuffer: bytes, index: int, position: int, role: str) -> dict:
 
 
 def graph_layout(flatbuffer: bytes, tensors: dict | None = None) -> dict:
-    """{"inputs": [...], "outputs": [...]}: per tensor its role (x / y, h, c: a state input and the
-    next state it becomes), position in the subgraph's list, tensor index, dtype, shape, scale and
-    zero point (0.0 / 0 when not quantized).
+    """{"inputs": [...], "outputs": [...]}: per tensor its role (x / y, h, c or a stack's h0, c0,
+    h1, ...: a state input and the next state it becomes), position in the subgraph's list, tensor
+    index, dtype, shape, scale and zero point (0.0 / 0 when not quantized).
 
     `tensors` is a step / stream variant's record in bundle.json ({"x": i, "y": j, "h": [in, out],
     ...}); without it the graph must have one input (x) and one output (y). ValueError otherwise.
@@ -33,8 +33,9 @@ def graph_layout(flatbuffer: bytes, tensors: dict | None = None) -> dict:
             raise ValueError(f"a graph with {len(ins)} inputs and {len(outs)} outputs "
                              "needs its recorded tensor indices")
         tensors = {"x": ins[0], "y": outs[0]}
-    role_in = {int(tensors["x"]): "x", **{int(tensors[n][0]): n for n in STATE_NAMES if n in tensors}}
-    role_out = {int(tensors["y"]): "y", **{int(tensors[n][1]): n for n in STATE_NAMES if n in tensors}}
+    states = state_order(tensors)  # h[, c], or a stack's h0, c0, h1, ...
+    role_in = {int(tensors["x"]): "x", **{int(tensors[n][0]): n for n in states}}
+    role_out = {int(tensors["y"]): "y", **{int(tensors[n][1]): n for n in states}}
     if sorted(role_in) != sorted(ins) or sorted(role_out) != sorted(outs):
         raise ValueError(f"recorded tensor indices {tensors} do not match the graph's inputs {ins} and outputs {outs}")
     return {"inputs": [_tensor(flatbuffer, t, i, role_in[t]) for i, t in enumerate(ins)],
