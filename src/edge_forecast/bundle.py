@@ -137,6 +137,12 @@ class Bundle:
         self.variant(model, variant)
         return self.document.models[model].variants[str(variant)].id
 
+    def block(self, model: str) -> int:
+        """Values the model's window graph forecasts per invoke (models.<name>.forecaster: H for a
+        direct multi-step output), all fed back in its closed loop; 1 for a next-value model."""
+        self.model(model)
+        return self.document.models[model].block
+
     def stream_trained(self, model: str) -> bool:
         return self.model(model).get("training", "window") == "stream"
 

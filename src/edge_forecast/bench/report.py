@@ -131,6 +131,9 @@ def _runtime_label(entry: dict) -> str:
 def _variant_label(e: dict) -> str:
     """Step and stream latencies are per step (one invoke); a rollout's is the whole forecast."""
     per = e.get("latency_per", "step")
+    block = e.get("values_per_invoke", 1)  # a direct multi-step model: per step = one invoke / H
+    if block > 1:
+        return f"{e['variant']} (latency per step: one invoke of {block} values / {block})"
     return e["variant"] if per == "step" else f"{e['variant']} (latency per {per})"
 
 

@@ -23,6 +23,7 @@ from edge_forecast.contracts.bundle import (
     BUNDLE_FILE,
     BundleDocument,
     Evaluation,
+    ForecasterShape,
     GraphKind,
     ModelEntry,
     RuntimeRecord,
@@ -380,7 +381,8 @@ def _assemble(data: _Data, models: list[str], converted: dict, stage: Path, prob
                     "test": _test_metrics(entry.test),
                 },
                 variants=variants,
-                extra={"forecaster": entry.forecaster} if entry.forecaster else {},
+                forecaster=(ForecasterShape.from_dict(entry.forecaster, f"models.{name}.forecaster")
+                            if entry.forecaster else None),
             )
     _probe_runtimes(stage, data.work, doc_models, probe_pythons, echo)
     if doc_models:  # what the figures of the lines below are: units, reference, data
