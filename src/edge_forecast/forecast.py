@@ -1,11 +1,12 @@
 """The closed loop shared by every backend (Keras, TFLite window/step/rollout graphs, baselines).
 
 One loop, `run_closed_loop`, over a `LoopState`: `predict()` gives the next value from the current
-state and `push(value)` feeds that value back. A direct multi-step model gives a block of H values
-per invoke: its state says so (`block` = H > 1) and the loop advances by blocks (`run_block_loop`). Device states (edge.artifact.SlidingWindow,
+state and `push(value)` feeds that value back. Device states (edge.artifact.SlidingWindow,
 edge.step.StepWindow) keep their buffers preallocated, so the loop allocates no array per step;
 `ArrayWindow` is the state over a numpy window and a predict function (Keras, baselines, many
-forecast origins at once). numpy only.
+forecast origins at once). A direct multi-step model gives a block of H values per invoke: its
+state says so (`block` = H > 1) and the loop advances a block at a time (`run_block_loop`).
+numpy only.
 """
 
 from __future__ import annotations

@@ -221,7 +221,9 @@ def _headline(doc: dict) -> list[str]:
            "(a rollout's one-invoke forecast time is divided by its steps).", ""]
     for name, model in doc["models"].items():
         trained = ", stream-trained (its Keras forecast carries the state)" if model.get("training") == "stream" else ""
-        size = f"{model['units']} units, " if model["units"] else "linear, "
+        # a user's own model (kind keras) records no unit count; units 0 is otherwise the linear ar
+        size = (f"{model['units']} units, " if model["units"] else "a user's Keras model, "
+                if model.get("kind") == "keras" else "linear, ")
         out += [f"### {name}: {size}{model['params']} parameters{trained}", ""]
         rows = []
         keras = _keras(doc, name)
