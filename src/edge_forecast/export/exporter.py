@@ -695,7 +695,8 @@ def _artifact_line(v: VariantEntry) -> str:
            for m, p in s.get("platforms", {}).items() if p.get("ok") is False]
     runtimes = ",".join(ok) + (f" (fails: {','.join(bad)})" if bad else "")
     e = v.errors
-    return (f"saved {v.file} ({v.bytes / 1024:.1f} KB)  max|err| {e['one_step_max_abs']:.2g}  "
+    block = f" (all {e['block']} values {e['block_max_abs']:.2g})" if "block_max_abs" in e else ""
+    return (f"saved {v.file} ({v.bytes / 1024:.1f} KB)  max|err| {e['one_step_max_abs']:.2g}{block}  "
             f"closed-loop RMSE vs Keras {e['closed_loop_rmse_vs_keras']:.2g}  runtimes {runtimes}  "
             f"in {v.get('convert_seconds') or 0:.1f} s" + _bias_note(v.get("output_bias")))
 
