@@ -167,3 +167,32 @@ def test_a_variant_named_by_the_user_is_parsed_once_by_the_forecaster():
     assert _split_variant("int4", "auto") == ("int4", "auto")  # not a variant: the bundle's list refuses it
     with pytest.raises(UserError, match="^--variant step-int8 is a step graph but --graph is rollout$"):
         _split_variant("step-int8", "rollout")
+
+
+def _direct(document: dict, **shape) -> dict:
+    """`document` with a user's direct multi-step model (models.<name>.forecaster) in place of lstm."""
+    entry = document["models"]["lstm"]
+    entry.update(kind="keras", units=0, forecaster={"window": 4, "channels": 1, "output": "direct", "horizon": 3,
+                                                    "layers": ["LSTM", "Dense"], **shape})
+    entry["variants"]["int8"]["output"]["shape"] = [1, 3]
+    return document
+
+
+def test_a_direct_models_shape_is_typed_and_round_trips(document):
+    doc = BundleDocument.from_dict(copy.deepcopy(_direct(document)))
+    assert doc.models["lstm"].forecaster.output == "direct" and doc.models["lstm"].block == 3
+    assert doc.models["lstm"].forecaster.get("layers") == ["LSTM", "Dense"]  # the rest kept as written
+    assert doc.models["ar"].forecaster is None and doc.models["ar"].block == 1  # trained here: one value per invoke
+    assert doc.to_dict() == document
+
+
+@pytest.mark.parametrize(("shape", "message"), [
+    ({"output": "blocks"}, "models.lstm.forecaster.output must be one of sequence, next, direct"),
+    ({"horizon": 1}, "models.lstm.forecaster.horizon must be more than 1 for a direct output and 1 otherwise"),
+    ({"output": "next"}, "models.lstm.forecaster.horizon must be more than 1 for a direct output and 1 otherwise"),
+    ({"horizon": "3"}, "models.lstm.forecaster.horizon has the wrong type"),
+])
+def test_a_bad_forecaster_shape_is_one_line(document, shape, message):
+    with pytest.raises(UserError) as caught:
+        BundleDocument.from_dict(_direct(document, **shape))
+    assert str(caught.value) == "bundle.json: " + message

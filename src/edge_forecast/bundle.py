@@ -144,6 +144,12 @@ class Bundle:
         """The typed id of a variant the bundle has (a UserError listing them otherwise)."""
         return self.variant(model, variant).id
 
+    def block(self, model: str) -> int:
+        """Values the model's window graph forecasts per invoke (models.<name>.forecaster: H for a
+        direct multi-step output), all fed back in its closed loop; 1 for a next-value model."""
+        self.model(model)
+        return self.document.models[model].block
+
     def stream_trained(self, model: str) -> bool:
         return self.model(model).stream_trained
 

@@ -4,7 +4,9 @@ One loop, `run_closed_loop`, over a `LoopState`: `predict()` gives the next valu
 state and `push(value)` feeds that value back. Device states (edge.artifact.SlidingWindow,
 edge.step.StepWindow) keep their buffers preallocated, so the loop allocates no array per step;
 `ArrayWindow` is the state over a numpy window and a predict function (Keras, baselines, many
-forecast origins at once). numpy only.
+forecast origins at once). A direct multi-step model gives a block of H values per invoke: its
+state says so (`block` = H > 1) and the loop advances a block at a time (`run_block_loop`).
+numpy only.
 """
 
 from __future__ import annotations
@@ -23,15 +25,28 @@ class LoopState(Protocol):
     def push(self, value: float | np.ndarray) -> None: ...
 
 
+class BlockState(Protocol):
+    """A direct multi-step model's state: `block` (H) values per invoke, all fed back at once."""
+
+    block: int
+
+    def predict_block(self) -> np.ndarray: ...
+
+    def push_block(self, values: np.ndarray) -> None: ...
+
+
 def run_closed_loop(state: LoopState, horizon: int, out: np.ndarray | None = None) -> np.ndarray:
     """`horizon` closed-loop values: predict, record, feed the prediction back as the newest input.
 
     `out`: float64 (horizon,) for a state predicting one value, (horizon, B) for B rows; allocated
     when None. The last prediction is not fed back: nothing reads it, and on a step graph feeding
-    it would cost one more invoke. Returns `out`.
+    it would cost one more invoke. Returns `out`. A state with `block` > 1 (a direct multi-step
+    model) runs `run_block_loop`.
     """
     if out is None:
         out = np.empty(horizon, dtype=np.float64)
+    if getattr(state, "block", 1) > 1:
+        return run_block_loop(state, horizon, out)
     predict, push = state.predict, state.push
     for i in range(horizon - 1):
         y = predict()
@@ -39,6 +54,24 @@ def run_closed_loop(state: LoopState, horizon: int, out: np.ndarray | None = Non
         push(y)
     if horizon > 0:
         out[horizon - 1] = predict()
+    return out
+
+
+def run_block_loop(state: BlockState, horizon: int, out: np.ndarray | None = None) -> np.ndarray:
+    """`horizon` closed-loop values H at a time: invoke on the last W values, record the H values,
+    feed all of them back, repeat; a horizon that is not a multiple of H takes the first values of
+    the last block (which is not fed back). `out` as `run_closed_loop`'s; a state's block is (H,)
+    for one row or (H, B) for B rows."""
+    if out is None:
+        out = np.empty(horizon, dtype=np.float64)
+    done = 0
+    while done < horizon:
+        block = state.predict_block()
+        n = min(len(block), horizon - done)
+        out[done : done + n] = block[:n]
+        done += n
+        if done < horizon:
+            state.push_block(block)
     return out
 
 
@@ -63,6 +96,39 @@ class ArrayWindow:
         win = self.windows
         win[:, :-1] = win[:, 1:]
         win[:, -1] = values
+
+
+class ArrayBlockWindow(ArrayWindow):
+    """A BlockState over float64 windows (B, W) and `predict`: windows (B, W) -> blocks (B, H).
+
+    `push_block` appends a block (H, B) to every row (the H oldest values dropped)."""
+
+    def __init__(self, predict: Callable[[np.ndarray], np.ndarray], windows: np.ndarray, block: int) -> None:
+        super().__init__(predict, windows)
+        self.block = block
+
+    def predict_block(self) -> np.ndarray:
+        rows = self.windows.shape[0]
+        return np.array(self._predict(self.windows), dtype=np.float64).reshape(rows, self.block).T
+
+    def push_block(self, values: np.ndarray) -> None:
+        win, h = self.windows, len(values)
+        keep = win.shape[1] - h
+        if keep > 0:
+            win[:, :keep] = win[:, h:]
+            win[:, keep:] = np.asarray(values).T
+        else:  # a block at least as long as the window: the window is its last W values
+            win[:, :] = np.asarray(values).T[:, -win.shape[1] :]
+
+
+def closed_loop_blocks(predict: Callable[[np.ndarray], np.ndarray], windows: np.ndarray, horizon: int,
+                       block: int) -> np.ndarray:
+    """`closed_loop_batch` for a direct multi-step model: `predict` maps windows (B, W) to the
+    next `block` values of each, (B, block); the loop advances a block at a time
+    (`run_block_loop`). Returns float64 (B, horizon), or (horizon,) for a 1-D `windows`."""
+    state = ArrayBlockWindow(predict, windows, block)
+    out = run_block_loop(state, horizon, np.empty((horizon, state.windows.shape[0]), dtype=np.float64))
+    return out[:, 0].copy() if np.ndim(windows) == 1 else np.ascontiguousarray(out.T)
 
 
 def closed_loop_batch(predict: Callable[[np.ndarray], np.ndarray], windows: np.ndarray, horizon: int) -> np.ndarray:

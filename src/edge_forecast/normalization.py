@@ -257,6 +257,8 @@ class PerStepWindow:
     `Normalization.step_predictor`."""
 
     def __init__(self, state, norm: Normalization, window: int) -> None:
+        if getattr(state, "block", 1) > 1:  # a map per step: the loop would need one per block value
+            raise ValueError("a per-step normalization runs one-value window graphs, not a direct multi-step one")
         self.state, self.norm = state, norm
         self.values = np.zeros(window, dtype=np.float64)
 

@@ -84,6 +84,24 @@ def step_latencies(state: LoopState, context_scaled: np.ndarray, steps: int, cou
     return samples
 
 
+def block_latencies(state, context_scaled: np.ndarray, steps: int, count: int) -> list[int]:
+    """A direct multi-step model's per-step latency (ns): `count` timed invokes of H values with
+    all H fed back (predict_block + push_block), each divided by H, in closed-loop segments of
+    `steps` values from the context window."""
+    pc = time.perf_counter_ns
+    h = state.block
+    samples = [0] * count
+    k = 0
+    while k < count:
+        state.fill(context_scaled)
+        for _ in range(min(-(-steps // h), count - k)):
+            t0 = pc()
+            state.push_block(state.predict_block())
+            samples[k] = (pc() - t0) // h
+            k += 1
+    return samples
+
+
 def one_step(state, scaler: Scaler, series: np.ndarray, window: int, count: int,
              norm: Normalization = NONE) -> np.ndarray:
     """Predictions of series[W + i] from the true window before it (each its own origin's map),
@@ -154,6 +172,9 @@ def measure(job: BenchJob, model_name: str, variant: str, runtime_name: str) -> 
     load_ms = (time.perf_counter() - t0) * 1e3
     if graph in ("window", "rollout") and model.window != window:
         raise ValueError(f"{path.name} takes a window of {model.window}, bundle.json says {window}")
+    block = getattr(state, "block", 1)  # values per invoke: H for a direct multi-step window graph
+    if graph == "window" and block != bundle.block(model_name):
+        raise ValueError(f"{path.name} gives {block} values per invoke, bundle.json says {bundle.block(model_name)}")
     if graph == "rollout" and model.horizon < steps:
         raise ValueError(f"{path.name} forecasts {model.horizon} steps; the benchmark asks for {steps}")
     context_scaled = norm.origin(scaler, context).transform(context)
@@ -171,9 +192,10 @@ def measure(job: BenchJob, model_name: str, variant: str, runtime_name: str) -> 
             rollout_latencies(state, context_scaled, count)
             per_repeat = [stats.latency_summary(rollout_latencies(state, context_scaled, count))
                           for _ in range(repeats)]
-        else:
-            step_latencies(state, context_scaled, steps, job.warmup_steps)
-            per_repeat = [stats.latency_summary(step_latencies(state, context_scaled, steps, job.latency_steps))
+        else:  # a direct multi-step model: a sample is one invoke of H values / H
+            timed = block_latencies if block > 1 else step_latencies
+            timed(state, context_scaled, steps, job.warmup_steps)
+            per_repeat = [stats.latency_summary(timed(state, context_scaled, steps, job.latency_steps))
                           for _ in range(repeats)]
         buf = np.empty(steps)
         forecast_ms = []
@@ -195,6 +217,7 @@ def measure(job: BenchJob, model_name: str, variant: str, runtime_name: str) -> 
     return {
         "graph": graph,
         "latency_per": f"forecast of {steps} steps" if graph == "rollout" else "step",
+        **({"values_per_invoke": block} if block > 1 else {}),  # latency: one invoke / H
         "runtime_version": runtime_version(runtime),
         "timing": {
             "import_ms": stats.sig(import_ms),

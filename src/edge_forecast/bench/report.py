@@ -131,6 +131,9 @@ def _runtime_label(entry: dict) -> str:
 def _variant_label(e: dict) -> str:
     """Step and stream latencies are per step (one invoke); a rollout's is the whole forecast."""
     per = e.get("latency_per", "step")
+    block = e.get("values_per_invoke", 1)  # a direct multi-step model: per step = one invoke / H
+    if block > 1:
+        return f"{e['variant']} (latency per step: one invoke of {block} values / {block})"
     return e["variant"] if per == "step" else f"{e['variant']} (latency per {per})"
 
 
@@ -218,7 +221,9 @@ def _headline(doc: dict) -> list[str]:
            "(a rollout's one-invoke forecast time is divided by its steps).", ""]
     for name, model in doc["models"].items():
         trained = ", stream-trained (its Keras forecast carries the state)" if model.get("training") == "stream" else ""
-        size = f"{model['units']} units, " if model["units"] else "linear, "
+        # a user's own model (kind keras) records no unit count; units 0 is otherwise the linear ar
+        size = (f"{model['units']} units, " if model["units"] else "a user's Keras model, "
+                if model.get("kind") == "keras" else "linear, ")
         out += [f"### {name}: {size}{model['params']} parameters{trained}", ""]
         rows = []
         keras = _keras(doc, name)

@@ -304,6 +304,41 @@ class VariantEntry(_Entry):
         })
 
 
+FORECASTER_OUTPUTS = ("sequence", "next", "direct")  # export/user_model.py: SEQ2SEQ, NEXT, DIRECT
+
+
+@dataclass
+class ForecasterShape(_Entry):
+    """A user's own model as export detected it (models.<name>.forecaster): how its output gives
+    the forecast (`output`: sequence, next or direct) and `horizon`, the values per channel each
+    invoke forecasts (H > 1 for a direct multi-step model, else 1). The rest (window, channels,
+    input and output shapes, layers) is kept as written."""
+
+    output: str
+    horizon: int
+    extra: dict = field(default_factory=dict)
+
+    FIELDS = {"output": str, "horizon": int}
+
+    @property
+    def block(self) -> int:
+        """Values the window graph gives per invoke, all fed back in the closed loop."""
+        return self.horizon if self.output == "direct" else 1
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> ForecasterShape:
+        _require(data, cls.FIELDS, where)
+        output, horizon = data["output"], data["horizon"]
+        if output not in FORECASTER_OUTPUTS:
+            raise UserError(f"bundle.json: {where}.output must be one of {', '.join(FORECASTER_OUTPUTS)}")
+        if horizon < 1 or (horizon > 1) != (output == "direct"):
+            raise UserError(f"bundle.json: {where}.horizon must be more than 1 for a direct output and 1 otherwise")
+        return cls(output, horizon, _rest(data, tuple(cls.FIELDS)))
+
+    def to_dict(self) -> dict:
+        return {**self.extra, "output": self.output, "horizon": self.horizon}
+
+
 @dataclass
 class ModelEntry(_Entry):
     """One trained model: its kind and size, how it was trained (`training`: window or stream),
@@ -317,6 +352,7 @@ class ModelEntry(_Entry):
     training: Any = ABSENT  # absent in older bundles: "window"
     highway: Any = ABSENT
     quant_auto: Any = ABSENT  # export --quant auto: what it kept and why not the others (export/auto.py)
+    forecaster: ForecasterShape | None = None  # a user's own model (export MODEL.keras); None: trained here
     extra: dict = field(default_factory=dict)
 
     FIELDS = {"kind": str, "units": int, "params": int, "keras": dict, "variants": dict}
@@ -325,6 +361,11 @@ class ModelEntry(_Entry):
     @property
     def stream_trained(self) -> bool:
         return self.training == "stream"
+
+    @property
+    def block(self) -> int:
+        """Values per window-graph invoke: H for a direct multi-step model, else 1."""
+        return self.forecaster.block if self.forecaster else 1
 
     @classmethod
     def from_dict(cls, model: Any, name: str) -> ModelEntry:
@@ -343,14 +384,18 @@ class ModelEntry(_Entry):
                     for key, v in model["variants"].items()}
         if "quant_auto" in model:
             _check_quant_auto(model["quant_auto"], f"models.{name}.quant_auto")
+        forecaster = (ForecasterShape.from_dict(model["forecaster"], f"models.{name}.forecaster")
+                      if "forecaster" in model else None)
         return cls(model["kind"], model["units"], model["params"], keras, variants,
-                   **_optional(model, cls.OPTIONAL), extra=_rest(model, (*cls.FIELDS, *cls.OPTIONAL)))
+                   **_optional(model, cls.OPTIONAL), forecaster=forecaster,
+                   extra=_rest(model, (*cls.FIELDS, *cls.OPTIONAL, "forecaster")))
 
     def to_dict(self) -> dict:
         return _present({"kind": self.kind, "units": self.units, "params": self.params, "training": self.training,
                          "highway": self.highway, "keras": self.keras,
                          "variants": {k: v.to_dict() for k, v in self.variants.items()},
-                         "quant_auto": self.quant_auto, **self.extra})
+                         "quant_auto": self.quant_auto,
+                         "forecaster": self.forecaster.to_dict() if self.forecaster else ABSENT, **self.extra})
 
 
 def _check_quant_auto(record: Any, where: str) -> None:

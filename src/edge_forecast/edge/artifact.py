@@ -48,7 +48,8 @@ class TensorQuant:
 
 
 class WindowModel:
-    """A window graph: input (1, W, 1) in model units, output the next value (1, 1).
+    """A window graph: input (1, W, 1) in model units, output the next value (1, 1), or for a
+    direct multi-step model the next H values (1, H): `block` = H, the first is the next value.
 
     `interpreter`: any with tensors allocated and the TFLite Python interface (ai-edge-litert,
     tflite-runtime, tensorflow.lite, or micro's adapter); `name` labels its errors."""
@@ -64,6 +65,7 @@ class WindowModel:
         self.output_index = int(out[0]["index"])
         self.input_shape = tuple(int(d) for d in inp[0]["shape"])
         self.window = int(self.input_shape[1])
+        self.block = int(np.prod(out[0]["shape"]))  # values per invoke
         self.input_quant = TensorQuant.from_details(inp[0])
         self.output_quant = TensorQuant.from_details(out[0])
 
@@ -72,14 +74,23 @@ class WindowModel:
         return cls(make_interpreter(runtime, path, threads), Path(path).name)
 
     def predict(self, window_values: np.ndarray) -> float:
-        """One invoke on a window in model units (convenient, allocates: not the hot loop)."""
+        """One invoke on a window in model units (convenient, allocates: not the hot loop); the
+        next value (a direct model's first)."""
+        return float(self.predict_block(window_values)[0])
+
+    def predict_block(self, window_values: np.ndarray) -> np.ndarray:
+        """One invoke: every output value, float64 (block,), model units."""
         self.interpreter.set_tensor(self.input_index,
                                     self.input_quant.quantize(window_values).reshape(self.input_shape))
         self.interpreter.invoke()
-        return float(self.output_quant.dequantize(self.interpreter.get_tensor(self.output_index)).reshape(-1)[-1])
+        return self.output_quant.dequantize(self.interpreter.get_tensor(self.output_index)).reshape(-1)
 
     def predict_many(self, windows: np.ndarray) -> np.ndarray:
         return np.array([self.predict(w) for w in np.asarray(windows).reshape(len(windows), -1)])
+
+    def predict_blocks(self, windows: np.ndarray) -> np.ndarray:
+        """(n, block) outputs for windows (n, W)."""
+        return np.array([self.predict_block(w) for w in np.asarray(windows).reshape(len(windows), -1)])
 
 
 class SlidingWindow:
@@ -87,6 +98,8 @@ class SlidingWindow:
 
     A doubled ring buffer (each value written at p and p+W) makes the current window a
     contiguous slice; one precomputed view per ring position means a step allocates no array.
+    A direct multi-step model (`block` = H > 1) also predicts and feeds back H values at a time
+    (`predict_block` / `push_block`: forecast.run_block_loop).
     """
 
     def __init__(self, model: WindowModel) -> None:
@@ -103,6 +116,8 @@ class SlidingWindow:
         self._quantize = q.scalar_quantizer()
         oq = model.output_quant
         self._out_scale, self._out_zp = (oq.scale, oq.zero_point) if oq.quantized else (1.0, 0)
+        self.block = model.block
+        self._block = np.empty(model.block, dtype=np.float64)
 
     def fill(self, values: np.ndarray) -> None:
         """Load the last W model-unit values (oldest first)."""
@@ -121,10 +136,24 @@ class SlidingWindow:
         buf[pos + w] = value
 
     def predict(self) -> float:
-        """Invoke on the current window; the next value in model units."""
+        """Invoke on the current window; the next value in model units (a direct model's first)."""
         self._set(self._in, self._views[self._pos])
         self._invoke()
-        return (self._get(self._out).item(-1) - self._out_zp) * self._out_scale
+        return (self._get(self._out).item(0) - self._out_zp) * self._out_scale
+
+    def predict_block(self) -> np.ndarray:
+        """Invoke on the current window; its `block` values in model units, in a buffer that the
+        next call overwrites."""
+        self._set(self._in, self._views[self._pos])
+        self._invoke()
+        out = self._block
+        np.subtract(self._get(self._out).reshape(-1), self._out_zp, out=out, dtype=np.float64)
+        out *= self._out_scale
+        return out
+
+    def push_block(self, values: np.ndarray) -> None:
+        for value in values:
+            self.push(float(value))
 
     def snapshot(self) -> tuple[np.ndarray, int]:
         return self._buf.copy(), self._pos

@@ -30,7 +30,8 @@ def run_command(bundle: Path, model: str | None = None, variant: str | None = No
                 follow: bool = False, fmt: str = "csv", runtime: str = "auto", threads: int | None = None,
                 graph: str = "auto", stdin: TextIO | None = None, stdout: TextIO | None = None,
                 stderr: TextIO | None = None) -> None:
-    """`horizon`: values per forecast; default the bundle's evaluation length, 1 with `follow`."""
+    """`horizon`: values per forecast; default the bundle's evaluation length, with `follow` the
+    values of one invoke (1, or H for a direct multi-step model)."""
     stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
     read = read or ReadOptions()
     if follow and history == "-":
@@ -56,7 +57,8 @@ def run_command(bundle: Path, model: str | None = None, variant: str | None = No
     if follow:
         forecaster.reset(None if start is None else start.values)
         reader = LineReader(dataclasses.replace(read, resample=False))  # a stream is never resampled
-        follow_stream(forecaster, horizon or 1, fmt, stdin, stdout, stderr, reader)
+        # default: one invoke's values (a direct multi-step model's block, else the next value)
+        follow_stream(forecaster, horizon or forecaster.block, fmt, stdin, stdout, stderr, reader)
         return
     horizon = horizon if horizon is not None else forecaster.bundle.evaluation.steps
     values = forecaster.forecast(None if start is None else start.values, horizon)

@@ -120,6 +120,9 @@ class Forecaster:
         self._origin = OriginMap(self.scaler)  # the current forecast origin's map (signal <-> model)
         self._recent: np.ndarray | None = None  # the last W observations, when the origin moves with them
         self.graph = graph
+        # values per window-graph invoke: H for a direct multi-step model (its closed loop and each
+        # update's forecast advance a block of H at a time: forecast.run_block_loop), else 1
+        self.block = self.bundle.block(self.model_name)
         self._threads = threads
         self._loaded: dict[str, StepModel | RolloutModel] = {}
         self.stepper_graph: str | None = None  # the graph `update` runs on (step or stream), if any
@@ -145,6 +148,8 @@ class Forecaster:
             raise UserError(f"runtime {self.runtime.value} cannot load {entry.file}: {first}") from None
         if model.window != self.bundle.window:
             raise UserError(f"{entry.file} takes a window of {model.window}, bundle.json says {self.bundle.window}")
+        if model.block != self.block:
+            raise UserError(f"{entry.file} gives {model.block} values per invoke, bundle.json says {self.block}")
         return model
 
     def _variant(self, graph: str) -> VariantId:
@@ -321,7 +326,8 @@ class Forecaster:
     def update(self, value: float, horizon: int = 1) -> np.ndarray:
         """Take one observation (signal units); return the forecast of the next `horizon` values,
         float64 (horizon,) in signal units. One invoke per forecast value on the step / stream
-        graph and the window graph alike.
+        graph and the window graph alike; a direct multi-step model's window graph makes a new
+        block from the newest window, one invoke per `block` values.
 
         The observation enters the window; the closed loop for the horizon runs on a copy of the
         state, so the stream continues from observations only. Raises UserError for a value that

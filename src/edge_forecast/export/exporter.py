@@ -23,6 +23,7 @@ from edge_forecast.contracts.bundle import (
     BUNDLE_FILE,
     BundleDocument,
     Evaluation,
+    ForecasterShape,
     GraphKind,
     ModelEntry,
     RuntimeRecord,
@@ -385,7 +386,8 @@ def _assemble(data: _Data, models: list[str], converted: dict, stage: Path, prob
                     "test": _test_metrics(entry.test),
                 },
                 variants=variants,
-                extra={"forecaster": entry.forecaster} if entry.forecaster else {},
+                forecaster=(ForecasterShape.from_dict(entry.forecaster, f"models.{name}.forecaster")
+                            if entry.forecaster else None),
             )
     _probe_runtimes(stage, data.work, doc_models, probe_pythons, echo)
     if doc_models:  # what the figures of the lines below are: units, reference, data
@@ -698,7 +700,8 @@ def _artifact_line(v: VariantEntry) -> str:
            for m, p in s.get("platforms", {}).items() if p.get("ok") is False]
     runtimes = ",".join(ok) + (f" (fails: {','.join(bad)})" if bad else "")
     e = v.errors
-    return (f"saved {v.file} ({v.bytes / 1024:.1f} KB)  max|err| {e['one_step_max_abs']:.2g}  "
+    block = f" (all {e['block']} values {e['block_max_abs']:.2g})" if "block_max_abs" in e else ""
+    return (f"saved {v.file} ({v.bytes / 1024:.1f} KB)  max|err| {e['one_step_max_abs']:.2g}{block}  "
             f"closed-loop RMSE vs Keras {e['closed_loop_rmse_vs_keras']:.2g}  runtimes {runtimes}  "
             f"in {v.get('convert_seconds') or 0:.1f} s" + _bias_note(v.get("output_bias")))
 

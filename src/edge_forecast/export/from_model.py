@@ -139,13 +139,15 @@ def prepare(path: Path, signal: Signal, window: int | None, scale: str | None, w
     model = inspect_model(path, name, window, work)
     shape = model.shape
     echo(f"{name}: {', '.join(model.layers)}; input {shape['input_shape']} -> output {shape['output_shape']} "
-         f"({_reading(shape['output'])}), window {model.window}, {model.params:,} parameters")
+         f"({_reading(shape)}), window {model.window}, {model.params:,} parameters")
     return make_record(signal, name, model, scale), signal.values
 
 
-def _reading(output: str) -> str:
+def _reading(shape: dict) -> str:
     return {"sequence": "sequence to sequence: the last position is the next value",
-            "next": "the next value"}.get(output, output)
+            "next": "the next value",
+            "direct": f"direct: the next {shape['horizon']} values per invoke, fed back a block at a time"
+            }.get(shape["output"], shape["output"])
 
 
 def work_dir() -> tempfile.TemporaryDirectory:

@@ -34,8 +34,8 @@ def inspect(job: InspectJob) -> dict:
     # the rebuilt window graph must forecast what the model does before anything is converted
     clone = user_model.window_graph(model, shape, window)
     probe = np.random.default_rng(0).standard_normal((4, window, 1)).astype(np.float32)
-    got = np.array([float(np.asarray(clone(probe[i : i + 1], training=False)).reshape(-1)[0]) for i in range(4)])
-    diff = float(np.max(np.abs(got - user_model.next_values(model, shape, probe))))
+    got = np.array([np.asarray(clone(probe[i : i + 1], training=False)).reshape(-1) for i in range(4)])
+    diff = float(np.max(np.abs(got - user_model.forecasts(model, shape, probe))))
     if not diff <= 1e-5:
         raise UserError(f"model {job.name}: its batch-1 unrolled rebuild differs from it by {diff:.3g}; a layer "
                         "does not rebuild from its config", "model")

@@ -5,7 +5,9 @@ The stock converter fails on nine of eleven typical recurrent forecasters (a bat
 know, a rolled loop: docs/design/0001-unrolled-window-graph.md). The same model rebuilt with batch
 1 and every recurrent layer unrolled (stateful off: the state a stateful model carries between
 calls is not part of a window's forecast) converts in every mode, and with its output reduced to
-the next value it is exactly the graph a trained run exports: input (1, W, 1), output (1, 1).
+the next value it is exactly the graph a trained run exports: input (1, W, 1), output (1, 1). A
+direct multi-step model keeps its H values: output (1, H), the first the next value; its closed
+loop feeds back a block of H values per invoke (forecast.run_block_loop).
 """
 
 from __future__ import annotations
@@ -122,10 +124,6 @@ def check_exportable(shape: ModelShape, name: str) -> None:
     if shape.channels != 1:
         raise UserError(f"model {name}: {shape.channels} channels; export takes single-channel forecasters "
                         "(input (batch, window, 1)) so far")
-    if shape.output == DIRECT:
-        raise UserError(f"model {name}: a direct multi-step output ({shape.horizon} values per invoke, output "
-                        f"{_shape_text(shape.output_shape)}); export takes models whose output gives the next "
-                        "value (a sequence output or one value) so far")
 
 
 def _shape_text(shape: tuple) -> str:
@@ -170,8 +168,8 @@ def _flat_layers(model) -> list:
 
 
 def window_graph(model: keras.Model, shape: ModelShape, window: int) -> keras.Model:
-    """The window graph: input (1, W, 1) named "window", output the next value (1, 1); weights
-    shared with a batch-1, unrolled copy of `model`."""
+    """The window graph: input (1, W, 1) named "window", output the next value (1, 1) or a direct
+    model's next H values (1, H); weights shared with a batch-1, unrolled copy of `model`."""
     inputs = keras.Input(batch_shape=(1, window, shape.channels), name="window")
     rebuilt = keras.models.clone_model(model, input_tensors=inputs, clone_function=_unrolled)
     _copy_weights(model, rebuilt)
@@ -184,7 +182,10 @@ def window_graph(model: keras.Model, shape: ModelShape, window: int) -> keras.Mo
         out = rebuilt.outputs[0]
     if shape.output == SEQ2SEQ:
         out = keras.layers.Cropping1D((window - 1, 0), name="next_position")(out)
-    out = keras.layers.Reshape((1,), name="next_value")(out)
+    if shape.output == DIRECT:
+        out = keras.layers.Reshape((shape.horizon,), name="next_values")(out)
+    else:
+        out = keras.layers.Reshape((1,), name="next_value")(out)
     return keras.Model(inputs, out, name=f"{model.name}_window{window}")
 
 
@@ -201,9 +202,16 @@ def output_dense(clone: keras.Model) -> str | None:
 
 
 def next_values(model: keras.Model, shape: ModelShape, windows: np.ndarray) -> np.ndarray:
-    """The user's model's own next-value forecasts for windows (n, W, 1), one window per call
-    with its state reset (a stateful model's carried state is not part of the window's forecast)."""
-    out = np.empty(len(windows))
+    """The user's model's own next-value forecasts for windows (n, W, 1) (a direct model's first
+    value), one window per call with its state reset (`forecasts`)."""
+    return forecasts(model, shape, windows)[:, 0]
+
+
+def forecasts(model: keras.Model, shape: ModelShape, windows: np.ndarray) -> np.ndarray:
+    """What the user's model forecasts from each window (n, W, 1): (n, 1) next values, or (n, H)
+    for a direct model; one window per call with its state reset (a stateful model's carried state
+    is not part of the window's forecast)."""
+    out = np.empty((len(windows), shape.horizon if shape.output == DIRECT else 1))
     stateful = [layer for layer in _flat_layers(model) if getattr(layer, "stateful", False)]
     for i in range(len(windows)):
         for layer in stateful:
@@ -212,21 +220,29 @@ def next_values(model: keras.Model, shape: ModelShape, windows: np.ndarray) -> n
         if stateful and model.inputs[0].shape[0] not in (None, 1):
             raise UserError(f"model {model.name}: a stateful model with batch {model.inputs[0].shape[0]}")
         y = np.asarray(model(batch, training=False))
-        out[i] = float(y[0, -1, 0] if shape.output == SEQ2SEQ else y.reshape(-1)[0])
+        out[i] = y[0, -1, 0] if shape.output == SEQ2SEQ else y.reshape(-1)[: out.shape[1]]
     return out
 
 
 def rollout_graph(clone: keras.Model, window: int, horizon: int) -> keras.Model:
-    """Window in, H closed-loop values out in one invoke: the window graph called H times, each
-    output appended to its window (weights shared; no WHILE)."""
+    """Window in, H closed-loop values out in one invoke: the window graph called until H values
+    are made, each output (one value, or a direct model's block) appended to its window (weights
+    shared; no WHILE)."""
     from edge_forecast.export.graphs import _concat
 
+    block = int(clone.outputs[0].shape[-1])
     inputs = keras.Input(batch_shape=(1, window, 1), name="window")
     recent = keras.ops.reshape(inputs, (1, window))
     forecast = []
-    for _ in range(horizon):
+    for made in range(0, horizon, block):
         y = clone(keras.ops.reshape(recent, (1, window, 1)))
         forecast.append(y)
-        recent = keras.ops.concatenate([keras.ops.slice(recent, (0, 1), (1, window - 1)), y], axis=1)
-    out = keras.layers.Identity(name="forecast")(_concat(forecast))
+        if made + block >= horizon:
+            break
+        recent = (keras.ops.concatenate([keras.ops.slice(recent, (0, block), (1, window - block)), y], axis=1)
+                  if block < window else keras.ops.slice(y, (0, block - window), (1, window)))
+    out = _concat(forecast)
+    if len(forecast) * block > horizon:  # the last block's first values only
+        out = keras.ops.slice(out, (0, 0), (1, horizon))
+    out = keras.layers.Identity(name="forecast")(out)
     return keras.Model(inputs, out, name=f"{clone.name}_rollout{horizon}")

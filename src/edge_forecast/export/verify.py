@@ -28,6 +28,7 @@ class KerasReference:
     context_window: np.ndarray
     closed_loop: np.ndarray
     stream_closed_loop: np.ndarray | None = None  # the state carried from the context window on
+    verify_blocks: np.ndarray | None = None  # a direct multi-step model's H values per verification window
 
 
 @dataclass
@@ -74,8 +75,11 @@ def verify_artifact(path: Path, mode: QuantMode, ref: KerasReference, unit_scale
         return result
     model = WindowModel.from_file(path, runtime)
     result.input = {**model.input_quant.to_dict(), "shape": list(model.input_shape)}
-    result.output = {**model.output_quant.to_dict(), "shape": [1, 1]}
+    result.output = {**model.output_quant.to_dict(), "shape": [1, model.block]}
     one_step = model.predict_many(ref.verify_windows)
+    # a direct model's whole H-vector per window, not only its first value
+    block_max = (max_abs(model.predict_blocks(ref.verify_windows), ref.verify_blocks)
+                 if model.block > 1 and ref.verify_blocks is not None and one_step.size else None)
     state = norm.loop_state(SlidingWindow(model), model.window)
     state.fill(ref.context_window)
     loop = run_closed_loop(state, ref.closed_loop.size)
@@ -88,11 +92,16 @@ def verify_artifact(path: Path, mode: QuantMode, ref: KerasReference, unit_scale
         "closed_loop_rmse_vs_keras": rmse(loop, ref.closed_loop) * unit_scale,
         "closed_loop_max_abs_vs_keras": max_abs(loop, ref.closed_loop) * unit_scale,
         "limit_one_step_max_abs_model_units": MAX_ABS_LIMIT.get(mode),
+        **({"block_max_abs": block_max * unit_scale, "block": model.block} if block_max is not None else {}),
     }
     limit = MAX_ABS_LIMIT.get(mode)
     if limit is not None and not step_max <= limit:
         result.ok = False
         result.problems.append(f"one-step max |TFLite - Keras| {step_max:.3g} exceeds the {mode.value} limit {limit:g}")
+    if limit is not None and block_max is not None and not block_max <= limit:
+        result.ok = False
+        result.problems.append(f"max |TFLite - Keras| over the {model.block} values per invoke {block_max:.3g} "
+                               f"exceeds the {mode.value} limit {limit:g}")
     if not np.isfinite(loop).all():
         result.ok = False
         result.problems.append("the closed-loop forecast is not finite")
@@ -179,7 +188,8 @@ def keras_reference(work: Path, name: str, context_window: np.ndarray) -> KerasR
     """The Keras outputs the conversion child saved for model `name` under `work`."""
     refs = np.load(work / f"{name}.reference.npz")
     return KerasReference(np.load(work / "verify_windows.npy"), refs["verify_windows"], np.asarray(context_window),
-                          refs["closed_loop"], refs["stream_closed_loop"])
+                          refs["closed_loop"], refs["stream_closed_loop"],
+                          refs["verify_blocks"] if "verify_blocks" in refs.files else None)
 
 
 def verify_item(job: VerifyJob, item: str) -> Verification:

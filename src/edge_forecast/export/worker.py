@@ -23,7 +23,7 @@ from edge_forecast.export.compact import compact
 from edge_forecast.export.graph_convert import build, convert, stream_reference
 from edge_forecast.export.modes import configure_converter
 from edge_forecast.export.ops import float_islands
-from edge_forecast.forecast import closed_loop, max_abs
+from edge_forecast.forecast import closed_loop, closed_loop_blocks, max_abs
 from edge_forecast.normalization import Normalization
 from edge_forecast.tflite_file import operators_of
 from edge_forecast.train.keras_env import quiet_tensorflow
@@ -43,13 +43,36 @@ def _inference_model(job: ConvertJob):
     return trained, build_inference_model(trained, job.kind, job.window, job.units)
 
 
-def _trained_next_values(job: ConvertJob, trained, x: np.ndarray) -> np.ndarray:
-    """The trained model's own next-value forecasts for windows x (n, W, 1)."""
+def _trained_forecasts(job: ConvertJob, trained, x: np.ndarray) -> np.ndarray:
+    """The trained model's own forecasts for windows x (n, W, 1): (n, 1) next values, or (n, H)
+    for a user's direct multi-step model."""
     if job.keras_model:
         from edge_forecast.export import user_model
 
-        return user_model.next_values(trained, user_model.describe(trained, job.kind), x)
-    return trained.predict(x, verbose=0)[:, -1, 0]
+        return user_model.forecasts(trained, user_model.describe(trained, job.kind), x)
+    return trained.predict(x, verbose=0)[:, -1, :1]
+
+
+def block_size(clone) -> int:
+    """Values per invoke of a window graph: 1, or H for a direct multi-step model."""
+    return int(np.prod(clone.outputs[0].shape[1:]))
+
+
+def _keras_closed_loop(clone, norm: Normalization, context: np.ndarray, steps: int) -> np.ndarray:
+    """The window graph's closed loop in Keras: one value per call, or a direct model's block of H
+    values per call, all fed back (forecast.closed_loop_blocks)."""
+    from edge_forecast.train.models import keras_step_fn
+
+    block = block_size(clone)
+    if block == 1:
+        return closed_loop(norm.step_fn(keras_step_fn(clone)), context, steps)
+    if norm.per_step:
+        raise ValueError("a per-step normalization runs one-value window graphs, not a direct multi-step one")
+
+    def predict(rows: np.ndarray) -> np.ndarray:
+        return np.asarray(clone(rows.astype(np.float32)[..., None], training=False)).reshape(len(rows), block)
+
+    return closed_loop_blocks(predict, context, steps, block)
 
 
 def _output_layer(job: ConvertJob, model) -> str | None:
@@ -62,21 +85,28 @@ def _output_layer(job: ConvertJob, model) -> str | None:
 
 
 def _reference(job: ConvertJob, trained, clone) -> dict:
-    from edge_forecast.train.models import keras_forecast_fn, keras_step_fn
+    """The Keras outputs verification compares with: the next value (a direct model's first) on the
+    verification and evaluation windows, a direct model's whole H-vector on the verification
+    windows (`verify_blocks`), and the closed loops from the context window."""
+    from edge_forecast.train.models import keras_forecast_fn
 
     out = Path(job.out_dir)
     refs = {}
+    block = block_size(clone)
     for name, windows in (("verify_windows", job.verify_windows), ("eval_windows", job.eval_windows)):
         x = np.load(windows).astype(np.float32)
-        refs[name] = np.array([float(clone(x[i : i + 1], training=False).numpy().reshape(-1)[-1])
-                               for i in range(len(x))])
-        full = _trained_next_values(job, trained, x) if len(x) else np.zeros(0)
-        diff = max_abs(full, refs[name]) if len(x) else 0.0
+        outputs = np.array([clone(x[i : i + 1], training=False).numpy().reshape(-1) for i in range(len(x))])
+        outputs = outputs.reshape(len(x), block)
+        refs[name] = outputs[:, 0]
+        if block > 1 and name == "verify_windows":
+            refs["verify_blocks"] = outputs
+        full = _trained_forecasts(job, trained, x) if len(x) else np.zeros((0, block))
+        diff = max_abs(full, outputs) if len(x) else 0.0
         if diff > 1e-5:
             raise RuntimeError(f"the unrolled batch-1 clone differs from the trained model by {diff:.3g}")
     context = np.asarray(job.context_window)
     norm = Normalization.from_dict(job.normalization)  # a per-step rule maps inside the loop
-    refs["closed_loop"] = closed_loop(norm.step_fn(keras_step_fn(clone)), context, job.steps)
+    refs["closed_loop"] = _keras_closed_loop(clone, norm, context, job.steps)
     # a model with no stream forecaster (ar, a highway, a user's model with no recurrent stack:
     # exported without a stream graph) has no carried state to differ by: its stream loop is the window loop
     if job.keras_model:
