@@ -204,7 +204,7 @@ def output_dense(clone: keras.Model) -> str | None:
 
 def next_values(model: keras.Model, shape: ModelShape, windows: np.ndarray) -> np.ndarray:
     """The user's model's own next-value forecasts for windows (n, W, 1) (a direct model's first
-    value), one window per call with its state reset (`forecasts`)."""
+    value), as `forecasts` makes them."""
     return forecasts(model, shape, windows)[:, 0]
 
 
