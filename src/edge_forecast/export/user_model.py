@@ -27,6 +27,7 @@ SEQ2SEQ = "sequence"  # (B, W, F) -> (B, W, F): position t predicts the value af
 NEXT = "next"  # (B, W, F) -> (B, F) or (B, 1, F)
 DIRECT = "direct"  # (B, W, F) -> (B, H) or (B, H, F): H values per invoke
 CLASSIFIER_ACTIVATIONS = ("softmax", "sigmoid", "log_softmax")
+FORECASTS_BATCH = 256  # windows per call of a user's model when its batch is free
 
 
 @dataclass(frozen=True)
@@ -203,16 +204,22 @@ def output_dense(clone: keras.Model) -> str | None:
 
 def next_values(model: keras.Model, shape: ModelShape, windows: np.ndarray) -> np.ndarray:
     """The user's model's own next-value forecasts for windows (n, W, 1) (a direct model's first
-    value), one window per call with its state reset (`forecasts`)."""
+    value), as `forecasts` makes them."""
     return forecasts(model, shape, windows)[:, 0]
 
 
 def forecasts(model: keras.Model, shape: ModelShape, windows: np.ndarray) -> np.ndarray:
     """What the user's model forecasts from each window (n, W, 1): (n, 1) next values, or (n, H)
-    for a direct model; one window per call with its state reset (a stateful model's carried state
-    is not part of the window's forecast)."""
-    out = np.empty((len(windows), shape.horizon if shape.output == DIRECT else 1))
+    for a direct model; in batches when the model takes any batch, else one window per call with its
+    state reset (a stateful model's carried state is not part of the window's forecast)."""
+    width = shape.horizon if shape.output == DIRECT else 1
     stateful = [layer for layer in _flat_layers(model) if getattr(layer, "stateful", False)]
+    if not stateful and model.inputs[0].shape[0] is None:  # any batch: all windows in a few calls
+        y = np.concatenate([np.asarray(model(windows[i : i + FORECASTS_BATCH].astype(np.float32), training=False))
+                            for i in range(0, len(windows), FORECASTS_BATCH)])
+        found = y[:, -1, :1] if shape.output == SEQ2SEQ else y.reshape(len(windows), -1)[:, :width]
+        return found.astype(np.float64)
+    out = np.empty((len(windows), width))
     for i in range(len(windows)):
         for layer in stateful:
             layer.reset_states()

@@ -23,6 +23,7 @@ from edge_forecast.export.compact import compact
 from edge_forecast.export.graph_convert import build, convert, stream_reference
 from edge_forecast.export.modes import configure_converter
 from edge_forecast.export.ops import float_islands
+from edge_forecast.export.saved_graph import converter_for
 from edge_forecast.forecast import closed_loop, closed_loop_blocks, max_abs
 from edge_forecast.normalization import Normalization
 from edge_forecast.tflite_file import operators_of
@@ -88,14 +89,19 @@ def _reference(job: ConvertJob, trained, clone) -> dict:
     """The Keras outputs verification compares with: the next value (a direct model's first) on the
     verification and evaluation windows, a direct model's whole H-vector on the verification
     windows (`verify_blocks`), and the closed loops from the context window."""
+    import tensorflow as tf
+
     from edge_forecast.train.models import keras_forecast_fn
 
     out = Path(job.out_dir)
     refs = {}
     block = block_size(clone)
+    # one traced call of the batch-1 clone for every window: an eager call of an unrolled graph
+    # costs ~0.1-0.3 s (two LSTM(32) layers), the traced one about a millisecond
+    call = tf.function(lambda x: clone(x, training=False))
     for name, windows in (("verify_windows", job.verify_windows), ("eval_windows", job.eval_windows)):
         x = np.load(windows).astype(np.float32)
-        outputs = np.array([clone(x[i : i + 1], training=False).numpy().reshape(-1) for i in range(len(x))])
+        outputs = np.array([np.asarray(call(x[i : i + 1])).reshape(-1) for i in range(len(x))])
         outputs = outputs.reshape(len(x), block)
         refs[name] = outputs[:, 0]
         if block > 1 and name == "verify_windows":
@@ -152,14 +158,14 @@ def _calibration_windows(job: ConvertJob) -> np.ndarray:
 
 
 def _convert(job: ConvertJob, clone, mode: QuantMode, calib: np.ndarray | None = None) -> bytes:
-    """One conversion of the window graph; `calib`: full-integer modes' calibration windows."""
-    import tensorflow as tf
+    """One conversion of the window graph (from its SavedModel, written once per weight state:
+    saved_graph.py); `calib`: full-integer modes' calibration windows."""
 
     def representative():
         for i in range(len(calib)):
             yield [calib[i : i + 1]]
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(clone)
+    converter = converter_for(clone, Path(job.out_dir))
     configure_converter(converter, mode, representative if calib is not None else None)
     return converter.convert()
 
