@@ -159,20 +159,29 @@ class _CellStep(keras.layers.Layer):
 
 
 def _through(stack: Stack, x, states: list, rows: int):
-    """One new value x (1, 1) through the stack: (the top's output per row (rows, k), next states)."""
-    t = ops.reshape(x, (1, 1, 1))  # (rows seen so far, one position, features)
+    """One new value x (1, 1) through the stack: (the top's output per row (rows, k), next states).
+
+    The reshapes are named layers (rows as the batch axis): an unnamed `ops.reshape` takes the name
+    "reshape", which a user's own Reshape layer in the stack may already have (a functional model
+    refuses a name twice)."""
+    count = iter(range(10_000))
+
+    def reshape(t, shape: tuple):
+        return keras.layers.Reshape(shape, name=f"edge_forecast_reshape_{next(count)}")(t)
+
+    t = reshape(x, (1, 1))  # (rows seen so far, one position, features)
     given = iter(states)
     new = []
     for layer in stack.layers:
         if isinstance(layer, RECURRENT):
-            count = 2 if isinstance(layer, keras.layers.LSTM) else 1
+            n_states = 2 if isinstance(layer, keras.layers.LSTM) else 1
             h, *updated = _CellStep(layer.cell, f"{layer.name}_step")(
-                [ops.reshape(t, (t.shape[0], t.shape[-1])), *[next(given) for _ in range(count)]])
+                [reshape(t, (t.shape[-1],)), *[next(given) for _ in range(n_states)]])
             new += updated
-            t = ops.reshape(h, (rows, 1, h.shape[-1])) if layer.return_sequences else h
+            t = reshape(h, (1, h.shape[-1])) if layer.return_sequences else h
         else:
             t = layer(t, training=False)
-    return ops.reshape(t, (rows, -1)), new
+    return reshape(t, (-1,)), new
 
 
 def _state_inputs(stack: Stack, rows: int) -> list:
