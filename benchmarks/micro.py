@@ -27,7 +27,8 @@ from edge_forecast.bundle import truth_figure  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 EF = [sys.executable, "-m", "edge_forecast"]
-GOALS = {("lstm", "step-int8"): 12 * 1024, ("rnn", "step-int8"): 6 * 1024}
+# the LSTM goal is 16 KiB since the decision in docs/design/0007-microcontroller-decisions.md (12 KiB before)
+GOALS = {("lstm", "step-int8"): 16 * 1024, ("rnn", "step-int8"): 6 * 1024}
 
 
 def _run(*args: str) -> None:
@@ -142,7 +143,7 @@ def _body(bundle: Path, tflite: bool) -> str:
         "Stripped identical: the stripped copy and the exported file give bitwise identical outputs on 16 "
         "seeded random inputs per runtime"
         + ("" if tflite else " (tflite-runtime not checked: no --tflite-python)") + ".",
-        "", *rows, "", "Goals of issue 14:", "", *goals, "",
+        "", *rows, "", "Flash goals (docs/design/0007-microcontroller-decisions.md):", "", *goals, "",
         "Where the bytes of the stripped LSTM step-int8 go:", "",
         "| part | bytes |", "|---|---:|",
         f"| weights and constants (buffers) | {parts['buffers']} |",
