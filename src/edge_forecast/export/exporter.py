@@ -38,6 +38,7 @@ from edge_forecast.edge.step import STATE_KEPT
 from edge_forecast.errors import UserError, choice_error, parse_choices
 from edge_forecast.evaluation import FLOAT32_EXACT
 from edge_forecast.export.auto import Candidate, check_tolerance, choose, parse_quant
+from edge_forecast.export.from_model import KERAS_MODEL
 from edge_forecast.export.modes import CLOSED_LOOP_RATIO_WARN, QuantMode
 from edge_forecast.export.ops import float_islands
 from edge_forecast.export.verify import Verification, from_json
@@ -147,6 +148,7 @@ def export_model(model: Path, out: Path, signal, window: int | None = None, scal
     options = _Options(None, modes, check_tolerance(tolerance, auto), calibration_samples, force,
                        tuple(probe_python), echo, graphs, rollout_horizon, step_state, bias_correction)
     inputs = (Path(model),) + ((Path(signal.source),) if Path(signal.source).exists() else ())
+    _check_options(options)
     check_output_dir(out, force, "bundle", inputs=inputs)
     with from_model.work_dir() as tmp:
         record, series = from_model.prepare(Path(model), signal, window, scale, Path(tmp), echo)
@@ -168,6 +170,21 @@ class _Options:
     bias_correction: bool
 
 
+def _check_options(o: _Options) -> None:
+    """The options' own errors, before any model is read (a user's model is read in a child that
+    takes seconds)."""
+    parse_graphs(o.graphs)
+    if o.rollout_horizon is not None and o.rollout_horizon < 1:
+        raise UserError(f"rollout_horizon must be at least 1, got {o.rollout_horizon}", "rollout_horizon")
+    if o.step_state not in STATE_KEPT:
+        raise choice_error("step state", o.step_state, STATE_KEPT, "step_state")
+    if o.calibration_samples < 1:
+        raise UserError(f"calibration_samples must be at least 1, got {o.calibration_samples}",
+                        "calibration_samples")
+    if Runtime.LITERT not in available_runtimes():
+        raise UserError("export verifies artifacts with ai-edge-litert; pip install ai-edge-litert")
+
+
 def _export(record: RunRecord, series: np.ndarray, model_dir: Path, out: Path, inputs: tuple[Path, ...],
             o: _Options) -> ExportResult:
     """The export of `record`'s models (their files in `model_dir`) on `series`."""
@@ -184,17 +201,9 @@ def _export(record: RunRecord, series: np.ndarray, model_dir: Path, out: Path, i
         raise UserError(f"the run renormalizes every step's window ({how}), which only the window graph's loop can "
                         "do; export it with --graphs window, or train with --normalize none (or origin, origin-mean) "
                         "for step, stream and rollout graphs")
-    if o.rollout_horizon is not None and o.rollout_horizon < 1:
-        raise UserError(f"rollout_horizon must be at least 1, got {o.rollout_horizon}", "rollout_horizon")
-    if o.step_state not in STATE_KEPT:
-        raise choice_error("step state", o.step_state, STATE_KEPT, "step_state")
-    if o.calibration_samples < 1:
-        raise UserError(f"calibration_samples must be at least 1, got {o.calibration_samples}",
-                        "calibration_samples")
+    _check_options(o)
     check_output_dir(out, o.force, "bundle", inputs=inputs)
     probe_pythons = [_check_python(p) for p in o.probe_python]
-    if Runtime.LITERT not in available_runtimes():
-        raise UserError("export verifies artifacts with ai-edge-litert; pip install ai-edge-litert")
 
     with tempfile.TemporaryDirectory(prefix="edge-forecast-export-") as tmp:
         data = _prepare(series, record, Path(tmp), o.calibration_samples)
@@ -397,7 +406,7 @@ def _assemble(data: _Data, models: list[str], converted: dict, stage: Path, prob
     for name, model in doc_models.items():
         # --normalize is refused with ar and a highway (their least-squares start), so not suggested
         # there, nor where the run already renormalizes every step (auto's perstep on a drifting signal)
-        normalizable = model.kind not in ("ar", "keras") and not model.highway and not data.norm.per_step
+        normalizable = model.kind not in ("ar", KERAS_MODEL) and not model.highway and not data.norm.per_step
         warnings = _integer_checks(model.variants, normalizable=normalizable, magnitude=float(np.max(np.abs(truth))))
         if data.quant_auto is not None:
             warnings = _keep_chosen(name, model, chosen[name], checks, data.quant_auto, stage, result, echo, warnings)

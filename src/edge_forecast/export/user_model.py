@@ -22,11 +22,13 @@ quiet_tensorflow()
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-# how the model's output gives the next value (bundle.json: models.<name>.output)
+# how the model's output gives the forecast (bundle.json: models.<name>.forecaster.output)
 SEQ2SEQ = "sequence"  # (B, W, F) -> (B, W, F): position t predicts the value after t; the last is the next value
 NEXT = "next"  # (B, W, F) -> (B, F) or (B, 1, F)
 DIRECT = "direct"  # (B, W, F) -> (B, H) or (B, H, F): H values per invoke
-CLASSIFIER_ACTIVATIONS = ("softmax", "sigmoid", "log_softmax")
+# a softmax output sums to 1 over its units: class probabilities, never values to feed back (a
+# sigmoid output is a forecaster of min-max scaled values as often as a classifier: not refused)
+CLASSIFIER_ACTIVATIONS = ("softmax", "log_softmax")
 FORECASTS_BATCH = 256  # windows per call of a user's model when its batch is free
 
 
@@ -90,7 +92,7 @@ def describe(model: keras.Model, name: str) -> ModelShape:
                         "forecaster of the values it reads")
     if len(taken) == 3:
         steps, out_channels = taken[1], taken[2]
-        if steps is not None and steps == window or steps is None and window is None:
+        if (steps == window or steps is None and window is None) and not _makes_time_axis(model):
             kind, horizon = SEQ2SEQ, 1
         elif steps == 1:
             kind, horizon = NEXT, 1
@@ -125,6 +127,14 @@ def check_exportable(shape: ModelShape, name: str) -> None:
     if shape.channels != 1:
         raise UserError(f"model {name}: {shape.channels} channels; export takes single-channel forecasters "
                         "(input (batch, window, 1)) so far")
+
+
+def _makes_time_axis(model: keras.Model) -> bool:
+    """Whether an output's time axis may be one the model made (RepeatVector, Reshape, Permute), not
+    the input's positions carried through: then an output of W steps is W values ahead (direct),
+    not one next value per input position (sequence to sequence)."""
+    made = (keras.layers.RepeatVector, keras.layers.Reshape, keras.layers.Permute)
+    return any(isinstance(layer, made) for layer in _flat_layers(model))
 
 
 def _shape_text(shape: tuple) -> str:
@@ -223,10 +233,9 @@ def forecasts(model: keras.Model, shape: ModelShape, windows: np.ndarray) -> np.
     for i in range(len(windows)):
         for layer in stateful:
             layer.reset_states()
-        batch = windows[i : i + 1].astype(np.float32)
-        if stateful and model.inputs[0].shape[0] not in (None, 1):
-            raise UserError(f"model {model.name}: a stateful model with batch {model.inputs[0].shape[0]}")
-        y = np.asarray(model(batch, training=False))
+        fixed = model.inputs[0].shape[0] or 1  # a stateful model's batch: the window repeated, row 0 read
+        batch = np.repeat(windows[i : i + 1].astype(np.float32), fixed, axis=0)
+        y = np.asarray(model(batch, training=False))[:1]
         out[i] = y[0, -1, 0] if shape.output == SEQ2SEQ else y.reshape(-1)[: out.shape[1]]
     return out
 

@@ -116,7 +116,7 @@ def _reference(job: ConvertJob, trained, clone) -> dict:
     # a model with no stream forecaster (ar, a highway, a user's model with no recurrent stack:
     # exported without a stream graph) has no carried state to differ by: its stream loop is the window loop
     if job.keras_model:
-        refs["stream_closed_loop"] = _user_stream_loop(job, trained, context, refs["closed_loop"])
+        refs["stream_closed_loop"] = _user_stream_loop(job, trained, clone, context, refs["closed_loop"])
     elif job.kind == "ar" or job.highway:
         refs["stream_closed_loop"] = refs["closed_loop"]
     else:
@@ -125,16 +125,23 @@ def _reference(job: ConvertJob, trained, clone) -> dict:
     return {"ok": True}
 
 
-def _user_stream_loop(job: ConvertJob, trained, context: np.ndarray, window_loop: np.ndarray) -> np.ndarray:
+def _user_stream_loop(job: ConvertJob, trained, clone, context: np.ndarray, window_loop: np.ndarray) -> np.ndarray:
     """A user's model's stream forecaster in Keras (its stack stepped with the state carried), or
-    the window loop when it has no stack to step (export/user_steps.py)."""
+    the window loop when it has none: no stack to step (export/user_steps.py), a direct model (its
+    values come in blocks, not one per step), or a stack whose stream graph cannot be built (then
+    a stream graph, if asked, fails on its own, and the model's other graphs are exported)."""
     from edge_forecast.export import user_steps
 
+    if int(clone.outputs[0].shape[-1]) > 1:
+        return window_loop
     try:
         stack = user_steps.stack_of(trained)
+        return user_steps.stream_closed_loop(user_steps.build_stream_model(stack, job.kind), context, job.steps)
     except user_steps.NotSteppable:
         return window_loop
-    return user_steps.stream_closed_loop(user_steps.build_stream_model(stack, job.kind), context, job.steps)
+    except Exception as exc:  # noqa: BLE001  (a layer name the stream graph also uses, ...): not this model's end
+        print(f"the stream forecaster in Keras could not be built: {exc}", file=sys.stderr)
+        return window_loop
 
 
 def _calibration_windows(job: ConvertJob) -> np.ndarray:
