@@ -176,7 +176,6 @@ def _model_file(source):
     """A context with the path of `source` as a model file: the path itself, or an in-memory
     keras.Model saved as NAME.keras in a temporary folder (removed afterwards)."""
     import contextlib
-    import tempfile
 
     if isinstance(source, (str, Path)):
         return contextlib.nullcontext(Path(source))
@@ -186,9 +185,9 @@ def _model_file(source):
 
     @contextlib.contextmanager
     def saved():
-        from edge_forecast.export.from_model import model_name
+        from edge_forecast.export.from_model import model_name, work_dir
 
-        with tempfile.TemporaryDirectory(prefix="edge-forecast-model-") as tmp:
+        with work_dir() as tmp:
             path = Path(tmp) / f"{model_name(Path(source.name or 'model'))}.keras"
             source.save(path)
             yield path

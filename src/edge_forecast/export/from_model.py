@@ -22,7 +22,8 @@ from edge_forecast.children import run_job
 from edge_forecast.contracts.jobs import InspectJob
 from edge_forecast.contracts.run_record import RunRecord
 from edge_forecast.errors import UserError
-from edge_forecast.signals import ScaleKind, Scaler, Signal, signal_timing, validate_series
+from edge_forecast.signals import ScaleKind, Scaler, Signal, validate_series
+from edge_forecast.train.sources import signal_record
 from edge_forecast.train.split import make_split
 
 INSPECT_TIMEOUT_S = 300.0
@@ -117,11 +118,9 @@ def make_record(signal: Signal, name: str, model: Inspected, scale: str | None) 
     scaler = Scaler(kind, *given) if given else Scaler.fit(kind, series[:split.train_end])
     return RunRecord.from_dict({
         "config": {"window": window, "season": 1},
-        "signal": {"file": "signal.npy", "source": signal.source, "column": signal.column, "points": int(series.size),
-                   "fingerprint": signal.fingerprint, **signal_timing(signal)},
+        "signal": signal_record(signal).to_dict(),
         "scaler": scaler.to_dict(),
-        "split": {"train_windows": split.train_windows, "train_points": split.train_end,
-                  "test_start": split.val_end},
+        "split": split.record().to_dict(),
         "models": {name: {"file": model.file.name, "kind": KERAS_MODEL, "units": 0, "params": model.params,
                           "forecaster": {**model.shape, "layers": model.layers}}},
         "versions": {"keras": model.keras},

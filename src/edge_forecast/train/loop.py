@@ -17,7 +17,6 @@ from edge_forecast.contracts.run_record import (
     RunConfig,
     RunRecord,
     ScalerRecord,
-    SignalRecord,
     SplitRecord,
 )
 from edge_forecast.contracts.schema import with_extras
@@ -27,7 +26,7 @@ from edge_forecast.fsio import non_finite_field, staged_dir, write_json_atomic
 from edge_forecast.normalization import Normalization
 from edge_forecast.quality import check_training_data
 from edge_forecast.run_record import RECORD_NAME, SIGNAL_NAME
-from edge_forecast.signals import Scaler, Signal, signal_timing, validate_series
+from edge_forecast.signals import Scaler, Signal, validate_series
 from edge_forecast.train.budget import resolve_budget, training_samples
 from edge_forecast.train.config import ModelKind, TrainConfig
 from edge_forecast.train.scoring import (
@@ -37,7 +36,7 @@ from edge_forecast.train.scoring import (
     summary,
     validation_score,
 )
-from edge_forecast.train.sources import resolve_signal
+from edge_forecast.train.sources import resolve_signal, signal_record
 from edge_forecast.train.split import Split, make_split
 
 
@@ -149,10 +148,9 @@ def typed_record(config: TrainConfig, signal: Signal, scaler: Scaler, norm: Norm
     only; `models` and `baselines` are the trainer's results (the rest of each is for people)."""
     return RunRecord(
         config=RunConfig(window=config.window, season=config.season),
-        signal=SignalRecord(file=SIGNAL_NAME, source=signal.source, column=signal.column,
-                            points=int(signal.values.size), fingerprint=signal.fingerprint, **signal_timing(signal)),
+        signal=signal_record(signal),
         scaler=ScalerRecord(kind=scaler.kind.value, offset=scaler.offset, scale=scaler.scale),
-        split=SplitRecord(train_windows=split.train_windows, train_points=split.train_end, test_start=split.val_end),
+        split=split.record(),
         models={name: ModelRecord(file=m["file"], kind=m["kind"], units=m["units"], params=m["params"],
                                   training=m["training"], highway=m.get("highway", 0), test=_backtest(m["test"]))
                 for name, m in models.items()},

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from edge_forecast.contracts.run_record import SignalRecord
 from edge_forecast.errors import UserError
-from edge_forecast.signals import Signal, damped_oscillation, load_signal, mackey_glass
+from edge_forecast.run_record import SIGNAL_NAME
+from edge_forecast.signals import Signal, damped_oscillation, load_signal, mackey_glass, signal_timing
 from edge_forecast.tabular import ReadOptions
 from edge_forecast.train.config import SignalSpec
 
@@ -24,3 +26,9 @@ def resolve_signal(spec: SignalSpec) -> Signal:
     read = ReadOptions(delimiter=spec.delimiter, decimal=spec.decimal, time_column=spec.time_column,
                        time_format=spec.time_format, resample=spec.resample)
     return load_signal(spec.name, spec.column, spec.fill, read=read)
+
+
+def signal_record(signal: Signal) -> SignalRecord:
+    """The run record's signal: the series saved as SIGNAL_NAME, where it came from, its timing."""
+    return SignalRecord(file=SIGNAL_NAME, source=signal.source, column=signal.column, points=int(signal.values.size),
+                        fingerprint=signal.fingerprint, **signal_timing(signal))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from edge_forecast.contracts.run_record import SplitRecord
 from edge_forecast.errors import UserError
 from edge_forecast.signals import train_split
 
@@ -33,6 +34,11 @@ class Split:
     @property
     def has_test(self) -> bool:
         return self.points > self.val_end
+
+    def record(self) -> SplitRecord:
+        """The run record's split (what export and bench read): training windows, where training
+        ends, where the test segment starts."""
+        return SplitRecord(train_windows=self.train_windows, train_points=self.train_end, test_start=self.val_end)
 
     def to_dict(self) -> dict:
         return {"points": self.points, "windows": self.points - self.window, "train_windows": self.train_windows,
