@@ -284,8 +284,11 @@ def test_integer_modes_are_converted_again_while_a_float_island_remains(tiny_bun
 
     bundle = load_bundle(tiny_bundle)
     island = bundle.artifact_path("lstm", "float16").read_bytes()
-    clean = bundle.artifact_path("lstm", "int8").read_bytes()
-    assert float_islands(operators_of(island)[0]) and not float_islands(operators_of(clean)[0])
+    assert float_islands(operators_of(island)[0])
+    # Which int8 model comes out clean is the converter's draw (the LSTM's kept an island three
+    # times in a row once); the SimpleRNN's has no SPLIT for it to leave one on.
+    integer = [bundle.artifact_path(model, "int8").read_bytes() for model in ("lstm", "rnn", "gru")]
+    clean = next(blob for blob in integer if not float_islands(operators_of(blob)[0]))
 
     def converter(results):
         it = iter(results)
