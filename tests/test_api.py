@@ -111,7 +111,8 @@ def test_a_choice_parsed_by_the_library_names_the_argument():
 @pytest.mark.parametrize(("args", "line"), [
     (["--window", "0"], "error: --window must be at least 1, got 0"),
     (["--batch-size", "0"], "error: --batch-size must be at least 1, got 0"),
-    (["--model", "lstm", "--season", "30"], "error: --season 30 is longer than the window (20)"),
+    (["--model", "ar", "--season", "30"], "error: --season 30 does not fit the window (20)"),
+    (["--season", "week"], "error: --season: 'week' is not auto, none or whole numbers of values like 48,336"),
     (["--model", "lstm,int4"], "error: --model: unknown model 'int4'; valid: rnn, lstm, gru, ar"),
 ])
 def test_the_cli_names_its_flag(tmp_path, monkeypatch, args, line):

@@ -163,11 +163,20 @@ def test_bad_test_split_exits_2(tmp_path, value, message):
     assert not (tmp_path / "r").exists()
 
 
-def test_season_longer_than_the_window_is_refused():
+def test_a_season_longer_than_the_window_is_refused_only_where_nothing_can_use_it():
     from edge_forecast.train.config import build_config
 
-    with pytest.raises(UserError, match="season 30 is longer than the window"):
-        build_config(None, season=30)
+    # the seasonal naive baselines and MASE read a long season from the series: lstm takes it
+    assert build_config(None, season=30, models=("lstm",)).season == (30,)
+    # ar's seasonal difference reads the window: a given season it cannot use is said
+    with pytest.raises(UserError, match=r"^season: season 30 does not fit the window \(20\)|^season 30 does not fit"):
+        build_config(None, season=30, models=("ar",))
+    assert build_config(None, season="30,4", models=("ar",)).fitting_seasons() == (4,)
+    assert build_config(None).season is None and build_config("seed").season == ()
+    assert build_config("seed", season="auto").season is None
+    for text, message in (("0", "at least 1 value"), ("day", "not auto, none or whole numbers")):
+        with pytest.raises(UserError, match=message):
+            build_config(None, season=text)
     assert build_config("seed").test_split == 0.0 and build_config(None).test_split == 0.2
 
 

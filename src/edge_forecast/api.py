@@ -29,7 +29,7 @@ from edge_forecast.errors import FailedItems, UserError
 
 # train's options by type, for a clear error from Python (the CLI's click types check the same)
 _TRAIN_INTS = ("points", "highway", "window", "units", "epochs", "batch_size", "horizon", "stride",
-               "season", "seed", "train_horizon", "stream")
+               "seed", "train_horizon", "stream")
 _TRAIN_FLOATS = ("tau", "span", "delay", "signal_noise", "learning_rate", "validation_split",
                  "test_split", "input_noise", "weight_average")
 _TRAIN_TEXTS = ("fill", "delimiter", "decimal", "time_format", "outliers", "ar_fit", "optimizer",
@@ -67,7 +67,7 @@ def train(
     test_split: float | None = None,
     horizon: int | None = None,
     stride: int | None = None,
-    season: int | None = None,
+    season: int | str | Sequence[int] | None = None,
     scale: str | None = None,
     seed: int | None = None,
     train_horizon: int | None = None,
@@ -83,7 +83,8 @@ def train(
     """Train forecasters on a signal and save a run directory (`edge-forecast train`); return it.
 
     None leaves an option to the preset or the default that `edge-forecast train --help` gives;
-    `models` takes "rnn,lstm", ["rnn", "lstm"] or "auto".
+    `models` takes "rnn,lstm", ["rnn", "lstm"] or "auto"; `season` takes "auto" (found on the
+    training part: the default), "none" (or 1), a number of values, "48,336" or [48, 336].
     """
     options = dict(locals())
     for name in ("out", "preset", "force", "quiet"):

@@ -4,7 +4,7 @@ Practice", 3rd ed., ch. 5.2 and 9)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -127,18 +127,37 @@ def drift_forecast(windows: np.ndarray, steps: int) -> np.ndarray:
     return windows[:, -1:] + slope[:, None] * np.arange(1, steps + 1)
 
 
-def baseline_forecasters(train_series: np.ndarray, window: int,
-                         season: int = 1) -> dict[str, Callable[[np.ndarray, int], np.ndarray]]:
-    """Named forecasters (windows (B, W), steps) -> (B, steps), fitted on the training part only.
+@dataclass(frozen=True)
+class Baseline:
+    """A baseline forecaster and how many past values it reads: the window, or a season longer
+    than it. The desktop backtest gives each its own context from the series (on the same origins
+    as the models); a report on a device, which holds the window only, keeps those within it."""
 
-    Persistence, seasonal naive (only when `season` > 1; needs season <= window: the closed loop
-    then repeats the last season), drift, and AR(window) by least squares.
-    """
+    forecast: Callable[[np.ndarray, int], np.ndarray]  # (B, context) windows, steps -> (B, steps)
+    context: int
+
+
+def baselines(train_series: np.ndarray, window: int, seasons: int | Sequence[int] = ()) -> dict[str, Baseline]:
+    """Named baselines fitted on the training part only: persistence, seasonal naive for each season
+    above 1 (its closed loop repeats the last season; it reads max(window, season) values), drift
+    and AR(window) by least squares."""
+    seasons = ((seasons,) if seasons > 1 else ()) if isinstance(seasons, (int, np.integer)) else tuple(seasons)
     ar = fit_ar(train_series, window)
     # copies: closed_loop_batch shifts the window in place after the call, under a returned view
-    out = {"persistence": lambda w, s: closed_loop_batch(lambda rows: rows[:, -1].copy(), w, s)}
-    if season > 1:
-        out[f"seasonal_naive{season}"] = lambda w, s: closed_loop_batch(lambda rows: rows[:, -season].copy(), w, s)
-    out["drift"] = drift_forecast
-    out[f"ar{window}"] = lambda w, s: closed_loop_batch(ar.predict, w, s)
+    out = {"persistence": Baseline(lambda w, s: closed_loop_batch(lambda rows: rows[:, -1].copy(), w, s), window)}
+    for season in (int(s) for s in seasons if s > 1):
+        out[f"seasonal_naive{season}"] = Baseline(_seasonal_naive(season), max(window, season))
+    out["drift"] = Baseline(drift_forecast, window)
+    out[f"ar{window}"] = Baseline(lambda w, s: closed_loop_batch(ar.predict, w, s), window)
     return out
+
+
+def _seasonal_naive(season: int) -> Callable[[np.ndarray, int], np.ndarray]:
+    return lambda w, s: closed_loop_batch(lambda rows: rows[:, -season].copy(), w, s)
+
+
+def baseline_forecasters(train_series: np.ndarray, window: int,
+                         season: int | Sequence[int] = 1) -> dict[str, Callable[[np.ndarray, int], np.ndarray]]:
+    """The `baselines` that read the window only (seasonal naive for the seasons up to the
+    window): forecasters (windows (B, W), steps) -> (B, steps)."""
+    return {name: b.forecast for name, b in baselines(train_series, window, season).items() if b.context <= window}

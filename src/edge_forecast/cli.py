@@ -207,9 +207,12 @@ def _reading_options(command):
               help="Closed-loop steps from each test origin (rolling-origin backtest).  [default: 20]")
 @click.option("--stride", type=click.IntRange(min=1),
               help="Values between test origins (raised to keep at most 1,000 origins).  [default: 1]")
-@click.option("--season", type=click.IntRange(min=1),
-              help="Season of the seasonal naive forecast that scales MASE and of ar's seasonal difference; "
-                   "1 = persistence, none.  [default: 1]")
+@click.option("--season",
+              help="Seasons in values: auto (tests the day, week and year the interval implies and the training "
+                   "part's autocorrelation peaks, keeps the significant ones and says why), none, or N[,N...] "
+                   "(e.g. 48,336). They give the seasonal naive baselines, MASE's scale (the first: the "
+                   "strongest) and ar's seasonal difference (seasons shorter than the window).  "
+                   "[default: auto; seed preset: none]")
 @click.option("--scale", type=click.Choice(["none", "standard", "minmax"]),
               help="Scaling fitted on the training part: standard (mean 0, std 1), minmax (0 to 1), none.  "
                    "[default: standard]")

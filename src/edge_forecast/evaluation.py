@@ -59,7 +59,11 @@ def plan_origins(start: int, stop: int, window: int, horizon: int, stride: int =
 
 
 def origin_windows(series: np.ndarray, plan: Plan, window: int) -> np.ndarray:
-    """The true window before each origin, float64 (B, W) (a view of `series` where possible)."""
+    """The true window before each origin, float64 (B, W) (a view of `series` where possible).
+    `window` may exceed the plan's window (a baseline reading a longer season); raises ValueError
+    when an origin has fewer than `window` values before it."""
+    if plan.origins.size and plan.origins[0] < window:
+        raise ValueError(f"origin {int(plan.origins[0])} has fewer than the {window} past values the forecaster reads")
     view = np.lib.stride_tricks.sliding_window_view(np.asarray(series, dtype=np.float64), window)
     return view[plan.origins - window]
 
@@ -97,6 +101,8 @@ def score(forecasts: np.ndarray, truth: np.ndarray, scale: float) -> dict:
 
 def backtest(forecaster: Forecaster, series: np.ndarray, plan: Plan, window: int, scale: float) -> dict:
     """Run `forecaster` from every origin of `plan` (all origins in one batch) and score it.
+    `window`: the past values it reads (its context: a seasonal naive baseline may read a season
+    longer than the models' window, on the same origins).
 
     Returns the plan, the origins, the forecasts (B, H) as lists and `score`'s metrics.
     """

@@ -73,7 +73,9 @@ class TrainConfig:
     test_split: float = 0.2       # fraction of the series (< 1) or a count of values (>= 1); 0 = none
     horizon: int = 20             # closed-loop steps per forecast origin
     stride: int = 1               # values between origins (raised to keep the backtest bounded)
-    season: int = 1               # MASE's seasonal naive period (1 = persistence)
+    # Seasons in values (edge_forecast.seasons): None = auto, found on the training part when the run
+    # starts (train/loop.py then sets the ones found); () = none; the strongest or first given leads.
+    season: tuple[int, ...] | None = None
     scale: ScaleKind = ScaleKind.STANDARD
     seed: int = 0
     # Closed-loop training (train/rollout.py); train_horizon 0 is the tutorial's teacher forcing,
@@ -98,6 +100,15 @@ class TrainConfig:
     preset: str | None = None
 
     @property
+    def primary_season(self) -> int:
+        """The season MASE's scale uses: the strongest found or the first given; 1 (persistence) when none."""
+        return self.season[0] if self.season else 1
+
+    def fitting_seasons(self) -> tuple[int, ...]:
+        """The seasons a window of `window` values can difference by (season < window), in order."""
+        return tuple(s for s in self.season or () if s < self.window)
+
+    @property
     def per_step_ok(self) -> bool:
         """Whether these models train under --normalize perstep: window-trained recurrent models
         without a highway (so whether --normalize auto may choose it)."""
@@ -108,6 +119,7 @@ class TrainConfig:
         data["models"] = [m.value for m in self.models]
         data["optimizer"] = self.optimizer.value
         data["scale"] = self.scale.value
+        data["season"] = None if self.season is None else list(self.season)
         return data
 
 
@@ -133,6 +145,7 @@ SEED_PRESET = TrainConfig(
     stream=0,
     normalize="none",
     weight_average=0.0,
+    season=(),  # the tutorial compares with persistence only
 )
 
 PRESETS = {"seed": SEED_PRESET}
@@ -176,6 +189,16 @@ def build_config(preset: str | None = None, **overrides) -> TrainConfig:
         if str(rest["normalize"]).strip().lower() not in NORMALIZE_CHOICES:
             raise choice_error("normalization rule", rest["normalize"], NORMALIZE_CHOICES, "normalize")
         rest["normalize"] = check_rule(rest["normalize"], NORMALIZE_CHOICES)
+    if "season" in rest:
+        from edge_forecast.seasons import parse_season
+
+        try:
+            rest["season"] = parse_season(rest["season"])
+        except ValueError as err:
+            raise UserError(f"season: {err}", "season") from None
+        if rest["season"] is None:  # "auto" given: the default, also over a preset's
+            rest.pop("season")
+            base = replace(base, season=None)
     if "optimizer" in rest:
         try:
             rest["optimizer"] = OptimizerKind(str(rest["optimizer"]).lower())
@@ -216,12 +239,15 @@ def _check(config: TrainConfig) -> None:
     if config.test_split < 0:
         raise UserError(f"test_split must be a fraction in [0, 1) or a count of values, got "
                         f"{config.test_split:g}", "test_split")
-    for name in ("horizon", "stride", "season"):
+    for name in ("horizon", "stride"):
         if getattr(config, name) < 1:
             raise UserError(f"{name} must be at least 1, got {getattr(config, name)}", name)
-    if config.season > config.window:
-        raise UserError(f"season {config.season} is longer than the window ({config.window}); the seasonal "
-                        "naive forecast needs one season inside the window", "season")
+    if config.season and ModelKind.AR in config.models and not config.auto and not config.fitting_seasons():
+        # the seasonal naive baselines and MASE read any season from the series; ar's difference reads the window
+        given = ",".join(map(str, config.season))
+        raise UserError(f"season {given} does not fit the window ({config.window}): ar's seasonal difference "
+                        f"needs a season shorter than the window; raise --window above {min(config.season)}, or "
+                        "leave --season to auto", "season")
     if config.train_horizon is not None and config.train_horizon < 0:
         raise UserError(f"train_horizon must be 0 (teacher forcing) or more, got {config.train_horizon}",
                         "train_horizon")

@@ -2,7 +2,8 @@
 least squares on the differenced training part and folded into the window (`baselines.fit_ar`).
 
 Order choice (Hyndman & Athanasopoulos, "Forecasting: Principles and Practice", 3rd ed.):
-- for each differencing d in {0, 1} and seasonal differencing D in {0, 1} (period `--season`),
+- for each differencing d in {0, 1} and seasonal differencing D in {0, 1} (for each season of the
+  run shorter than the window: `--season`, found or given),
   two orders p: the one with the lowest corrected Akaike criterion AICc on one shared sample
   (ch. 9.6: AICc compares models of one differencing, never across differencings), and the
   largest that fits the window (and the data) (AICc scores one-step fits; a closed loop of many steps often
@@ -21,6 +22,7 @@ options with d + D >= 1 qualify, and no constant where the rule scales.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,21 +51,27 @@ class Option:
     diff: int
     seasonal_diff: int
     intercept: bool
+    season: int = 1     # the period of the seasonal difference (D = 1), else the run's first season
+    named_season: bool = False  # several seasons in the family: the name says which
 
     @property
     def name(self) -> str:
-        return f"d={self.diff},D={self.seasonal_diff}"
+        return f"d={self.diff},D={self.seasonal_diff}" + (f",s={self.season}" if self.named_season else "")
 
 
-def options(window: int, season: int, norm: Normalization = NONE) -> list[Option]:
-    """The differencings that leave p >= 1 inside the window, simplest first; under an active
-    normalization only those it is exact for (d + D >= 1; no constant if the rule scales)."""
+def options(window: int, seasons: int | Sequence[int], norm: Normalization = NONE) -> list[Option]:
+    """The differencings that leave p >= 1 inside the window, simplest first (D = 0, then D = 1
+    for each season in the given order); under an active normalization only those it is exact for
+    (d + D >= 1; no constant if the rule scales)."""
+    seasons = [s for s in ((seasons,) if isinstance(seasons, (int, np.integer)) else seasons) if s > 1]
+    several = len([s for s in seasons if s < window]) > 1
     found = []
-    for big_d in (0, 1) if season > 1 else (0,):
+    for big_d, season in [(0, seasons[0] if seasons else 1)] + [(1, s) for s in seasons]:
         for d in (0, 1):
             if d + season * big_d >= window or (norm.active and d + big_d == 0):
                 continue
-            found.append(Option(d, big_d, d + big_d <= 1 and not (norm.active and norm.scales)))
+            found.append(Option(d, big_d, d + big_d <= 1 and not (norm.active and norm.scales), season,
+                                several and big_d == 1))
     return found
 
 
@@ -74,11 +82,12 @@ def aicc(rss: float, rows: int, params: int) -> float:
     return rows * np.log(rss / rows) + 2 * k + 2 * k * (k + 1) / (rows - k - 1)
 
 
-def aicc_order(series: np.ndarray, window: int, season: int, option: Option) -> tuple[int, int]:
+def aicc_order(series: np.ndarray, window: int, option: Option) -> tuple[int, int]:
     """(p with the lowest AICc, the largest p) of `option` on `series` (1-D float), over
     p = 1 .. W - d - s*D and as many as the series has rows for (AICc needs n > k + 1), all p
     compared on the same targets. Raises ValueError when the series is too short for p = 1."""
     series = np.asarray(series, dtype=np.float64)
+    season = option.season
     shift = option.diff + season * option.seasonal_diff
     rows_for = (series.size - shift) - np.arange(window - shift + 1)  # targets when the first is p
     top = max((p for p in range(1, window - shift + 1) if rows_for[p] - (p + option.intercept) - 2 > 0), default=0)
@@ -111,7 +120,7 @@ def selection_start(points: int, train_end: int, window: int) -> int:
     return max(window, min(train_end, points - max(points - train_end, int(points * CV_FRACTION))))
 
 
-def choose_linear(series: np.ndarray, train_end: int, window: int, season: int, horizon: int,
+def choose_linear(series: np.ndarray, train_end: int, window: int, seasons: int | Sequence[int], horizon: int,
                   norm: Normalization = NONE) -> LinearChoice:
     """Choose (p, d, D) by the rolling-origin backtest (module docstring) and fit the choice on
     series[:train_end].
@@ -123,14 +132,14 @@ def choose_linear(series: np.ndarray, train_end: int, window: int, season: int, 
     start = selection_start(stop, train_end, window)
     plan = plan_origins(start, stop, window, horizon, 1, MAX_SELECTION_ORIGINS) if stop > start else None
     found, scores = {}, {}
-    for option in options(window, season, norm):
+    for option in options(window, seasons, norm):
         try:
-            orders = sorted(set(aicc_order(series[:start], window, season, option)))
+            orders = sorted(set(aicc_order(series[:start], window, option)))
         except ValueError as err:
             scores[option.name] = {"error": str(err)}
             continue
         for p in orders:
-            fitted = fit_ar(series[:start], p, option.intercept, option.diff, option.seasonal_diff, season)
+            fitted = fit_ar(series[:start], p, option.intercept, option.diff, option.seasonal_diff, option.season)
             found[(option, p)] = backtest_mae(fitted, series, plan, window)
             scores[f"p={p},{option.name}"] = found[(option, p)]
     if not found:
@@ -139,7 +148,7 @@ def choose_linear(series: np.ndarray, train_end: int, window: int, season: int, 
     option, p = min(found, key=found.get)  # dicts keep order: the simpler option wins a tie
     region = {"start": start, "stop": stop, "origins": int(plan.origins.size) if plan else 0,
               "horizon": plan.horizon if plan else 0}
-    model = fit_ar(series[:train_end], p, option.intercept, option.diff, option.seasonal_diff, season)
+    model = fit_ar(series[:train_end], p, option.intercept, option.diff, option.seasonal_diff, option.season)
     return LinearChoice(model, {"region": region, "mae": scores})
 
 

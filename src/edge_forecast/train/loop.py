@@ -26,6 +26,7 @@ from edge_forecast.fsio import non_finite_field, staged_dir, write_json_atomic
 from edge_forecast.normalization import Normalization
 from edge_forecast.quality import check_training_data
 from edge_forecast.run_record import RECORD_NAME, SIGNAL_NAME
+from edge_forecast.seasons import SeasonReport, find_seasons, given_seasons
 from edge_forecast.signals import Scaler, Signal, validate_series
 from edge_forecast.train.budget import resolve_budget, training_samples
 from edge_forecast.train.config import ModelKind, TrainConfig
@@ -74,8 +75,9 @@ def train_run(config: TrainConfig, out: Path, force: bool = False, quiet: bool =
     if config.stream and split.train_end < config.stream + max(config.train_horizon, 1):
         raise UserError(f"the training part ({split.train_end} points) is too short for --stream {config.stream} "
                         f"+ training horizon {config.train_horizon}; lower --stream or --train-horizon")
-    if split.train_end <= config.season:
-        raise UserError(f"the training part ({split.train_end} points) is not longer than --season {config.season}")
+    config, seasons = resolve_seasons(config, signal, split)
+    if not quiet:
+        echo(seasons.line())
     if "auto" in (budget["batch_size"], budget["epochs"]) and not quiet and not least_squares_only:
         echo(f"training budget: batch {config.batch_size} ({budget['batch_size']}), {config.epochs} epochs "
              f"({budget['epochs']}), {budget['gradient_steps']:,} gradient steps, learning rate "
@@ -86,6 +88,7 @@ def train_run(config: TrainConfig, out: Path, force: bool = False, quiet: bool =
     with staged_dir(out, force, "run") as stage:
         record = _train_into(config, signal, split, stage, quiet, echo)
         record["budget"] = budget
+        record["seasons"] = seasons.to_dict()
         bad = non_finite_field(record)
         if bad is not None:  # a forecast that ran off to inf: say which, rather than a JSON traceback
             raise UserError(f"{bad} of the run is not a finite number: a closed-loop forecast diverged; "
@@ -93,6 +96,20 @@ def train_run(config: TrainConfig, out: Path, force: bool = False, quiet: bool =
         write_json_atomic(stage / RECORD_NAME, record)
     echo(f"run saved to {label or out}")
     return record
+
+
+def resolve_seasons(config: TrainConfig, signal: Signal, split: Split) -> tuple[TrainConfig, SeasonReport]:
+    """The seasons of the run: found on the training part (--season auto) or the given ones,
+    checked against it; `config` with them set (its `season` is then a tuple, strongest first)."""
+    train = signal.values[: split.train_end]
+    if config.season is None:
+        report = find_seasons(train, signal.interval_seconds)
+    else:
+        too_long = [s for s in config.season if s >= split.train_end]
+        if too_long:
+            raise UserError(f"the training part ({split.train_end} points) is not longer than --season {too_long[0]}")
+        report = given_seasons(config.season, train)
+    return dataclasses.replace(config, season=report.seasons), report
 
 
 def _train_into(config: TrainConfig, signal: Signal, split: Split, stage: Path, quiet: bool, echo) -> dict:
@@ -104,7 +121,7 @@ def _train_into(config: TrainConfig, signal: Signal, split: Split, stage: Path, 
     norm = Normalization.for_training(config.normalize, train_scaled, config.window, config.per_step_ok)
     if norm.reason and not quiet:
         echo(f"normalization: {norm.rule} (auto: {norm.reason})")
-    scale = naive_scale(series[: split.train_end], config.season)
+    scale = naive_scale(series[: split.train_end], config.primary_season)
     plan = segment_plan(config, split)
     np.save(stage / SIGNAL_NAME, series)
     if not plan and not quiet:
@@ -129,7 +146,7 @@ def _train_into(config: TrainConfig, signal: Signal, split: Split, stage: Path, 
     extras = {
         "config": _people_only(config.to_dict(), RunConfig),
         "split": _people_only(split.to_dict(), SplitRecord),
-        "mase_scale": {"season": config.season, "in_sample_naive_mae": scale},
+        "mase_scale": {"season": config.primary_season, "in_sample_naive_mae": scale},
         "models": {name: _people_only(m, ModelRecord) for name, m in models.items()},
         **({"auto": auto} if auto else {}),
         "baselines": {name: _people_only(b, BaselineRecord) for name, b in baselines.items()},
@@ -147,7 +164,7 @@ def typed_record(config: TrainConfig, signal: Signal, scaler: Scaler, norm: Norm
     """The part of training.json that export and bench read (contracts.run_record), built here
     only; `models` and `baselines` are the trainer's results (the rest of each is for people)."""
     return RunRecord(
-        config=RunConfig(window=config.window, season=config.season),
+        config=RunConfig(window=config.window, season=config.primary_season),
         signal=signal_record(signal),
         scaler=ScalerRecord(kind=scaler.kind.value, offset=scaler.offset, scale=scaler.scale),
         split=split.record(),
@@ -209,7 +226,7 @@ def _train_one(kind: ModelKind, config: TrainConfig, split: Split, scaler: Scale
         from edge_forecast.train.linear_family import choose_linear
 
         try:
-            linear = choose_linear(scaled[: split.val_end], split.train_end, config.window, config.season,
+            linear = choose_linear(scaled[: split.val_end], split.train_end, config.window, config.fitting_seasons(),
                                    config.horizon, norm)
         except ValueError as err:
             raise UserError(f"--model ar: {err}; lower --window or --season, or give a longer series") from None

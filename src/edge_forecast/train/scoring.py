@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge_forecast.baselines import baseline_forecasters
+from edge_forecast.baselines import baselines
 from edge_forecast.evaluation import Forecaster, Plan, backtest, plan_origins
 from edge_forecast.forecast import rmse
 from edge_forecast.train.config import TrainConfig
@@ -41,9 +41,15 @@ def in_sample_steps(split: Split) -> int:
     return min(split.points - split.window, MAX_IN_SAMPLE_STEPS)
 
 
-def assess(forecaster: Forecaster, series: np.ndarray, split: Split, plan: Plan | None, scale: float) -> dict:
-    """`forecaster` (signal units) on the test backtest and on the in-sample loop from the first window."""
-    w, steps = split.window, in_sample_steps(split)
+def assess(forecaster: Forecaster, series: np.ndarray, split: Split, plan: Plan | None, scale: float,
+           context: int | None = None) -> dict:
+    """`forecaster` (signal units) on the test backtest and on the in-sample loop from the first window.
+
+    `context`: the past values it reads when more than the window (a seasonal naive baseline of a
+    longer season): its windows are that long, on the same test origins (every test origin has
+    that history: a season is shorter than the training part); its in-sample loop starts after them."""
+    w = context or split.window
+    steps = min(split.points - w, MAX_IN_SAMPLE_STEPS)
     loop = np.asarray(forecaster(series[None, :w], steps), dtype=np.float64)[0]
     truth = series[w : w + steps]
     return {
@@ -54,9 +60,10 @@ def assess(forecaster: Forecaster, series: np.ndarray, split: Split, plan: Plan 
 
 
 def assess_baselines(config: TrainConfig, series: np.ndarray, split: Split, plan: Plan | None, scale: float) -> dict:
-    """Persistence, seasonal naive, drift and AR(window), fitted on the training part, on the same origins."""
-    fitted = baseline_forecasters(series[: split.train_end], config.window, config.season)
-    return {name: assess(f, series, split, plan, scale) for name, f in fitted.items()}
+    """Persistence, seasonal naive for each season, drift and AR(window), fitted on the training
+    part, on the same origins (a seasonal naive of a season longer than the window reads that season)."""
+    fitted = baselines(series[: split.train_end], config.window, config.season or ())
+    return {name: assess(b.forecast, series, split, plan, scale, b.context) for name, b in fitted.items()}
 
 
 def summary(result: dict) -> str:
