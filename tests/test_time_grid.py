@@ -364,3 +364,11 @@ def test_cli_refusals_exit_2_with_one_line(tmp_path):
         result = runner.invoke(cli, ["train", "--signal", str(AMBIENT), *args, "--out", str(tmp_path / "x")])
         assert result.exit_code == 2, result.output
         assert text in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_plot_dates_are_on_the_files_clock():
+    from edge_forecast.train.plots import _clock
+
+    assert str(_clock(np.array([0.0, 1800.0]), "+01:00")[1]) == "1970-01-01T01:30:00.000"
+    assert str(_clock(np.array([3600.0]), "-05:30")[0]) == "1969-12-31T19:30:00.000"
+    assert str(_clock(np.array([3600.0]), None)[0]) == "1970-01-01T01:00:00.000"

@@ -160,7 +160,7 @@ def _train_into(config: TrainConfig, signal: Signal, split: Split, stage: Path, 
     baselines = assess_baselines(config, series, split, plan, scale)
     for name, entry in baselines.items():
         echo(f"baseline {name}: {summary(entry)}")
-    _plots(config, series, split, models, stage)
+    _plots(config, signal, split, models, stage)
     typed = typed_record(config, signal, scaler, norm, split, models, baselines, versions())
     extras = {
         "config": _people_only(config.to_dict(), RunConfig),
@@ -294,9 +294,11 @@ def _train_one(kind: ModelKind, config: TrainConfig, split: Split, scaler: Scale
     }
 
 
-def _plots(config: TrainConfig, series: np.ndarray, split: Split, models: dict, stage: Path) -> None:
+def _plots(config: TrainConfig, signal: Signal, split: Split, models: dict, stage: Path) -> None:
+    from edge_forecast.signals import zone_name
     from edge_forecast.train.plots import plot_forecasts, plot_losses
 
+    series = signal.values
     plot_losses({k: m["history"] for k, m in models.items()}, stage / "loss.png")
     forecasts = {k: np.asarray(m["in_sample_closed_loop"]["forecast"]) for k, m in models.items()}
     steps = max(f.size for f in forecasts.values())
@@ -304,4 +306,5 @@ def _plots(config: TrainConfig, series: np.ndarray, split: Split, models: dict, 
         series[: config.window + steps], config.window, forecasts, stage / "forecast.png",
         f"Closed-loop forecast from the first {config.window} true values (in-sample"
         + (f"; test segment from {split.val_end})" if split.has_test else ")"),
+        times=signal.times, zone=zone_name(signal.tz),
     )
