@@ -344,11 +344,14 @@ def test_train_on_a_gappy_real_excerpt_keeps_every_origin_inside_a_segment(tmp_p
     assert record["config"]["signal"]["resample"] == "auto"
     window, test_start = record["config"]["window"], record["split"]["test_start"]
     assert test_start < 245 < 298  # the split lies in the test part: its first origins would cross it
+    # the longest context any baseline reads: the window, or a found season longer than it (the day, 24)
+    context = max(window, *record["seasons"]["seasons"])
+    assert record["seasons"]["seasons"] == [24] and "seasonal_naive24" in record["baselines"]
     backtests = [m["test"] for m in record["models"].values()] + [b["test"] for b in record["baselines"].values()]
     for test in backtests:
-        assert test["origin_index"] and all(_inside(o, window, test["horizon"], signal["segments"])
+        assert test["origin_index"] and all(_inside(o, context, test["horizon"], signal["segments"])
                                             for o in test["origin_index"])
-        assert test["origin_index"][0] == 245 + window
+        assert test["origin_index"][0] == 245 + context
     assert record["models"]["ar"]["validation"]["origins"] > 0
     # the saved series is the one the segments index: no value of the 14-hour gap in it
     assert np.load(out / "signal.npy").size == 298
