@@ -32,7 +32,7 @@ _TRAIN_INTS = ("points", "highway", "window", "units", "epochs", "batch_size", "
                "seed", "train_horizon", "stream")
 _TRAIN_FLOATS = ("tau", "span", "delay", "signal_noise", "learning_rate", "validation_split",
                  "test_split", "input_noise", "weight_average")
-_TRAIN_TEXTS = ("fill", "delimiter", "decimal", "time_format", "outliers", "ar_fit", "optimizer",
+_TRAIN_TEXTS = ("fill", "delimiter", "decimal", "time_format", "agg", "outliers", "ar_fit", "optimizer",
                 "scale", "lr_schedule", "select", "normalize")
 
 
@@ -47,7 +47,9 @@ def train(
     decimal: str | None = None,
     time_column: str | int | None = None,
     time_format: str | None = None,
-    resample: bool | None = None,
+    resample: str | bool | None = None,
+    agg: str | None = None,
+    max_gap: str | int | None = None,
     outliers: str | None = None,
     tau: float | None = None,
     points: int | None = None,
@@ -84,12 +86,20 @@ def train(
 
     None leaves an option to the preset or the default that `edge-forecast train --help` gives;
     `models` takes "rnn,lstm", ["rnn", "lstm"] or "auto"; `season` takes "auto" (found on the
-    training part: the default), "none" (or 1), a number of values, "48,336" or [48, 336].
+    training part: the default), "none" (or 1), a number of values, "48,336" or [48, 336];
+    `resample` "auto", an interval ("30min") or True (auto); `max_gap` a count of values (3) or a
+    duration ("2h").
     """
     options = dict(locals())
     for name in ("out", "preset", "force", "quiet"):
         options.pop(name)
     _check_types(options, _TRAIN_INTS, _TRAIN_FLOATS, _TRAIN_TEXTS)
+    if isinstance(options["resample"], bool):  # the flag of earlier versions: the median interval's grid
+        options["resample"] = "auto" if options["resample"] else None
+    _text("resample", options["resample"])
+    if isinstance(options["max_gap"], numbers.Integral) and not isinstance(options["max_gap"], bool):
+        options["max_gap"] = str(int(options["max_gap"]))
+    _text("max_gap", options["max_gap"])
     for name in ("column", "time_column"):  # a 0-based index, as the CLI's text would give it
         if isinstance(options[name], int) and not isinstance(options[name], bool):
             options[name] = str(options[name])

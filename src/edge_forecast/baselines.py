@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge_forecast.forecast import closed_loop_batch
+from edge_forecast.signals import starts_within
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def difference_polynomial(diff: int = 0, seasonal_diff: int = 0, season: int = 1
 
 
 def fit_ar(series: np.ndarray, order: int, intercept: bool = True, diff: int = 0, seasonal_diff: int = 0,
-           season: int = 1, first_target: int = 0) -> ARModel:
+           season: int = 1, first_target: int = 0, pieces=None) -> ARModel:
     """AR(p) by ordinary least squares: y[t] regressed on y[t-p..t-1] (and a constant), over every
     (p values -> next value) pair of `series`, a 1-D array (any float dtype, computed in float64).
 
@@ -95,7 +96,9 @@ def fit_ar(series: np.ndarray, order: int, intercept: bool = True, diff: int = 0
     one-step forecast y[t] = c + Phi(B) Delta(B) y[t] + (1 - Delta(B)) y[t] is linear in the last
     L = p + d + s*D values; the returned model holds those L folded weights. `first_target`: the
     first index of z used as a target (at least p), so fits of different p can share one sample.
-    Raises ValueError when `series` has no (lags -> next value) row, or p < 1.
+    `pieces`: the series' segments (signals.Segments, a series split at long gaps): only the rows
+    whose values all lie in one segment. Raises ValueError when `series` has no (lags -> next value)
+    row, or p < 1.
     """
     series = np.asarray(series, dtype=np.float64).reshape(-1)
     delta = difference_polynomial(diff, seasonal_diff, season)
@@ -106,6 +109,11 @@ def fit_ar(series: np.ndarray, order: int, intercept: bool = True, diff: int = 0
                          "and order >= 1")
     lags = np.lib.stride_tricks.sliding_window_view(z[:-1], order)[start - order:]
     target = z[start:]
+    if pieces is not None:  # the row of target z[t] reads y[t - order .. t + shift]
+        inside = starts_within(pieces, series.size, order + delta.size)[start - order : z.size - order]
+        lags, target = lags[inside], target[inside]
+        if not target.size:
+            raise ValueError(f"AR({order}) with d={diff}, D={seasonal_diff}: no row inside one segment")
     design = np.hstack([lags, np.ones((len(lags), 1))]) if intercept else lags
     solution, *_ = np.linalg.lstsq(design, target, rcond=None)
     rss = float(np.sum((design @ solution - target) ** 2))
@@ -137,12 +145,13 @@ class Baseline:
     context: int
 
 
-def baselines(train_series: np.ndarray, window: int, seasons: int | Sequence[int] = ()) -> dict[str, Baseline]:
+def baselines(train_series: np.ndarray, window: int, seasons: int | Sequence[int] = (),
+              pieces=None) -> dict[str, Baseline]:
     """Named baselines fitted on the training part only: persistence, seasonal naive for each season
     above 1 (its closed loop repeats the last season; it reads max(window, season) values), drift
-    and AR(window) by least squares."""
+    and AR(window) by least squares (on rows inside one of the `pieces`, signals.Segments, where given)."""
     seasons = ((seasons,) if seasons > 1 else ()) if isinstance(seasons, (int, np.integer)) else tuple(seasons)
-    ar = fit_ar(train_series, window)
+    ar = fit_ar(train_series, window, pieces=pieces)
     # copies: closed_loop_batch shifts the window in place after the call, under a returned view
     out = {"persistence": Baseline(lambda w, s: closed_loop_batch(lambda rows: rows[:, -1].copy(), w, s), window)}
     for season in (int(s) for s in seasons if s > 1):

@@ -30,6 +30,9 @@ class _Group(click.Group):
     stderr and exit code 2, naming the option where the error names an API argument; a job whose
     items partly failed into their list and exit code 1; Ctrl-C into exit 130."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, _negative_intervals(args))
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
@@ -50,6 +53,25 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted; nothing was written", err=True)
             ctx.exit(130)
+
+
+OPTIONAL_VALUES = ("--resample",)  # options whose value may be left out (is_flag=False, flag_value=...)
+
+
+def _negative_intervals(args: list[str]) -> list[str]:
+    """`--resample -1h` and `--resample=-1h` with the value kept: click takes a value that starts
+    with '-' after an option whose value may be left out for the next option ('No such option -1'),
+    so a leading space (which the interval's parser strips) keeps it a value, refused by name."""
+    out: list[str] = []
+    for arg in args:
+        name, eq, value = arg.partition("=")
+        if eq and name in OPTIONAL_VALUES and value.startswith("-"):
+            out += [name, f" {value}"]
+        elif out and out[-1] in OPTIONAL_VALUES and arg[:1] == "-" and arg[1:2].isdigit():
+            out.append(f" {arg}")
+        else:
+            out.append(arg)
+    return out
 
 
 def option_name(command: click.Command | None, argument: str | None) -> str | None:
@@ -163,11 +185,21 @@ def _reading_options(command):
 @click.option("--preset", type=click.Choice(["seed"]), help="seed: the tutorial experiment, exactly.")
 @click.option("--signal", "signal", help="'damped', 'mackey-glass' (built-in) or a CSV / .npy file.  [default: damped]")
 @click.option("--column", help="CSV column: header name or 0-based index.")
-@click.option("--fill", type=click.Choice(["interpolate", "drop"]), help="Repair gaps (empty, NA, NaN, inf...).")
+@click.option("--fill", type=click.Choice(["interpolate", "drop"]),
+              help="Repair gaps (empty, NA, NaN, inf...): interpolate bridges every gap by a straight line, however "
+                   "long (with --max-gap: as --max-gap alone); drop joins the values either side.")
 @_reading_options
-@click.option("--resample", is_flag=True, default=None,
-              help="Put timestamped readings on the median interval's grid (sorts, averages duplicates; "
-                   "empty slots are gaps).")
+@click.option("--resample", metavar="[INTERVAL]", is_flag=False, flag_value="auto",
+              help="Put timestamped readings on a grid: an interval (15s, 30min, 1h, 1d: slots [t, t + interval) "
+                   "aligned on the clock) or auto (alone: the median interval's grid, slots around the first "
+                   "reading); sorts, combines a slot's readings by --agg; empty slots are gaps, bridged or "
+                   "split by --max-gap.")
+@click.option("--agg", type=click.Choice(["mean", "last", "first", "max", "min", "sum", "median"]),
+              help="With --resample: how several readings in one slot combine.  [default: mean]")
+@click.option("--max-gap", metavar="N|DURATION",
+              help="Gaps: a run of at most N missing values (or a duration, e.g. 2h) is bridged by a straight "
+                   "line, a longer run splits the series into segments that no training window or test origin "
+                   "crosses.  [default: 3 with --resample, else gaps are refused unless --fill]")
 @click.option("--outliers", type=click.Choice(["warn", "clip", "interpolate"]),
               help="Outliers by the median/MAD rule: warn, clip them to the robust bounds, or interpolate.  "
                    "[default: warn]")
@@ -304,7 +336,11 @@ def export(**options) -> None:
 @click.option("--fill", type=click.Choice(["interpolate", "drop"]),
               help="Repair gaps in --history (a gap before its last window values is ignored anyway).")
 @_reading_options
-@click.option("--resample", is_flag=True, help="Put a timestamped --history on the median interval's grid.")
+@click.option("--resample", metavar="[INTERVAL]", is_flag=False, flag_value="auto",
+              help="Put a timestamped --history on a grid: an interval (30min, 1h, ...: slots aligned on the clock) "
+                   "or auto (alone: the median interval's).")
+@click.option("--agg", type=click.Choice(["mean", "last", "first", "max", "min", "sum", "median"]),
+              help="With --resample: how several readings in one slot combine.  [default: mean]")
 @click.option("--follow", is_flag=True, help="Read observations from stdin; print the forecast after each.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True,
               help="csv: step,value lines (step,time,value with a time column); json: one document with the "
@@ -318,14 +354,15 @@ def export(**options) -> None:
                    "and longer forecasts, else window (when the bundle has them).")
 def run(bundle: Path, model: str | None, variant: str | None, horizon: int | None,
         history: str | None, column: str | None, fill: str | None, delimiter: str | None, decimal: str | None,
-        time_column: str | None, time_format: str | None, resample: bool, follow: bool, fmt: str, runtime: str,
+        time_column: str | None, time_format: str | None, resample: str | None, agg: str | None, follow: bool,
+        fmt: str, runtime: str,
         threads: int | None, graph: str) -> None:
     """Forecast with a BUNDLE on this device (numpy + a TFLite interpreter, no TensorFlow)."""
     from edge_forecast.edge.cli_run import run_command
     from edge_forecast.tabular import ReadOptions
 
     read = ReadOptions(column=column, delimiter=delimiter, decimal=decimal, time_column=time_column,
-                       time_format=time_format, resample=resample)
+                       time_format=time_format, resample=resample, agg=agg)
     run_command(bundle, model=model, variant=variant, horizon=horizon, history=history, read=read, fill=fill,
                 follow=follow, fmt=fmt, runtime=runtime, threads=threads, graph=graph)
 

@@ -11,7 +11,7 @@ forecast: MASE (Hyndman & Koehler, 2006, "Another look at measures of forecast a
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -28,34 +28,53 @@ Forecaster = Callable[[np.ndarray, int], np.ndarray]
 @dataclass(frozen=True)
 class Plan:
     """Where the origins of one backtest are: every `stride` values from `start`, each followed by
-    `horizon` values inside [start, stop)."""
+    `horizon` values inside [start, stop). With `pieces` (a series split at long gaps,
+    signals.Segments), only the origins whose window (`window` values before) and horizon lie in one
+    piece, every `stride`-th of them."""
 
     start: int
     stop: int
     horizon: int
     stride: int
+    window: int = 0
+    pieces: tuple[tuple[int, int], ...] | None = None
 
     @property
     def origins(self) -> np.ndarray:
-        return np.arange(self.start, self.stop - self.horizon + 1, self.stride)
+        if self.pieces is None:
+            return np.arange(self.start, self.stop - self.horizon + 1, self.stride)
+        return _origins_within(self.start, self.stop, self.window, self.horizon, self.pieces)[:: self.stride]
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "origins": int(self.origins.size)}
+        return {"start": self.start, "stop": self.stop, "horizon": self.horizon, "stride": self.stride,
+                "origins": int(self.origins.size)}
+
+
+def _origins_within(start: int, stop: int, window: int, horizon: int, pieces) -> np.ndarray:
+    """Every origin t in [start, stop - horizon] with [t - window, t + horizon) inside one piece."""
+    found = [np.arange(max(start, a + window), min(stop, b) - horizon + 1) for a, b in pieces]
+    return np.concatenate(found) if found else np.arange(0)
 
 
 def plan_origins(start: int, stop: int, window: int, horizon: int, stride: int = 1,
-                 max_origins: int = MAX_TEST_ORIGINS) -> Plan:
+                 max_origins: int = MAX_TEST_ORIGINS, pieces: tuple[tuple[int, int], ...] | None = None) -> Plan:
     """The backtest plan of a segment [start, stop); `horizon` shrinks to the segment's length,
-    `stride` grows until at most `max_origins` origins remain. Raises ValueError when the segment
-    is empty or has no full window before it."""
+    `stride` grows until at most `max_origins` origins remain. `pieces`: the series' segments
+    (signals.Segments), which no origin's window or horizon crosses. Raises ValueError when the
+    segment is empty, has no full window before it, or (with pieces) has no origin."""
     if stop <= start:
         raise ValueError(f"empty segment [{start}, {stop})")
     if start < window:
         raise ValueError(f"the segment starts at {start}, before a full window of {window} values")
     horizon = min(horizon, stop - start)
     count = stop - start - horizon + 1
+    if pieces is not None:
+        count = _origins_within(start, stop, window, horizon, pieces).size
+        if count == 0:
+            raise ValueError(f"no origin in [{start}, {stop}) has its window of {window} and horizon of {horizon} "
+                             "values inside one segment of the series")
     stride = max(stride, int(np.ceil(count / max_origins)))
-    return Plan(int(start), int(stop), int(horizon), int(stride))
+    return Plan(int(start), int(stop), int(horizon), int(stride), int(window), pieces)
 
 
 def origin_windows(series: np.ndarray, plan: Plan, window: int) -> np.ndarray:

@@ -16,7 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from edge_forecast.errors import UserError, choice_error
-from edge_forecast.tabular import Column, ReadOptions, format_time, read_column
+from edge_forecast.tabular import (
+    Column,
+    ReadOptions,
+    describe_interval,
+    format_time,
+    parse_interval,
+    read_column,
+)
 
 
 class ScaleKind(str, Enum):
@@ -30,13 +37,42 @@ class FillMode(str, Enum):
     DROP = "drop"
 
 
+# The longest run of gaps (missing values, or empty slots of a --resample grid) that a straight line
+# bridges when a series is put on a grid and neither --max-gap nor --fill is given. Three values: a
+# logger's hiccup (one to three lost readings: a dropped packet, a reboot) is bridged; four or more
+# would make over a fifth of the default 20-value window a line that nobody measured, which the model
+# would learn as if it had been, so the series is split there instead (the segments are kept apart).
+DEFAULT_MAX_GAP = 3
+Segments = tuple[tuple[int, int], ...]
+"""(start, stop) index pairs of a series' segments: values [start, stop), in order, covering it."""
+
+
+@dataclass(frozen=True)
+class Gaps:
+    """What the gap rule (--max-gap) did, in values: the runs it bridged by a straight line, the
+    runs that split the series (their values dropped), the gap values trimmed at either end (no
+    value on one side to bridge from), and segments dropped later as too short to train or test on."""
+
+    max_gap: int
+    filled: tuple[int, ...] = ()
+    split: tuple[int, ...] = ()
+    trimmed: int = 0
+    dropped: tuple[int, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {"max_gap": self.max_gap, "filled": list(self.filled), "split": list(self.split),
+                "trimmed": self.trimmed, "dropped_segments": list(self.dropped)}
+
+
 @dataclass(frozen=True)
 class Signal:
     """A validated 1-D float64 series and where it came from.
 
     lines: the file line of each value (None for built-in signals and .npy); times: seconds
     since 1970 of each value when the file has a time column; interval_seconds: their median
-    spacing; tz: the zone of the stamps (None: naive wall-clock times).
+    spacing; tz: the zone of the stamps (None: naive wall-clock times). segments: where a gap
+    longer than --max-gap split the series (None: one segment, the whole series): no training
+    window and no forecast origin crosses from one segment to the next. gaps: what the gap rule did.
     """
 
     values: np.ndarray
@@ -46,6 +82,8 @@ class Signal:
     times: np.ndarray | None = None
     interval_seconds: float | None = None
     tz: dt.tzinfo | None = None
+    segments: Segments | None = None
+    gaps: Gaps | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -113,16 +151,162 @@ def mackey_glass(points: int = 600, delay: float = 17.0, noise: float = 0.0, *, 
 
 
 def load_signal(path: str | Path, column: str | None = None, fill: str | None = None,
-                read: ReadOptions | None = None, text: str | None = None) -> Signal:
+                read: ReadOptions | None = None, text: str | None = None, max_gap: str | int | None = None
+                ) -> Signal:
     """Load one numeric column of a delimited text file (or `text`, named `path`) or a 1-D .npy.
 
     `column` is a header name or a 0-based index; `read` says how to read the text where
     detection is not wanted (edge_forecast.tabular). Gaps (empty, NA, NaN, inf, ...) are an error
-    naming their lines unless `fill` says how to repair them. Times, when the file has a time
-    column, come with the values (seconds, and the median interval).
+    naming their lines unless `fill` or `max_gap` says how to repair them:
+
+    - `max_gap` (a count of values, or a duration such as `2h` on a timed series): runs of at most
+      that many gaps are bridged by a straight line, longer runs split the series into segments
+      (Signal.segments); with `--resample` and neither option, DEFAULT_MAX_GAP applies.
+    - `fill="interpolate"` without `max_gap`: every gap bridged, however long (with `max_gap`: the
+      same as `max_gap` alone). `fill="drop"`: gap values dropped, the values either side joined;
+      not combined with `max_gap`.
+
+    Times, when the file has a time column, come with the values (seconds, and the median interval).
     """
     col = _read_raw(path, column, read, text)
-    return _repaired(col, path, fill)
+    if fill == FillMode.DROP.value and max_gap is not None:
+        raise UserError("--fill drop joins the values either side of a gap, --max-gap bridges short gaps and "
+                        "splits the series at long ones; choose one")
+    if max_gap is None and fill is None and read is not None and read.resample is not None:
+        max_gap = DEFAULT_MAX_GAP
+    if max_gap is None:
+        return _repaired(col, path, fill, hint=MAX_GAP_HINT)
+    return _split_at_gaps(col, path, parse_max_gap(max_gap, col.interval, str(path)))
+
+
+def parse_max_gap(text: str | int, interval: float | None, source: str | None = None) -> int:
+    """--max-gap as a count of values: a whole number (`3`), or a duration (`2h`) divided by the
+    series' interval, rounded down. Raises UserError for other text, or a duration without a time
+    column (source None: only the form is checked)."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        count = text
+    elif str(text).strip().isdigit():
+        count = int(str(text).strip())
+    else:
+        try:
+            seconds = parse_interval(str(text), "--max-gap")
+        except UserError:
+            raise UserError(f"--max-gap {text!r} is neither a count of values (3) nor a duration (15s, 30min, "
+                            "2h, 1d)") from None
+        if source is None:
+            return 0
+        if interval is None:
+            raise UserError(f"--max-gap {text} is a duration, and {source} has no time column; give a count "
+                            "of values (e.g. --max-gap 3)")
+        return int(np.floor(seconds / interval + 1e-9))
+    if count < 0:
+        raise UserError(f"--max-gap must be 0 or more values, got {count}")
+    return count
+
+
+def _split_at_gaps(col: Column, path: str | Path, max_gap: int) -> Signal:
+    """The gap rule: runs of at most `max_gap` gaps bridged by a straight line between the values
+    either side, longer runs dropped with a segment boundary where they were, runs at either end
+    trimmed. The times and lines of the values that remain stay with them."""
+    where = f"{path}" + (f" column {col.label}" if col.label else "")
+    values = np.array(col.values, dtype=np.float64)
+    bad = ~np.isfinite(values)
+    if bad.all():
+        raise UserError(f"{where} has no finite values")
+    edges = np.diff(np.r_[0, bad.astype(np.int8), 0])
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)  # runs [start, stop)
+    keep = np.ones(values.size, dtype=bool)
+    filled, split, trimmed = [], [], 0
+    breaks = []  # indexes (in the input) of the first value of each new segment
+    for a, b in zip(starts, stops, strict=True):
+        if a == 0 or b == values.size:
+            keep[a:b] = False
+            trimmed += int(b - a)
+        elif b - a <= max_gap:
+            values[a:b] = np.interp(np.arange(a, b), [a - 1, b], [values[a - 1], values[b]])
+            filled.append(int(b - a))
+        else:
+            keep[a:b] = False
+            split.append(int(b - a))
+            breaks.append(int(b))
+    position = np.cumsum(keep) - 1  # index in the kept series of each kept input value
+    cuts = [0, *(int(position[i]) for i in breaks), int(keep.sum())]
+    segments = tuple(zip(cuts[:-1], cuts[1:], strict=True)) if breaks else None
+    return Signal(values=values[keep], source=str(path), column=col.label,
+                  lines=None if col.lines is None else col.lines[keep],
+                  times=None if col.times is None else col.times[keep], interval_seconds=col.interval, tz=col.tz,
+                  segments=segments, gaps=Gaps(max_gap, tuple(filled), tuple(split), trimmed))
+
+
+def segments_of(signal: Signal) -> Segments:
+    """The signal's segments, the whole series as one where it has none."""
+    return signal.segments or ((0, int(signal.values.size)),)
+
+
+def drop_short_segments(signal: Signal, shortest: int) -> Signal:
+    """The signal without its segments of fewer than `shortest` values (too short for one window and
+    horizon); their lengths are added to `gaps.dropped`. Refuses a series with none left."""
+    if signal.segments is None:
+        return signal
+    short = [(a, b) for a, b in signal.segments if b - a < shortest]
+    if not short:
+        return signal
+    kept = [(a, b) for a, b in signal.segments if b - a >= shortest]
+    if not kept:
+        longest = max(b - a for a, b in signal.segments)
+        raise UserError(f"{signal.source}: every segment between long gaps is shorter than window + horizon "
+                        f"({shortest} values; the longest has {longest}); raise --max-gap, or lower --window "
+                        "or --horizon")
+    mask = np.zeros(signal.values.size, dtype=bool)
+    for a, b in kept:
+        mask[a:b] = True
+    lengths = np.cumsum([0] + [b - a for a, b in kept])
+    segments = tuple((int(lengths[i]), int(lengths[i + 1])) for i in range(len(kept)))
+    gaps = dataclasses.replace(signal.gaps or Gaps(0), dropped=tuple(b - a for a, b in short))
+    return dataclasses.replace(
+        signal, values=signal.values[mask], lines=None if signal.lines is None else signal.lines[mask],
+        times=None if signal.times is None else signal.times[mask],
+        segments=segments if len(segments) > 1 else None, gaps=gaps)
+
+
+def starts_within(segments: Segments | None, points: int, span: int) -> np.ndarray:
+    """bool (max(points - span + 1, 0),): whether values [i, i + span) lie in one segment, for every
+    start i of a span inside the first `points` values (all True without segments)."""
+    count = max(points - span + 1, 0)
+    if segments is None:
+        return np.ones(count, dtype=bool)
+    ok = np.zeros(count, dtype=bool)
+    for a, b in segments:
+        ok[min(a, count) : max(min(b - span + 1, count), 0)] = True
+    return ok
+
+
+def describe_gaps(signal: Signal) -> str | None:
+    """One line of what the gap rule did, with counts (None when it did not run):
+    'nyc.csv: 10,320 values every 30 min; 3 gaps filled (longest 2 values), 1 gap of 14 values
+    splits the series into 2 segments'."""
+    gaps = signal.gaps
+    if gaps is None:
+        return None
+    every = f" every {describe_interval(signal.interval_seconds)}" if signal.interval_seconds else ""
+    parts = [f"{signal.source}: {signal.values.size:,} values{every}"]
+    if gaps.filled:
+        many = len(gaps.filled) > 1
+        parts.append(f"{len(gaps.filled)} gap{'s' if many else ''} bridged by a straight line "
+                     f"({'longest ' if many else ''}{max(gaps.filled)} value{'s' if max(gaps.filled) > 1 else ''})")
+    if gaps.split:
+        runs = (f"1 gap of {gaps.split[0]} values splits" if len(gaps.split) == 1
+                else f"{len(gaps.split)} gaps of {min(gaps.split)} to {max(gaps.split)} values split")
+        parts.append(f"{runs} the series into {len(gaps.split) + 1} segments (gaps over --max-gap {gaps.max_gap} "
+                     "split it: no training window or forecast crosses a split)")
+    if gaps.trimmed:
+        parts.append(f"{gaps.trimmed} missing value(s) at the ends dropped")
+    if gaps.dropped:
+        parts.append(f"{len(gaps.dropped)} segment(s) too short for window + horizon dropped "
+                     f"({sum(gaps.dropped):,} values)")
+    if len(parts) == 1:
+        parts.append("no gaps")
+    return "; ".join(parts)
 
 
 def load_history(path: str | Path, window: int, fill: str | None = None, read: ReadOptions | None = None,
@@ -156,9 +340,12 @@ def _read_raw(path: str | Path, column: str | None, read: ReadOptions | None, te
     return read_column(path, read, text=text)
 
 
-def _repaired(col: Column, path: str | Path, fill: str | None) -> Signal:
+MAX_GAP_HINT = ", or --max-gap N (bridge runs of up to N gaps, split the series at longer ones)"
+
+
+def _repaired(col: Column, path: str | Path, fill: str | None, hint: str = "") -> Signal:
     where = f"{path}" + (f" column {col.label}" if col.label else "")
-    values, keep = repair_gaps(col.values, fill, where=where, lines=col.lines, with_kept=True)
+    values, keep = repair_gaps(col.values, fill, where=where, lines=col.lines, with_kept=True, hint=hint)
     return Signal(values=values, source=str(path), column=col.label,
                   lines=None if col.lines is None else col.lines[keep],
                   times=None if col.times is None else col.times[keep], interval_seconds=col.interval, tz=col.tz)
@@ -169,6 +356,15 @@ def signal_timing(signal: Signal) -> dict:
     if signal.times is None or signal.interval_seconds is None:
         return {}
     return {"interval_seconds": signal.interval_seconds, "last_time": format_time(signal.times[-1], signal.tz)}
+
+
+def zone_name(tz: dt.tzinfo | None) -> str | None:
+    """'+01:00' / '+00:00' for stamps with an offset (the last stamp's), None for naive wall-clock stamps."""
+    offset = None if tz is None else tz.utcoffset(None)
+    if offset is None:
+        return None
+    minutes = int(offset.total_seconds() // 60)
+    return f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 def _load_npy(path: Path, column: str | None) -> np.ndarray:
@@ -193,11 +389,12 @@ def _load_npy(path: Path, column: str | None) -> np.ndarray:
 
 
 def repair_gaps(values: np.ndarray, fill: str | None, where: str, lines: np.ndarray | None = None,
-                with_kept: bool = False):
+                with_kept: bool = False, hint: str = ""):
     """Refuse gaps (NaN/inf) unless the user asked for a repair; never repair silently.
 
     `lines`: the line of each value, for the message (indexes otherwise). With `with_kept`,
-    also return the boolean mask of the input values that remain (all but dropped gaps).
+    also return the boolean mask of the input values that remain (all but dropped gaps). `hint`:
+    more ways to repair that the refusal names (train's --max-gap).
     """
     values = np.asarray(values, dtype=np.float64)
     bad = ~np.isfinite(values)
@@ -210,7 +407,7 @@ def repair_gaps(values: np.ndarray, fill: str | None, where: str, lines: np.ndar
             shown = ", ".join(str(i) for i in at[:5]) + (", ..." if idx.size > 5 else "")
             raise UserError(
                 f"{where} has {idx.size} gap(s) (empty, NA, NaN or inf) at {where_at} {shown}; "
-                "repair them with --fill interpolate or --fill drop"
+                f"repair them with --fill interpolate or --fill drop{hint}"
             )
         mode = _fill_mode(fill)
         if bad.all():

@@ -19,7 +19,10 @@ Stdlib + numpy only (it runs on the device). The rules, the same for a file and 
 - Time: a column of timestamps (ISO 8601 and the common logger formats in TIME_FORMATS),
   detected when its cells are timestamps, or named with `--time-column` (plain numbers there are
   seconds). Rows out of order, duplicated stamps and irregular spacing are errors naming lines;
-  `resample=True` puts the readings on the median interval's grid instead.
+  `resample` puts the readings on a grid instead: the median interval's ("auto") or a given one
+  (`30min`, `1h`, ...: slots aligned on the clock), several readings in a slot aggregated (`agg`).
+  Stamps with an offset are read in UTC (a file may mix +01:00 and +02:00); a file mixing stamps
+  with and without one is refused, naming the first line that differs.
 """
 
 from __future__ import annotations
@@ -159,6 +162,39 @@ def format_time(seconds: float, tz: dt.tzinfo | None) -> str:
     return dt.datetime.fromtimestamp(float(seconds), tz).isoformat()
 
 
+# --- intervals --------------------------------------------------------------------------------
+
+AUTO = "auto"  # --resample auto: the median interval's grid
+# Units of an interval: a whole number then one of these. No "m" (minute or month?) and no month or
+# year (not a fixed number of seconds).
+INTERVAL_UNITS = {"s": 1, "sec": 1, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+INTERVAL_FORMS = "a whole number and a unit: 15s, 30min, 1h, 1d or 1w"
+_INTERVAL = re.compile(r"([0-9]+)(s|sec|min|h|d|w)")
+
+
+def parse_interval(text: str, option: str, auto: bool = False) -> float | None:
+    """Seconds of an interval such as `30min` (None for `auto` where `auto` is allowed).
+
+    Raises UserError naming `option` and the valid forms for anything else (`30 minutes`, `0min`,
+    `-1h`, `1.5h`): an interval is never guessed."""
+    cleaned = str(text).strip().lower()
+    if auto and cleaned == AUTO:
+        return None
+    match = _INTERVAL.fullmatch(cleaned)
+    if match is None or int(match.group(1)) == 0:
+        valid = INTERVAL_FORMS + (", or auto (the median interval)" if auto else "")
+        raise UserError(f"{option} {str(text).strip()!r} is not an interval; valid: {valid}")
+    return float(int(match.group(1)) * INTERVAL_UNITS[match.group(2)])
+
+
+def describe_interval(seconds: float) -> str:
+    """`30 min`, `1 h`, `15 s`, `1 d`: the largest unit that divides the interval."""
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)} {unit}"
+    return f"{seconds:g} s"
+
+
 # --- options and result ------------------------------------------------------------------------
 
 
@@ -172,7 +208,10 @@ class ReadOptions:
     decimal: str | None = None      # '.' or ','
     time_column: str | None = None
     time_format: str | None = None  # strptime format of the time column
-    resample: bool = False          # put readings on the median interval's grid
+    # put readings on a grid: None (no), "auto" (the median interval's) or an interval ("30min"); True
+    # is "auto" (the flag of earlier versions)
+    resample: str | bool | None = None
+    agg: str | None = None          # several readings in one slot: a key of AGGREGATIONS [mean]
     # without `column`: the header name to take when the table has several value columns (run
     # --history / --follow: the column the bundle's model was trained on)
     trained_column: str | None = None
@@ -182,6 +221,16 @@ class ReadOptions:
             raise choice_error("delimiter", self.delimiter, list(DELIMITERS), "delimiter")
         if self.decimal is not None and self.decimal not in DECIMALS:
             raise choice_error("decimal mark", self.decimal, list(DECIMALS), "decimal")
+        if self.resample is True or self.resample is False:
+            object.__setattr__(self, "resample", AUTO if self.resample else None)
+        if self.resample is not None:
+            parse_interval(self.resample, "--resample", auto=True)  # refused here, before the file is read
+        if self.agg is not None:
+            if self.agg not in AGGREGATIONS:
+                raise choice_error("aggregation", self.agg, list(AGGREGATIONS), "agg")
+            if self.resample is None:
+                raise UserError("--agg says how readings in one --resample slot combine; add --resample "
+                                "(auto or an interval such as 30min)")
 
 
 @dataclass(frozen=True)
@@ -399,7 +448,9 @@ def read_column(source: str | Path, options: ReadOptions | None = None, text: st
         return column
     times, tz = _times(tcells, lines, opts.time_format, f"{source} column {layout.names[layout.time]}")
     column = replace(column, times=times, tz=tz, time_label=layout.names[layout.time])
-    return resample(column) if opts.resample else check_times(column, source)
+    if opts.resample is None:
+        return check_times(column, source)
+    return resample(column, parse_interval(opts.resample, "--resample", auto=True), opts.agg or "mean")
 
 
 def _read_cells(source: str, text: str | None, opts: ReadOptions, encoding: str):
@@ -549,11 +600,19 @@ def _times(cells: list[str], lines: list[int], fmt: str | None, where: str) -> t
             pass
     out = np.empty(len(cells), dtype=np.float64)
     tz = None
+    zoned = None  # whether the column's stamps carry an offset (the first stamp says)
     for i, cell in enumerate(cells):
         stamp = parse_time(cell, None if formats[0] == "iso" else formats[0])
         if stamp is None:
             raise UserError(f"time {cell.strip()[:40]!r} at line {lines[i]} of {where} is not a timestamp "
                             f"in the column's format ({formats[0]}); set --time-format or fix the line")
+        if zoned is None:
+            zoned = stamp.tzinfo is not None
+        elif zoned != (stamp.tzinfo is not None):
+            # a naive stamp is wall-clock time in an unknown zone: no offset converts it to UTC
+            raise UserError(f"time {cell.strip()[:40]!r} at line {lines[i]} of {where} "
+                            f"{'has no' if zoned else 'has a'} UTC offset, the lines before "
+                            f"{'have one' if zoned else 'none'}; give every stamp an offset (or none)")
         out[i] = _seconds(stamp)
         tz = stamp.tzinfo
     return out, tz
@@ -586,7 +645,8 @@ def check_times(column: Column, source: str) -> Column:
     if times is None or times.size < 2:
         return column
     step = np.diff(times)
-    hint = "--resample puts the readings on the median interval's grid (empty slots become gaps for --fill)"
+    hint = ("--resample (auto: the median interval, or e.g. 30min) puts the readings on a grid (empty slots "
+            "become gaps for --max-gap or --fill)")
     back = np.flatnonzero(step < 0)
     if back.size:
         shown = ", ".join(str(lines[i + 1]) for i in back[:5])
@@ -595,7 +655,8 @@ def check_times(column: Column, source: str) -> Column:
     same = np.flatnonzero(step == 0)
     if same.size:
         shown = ", ".join(str(lines[i + 1]) for i in same[:5])
-        raise UserError(f"{source}: {same.size} duplicated timestamp(s) (line {shown}); {hint} (duplicates averaged)")
+        raise UserError(f"{source}: {same.size} duplicated timestamp(s) (line {shown}); {hint} (a slot's readings "
+                        "combined by --agg, mean by default)")
     median = float(np.median(step))
     odd = np.flatnonzero(np.abs(step - median) > IRREGULAR * median)
     if odd.size:
@@ -605,28 +666,75 @@ def check_times(column: Column, source: str) -> Column:
     return column
 
 
-def resample(column: Column) -> Column:
-    """Readings on the grid t0 + k * median interval: each goes to its nearest slot, several in
-    one slot are averaged (gaps ignored), a slot with none is a gap (NaN, line 0)."""
-    if column.times is None or column.times.size < 2:
+AGGREGATIONS = ("mean", "last", "first", "max", "min", "sum", "median")
+
+
+def resample(column: Column, interval: float | None = None, agg: str = "mean") -> Column:
+    """Readings on a grid; several in one slot combine by `agg` (gaps ignored), a slot with none
+    is a gap (NaN, line 0).
+
+    interval None (auto): the grid t0 + k * median interval, each reading to its nearest slot (a
+    jittered logger keeps its own phase). A given interval (seconds): slots [t, t + interval)
+    aligned on the clock, in the file's zone (30 min slots start at :00 and :30, 1 d slots at
+    midnight), each reading in the slot it falls in; a slot's time is its start.
+    """
+    if column.times is None or column.times.size < 1:
         return column
     order = np.argsort(column.times, kind="stable")
     times, values, lines = column.times[order], column.values[order], column.lines[order]
-    steps = np.diff(times)
-    positive = steps[steps > 0]
-    if positive.size == 0:
-        raise UserError(f"column {column.time_label}: every timestamp is the same; nothing to resample")
-    interval = float(np.median(positive))
-    slot = np.rint((times - times[0]) / interval).astype(np.int64)
+    if interval is None:
+        if times.size < 2:
+            return column
+        steps = np.diff(times)
+        positive = steps[steps > 0]
+        if positive.size == 0:
+            raise UserError(f"column {column.time_label}: every timestamp is the same; nothing to resample")
+        interval = float(np.median(positive))
+        first = times[0]
+        slot = np.rint((times - first) / interval).astype(np.int64)
+    else:
+        offset = _utc_offset(column.tz)  # align on the zone's clock, not on UTC's
+        first = np.floor((times[0] + offset) / interval) * interval - offset
+        slot = np.floor((times - first) / interval).astype(np.int64)
     n = int(slot[-1]) + 1
-    known = np.isfinite(values)
-    total = np.bincount(slot[known], weights=values[known], minlength=n)
-    count = np.bincount(slot[known], minlength=n)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    out = aggregate(slot, values, n, agg)
     first_line = np.zeros(n, dtype=np.int64)
     first_line[slot[::-1]] = lines[::-1]  # the earliest reading's line per slot
-    return replace(column, values=out, lines=first_line, times=times[0] + interval * np.arange(n))
+    return replace(column, values=out, lines=first_line, times=first + interval * np.arange(n))
+
+
+def _utc_offset(tz: dt.tzinfo | None) -> float:
+    """Seconds east of UTC of a fixed-offset zone (what ISO stamps carry); 0 for naive times."""
+    offset = None if tz is None else tz.utcoffset(None)
+    return 0.0 if offset is None else offset.total_seconds()
+
+
+def aggregate(slot: np.ndarray, values: np.ndarray, n: int, agg: str = "mean") -> np.ndarray:
+    """float64 (n,): the finite `values` of each slot combined by `agg` (AGGREGATIONS); NaN for a
+    slot with none (a sum of no readings is unknown, not 0). `slot` is non-decreasing."""
+    known = np.isfinite(values)
+    slot, values = slot[known], values[known]
+    out = np.full(n, np.nan)
+    if values.size == 0:
+        return out
+    count = np.bincount(slot, minlength=n)
+    filled = count > 0
+    if agg in ("mean", "sum"):
+        total = np.bincount(slot, weights=values, minlength=n)
+        out[filled] = total[filled] / (count[filled] if agg == "mean" else 1)
+    elif agg == "first":
+        out[slot[::-1]] = values[::-1]
+    elif agg == "last":
+        out[slot] = values
+    elif agg in ("max", "min"):
+        reduce = np.maximum if agg == "max" else np.minimum
+        out[filled] = reduce.reduceat(values, np.flatnonzero(np.r_[True, np.diff(slot) > 0]))
+    elif agg == "median":
+        starts = np.r_[0, np.cumsum(count[filled])[:-1]]
+        out[filled] = [np.median(values[a : a + c]) for a, c in zip(starts, count[filled], strict=True)]
+    else:
+        raise choice_error("aggregation", agg, list(AGGREGATIONS), "agg")
+    return out
 
 
 # --- streams -----------------------------------------------------------------------------------

@@ -38,6 +38,18 @@ class RunConfig(Contract):
 
 
 @dataclass(frozen=True)
+class GapRecord(Contract):
+    """What the gap rule did (signals.Gaps), in values: the runs of gaps bridged by a straight line,
+    the runs that split the series, gap values trimmed at its ends, segments dropped as too short."""
+
+    max_gap: int
+    filled: list[int] = field(default_factory=list)
+    split: list[int] = field(default_factory=list)
+    trimmed: int = 0
+    dropped_segments: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class SignalRecord(Contract):
     """The series the run trained on (`file`, in the run directory) and where it came from."""
 
@@ -48,6 +60,12 @@ class SignalRecord(Contract):
     fingerprint: str | None = nullable()  # sha256 of the values (signals.fingerprint)
     interval_seconds: float | None = None  # a timed signal only
     last_time: str | None = None
+    first_time: str | None = None  # ISO 8601 in the file's zone (naive: wall-clock, no offset)
+    zone: str | None = None        # the stamps' UTC offset, "+01:00" (none: naive wall-clock times)
+    # a series split at gaps longer than --max-gap: [start, stop) of each segment in `file`'s values;
+    # no training window and no backtest origin (window and horizon) crosses from one to the next
+    segments: list[list[int]] | None = None
+    gaps: GapRecord | None = None  # what --max-gap did (train --resample, --max-gap)
 
     def for_bundle(self) -> dict:
         """bundle.json's `signal`: where it came from, and its timing when it has one."""

@@ -39,10 +39,10 @@ def run_command(bundle: Path, model: str | None = None, variant: str | None = No
     if horizon is not None:
         check_steps(horizon, "--horizon")
     if history is None and not follow and read != ReadOptions():
-        raise UserError("--column, --delimiter, --decimal, --time-column, --time-format and --resample "
+        raise UserError("--column, --delimiter, --decimal, --time-column, --time-format, --resample and --agg "
                         "apply to --history or --follow")
     if (fill is not None or read.resample) and history is None:
-        raise UserError("--fill and --resample apply to --history")
+        raise UserError("--fill and --resample (and --agg) apply to --history")
     loaded = load_bundle(bundle)
     trained = loaded.document.signal.get("column")
     if read.column is None and isinstance(trained, str) and not trained.isdigit():
@@ -56,7 +56,7 @@ def run_command(bundle: Path, model: str | None = None, variant: str | None = No
     forecaster = Forecaster(loaded, model=model, variant=variant, runtime=runtime, threads=threads, graph=graph)
     if follow:
         forecaster.reset(None if start is None else start.values)
-        reader = LineReader(dataclasses.replace(read, resample=False))  # a stream is never resampled
+        reader = LineReader(dataclasses.replace(read, resample=None, agg=None))  # a stream is never resampled
         # default: one invoke's values (a direct multi-step model's block, else the next value)
         follow_stream(forecaster, horizon or forecaster.block, fmt, stdin, stdout, stderr, reader)
         return

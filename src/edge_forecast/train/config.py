@@ -11,7 +11,8 @@ from edge_forecast.normalization import AUTO as NORMALIZE_AUTO
 from edge_forecast.normalization import CHOICES as NORMALIZE_CHOICES
 from edge_forecast.normalization import DEFAULT_RULE, check_rule
 from edge_forecast.quality import outlier_mode
-from edge_forecast.signals import ScaleKind
+from edge_forecast.signals import ScaleKind, parse_max_gap
+from edge_forecast.tabular import ReadOptions
 
 
 class ModelKind(str, Enum):
@@ -47,7 +48,9 @@ class SignalSpec:
     decimal: str | None = None
     time_column: str | None = None
     time_format: str | None = None
-    resample: bool = False
+    resample: str | None = None   # None, "auto" (the median interval's grid) or an interval: "30min"
+    agg: str | None = None        # a --resample slot's readings: mean (default) | last | first | max | min | ...
+    max_gap: str | None = None    # a count of values or a duration (signals.parse_max_gap)
     outliers: str | None = None   # warn (default) | clip | interpolate
 
     @property
@@ -177,7 +180,7 @@ def build_config(preset: str | None = None, **overrides) -> TrainConfig:
     if not preset and overrides.get("stream"):
         base = replace(base, **STREAM_DEFAULTS)
     signal_keys = {"signal", "column", "fill", "tau", "points", "span", "delay", "signal_noise", "delimiter",
-                   "decimal", "time_column", "time_format", "resample", "outliers"}
+                   "decimal", "time_column", "time_format", "resample", "agg", "max_gap", "outliers"}
     renamed = {"signal": "name", "signal_noise": "noise"}
     sig = {renamed.get(k, k): v for k, v in overrides.items() if k in signal_keys and v is not None}
     rest = {k: v for k, v in overrides.items() if k not in signal_keys and v is not None and v != ()}
@@ -318,10 +321,18 @@ def check_signal(spec: SignalSpec) -> None:
     default = SignalSpec()
     damped_only = {"tau": spec.tau != default.tau, "span": spec.span != default.span}
     mg_only = {"delay": spec.delay != default.delay, "signal-noise": spec.noise != default.noise}
-    file_only = (spec.column, spec.fill, spec.delimiter, spec.decimal, spec.time_column, spec.time_format)
-    if spec.builtin and (any(v is not None for v in file_only) or spec.resample):
-        raise UserError("--column, --fill, --delimiter, --decimal, --time-column, --time-format and "
-                        "--resample apply only to a signal file")
+    file_only = (spec.column, spec.fill, spec.delimiter, spec.decimal, spec.time_column, spec.time_format,
+                 spec.resample, spec.agg, spec.max_gap)
+    if spec.builtin and any(v is not None and v is not False for v in file_only):
+        raise UserError("--column, --fill, --delimiter, --decimal, --time-column, --time-format, --resample, "
+                        "--agg and --max-gap apply only to a signal file")
+    # the time options' forms, refused here before any file is read (ReadOptions and load_signal check the same)
+    ReadOptions(resample=spec.resample, agg=spec.agg)
+    if spec.max_gap is not None:
+        parse_max_gap(spec.max_gap, None)
+        if spec.fill == "drop":
+            raise UserError("--fill drop joins the values either side of a gap, --max-gap bridges short gaps and "
+                            "splits the series at long ones; choose one")
     if spec.outliers is not None:
         outlier_mode(spec.outliers)
     if spec.name != "damped" and any(damped_only.values()):

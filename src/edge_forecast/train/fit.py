@@ -11,7 +11,6 @@ from edge_forecast.evaluation import (
     MAX_SELECTION_ORIGINS,
     origin_truth,
     origin_windows,
-    plan_origins,
 )
 from edge_forecast.normalization import NONE, Normalization
 from edge_forecast.train.config import ModelKind, TrainConfig
@@ -23,8 +22,7 @@ def validation_backtest(config: TrainConfig, split: Split, scaled: np.ndarray) -
     """The validation segment's origins (model units), bounded for selection; None without one."""
     if not split.has_validation:
         return None
-    plan = plan_origins(split.train_end, split.val_end, config.window, config.horizon, config.stride,
-                        MAX_SELECTION_ORIGINS)
+    plan = split.plan("validation", config.horizon, config.stride, MAX_SELECTION_ORIGINS)
     return Validation(origin_windows(scaled, plan, config.window), origin_truth(scaled, plan))
 
 
@@ -54,16 +52,17 @@ def fit_model(kind: ModelKind, config: TrainConfig, split: Split, scaled: np.nda
         from edge_forecast.train.models import init_linear
 
         start = (linear if linear is not None and not highway
-                 else fit_ar(seen[: split.train_end], highway or config.window))
+                 else fit_ar(seen[: split.train_end], highway or config.window, pieces=split.segments))
         init_linear(model, kind, start)
     if kind is ModelKind.AR and config.ar_fit == "lstsq":
-        history = _lstsq_history(model, config, seen, split.train_end, validation)
+        history = _lstsq_history(model, config, seen, split, validation)
     elif kind is ModelKind.AR:
-        history = _refine(model, config, seen, split.train_end, validation, progress)
+        history = _refine(model, config, seen, split, validation, progress)
     elif config.stream:
         from edge_forecast.train.stream import fit_stream
 
-        history = fit_stream(model, kind, config, seen, split.train_end, validation, progress, norm)
+        history = fit_stream(model, kind, config, seen, split.train_end, validation, progress, norm,
+                             split.segments)
     elif config.train_horizon == 0:
         w = config.window
         view = np.lib.stride_tricks.sliding_window_view(seen.astype(np.float32), w + 1)[..., None]
@@ -71,8 +70,11 @@ def fit_model(kind: ModelKind, config: TrainConfig, split: Split, scaled: np.nda
             loc, scale = norm.stats(view[:, :w, 0])
             view = norm.forward(view[..., 0], loc, scale).astype(np.float32)[..., None]
         last = -model.output_shape[1]  # a sequence model's W targets, or ar's next value only
-        x_tr, y_tr = view[: split.train_windows, :w], view[: split.train_windows, 1:][:, last:]
-        x_va, y_va = view[split.train_windows :, :w], view[split.train_windows :, 1:][:, last:]
+        inside = split.starts(seen.size, w + 1)  # no window of a series split at long gaps crosses a split
+        train, held = np.flatnonzero(inside[: split.train_windows]), split.train_windows + np.flatnonzero(
+            inside[split.train_windows :])
+        x_tr, y_tr = view[train, :w], view[train, 1:][:, last:]
+        x_va, y_va = view[held, :w], view[held, 1:][:, last:]
         model.compile(optimizer=make_optimizer(config.optimizer.value, config.learning_rate), loss="mse")
         fit = model.fit(
             x_tr, y_tr, batch_size=config.batch_size, epochs=config.epochs,
@@ -83,7 +85,8 @@ def fit_model(kind: ModelKind, config: TrainConfig, split: Split, scaled: np.nda
     else:
         from edge_forecast.train.rollout import fit_closed_loop
 
-        history = fit_closed_loop(model, config, seen, split.train_end, validation, progress, norm)
+        history = fit_closed_loop(model, config, seen, split.train_end, validation, progress, norm,
+                                  split.segments)
     return model, history, time.perf_counter() - started
 
 
@@ -93,27 +96,29 @@ def _validation_rmse(model, validation: Validation | None) -> float | None:
     return None if validation is None else validation.rmse(keras_forecast_fn(model))
 
 
-def _lstsq_history(model, config: TrainConfig, scaled: np.ndarray, train_points: int,
+def _lstsq_history(model, config: TrainConfig, scaled: np.ndarray, split: Split,
                    validation: Validation | None) -> dict[str, list[float]]:
     """The history of a least-squares fit (no epochs): its one-step training MSE and the
     validation backtest's closed-loop RMSE (model units), in the keys the other fits use."""
     from edge_forecast.train.models import keras_predict_fn
 
-    lags = np.lib.stride_tricks.sliding_window_view(scaled[:train_points], config.window + 1)
+    lags = np.lib.stride_tricks.sliding_window_view(scaled[: split.train_end], config.window + 1)
+    lags = lags[split.starts(split.train_end, config.window + 1)]
     loss = float(np.mean((keras_predict_fn(model)(lags[:, :-1]) - lags[:, -1]) ** 2))
     val = _validation_rmse(model, validation)
     return {"loss": [loss], "val_closed_loop_rmse": [val],
             **({"selected_val_closed_loop_rmse": [val]} if val is not None else {})}
 
 
-def _refine(model, config: TrainConfig, scaled: np.ndarray, train_points: int, validation: Validation | None,
+def _refine(model, config: TrainConfig, scaled: np.ndarray, split: Split, validation: Validation | None,
             progress) -> dict[str, list[float]]:
     """Least squares, then closed-loop training from it; the least-squares weights stay when
     their validation backtest is better (with --select best), so refining never loses to them."""
     from edge_forecast.train.rollout import fit_closed_loop
 
     start = (_validation_rmse(model, validation), [w.copy() for w in model.get_weights()])
-    history = fit_closed_loop(model, config, scaled, train_points, validation, progress)
+    history = fit_closed_loop(model, config, scaled, split.train_end, validation, progress,
+                              segments=split.segments)
     chosen = history.get("selected_val_closed_loop_rmse")
     if config.select == "best" and start[0] is not None and chosen and start[0] <= chosen[0]:
         model.set_weights(start[1])

@@ -121,16 +121,18 @@ def selection_start(points: int, train_end: int, window: int) -> int:
 
 
 def choose_linear(series: np.ndarray, train_end: int, window: int, seasons: int | Sequence[int], horizon: int,
-                  norm: Normalization = NONE) -> LinearChoice:
+                  norm: Normalization = NONE, pieces=None) -> LinearChoice:
     """Choose (p, d, D) by the rolling-origin backtest (module docstring) and fit the choice on
     series[:train_end].
 
     `series`: 1-D float, model units, the values before the test segment only (training +
-    validation). Raises ValueError when no option fits (a series too short for any p)."""
+    validation); `pieces`: its segments (signals.Segments) where long gaps split it, which no fitted
+    row and no backtest origin crosses. Raises ValueError when no option fits (a series too short for
+    any p)."""
     series = np.asarray(series, dtype=np.float64)
     stop = series.size
     start = selection_start(stop, train_end, window)
-    plan = plan_origins(start, stop, window, horizon, 1, MAX_SELECTION_ORIGINS) if stop > start else None
+    plan = plan_origins(start, stop, window, horizon, 1, MAX_SELECTION_ORIGINS, pieces) if stop > start else None
     found, scores = {}, {}
     for option in options(window, seasons, norm):
         try:
@@ -139,7 +141,8 @@ def choose_linear(series: np.ndarray, train_end: int, window: int, seasons: int 
             scores[option.name] = {"error": str(err)}
             continue
         for p in orders:
-            fitted = fit_ar(series[:start], p, option.intercept, option.diff, option.seasonal_diff, option.season)
+            fitted = fit_ar(series[:start], p, option.intercept, option.diff, option.seasonal_diff, option.season,
+                            pieces=pieces)
             found[(option, p)] = backtest_mae(fitted, series, plan, window)
             scores[f"p={p},{option.name}"] = found[(option, p)]
     if not found:
@@ -148,7 +151,8 @@ def choose_linear(series: np.ndarray, train_end: int, window: int, seasons: int 
     option, p = min(found, key=found.get)  # dicts keep order: the simpler option wins a tie
     region = {"start": start, "stop": stop, "origins": int(plan.origins.size) if plan else 0,
               "horizon": plan.horizon if plan else 0}
-    model = fit_ar(series[:train_end], p, option.intercept, option.diff, option.seasonal_diff, option.season)
+    model = fit_ar(series[:train_end], p, option.intercept, option.diff, option.seasonal_diff, option.season,
+                   pieces=pieces)
     return LinearChoice(model, {"region": region, "mae": scores})
 
 

@@ -21,18 +21,19 @@ from edge_forecast.contracts.run_record import (
 )
 from edge_forecast.contracts.schema import with_extras
 from edge_forecast.errors import UserError
-from edge_forecast.evaluation import baseline_warnings, naive_scale
+from edge_forecast.evaluation import baseline_warnings
 from edge_forecast.fsio import non_finite_field, staged_dir, write_json_atomic
 from edge_forecast.normalization import Normalization
 from edge_forecast.quality import check_training_data
 from edge_forecast.run_record import RECORD_NAME, SIGNAL_NAME
 from edge_forecast.seasons import SeasonReport, find_seasons, given_seasons
-from edge_forecast.signals import Scaler, Signal, validate_series
+from edge_forecast.signals import Scaler, Signal, describe_gaps, drop_short_segments, validate_series
 from edge_forecast.train.budget import resolve_budget, training_samples
 from edge_forecast.train.config import ModelKind, TrainConfig
 from edge_forecast.train.scoring import (
     assess,
     assess_baselines,
+    segment_naive_scale,
     segment_plan,
     summary,
     validation_score,
@@ -45,21 +46,34 @@ def _stderr_warning(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
+def _stderr_note(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 def train_run(config: TrainConfig, out: Path, force: bool = False, quiet: bool = False,
               echo: Callable[[str], None] = print, warn: Callable[[str], None] = _stderr_warning,
-              label: str | None = None) -> dict:
+              label: str | None = None, note: Callable[[str], None] = _stderr_note) -> dict:
     """Train every model of `config` and write the run directory atomically; return the record.
 
     `label`: what the last line names instead of `out` when `out` is temporary (the demo trains in
     a staging directory that the user never sees, and that becomes OUT only when all of it succeeded).
 
-    Data-quality warnings (edge_forecast.quality) go to `warn` before any epoch, also when quiet.
+    Data-quality warnings (edge_forecast.quality) go to `warn` before any epoch, also when quiet; what
+    the gap rule (--max-gap) repaired goes to `note` with counts, also when quiet (nothing is
+    repaired silently).
     The record's `warnings` (a model that does not beat the best baseline on the test segment)
     are for the caller to show on stderr.
     """
     signal = resolve_signal(config.signal)
+    # a segment between long gaps that cannot hold one window and its forecast horizon trains and
+    # tests nothing: dropped, and said
+    signal = drop_short_segments(signal, config.window + config.horizon)
+    said = describe_gaps(signal)
+    if said:
+        note(said)
     validate_series(signal.values, config.window, config.scale.value)
-    split = make_split(signal.values.size, config.window, config.validation_split, config.test_split)
+    split = make_split(signal.values.size, config.window, config.validation_split, config.test_split,
+                       signal.segments)
     values, warnings = check_training_data(signal.values, split.train_end, config.window,
                                            config.signal.outliers, signal.lines)
     signal = dataclasses.replace(signal, values=values)
@@ -72,6 +86,11 @@ def train_run(config: TrainConfig, out: Path, force: bool = False, quiet: bool =
     if config.train_horizon and not least_squares_only and split.train_end < config.window + config.train_horizon:
         raise UserError(f"the training part ({split.train_end} points) is too short for window "
                         f"{config.window} + training horizon {config.train_horizon}; lower --train-horizon or --window")
+    span = config.window + (max(config.train_horizon or 0, 1) if not least_squares_only else 1)
+    if split.segments and not split.starts(split.train_end, span).any():
+        raise UserError(f"no window of {span} values (window + training horizon) lies inside one segment of the "
+                        f"training part ({split.train_end} points split at long gaps); raise --max-gap, or lower "
+                        "--window or --train-horizon")
     if config.stream and split.train_end < config.stream + max(config.train_horizon, 1):
         raise UserError(f"the training part ({split.train_end} points) is too short for --stream {config.stream} "
                         f"+ training horizon {config.train_horizon}; lower --stream or --train-horizon")
@@ -121,7 +140,7 @@ def _train_into(config: TrainConfig, signal: Signal, split: Split, stage: Path, 
     norm = Normalization.for_training(config.normalize, train_scaled, config.window, config.per_step_ok)
     if norm.reason and not quiet:
         echo(f"normalization: {norm.rule} (auto: {norm.reason})")
-    scale = naive_scale(series[: split.train_end], config.primary_season)
+    scale = segment_naive_scale(series[: split.train_end], config.primary_season, split)
     plan = segment_plan(config, split)
     np.save(stage / SIGNAL_NAME, series)
     if not plan and not quiet:
@@ -141,7 +160,7 @@ def _train_into(config: TrainConfig, signal: Signal, split: Split, stage: Path, 
     baselines = assess_baselines(config, series, split, plan, scale)
     for name, entry in baselines.items():
         echo(f"baseline {name}: {summary(entry)}")
-    _plots(config, series, split, models, stage)
+    _plots(config, signal, split, models, stage)
     typed = typed_record(config, signal, scaler, norm, split, models, baselines, versions())
     extras = {
         "config": _people_only(config.to_dict(), RunConfig),
@@ -227,7 +246,7 @@ def _train_one(kind: ModelKind, config: TrainConfig, split: Split, scaler: Scale
 
         try:
             linear = choose_linear(scaled[: split.val_end], split.train_end, config.window, config.fitting_seasons(),
-                                   config.horizon, norm)
+                                   config.horizon, norm, split.segments)
         except ValueError as err:
             raise UserError(f"--model ar: {err}; lower --window or --season, or give a longer series") from None
     model, history, seconds = fit_model(kind, config, split, scaled, scaler.scale, quiet, echo, norm,
@@ -275,9 +294,11 @@ def _train_one(kind: ModelKind, config: TrainConfig, split: Split, scaler: Scale
     }
 
 
-def _plots(config: TrainConfig, series: np.ndarray, split: Split, models: dict, stage: Path) -> None:
+def _plots(config: TrainConfig, signal: Signal, split: Split, models: dict, stage: Path) -> None:
+    from edge_forecast.signals import zone_name
     from edge_forecast.train.plots import plot_forecasts, plot_losses
 
+    series = signal.values
     plot_losses({k: m["history"] for k, m in models.items()}, stage / "loss.png")
     forecasts = {k: np.asarray(m["in_sample_closed_loop"]["forecast"]) for k, m in models.items()}
     steps = max(f.size for f in forecasts.values())
@@ -285,4 +306,5 @@ def _plots(config: TrainConfig, series: np.ndarray, split: Split, models: dict, 
         series[: config.window + steps], config.window, forecasts, stage / "forecast.png",
         f"Closed-loop forecast from the first {config.window} true values (in-sample"
         + (f"; test segment from {split.val_end})" if split.has_test else ")"),
+        times=signal.times, zone=zone_name(signal.tz),
     )

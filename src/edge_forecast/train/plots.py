@@ -32,14 +32,21 @@ def plot_losses(histories: dict[str, dict[str, list[float]]], path: Path) -> Non
     plt.close(fig)
 
 
-def plot_forecasts(truth: np.ndarray, window: int, forecasts: dict[str, np.ndarray], path: Path, title: str) -> None:
+def plot_forecasts(truth: np.ndarray, window: int, forecasts: dict[str, np.ndarray], path: Path, title: str,
+                   times: np.ndarray | None = None, zone: str | None = None) -> None:
+    """`times`: seconds since 1970 of the truth's values (tabular.Column.times: UTC with an offset
+    `zone` such as "+01:00", wall clock without): dates on the x axis, on the file's clock."""
     fig, ax = plt.subplots(figsize=(9, 4.5))
-    t = np.arange(truth.size)
+    t = np.arange(truth.size) if times is None else _clock(times[: truth.size], zone)
     ax.plot(t, truth, color="black", lw=2, label="truth")
-    ax.axvspan(0, window - 1, color="grey", alpha=0.15, label=f"context window ({window} true values)")
+    ax.axvspan(t[0], t[window - 1], color="grey", alpha=0.15, label=f"context window ({window} true values)")
     for name, values in forecasts.items():
-        ax.plot(np.arange(window, window + values.size), values, lw=1.5, label=f"{name} closed loop")
-    ax.set_xlabel("sample index")
+        ax.plot(t[window : window + values.size], values, lw=1.5, label=f"{name} closed loop")
+    if times is None:
+        ax.set_xlabel("sample index")
+    else:
+        ax.set_xlabel("time" + (f" (UTC{zone})" if zone else ""))
+        fig.autofmt_xdate()
     ax.set_ylabel("signal value")
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
@@ -47,3 +54,13 @@ def plot_forecasts(truth: np.ndarray, window: int, forecasts: dict[str, np.ndarr
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _clock(seconds: np.ndarray, zone: str | None) -> np.ndarray:
+    """datetime64 of each value on the file's clock (its UTC offset added back)."""
+    offset = 0
+    if zone:
+        sign = -1 if zone.startswith("-") else 1
+        hours, minutes = zone[1:].split(":")
+        offset = sign * (int(hours) * 3600 + int(minutes) * 60)
+    return (np.round((np.asarray(seconds, dtype=np.float64) + offset) * 1e3)).astype("datetime64[ms]")

@@ -17,6 +17,7 @@ import numpy as np
 
 from edge_forecast.forecast import rmse
 from edge_forecast.normalization import NONE, Normalization
+from edge_forecast.signals import starts_within
 from edge_forecast.train.config import TrainConfig
 
 PROGRESS_SECONDS = 20.0
@@ -42,7 +43,9 @@ class ClosedLoopData:
     ahead: np.ndarray    # (n, K) the K true values after each window
 
     @classmethod
-    def from_series(cls, train: np.ndarray, window: int, k: int) -> ClosedLoopData:
+    def from_series(cls, train: np.ndarray, window: int, k: int, segments=None) -> ClosedLoopData:
+        """Every window and the K values after it in `train`; with `segments` (signals.Segments),
+        only those inside one segment (a copy of those rows)."""
         n = train.size - window - k + 1
         if n < 1:
             raise ValueError(f"the training part ({train.size} points) is too short for window {window} "
@@ -50,6 +53,11 @@ class ClosedLoopData:
         # strided views of one float32 copy of the series: no copy per window (a long series would
         # otherwise hold W + K values per window); each mini-batch gathers its rows
         view = np.lib.stride_tricks.sliding_window_view(train.astype(np.float32), window + k)[:n]
+        if segments is not None:
+            view = view[starts_within(segments, train.size, window + k)]
+            if not len(view):
+                raise ValueError(f"no window of {window} + training horizon {k} values lies inside one segment "
+                                 "of the training part")
         return cls(view[:, :window, None], view[:, 1 : window + 1, None], view[:, window:])
 
     def normalized(self, norm: Normalization) -> ClosedLoopData:
@@ -81,7 +89,7 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int):
 
 def fit_closed_loop(model, config: TrainConfig, scaled: np.ndarray, train_points: int, validation: Validation | None,
                 progress: Callable[[int, dict], None] | None = None,
-                norm: Normalization = NONE) -> dict[str, list[float]]:
+                norm: Normalization = NONE, segments=None) -> dict[str, list[float]]:
     """Train `model` in place; return the per-epoch history (loss, and val_closed_loop_rmse).
 
     With a per-origin `norm`, every sample (window, sequence targets, the K values ahead) is mapped
@@ -89,13 +97,14 @@ def fit_closed_loop(model, config: TrainConfig, scaled: np.ndarray, train_points
     does (the loss too: each origin weighs the same, whatever its amplitude). With a per-step
     `norm`, every model call of the rollout maps its current window and maps the output back (the
     loss in model units), the arithmetic of `Normalization.step_predictor` in TensorFlow.
-    Validation runs the device's loop under the same rule."""
+    Validation runs the device's loop under the same rule. `segments`: no sample crosses from one to the next."""
     import tensorflow as tf
 
     from edge_forecast.train.models import keras_predict_fn
 
     noise = config.input_noise
-    data = ClosedLoopData.from_series(scaled[:train_points], config.window, config.train_horizon).normalized(norm)
+    data = ClosedLoopData.from_series(scaled[:train_points], config.window, config.train_horizon,
+                                      segments).normalized(norm)
     steps_per_epoch = int(np.ceil(len(data.x) / config.batch_size))
     optimizer = make_optimizer(config, steps_per_epoch)
     optimizer.build(model.trainable_variables)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from edge_forecast.baselines import baselines
-from edge_forecast.evaluation import Forecaster, Plan, backtest, plan_origins
+from edge_forecast.evaluation import Forecaster, Plan, backtest, naive_scale
 from edge_forecast.forecast import rmse
 from edge_forecast.train.config import TrainConfig
 from edge_forecast.train.split import Split
@@ -23,7 +23,10 @@ def segment_plan(config: TrainConfig, split: Split) -> Plan | None:
     """The test segment's origins, or None without a test segment."""
     if not split.has_test:
         return None
-    return plan_origins(split.val_end, split.points, config.window, config.horizon, config.stride)
+    # a series split at long gaps: the origins where the longest context any baseline reads (a season
+    # longer than the window) stays inside one segment too, so that all compare on the same origins
+    context = max(config.window, *(config.season or ())) if split.segments else None
+    return split.plan("test", config.horizon, config.stride, context=context)
 
 
 def validation_score(forecaster: Forecaster, config: TrainConfig, split: Split, series: np.ndarray,
@@ -32,13 +35,29 @@ def validation_score(forecaster: Forecaster, config: TrainConfig, split: Split, 
     the forecasts), what `--model auto` chooses by; None without a validation segment."""
     if not split.has_validation:
         return None
-    plan = plan_origins(split.train_end, split.val_end, config.window, config.horizon, config.stride)
+    plan = split.plan("validation", config.horizon, config.stride)
     found = backtest(forecaster, series, plan, config.window, scale)
     return {k: v for k, v in found.items() if k not in ("forecasts", "origin_index")}
 
 
-def in_sample_steps(split: Split) -> int:
-    return min(split.points - split.window, MAX_IN_SAMPLE_STEPS)
+def in_sample_steps(split: Split, context: int | None = None) -> int:
+    """Steps of the in-sample loop after the first `context` values (the window): to the end of the
+    first segment of a series split at long gaps where that segment is longer than the context."""
+    w = context or split.window
+    first_stop = split.segments[0][1] if split.segments else split.points
+    return min((first_stop if first_stop > w else split.points) - w, MAX_IN_SAMPLE_STEPS)
+
+
+def segment_naive_scale(train: np.ndarray, season: int, split: Split) -> float:
+    """MASE's scale (evaluation.naive_scale) over the training part; for a series split at long
+    gaps, the seasonal differences inside each segment only (none across a split)."""
+    if split.segments is None:
+        return naive_scale(train, season)
+    inside = split.starts(train.size, season + 1)
+    changes = np.abs(train[season:] - train[:-season])[inside]
+    if changes.size == 0:
+        raise ValueError(f"no segment of the training part is longer than the season {season}")
+    return float(np.mean(changes))
 
 
 def assess(forecaster: Forecaster, series: np.ndarray, split: Split, plan: Plan | None, scale: float,
@@ -49,7 +68,7 @@ def assess(forecaster: Forecaster, series: np.ndarray, split: Split, plan: Plan 
     longer season): its windows are that long, on the same test origins (every test origin has
     that history: a season is shorter than the training part); its in-sample loop starts after them."""
     w = context or split.window
-    steps = min(split.points - w, MAX_IN_SAMPLE_STEPS)
+    steps = in_sample_steps(split, w)
     loop = np.asarray(forecaster(series[None, :w], steps), dtype=np.float64)[0]
     truth = series[w : w + steps]
     return {
@@ -62,7 +81,7 @@ def assess(forecaster: Forecaster, series: np.ndarray, split: Split, plan: Plan 
 def assess_baselines(config: TrainConfig, series: np.ndarray, split: Split, plan: Plan | None, scale: float) -> dict:
     """Persistence, seasonal naive for each season, drift and AR(window), fitted on the training
     part, on the same origins (a seasonal naive of a season longer than the window reads that season)."""
-    fitted = baselines(series[: split.train_end], config.window, config.season or ())
+    fitted = baselines(series[: split.train_end], config.window, config.season or (), split.segments)
     return {name: assess(b.forecast, series, split, plan, scale, b.context) for name, b in fitted.items()}
 
 

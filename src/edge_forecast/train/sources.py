@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from edge_forecast.contracts.run_record import SignalRecord
+from edge_forecast.contracts.run_record import GapRecord, SignalRecord
 from edge_forecast.errors import UserError
 from edge_forecast.run_record import SIGNAL_NAME
-from edge_forecast.signals import Signal, damped_oscillation, load_signal, mackey_glass, signal_timing
-from edge_forecast.tabular import ReadOptions
+from edge_forecast.signals import Signal, damped_oscillation, load_signal, mackey_glass, signal_timing, zone_name
+from edge_forecast.tabular import ReadOptions, format_time
 from edge_forecast.train.config import SignalSpec
 
 
@@ -24,11 +24,17 @@ def resolve_signal(spec: SignalSpec) -> Signal:
     if spec.name in ("-", ""):
         raise UserError("--signal needs a file path or 'damped'")
     read = ReadOptions(delimiter=spec.delimiter, decimal=spec.decimal, time_column=spec.time_column,
-                       time_format=spec.time_format, resample=spec.resample)
-    return load_signal(spec.name, spec.column, spec.fill, read=read)
+                       time_format=spec.time_format, resample=spec.resample, agg=spec.agg)
+    return load_signal(spec.name, spec.column, spec.fill, read=read, max_gap=spec.max_gap)
 
 
 def signal_record(signal: Signal) -> SignalRecord:
-    """The run record's signal: the series saved as SIGNAL_NAME, where it came from, its timing."""
+    """The run record's signal: the series saved as SIGNAL_NAME, where it came from, its timing, its
+    segments and what the gap rule did."""
+    timing = signal_timing(signal)
+    if timing:
+        timing.update(first_time=format_time(signal.times[0], signal.tz), zone=zone_name(signal.tz))
     return SignalRecord(file=SIGNAL_NAME, source=signal.source, column=signal.column, points=int(signal.values.size),
-                        fingerprint=signal.fingerprint, **signal_timing(signal))
+                        fingerprint=signal.fingerprint, **timing,
+                        segments=[list(s) for s in signal.segments] if signal.segments else None,
+                        gaps=GapRecord(**signal.gaps.to_dict()) if signal.gaps else None)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge_forecast.normalization import NONE, Normalization
+from edge_forecast.signals import starts_within
 from edge_forecast.train.config import ModelKind, TrainConfig
 from edge_forecast.train.rollout import Validation, fit_epochs, make_optimizer
 
@@ -30,13 +31,18 @@ class StreamData:
     ahead_s: np.ndarray   # (n, K) the K true values after all S
 
     @classmethod
-    def from_series(cls, train: np.ndarray, window: int, length: int, k: int) -> StreamData:
+    def from_series(cls, train: np.ndarray, window: int, length: int, k: int, segments=None) -> StreamData:
         span = length + max(k, 1)
         n = train.size - span + 1
         if n < 1:
             raise ValueError(f"the training part ({train.size} points) is too short for --stream {length} "
                              f"+ training horizon {k}")
         view = np.lib.stride_tricks.sliding_window_view(train.astype(np.float32), span)[:n]
+        if segments is not None:  # only sequences inside one segment of a series split at long gaps
+            view = view[starts_within(segments, train.size, span)]
+            if not len(view):
+                raise ValueError(f"no sequence of --stream {length} + training horizon {k} values lies inside "
+                                 "one segment of the training part")
         # strided views, no copy per sequence (see ClosedLoopData)
         return cls(view[:, :length, None], view[:, 1 : length + 1, None],
                    view[:, window : window + k], view[:, length : length + k])
@@ -56,7 +62,7 @@ class StreamData:
 def fit_stream(model, kind: ModelKind, config: TrainConfig, scaled: np.ndarray, train_points: int,
                validation: Validation | None,
                progress: Callable[[int, dict], None] | None = None,
-               norm: Normalization = NONE) -> dict[str, list[float]]:
+               norm: Normalization = NONE, segments=None) -> dict[str, list[float]]:
     """Train `model` in place for streaming; return the per-epoch history. An active `norm` maps
     each sequence by its first window (the origin the device primes from)."""
     import keras
@@ -65,7 +71,7 @@ def fit_stream(model, kind: ModelKind, config: TrainConfig, scaled: np.ndarray, 
     from edge_forecast.train.models import keras_forecast_fn
 
     w, k = config.window, config.train_horizon
-    data = StreamData.from_series(scaled[:train_points], w, config.stream, k).normalized(norm, w)
+    data = StreamData.from_series(scaled[:train_points], w, config.stream, k, segments).normalized(norm, w)
     cell, dense = model.get_layer(ModelKind(kind).value).cell, model.get_layer("dense")
     # the trained layer's own cell, so the weights the model saves are the ones trained here
     rnn = keras.layers.RNN(cell, return_sequences=True, return_state=True)
