@@ -326,12 +326,13 @@ def _inside(origin: int, window: int, horizon: int, segments) -> bool:
 
 
 @pytest.mark.slow
-def test_train_on_a_gappy_real_excerpt_keeps_every_origin_inside_a_segment(tmp_path):
+@pytest.mark.parametrize("season", ["auto", "none"])  # none: no context longer than the window
+def test_train_on_a_gappy_real_excerpt_keeps_every_origin_inside_a_segment(tmp_path, season):
     """NAB ambient temperature, hourly: a 2-hour gap bridged, a 14-hour gap splitting the series
     where the test part begins; --resample alone (auto: the median hour)."""
     out = tmp_path / "run"
     result = CliRunner().invoke(cli, ["train", "--signal", str(AMBIENT), "--resample", "--model", "ar",
-                                      "--quiet", "--out", str(out)])
+                                      "--season", season, "--quiet", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert ("298 values every 1 h; 1 gap bridged by a straight line (2 values); 1 gap of 14 values splits the "
             "series into 2 segments") in result.stderr
@@ -345,8 +346,9 @@ def test_train_on_a_gappy_real_excerpt_keeps_every_origin_inside_a_segment(tmp_p
     window, test_start = record["config"]["window"], record["split"]["test_start"]
     assert test_start < 245 < 298  # the split lies in the test part: its first origins would cross it
     # the longest context any baseline reads: the window, or a found season longer than it (the day, 24)
-    context = max(window, *record["seasons"]["seasons"])
-    assert record["seasons"]["seasons"] == [24] and "seasonal_naive24" in record["baselines"]
+    context = max((window, *record["seasons"]["seasons"]))
+    assert record["seasons"]["seasons"] == ([24] if season == "auto" else [])
+    assert ("seasonal_naive24" in record["baselines"]) is (season == "auto")
     backtests = [m["test"] for m in record["models"].values()] + [b["test"] for b in record["baselines"].values()]
     for test in backtests:
         assert test["origin_index"] and all(_inside(o, context, test["horizon"], signal["segments"])

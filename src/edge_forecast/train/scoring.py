@@ -25,7 +25,7 @@ def segment_plan(config: TrainConfig, split: Split) -> Plan | None:
         return None
     # a series split at long gaps: the origins where the longest context any baseline reads (a season
     # longer than the window) stays inside one segment too, so that all compare on the same origins
-    context = max(config.window, *(config.season or ())) if split.segments else None
+    context = max((config.window, *(config.season or ()))) if split.segments else None
     return split.plan("test", config.horizon, config.stride, context=context)
 
 
