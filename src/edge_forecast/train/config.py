@@ -91,6 +91,9 @@ class TrainConfig:
     input_noise: float = 0.0
     lr_schedule: str = "cosine"   # constant | cosine
     select: str = "best"          # last | best (lowest closed-loop error on the held-out segment)
+    # Stop when the validation backtest has stopped improving (train/budget.py stale_since); None =
+    # on with an automatic epoch count and best-of selection, off with a given --epochs.
+    stop_early: bool | None = None
     stream: int = 0               # streaming training (train/stream.py): sequence length S > window; 0 = off
     # The linear path (train/models.py): LSTNet highway order p on recurrent models (0 = none), and
     # how --model ar is fitted: least squares only, or least squares then closed-loop training.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -50,6 +51,23 @@ def _stderr_note(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+class PhaseClock:
+    """Wall seconds per phase of a run (read, seasons, each model, baselines, plots), for the
+    record's `seconds`: where a long training's time went."""
+
+    def __init__(self) -> None:
+        self.started = self.last = time.perf_counter()
+        self.seconds: dict[str, float] = {}
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.seconds[phase] = round(self.seconds.get(phase, 0.0) + now - self.last, 3)
+        self.last = now
+
+    def to_dict(self) -> dict[str, float]:
+        return {**self.seconds, "total": round(time.perf_counter() - self.started, 3)}
+
+
 def train_run(config: TrainConfig, out: Path, force: bool = False, quiet: bool = False,
               echo: Callable[[str], None] = print, warn: Callable[[str], None] = _stderr_warning,
               label: str | None = None, note: Callable[[str], None] = _stderr_note) -> dict:
@@ -64,6 +82,7 @@ def train_run(config: TrainConfig, out: Path, force: bool = False, quiet: bool =
     The record's `warnings` (a model that does not beat the best baseline on the test segment)
     are for the caller to show on stderr.
     """
+    clock = PhaseClock()
     signal = resolve_signal(config.signal)
     # a segment between long gaps that cannot hold one window and its forecast horizon trains and
     # tests nothing: dropped, and said
@@ -94,7 +113,9 @@ def train_run(config: TrainConfig, out: Path, force: bool = False, quiet: bool =
     if config.stream and split.train_end < config.stream + max(config.train_horizon, 1):
         raise UserError(f"the training part ({split.train_end} points) is too short for --stream {config.stream} "
                         f"+ training horizon {config.train_horizon}; lower --stream or --train-horizon")
+    clock.lap("read")
     config, seasons = resolve_seasons(config, signal, split)
+    clock.lap("seasons")
     if not quiet:
         echo(seasons.line())
     if "auto" in (budget["batch_size"], budget["epochs"]) and not quiet and not least_squares_only:
@@ -102,10 +123,11 @@ def train_run(config: TrainConfig, out: Path, force: bool = False, quiet: bool =
              f"({budget['epochs']}), {budget['gradient_steps']:,} gradient steps, learning rate "
              f"{config.learning_rate:.3g} ({budget['learning_rate']})"
              + (f", warmup {budget['warmup_steps']} steps" if budget["warmup_steps"] else "")
-             + (f", weight average {config.weight_average:g}" if config.weight_average else ""))
+             + (f", weight average {config.weight_average:g}" if config.weight_average else "")
+             + (", stopping early once the validation stops improving" if config.stop_early else ""))
     out = Path(out)
     with staged_dir(out, force, "run") as stage:
-        record = _train_into(config, signal, split, stage, quiet, echo)
+        record = _train_into(config, signal, split, stage, quiet, echo, clock)
         record["budget"] = budget
         record["seasons"] = seasons.to_dict()
         bad = non_finite_field(record)
@@ -131,7 +153,8 @@ def resolve_seasons(config: TrainConfig, signal: Signal, split: Split) -> tuple[
     return dataclasses.replace(config, season=report.seasons), report
 
 
-def _train_into(config: TrainConfig, signal: Signal, split: Split, stage: Path, quiet: bool, echo) -> dict:
+def _train_into(config: TrainConfig, signal: Signal, split: Split, stage: Path, quiet: bool, echo,
+                clock: PhaseClock) -> dict:
     from edge_forecast.train.keras_env import versions
 
     series = signal.values
@@ -147,7 +170,10 @@ def _train_into(config: TrainConfig, signal: Signal, split: Split, stage: Path, 
         echo("no test segment (--test-split 0): every accuracy figure below is in-sample")
 
     def train_one(kind: ModelKind, cfg: TrainConfig, where: Path) -> dict:
-        return _train_one(kind, cfg, split, scaler, norm, series, scale, plan, where, quiet, echo)
+        clock.lap("prepare")
+        entry = _train_one(kind, cfg, split, scaler, norm, series, scale, plan, where, quiet, echo)
+        clock.lap(f"model {where.name if where != stage else kind.value}")  # --model auto: per candidate
+        return entry
 
     auto = None
     if config.auto:
@@ -157,10 +183,13 @@ def _train_into(config: TrainConfig, signal: Signal, split: Split, stage: Path, 
     else:
         models = {kind.value: train_one(kind, config, stage) for kind in config.models}
     norm = linear_normalization(config, models, norm, train_scaled)
+    clock.lap("prepare")
     baselines = assess_baselines(config, series, split, plan, scale)
     for name, entry in baselines.items():
         echo(f"baseline {name}: {summary(entry)}")
+    clock.lap("baselines")
     _plots(config, signal, split, models, stage)
+    clock.lap("plots")
     typed = typed_record(config, signal, scaler, norm, split, models, baselines, versions())
     extras = {
         "config": _people_only(config.to_dict(), RunConfig),
@@ -171,6 +200,7 @@ def _train_into(config: TrainConfig, signal: Signal, split: Split, stage: Path, 
         "baselines": {name: _people_only(b, BaselineRecord) for name, b in baselines.items()},
         "warnings": baseline_warnings({k: m["test"] for k, m in models.items()},
                                       {k: b["test"] for k, b in baselines.items()}),
+        "seconds": clock.to_dict(),  # wall time per phase, before the record is written
     }
     # the format, its version and the date lead the file, as before
     return {"format": typed.format, "format_version": typed.format_version,
@@ -266,6 +296,10 @@ def _train_one(kind: ModelKind, config: TrainConfig, split: Split, scaler: Scale
     params = int(model.count_params())
     final_val = history["val_loss"][-1] if history.get("val_loss") else None
     selected = history.get("selected_val_closed_loop_rmse")
+    stopped = history.get("stopped_early")
+    if stopped:
+        echo(f"{kind.value}: stopped after epoch {int(stopped[0])} of {config.epochs}: the validation backtest "
+             f"has not improved since epoch {int(stopped[1])} (early stopping; --epochs N runs them all)")
     if linear:
         fit = linear.model.describe()
         echo(f"{kind.value}: ARIMA({fit['p']},{fit['d']},0)(0,{fit['D']},0)_{fit['season']} by least squares, "

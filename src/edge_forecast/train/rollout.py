@@ -18,6 +18,7 @@ import numpy as np
 from edge_forecast.forecast import rmse
 from edge_forecast.normalization import NONE, Normalization
 from edge_forecast.signals import starts_within
+from edge_forecast.train.budget import stale
 from edge_forecast.train.config import TrainConfig
 
 PROGRESS_SECONDS = 20.0
@@ -220,6 +221,7 @@ def fit_epochs(model, config: TrainConfig, arrays: tuple[np.ndarray, ...], train
     rng = np.random.default_rng(config.seed)
     history: dict[str, list[float]] = {"loss": [], "val_closed_loop_rmse": []}
     best = (np.inf, None)
+    best_step = 0
     eval_every = max(1, config.epochs // 30)
     started = last_report = time.perf_counter()
     for epoch in range(config.epochs):
@@ -241,6 +243,7 @@ def fit_epochs(model, config: TrainConfig, arrays: tuple[np.ndarray, ...], train
             val = validation.rmse(forecast)
             if config.select == "best" and val < best[0]:
                 best = (val, [w.copy() for w in model.get_weights()])
+                best_step = (epoch + 1) * steps_per_epoch
             if raw is not None:
                 model.set_weights(raw)
         history["val_closed_loop_rmse"].append(val)
@@ -248,6 +251,10 @@ def fit_epochs(model, config: TrainConfig, arrays: tuple[np.ndarray, ...], train
             last_report = time.perf_counter()
             progress(epoch, {"loss": history["loss"][-1], "val_closed_loop_rmse": val,
                              "seconds": last_report - started})
+        if val is not None and config.stop_early and stale((epoch + 1) * steps_per_epoch, best_step):
+            # JSON-friendly like the other entries: the epoch it stopped after, the best one's
+            history["stopped_early"] = [float(epoch + 1), float(best_step // steps_per_epoch)]
+            break
     if best[1] is not None:
         model.set_weights(best[1])
         history["selected_val_closed_loop_rmse"] = [best[0]]
