@@ -140,4 +140,6 @@ def summary(intervals: Intervals) -> str:
             parts.append(f"{name}% +-{w[0]:.3g} (step 1){last}")
         else:
             parts.append(f"{name}% unavailable (needs {min_origins(level.level)} origins)")
-    return f"intervals from {intervals.origins} validation origins, horizon {intervals.horizon}: " + "; ".join(parts)
+    n = intervals.origins
+    return (f"intervals from {n} validation origin{'s' if n != 1 else ''}, horizon {intervals.horizon}: "
+            + "; ".join(parts))

@@ -469,8 +469,9 @@ def _intervals(data: _Data, models: dict[str, ModelEntry], stage: Path, echo) ->
     np.save(data.work / "series.npy", np.asarray(data.series, dtype=np.float64))
     job = IntervalJob(bundle=str(stage), series=str(data.work / "series.npy"), start=plan.start, stop=plan.stop,
                       horizon=plan.horizon, stride=plan.stride, levels=list(data.levels))
-    echo(f"prediction intervals: {len(items)} variants, each from its own closed loop over "
-         f"{plan.origins.size} validation origins, {plan.horizon} steps each")
+    n = plan.origins.size
+    echo(f"prediction intervals: {len(items)} variant{'s' if len(items) != 1 else ''}, each from its own closed "
+         f"loop over {n} validation origin{'s' if n != 1 else ''}, {plan.horizon} steps each")
     done = run_job("edge_forecast.export.interval_child", job, items, INTERVAL_TIMEOUT_S, job_dir=data.work)
     for item in items:
         name, key = item.split("/", 1)
