@@ -142,3 +142,5 @@ class IntervalJob(Contract):
     horizon: int
     stride: int
     levels: list[float]
+    window: int = 0
+    pieces: list[list[int]] | None = None  # a series split at long gaps: its segments (evaluation.Plan)

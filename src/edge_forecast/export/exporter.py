@@ -444,13 +444,14 @@ def _write_document(data: _Data, models: dict[str, ModelEntry], stage: Path) -> 
 
 
 def validation_plan(record: RunRecord) -> Plan | str:
-    """The origins of the run's validation backtest (train/scoring.validation_score's plan), or
-    why there are none."""
+    """The origins of the run's validation backtest (train/scoring.validation_score's plan: none
+    whose window or horizon crosses a gap that split the series), or why there are none."""
     start, stop = record.split.train_points, record.split.test_start
     if stop <= start:
         return "the run has no validation segment (train --validation-split 0)"
+    pieces = tuple(tuple(s) for s in record.signal.segments) if record.signal.segments else None
     try:
-        return plan_origins(start, stop, record.window, record.config.horizon, record.config.stride)
+        return plan_origins(start, stop, record.window, record.config.horizon, record.config.stride, pieces=pieces)
     except ValueError as exc:
         return f"no validation backtest: {exc}"
 
@@ -468,7 +469,8 @@ def _intervals(data: _Data, models: dict[str, ModelEntry], stage: Path, echo) ->
         return
     np.save(data.work / "series.npy", np.asarray(data.series, dtype=np.float64))
     job = IntervalJob(bundle=str(stage), series=str(data.work / "series.npy"), start=plan.start, stop=plan.stop,
-                      horizon=plan.horizon, stride=plan.stride, levels=list(data.levels))
+                      horizon=plan.horizon, stride=plan.stride, levels=list(data.levels), window=plan.window,
+                      pieces=[list(p) for p in plan.pieces] if plan.pieces else None)
     n = plan.origins.size
     echo(f"prediction intervals: {len(items)} variant{'s' if len(items) != 1 else ''}, each from its own closed "
          f"loop over {n} validation origin{'s' if n != 1 else ''}, {plan.horizon} steps each")

@@ -29,7 +29,8 @@ def variant_intervals(job: IntervalJob, item: str, series: np.ndarray) -> Interv
     model, key = item.split("/", 1)
     graph = VariantId.parse(key).graph
     forecaster = Forecaster(job.bundle, model=model, variant=key, runtime=Runtime.LITERT, graph=graph.value)
-    plan = Plan(job.start, job.stop, job.horizon, job.stride)
+    pieces = tuple(tuple(p) for p in job.pieces) if job.pieces else None
+    plan = Plan(job.start, job.stop, job.horizon, job.stride, job.window, pieces)
     # a rollout graph forecasts its own H values and no more: its intervals stop there
     reach = forecaster.bundle.variant(model, key).get("horizon") if graph is GraphKind.ROLLOUT else None
     errors = backtest_errors(forecaster.forecast, series, plan, forecaster.window, reach)
