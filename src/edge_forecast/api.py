@@ -139,6 +139,7 @@ def export(
     step_state: str = "inside",
     bias_correction: bool = True,
     tolerance: float | None = None,
+    levels: str | Sequence[float] = "80,95",
     force: bool = False,
     quiet: bool = False,
 ) -> Path:
@@ -149,7 +150,8 @@ def export(
     `scale` (none, standard, minmax, or "OFFSET,SCALE": what the model reads is (x - OFFSET) /
     SCALE). `quant` None: every mode; "auto": every mode converted, then per model the smallest
     within `tolerance` (default 1.5) times float32's closed-loop error kept; `models` None: every
-    model of the run."""
+    model of the run. `levels`: the prediction intervals' levels in percent ("80,95", [80, 95]),
+    each variant's own from the validation backtest; "none" or [] for none."""
     given = _check_types(locals(), ("calibration_samples", "rollout_horizon", "window"), ("tolerance",),
                          ("step_state", "fill", "time_format", "scale"),
                          required=("calibration_samples", "step_state", "graphs"))
@@ -160,7 +162,7 @@ def export(
     common = dict(quant=_joined("quant", quant), calibration_samples=given["calibration_samples"], force=force,
                   probe_python=tuple(_names("probe_python", probe_python, split=False)), echo=echo,
                   graphs=_joined("graphs", graphs), rollout_horizon=given["rollout_horizon"], step_state=step_state,
-                  bias_correction=bias_correction, tolerance=given["tolerance"])
+                  bias_correction=bias_correction, tolerance=given["tolerance"], levels=_levels(levels))
     reading = {"column": column, "fill": fill, "time_column": time_column, "time_format": time_format}
     in_memory = not isinstance(source, (str, Path))
     if in_memory or is_model_path(_path("source", source)):
@@ -327,6 +329,16 @@ def _names(argument: str, value, split: bool = True) -> list[str]:
     if split:
         names = [n for item in names for n in item.split(",")]
     return names
+
+
+def _levels(value) -> str:
+    """'80,95', [80, 95] or (80,) -> '80,95'; [] -> 'none' (intervals.parse_levels reads the text)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(v, numbers.Real) and not isinstance(v, bool)
+                                                for v in value):
+        return ",".join(str(int(v)) if float(v).is_integer() else repr(float(v)) for v in value) or "none"
+    raise UserError(f"levels must be a string such as '80,95' or a list of numbers, got {value!r}", "levels")
 
 
 def _joined(argument: str, value) -> str | None:

@@ -315,6 +315,10 @@ def train(**options) -> None:
 @click.option("--bias-correction/--no-bias-correction", default=True, show_default=True,
               help="int8 / int16x8 window graphs and int8 rollout graphs: convert again with the output's mean "
                    "error on the calibration windows taken out of the output layer's bias (bundle.json: output_bias).")
+@click.option("--levels", default="80,95", show_default=True,
+              help="Prediction intervals of every variant at these levels (percent, comma-separated): "
+                   "split-conformal quantiles of its own closed-loop error per step over the validation "
+                   "origins; none: no intervals.")
 @click.option("--force", is_flag=True, help="Replace an existing bundle directory.")
 @click.option("--quiet", is_flag=True, help="No progress output, only errors and failures.")
 def export(**options) -> None:
@@ -352,11 +356,14 @@ def export(**options) -> None:
               show_default=True,
               help="auto: rollout when --horizon fits its H, step (stream for a stream-trained model) for --follow "
                    "and longer forecasts, else window (when the bundle has them).")
+@click.option("--levels", help="Prediction intervals beside the forecast: all, or comma-separated levels the variant "
+                                "has (80,95): columns lower_80,upper_80,... (json: fields of those names), up to "
+                                "the intervals' horizon.  [default: none, the forecast alone]")
 def run(bundle: Path, model: str | None, variant: str | None, horizon: int | None,
         history: str | None, column: str | None, fill: str | None, delimiter: str | None, decimal: str | None,
         time_column: str | None, time_format: str | None, resample: str | None, agg: str | None, follow: bool,
         fmt: str, runtime: str,
-        threads: int | None, graph: str) -> None:
+        threads: int | None, graph: str, levels: str | None) -> None:
     """Forecast with a BUNDLE on this device (numpy + a TFLite interpreter, no TensorFlow)."""
     from edge_forecast.edge.cli_run import run_command
     from edge_forecast.tabular import ReadOptions
@@ -364,7 +371,7 @@ def run(bundle: Path, model: str | None, variant: str | None, horizon: int | Non
     read = ReadOptions(column=column, delimiter=delimiter, decimal=decimal, time_column=time_column,
                        time_format=time_format, resample=resample, agg=agg)
     run_command(bundle, model=model, variant=variant, horizon=horizon, history=history, read=read, fill=fill,
-                follow=follow, fmt=fmt, runtime=runtime, threads=threads, graph=graph)
+                follow=follow, fmt=fmt, runtime=runtime, threads=threads, graph=graph, levels=levels)
 
 
 @cli.command(short_help="C++ arrays, arena and op list of a BUNDLE for TFLM.")

@@ -22,8 +22,9 @@ from edge_forecast.errors import UserError
 BUNDLE_FORMAT = "edge-forecast-bundle"
 BUNDLE_VERSION = 2
 # Minor versions add what older readers may ignore; 1: step / stream variants whose state lives
-# in the interpreter (`state_store`: "variables"). Bundles without `format_minor` are minor 0.
-BUNDLE_MINOR = 1
+# in the interpreter (`state_store`: "variables"); 2: per-variant prediction `intervals`.
+# Bundles without `format_minor` are minor 0.
+BUNDLE_MINOR = 2
 BUNDLE_FILE = "bundle.json"
 MICRO_DIR = "micro"
 
@@ -215,6 +216,101 @@ class MicroEntry:
         return dict(self.fields)
 
 
+INTERVAL_METHOD = "split-conformal, absolute closed-loop error, validation segment"
+BEYOND_HORIZON = "refused"  # a forecast longer than `horizon` gets no bounds: nothing measured them
+
+
+def _level_ok(value: Any) -> bool:
+    return finite_numbers([value]) and 0 < value < 100
+
+
+@dataclass
+class IntervalLevel(_Entry):
+    """One level of a variant's intervals: `level` (percent), `half_width` per step ahead (signal
+    units; step h + 1 at index h) or null when unavailable, `rank` the order statistic it is (the
+    k-th smallest of the n absolute errors of that step), `reason` why it is unavailable."""
+
+    level: float
+    half_width: list | None
+    rank: Any = ABSENT
+    reason: Any = ABSENT
+    extra: dict = field(default_factory=dict)
+
+    NAMES = ("level", "half_width", "rank", "reason")
+
+    @property
+    def available(self) -> bool:
+        return self.half_width is not None
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str, horizon: int) -> IntervalLevel:
+        _require(data, {"level": (int, float)}, where)
+        if not _level_ok(data["level"]):
+            raise UserError(f"bundle.json: {where}.level must be a percentage between 0 and 100 (exclusive)")
+        widths = data.get("half_width")
+        if widths is not None and not (isinstance(widths, list) and len(widths) == horizon
+                                       and finite_numbers(widths) and min(widths, default=0) >= 0):
+            raise UserError(f"bundle.json: {where}.half_width must be null or {horizon} finite numbers >= 0 "
+                            "(one per step of the intervals' horizon)")
+        if widths is None and not isinstance(data.get("reason"), str):
+            raise UserError(f"bundle.json: {where} has no half_width and no reason saying why")
+        return cls(data["level"], widths, **{k: data.get(k, ABSENT) for k in cls.NAMES[2:]},
+                   extra=_rest(data, cls.NAMES))
+
+    def to_dict(self) -> dict:
+        return _present({"level": self.level, "half_width": self.half_width, "rank": self.rank,
+                         "reason": self.reason, **self.extra})
+
+
+@dataclass
+class Intervals(_Entry):
+    """A variant's prediction intervals (export's `--levels`): split-conformal quantiles of the
+    absolute error of this variant's own closed loop, per step ahead, over `origins` rolling
+    origins on the run's validation segment [`start`, `stop`), `horizon` steps each. `reason`
+    says why there are none (no validation segment; the variant could not run there)."""
+
+    method: str
+    origins: int
+    horizon: int
+    levels: list[IntervalLevel]
+    units: Any = ABSENT
+    start: Any = ABSENT
+    stop: Any = ABSENT
+    stride: Any = ABSENT
+    beyond_horizon: Any = ABSENT
+    reason: Any = ABSENT
+    extra: dict = field(default_factory=dict)
+
+    FIELDS = {"method": str, "origins": int, "horizon": int, "levels": list}
+    OPTIONAL = ("units", "start", "stop", "stride", "beyond_horizon", "reason")
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> Intervals:
+        _require(data, cls.FIELDS, where)
+        if data["origins"] < 0 or data["horizon"] < 0 or (data["origins"] > 0) != (data["horizon"] > 0):
+            raise UserError(f"bundle.json: {where} needs origins and horizon both 0 or both positive")
+        levels = [IntervalLevel.from_dict(level, f"{where}.levels[{i}]", data["horizon"])
+                  for i, level in enumerate(data["levels"])]
+        if len({level.level for level in levels}) != len(levels):
+            raise UserError(f"bundle.json: {where}.levels has a level twice")
+        return cls(data["method"], data["origins"], data["horizon"], levels, **_optional(data, cls.OPTIONAL),
+                   extra=_rest(data, (*cls.FIELDS, *cls.OPTIONAL)))
+
+    def to_dict(self) -> dict:
+        return _present({"method": self.method, "units": self.units, "start": self.start, "stop": self.stop,
+                         "stride": self.stride, "origins": self.origins, "horizon": self.horizon,
+                         "beyond_horizon": self.beyond_horizon, "reason": self.reason,
+                         "levels": [level.to_dict() for level in self.levels], **self.extra})
+
+    def level(self, value: float) -> IntervalLevel | None:
+        return next((level for level in self.levels if level.level == value), None)
+
+    @property
+    def available(self) -> list[float]:
+        """The levels that have half-widths."""
+        return [level.level for level in self.levels if level.available]
+
+
 @dataclass
 class VariantEntry(_Entry):
     """One artifact of a model: its file and checksum, its graph and mode, its tensors, ops,
@@ -241,6 +337,7 @@ class VariantEntry(_Entry):
     full_integer: Any = ABSENT
     closed_loop_within_bound: Any = ABSENT
     micro: MicroEntry | None = None
+    intervals: Intervals | None = None  # absent in bundles before format minor 2, and with export --levels none
     extra: dict = field(default_factory=dict)
 
     FIELDS = {
@@ -283,12 +380,13 @@ class VariantEntry(_Entry):
         if "/" in data["file"] or "\\" in data["file"] or data["file"].startswith("."):
             raise UserError(f"bundle.json: {where}.file must be a plain file name")
         micro = MicroEntry.from_dict(data["micro"], where + ".micro") if "micro" in data else None
+        intervals = Intervals.from_dict(data["intervals"], where + ".intervals") if "intervals" in data else None
         return cls(
             file=data["file"], sha256=data["sha256"], bytes=data["bytes"], id=variant, **tensors,
             ops=data["ops"], errors=data["errors"],
             runtimes={name: RuntimeRecord.from_dict(r) for name, r in data["runtimes"].items()},
-            **_optional(data, cls.OPTIONAL), micro=micro,
-            extra=_rest(data, (*cls.FIELDS, *cls.OPTIONAL, "micro")),
+            **_optional(data, cls.OPTIONAL), micro=micro, intervals=intervals,
+            extra=_rest(data, (*cls.FIELDS, *cls.OPTIONAL, "micro", "intervals")),
         )
 
     def to_dict(self) -> dict:
@@ -300,6 +398,7 @@ class VariantEntry(_Entry):
             "runtimes": {name: r.to_dict() for name, r in self.runtimes.items()},
             **{name: getattr(self, name) for name in self.OPTIONAL[2:]},
             **self.extra,
+            "intervals": ABSENT if self.intervals is None else self.intervals.to_dict(),
             "micro": ABSENT if self.micro is None else self.micro.to_dict(),
         })
 

@@ -128,3 +128,19 @@ class InspectJob(Contract):
     name: str
     out_dir: str
     window: int | None = None  # the window the series is cut into (--window), None: the model's own
+
+
+@dataclass(frozen=True)
+class IntervalJob(Contract):
+    """export/interval_child.py: replay the validation backtest on the staged bundle's variants
+    as the device runs them (items: MODEL/VARIANT) and return their intervals at `levels`."""
+
+    bundle: str  # the staged bundle directory (bundle.json written, runtimes recorded)
+    series: str  # .npy of the whole series, signal units
+    start: int  # the validation origins plan (evaluation.Plan)
+    stop: int
+    horizon: int
+    stride: int
+    levels: list[float]
+    window: int = 0
+    pieces: list[list[int]] | None = None  # a series split at long gaps: its segments (evaluation.Plan)

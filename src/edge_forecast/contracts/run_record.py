@@ -35,6 +35,10 @@ class RunConfig(Contract):
 
     window: int = checked(positive, "must be a positive integer")
     season: int = checked(positive, "must be a positive integer", default=1)
+    # the backtests' origins plan (evaluation.plan_origins): export's intervals replay the
+    # validation backtest on each variant with them (a user's model: the defaults)
+    horizon: int = checked(positive, "must be a positive integer", default=20)
+    stride: int = checked(positive, "must be a positive integer", default=1)
 
 
 @dataclass(frozen=True)

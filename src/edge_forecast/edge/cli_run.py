@@ -10,9 +10,10 @@ from typing import TextIO
 
 import numpy as np
 
-from edge_forecast.bundle import Bundle, GraphKind, load_bundle
-from edge_forecast.edge.forecaster import Forecaster, check_history, check_steps
+from edge_forecast.bundle import Bundle, GraphKind, VariantId, load_bundle
+from edge_forecast.edge.forecaster import Forecaster, IntervalForecast, check_history, check_steps
 from edge_forecast.errors import UserError
+from edge_forecast.intervals import NO_LEVELS, level_name, parse_levels
 from edge_forecast.signals import Signal, load_history
 from edge_forecast.tabular import IRREGULAR, LineReader, ReadOptions, format_time
 
@@ -29,11 +30,16 @@ def run_command(bundle: Path, model: str | None = None, variant: str | None = No
                 history: str | None = None, read: ReadOptions | None = None, fill: str | None = None,
                 follow: bool = False, fmt: str = "csv", runtime: str = "auto", threads: int | None = None,
                 graph: str = "auto", stdin: TextIO | None = None, stdout: TextIO | None = None,
-                stderr: TextIO | None = None) -> None:
+                stderr: TextIO | None = None, levels: str | None = None) -> None:
     """`horizon`: values per forecast; default the bundle's evaluation length, with `follow` the
-    values of one invoke (1, or H for a direct multi-step model)."""
+    values of one invoke (1, or H for a direct multi-step model). `levels`: "all" or comma-separated
+    levels of the variant's prediction intervals, printed as lower_L / upper_L beside the forecast;
+    the default horizon then stops where the intervals do."""
     stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
     read = read or ReadOptions()
+    chosen = interval_levels(levels)
+    if follow and levels is not None:
+        raise UserError("--levels applies to a one-shot forecast; --follow prints forecasts without bounds")
     if follow and history == "-":
         raise UserError("--follow reads observations from stdin, so --history cannot be - as well")
     if horizon is not None:
@@ -60,11 +66,33 @@ def run_command(bundle: Path, model: str | None = None, variant: str | None = No
         # default: one invoke's values (a direct multi-step model's block, else the next value)
         follow_stream(forecaster, horizon or forecaster.block, fmt, stdin, stdout, stderr, reader)
         return
+    if levels is not None and horizon is None:
+        horizon = interval_horizon(forecaster, forecaster.bundle.evaluation.steps)
     horizon = horizon if horizon is not None else forecaster.bundle.evaluation.steps
-    values = forecaster.forecast(None if start is None else start.values, horizon)
+    history_values = None if start is None else start.values
+    bounds = forecaster.forecast_interval(history_values, horizon, chosen) if levels is not None else None
+    values = bounds.point if bounds is not None else forecaster.forecast(history_values, horizon)
     warn_out_of_range(forecaster, stderr)
     times = forecast_times(start, loaded, horizon, stderr) if start is not None else None
-    write_forecast(forecaster, values, fmt, stdout, times)
+    write_forecast(forecaster, values, fmt, stdout, times, bounds)
+
+
+def interval_levels(text: str | None) -> tuple[float, ...] | None:
+    """--levels: None (not asked, or "all": every level the variant has) or the levels asked."""
+    if text is None or text.strip().lower() == "all":
+        return None
+    if text.strip().lower() == NO_LEVELS:
+        raise UserError("--levels takes all or comma-separated levels such as 80,95; leave it out for no bounds")
+    return parse_levels(text, "--levels")
+
+
+def interval_horizon(forecaster: Forecaster, steps: int) -> int:
+    """The default horizon with --levels: `steps`, shortened to the intervals' horizon of the
+    variant that would run it (past it no bound was measured)."""
+    rollout = forecaster.graph == GraphKind.ROLLOUT.value  # forced: its own H bounds the forecast anyway
+    key = VariantId(GraphKind(forecaster.graph if rollout else forecaster.forecast_graph(steps)), forecaster.mode)
+    found = forecaster.bundle.variant(forecaster.model_name, key).intervals
+    return min(steps, found.horizon) if found is not None and found.horizon > 0 else steps
 
 
 def warn_out_of_range(forecaster: Forecaster, stderr: TextIO) -> None:
@@ -96,22 +124,34 @@ def _meta(forecaster: Forecaster) -> dict:
             "out_of_range": forecaster.out_of_range}
 
 
+def _bound_columns(bounds: IntervalForecast | None) -> dict[str, np.ndarray]:
+    """lower_80, upper_80, lower_95, ...: the bounds by their column (and JSON field) names."""
+    if bounds is None:
+        return {}
+    return {f"{side}_{level_name(level)}": getattr(bounds, side)[level] for level in bounds.levels
+            for side in ("lower", "upper")}
+
+
 def write_forecast(forecaster: Forecaster, values: np.ndarray, fmt: str, out: TextIO,
-                   times: list[str] | None = None) -> None:
+                   times: list[str] | None = None, bounds: IntervalForecast | None = None) -> None:
+    columns = _bound_columns(bounds)
     if fmt == "json":
         doc = {**_meta(forecaster), "graph": forecaster.forecast_graph(int(values.size)),
                "horizon": int(values.size),
                "forecast": [float(v) for v in values]}
         if times is not None:
             doc["times"] = times
+        if bounds is not None:  # which variant's intervals, from how many origins, then the bounds
+            doc["intervals"] = {"variant": bounds.variant, "origins": bounds.origins,
+                                "levels": list(bounds.levels)}
+            doc.update({name: [float(v) for v in col] for name, col in columns.items()})
         out.write(json.dumps(doc) + "\n")
         return
-    if times is not None:
-        out.write("step,time,value\n")
-        out.writelines(f"{i},{t},{v:.9g}\n" for i, (t, v) in enumerate(zip(times, values, strict=True), start=1))
-        return
-    out.write("step,value\n")
-    out.writelines(f"{i},{v:.9g}\n" for i, v in enumerate(values, start=1))
+    head = ["step", *(["time"] if times is not None else []), "value", *columns]
+    rows = [[str(i), *([times[i - 1]] if times is not None else []), f"{v:.9g}",
+             *(f"{col[i - 1]:.9g}" for col in columns.values())] for i, v in enumerate(values, start=1)]
+    out.write(",".join(head) + "\n")
+    out.writelines(",".join(row) + "\n" for row in rows)
 
 
 def follow_stream(forecaster: Forecaster, horizon: int, fmt: str, stdin: TextIO, stdout: TextIO,

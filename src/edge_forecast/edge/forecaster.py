@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from edge_forecast.edge.runtime import Runtime, resolve_runtime
 from edge_forecast.edge.step import RolloutModel, StepModel, StepWindow
 from edge_forecast.errors import UserError
 from edge_forecast.forecast import run_closed_loop
+from edge_forecast.intervals import level_name, tidy
 from edge_forecast.normalization import OriginMap
 
 DEFAULT_VARIANT = "float32"
@@ -61,6 +63,24 @@ def check_steps(steps: int, what: str = "steps") -> None:
     if not 1 <= steps <= MAX_STEPS:
         raise UserError(f"{what} must be between 1 and {MAX_STEPS:,}, got {steps}")
 GRAPH_CHOICES = ("auto", *(g.value for g in GraphKind))
+
+
+@dataclass(frozen=True)
+class IntervalForecast:
+    """A forecast with its prediction intervals, signal units, float64 (horizon,) each: `point`,
+    and per level (percent) `lower` = point - half-width and `upper` = point + half-width, the
+    half-widths of `variant` (the variant that made the forecast) for steps 1..horizon."""
+
+    point: np.ndarray
+    levels: tuple[float, ...]
+    lower: dict[float, np.ndarray]
+    upper: dict[float, np.ndarray]
+    half_width: dict[float, np.ndarray]
+    variant: str
+    origins: int  # the validation origins the half-widths come from
+
+    def bounds(self, level: float) -> tuple[np.ndarray, np.ndarray]:
+        return self.lower[tidy(level)], self.upper[tidy(level)]
 
 
 def runnable_variants(bundle: Bundle, model: str, runtime: Runtime) -> list[str]:
@@ -322,6 +342,56 @@ class Forecaster:
             return self._closed_loop(steps)
         finally:
             self._loop.restore(saved)
+
+    def forecast_interval(self, history: np.ndarray | None = None, horizon: int | None = None,
+                          levels: tuple[float, ...] | list[float] | None = None) -> IntervalForecast:
+        """`forecast(history, horizon)` with its prediction intervals at `levels` (percent; default:
+        every level the variant has): the half-widths bundle.json records for the variant that runs
+        this forecast (`forecast_graph(horizon)` in this mode), split-conformal quantiles of its
+        own closed-loop error per step over the validation origins (edge_forecast.intervals).
+
+        Raises UserError when that variant has no intervals (a bundle exported before them or with
+        --levels none), when a level is not recorded or had too few origins, and when `horizon` is
+        beyond the intervals' horizon: past the validation backtest's horizon nothing measured the
+        error, so no bound is given (bundle.json `beyond_horizon`: refused)."""
+        horizon = 1 if horizon is None else horizon
+        check_steps(horizon, "horizon")
+        with self._lock:
+            key = self._variant(self._forecast_graph(horizon)).key
+            widths = self.half_widths(key, horizon, levels)
+            point = self._forecast(history, horizon)
+        return IntervalForecast(point, tuple(widths), {lv: point - w for lv, w in widths.items()},
+                                {lv: point + w for lv, w in widths.items()}, widths, key,
+                                self.bundle.variant(self.model_name, key).intervals.origins)
+
+    def half_widths(self, variant: str, horizon: int, levels=None) -> dict[float, np.ndarray]:
+        """Per level, `variant`'s half-widths for steps 1..horizon (signal units), or a UserError
+        saying why there are none."""
+        where = f"{self.model_name}/{variant}"
+        found = self.bundle.variant(self.model_name, variant).intervals
+        if found is None:
+            raise UserError(f"{where} has no prediction intervals (bundle.json: no intervals; export it again with "
+                            "this edge-forecast, without --levels none)")
+        if found.origins == 0:
+            raise UserError(f"{where} has no prediction intervals: {found.reason}")
+        if horizon > found.horizon:
+            raise UserError(f"the prediction intervals of {where} cover {found.horizon} steps (the validation "
+                            f"backtest's horizon); {horizon} were asked, and beyond them nothing measured the error "
+                            f"(forecast without intervals, or ask a horizon up to {found.horizon})")
+        chosen = found.available if levels is None else [tidy(lv) for lv in levels]
+        if not chosen:
+            reasons = "; ".join(f"{level_name(lv.level)}%: {lv.reason}" for lv in found.levels)
+            raise UserError(f"{where} has no prediction interval at any level ({reasons})")
+        out = {}
+        for value in chosen:
+            level = found.level(value)
+            if level is None:
+                raise UserError(f"{where} has no {level_name(value)}% interval; its levels: "
+                                f"{', '.join(level_name(lv.level) for lv in found.levels)}")
+            if not level.available:
+                raise UserError(f"{where} has no {level_name(value)}% interval: {level.reason}")
+            out[level.level] = np.asarray(level.half_width[:horizon], dtype=np.float64)
+        return out
 
     def update(self, value: float, horizon: int = 1) -> np.ndarray:
         """Take one observation (signal units); return the forecast of the next `horizon` values,

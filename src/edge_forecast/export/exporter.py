@@ -25,18 +25,19 @@ from edge_forecast.contracts.bundle import (
     Evaluation,
     ForecasterShape,
     GraphKind,
+    Intervals,
     ModelEntry,
     RuntimeRecord,
     TensorSpec,
     VariantEntry,
     VariantId,
 )
-from edge_forecast.contracts.jobs import ConvertJob, ProbeJob, VerifyItem, VerifyJob
+from edge_forecast.contracts.jobs import ConvertJob, IntervalJob, ProbeJob, VerifyItem, VerifyJob
 from edge_forecast.contracts.run_record import Backtest, ModelRecord, RunRecord
 from edge_forecast.edge.runtime import MICRO, Runtime, available_runtimes, runtime_version
 from edge_forecast.edge.step import STATE_KEPT
 from edge_forecast.errors import UserError, choice_error, parse_choices
-from edge_forecast.evaluation import FLOAT32_EXACT
+from edge_forecast.evaluation import FLOAT32_EXACT, Plan, plan_origins
 from edge_forecast.export.auto import Candidate, check_tolerance, choose, parse_quant
 from edge_forecast.export.from_model import KERAS_MODEL
 from edge_forecast.export.modes import CLOSED_LOOP_RATIO_WARN, QuantMode
@@ -44,6 +45,8 @@ from edge_forecast.export.ops import float_islands
 from edge_forecast.export.verify import Verification, from_json
 from edge_forecast.forecast import rmse
 from edge_forecast.fsio import check_output_dir, sha256_file, staged_dir, write_json_atomic
+from edge_forecast.intervals import parse_levels, unavailable
+from edge_forecast.intervals import summary as interval_summary
 from edge_forecast.normalization import Normalization, OriginMap
 from edge_forecast.run_record import load_run
 from edge_forecast.signals import Scaler, make_windows
@@ -52,6 +55,7 @@ from edge_forecast.version import __version__
 CONVERT_TIMEOUT_S = 600.0
 VERIFY_TIMEOUT_S = 300.0  # one artifact's checks: load, ~300 one-step windows, a 180-step closed loop
 PROBE_TIMEOUT_S = 60.0
+INTERVAL_TIMEOUT_S = 300.0  # one variant's validation backtest: up to 1,000 origins x (W + H) invokes
 MAX_EVAL_STEPS = 1000
 GRAPH_MODES = (QuantMode.FLOAT32, QuantMode.INT8)  # the modes step / rollout / stream graphs come in
 
@@ -82,6 +86,7 @@ class _Data:
     # each one-step evaluation window's own map (location, scale), (steps, 1) each
     eval_map: tuple[np.ndarray, np.ndarray] | None = None
     quant_auto: float | None = None  # --quant auto's tolerance: keep one mode per model (export/auto.py)
+    levels: tuple[float, ...] = ()  # --levels: the intervals' levels (percent); () none
 
     @property
     def context_window(self) -> np.ndarray:
@@ -115,7 +120,8 @@ def export_bundle(run: Path, out: Path, models: str | None = None, quant: str | 
                   calibration_samples: int = 100, force: bool = False, probe_python: tuple[str, ...] = (),
                   echo: Callable[[str], None] = print, graphs: str | None = None,
                   rollout_horizon: int | None = None, step_state: str = "inside",
-                  bias_correction: bool = True, tolerance: float | None = None) -> ExportResult:
+                  bias_correction: bool = True, tolerance: float | None = None,
+                  levels: str | None = None) -> ExportResult:
     """Convert every model x mode of a run, verify each artifact, and write the bundle.
 
     `graphs` adds step / rollout / stream graphs (float32 and int8 of the chosen modes) to the
@@ -126,12 +132,15 @@ def export_bundle(run: Path, out: Path, models: str | None = None, quant: str | 
     the calibration windows taken out of the output bias (export/bias_correction.py).
     `quant` "auto": every mode converted and verified, then per model only the smallest (then
     fastest) mode whose closed loop is within `tolerance` (default 1.5) times float32's is kept.
+    `levels` ("80,95" by default, "none" to skip): every kept variant's prediction intervals at
+    those levels, from its own closed loop over the validation origins (intervals.py).
     """
     modes, auto = parse_quant(quant)
     tolerance = check_tolerance(tolerance, auto)
+    chosen_levels = parse_levels(levels)
     record = load_run(run)
     options = _Options(models, modes, tolerance, calibration_samples, force, tuple(probe_python), echo, graphs,
-                       rollout_horizon, step_state, bias_correction)
+                       rollout_horizon, step_state, bias_correction, chosen_levels)
     return _export(record, np.load(Path(run) / record.signal.file), Path(run), Path(out), (Path(run),), options)
 
 
@@ -139,14 +148,16 @@ def export_model(model: Path, out: Path, signal, window: int | None = None, scal
                  quant: str | None = None, calibration_samples: int = 100, force: bool = False,
                  probe_python: tuple[str, ...] = (), echo: Callable[[str], None] = print, graphs: str | None = None,
                  rollout_horizon: int | None = None, step_state: str = "inside",
-                 bias_correction: bool = True, tolerance: float | None = None) -> ExportResult:
+                 bias_correction: bool = True, tolerance: float | None = None,
+                 levels: str | None = None) -> ExportResult:
     """A user's own Keras model (a .keras or .h5 file) with the series it forecasts (a
     signals.Signal) -> a bundle, as for a trained run (export/from_model.py)."""
     from edge_forecast.export import from_model
 
     modes, auto = parse_quant(quant)
     options = _Options(None, modes, check_tolerance(tolerance, auto), calibration_samples, force,
-                       tuple(probe_python), echo, graphs, rollout_horizon, step_state, bias_correction)
+                       tuple(probe_python), echo, graphs, rollout_horizon, step_state, bias_correction,
+                       parse_levels(levels))
     inputs = (Path(model),) + ((Path(signal.source),) if Path(signal.source).exists() else ())
     _check_options(options)
     check_output_dir(out, force, "bundle", inputs=inputs)
@@ -168,6 +179,7 @@ class _Options:
     rollout_horizon: int | None
     step_state: str
     bias_correction: bool
+    levels: tuple[float, ...] = ()
 
 
 def _check_options(o: _Options) -> None:
@@ -211,6 +223,7 @@ def _export(record: RunRecord, series: np.ndarray, model_dir: Path, out: Path, i
         data.step_state = o.step_state
         data.bias_correction = o.bias_correction
         data.quant_auto = o.tolerance
+        data.levels = o.levels
         variants = _variants(record, chosen, extra_graphs, modes, echo)
         converted = _convert_all(model_dir, data, chosen, echo, variants)
         with staged_dir(out, o.force, "bundle") as stage:
@@ -417,10 +430,61 @@ def _assemble(data: _Data, models: list[str], converted: dict, stage: Path, prob
             result.warnings.append(f"{name} {line}")
             echo(f"warning: {name} {line}")
     if doc_models:
-        doc = _document(data, doc_models).to_dict()
-        BundleDocument.from_dict(doc)  # what a device will read, checked as it will be
-        write_json_atomic(stage / BUNDLE_FILE, doc)
+        _write_document(data, doc_models, stage)
+        if data.levels:  # the device's Forecaster runs each variant from the bundle just written
+            _intervals(data, doc_models, stage, echo)
+            _write_document(data, doc_models, stage)
     return result
+
+
+def _write_document(data: _Data, models: dict[str, ModelEntry], stage: Path) -> None:
+    doc = _document(data, models).to_dict()
+    BundleDocument.from_dict(doc)  # what a device will read, checked as it will be
+    write_json_atomic(stage / BUNDLE_FILE, doc)
+
+
+def validation_plan(record: RunRecord) -> Plan | str:
+    """The origins of the run's validation backtest (train/scoring.validation_score's plan: none
+    whose window or horizon crosses a gap that split the series), or why there are none."""
+    start, stop = record.split.train_points, record.split.test_start
+    if stop <= start:
+        return "the run has no validation segment (train --validation-split 0)"
+    pieces = tuple(tuple(s) for s in record.signal.segments) if record.signal.segments else None
+    try:
+        return plan_origins(start, stop, record.window, record.config.horizon, record.config.stride, pieces=pieces)
+    except ValueError as exc:
+        return f"no validation backtest: {exc}"
+
+
+def _intervals(data: _Data, models: dict[str, ModelEntry], stage: Path, echo) -> None:
+    """Every variant's intervals (intervals.py) from its own closed loop over the validation
+    origins, run by the device's Forecaster in a child process on the staged bundle."""
+    plan = validation_plan(data.record)
+    items = [f"{name}/{key}" for name, model in models.items() for key in model.variants]
+    if isinstance(plan, str):
+        for model in models.values():
+            for variant in model.variants.values():
+                variant.intervals = unavailable(data.levels, plan)
+        echo(f"no prediction intervals: {plan}")
+        return
+    np.save(data.work / "series.npy", np.asarray(data.series, dtype=np.float64))
+    job = IntervalJob(bundle=str(stage), series=str(data.work / "series.npy"), start=plan.start, stop=plan.stop,
+                      horizon=plan.horizon, stride=plan.stride, levels=list(data.levels), window=plan.window,
+                      pieces=[list(p) for p in plan.pieces] if plan.pieces else None)
+    n = plan.origins.size
+    echo(f"prediction intervals: {len(items)} variant{'s' if len(items) != 1 else ''}, each from its own closed "
+         f"loop over {n} validation origin{'s' if n != 1 else ''}, {plan.horizon} steps each")
+    done = run_job("edge_forecast.export.interval_child", job, items, INTERVAL_TIMEOUT_S, job_dir=data.work)
+    for item in items:
+        name, key = item.split("/", 1)
+        found = done.get(item, {"ok": False, "error": "not run"})
+        if found.get("ok"):
+            intervals = Intervals.from_dict(found["intervals"], f"{item} intervals")
+        else:
+            intervals = unavailable(data.levels, f"the variant's closed loop did not run over the validation "
+                                                 f"origins: {found.get('error')}", plan)
+        models[name].variants[key].intervals = intervals
+        echo(f"{name} {key}: {interval_summary(intervals)}")
 
 
 def _keep_chosen(name: str, model: ModelEntry, tried: list[VariantId], checks: dict[str, Verification],

@@ -213,7 +213,8 @@ def typed_record(config: TrainConfig, signal: Signal, scaler: Scaler, norm: Norm
     """The part of training.json that export and bench read (contracts.run_record), built here
     only; `models` and `baselines` are the trainer's results (the rest of each is for people)."""
     return RunRecord(
-        config=RunConfig(window=config.window, season=config.primary_season),
+        config=RunConfig(window=config.window, season=config.primary_season, horizon=config.horizon,
+                         stride=config.stride),
         signal=signal_record(signal),
         scaler=ScalerRecord(kind=scaler.kind.value, offset=scaler.offset, scale=scaler.scale),
         split=split.record(),
