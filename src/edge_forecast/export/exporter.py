@@ -45,7 +45,7 @@ from edge_forecast.export.ops import float_islands
 from edge_forecast.export.verify import Verification, from_json
 from edge_forecast.forecast import rmse
 from edge_forecast.fsio import check_output_dir, sha256_file, staged_dir, write_json_atomic
-from edge_forecast.intervals import parse_levels, unavailable
+from edge_forecast.intervals import conformal_intervals, min_origins, parse_levels, unavailable
 from edge_forecast.intervals import summary as interval_summary
 from edge_forecast.normalization import Normalization, OriginMap
 from edge_forecast.run_record import load_run
@@ -467,11 +467,22 @@ def _intervals(data: _Data, models: dict[str, ModelEntry], stage: Path, echo) ->
                 variant.intervals = unavailable(data.levels, plan)
         echo(f"no prediction intervals: {plan}")
         return
+    n = plan.origins.size
+    if all(n < min_origins(level) for level in data.levels):  # no level can have an order statistic
+        # the record the variants' closed loops would give, without running them: every level's
+        # order statistic lies beyond n whatever the errors are
+        record = conformal_intervals(np.zeros((n, plan.horizon)), data.levels, plan)
+        for model in models.values():
+            for variant in model.variants.values():
+                variant.intervals = record
+        needs = ", ".join(f"{level:g}% needs {min_origins(level)}" for level in data.levels)
+        echo(f"no prediction intervals: {n} validation origin{'s' if n != 1 else ''} ({needs}); a longer series "
+             "or a larger validation split gives more")
+        return
     np.save(data.work / "series.npy", np.asarray(data.series, dtype=np.float64))
     job = IntervalJob(bundle=str(stage), series=str(data.work / "series.npy"), start=plan.start, stop=plan.stop,
                       horizon=plan.horizon, stride=plan.stride, levels=list(data.levels), window=plan.window,
                       pieces=[list(p) for p in plan.pieces] if plan.pieces else None)
-    n = plan.origins.size
     echo(f"prediction intervals: {len(items)} variant{'s' if len(items) != 1 else ''}, each from its own closed "
          f"loop over {n} validation origin{'s' if n != 1 else ''}, {plan.horizon} steps each")
     done = run_job("edge_forecast.export.interval_child", job, items, INTERVAL_TIMEOUT_S, job_dir=data.work)
