@@ -225,3 +225,45 @@ def test_export_levels_are_checked_before_any_work(tmp_path):
         ef.export(tmp_path / "no-run", tmp_path / "b", levels=[80, 100.0])
     with pytest.raises(UserError, match="levels must be a string"):
         ef.export(tmp_path / "no-run", tmp_path / "b", levels=[True])
+
+
+def test_bench_reports_each_variants_coverage_width_and_interval_score(user_bundle, tmp_path):
+    """bench's interval rows (bench/stats.interval_coverage, on the horizon table's closed loops)
+    equal a recomputation with the device Forecaster's own bounds from the same origins."""
+    import edge_forecast as ef
+
+    out, _ = user_bundle
+    report = ef.bench(out, tmp_path / "report", runtimes="litert", repeats=1, quiet=True)
+    doc = json.loads((Path(report) / "report.json").read_text())
+    bundle = load_bundle(out)
+    series = np.concatenate([bundle.context_window, bundle.truth])
+    from edge_forecast.bench.stats import horizon_plan
+
+    origins = horizon_plan(len(bundle.truth), doc["command"]["steps"], bundle.evaluation)["origins"]
+    checked = 0
+    for entry in doc["results"]:
+        if entry["status"] != "measured" or entry["variant"].startswith("rollout"):
+            continue
+        intervals = bundle.variant(entry["model"], entry["variant"]).intervals
+        rows = {row["level"]: row for row in entry["intervals"]}
+        assert sorted(rows) == sorted(intervals.available) == [80, 95]
+        forecaster = Forecaster(bundle, variant=entry["variant"], graph="window", runtime="litert")
+        for level, row in rows.items():
+            steps = row["steps"]
+            inside, scores = [], []
+            for o in origins:
+                got = forecaster.forecast_interval(series[o : o + bundle.window], steps)
+                lower, upper = got.bounds(level)
+                truth = bundle.truth[o : o + steps]
+                inside.append((truth >= lower) & (truth <= upper))
+                miss = np.maximum(lower - truth, 0) + np.maximum(truth - upper, 0)
+                scores.append(upper - lower + 2 / (1 - level / 100) * miss)
+            assert row["origins"] == len(origins)
+            assert steps == min(intervals.horizon, doc["method"]["horizon"]["horizon"])
+            assert row["coverage"] == pytest.approx(np.mean(inside), abs=1e-4)
+            assert row["mean_width"] == pytest.approx(2 * np.mean(intervals.level(level).half_width[:steps]), rel=1e-3)
+            assert row["interval_score"] == pytest.approx(np.mean(scores), rel=1e-3)
+            assert row["interval_score"] >= row["mean_width"]
+            checked += 1
+    assert checked == 4  # float32 and int8 window variants, two levels each
+    assert "## Prediction intervals" in (Path(report) / "report.md").read_text()

@@ -238,6 +238,9 @@ def measure(job: BenchJob, model_name: str, variant: str, runtime_name: str) -> 
             "closed_loop_max_abs_vs_keras": stats.max_abs(forecast[:n_keras], keras_loop[:n_keras]),
         },
         "horizon": stats.horizon_curve(curves, truth, plan.origins, segment),
+        # the variant's own prediction intervals (bundle.json) on the same closed loops
+        **({"intervals": stats.interval_coverage(curves, truth, plan.origins, entry.intervals)}
+           if entry.intervals is not None and entry.intervals.available else {}),
         "forecast": [float(v) for v in forecast],
     }
 

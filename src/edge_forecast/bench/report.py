@@ -203,6 +203,7 @@ def render_markdown(doc: dict) -> str:
     out += _latency_table(doc)
     out += _accuracy_table(doc)
     out += _horizon_table(doc)
+    out += _interval_table(doc)
     out += _micro_table(doc)
     out += _keras_table(doc)
     out += _baselines_table(doc)
@@ -373,6 +374,23 @@ def _horizon_table(doc: dict) -> list[str]:
             f"RMSE against the truth h steps after the forecast origin, over {plan['origins']} origins{what}; each "
             f"origin starts from a true window; horizons up to {plan['horizon']}.", ""] + _table(
         ["model", "variant", "runtime"] + [f"h={m}" for m in marks], rows, "lll" + "r" * len(marks))
+
+
+def _interval_table(doc: dict) -> list[str]:
+    """Each variant's prediction intervals (fitted on the validation segment at export) on the
+    closed loops of the horizon table: empirical coverage, mean width and interval score."""
+    rows = [[e["model"], e["variant"], e["runtime"], f"{row['level']:g}%", row["origins"], row["steps"],
+             f"{100 * row['coverage']:.1f}%", row["mean_width"], row["interval_score"]]
+            for e in _measured(doc) for row in e.get("intervals", [])]
+    if not rows:
+        return []
+    return ["## Prediction intervals", "",
+            "Each variant's split-conformal intervals (from its own validation backtest, bundle.json) around "
+            "the closed loops of the horizon table: the share of true values inside (coverage; the level is "
+            "the target), the mean width, and the mean interval score (width plus 2/alpha times the miss, "
+            "Gneiting & Raftery 2007; lower is better). Signal units.", ""] + _table(
+        ["model", "variant", "runtime", "level", "origins", "steps", "coverage", "mean width", "interval score"],
+        rows, "llllrrrrr")
 
 
 def _keras_table(doc: dict) -> list[str]:

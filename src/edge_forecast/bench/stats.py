@@ -144,3 +144,29 @@ def first_line(exc: BaseException) -> str:
     """An exception as one short line: the reason column of a failed row."""
     text = str(exc).strip().splitlines()
     return (f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__)[:300]
+
+
+def interval_coverage(forecasts: np.ndarray, truth: np.ndarray, origins: Sequence[int], intervals) -> list[dict]:
+    """Per available level of a variant's `intervals` (intervals.Intervals): over the closed loops
+    `forecasts` (origins, horizon; signal units) from `origins` (offsets into `truth`), at the steps
+    both cover, the share of truths inside point +- half-width, the mean width, and the mean
+    interval score (Gneiting & Raftery 2007: width plus 2/alpha times the miss; lower is better)."""
+    forecasts = np.asarray(forecasts, dtype=np.float64)
+    steps = min(forecasts.shape[1], intervals.horizon)
+    if steps < 1 or not len(origins):
+        return []
+    target = np.stack([np.asarray(truth)[o : o + steps] for o in origins])
+    point = forecasts[:, :steps]
+    rows = []
+    for level in intervals.levels:
+        if not level.available:
+            continue
+        half = np.asarray(level.half_width[:steps], dtype=np.float64)
+        lower, upper = point - half, point + half
+        alpha = 1.0 - level.level / 100.0
+        miss = np.maximum(lower - target, 0.0) + np.maximum(target - upper, 0.0)
+        rows.append({"level": level.level, "origins": len(origins), "steps": int(steps),
+                     "coverage": sig(float(np.mean((target >= lower) & (target <= upper))), 4),
+                     "mean_width": sig(float(np.mean(2 * half))),
+                     "interval_score": sig(float(np.mean(2 * half + 2 / alpha * miss)))})
+    return rows
