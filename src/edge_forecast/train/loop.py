@@ -25,11 +25,13 @@ from edge_forecast.evaluation import baseline_warnings
 from edge_forecast.fsio import non_finite_field, staged_dir, write_json_atomic
 from edge_forecast.normalization import Normalization
 from edge_forecast.quality import check_training_data
-from edge_forecast.run_record import RECORD_NAME, SIGNAL_NAME
+from edge_forecast.profile import SeasonalProfile
+from edge_forecast.run_record import RECORD_NAME, SIGNAL_NAME, TIMES_NAME
 from edge_forecast.seasons import SeasonReport, find_seasons, given_seasons
 from edge_forecast.signals import Scaler, Signal, describe_gaps, drop_short_segments, validate_series
 from edge_forecast.train.budget import resolve_budget, training_samples
 from edge_forecast.train.config import ModelKind, TrainConfig
+from edge_forecast.train.season_profile import choose_profile, profile_line
 from edge_forecast.train.scoring import (
     assess,
     assess_baselines,
@@ -97,6 +99,9 @@ def train_run(config: TrainConfig, out: Path, force: bool = False, quiet: bool =
     config, seasons = resolve_seasons(config, signal, split)
     if not quiet:
         echo(seasons.line())
+    profile, profile_choice = choose_profile(config, signal, split)
+    if not quiet:
+        echo(profile_line(profile_choice))
     if "auto" in (budget["batch_size"], budget["epochs"]) and not quiet and not least_squares_only:
         echo(f"training budget: batch {config.batch_size} ({budget['batch_size']}), {config.epochs} epochs "
              f"({budget['epochs']}), {budget['gradient_steps']:,} gradient steps, learning rate "
@@ -105,7 +110,7 @@ def train_run(config: TrainConfig, out: Path, force: bool = False, quiet: bool =
              + (f", weight average {config.weight_average:g}" if config.weight_average else ""))
     out = Path(out)
     with staged_dir(out, force, "run") as stage:
-        record = _train_into(config, signal, split, stage, quiet, echo)
+        record = _train_into(config, signal, split, stage, quiet, echo, profile, profile_choice)
         record["budget"] = budget
         record["seasons"] = seasons.to_dict()
         bad = non_finite_field(record)
@@ -131,23 +136,30 @@ def resolve_seasons(config: TrainConfig, signal: Signal, split: Split) -> tuple[
     return dataclasses.replace(config, season=report.seasons), report
 
 
-def _train_into(config: TrainConfig, signal: Signal, split: Split, stage: Path, quiet: bool, echo) -> dict:
+def _train_into(config: TrainConfig, signal: Signal, split: Split, stage: Path, quiet: bool, echo,
+                profile: SeasonalProfile | None = None, profile_choice=None) -> dict:
     from edge_forecast.train.keras_env import versions
 
     series = signal.values
-    scaler = Scaler.fit(config.scale, series[: split.train_end])
-    train_scaled = scaler.transform(series[: split.train_end])
+    # with a profile the models (their scaler, normalization and windows) see the residual
+    # y - p[slot]; every score is of their forecasts plus p, against y (scoring.assess's offset)
+    offset = None if profile is None else profile.at(signal.times)
+    learned = series if offset is None else series - offset
+    scaler = Scaler.fit(config.scale, learned[: split.train_end])
+    train_scaled = scaler.transform(learned[: split.train_end])
     norm = Normalization.for_training(config.normalize, train_scaled, config.window, config.per_step_ok)
     if norm.reason and not quiet:
         echo(f"normalization: {norm.rule} (auto: {norm.reason})")
     scale = segment_naive_scale(series[: split.train_end], config.primary_season, split)
     plan = segment_plan(config, split)
     np.save(stage / SIGNAL_NAME, series)
+    if signal.times is not None:
+        np.save(stage / TIMES_NAME, np.asarray(signal.times, dtype=np.float64))
     if not plan and not quiet:
         echo("no test segment (--test-split 0): every accuracy figure below is in-sample")
 
     def train_one(kind: ModelKind, cfg: TrainConfig, where: Path) -> dict:
-        return _train_one(kind, cfg, split, scaler, norm, series, scale, plan, where, quiet, echo)
+        return _train_one(kind, cfg, split, scaler, norm, series, scale, plan, where, quiet, echo, offset)
 
     auto = None
     if config.auto:
@@ -161,7 +173,7 @@ def _train_into(config: TrainConfig, signal: Signal, split: Split, stage: Path, 
     for name, entry in baselines.items():
         echo(f"baseline {name}: {summary(entry)}")
     _plots(config, signal, split, models, stage)
-    typed = typed_record(config, signal, scaler, norm, split, models, baselines, versions())
+    typed = typed_record(config, signal, scaler, norm, split, models, baselines, versions(), profile, profile_choice)
     extras = {
         "config": _people_only(config.to_dict(), RunConfig),
         "split": _people_only(split.to_dict(), SplitRecord),
@@ -179,12 +191,13 @@ def _train_into(config: TrainConfig, signal: Signal, split: Split, stage: Path, 
 
 
 def typed_record(config: TrainConfig, signal: Signal, scaler: Scaler, norm: Normalization, split: Split,
-                 models: dict, baselines: dict, package_versions: dict) -> RunRecord:
+                 models: dict, baselines: dict, package_versions: dict, profile: SeasonalProfile | None = None,
+                 profile_choice=None) -> RunRecord:
     """The part of training.json that export and bench read (contracts.run_record), built here
     only; `models` and `baselines` are the trainer's results (the rest of each is for people)."""
     return RunRecord(
         config=RunConfig(window=config.window, season=config.primary_season),
-        signal=signal_record(signal),
+        signal=signal_record(signal, TIMES_NAME if signal.times is not None else None),
         scaler=ScalerRecord(kind=scaler.kind.value, offset=scaler.offset, scale=scaler.scale),
         split=split.record(),
         models={name: ModelRecord(file=m["file"], kind=m["kind"], units=m["units"], params=m["params"],
@@ -193,6 +206,8 @@ def typed_record(config: TrainConfig, signal: Signal, scaler: Scaler, norm: Norm
         versions=package_versions,
         normalization=norm.to_dict(),
         baselines={name: BaselineRecord(test=_backtest(b["test"])) for name, b in baselines.items()},
+        profile=None if profile is None else profile.record(),
+        profile_choice=profile_choice,
     )
 
 
@@ -235,11 +250,14 @@ def _refuse_divergence(kind: ModelKind, config: TrainConfig, losses: list, serie
 
 
 def _train_one(kind: ModelKind, config: TrainConfig, split: Split, scaler: Scaler, norm: Normalization,
-               series: np.ndarray, scale: float, plan, stage: Path, quiet: bool, echo) -> dict:
+               series: np.ndarray, scale: float, plan, stage: Path, quiet: bool, echo,
+               offset: np.ndarray | None = None) -> dict:
+    """One model trained on `series` less `offset` (the run's seasonal profile per value, None
+    without one) and scored on `series` (its forecasts plus the offset)."""
     from edge_forecast.train.fit import fit_model
     from edge_forecast.train.models import keras_forecast_fn, keras_predict_fn
 
-    scaled = scaler.transform(series)
+    scaled = scaler.transform(series if offset is None else series - offset)
     linear = None
     if kind is ModelKind.AR:  # the (p, d, D) of the linear family, chosen before the test segment
         from edge_forecast.train.linear_family import choose_linear
@@ -261,8 +279,8 @@ def _train_one(kind: ModelKind, config: TrainConfig, split: Split, scaler: Scale
     def forecaster(windows: np.ndarray, steps: int) -> np.ndarray:
         return scaler.inverse(loop(scaler.transform(windows), steps))
 
-    result = assess(forecaster, series, split, plan, scale)
-    result["validation"] = validation_score(forecaster, config, split, series, scale)
+    result = assess(forecaster, series, split, plan, scale, offset=offset)
+    result["validation"] = validation_score(forecaster, config, split, series, scale, offset)
     params = int(model.count_params())
     final_val = history["val_loss"][-1] if history.get("val_loss") else None
     selected = history.get("selected_val_closed_loop_rmse")
