@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from edge_forecast.contracts.profile import ProfileChoice, ProfileRecord
 from edge_forecast.contracts.schema import (
     Contract,
     ContractError,
@@ -22,7 +23,6 @@ from edge_forecast.contracts.schema import (
     omitted_at,
     positive,
 )
-from edge_forecast.contracts.profile import ProfileChoice, ProfileRecord
 
 RUN_FORMAT = "edge-forecast-run"
 RUN_FORMAT_VERSION = 2

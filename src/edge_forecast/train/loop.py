@@ -24,14 +24,13 @@ from edge_forecast.errors import UserError
 from edge_forecast.evaluation import baseline_warnings
 from edge_forecast.fsio import non_finite_field, staged_dir, write_json_atomic
 from edge_forecast.normalization import Normalization
-from edge_forecast.quality import check_training_data
 from edge_forecast.profile import SeasonalProfile
+from edge_forecast.quality import check_training_data
 from edge_forecast.run_record import RECORD_NAME, SIGNAL_NAME, TIMES_NAME
 from edge_forecast.seasons import SeasonReport, find_seasons, given_seasons
 from edge_forecast.signals import Scaler, Signal, describe_gaps, drop_short_segments, validate_series
 from edge_forecast.train.budget import resolve_budget, training_samples
 from edge_forecast.train.config import ModelKind, TrainConfig
-from edge_forecast.train.season_profile import choose_profile, profile_line
 from edge_forecast.train.scoring import (
     assess,
     assess_baselines,
@@ -40,6 +39,7 @@ from edge_forecast.train.scoring import (
     summary,
     validation_score,
 )
+from edge_forecast.train.season_profile import choose_profile, profile_line
 from edge_forecast.train.sources import resolve_signal, signal_record
 from edge_forecast.train.split import Split, make_split
 

@@ -67,8 +67,8 @@ def choose_profile(config: TrainConfig, signal: Signal, split: Split) -> tuple[S
     if not split.has_validation:
         if asked == "on":
             return profile, ProfileChoice(asked=asked, used=True, reason="--profile on (no validation segment)")
-        return None, ProfileChoice(asked=asked, used=False,
-                                   reason=f"no validation segment to choose by (--profile on takes {profile.label()} out)")
+        why = f"no validation segment to choose by (--profile on takes {profile.label()} out)"
+        return None, ProfileChoice(asked=asked, used=False, reason=why)
     offset = profile.at(signal.times)
     with_it = ar_validation_rmse(config, signal.values, split, offset)
     without = ar_validation_rmse(config, signal.values, split, None)
