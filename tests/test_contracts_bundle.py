@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import subprocess
 import sys
 
@@ -196,3 +197,18 @@ def test_a_bad_forecaster_shape_is_one_line(document, shape, message):
     with pytest.raises(UserError) as caught:
         BundleDocument.from_dict(_direct(document, **shape))
     assert str(caught.value) == "bundle.json: " + message
+
+
+def test_a_seasonal_profile_is_checked_and_round_trips(document):
+    """bundle.json's optional `profile` (train --profile; contracts.profile.ProfileRecord)."""
+    profile = {"season": 3, "interval_seconds": 1800.0, "anchor_seconds": 1404172800.0,
+               "anchor_time": "2014-07-01T00:00:00", "values": [1.0, 2.0, 3.0], "name": None,
+               "context_last_seconds": 1404176400.0}
+    document["profile"] = profile
+    assert BundleDocument.from_dict(document).to_dict()["profile"] == profile
+    for change, message in (({"values": [1.0]}, "profile.values must hold `season` (3) numbers"),
+                            ({"interval_seconds": -1}, "profile.interval_seconds must be a positive number"),
+                            ({"season": 1}, "profile.season must be an integer of at least 2")):
+        document["profile"] = {**profile, **change}
+        with pytest.raises(UserError, match=re.escape(f"bundle.json: {message}")):
+            BundleDocument.from_dict(document)

@@ -23,7 +23,8 @@ ROOT = "edge_forecast"
 # the bundle and run documents, the closed loop and its scores. `edge_forecast` is the package's
 # __init__ (the version, the lazily loaded Python API).
 CONTRACTS = {"version", "errors", "fsio", "quiet", "children", "tabular", "signals", "normalization",
-             "forecast", "quality", "evaluation", "intervals", "baselines", "seasons", "bundle", "run_record"}
+             "forecast", "quality", "evaluation", "intervals", "baselines", "seasons", "bundle", "run_record",
+             "profile"}
 # The package root is the Python API's facade (its names load lazily): it belongs with the app, and
 # no module imports it (the version lives in `version`).
 TOP_LEVEL = {**{name: "contracts" for name in CONTRACTS}, "tflite_file": "reader", ROOT: "app",

@@ -33,7 +33,7 @@ _TRAIN_INTS = ("points", "highway", "window", "units", "epochs", "batch_size", "
 _TRAIN_FLOATS = ("tau", "span", "delay", "signal_noise", "learning_rate", "validation_split",
                  "test_split", "input_noise", "weight_average")
 _TRAIN_TEXTS = ("fill", "delimiter", "decimal", "time_format", "agg", "outliers", "ar_fit", "optimizer",
-                "scale", "lr_schedule", "select", "normalize")
+                "scale", "lr_schedule", "select", "normalize", "profile")
 
 
 def train(
@@ -79,6 +79,7 @@ def train(
     select: str | None = None,
     stream: int | None = None,
     normalize: str | None = None,
+    profile: str | None = None,
     force: bool = False,
     quiet: bool = False,
 ) -> Path:
@@ -88,7 +89,8 @@ def train(
     `models` takes "rnn,lstm", ["rnn", "lstm"] or "auto"; `season` takes "auto" (found on the
     training part: the default), "none" (or 1), a number of values, "48,336" or [48, 336];
     `resample` "auto", an interval ("30min") or True (auto); `max_gap` a count of values (3) or a
-    duration ("2h").
+    duration ("2h"); `profile` "auto", "on" or "none" (the training part's mean seasonal profile
+    taken out before the models: a timed series with a season only).
     """
     options = dict(locals())
     for name in ("out", "preset", "force", "quiet"):

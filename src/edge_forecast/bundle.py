@@ -40,6 +40,7 @@ from edge_forecast.contracts.bundle import (  # noqa: F401  (re-exported: the bu
 from edge_forecast.errors import UserError, choice_error
 from edge_forecast.fsio import read_json, sha256_file
 from edge_forecast.normalization import Normalization
+from edge_forecast.profile import SeasonalProfile
 from edge_forecast.signals import Scaler
 
 # Every accuracy figure against the evaluation truth is named for that segment: "test_closed_loop_rmse"
@@ -107,9 +108,16 @@ class Bundle:
         return Normalization.from_dict(self.document.get("normalization"))
 
     @property
+    def profile(self) -> SeasonalProfile | None:
+        """The seasonal profile the models' series had taken out (None: none): a forecast then
+        needs the time of its history, and context_window and truth are residuals y - p[slot]."""
+        found = self.document.get("profile")
+        return None if found is None else SeasonalProfile.from_record(found)
+
+    @property
     def context_window(self) -> np.ndarray:
-        """The W true values before the evaluation segment, float64 (W,), signal units: where a
-        forecast starts when the user gives no history."""
+        """The W true values before the evaluation segment, float64 (W,), signal units (the
+        residuals of a profiled bundle): where a forecast starts when the user gives no history."""
         return np.asarray(self.document.context_window, dtype=np.float64)
 
     @property

@@ -274,6 +274,11 @@ def _reading_options(command):
                    "graph), origin-mean (its mean only), none, or auto: perstep where the training part's scale "
                    "drifts 2x or more across its thirds and the model trains with it, none otherwise.  "
                    "[default: auto; seed preset: none]")
+@click.option("--profile", type=click.Choice(["auto", "on", "none"], case_sensitive=False),
+              help="The training part's mean seasonal profile (per slot of the strongest season, the slot read "
+                   "from each value's time) taken out before the models, which forecast the rest; the device adds "
+                   "it back from its clock. auto: kept where it lowers AR(window)'s validation RMSE; needs a time "
+                   "column and a season.  [default: auto]")
 @click.option("--force", is_flag=True, help="Replace an existing run directory.")
 @click.option("--quiet", is_flag=True, help="No progress output, only errors.")
 def train(**options) -> None:

@@ -118,14 +118,21 @@ def score(forecasts: np.ndarray, truth: np.ndarray, scale: float) -> dict:
     }
 
 
-def backtest(forecaster: Forecaster, series: np.ndarray, plan: Plan, window: int, scale: float) -> dict:
+def backtest(forecaster: Forecaster, series: np.ndarray, plan: Plan, window: int, scale: float,
+             offset: np.ndarray | None = None) -> dict:
     """Run `forecaster` from every origin of `plan` (all origins in one batch) and score it.
     `window`: the past values it reads (its context: a seasonal naive baseline may read a season
-    longer than the models' window, on the same origins).
+    longer than the models' window, on the same origins). `offset` (one per value of `series`: a
+    seasonal profile at each value's slot, edge_forecast.profile): the forecaster reads windows of
+    series - offset, and its forecasts get the offset of their steps back, so the scores and
+    forecasts stay in the series' units.
 
     Returns the plan, the origins, the forecasts (B, H) as lists and `score`'s metrics.
     """
-    forecasts = np.asarray(forecaster(origin_windows(series, plan, window), plan.horizon), dtype=np.float64)
+    inputs = series if offset is None else np.asarray(series, dtype=np.float64) - offset
+    forecasts = np.asarray(forecaster(origin_windows(inputs, plan, window), plan.horizon), dtype=np.float64)
+    if offset is not None:
+        forecasts = forecasts + origin_truth(offset, plan)
     return {**plan.to_dict(), "origin_index": [int(o) for o in plan.origins],
             **score(forecasts, origin_truth(series, plan), scale),
             "forecasts": [[float(v) for v in row] for row in forecasts]}

@@ -23,8 +23,9 @@ from edge_forecast.signals import fingerprint
 
 RECORD_NAME = "training.json"
 SIGNAL_NAME = "signal.npy"
+TIMES_NAME = "signal_times.npy"  # a timed series: the time of each value (seconds, float64)
 
-__all__ = ["RECORD_NAME", "RUN_FORMAT", "RUN_FORMAT_VERSION", "SIGNAL_NAME", "RunRecord", "load_run"]
+__all__ = ["RECORD_NAME", "RUN_FORMAT", "RUN_FORMAT_VERSION", "SIGNAL_NAME", "TIMES_NAME", "RunRecord", "load_run"]
 
 
 def load_run(run_dir: Path) -> RunRecord:
@@ -69,6 +70,14 @@ def load_run(run_dir: Path) -> RunRecord:
     if record.signal.fingerprint not in (None, fingerprint(series)):
         raise UserError(f"{signal_path} is not the series the run trained on (its sha256 differs from "
                         f"{RECORD_NAME}'s signal.fingerprint); copy the run again or train it again")
+    if record.signal.times_file is not None:
+        times_path = run_dir / record.signal.times_file
+        try:
+            times = np.load(times_path, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise UserError(f"{times_path} is missing or corrupt: {exc}") from None
+        if times.shape != series.shape or not np.isfinite(times).all():
+            raise UserError(f"{times_path} is corrupt: expected one finite time per value of {record.signal.file}")
     if record.split.test_start > series.size:
         raise UserError(f"{record_path} is damaged: split.test_start is past the end of {record.signal.file}")
     return record

@@ -568,6 +568,17 @@ def _check_scaler(data: Any) -> None:
         raise UserError("bundle.json: scaler offset and scale must be finite and the scale non-zero")
 
 
+def _check_profile(data: Any) -> None:
+    """`profile`: season, interval, anchor and `season` finite values (contracts.profile)."""
+    from edge_forecast.contracts.profile import ProfileRecord
+    from edge_forecast.contracts.schema import ContractError
+
+    try:
+        ProfileRecord.from_dict(data, "profile")
+    except ContractError as exc:
+        raise UserError(f"bundle.json: {exc}") from None
+
+
 def _check_normalization(data: Any) -> None:
     # the rule's own check (normalization.py); imported here so that a reader that only needs
     # the types (a variant id) does not load numpy
@@ -595,6 +606,8 @@ class BundleDocument(_Entry):
     models: dict[str, ModelEntry]
     normalization: Any = ABSENT  # absent in older bundles: none
     baselines: Any = ABSENT
+    # the seasonal profile the models' series had taken out (contracts.profile.ProfileRecord); absent: none
+    profile: Any = ABSENT
     format_minor: Any = BUNDLE_MINOR  # absent in older bundles: 0
     # how the context window was named: older bundles wrote `seed_window` (read, never written)
     context_keys: tuple[str, ...] = (CONTEXT_KEY,)
@@ -605,7 +618,7 @@ class BundleDocument(_Entry):
         "converter": dict, "window": int, "scaler": dict, "signal": dict,
         "evaluation": dict, "models": dict,
     }
-    OPTIONAL = ("normalization", "baselines", "format_minor")
+    OPTIONAL = ("normalization", "baselines", "format_minor", "profile")
 
     @classmethod
     def from_dict(cls, data: Any) -> BundleDocument:
@@ -633,6 +646,8 @@ class BundleDocument(_Entry):
         interval = data["signal"].get("interval_seconds")
         if interval is not None and not (finite_numbers([interval]) and interval > 0):
             raise UserError("bundle.json: signal.interval_seconds must be a positive number of seconds")
+        if "profile" in data:
+            _check_profile(data["profile"])
         evaluation = Evaluation.from_dict(data["evaluation"])
         if not data["models"]:
             raise UserError("bundle.json: models is empty")
@@ -656,5 +671,5 @@ class BundleDocument(_Entry):
             **{key: self.context_window for key in self.context_keys},
             "signal": self.signal, "evaluation": self.evaluation.to_dict(),
             "models": {name: m.to_dict() for name, m in self.models.items()},
-            "baselines": self.baselines, **self.extra,
+            "baselines": self.baselines, "profile": self.profile, **self.extra,
         })

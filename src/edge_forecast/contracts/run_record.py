@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from edge_forecast.contracts.profile import ProfileChoice, ProfileRecord
 from edge_forecast.contracts.schema import (
     Contract,
     ContractError,
@@ -70,6 +71,8 @@ class SignalRecord(Contract):
     # no training window and no backtest origin (window and horizon) crosses from one to the next
     segments: list[list[int]] | None = None
     gaps: GapRecord | None = None  # what --max-gap did (train --resample, --max-gap)
+    # the time of each value (seconds, float64 .npy in the run directory): a timed signal only
+    times_file: str | None = checked(file_name, "must be a file name", default=None)
 
     def for_bundle(self) -> dict:
         """bundle.json's `signal`: where it came from, and its timing when it has one."""
@@ -154,12 +157,17 @@ class RunRecord(Contract):
     versions: dict[str, Any] = field(default_factory=dict)  # package versions of the training
     normalization: dict | None = None  # normalization.Normalization's own record
     baselines: dict[str, BaselineRecord] = field(default_factory=dict)
+    # the seasonal profile the models' series had taken out (None: none), and why (train --profile)
+    profile: ProfileRecord | None = None
+    profile_choice: ProfileChoice | None = None
     format: str = RUN_FORMAT
     format_version: int = RUN_FORMAT_VERSION
 
     def __post_init__(self) -> None:
         if self.split.test_start <= self.config.window:
             raise ContractError("split.test_start", "must be an integer past the first window")
+        if self.profile is not None and self.signal.times_file is None:
+            raise ContractError("signal.times_file", "must name the series' times when the run has a profile")
 
     @property
     def window(self) -> int:

@@ -58,10 +58,10 @@ def run_command(bundle: Path, model: str | None = None, variant: str | None = No
     start = (read_history(history, loaded.window, stdin, dataclasses.replace(read, column=None)
                           if follow and from_npy else read, fill) if history else None)
     if start is not None:  # bad input fails before an interpreter is loaded (and logs)
-        check_history(loaded, start.values)
+        check_history(loaded, _model_values(loaded, start))
     forecaster = Forecaster(loaded, model=model, variant=variant, runtime=runtime, threads=threads, graph=graph)
     if follow:
-        forecaster.reset(None if start is None else start.values)
+        forecaster.reset(None if start is None else start.values, times=None if start is None else start.times)
         reader = LineReader(dataclasses.replace(read, resample=None, agg=None))  # a stream is never resampled
         # default: one invoke's values (a direct multi-step model's block, else the next value)
         follow_stream(forecaster, horizon or forecaster.block, fmt, stdin, stdout, stderr, reader)
@@ -70,8 +70,10 @@ def run_command(bundle: Path, model: str | None = None, variant: str | None = No
         horizon = interval_horizon(forecaster, forecaster.bundle.evaluation.steps)
     horizon = horizon if horizon is not None else forecaster.bundle.evaluation.steps
     history_values = None if start is None else start.values
-    bounds = forecaster.forecast_interval(history_values, horizon, chosen) if levels is not None else None
-    values = bounds.point if bounds is not None else forecaster.forecast(history_values, horizon)
+    history_times = None if start is None else start.times
+    bounds = (forecaster.forecast_interval(history_values, horizon, chosen, times=history_times)
+              if levels is not None else None)
+    values = bounds.point if bounds is not None else forecaster.forecast(history_values, horizon, times=history_times)
     warn_out_of_range(forecaster, stderr)
     times = forecast_times(start, loaded, horizon, stderr) if start is not None else None
     write_forecast(forecaster, values, fmt, stdout, times, bounds)
@@ -93,6 +95,26 @@ def interval_horizon(forecaster: Forecaster, steps: int) -> int:
     key = VariantId(GraphKind(forecaster.graph if rollout else forecaster.forecast_graph(steps)), forecaster.mode)
     found = forecaster.bundle.variant(forecaster.model_name, key).intervals
     return min(steps, found.horizon) if found is not None and found.horizon > 0 else steps
+
+
+class _NoTimes(UserError):
+    """Streamed lines without a time for a profiled bundle: the stream stops (not a line skipped)."""
+
+
+def needs_times(bundle: Bundle) -> str:
+    """The one line for a profiled bundle given values without times."""
+    return (f"this model removes a {bundle.profile.label()} seasonal profile (train --profile) and needs the time "
+            "of each value: give the history or the streamed lines a time column (--time-column)")
+
+
+def _model_values(bundle: Bundle, history: Signal) -> np.ndarray:
+    """The history as the model reads it: less the profile at its times (refused without times)."""
+    profile = bundle.profile
+    if profile is None:
+        return history.values
+    if history.times is None:
+        raise UserError(needs_times(bundle))
+    return history.values - profile.at(history.times)
 
 
 def warn_out_of_range(forecaster: Forecaster, stderr: TextIO) -> None:
@@ -172,9 +194,11 @@ def follow_stream(forecaster: Forecaster, horizon: int, fmt: str, stdin: TextIO,
             if parsed is None:
                 continue
             value, seconds = parsed
-            forecast = forecaster.update(value, horizon)
+            if seconds is None and forecaster.profile is not None:
+                raise _NoTimes(needs_times(forecaster.bundle))  # every line would fail: not one warning each
+            forecast = forecaster.update(value, horizon, time=seconds)
         except UserError as exc:
-            if reader.layout is None:  # the first line decides the layout: no layout, no stream
+            if reader.layout is None or isinstance(exc, _NoTimes):  # no layout (or no times), no stream
                 raise
             text = str(exc) if str(exc).startswith("line ") else f"line {lineno}: {exc}"
             stderr.write(f"warning: {text}; skipped\n")

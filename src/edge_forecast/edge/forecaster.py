@@ -18,6 +18,7 @@ from edge_forecast.errors import UserError
 from edge_forecast.forecast import run_closed_loop
 from edge_forecast.intervals import level_name, tidy
 from edge_forecast.normalization import OriginMap
+from edge_forecast.profile import history_times
 
 DEFAULT_VARIANT = "float32"
 MAX_THREADS = 256
@@ -137,6 +138,9 @@ class Forecaster:
         self.runtime = resolve_runtime(runtime)
         self.scaler = self.bundle.scaler
         self.normalization = self.bundle.normalization
+        # a seasonal profile taken out before the model (edge_forecast.profile): the graphs forecast
+        # r = y - p[slot(t)]; forecast / update take the values' times and add p back at the steps
+        self.profile = self.bundle.profile
         self._origin = OriginMap(self.scaler)  # the current forecast origin's map (signal <-> model)
         self._recent: np.ndarray | None = None  # the last W observations, when the origin moves with them
         self.graph = graph
@@ -281,8 +285,31 @@ class Forecaster:
         if limits is not None:
             self.out_of_range += int(np.count_nonzero((values < limits[0]) | (values > limits[1])))
 
-    def reset(self, history: np.ndarray | None = None) -> None:
-        """Start again from `history` (its last W values) or from the bundle's context window."""
+    def _residual(self, history, times) -> tuple[np.ndarray, np.ndarray | None]:
+        """A profiled bundle's history less p at its times, and the times; others' as given, None."""
+        if self.profile is None:
+            return history, None
+        history = np.asarray(history, dtype=np.float64).reshape(-1)
+        stamps = history_times(self.profile, history.size, times)
+        return history - self.profile.at(stamps), stamps
+
+    def _context_last_time(self) -> float:
+        """A profiled bundle's context window: the time of its last value (bundle.json profile)."""
+        last = self.bundle.document.profile.get("context_last_seconds")
+        if last is None:
+            raise UserError("this bundle's profile does not date its context window; give a history with its times")
+        return float(last)
+
+    def reset(self, history: np.ndarray | None = None, times=None) -> None:
+        """Start again from `history` (its last W values) or from the bundle's context window.
+        `times`: the history's times (seconds; one per value, or the last value's), which a
+        bundle with a seasonal profile needs."""
+        if history is not None:
+            history, _ = self._residual(history, times)
+        self._reset(history)
+
+    def _reset(self, history: np.ndarray | None) -> None:
+        """`reset` on the values the model reads (a profiled bundle's residuals)."""
         with self._lock:  # the out-of-range count too: one Forecaster may serve several threads
             if history is None:
                 values = self.bundle.context_window
@@ -308,10 +335,13 @@ class Forecaster:
         """The closed loop from the current state (one invoke per value), in signal units."""
         return self._origin.inverse(run_closed_loop(self._loop, steps))
 
-    def forecast(self, history: np.ndarray | None = None, horizon: int | None = None) -> np.ndarray:
+    def forecast(self, history: np.ndarray | None = None, horizon: int | None = None, times=None) -> np.ndarray:
         """Closed loop: the `horizon` values after `history` (signal units, any length >= the window;
         default: the bundle's context window), float64 (horizon,) in signal units. `horizon`
-        defaults to 1.
+        defaults to 1. `times`: the history's times in seconds since 1970 as the reader records them
+        (UTC, or naive wall-clock read as UTC), one per value or the last value's alone; a bundle
+        with a seasonal profile needs them (its model forecasts y - p[slot]; the forecast steps are
+        the profile's interval apart), others ignore them.
 
         The state is left at `history`: a later `update` appends its observation after it (the
         forecast's own predictions never enter the stream), whichever graph ran the forecast.
@@ -319,8 +349,17 @@ class Forecaster:
         horizon) and for a history that is short, not finite or beyond float32."""
         horizon = 1 if horizon is None else horizon
         check_steps(horizon, "horizon")
+        if self.profile is None:
+            with self._lock:
+                return self._forecast(history, horizon)
+        if history is None:  # the bundle's context window: residuals already, dated by the bundle
+            last = self._context_last_time()
+        else:
+            history, stamps = self._residual(history, times)
+            last = float(stamps[-1])
         with self._lock:
-            return self._forecast(history, horizon)
+            found = self._forecast(history, horizon)
+        return found + self.profile.ahead(last, horizon)
 
     def _forecast(self, history: np.ndarray | None, steps: int) -> np.ndarray:
         graph = self._forecast_graph(steps)
@@ -332,7 +371,7 @@ class Forecaster:
                 values = self._check_history(history, graph)
             self._restart(self._origin.transform(values))  # a later update continues from this history
             return self._origin.inverse(self._graph_model(graph).forecast(self._origin.transform(values))[:steps])
-        self.reset(history)
+        self._reset(history)
         return self._on_copy(steps)
 
     def _on_copy(self, steps: int) -> np.ndarray:
@@ -344,7 +383,7 @@ class Forecaster:
             self._loop.restore(saved)
 
     def forecast_interval(self, history: np.ndarray | None = None, horizon: int | None = None,
-                          levels: tuple[float, ...] | list[float] | None = None) -> IntervalForecast:
+                          levels: tuple[float, ...] | list[float] | None = None, times=None) -> IntervalForecast:
         """`forecast(history, horizon)` with its prediction intervals at `levels` (percent; default:
         every level the variant has): the half-widths bundle.json records for the variant that runs
         this forecast (`forecast_graph(horizon)` in this mode), split-conformal quantiles of its
@@ -359,7 +398,7 @@ class Forecaster:
         with self._lock:
             key = self._variant(self._forecast_graph(horizon)).key
             widths = self.half_widths(key, horizon, levels)
-            point = self._forecast(history, horizon)
+        point = self.forecast(history, horizon, times)  # `times`: as forecast's (a seasonal profile)
         return IntervalForecast(point, tuple(widths), {lv: point - w for lv, w in widths.items()},
                                 {lv: point + w for lv, w in widths.items()}, widths, key,
                                 self.bundle.variant(self.model_name, key).intervals.origins)
@@ -393,11 +432,12 @@ class Forecaster:
             out[level.level] = np.asarray(level.half_width[:horizon], dtype=np.float64)
         return out
 
-    def update(self, value: float, horizon: int = 1) -> np.ndarray:
+    def update(self, value: float, horizon: int = 1, time: float | None = None) -> np.ndarray:
         """Take one observation (signal units); return the forecast of the next `horizon` values,
         float64 (horizon,) in signal units. One invoke per forecast value on the step / stream
         graph and the window graph alike; a direct multi-step model's window graph makes a new
-        block from the newest window, one invoke per `block` values.
+        block from the newest window, one invoke per `block` values. `time`: the observation's
+        time (seconds, as `forecast`'s times), which a bundle with a seasonal profile needs.
 
         The observation enters the window; the closed loop for the horizon runs on a copy of the
         state, so the stream continues from observations only. Raises UserError for a value that
@@ -407,11 +447,17 @@ class Forecaster:
         if not np.isfinite(value):
             raise UserError(f"observation {value} is not a finite number")
         check_steps(horizon, "horizon")
+        if self.profile is not None:
+            if time is None or not np.isfinite(float(time)):
+                raise UserError(f"this model removes a {self.profile.label()} seasonal profile: each observation "
+                                "needs its time (update(value, time=seconds); run --follow: a time column)")
+            value -= float(self.profile.at(float(time)))
         scaled = float(self._origin.transform(value))
         if not abs(scaled) <= FLOAT32_MAX:  # would become inf in the float32 input, with a numpy warning
             raise UserError(f"observation {value:g} is out of range for the model's float32 input")
         with self._lock:
-            return self._update(value, scaled, horizon)
+            found = self._update(value, scaled, horizon)
+        return found if self.profile is None else found + self.profile.ahead(float(time), horizon)
 
     def _update(self, value: float, scaled: float, horizon: int) -> np.ndarray:
         self._count_out_of_range(np.array([value]), self.stepper_graph or GraphKind.WINDOW.value)

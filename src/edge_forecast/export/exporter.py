@@ -48,6 +48,7 @@ from edge_forecast.fsio import check_output_dir, sha256_file, staged_dir, write_
 from edge_forecast.intervals import conformal_intervals, min_origins, parse_levels, unavailable
 from edge_forecast.intervals import summary as interval_summary
 from edge_forecast.normalization import Normalization, OriginMap
+from edge_forecast.profile import SeasonalProfile
 from edge_forecast.run_record import load_run
 from edge_forecast.signals import Scaler, make_windows
 from edge_forecast.version import __version__
@@ -87,6 +88,7 @@ class _Data:
     eval_map: tuple[np.ndarray, np.ndarray] | None = None
     quant_auto: float | None = None  # --quant auto's tolerance: keep one mode per model (export/auto.py)
     levels: tuple[float, ...] = ()  # --levels: the intervals' levels (percent); () none
+    profiled: Profiled | None = None  # a run with a seasonal profile: `series` is its residual
 
     @property
     def context_window(self) -> np.ndarray:
@@ -141,7 +143,10 @@ def export_bundle(run: Path, out: Path, models: str | None = None, quant: str | 
     record = load_run(run)
     options = _Options(models, modes, tolerance, calibration_samples, force, tuple(probe_python), echo, graphs,
                        rollout_horizon, step_state, bias_correction, chosen_levels)
-    return _export(record, np.load(Path(run) / record.signal.file), Path(run), Path(out), (Path(run),), options)
+    series = np.load(Path(run) / record.signal.file)
+    profiled = Profiled.of_run(record, Path(run), series)
+    return _export(record, series if profiled is None else profiled.residual, Path(run), Path(out), (Path(run),),
+                   options, profiled)
 
 
 def export_model(model: Path, out: Path, signal, window: int | None = None, scale: str | None = None,
@@ -197,9 +202,36 @@ def _check_options(o: _Options) -> None:
         raise UserError("export verifies artifacts with ai-edge-litert; pip install ai-edge-litert")
 
 
+@dataclass(frozen=True)
+class Profiled:
+    """A run whose models learned the residual r = y - p[slot] (train --profile): its graphs forecast r,
+    so conversion, verification and the bundle's evaluation work on r (closed-loop RMSEs are the
+    same in r and y: the same p is added to forecast and truth); the baselines stay on y."""
+
+    profile: SeasonalProfile
+    times: np.ndarray
+    observed: np.ndarray  # y, signal units
+
+    @property
+    def residual(self) -> np.ndarray:
+        return self.observed - self.profile.at(self.times)
+
+    @classmethod
+    def of_run(cls, record: RunRecord, run: Path, series: np.ndarray) -> Profiled | None:
+        if record.profile is None:
+            return None
+        times = np.load(run / record.signal.times_file)  # load_run checked it: one finite time per value
+        return cls(SeasonalProfile.from_record(record.profile), times, series)
+
+    def document(self, start: int) -> dict:
+        """bundle.json's profile: the record, and the time of the context window's last value."""
+        return self.profile.record(context_last_seconds=float(self.times[start - 1])).to_dict()
+
+
 def _export(record: RunRecord, series: np.ndarray, model_dir: Path, out: Path, inputs: tuple[Path, ...],
-            o: _Options) -> ExportResult:
-    """The export of `record`'s models (their files in `model_dir`) on `series`."""
+            o: _Options, profiled: Profiled | None = None) -> ExportResult:
+    """The export of `record`'s models (their files in `model_dir`) on `series` (the residual of a
+    profiled run: `profiled`)."""
     echo = o.echo
     chosen = _parse_models(o.models, list(record.models))
     modes = o.modes
@@ -224,6 +256,7 @@ def _export(record: RunRecord, series: np.ndarray, model_dir: Path, out: Path, i
         data.bias_correction = o.bias_correction
         data.quant_auto = o.tolerance
         data.levels = o.levels
+        data.profiled = profiled
         variants = _variants(record, chosen, extra_graphs, modes, echo)
         converted = _convert_all(model_dir, data, chosen, echo, variants)
         with staged_dir(out, o.force, "bundle") as stage:
@@ -733,6 +766,9 @@ def _document(data: _Data, models: dict[str, ModelEntry]) -> BundleDocument:
             segment=data.segment,
             description=("the test segment (never seen by training or model selection)" if test else
                          "in-sample: the run has no test segment; the series after its first window")
+                        + ("; with a profile, context_window, truth and every closed loop are residuals "
+                           "r = y - p[slot] (what the graphs forecast; RMSEs are the same in y), baselines' "
+                           "closed loops are in y" if data.profiled else "")
                         + "; context_window is the true window before truth[0]; keras.one_step[i] predicts "
                           "truth[i] from the true window before it; origins are the run's backtest origins "
                           "(offsets into truth) that fit in it",
@@ -743,6 +779,7 @@ def _document(data: _Data, models: dict[str, ModelEntry]) -> BundleDocument:
         ),
         models=models,
         baselines=_baselines(data),
+        **({"profile": data.profiled.document(data.start)} if data.profiled else {}),
     )
 
 
@@ -766,13 +803,16 @@ def _baselines(data: _Data) -> dict:
     window, and the run's test backtest scores, for reports on a device."""
     from edge_forecast.baselines import baseline_forecasters
 
-    fitted = baseline_forecasters(data.series[: data.record.split.train_points], data.window,
+    # the baselines forecast y (a profiled run's models forecast the residual; their RMSEs are the same in y)
+    series = data.series if data.profiled is None else data.profiled.observed
+    context, truth = series[data.start - data.window : data.start], series[data.start : data.start + data.steps]
+    fitted = baseline_forecasters(series[: data.record.split.train_points], data.window,
                                   data.record.config.season)
     out = {}
     for name, forecast in fitted.items():
-        loop = forecast(data.context_window[None], data.steps)[0]
+        loop = forecast(context[None], data.steps)[0]
         out[name] = {"closed_loop": [float(v) for v in loop],
-                     data.truth_key("closed_loop_rmse"): rmse(loop, data.truth),
+                     data.truth_key("closed_loop_rmse"): rmse(loop, truth),
                      "test": _test_metrics(baseline.test if (baseline := data.record.baselines.get(name)) else None)}
     return out
 

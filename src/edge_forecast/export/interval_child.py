@@ -29,6 +29,10 @@ def variant_intervals(job: IntervalJob, item: str, series: np.ndarray) -> Interv
     model, key = item.split("/", 1)
     graph = VariantId.parse(key).graph
     forecaster = Forecaster(job.bundle, model=model, variant=key, runtime=Runtime.LITERT, graph=graph.value)
+    # A run with a seasonal profile exports its residual r = y - p (the job's series): the graphs'
+    # closed loop on r, as the Forecaster runs it without the profile, has the errors it has on y
+    # (the same p is added to forecast and truth).
+    forecaster.profile = None
     pieces = tuple(tuple(p) for p in job.pieces) if job.pieces else None
     plan = Plan(job.start, job.stop, job.horizon, job.stride, job.window, pieces)
     # a rollout graph forecasts its own H values and no more: its intervals stop there

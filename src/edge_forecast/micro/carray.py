@@ -76,9 +76,34 @@ def _normalization_lines(norm: dict) -> list[str]:
     ]
 
 
+def _profile_lines(profile: dict | None) -> list[str]:
+    """A seasonal profile outside the model (edge_forecast.profile) as constants and the C it takes."""
+    if not profile:
+        return []
+    values = [_float(v) for v in profile["values"]]
+    rows = [", ".join(values[i:i + 6]) for i in range(0, len(values), 6)]
+    clock = f"UTC offset {profile['zone']}" if profile.get("zone") else "naive wall-clock read as UTC"
+    return [
+        "",
+        f"// Seasonal profile outside the model (train --profile; {profile.get('name') or 'season'} of "
+        f"{profile['season']} slots): the model reads and forecasts r = y - kProfile[slot(t)].",
+        f"// t: seconds since 1970 on the clock of the training file ({clock}); in double or int64, not float.",
+        "//   long long k = (long long)floor((t - kProfileAnchorSeconds) / kProfileIntervalSeconds + 0.5);",
+        "//   int slot = (int)(((k % kProfileSeason) + kProfileSeason) % kProfileSeason);  // C's % can be negative",
+        "//   input: y - kProfile[slot(t)], then scaler (and normalization) as above; the model's forecast h steps",
+        "//   ahead is r: y = r + kProfile[slot(t_last + h * kProfileIntervalSeconds)].",
+        f"constexpr int kProfileSeason = {profile['season']};",
+        f"constexpr double kProfileAnchorSeconds = {float(profile['anchor_seconds'])!r};  // {profile['anchor_time']}",
+        f"constexpr double kProfileIntervalSeconds = {float(profile['interval_seconds'])!r};",
+        "constexpr float kProfile[kProfileSeason] = {",
+        *[f"    {row}," for row in rows],
+        "};",
+    ]
+
+
 def c_header(name: str, info: dict) -> str:
     """The .h file. `info` holds: note, window, scaler (offset, scale), normalization (rule, floor;
-    absent: none), graph, layout (inputs,
+    absent: none), profile (bundle.json's seasonal profile; absent: none), graph, layout (inputs,
     outputs as micro.layout.graph_layout gives them), arena_bytes, arena_reserve_bytes,
     arena_margin, resolver (the Add<Op>() calls)."""
     guard = f"EDGE_FORECAST_{name.upper()}_MODEL_DATA_H_"
@@ -100,6 +125,7 @@ def c_header(name: str, info: dict) -> str:
         f"constexpr float kScalerOffset = {_float(scaler['offset'])};",
         f"constexpr float kScalerScale = {_float(scaler['scale'])};",
         *_normalization_lines(info.get("normalization") or {"rule": "none", "floor": 0.0}),
+        *_profile_lines(info.get("profile")),
         "",
         "// Tensor arena: the smallest with which TFLM's host reference kernels allocate and invoke this",
         f"// model (bisection, 16-byte steps), and the size to reserve: + {info['arena_margin']:.0%} for target",

@@ -206,6 +206,7 @@ def _build(bundle: Bundle, model: str, variant: str, stripped: Path, check: dict
     note = f"model {model}, variant {variant} of bundle {bundle.root.name}, {len(data)} bytes (strings stripped)"
     info = {"note": note, "window": bundle.window, "scaler": bundle.document.scaler,
             "graph": entry.graph.value, "normalization": bundle.normalization.to_dict(),
+            "profile": bundle.document.get("profile"),
             "layout": layout, "arena_bytes": arena["arena_bytes"], "arena_reserve_bytes": reserve,
             "arena_margin": margin, "resolver": resolver}
     (stage / f"{name}.tflite").write_bytes(data)

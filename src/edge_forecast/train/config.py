@@ -102,6 +102,9 @@ class TrainConfig:
     auto: bool = False            # --model auto (train/auto.py)
     # instance normalization outside the graph (normalization.py); auto: chosen on the training part
     normalize: str = DEFAULT_RULE
+    # the training part's mean seasonal profile taken out before the models (edge_forecast.profile):
+    # auto (kept where it lowers AR(window)'s validation RMSE), on, none
+    profile: str = "auto"
     signal: SignalSpec = field(default_factory=SignalSpec)
     preset: str | None = None
 
@@ -205,6 +208,12 @@ def build_config(preset: str | None = None, **overrides) -> TrainConfig:
         if rest["season"] is None:  # "auto" given: the default, also over a preset's
             rest.pop("season")
             base = replace(base, season=None)
+    if "profile" in rest:
+        from edge_forecast.contracts.profile import PROFILE_CHOICES
+
+        rest["profile"] = str(rest["profile"]).strip().lower()
+        if rest["profile"] not in PROFILE_CHOICES:
+            raise choice_error("profile", rest["profile"], PROFILE_CHOICES, "profile")
     if "optimizer" in rest:
         try:
             rest["optimizer"] = OptimizerKind(str(rest["optimizer"]).lower())

@@ -25,8 +25,9 @@ from edge_forecast.errors import UserError
 from edge_forecast.evaluation import baseline_warnings
 from edge_forecast.fsio import non_finite_field, staged_dir, write_json_atomic
 from edge_forecast.normalization import Normalization
+from edge_forecast.profile import SeasonalProfile
 from edge_forecast.quality import check_training_data
-from edge_forecast.run_record import RECORD_NAME, SIGNAL_NAME
+from edge_forecast.run_record import RECORD_NAME, SIGNAL_NAME, TIMES_NAME
 from edge_forecast.seasons import SeasonReport, find_seasons, given_seasons
 from edge_forecast.signals import Scaler, Signal, describe_gaps, drop_short_segments, validate_series
 from edge_forecast.train.budget import resolve_budget, training_samples
@@ -39,6 +40,7 @@ from edge_forecast.train.scoring import (
     summary,
     validation_score,
 )
+from edge_forecast.train.season_profile import choose_profile, profile_line
 from edge_forecast.train.sources import resolve_signal, signal_record
 from edge_forecast.train.split import Split, make_split
 
@@ -118,6 +120,9 @@ def train_run(config: TrainConfig, out: Path, force: bool = False, quiet: bool =
     clock.lap("seasons")
     if not quiet:
         echo(seasons.line())
+    profile, profile_choice = choose_profile(config, signal, split)
+    if not quiet:
+        echo(profile_line(profile_choice))
     if "auto" in (budget["batch_size"], budget["epochs"]) and not quiet and not least_squares_only:
         echo(f"training budget: batch {config.batch_size} ({budget['batch_size']}), {config.epochs} epochs "
              f"({budget['epochs']}), {budget['gradient_steps']:,} gradient steps, learning rate "
@@ -127,7 +132,7 @@ def train_run(config: TrainConfig, out: Path, force: bool = False, quiet: bool =
              + (", stopping early once the validation stops improving" if config.stop_early else ""))
     out = Path(out)
     with staged_dir(out, force, "run") as stage:
-        record = _train_into(config, signal, split, stage, quiet, echo, clock)
+        record = _train_into(config, signal, split, stage, quiet, echo, clock, profile, profile_choice)
         record["budget"] = budget
         record["seasons"] = seasons.to_dict()
         bad = non_finite_field(record)
@@ -154,24 +159,30 @@ def resolve_seasons(config: TrainConfig, signal: Signal, split: Split) -> tuple[
 
 
 def _train_into(config: TrainConfig, signal: Signal, split: Split, stage: Path, quiet: bool, echo,
-                clock: PhaseClock) -> dict:
+                clock: PhaseClock, profile: SeasonalProfile | None = None, profile_choice=None) -> dict:
     from edge_forecast.train.keras_env import versions
 
     series = signal.values
-    scaler = Scaler.fit(config.scale, series[: split.train_end])
-    train_scaled = scaler.transform(series[: split.train_end])
+    # with a profile the models (their scaler, normalization and windows) see the residual
+    # y - p[slot]; every score is of their forecasts plus p, against y (scoring.assess's offset)
+    offset = None if profile is None else profile.at(signal.times)
+    learned = series if offset is None else series - offset
+    scaler = Scaler.fit(config.scale, learned[: split.train_end])
+    train_scaled = scaler.transform(learned[: split.train_end])
     norm = Normalization.for_training(config.normalize, train_scaled, config.window, config.per_step_ok)
     if norm.reason and not quiet:
         echo(f"normalization: {norm.rule} (auto: {norm.reason})")
     scale = segment_naive_scale(series[: split.train_end], config.primary_season, split)
     plan = segment_plan(config, split)
     np.save(stage / SIGNAL_NAME, series)
+    if signal.times is not None:
+        np.save(stage / TIMES_NAME, np.asarray(signal.times, dtype=np.float64))
     if not plan and not quiet:
         echo("no test segment (--test-split 0): every accuracy figure below is in-sample")
 
     def train_one(kind: ModelKind, cfg: TrainConfig, where: Path) -> dict:
         clock.lap("prepare")
-        entry = _train_one(kind, cfg, split, scaler, norm, series, scale, plan, where, quiet, echo)
+        entry = _train_one(kind, cfg, split, scaler, norm, series, scale, plan, where, quiet, echo, offset)
         clock.lap(f"model {where.name if where != stage else kind.value}")  # --model auto: per candidate
         return entry
 
@@ -190,7 +201,7 @@ def _train_into(config: TrainConfig, signal: Signal, split: Split, stage: Path, 
     clock.lap("baselines")
     _plots(config, signal, split, models, stage)
     clock.lap("plots")
-    typed = typed_record(config, signal, scaler, norm, split, models, baselines, versions())
+    typed = typed_record(config, signal, scaler, norm, split, models, baselines, versions(), profile, profile_choice)
     extras = {
         "config": _people_only(config.to_dict(), RunConfig),
         "split": _people_only(split.to_dict(), SplitRecord),
@@ -209,13 +220,14 @@ def _train_into(config: TrainConfig, signal: Signal, split: Split, stage: Path, 
 
 
 def typed_record(config: TrainConfig, signal: Signal, scaler: Scaler, norm: Normalization, split: Split,
-                 models: dict, baselines: dict, package_versions: dict) -> RunRecord:
+                 models: dict, baselines: dict, package_versions: dict, profile: SeasonalProfile | None = None,
+                 profile_choice=None) -> RunRecord:
     """The part of training.json that export and bench read (contracts.run_record), built here
     only; `models` and `baselines` are the trainer's results (the rest of each is for people)."""
     return RunRecord(
         config=RunConfig(window=config.window, season=config.primary_season, horizon=config.horizon,
                          stride=config.stride),
-        signal=signal_record(signal),
+        signal=signal_record(signal, TIMES_NAME if signal.times is not None else None),
         scaler=ScalerRecord(kind=scaler.kind.value, offset=scaler.offset, scale=scaler.scale),
         split=split.record(),
         models={name: ModelRecord(file=m["file"], kind=m["kind"], units=m["units"], params=m["params"],
@@ -224,6 +236,8 @@ def typed_record(config: TrainConfig, signal: Signal, scaler: Scaler, norm: Norm
         versions=package_versions,
         normalization=norm.to_dict(),
         baselines={name: BaselineRecord(test=_backtest(b["test"])) for name, b in baselines.items()},
+        profile=None if profile is None else profile.record(),
+        profile_choice=profile_choice,
     )
 
 
@@ -266,11 +280,14 @@ def _refuse_divergence(kind: ModelKind, config: TrainConfig, losses: list, serie
 
 
 def _train_one(kind: ModelKind, config: TrainConfig, split: Split, scaler: Scaler, norm: Normalization,
-               series: np.ndarray, scale: float, plan, stage: Path, quiet: bool, echo) -> dict:
+               series: np.ndarray, scale: float, plan, stage: Path, quiet: bool, echo,
+               offset: np.ndarray | None = None) -> dict:
+    """One model trained on `series` less `offset` (the run's seasonal profile per value, None
+    without one) and scored on `series` (its forecasts plus the offset)."""
     from edge_forecast.train.fit import fit_model
     from edge_forecast.train.models import keras_forecast_fn, keras_predict_fn
 
-    scaled = scaler.transform(series)
+    scaled = scaler.transform(series if offset is None else series - offset)
     linear = None
     if kind is ModelKind.AR:  # the (p, d, D) of the linear family, chosen before the test segment
         from edge_forecast.train.linear_family import choose_linear
@@ -292,8 +309,8 @@ def _train_one(kind: ModelKind, config: TrainConfig, split: Split, scaler: Scale
     def forecaster(windows: np.ndarray, steps: int) -> np.ndarray:
         return scaler.inverse(loop(scaler.transform(windows), steps))
 
-    result = assess(forecaster, series, split, plan, scale)
-    result["validation"] = validation_score(forecaster, config, split, series, scale)
+    result = assess(forecaster, series, split, plan, scale, offset=offset)
+    result["validation"] = validation_score(forecaster, config, split, series, scale, offset)
     params = int(model.count_params())
     final_val = history["val_loss"][-1] if history.get("val_loss") else None
     selected = history.get("selected_val_closed_loop_rmse")

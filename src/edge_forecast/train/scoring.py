@@ -30,13 +30,14 @@ def segment_plan(config: TrainConfig, split: Split) -> Plan | None:
 
 
 def validation_score(forecaster: Forecaster, config: TrainConfig, split: Split, series: np.ndarray,
-                     scale: float) -> dict | None:
+                     scale: float, offset: np.ndarray | None = None) -> dict | None:
     """`forecaster`'s rolling-origin backtest on the validation segment (signal units, without
-    the forecasts), what `--model auto` chooses by; None without a validation segment."""
+    the forecasts), what `--model auto` chooses by; None without a validation segment. `offset`:
+    the run's seasonal profile per value (evaluation.backtest), None without one."""
     if not split.has_validation:
         return None
     plan = split.plan("validation", config.horizon, config.stride)
-    found = backtest(forecaster, series, plan, config.window, scale)
+    found = backtest(forecaster, series, plan, config.window, scale, offset)
     return {k: v for k, v in found.items() if k not in ("forecasts", "origin_index")}
 
 
@@ -61,18 +62,23 @@ def segment_naive_scale(train: np.ndarray, season: int, split: Split) -> float:
 
 
 def assess(forecaster: Forecaster, series: np.ndarray, split: Split, plan: Plan | None, scale: float,
-           context: int | None = None) -> dict:
+           context: int | None = None, offset: np.ndarray | None = None) -> dict:
     """`forecaster` (signal units) on the test backtest and on the in-sample loop from the first window.
 
     `context`: the past values it reads when more than the window (a seasonal naive baseline of a
     longer season): its windows are that long, on the same test origins (every test origin has
-    that history: a season is shorter than the training part); its in-sample loop starts after them."""
+    that history: a season is shorter than the training part); its in-sample loop starts after them.
+    `offset`: the run's seasonal profile per value: the forecaster reads series - offset and its
+    forecasts get it back (evaluation.backtest); every figure stays in the series' units."""
     w = context or split.window
     steps = in_sample_steps(split, w)
-    loop = np.asarray(forecaster(series[None, :w], steps), dtype=np.float64)[0]
+    inputs = series if offset is None else series - offset
+    loop = np.asarray(forecaster(inputs[None, :w], steps), dtype=np.float64)[0]
+    if offset is not None:
+        loop = loop + offset[w : w + steps]
     truth = series[w : w + steps]
     return {
-        "test": backtest(forecaster, series, plan, w, scale) if plan else None,
+        "test": backtest(forecaster, series, plan, w, scale, offset) if plan else None,
         "in_sample_closed_loop": {"start": w, "steps": int(steps), "rmse": rmse(loop, truth),
                                   "mae": float(np.mean(np.abs(loop - truth))), "forecast": [float(v) for v in loop]},
     }

@@ -28,13 +28,13 @@ def resolve_signal(spec: SignalSpec) -> Signal:
     return load_signal(spec.name, spec.column, spec.fill, read=read, max_gap=spec.max_gap)
 
 
-def signal_record(signal: Signal) -> SignalRecord:
+def signal_record(signal: Signal, times_file: str | None = None) -> SignalRecord:
     """The run record's signal: the series saved as SIGNAL_NAME, where it came from, its timing, its
-    segments and what the gap rule did."""
+    segments and what the gap rule did; `times_file`: where the run saved the values' times."""
     timing = signal_timing(signal)
     if timing:
         timing.update(first_time=format_time(signal.times[0], signal.tz), zone=zone_name(signal.tz))
     return SignalRecord(file=SIGNAL_NAME, source=signal.source, column=signal.column, points=int(signal.values.size),
                         fingerprint=signal.fingerprint, **timing,
                         segments=[list(s) for s in signal.segments] if signal.segments else None,
-                        gaps=GapRecord(**signal.gaps.to_dict()) if signal.gaps else None)
+                        gaps=GapRecord(**signal.gaps.to_dict()) if signal.gaps else None, times_file=times_file)
