@@ -428,6 +428,18 @@ class Forecaster:
             return self._origin.inverse(np.array([self._loop.predict()]))
         return self._on_copy(horizon)
 
+    def next_forecast(self, horizon: int = 1) -> np.ndarray:
+        """The forecast of the next `horizon` values from the current state (after the last
+        `reset` or `update`), on the graph `update` runs on, without an observation: what the
+        last `update` returned, and the one a stream's first value is compared with
+        (edge.anomaly). float64 (horizon,) in signal units; the state is left as it was."""
+        check_steps(horizon, "horizon")
+        with self._lock:
+            self._sync()
+            if horizon == 1:
+                return self._origin.inverse(np.array([self._loop.predict()]))
+            return self._on_copy(horizon)
+
 
 def _split_variant(variant: str | None, graph: str) -> tuple[str | None, str]:
     """'step-int8' -> ('int8', 'step'); the graph in the name must agree with `graph`. A name
