@@ -387,7 +387,7 @@ def run(bundle: Path, model: str | None, variant: str | None, horizon: int | Non
                 threshold=threshold, aci_rate=aci_rate)
 
 
-@cli.command(short_help="Score every value of a FILE with a BUNDLE: anomaly flags, CSV + plot.")
+@cli.command(short_help="Anomaly scores and flags of a FILE: CSV + plot.")
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--bundle", type=click.Path(path_type=Path), required=True, help="The bundle whose forecaster scores.")
 @click.option("--out", type=click.Path(path_type=Path), required=True,
