@@ -28,7 +28,8 @@ CONTRACTS = {"version", "errors", "fsio", "quiet", "children", "tabular", "signa
 # The package root is the Python API's facade (its names load lazily): it belongs with the app, and
 # no module imports it (the version lives in `version`).
 TOP_LEVEL = {**{name: "contracts" for name in CONTRACTS}, "tflite_file": "reader", ROOT: "app",
-             "cli": "app", "cli_reference": "app", "demo": "app", "api": "app", "__main__": "app"}
+             "cli": "app", "cli_reference": "app", "demo": "app", "api": "app", "detect": "app",
+             "__main__": "app"}
 
 # What each group may import (besides itself). Read upwards: contracts <- reader <- edge (the
 # device runner) <- train, export, micro, bench <- app (the CLI, the demo, the Python API).

@@ -197,7 +197,7 @@ def test_run_prints_the_bounds_as_columns_and_fields_only_when_asked(user_bundle
     assert np.allclose(doc["upper_95"], found.upper[95][:4], rtol=1e-12, atol=0) and "lower_80" not in doc
     for args, fragment in ((["--levels", "all", "--horizon", "21", "--graph", "window"], "cover 20 steps"),
                            (["--levels", "90"], "no 90% interval"), (["--levels", "none"], "leave it out"),
-                           (["--levels", "all", "--follow"], "--levels applies to a one-shot forecast")):
+                           (["--levels", "all", "--follow", "--horizon", "3"], "--horizon sets the forecast ahead")):
         bad = cli("run", str(out), *args, input="")
         assert bad.returncode == 2 and fragment in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
 

@@ -240,6 +240,22 @@ def test_device_forecaster_of_the_bundle_equals_the_training_backtest(taxi_ar_ru
     assert np.allclose(step, forecaster.forecast(y[o - 19 : o + 1], 2, times=times[o - 19 : o + 1]))
     with pytest.raises(UserError, match="needs its time"):
         forecaster.update(y[o], 2)
+    # the anomaly scorer (detect, run --follow --score) on it: each value is compared with the
+    # one-step forecast from the values before it, the profile added back at that value's time
+    from edge_forecast.edge.anomaly import StreamScorer
+
+    scorer = StreamScorer(Forecaster(out, variant="float32"), None, 0.005, 0.5)
+    scorer.start(y[o - 20 : o], times[o - 20 : o])
+    scored = [scorer.observe(float(y[t]), float(times[t])) for t in range(o, o + 5)]
+    for k, row in enumerate(scored):
+        want = forecaster.forecast(y[o + k - 20 : o + k], 1, times=times[o + k - 20 : o + k])[0]
+        assert row.forecast == pytest.approx(want, rel=1e-6)
+    with pytest.raises(UserError, match="needs its time"):
+        scorer.observe(float(y[o + 5]))
+    (tmp_path / "no_times.csv").write_text("value\n" + "\n".join(f"{v:g}" for v in y[:100]) + "\n")
+    refused = CliRunner().invoke(cli, ["detect", str(tmp_path / "no_times.csv"), "--bundle", str(out), "--out",
+                                       str(tmp_path / "s.csv")])
+    assert refused.exit_code == 2 and "needs the time of each value" in refused.output
 
 
 @pytest.mark.slow

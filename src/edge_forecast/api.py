@@ -1,4 +1,4 @@
-"""The desktop Python API: train, export, bench and demo, as the CLI commands of the same names.
+"""The desktop Python API: train, export, bench, demo and detect, as the CLI commands of the same names.
 
     import edge_forecast as ef
     run = ef.train(out="runs/seed", preset="seed", epochs=50)          # the run directory
@@ -289,6 +289,55 @@ def demo(
                       echo=_echo(quiet),
                       probe_python=tuple(_names("probe_python", probe_python, split=False)))
     return result.out
+
+
+def detect(
+    file: str | Path,
+    bundle: str | Path,
+    out: str | Path,
+    *,
+    column: str | int | None = None,
+    fill: str | None = None,
+    delimiter: str | None = None,
+    decimal: str | None = None,
+    time_column: str | int | None = None,
+    time_format: str | None = None,
+    model: str | None = None,
+    variant: str | None = None,
+    runtime: str = "auto",
+    threads: int | None = None,
+    graph: str = "auto",
+    levels: str | Sequence[float] | None = None,
+    threshold: float | None = None,
+    aci_rate: float | None = None,
+    force: bool = False,
+    quiet: bool = False,
+):
+    """Score every value of a file causally with a bundle's forecaster (`edge-forecast detect`):
+    each value against the one-step forecast, adaptive conformal bounds and anomaly score made from
+    the values before it alone, as `run --follow --score` would. Writes `out` (CSV) and a PNG beside
+    it; prints a summary line; returns the edge_forecast.detect.Detection."""
+    given = _check_types(locals(), ("threads",), ("threshold", "aci_rate"),
+                         ("fill", "delimiter", "decimal", "time_format", "model", "variant", "runtime", "graph"))
+    from edge_forecast.detect import detect_file
+    from edge_forecast.edge.anomaly import DEFAULT_RATE, DEFAULT_THRESHOLD, check_rate, check_threshold
+    from edge_forecast.tabular import ReadOptions
+
+    threshold = check_threshold(DEFAULT_THRESHOLD if given["threshold"] is None else given["threshold"])
+    aci_rate = check_rate(DEFAULT_RATE if given["aci_rate"] is None else given["aci_rate"])
+    read = ReadOptions(delimiter=delimiter, decimal=decimal,
+                       time_column=None if time_column is None else str(time_column), time_format=time_format)
+    found = detect_file(_path("file", file), _path("bundle", bundle), _path("out", out),
+                        column=None if column is None else str(column), fill=fill, read=read, model=model,
+                        variant=variant, runtime=runtime, threads=given["threads"], graph=graph,
+                        levels=None if levels is None else _levels(levels), threshold=threshold,
+                        aci_rate=aci_rate, force=force)
+    echo = _echo(quiet)
+    echo(found.summary())
+    echo(f"saved {found.csv}" + (f" and {found.plot}" if found.plot else ""))
+    if found.note:
+        _warn(found.note)
+    return found
 
 
 def _echo(quiet: bool) -> Callable[[str], None]:

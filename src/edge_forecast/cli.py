@@ -363,12 +363,24 @@ def export(**options) -> None:
                    "and longer forecasts, else window (when the bundle has them).")
 @click.option("--levels", help="Prediction intervals beside the forecast: all, or comma-separated levels the variant "
                                 "has (80,95): columns lower_80,upper_80,... (json: fields of those names), up to "
-                                "the intervals' horizon.  [default: none, the forecast alone]")
+                                "the intervals' horizon. With --follow: adaptive conformal bounds of each "
+                                "observation at these levels (implies --score).  [default: none, the forecast "
+                                "alone; with --score: the variant's levels, else 80,95]")
+@click.option("--score", is_flag=True,
+              help="With --follow: one line per observation instead: value, the forecast made for it, adaptive "
+                   "conformal bounds, anomaly score (0 to 1) and flag; a --history warms the scorer up.")
+@click.option("--threshold", type=FiniteFloat(0, 1, min_open=True),
+              help="With --follow: flag a value whose score reaches this (0.5: tail probability 1e-5; implies "
+                   "--score).  [default: 0.5]")
+@click.option("--aci-rate", type=FiniteFloat(0, 1, min_open=True, max_open=True),
+              help="With --follow: step size gamma of adaptive conformal inference, how fast each level's "
+                   "quantile follows the misses (implies --score).  [default: 0.005]")
 def run(bundle: Path, model: str | None, variant: str | None, horizon: int | None,
         history: str | None, column: str | None, fill: str | None, delimiter: str | None, decimal: str | None,
         time_column: str | None, time_format: str | None, resample: str | None, agg: str | None, follow: bool,
         fmt: str, runtime: str,
-        threads: int | None, graph: str, levels: str | None) -> None:
+        threads: int | None, graph: str, levels: str | None, score: bool, threshold: float | None,
+        aci_rate: float | None) -> None:
     """Forecast with a BUNDLE on this device (numpy + a TFLite interpreter, no TensorFlow)."""
     from edge_forecast.edge.cli_run import run_command
     from edge_forecast.tabular import ReadOptions
@@ -376,7 +388,39 @@ def run(bundle: Path, model: str | None, variant: str | None, horizon: int | Non
     read = ReadOptions(column=column, delimiter=delimiter, decimal=decimal, time_column=time_column,
                        time_format=time_format, resample=resample, agg=agg)
     run_command(bundle, model=model, variant=variant, horizon=horizon, history=history, read=read, fill=fill,
-                follow=follow, fmt=fmt, runtime=runtime, threads=threads, graph=graph, levels=levels)
+                follow=follow, fmt=fmt, runtime=runtime, threads=threads, graph=graph, levels=levels, score=score,
+                threshold=threshold, aci_rate=aci_rate)
+
+
+@cli.command(short_help="Anomaly scores and flags of a FILE: CSV + plot.")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--bundle", type=click.Path(path_type=Path), required=True, help="The bundle whose forecaster scores.")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="CSV to write (time, value, forecast, bounds, score, flag); the plot goes beside it as .png.")
+@click.option("--column", help="Values column: name or 0-based index.  [default: the model's, else the only one]")
+@click.option("--fill", type=click.Choice(["interpolate", "drop"]), help="Repair gaps.  [default: refuse them]")
+@_reading_options
+@click.option("--model", help="Model in the bundle.  [default: the first]")
+@click.option("--variant", help="float32, float16, dynamic, int8 or int16x8.  [default: float32]")
+@click.option("--runtime", type=click.Choice(["auto", "litert", "tflite-runtime", "tensorflow"]), default="auto",
+              show_default=True, help="auto prefers ai-edge-litert, then tflite-runtime, then tensorflow.lite.")
+@click.option("--threads", type=click.IntRange(1, MAX_THREADS), help="Interpreter threads.  [default: the runtime's]")
+@click.option("--graph", type=click.Choice(["auto", "window", "step", "stream"]), default="auto", show_default=True,
+              help="The graph each update runs on (auto: step, or stream for a stream-trained model, when the "
+                   "bundle has them; else window).")
+@click.option("--levels", help="Adaptive conformal bounds at these levels (comma-separated) or all.  "
+                                "[default: the variant's levels, else 80,95]")
+@click.option("--threshold", type=FiniteFloat(0, 1, min_open=True),
+              help="Flag a value whose score reaches this (0.5: tail probability 1e-5).  [default: 0.5]")
+@click.option("--aci-rate", type=FiniteFloat(0, 1, min_open=True, max_open=True),
+              help="Step size gamma of adaptive conformal inference.  [default: 0.005]")
+@click.option("--force", is_flag=True, help="Replace an existing CSV and plot.")
+@click.option("--quiet", is_flag=True, help="No summary, only errors and warnings.")
+def detect(**options) -> None:
+    """Score every value of FILE causally, each from the values before it alone, as `run --follow
+    --score` would: forecast, adaptive conformal bounds, anomaly score and flag, into a CSV and a
+    PNG plot; prints how many values were flagged and the first."""
+    api.detect(**options)
 
 
 @cli.command(short_help="C++ arrays, arena and op list of a BUNDLE for TFLM.")

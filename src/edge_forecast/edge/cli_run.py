@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
 import numpy as np
 
 from edge_forecast.bundle import Bundle, GraphKind, VariantId, load_bundle
+from edge_forecast.edge import anomaly
 from edge_forecast.edge.forecaster import Forecaster, IntervalForecast, check_history, check_steps
 from edge_forecast.errors import UserError
 from edge_forecast.intervals import NO_LEVELS, level_name, parse_levels
@@ -30,16 +32,26 @@ def run_command(bundle: Path, model: str | None = None, variant: str | None = No
                 history: str | None = None, read: ReadOptions | None = None, fill: str | None = None,
                 follow: bool = False, fmt: str = "csv", runtime: str = "auto", threads: int | None = None,
                 graph: str = "auto", stdin: TextIO | None = None, stdout: TextIO | None = None,
-                stderr: TextIO | None = None, levels: str | None = None) -> None:
+                stderr: TextIO | None = None, levels: str | None = None, score: bool = False,
+                threshold: float | None = None, aci_rate: float | None = None) -> None:
     """`horizon`: values per forecast; default the bundle's evaluation length, with `follow` the
     values of one invoke (1, or H for a direct multi-step model). `levels`: "all" or comma-separated
     levels of the variant's prediction intervals, printed as lower_L / upper_L beside the forecast;
-    the default horizon then stops where the intervals do."""
+    the default horizon then stops where the intervals do. With `follow`, `score` (implied by
+    `levels`, `threshold` or `aci_rate`) prints one line per observation instead: its forecast,
+    adaptive conformal bounds, anomaly score and flag (edge.anomaly)."""
     stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
     read = read or ReadOptions()
     chosen = interval_levels(levels)
-    if follow and levels is not None:
-        raise UserError("--levels applies to a one-shot forecast; --follow prints forecasts without bounds")
+    scored = follow and (score or levels is not None or threshold is not None or aci_rate is not None)
+    if not follow and (score or threshold is not None or aci_rate is not None):
+        raise UserError("--score, --threshold and --aci-rate apply to --follow (a whole file: edge-forecast detect)")
+    if scored and horizon is not None:
+        raise UserError("--horizon sets the forecast ahead of plain --follow; with --score (or --levels, "
+                        "--threshold, --aci-rate) each line is about the observation that arrived")
+    if scored:  # bad values fail before anything loads
+        anomaly.check_rate(anomaly.DEFAULT_RATE if aci_rate is None else aci_rate)
+        anomaly.check_threshold(anomaly.DEFAULT_THRESHOLD if threshold is None else threshold)
     if follow and history == "-":
         raise UserError("--follow reads observations from stdin, so --history cannot be - as well")
     if horizon is not None:
@@ -60,6 +72,15 @@ def run_command(bundle: Path, model: str | None = None, variant: str | None = No
     if start is not None:  # bad input fails before an interpreter is loaded (and logs)
         check_history(loaded, _model_values(loaded, start))
     forecaster = Forecaster(loaded, model=model, variant=variant, runtime=runtime, threads=threads, graph=graph)
+    if scored:
+        scorer = anomaly.StreamScorer(forecaster, chosen, anomaly.DEFAULT_RATE if aci_rate is None else aci_rate,
+                                      anomaly.DEFAULT_THRESHOLD if threshold is None else threshold)
+        scorer.start(None if start is None else start.values,  # a history warms the scorer up
+                     None if start is None else start.times)
+        reader = LineReader(dataclasses.replace(read, resample=None, agg=None))
+        anomaly.follow_scored(scorer, fmt, stdin, stdout, stderr, reader, _follow_meta(forecaster),
+                      _warn_once(forecaster, stderr))
+        return
     if follow:
         forecaster.reset(None if start is None else start.values, times=None if start is None else start.times)
         reader = LineReader(dataclasses.replace(read, resample=None, agg=None))  # a stream is never resampled
@@ -144,6 +165,22 @@ def forecast_times(history: Signal, bundle: Bundle, steps: int, stderr: TextIO) 
 def _meta(forecaster: Forecaster) -> dict:
     return {"model": forecaster.model_name, "variant": forecaster.variant_name, "runtime": forecaster.runtime.value,
             "out_of_range": forecaster.out_of_range}
+
+
+def _follow_meta(forecaster: Forecaster) -> Callable[[], dict]:
+    """The JSON fields of a --follow line that say what made it."""
+    return lambda: {**_meta(forecaster), "graph": forecaster.stepper_graph or GraphKind.WINDOW.value}
+
+
+def _warn_once(forecaster: Forecaster, stderr: TextIO) -> Callable[[], None]:
+    """Called after each observation: the out-of-range warning the first time there is one."""
+    warned = [False]
+
+    def warn() -> None:
+        if not warned[0] and forecaster.out_of_range:
+            warn_out_of_range(forecaster, stderr)
+            warned[0] = True
+    return warn
 
 
 def _bound_columns(bounds: IntervalForecast | None) -> dict[str, np.ndarray]:

@@ -141,6 +141,7 @@ class Forecaster:
         # a seasonal profile taken out before the model (edge_forecast.profile): the graphs forecast
         # r = y - p[slot(t)]; forecast / update take the values' times and add p back at the steps
         self.profile = self.bundle.profile
+        self._last_time: float | None = None  # a profiled bundle: the time of the state's last value
         self._origin = OriginMap(self.scaler)  # the current forecast origin's map (signal <-> model)
         self._recent: np.ndarray | None = None  # the last W observations, when the origin moves with them
         self.graph = graph
@@ -305,7 +306,10 @@ class Forecaster:
         `times`: the history's times (seconds; one per value, or the last value's), which a
         bundle with a seasonal profile needs."""
         if history is not None:
-            history, _ = self._residual(history, times)
+            history, stamps = self._residual(history, times)
+            self._last_time = None if stamps is None else float(stamps[-1])
+        else:
+            self._last_time = self._context_last_time() if self.profile is not None else None
         self._reset(history)
 
     def _reset(self, history: np.ndarray | None) -> None:
@@ -452,6 +456,7 @@ class Forecaster:
                 raise UserError(f"this model removes a {self.profile.label()} seasonal profile: each observation "
                                 "needs its time (update(value, time=seconds); run --follow: a time column)")
             value -= float(self.profile.at(float(time)))
+            self._last_time = float(time)
         scaled = float(self._origin.transform(value))
         if not abs(scaled) <= FLOAT32_MAX:  # would become inf in the float32 input, with a numpy warning
             raise UserError(f"observation {value:g} is out of range for the model's float32 input")
@@ -473,6 +478,23 @@ class Forecaster:
         if horizon == 1:  # nothing to put back: the one prediction does not change the state
             return self._origin.inverse(np.array([self._loop.predict()]))
         return self._on_copy(horizon)
+
+    def next_forecast(self, horizon: int = 1) -> np.ndarray:
+        """The forecast of the next `horizon` values from the current state (after the last
+        `reset` or `update`), on the graph `update` runs on, without an observation: what the
+        last `update` returned, and the one a stream's first value is compared with
+        (edge.anomaly). float64 (horizon,) in signal units; the state is left as it was."""
+        check_steps(horizon, "horizon")
+        with self._lock:
+            self._sync()
+            found = (self._origin.inverse(np.array([self._loop.predict()])) if horizon == 1
+                     else self._on_copy(horizon))
+        if self.profile is None:
+            return found
+        if self._last_time is None:  # a state started without times: nothing dates the next step
+            raise UserError(f"this model removes a {self.profile.label()} seasonal profile: start it from a history "
+                            "with its times (reset(history, times=...)) or from the bundle's context window")
+        return found + self.profile.ahead(self._last_time, horizon)
 
 
 def _split_variant(variant: str | None, graph: str) -> tuple[str | None, str]:

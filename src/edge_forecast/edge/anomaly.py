@@ -1,0 +1,430 @@
+"""Online scoring of a stream (numpy + stdlib only): adaptive conformal bounds and anomaly scores.
+
+One `StreamScorer` serves `run --follow --score` and `detect FILE` alike: each arriving value is
+compared with the one-step forecast made before it arrived, then enters the forecaster. Memory
+and cost per step are constant (bounded windows; a sorted list kept by bisection).
+
+- **Bounds (adaptive conformal inference; Gibbs & Candes 2021, "Adaptive Conformal Inference
+  Under Distribution Shift").** Per level L (target miscoverage a = 1 - L/100) the scorer keeps
+  a_t and updates a_{t+1} = a_t + rate (a - err_t), err_t = 1 when the value fell outside its
+  bound. The half-width is the finite-sample conformal quantile at 1 - a_t of the last
+  ERROR_WINDOW absolute one-step errors: rank k = ceil((n + 1)(1 - a_t)) among n. Why the window
+  and not the bundle's half-widths scaled: bundle.json records a variant's half-widths at its
+  export levels only, not the error distribution, so a level 1 - a_t that moves continuously has
+  no width to map to, and scaling one recorded width assumes the error's shape never changes; the
+  window follows both the scale and the shape of the errors now, and a_t corrects what remains.
+  The bundle's step-1 half-width is used only while the window is too short for the rank (the
+  first few values of a stream); k > n with a full window is Gibbs and Candes' infinite interval
+  (no finite bound, err_t = 0), k <= 0 their empty one (a bound of width 0).
+- **Scores (in the manner of NAB's anomaly likelihood; Ahmad et al. 2017, "Unsupervised real-time
+  anomaly detection for streaming data").** The raw score of a value is how far outside the
+  forecast's usual error it lies: 0 within the error window's 90% quantile q, else 1 - q / |error|
+  (0.5 at twice q, 0.9 at ten times), so normal values score 0 nearly always, as an HTM raw score
+  does. The mean of the last SHORT_WINDOW raw scores is compared with the mean and standard
+  deviation of the previous LONG_WINDOW such means (NAB's floors: mean 0.03, variance 0.0003); its
+  upper Gaussian tail probability is the error tail. One-sided: a value closer to its forecast
+  than usual is no anomaly.
+- **A flat line where the series moves.** A stuck sensor repeats one reading; once the window is
+  flat a forecaster may well forecast the flat line, and its error says nothing. A run of r
+  unchanged values (exactly equal, as a stuck reading is) has probability p0^r if unchanged steps
+  come independently at the rate p0 = (z + 1) / (n + 2) of the last LONG_WINDOW steps (z of n
+  unchanged): the flat tail. A series that often repeats itself needs a long run.
+- **Score and flag.** score = -log10(min(error tail, flat tail)) / 10, capped at 1 (NAB's log
+  likelihood, on a scale where 0.5 is a tail probability of 1e-5, NAB's red zone); flag = score
+  >= threshold. No score until MIN_ERRORS errors and MIN_HISTORY averaged scores exist.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from bisect import bisect_left, bisect_right, insort
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TextIO
+
+import numpy as np
+
+from edge_forecast.bundle import GraphKind, VariantId
+from edge_forecast.errors import UserError
+from edge_forecast.intervals import DEFAULT_LEVELS, level_name, tidy
+from edge_forecast.tabular import LineReader, format_time
+
+ERROR_WINDOW = 300   # recent absolute one-step errors: the ACI quantiles and the raw score's scale
+SHORT_WINDOW = 10    # raw scores averaged (NAB's averaging window)
+LONG_WINDOW = 500    # averaged scores (and steps) whose distribution the tail probabilities use
+REFERENCE = 0.9      # the single-value tail is fitted above this quantile of the recent errors
+MIN_ERRORS = 20      # errors before a raw score
+MIN_HISTORY = 30     # averaged scores before a tail probability
+ADOPT_AFTER = 100    # flagged values in a row after which their errors count as normal
+VARIANCE_FLOOR = 0.0003  # NAB's estimateNormal lower bound
+DEFAULT_RATE = 0.005       # gamma of ACI (Gibbs & Candes use 0.005)
+DEFAULT_THRESHOLD = 0.5    # score of a tail probability of 1e-5
+TAIL_FLOOR = 1e-10         # score 1
+
+
+def check_rate(rate: float, argument: str = "aci_rate") -> float:
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate < 1:
+        raise UserError(f"{argument} must be a number between 0 and 1 (exclusive), got {rate!r}", argument)
+    return float(rate)
+
+
+def check_threshold(threshold: float, argument: str = "threshold") -> float:
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold <= 1:
+        raise UserError(f"{argument} must be a score in (0, 1] (0.5: tail probability 1e-5), got {threshold!r}",
+                        argument)
+    return float(threshold)
+
+
+def score_of(tail: float) -> float:
+    """-log10(tail) / 10 in [0, 1]: 0.5 at 1e-5, 1 at 1e-10 or less."""
+    return min(1.0, max(0.0, -math.log10(max(tail, TAIL_FLOOR)) / 10))  # max: a tail of 1 is 0, not -0
+
+
+class SortedWindow:
+    """The last `size` numbers, also kept sorted: order statistics and ranks by bisection."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._ring: deque[float] = deque()
+        self._sorted: list[float] = []
+
+    def __len__(self) -> int:
+        return len(self._sorted)
+
+    def add(self, value: float) -> None:
+        if len(self._ring) == self.size:
+            old = self._ring.popleft()
+            del self._sorted[bisect_left(self._sorted, old)]
+        self._ring.append(value)
+        insort(self._sorted, value)
+
+    def full(self) -> bool:
+        return len(self._ring) == self.size
+
+    def order(self, k: int) -> float:
+        """The k-th smallest (1-based)."""
+        return self._sorted[k - 1]
+
+    def rank(self, value: float) -> float:
+        """The share of the window below `value`, ties counted half: uniform on [0, 1] for a value
+        exchangeable with the window's."""
+        below = bisect_left(self._sorted, value)
+        ties = bisect_right(self._sorted, value) - below
+        return (below + 0.5 * ties) / len(self._sorted)
+
+    def exceedance(self, value: float, level: float) -> float:
+        """P(a new number >= `value`) beyond the window's `level` quantile q: the share above q
+        times exp(-(value - q) / the mean excess over q), an exponential tail fitted to the
+        window's exceedances (peaks over threshold, as SPOT; Siffer et al. 2017), so a value far
+        beyond everything seen gets a probability below 1 / n. 1 within q."""
+        n = len(self._sorted)
+        k = math.ceil((n + 1) * level)
+        q = self._sorted[min(k, n) - 1]
+        if value <= q:
+            return 1.0
+        above = self._sorted[k:] if k < n else []
+        share = (len(above) + 1) / (n + 1)
+        excess = math.fsum(above) / len(above) - q if above else 0.0
+        if excess <= 0:  # no spread above q at all (errors all equal): anything more is unseen
+            return TAIL_FLOOR
+        return share * math.exp(-(value - q) / excess)
+
+
+class RunningStats:
+    """Mean and variance of the last `size` numbers, by running sums (recomputed every `size`
+    additions, so float rounding cannot accumulate)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._ring: deque[float] = deque()
+        self._sum = self._squares = 0.0
+        self._added = 0
+
+    def __len__(self) -> int:
+        return len(self._ring)
+
+    def add(self, value: float) -> None:
+        if len(self._ring) == self.size:
+            old = self._ring.popleft()
+            self._sum -= old
+            self._squares -= old * old
+        self._ring.append(value)
+        self._sum += value
+        self._squares += value * value
+        self._added += 1
+        if self._added % self.size == 0:
+            self._sum = math.fsum(self._ring)
+            self._squares = math.fsum(v * v for v in self._ring)
+
+    def mean(self) -> float:
+        return self._sum / len(self._ring)
+
+    def variance(self) -> float:
+        n = len(self._ring)
+        return max(0.0, self._squares / n - (self._sum / n) ** 2)
+
+
+class AciLevel:
+    """One level's adaptive conformal state: a_t, and how often values fell inside."""
+
+    def __init__(self, level: float, rate: float, fallback: float | None) -> None:
+        self.level = tidy(level)
+        self.target = 1 - float(level) / 100
+        self.alpha = self.target
+        self.rate = rate
+        self.fallback = fallback  # the bundle's step-1 half-width (signal units), or None
+        self.inside = self.counted = 0
+
+    def half_width(self, errors: SortedWindow) -> tuple[float | None, bool]:
+        """(half-width or None: no finite bound, whether a_t updates after this value)."""
+        n = len(errors)
+        k = math.ceil((n + 1) * (1 - self.alpha))
+        if k <= 0:
+            return 0.0, True  # Gibbs & Candes' empty set: the point alone
+        if k <= n:
+            return errors.order(k), True
+        if errors.full():
+            return None, True  # the whole line: err_t = 0 and a_t rises again
+        return self.fallback, self.fallback is not None  # too few errors yet: the export's width
+
+    def update(self, inside: bool) -> None:
+        self.alpha += self.rate * (self.target - (0.0 if inside else 1.0))
+        self.inside += inside
+        self.counted += 1
+
+
+@dataclass(frozen=True)
+class LevelBound:
+    """A level's bound for one value: lower / upper (None: no finite bound) and a_t used."""
+
+    level: float
+    lower: float | None
+    upper: float | None
+    alpha: float
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One observation: `forecast` (made before it arrived; None for the first of a stream),
+    `bounds` per level, `raw` score, `score` in [0, 1] (None while warming up), `flag`,
+    `flat_run` (unchanged values up to this one) and `next` (the forecast of the next value)."""
+
+    value: float
+    seconds: float | None
+    forecast: float | None
+    bounds: tuple[LevelBound, ...]
+    raw: float | None
+    score: float | None
+    flag: bool
+    flat_run: int
+    next: float
+
+
+class StreamScorer:
+    """Scores each value a Forecaster receives against the forecast made before it (see the module)."""
+
+    def __init__(self, forecaster, levels: tuple[float, ...] | None = None, rate: float = DEFAULT_RATE,
+                 threshold: float = DEFAULT_THRESHOLD) -> None:
+        self.forecaster = forecaster
+        self.rate = check_rate(rate)
+        self.threshold = check_threshold(threshold)
+        recorded = self._recorded()
+        levels = tuple(levels) if levels is not None else tuple(recorded) or DEFAULT_LEVELS
+        self.levels = tuple(AciLevel(level, self.rate, recorded.get(tidy(level))) for level in levels)
+        self._errors = SortedWindow(ERROR_WINDOW)  # every error: the bounds must cover what happens
+        self._normal = SortedWindow(ERROR_WINDOW)  # errors of unflagged values: what the scores compare with
+        self._short: deque[float] = deque(maxlen=SHORT_WINDOW)
+        self._averages = RunningStats(LONG_WINDOW)
+        self._flat = RunningStats(LONG_WINDOW)  # 1 for an unchanged step, else 0
+        self._run = 0
+        self._flag_run = 0
+        self._last: float | None = None
+        self._pending: float | None = None
+        self.scored = self.flagged = 0
+
+    @property
+    def variant(self) -> str:
+        """The variant `update` runs (whose bundle intervals start the bounds)."""
+        f = self.forecaster
+        return VariantId(GraphKind(f.stepper_graph or GraphKind.WINDOW.value), f.mode).key
+
+    def _recorded(self) -> dict[float, float]:
+        """The update variant's step-1 half-widths by level, from bundle.json (none: empty)."""
+        f = self.forecaster
+        found = f.bundle.variant(f.model_name, self.variant).intervals
+        if found is None or found.origins == 0:
+            return {}
+        return {lv.level: float(lv.half_width[0]) for lv in found.levels if lv.available}
+
+    def start(self, history: np.ndarray | None = None, times: np.ndarray | None = None) -> int:
+        """Start from `history` (default: the bundle's context window): the forecaster starts
+        from its first W values and every later value is observed (and scored, silently), so
+        the stream's first value is scored by a warmed-up scorer; returns the values observed.
+        `times`: the history's times in seconds (one per value), which a bundle with a seasonal
+        profile needs."""
+        f = self.forecaster
+        if history is None:
+            f.reset(None)
+            rest, rest_times = np.empty(0), None
+        else:
+            history = np.asarray(history, dtype=np.float64).reshape(-1)
+            stamps = None if times is None else np.asarray(times, dtype=np.float64).reshape(-1)
+            f.reset(history[: f.window], times=None if stamps is None else stamps[: f.window])
+            rest, rest_times = history[f.window:], None if stamps is None else stamps[f.window:]
+            self._last = float(history[f.window - 1])
+        self._pending = float(f.next_forecast(1)[0])
+        for i, value in enumerate(rest):
+            self.observe(float(value), None if rest_times is None else float(rest_times[i]))
+        return int(rest.size)
+
+    def observe(self, value: float, seconds: float | None = None) -> Scored:
+        """Take one observation; its score against the forecast made before it. The forecaster
+        takes it first, so a value it refuses (UserError) changes nothing here."""
+        following = float(self.forecaster.update(value, 1, time=seconds)[0])
+        forecast, self._pending = self._pending, following
+        bounds: list[LevelBound] = []
+        raw = tail = None
+        if forecast is not None and math.isfinite(forecast):
+            error = abs(value - forecast)
+            for level in self.levels:
+                width, counts = level.half_width(self._errors)
+                if width is None:
+                    bounds.append(LevelBound(level.level, None, None, level.alpha))
+                else:
+                    bounds.append(LevelBound(level.level, forecast - width, forecast + width, level.alpha))
+                if counts:
+                    level.update(width is None or error <= width)
+            self._errors.add(error)
+            found = self._raw(error)
+            if found is not None:
+                raw, single = found
+                tail, average = self._error_tail(raw)
+                tail = single if tail is None else min(tail, single)
+        flat_tail = self._flat_tail(value)
+        if tail is not None and flat_tail is not None:
+            tail = min(tail, flat_tail)
+        score = None if tail is None else score_of(tail)
+        flag = score is not None and score >= self.threshold
+        self._flag_run = self._flag_run + 1 if flag else 0
+        if forecast is not None and math.isfinite(forecast) and (not flag or self._flag_run > ADOPT_AFTER):
+            # what the scores compare with learns from unflagged values only: an anomaly (a stuck
+            # stretch's errors) would otherwise hide the next one for a window's length; a
+            # stretch flagged for longer than ADOPT_AFTER values is a new normal (a level shift
+            # the forecaster does not follow) and is learned from then on
+            self._normal.add(error)
+            if raw is not None:
+                self._averages.add(average)
+        self.scored += score is not None
+        self.flagged += flag
+        return Scored(value, seconds, forecast, tuple(bounds), raw, score, flag, self._run, following)
+
+    def _raw(self, error: float) -> tuple[float, float] | None:
+        """(raw score, single-value tail) of `error` against the normal errors (None: too few)."""
+        n = len(self._normal)
+        if n < MIN_ERRORS:
+            return None
+        return self._normal.rank(error), self._normal.exceedance(error, REFERENCE)
+
+    def _error_tail(self, raw: float) -> tuple[float | None, float]:
+        """The upper tail of the short mean against the normal fit of earlier short means, and the mean."""
+        self._short.append(raw)
+        average = sum(self._short) / len(self._short)
+        tail = None
+        if len(self._averages) >= MIN_HISTORY:
+            mean = self._averages.mean()
+            std = math.sqrt(max(self._averages.variance(), VARIANCE_FLOOR))
+            tail = 0.5 * math.erfc((average - mean) / std / math.sqrt(2))
+        return tail, average
+
+    def _flat_tail(self, value: float) -> float | None:
+        unchanged = self._last is not None and value == self._last
+        tail = None
+        if self._last is not None:
+            n = len(self._flat)
+            self._run = self._run + 1 if unchanged else 0
+            if n >= MIN_HISTORY:
+                rate = (self._flat.mean() * n + 1) / (n + 2)
+                tail = rate ** self._run
+            self._flat.add(1.0 if unchanged else 0.0)
+        self._last = value
+        return tail
+
+    def coverage(self) -> dict[float, tuple[int, int]]:
+        """Per level: values inside their bound, values with a bound."""
+        return {level.level: (level.inside, level.counted) for level in self.levels}
+
+
+# --- lines ---------------------------------------------------------------------------------------
+
+
+def columns(levels: tuple[float, ...]) -> list[str]:
+    """value, forecast, lower_80, upper_80, ..., score, flag."""
+    return ["value", "forecast", *(f"{side}_{level_name(lv)}" for lv in levels for side in ("lower", "upper")),
+            "score", "flag"]
+
+
+def _cell(value: float | None) -> str:
+    return "" if value is None else f"{value:.9g}"
+
+
+def _by_level(row: Scored, levels: tuple[float, ...]) -> list[tuple[float, float | None, float | None]]:
+    """(level, lower, upper) for every level, None where the row has no bound (no forecast yet)."""
+    found = {b.level: b for b in row.bounds}
+    return [(lv, *((found[lv].lower, found[lv].upper) if lv in found else (None, None))) for lv in levels]
+
+
+def csv_row(row: Scored, levels: tuple[float, ...]) -> list[str]:
+    """The cells under `columns(levels)`: an empty cell where there is no number."""
+    bounds = [cell for _, low, high in _by_level(row, levels) for cell in (_cell(low), _cell(high))]
+    return [f"{row.value:.9g}", _cell(row.forecast), *bounds, _cell(row.score), "1" if row.flag else "0"]
+
+
+def json_fields(row: Scored, levels: tuple[float, ...]) -> dict:
+    """The same as JSON fields (null where there is no number)."""
+    doc: dict = {"value": row.value, "forecast": row.forecast}
+    for level, low, high in _by_level(row, levels):
+        doc[f"lower_{level_name(level)}"] = low
+        doc[f"upper_{level_name(level)}"] = high
+    return {**doc, "score": row.score, "flag": row.flag}
+
+
+def follow_scored(scorer: StreamScorer, fmt: str, stdin: TextIO, stdout: TextIO, stderr: TextIO,
+                  reader: LineReader, meta: Callable[[], dict], warn: Callable[[], None]) -> int:
+    """`run --follow --score`: one line per observation (value, forecast, bounds, score, flag);
+    a bad line is reported on stderr and skipped, as plain --follow does. `meta`: the JSON
+    fields naming the model, variant, runtime and graph; `warn`: called after each observation."""
+    levels = tuple(level.level for level in scorer.levels)
+    header_written = False
+    count = 0
+    for lineno, line in enumerate(stdin, start=1):
+        try:
+            parsed = reader.read(line, lineno)
+            if parsed is None:
+                continue
+            value, seconds = parsed
+            row = scorer.observe(value, seconds)
+        except UserError as exc:
+            if reader.layout is None:
+                raise
+            text = str(exc) if str(exc).startswith("line ") else f"line {lineno}: {exc}"
+            stderr.write(f"warning: {text}; skipped\n")
+            stderr.flush()
+            continue
+        warn()
+        stamp = None if seconds is None else format_time(seconds, reader.tz)
+        count += 1
+        if fmt == "json":
+            doc = {"observation": count, **({"time": stamp} if stamp is not None else {}), **json_fields(row, levels),
+                   **meta()}
+            stdout.write(json.dumps(doc) + "\n")
+        else:
+            if not header_written:
+                stdout.write(",".join(["observation", *(["time"] if stamp is not None else []), *columns(levels)])
+                             + "\n")
+                header_written = True
+            stdout.write(",".join([str(count), *([stamp] if stamp is not None else []), *csv_row(row, levels)])
+                         + "\n")
+        stdout.flush()
+    return count
