@@ -225,7 +225,7 @@ def test_kill_9_loses_nothing_finished_and_a_rerun_resumes(tmp_path):
     assert not (out / "manifest.json").exists()
     again = cli("fleet", str(folder), "--out", str(out), "--jobs", "1", *AR[:2], timeout=1800)
     assert again.returncode == 0, again.stderr
-    assert "(1 finished before, 0 failed before" in again.stdout
+    assert "(1 finished before; skipped); 2 to do" in again.stdout
     assert again.stderr.count("] done") == 2  # only the other two ran
     for name, (content, mtime) in first.items():
         path = out / "results" / name
@@ -248,7 +248,13 @@ def test_ray_gives_the_pool_s_results(tmp_path, broken_fleet):
     assert done.returncode == 0, done.stderr
     ray, pool = _results(out), _results(pool_out)
     for name in GOOD:  # same seeds: same models, same scores, same files
-        assert ray[name].outcome() == pool[name].outcome(), _differences(ray[name].outcome(), pool[name].outcome())
+        a, b = ray[name].outcome(), pool[name].outcome()
+        if a["variant"] != b["variant"]:  # only where quant auto broke a tie in size by measured speed
+            auto = json.loads((out / a["bundle"] / "bundle.json").read_text())["models"][a["model"]]["quant_auto"]
+            assert auto["candidates"][a["variant"]]["bytes"] == auto["candidates"][b["variant"]]["bytes"]
+            for key in ("variant", "file", "sha256", "variant_bytes"):
+                a.pop(key), b.pop(key)
+        assert a == b, _differences(a, b)
     assert "local Ray instance" in json.loads((out / "fleet.json").read_text())["run"]["engine"]
 
 
@@ -265,3 +271,49 @@ def test_the_default_neural_model_on_two_tiny_series(tmp_path):
     results = _results(out)
     assert {r.model for r in results.values()} == {"lstm"}
     assert set(_manifest(out)) == set(GOOD)
+
+
+@pytest.mark.slow
+def test_a_worker_killed_twice_fails_its_sensor_alone(tmp_path):
+    """kill -9 of the pool's worker (as the OOM killer would): the sensor runs again alone, and a
+    second death records it as failed; the next sensor, in a fresh worker, is done."""
+    psutil = pytest.importorskip("psutil")
+    folder = _folder(tmp_path)
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "edge_forecast", "fleet", str(folder), "--out", str(out), "--jobs", "1", *AR]
+    proc = subprocess.Popen(args, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    killed: list[int] = []
+    deadline = time.monotonic() + 600
+    while len(killed) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        workers = [c for c in psutil.Process(proc.pid).children()
+                   if c.pid not in killed and "spawn_main" in " ".join(c.cmdline())]
+        for worker in workers:
+            time.sleep(3)  # it has taken its sensor (and is loading TensorFlow)
+            worker.kill()
+            killed.append(worker.pid)
+        time.sleep(0.2)
+    _, stderr = proc.communicate(timeout=900)
+    assert len(killed) == 2 and proc.returncode == 1, stderr
+    results = _results(out)
+    first, second = GOOD
+    assert not results[first].done and "the worker process died 2 times" in results[first].reason
+    assert results[second].done and set(_manifest(out)) == {second}
+
+
+def test_other_settings_are_refused_and_force_starts_again(tmp_path):
+    """Only a sensor that fails while reading (no training: seconds), through the real pool."""
+    folder = tmp_path / "sensors"
+    folder.mkdir()
+    lines = (FLEET_DATA / f"{GOOD[0]}.csv").read_text().splitlines()[:100]
+    (folder / "constant.csv").write_text("timestamp,value\n" + "".join(f"{x.split(',')[0]},7\n" for x in lines[1:]))
+    out = tmp_path / "out"
+    first = cli("fleet", str(folder), "--out", str(out), "--jobs", "1", *AR)
+    assert first.returncode == 1 and "constant (7)" in first.stderr
+    record = (out / "results" / "constant.json").read_bytes()
+    other = cli("fleet", str(folder), "--out", str(out), "--window", "10", *AR)
+    assert other.returncode == 2 and "made with other settings (window)" in other.stderr
+    bad = cli("fleet", str(tmp_path / "missing"), "--out", str(out), "--force", *AR)
+    assert bad.returncode == 2 and (out / "results" / "constant.json").read_bytes() == record  # nothing cleared
+    again = cli("fleet", str(folder), "--out", str(out), "--window", "10", "--force", "--jobs", "1", *AR)
+    assert again.returncode == 1 and "window" in json.loads((out / "fleet-options.json").read_text())["options"]

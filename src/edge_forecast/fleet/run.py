@@ -62,14 +62,14 @@ def run_fleet(data: Path, out: Path, options: FleetOptions, engine: Engine, *, i
     state = {"format": STATE_FORMAT, "data": str(data.resolve()), "id_column": id_column,
              "options": options.to_dict()}
     _check_state(out, state, force)
-    if force:
-        _clear(out)
-    # DATA and the options are checked before OUT is made: an error leaves nothing behind (a long
-    # file's per-sensor copies are written only once all of it was read)
+    # DATA and the options are checked before OUT is made or --force clears it: an error leaves
+    # nothing behind (a long file's per-sensor copies are written only once all of it was read)
     _check_options(options, data)
     series, long = discover(data, out, id_column=id_column, column=options.column,
                             time_column=options.time_column, delimiter=options.delimiter)
     options = replace(options, column=long.column, time_column=long.time_column)
+    if force:
+        _clear(out)
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / STATE_NAME, state)
     results: dict[str, SeriesResult] = {}
@@ -86,8 +86,9 @@ def run_fleet(data: Path, out: Path, options: FleetOptions, engine: Engine, *, i
     where = ("a local Ray instance" if engine.ray == "auto" else f"the Ray cluster {engine.ray}") if engine.ray \
         else f"a local pool of {engine.jobs} worker{'s' if engine.jobs > 1 else ''}"
     failed_before = sum(not r.done for r in results.values())
-    echo(f"fleet: {len(series)} sensors" + (f" ({skipped - failed_before} finished before, {failed_before} failed "
-                                            "before (--retry-failed tries them again); skipped)" if skipped else "")
+    before = f"{skipped - failed_before} finished before" + (
+        f", {failed_before} failed before (--retry-failed tries them again)" if failed_before else "")
+    echo(f"fleet: {len(series)} sensors" + (f" ({before}; skipped)" if skipped else "")
          + (f"; {len(todo)} to do on {where}" if todo else "; nothing to do"))
     tracker = Progress(len(todo), progress)
 
@@ -145,8 +146,9 @@ def _check_state(out: Path, state: dict, force: bool) -> None:
 
 
 def _clear(out: Path) -> None:
-    """--force: remove what a fleet writes (nothing else in OUT)."""
-    for name in OUTPUTS:
+    """--force: remove what a fleet writes (nothing else in OUT), but for the per-sensor copies of
+    a long file just written (series/)."""
+    for name in (n for n in OUTPUTS if n != SERIES_DIR):
         path = out / name
         if path.is_dir():
             shutil.rmtree(path)
