@@ -40,8 +40,8 @@ command -v "$PY" >/dev/null \
 PIP_QUIET=(-q --disable-pip-version-check)
 [ -x .venv/bin/python ] || step "create .venv" "install the venv module: apt-get install python3.11-venv" \
   "$PY" -m venv .venv
-step "pip install -e '.[desktop,dev]' into .venv" "pip's error is above (PyPI must be reachable)" \
-  .venv/bin/python -m pip install "${PIP_QUIET[@]}" -e '.[desktop,dev]'
+step "pip install -e '.[desktop,dev,fleet]' into .venv" "pip's error is above (PyPI must be reachable)" \
+  .venv/bin/python -m pip install "${PIP_QUIET[@]}" -e '.[desktop,dev,fleet]'
 # tflite-runtime has wheels only for Python <= 3.11 and needs numpy < 2: its own environment
 # (the main suite borrows its package to check the numpy-2 error)
 [ -x .venv-tflite/bin/python ] || step "create .venv-tflite" "install the venv module: apt-get install python3.11-venv" \

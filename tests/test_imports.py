@@ -44,7 +44,9 @@ ALLOWED = {
     "export": {"contracts", "reader", "edge", "train"},
     "micro": {"contracts", "reader", "edge", "export"},
     "bench": {"contracts", "reader", "edge", "train"},
-    "app": {"contracts", "reader", "edge", "train", "export", "micro", "bench"},
+    # fleet: per sensor, what the app's train and export commands do, on a pool or Ray
+    "fleet": {"contracts", "reader", "train", "export"},
+    "app": {"contracts", "reader", "edge", "train", "export", "micro", "bench", "fleet"},
 }
 # the device: what a bundle needs to run, on numpy + one interpreter
 DEVICE_MODULES = ["edge_forecast.edge", "edge_forecast.tflite_file", "edge_forecast.bundle",

@@ -1,7 +1,7 @@
 """edge-forecast: Keras recurrent forecasters from the desktop to an edge device.
 
-The Python API (edge_forecast.api): `train`, `export`, `bench`, `demo` and `detect` do what the
-CLI commands of the same names do; `Forecaster` forecasts with a bundle on the device. Importing the
+The Python API (edge_forecast.api): `train`, `export`, `bench`, `demo`, `detect` and `fleet` do what
+the CLI commands of the same names do; `Forecaster` forecasts with a bundle on the device. Importing the
 package loads none of TensorFlow, Keras or numpy: each name loads its module on first use.
 """
 
@@ -13,9 +13,9 @@ from edge_forecast.errors import FailedItems, UserError
 from edge_forecast.version import __version__  # noqa: F401  (edge_forecast.__version__)
 
 # `edge_forecast.train` names the training package and the API's train at once (so do export,
-# bench, demo and detect): an attribute set to the function would be replaced by the package on its first
-# import, so the package becomes callable instead (_Stage), whoever imports it first.
-STAGES = ("train", "export", "bench", "demo", "detect")
+# bench, demo, detect and fleet): an attribute set to the function would be replaced by the package on its
+# first import, so the package becomes callable instead (_Stage), whoever imports it first.
+STAGES = ("train", "export", "bench", "demo", "detect", "fleet")
 
 __all__ = ["FailedItems", "Forecaster", "UserError", *STAGES]
 

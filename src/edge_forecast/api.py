@@ -1,4 +1,4 @@
-"""The desktop Python API: train, export, bench, demo and detect, as the CLI commands of the same names.
+"""The desktop Python API: train, export, bench, demo, detect and fleet, as the CLI commands of the same names.
 
     import edge_forecast as ef
     run = ef.train(out="runs/seed", preset="seed", epochs=50)          # the run directory
@@ -338,6 +338,77 @@ def detect(
     if found.note:
         _warn(found.note)
     return found
+def fleet(
+    data: str | Path,
+    out: str | Path,
+    *,
+    id_column: str | int | None = None,
+    column: str | int | None = None,
+    time_column: str | int | None = None,
+    time_format: str | None = None,
+    delimiter: str | None = None,
+    decimal: str | None = None,
+    fill: str | None = None,
+    resample: bool | None = None,
+    models: str | Sequence[str] | None = None,
+    window: int | None = None,
+    units: int | None = None,
+    epochs: int | None = None,
+    horizon: int | None = None,
+    test_split: float | None = None,
+    season: int | str | Sequence[int] | None = None,
+    seed: int | None = None,
+    quant: str | Sequence[str] = "auto",
+    tolerance: float | None = None,
+    jobs: int | None = None,
+    ray: str | None = None,
+    retry_failed: bool = False,
+    force: bool = False,
+    quiet: bool = False,
+) -> Path:
+    """One forecaster per sensor (`edge-forecast fleet`): train and export every series of `data`
+    (a folder of CSV files, one series each, or one long-format CSV file with `id_column`) into
+    OUT/bundles/<sensor>, with OUT/manifest.json and a fleet report (fleet.md, fleet.json,
+    fleet.png); return OUT. `jobs` worker processes (default: the cores), or Ray: `ray="auto"` (a
+    local instance) or a cluster's address. A rerun resumes: sensors finished before are skipped,
+    failed ones too unless `retry_failed`. Failed sensors raise FailedItems after the rest was
+    written. Train's and export's options of the same names apply to every sensor."""
+    given = _check_types(dict(locals()), ("window", "units", "epochs", "horizon", "seed", "jobs"),
+                         ("test_split", "tolerance"), ("time_format", "delimiter", "decimal", "fill", "ray"),
+                         required=("quant",))
+    for name in ("retry_failed", "force", "quiet"):
+        if not isinstance(given[name], bool):
+            raise UserError(f"{name} must be True or False, got {given[name]!r}", name)
+    if resample is not None and not isinstance(resample, bool):
+        raise UserError(f"resample must be True, False or None, got {resample!r}", "resample")
+    texts = {}
+    for name in ("id_column", "column", "time_column"):  # a 0-based index, as the CLI's text would give it
+        value = given[name]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int))):
+            raise UserError(f"{name} must be a column name or a 0-based index, got {value!r}", name)
+        texts[name] = None if value is None else str(value)
+    if season is not None and not isinstance(season, str):
+        season = ",".join(str(s) for s in ([season] if isinstance(season, numbers.Integral) else season))
+    if given["jobs"] is not None and given["jobs"] < 1:
+        raise UserError(f"jobs must be at least 1, got {given['jobs']}", "jobs")
+    if ray is not None and not ray.strip():
+        raise UserError("ray must be 'auto' (a local Ray instance) or a cluster's address (HOST:PORT, ray://HOST:PORT)",
+                        "ray")
+    from edge_forecast.fleet.engines import default_jobs
+    from edge_forecast.fleet.run import Engine, run_fleet
+    from edge_forecast.fleet.task import FleetOptions
+
+    options = FleetOptions(
+        column=texts["column"], time_column=texts["time_column"], time_format=time_format, delimiter=delimiter,
+        decimal=decimal, fill=fill, resample=resample,
+        models=_names("models", models) if models else None, window=given["window"], units=given["units"],
+        epochs=given["epochs"], horizon=given["horizon"], test_split=given["test_split"], season=season,
+        seed=given["seed"], quant=_joined("quant", quant), tolerance=given["tolerance"])
+    out = _path("out", out)
+    run_fleet(_path("data", data), out, options, Engine(jobs=given["jobs"] or default_jobs(), ray=ray),
+              id_column=texts["id_column"], retry_failed=retry_failed, force=force, echo=_echo(quiet),
+              progress=(lambda _line: None) if quiet else None)
+    return out
 
 
 def _echo(quiet: bool) -> Callable[[str], None]:

@@ -484,6 +484,53 @@ def demo(**options) -> None:
     click.echo(f"report: {out / 'report' / 'report.md'}")
 
 
+@cli.command(short_help="One forecaster per sensor: a folder of series -> bundles.")
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Fleet directory: bundles/<sensor>/, manifest.json, fleet.md / fleet.json / fleet.png. An "
+                   "existing one is resumed.")
+@click.option("--id-column", help="DATA is one long-format CSV file: the sensor id's column (name or 0-based index).")
+@click.option("--column", help="Values column of each series: name or 0-based index.")
+@click.option("--time-column", help="Timestamp column: name or 0-based index; none: no time column.  "
+                                    "[default: a column of timestamps]")
+@click.option("--time-format", help="strptime format of the time column.  [default: ISO 8601 or a detected format]")
+@click.option("--delimiter", type=click.Choice([",", ";", "tab", "pipe", "whitespace"]),
+              help="Field delimiter (a long-format file: not whitespace).  [default: detected]")
+@click.option("--decimal", type=click.Choice([".", ","]), help="Decimal mark.  [default: detected]")
+@click.option("--fill", type=click.Choice(["interpolate", "drop"]), help="Repair gaps, as train --fill.")
+@click.option("--resample", is_flag=True, default=None, help="Put timestamped readings on the median interval's grid.")
+@click.option("--model", "models", multiple=True,
+              help="As train --model: rnn, lstm, gru, ar or auto; with several, the one with the lowest validation "
+                   "backtest error is exported per sensor.  [default: lstm]")
+@click.option("--window", type=AT_LEAST_ONE, help="As train --window.  [default: 20]")
+@click.option("--units", type=AT_LEAST_ONE, help="As train --units.  [default: 40]")
+@click.option("--epochs", type=AT_LEAST_ONE, help="As train --epochs.  [default: train's budget]")
+@click.option("--horizon", type=AT_LEAST_ONE, help="As train --horizon: test steps per origin.  [default: 20]")
+@click.option("--test-split", type=FractionOrCount(), help="As train --test-split.  [default: 0.2]")
+@click.option("--season", help="As train --season: auto, none or N[,N...].  [default: auto]")
+@click.option("--seed", type=int, help="Random seed of every sensor's training.  [default: 0]")
+@click.option("--quant", type=CommaChoices([*(m.value for m in QuantMode), "auto"], "quantization mode", ("auto",)),
+              default="auto", show_default=True, help="As export --quant.")
+@click.option("--tolerance", type=FiniteFloat(min=1), help="As export --tolerance (with --quant auto).  [default: 1.5]")
+@click.option("--jobs", type=click.IntRange(min=1),
+              help="Sensors trained at once (worker processes, one TensorFlow thread each; with --ray auto, the "
+                   "local instance's CPUs).  [default: the cores]")
+@click.option("--ray", help="Run on Ray: auto (start a local instance) or a cluster's address (HOST:PORT, "
+                            "ray://HOST:PORT; OUT on a file system every node sees). Needs the fleet extra.")
+@click.option("--retry-failed", is_flag=True, help="Also try again the sensors an earlier run recorded as failed.")
+@click.option("--force", is_flag=True, help="Start again: remove an existing fleet's outputs first.")
+@click.option("--quiet", is_flag=True, help="No progress output, only errors and failures.")
+def fleet(**options) -> None:
+    """Train and export one forecaster per sensor: DATA is a folder of CSV files (one series each) or one
+    long-format CSV file (--id-column). Sensors run in parallel; a failed one is recorded and the others go
+    on; run again to resume (finished sensors are skipped)."""
+    try:
+        api.fleet(**options)
+    except KeyboardInterrupt:  # the finished sensors are recorded: say so, not "nothing was written"
+        click.echo(f"interrupted; the finished sensors are kept in {options['out']}: run again to resume", err=True)
+        sys.exit(130)
+
+
 def main() -> None:
     cli(prog_name="edge-forecast")
 
