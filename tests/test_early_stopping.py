@@ -42,12 +42,12 @@ class _Frozen:
         self.weights = [w.copy() for w in weights]
 
 
-@pytest.mark.parametrize("stop_early", [True, False])
-def test_fit_epochs_stops_at_the_first_stale_evaluation(stop_early):
+@pytest.mark.parametrize(("stop_early", "select"), [(True, "best"), (False, "best"), (True, "last")])
+def test_fit_epochs_stops_at_the_first_stale_evaluation(stop_early, select):
     epochs = 300  # 100 windows at batch 10: 10 steps an epoch; evaluated every 10 epochs
     windows = np.zeros((4, 5))
     validation = Validation(windows, np.ones((4, 3)))
-    config = TrainConfig(epochs=epochs, batch_size=10, stop_early=stop_early)
+    config = TrainConfig(epochs=epochs, batch_size=10, stop_early=stop_early, select=select)
     history = fit_epochs(_Frozen(), config, (np.zeros((100, 5)),), lambda x: 0.0,
                          lambda w, steps: np.zeros((len(w), steps)), validation, None)
     if stop_early:
@@ -56,4 +56,5 @@ def test_fit_epochs_stops_at_the_first_stale_evaluation(stop_early):
         assert history["stopped_early"] == [110.0, 10.0] and len(history["loss"]) == 110
     else:
         assert "stopped_early" not in history and len(history["loss"]) == epochs
-    assert history["selected_val_closed_loop_rmse"] == [1.0]
+    # the staleness is the validation's, whatever selection keeps (select last: the last weights)
+    assert history.get("selected_val_closed_loop_rmse") == ([1.0] if select == "best" else None)

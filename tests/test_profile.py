@@ -240,6 +240,9 @@ def test_device_forecaster_of_the_bundle_equals_the_training_backtest(taxi_ar_ru
     assert np.allclose(step, forecaster.forecast(y[o - 19 : o + 1], 2, times=times[o - 19 : o + 1]))
     with pytest.raises(UserError, match="needs its time"):
         forecaster.update(y[o], 2)
+    # a forecast leaves the state at its history, dated by it: the next one-step forecast too
+    at = forecaster.forecast(y[o - 20 : o], 1, times=times[o - 20 : o])
+    assert np.allclose(forecaster.next_forecast(1), at)
     # the anomaly scorer (detect, run --follow --score) on it: each value is compared with the
     # one-step forecast from the values before it, the profile added back at that value's time
     from edge_forecast.edge.anomaly import StreamScorer

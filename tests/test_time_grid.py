@@ -371,6 +371,19 @@ def test_cli_refusals_exit_2_with_one_line(tmp_path):
         assert text in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
+def test_resample_without_times_is_refused_not_ignored(tmp_path):
+    """A grid needs times: a file without a time column and a .npy array are refused by name."""
+    (tmp_path / "values.csv").write_text("value\n" + "\n".join(str(i % 7) for i in range(200)) + "\n")
+    np.save(tmp_path / "values.npy", np.arange(200.0) % 7)
+    runner = CliRunner()
+    for name, text in (("values.csv", "has none (its columns: value)"), ("values.npy", "is a .npy array")):
+        result = runner.invoke(cli, ["train", "--signal", str(tmp_path / name), "--resample", "1h", "--model", "ar",
+                                     "--out", str(tmp_path / "x")])
+        assert result.exit_code == 2, result.output
+        assert "--resample needs a time column" in result.stderr and text in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "x").exists()
+
+
 def test_plot_dates_are_on_the_files_clock():
     from edge_forecast.train.plots import _clock
 

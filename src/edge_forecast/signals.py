@@ -336,6 +336,9 @@ def _read_raw(path: str | Path, column: str | None, read: ReadOptions | None, te
         if not path.is_file():
             raise UserError(f"signal file {path} does not exist" if not path.exists()
                             else f"signal path {path} is a directory, not a file")
+        if read.resample is not None:  # an array has no times to put on a grid
+            raise UserError(f"--resample needs a time column, and {path} is a .npy array (values only); "
+                            "leave --resample out")
         return Column(values=_load_npy(path, read.column), lines=None, label=None)
     return read_column(path, read, text=text)
 

@@ -445,6 +445,9 @@ def read_column(source: str | Path, options: ReadOptions | None = None, text: st
     values = _numbers(cells, lines, opts.decimal, f"{source} column {label}")
     column = Column(values=values, lines=np.asarray(lines, dtype=np.int64), label=label)
     if layout.time is None:
+        if opts.resample is not None:  # a grid needs times: said, rather than left unapplied
+            raise UserError(f"--resample needs a time column, and {source} has none (its columns: "
+                            f"{', '.join(layout.names)}); name one with --time-column, or leave --resample out")
         return column
     times, tz = _times(tcells, lines, opts.time_format, f"{source} column {layout.names[layout.time]}")
     column = replace(column, times=times, tz=tz, time_label=layout.names[layout.time])

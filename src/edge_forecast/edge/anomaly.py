@@ -17,10 +17,11 @@ and cost per step are constant (bounded windows; a sorted list kept by bisection
   first few values of a stream); k > n with a full window is Gibbs and Candes' infinite interval
   (no finite bound, err_t = 0), k <= 0 their empty one (a bound of width 0).
 - **Scores (in the manner of NAB's anomaly likelihood; Ahmad et al. 2017, "Unsupervised real-time
-  anomaly detection for streaming data").** The raw score of a value is how far outside the
-  forecast's usual error it lies: 0 within the error window's 90% quantile q, else 1 - q / |error|
-  (0.5 at twice q, 0.9 at ten times), so normal values score 0 nearly always, as an HTM raw score
-  does. The mean of the last SHORT_WINDOW raw scores is compared with the mean and standard
+  anomaly detection for streaming data").** The raw score of a value is the rank of its absolute
+  error among the recent errors of unflagged values (the share of them below it, 0 to 1), and a
+  single value also gets its own tail probability from an exponential tail fitted above the
+  errors' REFERENCE quantile (a spike the short mean below would dilute). The mean of the last
+  SHORT_WINDOW raw scores is compared with the mean and standard
   deviation of the previous LONG_WINDOW such means (NAB's floors: mean 0.03, variance 0.0003); its
   upper Gaussian tail probability is the error tail. One-sided: a value closer to its forecast
   than usual is no anomaly.

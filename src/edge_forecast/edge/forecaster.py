@@ -363,6 +363,7 @@ class Forecaster:
             last = float(stamps[-1])
         with self._lock:
             found = self._forecast(history, horizon)
+            self._last_time = last  # the state is left at `history`: next_forecast / update date from it
         return found + self.profile.ahead(last, horizon)
 
     def _forecast(self, history: np.ndarray | None, steps: int) -> np.ndarray:

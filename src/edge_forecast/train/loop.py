@@ -121,6 +121,7 @@ def train_run(config: TrainConfig, out: Path, force: bool = False, quiet: bool =
     if not quiet:
         echo(seasons.line())
     profile, profile_choice = choose_profile(config, signal, split)
+    clock.lap("profile")
     if not quiet:
         echo(profile_line(profile_choice))
     if "auto" in (budget["batch_size"], budget["epochs"]) and not quiet and not least_squares_only:

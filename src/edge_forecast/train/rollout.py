@@ -221,7 +221,7 @@ def fit_epochs(model, config: TrainConfig, arrays: tuple[np.ndarray, ...], train
     rng = np.random.default_rng(config.seed)
     history: dict[str, list[float]] = {"loss": [], "val_closed_loop_rmse": []}
     best = (np.inf, None)
-    best_step = 0
+    best_val, best_step = np.inf, 0  # for early stopping, whatever --select keeps
     eval_every = max(1, config.epochs // 30)
     started = last_report = time.perf_counter()
     for epoch in range(config.epochs):
@@ -243,7 +243,8 @@ def fit_epochs(model, config: TrainConfig, arrays: tuple[np.ndarray, ...], train
             val = validation.rmse(forecast)
             if config.select == "best" and val < best[0]:
                 best = (val, [w.copy() for w in model.get_weights()])
-                best_step = (epoch + 1) * steps_per_epoch
+            if val < best_val:
+                best_val, best_step = val, (epoch + 1) * steps_per_epoch
             if raw is not None:
                 model.set_weights(raw)
         history["val_closed_loop_rmse"].append(val)
