@@ -147,8 +147,9 @@ def draw(signal: Signal, rows: list[Scored], window: int, levels: tuple[float, .
     if signal.times is not None:
         import datetime as dt
 
-        x = np.array([dt.datetime.fromtimestamp(float(s), dt.timezone.utc).replace(tzinfo=None)
-                      for s in signal.times])
+        # on the file's clock, as the CSV and train's plots (naive stamps are wall-clock read as UTC)
+        zone = signal.tz or dt.timezone.utc
+        x = np.array([dt.datetime.fromtimestamp(float(s), zone).replace(tzinfo=None) for s in signal.times])
     else:
         x = np.arange(n)
     xs = x[window:]
