@@ -124,7 +124,11 @@ def test_record_metrics_match_a_recomputation_from_stored_forecasts(twin_runs):
     record = json.loads((run / "training.json").read_text())
     series = np.load(run / "signal.npy")
     scale = record["mase_scale"]["in_sample_naive_mae"]
-    assert scale == pytest.approx(np.mean(np.abs(np.diff(series[: record["split"]["train_points"]]))))
+    # MASE's scale: the in-sample one-step seasonal naive MAE with the run's primary season (found
+    # by --season auto; 1, persistence, when none is)
+    season, train = record["mase_scale"]["season"], series[: record["split"]["train_points"]]
+    assert season == (record["seasons"]["seasons"] or [1])[0]
+    assert scale == pytest.approx(np.mean(np.abs(train[season:] - train[:-season])))
     for entry in [record["models"]["rnn"], *record["baselines"].values()]:
         test = entry["test"]
         assert (test["start"], test["stop"], test["horizon"], test["stride"]) == (120, 150, 6, 2)
@@ -136,7 +140,9 @@ def test_record_metrics_match_a_recomputation_from_stored_forecasts(twin_runs):
         for key in ("rmse", "mae", "mase"):
             assert test[key] == pytest.approx(again[key], rel=1e-12)
         assert test["rmse_by_horizon"] == pytest.approx(again["rmse_by_horizon"], rel=1e-12)
-    assert set(record["baselines"]) == {"persistence", "drift", "ar8"}
+    # one seasonal naive per season found (the added sine's period, 2 pi, gives 6 here)
+    seasonal = {f"seasonal_naive{s}" for s in record["seasons"]["seasons"]}
+    assert set(record["baselines"]) == {"persistence", "drift", "ar8"} | seasonal
     # every figure in the record is strict JSON
     json.loads((run / "training.json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in training.json"))
 
