@@ -123,12 +123,17 @@ def horizon_plan(eval_steps: int, steps: int, evaluation: Evaluation | None = No
     return {"horizon": horizon, "origins": origins}
 
 
+def origin_targets(truth: np.ndarray, origins: Sequence[int], steps: int) -> np.ndarray:
+    """The `steps` true values after each origin (offsets into `truth`), float64 (origins, steps)."""
+    return np.stack([np.asarray(truth, dtype=np.float64)[o : o + steps] for o in origins])
+
+
 def horizon_curve(forecasts: np.ndarray, truth: np.ndarray, origins: Sequence[int], segment: str) -> dict:
     """RMSE over origins at each horizon; `forecasts` is (origins, horizon) in signal units; the
     curve is named for the evaluation `segment` (test_rmse or in_sample_rmse)."""
     forecasts = np.asarray(forecasts, dtype=np.float64)
     horizon = forecasts.shape[1]
-    target = np.stack([np.asarray(truth)[o : o + horizon] for o in origins])
+    target = origin_targets(truth, origins, horizon)
     curve = np.sqrt(np.mean((forecasts - target) ** 2, axis=0))
     marks = {str(h): sig(curve[h - 1]) for h in HORIZON_MARKS if h <= horizon}
     if str(horizon) not in marks:
@@ -155,7 +160,7 @@ def interval_coverage(forecasts: np.ndarray, truth: np.ndarray, origins: Sequenc
     steps = min(forecasts.shape[1], intervals.horizon)
     if steps < 1 or not len(origins):
         return []
-    target = np.stack([np.asarray(truth)[o : o + steps] for o in origins])
+    target = origin_targets(truth, origins, steps)
     point = forecasts[:, :steps]
     rows = []
     for level in intervals.levels:

@@ -220,8 +220,9 @@ def fit_epochs(model, config: TrainConfig, arrays: tuple[np.ndarray, ...], train
     steps_per_epoch = int(np.ceil(n / config.batch_size))
     rng = np.random.default_rng(config.seed)
     history: dict[str, list[float]] = {"loss": [], "val_closed_loop_rmse": []}
-    best = (np.inf, None)
-    best_val, best_step = np.inf, 0  # for early stopping, whatever --select keeps
+    # the best validation and when (early stopping reads it whatever --select keeps); its weights
+    # are kept with --select best
+    best_val, best_step, best_weights = np.inf, 0, None
     eval_every = max(1, config.epochs // 30)
     started = last_report = time.perf_counter()
     for epoch in range(config.epochs):
@@ -241,10 +242,10 @@ def fit_epochs(model, config: TrainConfig, arrays: tuple[np.ndarray, ...], train
             if raw is not None:
                 averaged.finalize_variable_values(model.trainable_variables)
             val = validation.rmse(forecast)
-            if config.select == "best" and val < best[0]:
-                best = (val, [w.copy() for w in model.get_weights()])
             if val < best_val:
                 best_val, best_step = val, (epoch + 1) * steps_per_epoch
+                if config.select == "best":
+                    best_weights = [w.copy() for w in model.get_weights()]
             if raw is not None:
                 model.set_weights(raw)
         history["val_closed_loop_rmse"].append(val)
@@ -256,9 +257,9 @@ def fit_epochs(model, config: TrainConfig, arrays: tuple[np.ndarray, ...], train
             # JSON-friendly like the other entries: the epoch it stopped after, the best one's
             history["stopped_early"] = [float(epoch + 1), float(best_step // steps_per_epoch)]
             break
-    if best[1] is not None:
-        model.set_weights(best[1])
-        history["selected_val_closed_loop_rmse"] = [best[0]]
+    if best_weights is not None:
+        model.set_weights(best_weights)
+        history["selected_val_closed_loop_rmse"] = [best_val]
     elif averaged is not None:
         averaged.finalize_variable_values(model.trainable_variables)
     return history
