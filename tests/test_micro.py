@@ -14,7 +14,7 @@ from conftest import ROOT, cli, trains
 from edge_forecast.bundle import load_bundle, truth_key, validate_bundle_dict
 from edge_forecast.errors import UserError
 from edge_forecast.fsio import sha256_file
-from edge_forecast.micro.carray import c_source, symbol
+from edge_forecast.micro.carray import c_header, c_source, symbol
 from edge_forecast.micro.resolver import resolver_lines, resolver_method
 
 VARIANTS = ["float32", "int8", "step-float32", "step-int8", "stream-float32", "stream-int8"]
@@ -59,6 +59,59 @@ def test_c_array_round_trips_bytes_and_compiles(tmp_path):
     done = subprocess.run(["g++", "-std=c++17", "-c", "a.cc", "-o", "a.o"], cwd=tmp_path, capture_output=True,
                           text=True)
     assert done.returncode == 0, done.stderr
+
+
+def parse_intervals(text: str) -> dict[float, list[float]]:
+    """level -> half-widths per step, from a generated header's kIntervalLevels and kIntervalHalfWidth."""
+    count = int(re.search(r"constexpr int kIntervalLevelCount = (\d+);", text).group(1))
+    if count == 0:
+        return {}
+    horizon = int(re.search(r"constexpr int kIntervalHorizon = (\d+);", text).group(1))
+    levels = re.search(r"kIntervalLevels\[kIntervalLevelCount\] = \{([^}]*)\}", text).group(1)
+    body = re.search(r"kIntervalHalfWidth\[kIntervalLevelCount\]\[kIntervalHorizon\] = \{(.*?)\n\};", text, re.S)
+    rows = re.findall(r"\{\s*//[^\n]*\n(.*?)\n\s*\},", body.group(1), re.S)
+    widths = [[float(v.strip().rstrip("f")) for v in row.replace("\n", " ").split(",") if v.strip()] for row in rows]
+    names = [float(v.strip().rstrip("f")) for v in levels.split(",")]
+    assert len(names) == len(widths) == count and all(len(w) == horizon for w in widths)
+    return dict(zip(names, widths, strict=True))
+
+
+def _header_info(intervals) -> dict:
+    """What c_header needs, for a header whose interval constants are under test."""
+    return {"note": "test", "window": 3, "scaler": {"offset": 0.0, "scale": 1.0}, "graph": "window",
+            "layout": {"inputs": [], "outputs": []}, "arena_bytes": 16, "arena_reserve_bytes": 32,
+            "arena_margin": 0.25, "resolver": [], "intervals": None if intervals is None else intervals.to_dict()}
+
+
+def test_header_interval_constants_equal_the_intervals_and_compile(tmp_path):
+    """Split-conformal intervals of known errors (80% available, 99% not: 10 origins) in the header:
+    the constants equal bundle.json's numbers, and C++ that makes bounds from them as the guide says
+    prints what the Forecaster's lower = point - half-width gives."""
+    from edge_forecast.evaluation import Plan
+    from edge_forecast.intervals import conformal_intervals
+
+    errors = np.random.default_rng(3).gamma(2.0, 0.37, size=(10, 7))
+    plan = Plan(start=100, stop=130, horizon=7, stride=2)
+    intervals = conformal_intervals(errors, (80, 99), plan)
+    assert [lv.available for lv in intervals.levels] == [True, False]
+    text = c_header("m_window_float32", _header_info(intervals))
+    assert parse_intervals(text) == {80.0: intervals.levels[0].half_width}
+    assert "not available: 99% (10 validation origins" in text
+    none = c_header("m_window_float32", _header_info(None))
+    assert parse_intervals(none) == {} and "kIntervalHalfWidth" not in none
+    if shutil.which("g++") is None:
+        pytest.skip("g++ is not installed")
+    (tmp_path / "m_window_float32_model_data.h").write_text(text)
+    (tmp_path / "main.cc").write_text(
+        '#include <cstdio>\n#include "m_window_float32_model_data.h"\n'
+        "int main() { const float point = 2.5f; for (int h = 0; h < m_window_float32::kIntervalHorizon; ++h)"
+        ' std::printf("%.9g\\n", point - m_window_float32::kIntervalHalfWidth[0][h]); return 0; }\n')
+    done = subprocess.run(["g++", "-std=c++17", "main.cc", "-o", "main"], cwd=tmp_path, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    printed = subprocess.run([str(tmp_path / "main")], capture_output=True, text=True, check=True).stdout.split()
+    expected = np.float32(2.5) - np.asarray(intervals.levels[0].half_width, dtype=np.float32)
+    assert np.array_equal(np.array(printed, dtype=np.float32), expected)
 
 
 def test_resolver_methods_follow_tflm_names():
@@ -141,6 +194,10 @@ def test_header_constants_match_bundle_and_model(micro_bundle):
                 assert header[prefix + "Type"] == t["dtype"] == np.dtype(real["dtype"]).name
                 assert np.float32(header[prefix + "Scale"]) == np.float32(real["quantization"][0])
                 assert header[prefix + "ZeroPoint"] == t["zero_point"] == real["quantization"][1]
+        # the prediction intervals: the constants are bundle.json's numbers for this variant
+        found = bundle.variant("lstm", variant).intervals
+        assert parse_intervals((out / record["header"]).read_text()) == {
+            float(lv.level): lv.half_width for lv in found.levels if lv.available}
         roles = sorted(t["role"] for t in record["tensors"]["inputs"])
         assert roles == (["x"] if bundle.variant("lstm", variant).graph.value == "window" else ["c", "h", "x"])
 

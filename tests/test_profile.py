@@ -259,6 +259,13 @@ def test_device_forecaster_of_the_bundle_equals_the_training_backtest(taxi_ar_ru
     refused = CliRunner().invoke(cli, ["detect", str(tmp_path / "no_times.csv"), "--bundle", str(out), "--out",
                                        str(tmp_path / "s.csv")])
     assert refused.exit_code == 2 and "needs the time of each value" in refused.output
+    # run --follow stops at the first delimited line without a time, scored or not: one error, not
+    # a warning per line
+    stream = "value\n" + "\n".join(f"{v:g}" for v in y[o : o + 5]) + "\n"
+    for extra in ([], ["--score"]):
+        done = CliRunner().invoke(cli, ["run", str(out), "--follow", "--column", "value", *extra], input=stream)
+        assert done.exit_code == 2 and "needs the time of each value" in done.output, done.output
+        assert "skipped" not in done.output and len(done.output.strip().splitlines()) == 1
 
 
 @pytest.mark.slow

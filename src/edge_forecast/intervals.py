@@ -27,17 +27,21 @@ from edge_forecast.errors import UserError
 from edge_forecast.evaluation import Plan, origin_truth, origin_windows
 
 DEFAULT_LEVELS = (80, 95)
-NO_LEVELS = "none"
+NO_LEVELS = "none"  # export --levels none: no intervals
+ALL_LEVELS = "all"  # run / detect --levels all: every level the variant has
 
 
-def parse_levels(text: str | None, argument: str = "levels") -> tuple[float, ...]:
-    """'80,95' -> (80, 95); None -> the defaults; 'none' -> () (no intervals). Each a percentage
-    strictly between 0 and 100, in the order given, without repeats."""
+def parse_levels(text: str | None, argument: str = "levels", word: str = NO_LEVELS) -> tuple[float, ...] | None:
+    """The one reader of every levels option (export's --levels, run's and detect's): '80,95' ->
+    (80, 95); None -> the defaults. Besides levels the option takes one `word`: NO_LEVELS for
+    export ('none' -> (), no intervals) or ALL_LEVELS for run and detect ('all' -> None, every level
+    the variant has); any other text is a level, a percentage strictly between 0 and 100, in the
+    order given, without repeats, and the one message for a bad one names the word the option takes."""
     if text is None:
         return DEFAULT_LEVELS
     text = str(text).strip()
-    if text.lower() == NO_LEVELS:
-        return ()
+    if text.lower() == word:
+        return () if word == NO_LEVELS else None
     found: list[float] = []
     for part in text.split(","):
         try:
@@ -45,8 +49,8 @@ def parse_levels(text: str | None, argument: str = "levels") -> tuple[float, ...
         except ValueError:
             value = math.nan
         if not 0 < value < 100:  # NaN fails too
-            raise UserError(f"level {part.strip()!r} is not a percentage between 0 and 100 (e.g. 80,95; or "
-                            f"{NO_LEVELS})", argument)
+            raise UserError(f"level {part.strip()!r} is not a percentage between 0 and 100 (e.g. 80,95; or {word})",
+                            argument)
         level = tidy(value)
         if level not in found:
             found.append(level)
@@ -63,9 +67,18 @@ def level_name(level: float) -> str:
     return f"{level:g}"
 
 
-def conformal_rank(n: int, level: float) -> int:
-    """k = ceil((n + 1) level / 100), in exact arithmetic (Fraction: 0.95 x 20 is 19, not 19.000000000000004)."""
-    return math.ceil((n + 1) * Fraction(str(level)) / 100)
+RANK_TOLERANCE = 1e-9  # float noise in (n + 1) x share, far below the 1 / 100,000 a level's decimals can make
+
+
+def conformal_rank(n: int, share: float) -> int:
+    """k = ceil((n + 1) x share): the rank among n sorted values of the finite-sample conformal
+    quantile at `share` (a level / 100, ACI's 1 - a_t, a quantile such as 0.9). The one formula of
+    every rank (intervals here, edge.anomaly's bounds and tail). A product within RANK_TOLERANCE
+    above a whole number is that number: 20 x 0.95 is 19.000000000000004 in floats and its rank is
+    19, as exact arithmetic on the decimal level says (for levels with up to 4 decimals and any n
+    below 10^5 the two agree; tests/test_intervals.py checks it). Plain float arithmetic, no
+    Fraction: the scorer ranks on every observation of a stream."""
+    return math.ceil((n + 1) * share - RANK_TOLERANCE)
 
 
 def min_origins(level: float) -> int:
@@ -78,7 +91,7 @@ def half_widths(errors: np.ndarray, level: float) -> tuple[np.ndarray | None, in
     """Per step (column) the k-th smallest absolute error of `errors` (n, H), and k; None when k > n."""
     errors = np.asarray(errors, dtype=np.float64)
     n = errors.shape[0]
-    k = conformal_rank(n, level)
+    k = conformal_rank(n, level / 100)
     if k > n:
         return None, k
     return np.sort(errors, axis=0)[k - 1], k

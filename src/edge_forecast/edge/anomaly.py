@@ -37,20 +37,16 @@ and cost per step are constant (bounded windows; a sorted list kept by bisection
 
 from __future__ import annotations
 
-import json
 import math
 from bisect import bisect_left, bisect_right, insort
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TextIO
 
 import numpy as np
 
 from edge_forecast.bundle import GraphKind, VariantId
 from edge_forecast.errors import UserError
-from edge_forecast.intervals import DEFAULT_LEVELS, level_name, tidy
-from edge_forecast.tabular import LineReader, format_time
+from edge_forecast.intervals import DEFAULT_LEVELS, conformal_rank, level_name, tidy
 
 ERROR_WINDOW = 300   # recent absolute one-step errors: the ACI quantiles and the raw score's scale
 SHORT_WINDOW = 10    # raw scores averaged (NAB's averaging window)
@@ -121,7 +117,7 @@ class SortedWindow:
         window's exceedances (peaks over threshold, as SPOT; Siffer et al. 2017), so a value far
         beyond everything seen gets a probability below 1 / n. 1 within q."""
         n = len(self._sorted)
-        k = math.ceil((n + 1) * level)
+        k = conformal_rank(n, level)
         q = self._sorted[min(k, n) - 1]
         if value <= q:
             return 1.0
@@ -181,7 +177,7 @@ class AciLevel:
     def half_width(self, errors: SortedWindow) -> tuple[float | None, bool]:
         """(half-width or None: no finite bound, whether a_t updates after this value)."""
         n = len(errors)
-        k = math.ceil((n + 1) * (1 - self.alpha))
+        k = conformal_rank(n, 1 - self.alpha)
         if k <= 0:
             return 0.0, True  # Gibbs & Candes' empty set: the point alone
         if k <= n:
@@ -389,43 +385,3 @@ def json_fields(row: Scored, levels: tuple[float, ...]) -> dict:
         doc[f"lower_{level_name(level)}"] = low
         doc[f"upper_{level_name(level)}"] = high
     return {**doc, "score": row.score, "flag": row.flag}
-
-
-def follow_scored(scorer: StreamScorer, fmt: str, stdin: TextIO, stdout: TextIO, stderr: TextIO,
-                  reader: LineReader, meta: Callable[[], dict], warn: Callable[[], None]) -> int:
-    """`run --follow --score`: one line per observation (value, forecast, bounds, score, flag);
-    a bad line is reported on stderr and skipped, as plain --follow does. `meta`: the JSON
-    fields naming the model, variant, runtime and graph; `warn`: called after each observation."""
-    levels = tuple(level.level for level in scorer.levels)
-    header_written = False
-    count = 0
-    for lineno, line in enumerate(stdin, start=1):
-        try:
-            parsed = reader.read(line, lineno)
-            if parsed is None:
-                continue
-            value, seconds = parsed
-            row = scorer.observe(value, seconds)
-        except UserError as exc:
-            if reader.layout is None:
-                raise
-            text = str(exc) if str(exc).startswith("line ") else f"line {lineno}: {exc}"
-            stderr.write(f"warning: {text}; skipped\n")
-            stderr.flush()
-            continue
-        warn()
-        stamp = None if seconds is None else format_time(seconds, reader.tz)
-        count += 1
-        if fmt == "json":
-            doc = {"observation": count, **({"time": stamp} if stamp is not None else {}), **json_fields(row, levels),
-                   **meta()}
-            stdout.write(json.dumps(doc) + "\n")
-        else:
-            if not header_written:
-                stdout.write(",".join(["observation", *(["time"] if stamp is not None else []), *columns(levels)])
-                             + "\n")
-                header_written = True
-            stdout.write(",".join([str(count), *([stamp] if stamp is not None else []), *csv_row(row, levels)])
-                         + "\n")
-        stdout.flush()
-    return count

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -15,7 +14,7 @@ from edge_forecast.bundle import Bundle, GraphKind, VariantId, load_bundle
 from edge_forecast.edge import anomaly
 from edge_forecast.edge.forecaster import Forecaster, IntervalForecast, check_history, check_steps
 from edge_forecast.errors import UserError
-from edge_forecast.intervals import NO_LEVELS, level_name, parse_levels
+from edge_forecast.intervals import ALL_LEVELS, level_name, parse_levels
 from edge_forecast.signals import Signal, load_history
 from edge_forecast.tabular import IRREGULAR, LineReader, ReadOptions, format_time
 
@@ -72,20 +71,18 @@ def run_command(bundle: Path, model: str | None = None, variant: str | None = No
     if start is not None:  # bad input fails before an interpreter is loaded (and logs)
         check_history(loaded, _model_values(loaded, start))
     forecaster = Forecaster(loaded, model=model, variant=variant, runtime=runtime, threads=threads, graph=graph)
-    if scored:
-        scorer = anomaly.StreamScorer(forecaster, chosen, anomaly.DEFAULT_RATE if aci_rate is None else aci_rate,
-                                      anomaly.DEFAULT_THRESHOLD if threshold is None else threshold)
-        scorer.start(None if start is None else start.values,  # a history warms the scorer up
-                     None if start is None else start.times)
-        reader = LineReader(dataclasses.replace(read, resample=None, agg=None))
-        anomaly.follow_scored(scorer, fmt, stdin, stdout, stderr, reader, _follow_meta(forecaster),
-                      _warn_once(forecaster, stderr))
-        return
     if follow:
-        forecaster.reset(None if start is None else start.values, times=None if start is None else start.times)
+        scorer = None
+        if scored:
+            scorer = anomaly.StreamScorer(forecaster, chosen, anomaly.DEFAULT_RATE if aci_rate is None else aci_rate,
+                                          anomaly.DEFAULT_THRESHOLD if threshold is None else threshold)
+            scorer.start(None if start is None else start.values,  # a history warms the scorer up
+                         None if start is None else start.times)
+        else:
+            forecaster.reset(None if start is None else start.values, times=None if start is None else start.times)
         reader = LineReader(dataclasses.replace(read, resample=None, agg=None))  # a stream is never resampled
         # default: one invoke's values (a direct multi-step model's block, else the next value)
-        follow_stream(forecaster, horizon or forecaster.block, fmt, stdin, stdout, stderr, reader)
+        follow_stream(forecaster, horizon or forecaster.block, fmt, stdin, stdout, stderr, reader, scorer)
         return
     if levels is not None and horizon is None:
         horizon = interval_horizon(forecaster, forecaster.bundle.evaluation.steps)
@@ -101,12 +98,9 @@ def run_command(bundle: Path, model: str | None = None, variant: str | None = No
 
 
 def interval_levels(text: str | None) -> tuple[float, ...] | None:
-    """--levels: None (not asked, or "all": every level the variant has) or the levels asked."""
-    if text is None or text.strip().lower() == "all":
-        return None
-    if text.strip().lower() == NO_LEVELS:
-        raise UserError("--levels takes all or comma-separated levels such as 80,95; leave it out for no bounds")
-    return parse_levels(text, "--levels")
+    """run's and detect's --levels: None (not asked, or "all": every level the variant has) or the
+    levels asked (intervals.parse_levels, the one reader and message of every levels option)."""
+    return None if text is None else parse_levels(text, "--levels", ALL_LEVELS)
 
 
 def interval_horizon(forecaster: Forecaster, steps: int) -> int:
@@ -167,22 +161,6 @@ def _meta(forecaster: Forecaster) -> dict:
             "out_of_range": forecaster.out_of_range}
 
 
-def _follow_meta(forecaster: Forecaster) -> Callable[[], dict]:
-    """The JSON fields of a --follow line that say what made it."""
-    return lambda: {**_meta(forecaster), "graph": forecaster.stepper_graph or GraphKind.WINDOW.value}
-
-
-def _warn_once(forecaster: Forecaster, stderr: TextIO) -> Callable[[], None]:
-    """Called after each observation: the out-of-range warning the first time there is one."""
-    warned = [False]
-
-    def warn() -> None:
-        if not warned[0] and forecaster.out_of_range:
-            warn_out_of_range(forecaster, stderr)
-            warned[0] = True
-    return warn
-
-
 def _bound_columns(bounds: IntervalForecast | None) -> dict[str, np.ndarray]:
     """lower_80, upper_80, lower_95, ...: the bounds by their column (and JSON field) names."""
     if bounds is None:
@@ -214,12 +192,18 @@ def write_forecast(forecaster: Forecaster, values: np.ndarray, fmt: str, out: Te
 
 
 def follow_stream(forecaster: Forecaster, horizon: int, fmt: str, stdin: TextIO, stdout: TextIO,
-                  stderr: TextIO, reader: LineReader | None = None) -> int:
-    """One forecast line per observation until stdin closes; a bad line is reported and skipped.
+                  stderr: TextIO, reader: LineReader | None = None, scorer: anomaly.StreamScorer | None = None) -> int:
+    """One line per observation until stdin closes; a bad line is reported on stderr and skipped.
 
-    Lines are read by `reader` (the file reader's rules, one line at a time): a value column of
-    delimited lines, and its time when the lines have one."""
+    Without `scorer`: the forecast of the next `horizon` values after each observation. With
+    `scorer` (`run --follow --score`; it runs `forecaster`, started by the caller): the line is
+    about the observation that arrived: its value, the forecast made before it, the adaptive
+    conformal bounds, the anomaly score and the flag (edge.anomaly). Lines are read by `reader`
+    (the file reader's rules, one line at a time): a value column of delimited lines, and its time
+    when the lines have one. A profiled bundle given a line without a time stops the stream with
+    one error (every line would fail the same way), both ways."""
     reader = reader or LineReader()
+    lines = _ScoredLines(scorer) if scorer is not None else _ForecastLines(horizon)
     header_written = False
     count = 0
     warned = forecaster.out_of_range > 0
@@ -233,7 +217,8 @@ def follow_stream(forecaster: Forecaster, horizon: int, fmt: str, stdin: TextIO,
             value, seconds = parsed
             if seconds is None and forecaster.profile is not None:
                 raise _NoTimes(needs_times(forecaster.bundle))  # every line would fail: not one warning each
-            forecast = forecaster.update(value, horizon, time=seconds)
+            found = (scorer.observe(value, seconds) if scorer is not None
+                     else forecaster.update(value, horizon, time=seconds))
         except UserError as exc:
             if reader.layout is None or isinstance(exc, _NoTimes):  # no layout (or no times), no stream
                 raise
@@ -245,20 +230,46 @@ def follow_stream(forecaster: Forecaster, horizon: int, fmt: str, stdin: TextIO,
             warn_out_of_range(forecaster, stderr)
             warned = True
         stamp = None if seconds is None else format_time(seconds, reader.tz)
-        if fmt == "csv" and not header_written:
-            stdout.write("observation," + ("time," if stamp is not None else "")
-                         + ",".join(f"t+{h}" for h in range(1, horizon + 1)) + "\n")
-            header_written = True
         count += 1
         if fmt == "json":
             # which model, variant, runtime and graph produced it, as a one-shot `run --format json` says
-            doc = {"observation": count, "value": value, "forecast": [float(v) for v in forecast],
-                   **_meta(forecaster), "graph": forecaster.stepper_graph or GraphKind.WINDOW.value}
-            if stamp is not None:
-                doc["time"] = stamp
-            stdout.write(json.dumps(doc) + "\n")
+            meta = {**_meta(forecaster), "graph": forecaster.stepper_graph or GraphKind.WINDOW.value}
+            stdout.write(json.dumps(lines.json(count, stamp, value, found, meta)) + "\n")
         else:
-            stdout.write(f"{count}," + (f"{stamp}," if stamp is not None else "")
-                         + ",".join(f"{v:.9g}" for v in forecast) + "\n")
+            if not header_written:
+                stdout.write(",".join(["observation", *(["time"] if stamp is not None else []), *lines.columns])
+                             + "\n")
+                header_written = True
+            stdout.write(",".join([str(count), *([stamp] if stamp is not None else []), *lines.cells(value, found)])
+                         + "\n")
         stdout.flush()
     return count
+
+
+class _ForecastLines:
+    """Plain --follow: t+1..t+H, the forecast after the observation."""
+
+    def __init__(self, horizon: int) -> None:
+        self.columns = [f"t+{h}" for h in range(1, horizon + 1)]
+
+    def cells(self, value: float, forecast: np.ndarray) -> list[str]:
+        return [f"{v:.9g}" for v in forecast]
+
+    def json(self, count: int, stamp: str | None, value: float, forecast: np.ndarray, meta: dict) -> dict:
+        return {"observation": count, "value": value, "forecast": [float(v) for v in forecast], **meta,
+                **({"time": stamp} if stamp is not None else {})}
+
+
+class _ScoredLines:
+    """--follow --score: the observation's value, its forecast, bounds, score and flag."""
+
+    def __init__(self, scorer: anomaly.StreamScorer) -> None:
+        self.levels = tuple(level.level for level in scorer.levels)
+        self.columns = anomaly.columns(self.levels)
+
+    def cells(self, value: float, row: anomaly.Scored) -> list[str]:
+        return anomaly.csv_row(row, self.levels)
+
+    def json(self, count: int, stamp: str | None, value: float, row: anomaly.Scored, meta: dict) -> dict:
+        return {"observation": count, **({"time": stamp} if stamp is not None else {}),
+                **anomaly.json_fields(row, self.levels), **meta}

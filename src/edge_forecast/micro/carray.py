@@ -5,8 +5,9 @@
 length; `<name>_model_data.h` declares them and gives everything the device code needs as
 constants in a namespace named after the model and variant: window, scaler, each input and
 output tensor's position (`interpreter.input(n)` / `output(n)`), tensor index, dtype, scale and
-zero point, the measured arena (and the size to reserve, with the stated margin), and
-`RegisterOps`, the `MicroMutableOpResolver<kOpCount>` registration of exactly the model's ops.
+zero point, the measured arena (and the size to reserve, with the stated margin), the variant's
+prediction-interval half-widths per level and step ahead, and `RegisterOps`, the
+`MicroMutableOpResolver<kOpCount>` registration of exactly the model's ops.
 """
 
 from __future__ import annotations
@@ -101,11 +102,49 @@ def _profile_lines(profile: dict | None) -> list[str]:
     ]
 
 
+def _interval_lines(intervals: dict | None) -> list[str]:
+    """The variant's prediction intervals (bundle.json `intervals`) as constants: per available
+    level, the half-width of each step ahead, and the C that makes bounds of a forecast."""
+    head = ["", "// Prediction intervals (docs/guide/prediction-intervals.md; bundle.json intervals of this variant):"]
+    if not intervals or not intervals.get("origins"):
+        why = (intervals or {}).get("reason") or "exported with --levels none, or by an older edge-forecast"
+        return head + [f"// none: {why}.", "constexpr int kIntervalLevelCount = 0;"]
+    available = [lv for lv in intervals["levels"] if lv.get("half_width") is not None]
+    missing = [f"{lv['level']:g}% ({lv.get('reason', 'unavailable')})" for lv in intervals["levels"]
+               if lv.get("half_width") is None]
+    out = head + [
+        f"// split-conformal half-widths of this variant's own closed-loop error over {intervals['origins']} "
+        "validation origins,",
+        "// in signal units (the forecast after the scaler's inverse, and the profile added back if any). For "
+        "the forecast",
+        "// `point` h + 1 steps after its origin (h = 0 .. kIntervalHorizon - 1) at level kIntervalLevels[i]:",
+        "//   lower = point - kIntervalHalfWidth[i][h];  upper = point + kIntervalHalfWidth[i][h];",
+        "// Beyond kIntervalHorizon steps nothing measured the error: give no bound there.",
+        *([f"// not available: {'; '.join(missing)}"] if missing else []),
+        f"constexpr int kIntervalOrigins = {intervals['origins']};",
+        f"constexpr int kIntervalLevelCount = {len(available)};",
+    ]
+    if not available:
+        return out
+    out += [
+        f"constexpr int kIntervalHorizon = {intervals['horizon']};",
+        "constexpr float kIntervalLevels[kIntervalLevelCount] = {"
+        + ", ".join(_float(lv["level"]) for lv in available) + "};  // percent",
+        "constexpr float kIntervalHalfWidth[kIntervalLevelCount][kIntervalHorizon] = {",
+    ]
+    for lv in available:
+        values = [_float(v) for v in lv["half_width"]]
+        rows = [", ".join(values[i:i + 6]) for i in range(0, len(values), 6)]
+        out += [f"    {{  // {lv['level']:g}%", *[f"        {row}," for row in rows], "    },"]
+    return out + ["};"]
+
+
 def c_header(name: str, info: dict) -> str:
     """The .h file. `info` holds: note, window, scaler (offset, scale), normalization (rule, floor;
     absent: none), profile (bundle.json's seasonal profile; absent: none), graph, layout (inputs,
     outputs as micro.layout.graph_layout gives them), arena_bytes, arena_reserve_bytes,
-    arena_margin, resolver (the Add<Op>() calls)."""
+    arena_margin, resolver (the Add<Op>() calls), intervals (the variant's bundle.json intervals;
+    absent: none)."""
     guard = f"EDGE_FORECAST_{name.upper()}_MODEL_DATA_H_"
     scaler = info["scaler"]
     out = [
@@ -126,6 +165,7 @@ def c_header(name: str, info: dict) -> str:
         f"constexpr float kScalerScale = {_float(scaler['scale'])};",
         *_normalization_lines(info.get("normalization") or {"rule": "none", "floor": 0.0}),
         *_profile_lines(info.get("profile")),
+        *_interval_lines(info.get("intervals")),
         "",
         "// Tensor arena: the smallest with which TFLM's host reference kernels allocate and invoke this",
         f"// model (bisection, 16-byte steps), and the size to reserve: + {info['arena_margin']:.0%} for target",

@@ -207,6 +207,7 @@ def _build(bundle: Bundle, model: str, variant: str, stripped: Path, check: dict
     info = {"note": note, "window": bundle.window, "scaler": bundle.document.scaler,
             "graph": entry.graph.value, "normalization": bundle.normalization.to_dict(),
             "profile": bundle.document.get("profile"),
+            "intervals": None if entry.intervals is None else entry.intervals.to_dict(),
             "layout": layout, "arena_bytes": arena["arena_bytes"], "arena_reserve_bytes": reserve,
             "arena_margin": margin, "resolver": resolver}
     (stage / f"{name}.tflite").write_bytes(data)
