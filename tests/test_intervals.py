@@ -4,7 +4,9 @@ own closed loop over the validation origins, in bundle.json, the Forecaster and 
 from __future__ import annotations
 
 import json
+import math
 import shutil
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -24,12 +26,40 @@ from edge_forecast.train.split import make_split
 
 def test_the_rank_is_the_finite_sample_order_statistic_in_exact_arithmetic():
     # ceil((n + 1) L / 100): 0.95 x 20 is 19 exactly, not 19.000000000000004 (which would ceil to 20)
-    assert conformal_rank(19, 95) == 19 and conformal_rank(18, 95) == 19
-    assert conformal_rank(4, 80) == 4 and conformal_rank(3, 80) == 4 and conformal_rank(9, 80) == 8
-    assert conformal_rank(99, 99.5) == 100 and conformal_rank(199, 99.5) == 199
+    assert conformal_rank(19, 0.95) == 19 and conformal_rank(18, 0.95) == 19
+    assert conformal_rank(4, 0.8) == 4 and conformal_rank(3, 0.8) == 4 and conformal_rank(9, 0.8) == 8
+    assert conformal_rank(99, 0.995) == 100 and conformal_rank(199, 0.995) == 199
     assert (min_origins(80), min_origins(95), min_origins(50), min_origins(99.5)) == (4, 19, 1, 199)
+    # the float formula agrees with exact arithmetic on the decimal level for every n a backtest or
+    # a scorer's window has, at levels with up to 4 decimals
+    for level in (50, 80, 90, 95, 99, 99.5, 12.5, 33.3, 66.67, 97.5, 99.9, 99.99, 0.01, 87.6543):
+        exact = Fraction(str(level)) / 100
+        assert all(conformal_rank(n, level / 100) == math.ceil((n + 1) * exact) for n in range(0, 5001)), level
 
 
+def test_one_rank_formula_serves_intervals_and_the_scorer():
+    """intervals.half_widths, the scorer's ACI bound (AciLevel) and its tail's reference quantile
+    (SortedWindow.exceedance) all rank by intervals.conformal_rank: on a window of 19 errors 1..19,
+    a_t = 0.05 gives rank 19 (not 20: the window has a bound), the 95% split-conformal rank of 19
+    origins is 19, and the 0.9 quantile of the window is its 18th value."""
+    from edge_forecast.edge.anomaly import AciLevel, SortedWindow
+
+    window = SortedWindow(300)
+    for value in range(1, 20):
+        window.add(float(value))
+    level = AciLevel(95, 0.005, fallback=None)  # a_t = 1 - 95 / 100, as the scorer starts
+    assert level.half_width(window) == (19.0, True)
+    widths, k = half_widths(np.arange(1.0, 20.0).reshape(19, 1), 95)
+    assert k == 19 and widths.tolist() == [19.0]
+    assert window.exceedance(18.0, 0.9) == 1.0 and window.exceedance(18.5, 0.9) < 1.0  # q = 18, ceil(20 x 0.9)
+    # a_t after one miss at 80%, rate 0.05: 0.2 + 0.05 (0.2 - 1) = 0.16, 0.15999999999999995 in floats; on
+    # 299 errors the rank is ceil(300 x 0.84) = 252 (the scorer's own float ceil made it 253)
+    for value in range(20, 300):
+        window.add(float(value))
+    level = AciLevel(80, 0.05, fallback=None)
+    level.update(False)
+    assert level.alpha != 0.16 and math.isclose(level.alpha, 0.16)
+    assert level.half_width(window) == (252.0, True)
 def test_half_widths_are_each_steps_own_order_statistic_or_none():
     # 9 origins x 2 steps: step 1's errors 1..9, step 2's 10..90 in another order
     errors = np.array([[9, 10], [1, 90], [5, 20], [3, 80], [7, 30], [2, 70], [8, 40], [4, 60], [6, 50]], float)
@@ -49,6 +79,20 @@ def test_levels_parse(text, expected):
 def test_bad_levels_are_one_line_user_errors(text):
     with pytest.raises(UserError, match="is not a percentage between 0 and 100"):
         parse_levels(text)
+
+
+def test_every_levels_option_reads_and_refuses_alike():
+    """export takes none, run and detect take all: one reader (parse_levels), one message naming the word."""
+    from edge_forecast.edge.cli_run import interval_levels
+
+    assert interval_levels("all") is None and interval_levels(None) is None and interval_levels("95,80") == (95, 80)
+    assert parse_levels("none") == ()
+    with pytest.raises(UserError, match=r"^--levels: level 'none' is not a percentage between 0 and 100 \(e\.g\. "
+                                        r"80,95; or all\)$"):
+        interval_levels("none")
+    with pytest.raises(UserError, match=r"^levels: level 'all' is not a percentage between 0 and 100 \(e\.g\. "
+                                        r"80,95; or none\)$"):
+        parse_levels("all")
 
 
 def _intervals(**change) -> dict:
@@ -196,7 +240,8 @@ def test_run_prints_the_bounds_as_columns_and_fields_only_when_asked(user_bundle
     assert doc["intervals"] == {"variant": "int8", "origins": 35, "levels": [95]}
     assert np.allclose(doc["upper_95"], found.upper[95][:4], rtol=1e-12, atol=0) and "lower_80" not in doc
     for args, fragment in ((["--levels", "all", "--horizon", "21", "--graph", "window"], "cover 20 steps"),
-                           (["--levels", "90"], "no 90% interval"), (["--levels", "none"], "leave it out"),
+                           (["--levels", "90"], "no 90% interval"),
+                           (["--levels", "none"], "level 'none' is not a percentage"),
                            (["--levels", "all", "--follow", "--horizon", "3"], "--horizon sets the forecast ahead")):
         bad = cli("run", str(out), *args, input="")
         assert bad.returncode == 2 and fragment in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr

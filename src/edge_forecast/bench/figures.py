@@ -69,6 +69,7 @@ def _forecast(plt, doc: dict):
         top.axvspan(0, w - 1, color="0.85", alpha=0.5, label=f"context window ({w} true values)")
         top.plot(np.arange(w, w + keras.size), keras, color=KERAS_COLOR, lw=1.6, ls="--", label="Keras float",
                  zorder=5)
+        banded = _band(top, entries, w)
         for e in entries:
             values = np.asarray(e["forecast"])
             top.plot(np.arange(w, w + values.size), values, color=_color(e["variant"]), lw=1.1,
@@ -76,7 +77,8 @@ def _forecast(plt, doc: dict):
             n = min(values.size, keras.size)
             bottom.plot(np.arange(w, w + n), values[:n] - keras[:n], color=_color(e["variant"]), lw=1.1,
                         label=e["variant"])
-        top.set_title(f"{name}: closed-loop forecast from the context window, {doc['command']['steps']} steps")
+        top.set_title(f"{name}: closed-loop forecast from the context window, {doc['command']['steps']} steps"
+                      + (f"; {banded}'s prediction intervals" if banded else ""))
         top.set_ylabel("signal value")
         top.grid(True, alpha=0.3)
         top.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)  # not over the forecasts
@@ -89,6 +91,27 @@ def _forecast(plt, doc: dict):
     fig.subplots_adjust(left=0.1, right=0.8, top=0.96, bottom=0.06)
     fig.align_ylabels()
     return fig
+
+
+def _band(ax, entries: list[dict], w: int) -> str | None:
+    """The prediction intervals (bundle.json, report.json's `intervals` rows) around the closed
+    loop of the first variant that has them: forecast +- half-width per step, for the steps the
+    intervals cover (beyond them nothing measured the error, so nothing is drawn), the wider level
+    lighter. One variant: bands of every variant over each other would hide the forecasts. Returns
+    the variant drawn, or None."""
+    for e in entries:
+        rows = [row for row in e.get("intervals", []) if row.get("half_width")]
+        if not rows:
+            continue
+        values = np.asarray(e["forecast"], dtype=np.float64)
+        for j, row in enumerate(sorted(rows, key=lambda r: -r["level"])):
+            half = np.asarray(row["half_width"], dtype=np.float64)[: values.size]
+            steps = np.arange(w, w + half.size)
+            ax.fill_between(steps, values[: half.size] - half, values[: half.size] + half, color=_color(e["variant"]),
+                            alpha=0.13 + 0.14 * j, linewidth=0,
+                            label=f"{e['variant']} {row['level']:g}% interval (steps 1-{half.size})")
+        return e["variant"]
+    return None
 
 
 def _latency_rows(doc: dict, name: str) -> list[tuple[str, float, float, str]]:

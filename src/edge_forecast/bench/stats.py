@@ -155,7 +155,8 @@ def interval_coverage(forecasts: np.ndarray, truth: np.ndarray, origins: Sequenc
     """Per available level of a variant's `intervals` (intervals.Intervals): over the closed loops
     `forecasts` (origins, horizon; signal units) from `origins` (offsets into `truth`), at the steps
     both cover, the share of truths inside point +- half-width, the mean width, and the mean
-    interval score (Gneiting & Raftery 2007: width plus 2/alpha times the miss; lower is better)."""
+    interval score (Gneiting & Raftery 2007: width plus 2/alpha times the miss; lower is better),
+    and the level's half-widths per step (the whole horizon of the intervals)."""
     forecasts = np.asarray(forecasts, dtype=np.float64)
     steps = min(forecasts.shape[1], intervals.horizon)
     if steps < 1 or not len(origins):
@@ -173,5 +174,7 @@ def interval_coverage(forecasts: np.ndarray, truth: np.ndarray, origins: Sequenc
         rows.append({"level": level.level, "origins": len(origins), "steps": int(steps),
                      "coverage": sig(float(np.mean((target >= lower) & (target <= upper))), 4),
                      "mean_width": sig(float(np.mean(2 * half))),
-                     "interval_score": sig(float(np.mean(2 * half + 2 / alpha * miss)))})
+                     "interval_score": sig(float(np.mean(2 * half + 2 / alpha * miss))),
+                     # bundle.json's numbers, unrounded: the forecast figure draws the band from them
+                     "half_width": [float(v) for v in level.half_width]})
     return rows

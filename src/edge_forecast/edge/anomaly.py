@@ -40,7 +40,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right, insort
 from collections import deque
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -59,6 +59,7 @@ VARIANCE_FLOOR = 0.0003  # NAB's estimateNormal lower bound
 DEFAULT_RATE = 0.005       # gamma of ACI (Gibbs & Candes use 0.005)
 DEFAULT_THRESHOLD = 0.5    # score of a tail probability of 1e-5
 TAIL_FLOOR = 1e-10         # score 1
+SQRT2 = math.sqrt(2)
 
 
 def check_rate(rate: float, argument: str = "aci_rate") -> float:
@@ -75,53 +76,58 @@ def check_threshold(threshold: float, argument: str = "threshold") -> float:
 
 
 def score_of(tail: float) -> float:
-    """-log10(tail) / 10 in [0, 1]: 0.5 at 1e-5, 1 at 1e-10 or less."""
-    return min(1.0, max(0.0, -math.log10(max(tail, TAIL_FLOOR)) / 10))  # max: a tail of 1 is 0, not -0
+    """-log10(tail) / 10 in [0, 1]: 0.5 at 1e-5, 1 at 1e-10 or less (and 0 for a tail of 1, not
+    -0). Comparisons, not min / max: one call per observation, and the builtins' calls cost more."""
+    score = -math.log10(tail if tail > TAIL_FLOOR else TAIL_FLOOR) / 10
+    return 1.0 if score > 1.0 else score if score > 0.0 else 0.0
 
 
 class SortedWindow:
-    """The last `size` numbers, also kept sorted: order statistics and ranks by bisection."""
+    """The last `size` numbers, also kept sorted (`sorted`, read-only to others): order statistics
+    and ranks by bisection."""
 
     def __init__(self, size: int) -> None:
         self.size = size
         self._ring: deque[float] = deque()
-        self._sorted: list[float] = []
+        self.sorted: list[float] = []
 
     def __len__(self) -> int:
-        return len(self._sorted)
+        return len(self.sorted)
 
     def add(self, value: float) -> None:
-        if len(self._ring) == self.size:
-            old = self._ring.popleft()
-            del self._sorted[bisect_left(self._sorted, old)]
-        self._ring.append(value)
-        insort(self._sorted, value)
+        ring, ordered = self._ring, self.sorted
+        if len(ring) == self.size:
+            del ordered[bisect_left(ordered, ring.popleft())]
+        ring.append(value)
+        insort(ordered, value)
 
     def full(self) -> bool:
         return len(self._ring) == self.size
 
     def order(self, k: int) -> float:
         """The k-th smallest (1-based)."""
-        return self._sorted[k - 1]
+        return self.sorted[k - 1]
 
     def rank(self, value: float) -> float:
         """The share of the window below `value`, ties counted half: uniform on [0, 1] for a value
         exchangeable with the window's."""
-        below = bisect_left(self._sorted, value)
-        ties = bisect_right(self._sorted, value) - below
-        return (below + 0.5 * ties) / len(self._sorted)
+        ordered = self.sorted
+        below = bisect_left(ordered, value)
+        ties = bisect_right(ordered, value) - below
+        return (below + 0.5 * ties) / len(ordered)
 
     def exceedance(self, value: float, level: float) -> float:
         """P(a new number >= `value`) beyond the window's `level` quantile q: the share above q
         times exp(-(value - q) / the mean excess over q), an exponential tail fitted to the
         window's exceedances (peaks over threshold, as SPOT; Siffer et al. 2017), so a value far
         beyond everything seen gets a probability below 1 / n. 1 within q."""
-        n = len(self._sorted)
+        ordered = self.sorted
+        n = len(ordered)
         k = conformal_rank(n, level)
-        q = self._sorted[min(k, n) - 1]
+        q = ordered[(k if k < n else n) - 1]
         if value <= q:
             return 1.0
-        above = self._sorted[k:] if k < n else []
+        above = ordered[k:] if k < n else []
         share = (len(above) + 1) / (n + 1)
         excess = math.fsum(above) / len(above) - q if above else 0.0
         if excess <= 0:  # no spread above q at all (errors all equal): anything more is unseen
@@ -137,30 +143,60 @@ class RunningStats:
         self.size = size
         self._ring: deque[float] = deque()
         self._sum = self._squares = 0.0
-        self._added = 0
+        self._until = size  # additions until the sums are recomputed
 
     def __len__(self) -> int:
         return len(self._ring)
 
     def add(self, value: float) -> None:
-        if len(self._ring) == self.size:
-            old = self._ring.popleft()
+        ring = self._ring
+        if len(ring) == self.size:
+            old = ring.popleft()
             self._sum -= old
             self._squares -= old * old
-        self._ring.append(value)
+        ring.append(value)
         self._sum += value
         self._squares += value * value
-        self._added += 1
-        if self._added % self.size == 0:
-            self._sum = math.fsum(self._ring)
-            self._squares = math.fsum(v * v for v in self._ring)
+        self._until -= 1
+        if not self._until:
+            self._until = self.size
+            self._sum = math.fsum(ring)
+            self._squares = math.fsum(v * v for v in ring)
 
     def mean(self) -> float:
         return self._sum / len(self._ring)
 
     def variance(self) -> float:
+        return self.moments()[2]
+
+    def moments(self) -> tuple[int, float, float]:
+        """(count, mean, variance) in one call (0, 0, 0 when empty): the scorer's per-step path."""
         n = len(self._ring)
-        return max(0.0, self._squares / n - (self._sum / n) ** 2)
+        if not n:
+            return 0, 0.0, 0.0
+        mean = self._sum / n
+        variance = self._squares / n - mean ** 2
+        return n, mean, variance if variance > 0.0 else 0.0  # rounding can make it a hair below 0
+
+
+class FlagShare:
+    """How many of the last `size` booleans were true (the flat tail's unchanged steps): an
+    integer count, exactly the sum RunningStats kept of 0.0 / 1.0 values, without the squares."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._ring: deque[bool] = deque()
+        self.count = 0
+
+    def __len__(self) -> int:
+        return len(self._ring)
+
+    def add(self, flag: bool) -> None:
+        ring = self._ring
+        if len(ring) == self.size:
+            self.count -= ring.popleft()
+        ring.append(flag)
+        self.count += flag
 
 
 class AciLevel:
@@ -176,15 +212,42 @@ class AciLevel:
 
     def half_width(self, errors: SortedWindow) -> tuple[float | None, bool]:
         """(half-width or None: no finite bound, whether a_t updates after this value)."""
-        n = len(errors)
+        return self._width(errors.sorted, errors.full())
+
+    def _width(self, ordered: list[float], full: bool) -> tuple[float | None, bool]:
+        n = len(ordered)
         k = conformal_rank(n, 1 - self.alpha)
         if k <= 0:
             return 0.0, True  # Gibbs & Candes' empty set: the point alone
         if k <= n:
-            return errors.order(k), True
-        if errors.full():
+            return ordered[k - 1], True
+        if full:
             return None, True  # the whole line: err_t = 0 and a_t rises again
         return self.fallback, self.fallback is not None  # too few errors yet: the export's width
+
+    def bound(self, forecast: float, error: float, ordered: list[float], full: bool) -> LevelBound:
+        """This value's bound from a_t and the sorted recent errors (`ordered`; `full`: the window
+        is), then a_t updated by whether `error` fell inside: the whole per-level step of
+        StreamScorer.observe in one call, `_width`'s usual case and `update` written out here (the
+        scorer's cost per step is issue 28's goal; a Python call costs as much as the arithmetic)."""
+        alpha = self.alpha
+        n = len(ordered)
+        k = conformal_rank(n, 1 - alpha)
+        if 0 < k <= n:
+            width, counts = ordered[k - 1], True
+        else:
+            width, counts = self._width(ordered, full)
+        if width is None:
+            found = LevelBound(self.level, None, None, alpha)
+            inside = True
+        else:
+            found = LevelBound(self.level, forecast - width, forecast + width, alpha)
+            inside = error <= width
+        if counts:  # as update(inside)
+            self.alpha = alpha + self.rate * (self.target - (0.0 if inside else 1.0))
+            self.inside += inside
+            self.counted += 1
+        return found
 
     def update(self, inside: bool) -> None:
         self.alpha += self.rate * (self.target - (0.0 if inside else 1.0))
@@ -192,9 +255,10 @@ class AciLevel:
         self.counted += 1
 
 
-@dataclass(frozen=True)
-class LevelBound:
-    """A level's bound for one value: lower / upper (None: no finite bound) and a_t used."""
+class LevelBound(NamedTuple):
+    """A level's bound for one value: lower / upper (None: no finite bound) and a_t used. A typed
+    named tuple, not a frozen dataclass: one is made per level per observation, and a frozen
+    dataclass's __init__ (object.__setattr__ per field) cost more than the rest of a bound."""
 
     level: float
     lower: float | None
@@ -202,11 +266,11 @@ class LevelBound:
     alpha: float
 
 
-@dataclass(frozen=True)
-class Scored:
+class Scored(NamedTuple):
     """One observation: `forecast` (made before it arrived; None for the first of a stream),
     `bounds` per level, `raw` score, `score` in [0, 1] (None while warming up), `flag`,
-    `flat_run` (unchanged values up to this one) and `next` (the forecast of the next value)."""
+    `flat_run` (unchanged values up to this one) and `next` (the forecast of the next value).
+    A typed named tuple for the same reason as LevelBound: one per observation."""
 
     value: float
     seconds: float | None
@@ -234,7 +298,7 @@ class StreamScorer:
         self._normal = SortedWindow(ERROR_WINDOW)  # errors of unflagged values: what the scores compare with
         self._short: deque[float] = deque(maxlen=SHORT_WINDOW)
         self._averages = RunningStats(LONG_WINDOW)
-        self._flat = RunningStats(LONG_WINDOW)  # 1 for an unchanged step, else 0
+        self._flat = FlagShare(LONG_WINDOW)  # unchanged steps
         self._run = 0
         self._flag_run = 0
         self._last: float | None = None
@@ -281,31 +345,37 @@ class StreamScorer:
         takes it first, so a value it refuses (UserError) changes nothing here."""
         following = float(self.forecaster.update(value, 1, time=seconds)[0])
         forecast, self._pending = self._pending, following
-        bounds: list[LevelBound] = []
         raw = tail = None
-        if forecast is not None and math.isfinite(forecast):
+        known = forecast is not None and math.isfinite(forecast)
+        if known:
             error = abs(value - forecast)
-            for level in self.levels:
-                width, counts = level.half_width(self._errors)
-                if width is None:
-                    bounds.append(LevelBound(level.level, None, None, level.alpha))
-                else:
-                    bounds.append(LevelBound(level.level, forecast - width, forecast + width, level.alpha))
-                if counts:
-                    level.update(width is None or error <= width)
-            self._errors.add(error)
-            found = self._raw(error)
-            if found is not None:
-                raw, single = found
-                tail, average = self._error_tail(raw)
-                tail = single if tail is None else min(tail, single)
+            errors = self._errors
+            ordered, full = errors.sorted, len(errors.sorted) == errors.size
+            bounds = tuple([level.bound(forecast, error, ordered, full) for level in self.levels])
+            errors.add(error)
+            normal = self._normal
+            if len(normal.sorted) >= MIN_ERRORS:
+                raw = normal.rank(error)
+                tail = normal.exceedance(error, REFERENCE)  # the single value's own tail
+                # the short mean of raw scores against the normal fit of earlier short means: its
+                # upper tail, where there are enough of them
+                short = self._short
+                short.append(raw)
+                average = sum(short) / len(short)  # 10 values: summed afresh, as exact as they come
+                n, mean, variance = self._averages.moments()
+                if n >= MIN_HISTORY:
+                    std = math.sqrt(variance if variance > VARIANCE_FLOOR else VARIANCE_FLOOR)
+                    averaged = 0.5 * math.erfc((average - mean) / std / SQRT2)
+                    tail = averaged if averaged <= tail else tail  # min(averaged, single)
+        else:
+            bounds = ()
         flat_tail = self._flat_tail(value)
-        if tail is not None and flat_tail is not None:
-            tail = min(tail, flat_tail)
+        if tail is not None and flat_tail is not None and flat_tail < tail:
+            tail = flat_tail
         score = None if tail is None else score_of(tail)
         flag = score is not None and score >= self.threshold
         self._flag_run = self._flag_run + 1 if flag else 0
-        if forecast is not None and math.isfinite(forecast) and (not flag or self._flag_run > ADOPT_AFTER):
+        if known and (not flag or self._flag_run > ADOPT_AFTER):
             # what the scores compare with learns from unflagged values only: an anomaly (a stuck
             # stretch's errors) would otherwise hide the next one for a window's length; a
             # stretch flagged for longer than ADOPT_AFTER values is a new normal (a level shift
@@ -315,38 +385,22 @@ class StreamScorer:
                 self._averages.add(average)
         self.scored += score is not None
         self.flagged += flag
-        return Scored(value, seconds, forecast, tuple(bounds), raw, score, flag, self._run, following)
-
-    def _raw(self, error: float) -> tuple[float, float] | None:
-        """(raw score, single-value tail) of `error` against the normal errors (None: too few)."""
-        n = len(self._normal)
-        if n < MIN_ERRORS:
-            return None
-        return self._normal.rank(error), self._normal.exceedance(error, REFERENCE)
-
-    def _error_tail(self, raw: float) -> tuple[float | None, float]:
-        """The upper tail of the short mean against the normal fit of earlier short means, and the mean."""
-        self._short.append(raw)
-        average = sum(self._short) / len(self._short)
-        tail = None
-        if len(self._averages) >= MIN_HISTORY:
-            mean = self._averages.mean()
-            std = math.sqrt(max(self._averages.variance(), VARIANCE_FLOOR))
-            tail = 0.5 * math.erfc((average - mean) / std / math.sqrt(2))
-        return tail, average
+        return Scored(value, seconds, forecast, bounds, raw, score, flag, self._run, following)
 
     def _flat_tail(self, value: float) -> float | None:
-        unchanged = self._last is not None and value == self._last
-        tail = None
-        if self._last is not None:
-            n = len(self._flat)
-            self._run = self._run + 1 if unchanged else 0
-            if n >= MIN_HISTORY:
-                rate = (self._flat.mean() * n + 1) / (n + 2)
-                tail = rate ** self._run
-            self._flat.add(1.0 if unchanged else 0.0)
+        last = self._last
         self._last = value
-        return tail
+        if last is None:
+            return None
+        unchanged = value == last
+        self._run = self._run + 1 if unchanged else 0
+        flat = self._flat
+        n = len(flat)
+        share = flat.count / n if n else 0.0
+        flat.add(unchanged)
+        if n >= MIN_HISTORY:
+            return ((share * n + 1) / (n + 2)) ** self._run
+        return None
 
     def coverage(self) -> dict[float, tuple[int, int]]:
         """Per level: values inside their bound, values with a bound."""
