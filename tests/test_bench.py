@@ -352,3 +352,44 @@ def test_latency_axis_ends_at_the_slowest_p99():
         "100 µs", "1 ms", "10 ms", "100 ms"]
     assert len(ax.get_yticklabels()) == 4  # Keras' two calls and the two measured variants
     plt.close(fig)
+
+
+def test_forecast_figure_draws_the_prediction_intervals_of_one_variant():
+    """The bands are report.json's half-widths around that variant's forecast, for the steps the
+    intervals cover and no further, in the whole forecast and in a panel of those steps; a variant
+    without intervals gets none, and a report without any keeps the two-panel figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import PolyCollection
+
+    from edge_forecast.bench.figures import _forecast
+
+    w, steps, horizon = 5, 12, 4
+    forecast = [float(v) for v in np.linspace(1.0, 2.1, steps)]
+    rows = [{"level": 80, "half_width": [0.1, 0.2, 0.3, 0.4]}, {"level": 95, "half_width": [0.2, 0.4, 0.6, 0.8]}]
+    entry = {"model": "m", "variant": "float32", "runtime": "litert", "status": MEASURED, "forecast": forecast,
+             "intervals": rows}
+    other = {**entry, "variant": "int8", "intervals": []}
+    doc = {"models": {"m": {"keras": {"closed_loop": forecast}}}, "command": {"steps": steps},
+           "series": {"context_window": [0.0] * w, "truth": forecast}, "results": [other, entry]}
+    fig = _forecast(plt, doc)
+    top, _, zoom = fig.axes  # the difference panel is made second
+    for ax in (top, zoom):
+        bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
+        assert sorted(c.get_label() for c in bands) == ["float32 80% interval (steps 1-4)",
+                                                        "float32 95% interval (steps 1-4)"]
+        for band in bands:
+            half = rows[0 if "80%" in band.get_label() else 1]["half_width"]
+            xy = band.get_paths()[0].vertices
+            assert xy[:, 0].min() == w and xy[:, 0].max() == w + horizon - 1  # no band past the intervals
+            for h in range(horizon):
+                at = xy[xy[:, 0] == w + h, 1]
+                assert np.allclose([at.min(), at.max()], [forecast[h] - half[h], forecast[h] + half[h]])
+    assert "over the 4 steps they cover (80%: 4 of 4" in zoom.get_title()
+    plt.close(fig)
+    doc["results"] = [other]
+    fig = _forecast(plt, doc)
+    assert len(fig.axes) == 2 and not any(isinstance(c, PolyCollection) for c in fig.axes[0].collections)
+    plt.close(fig)

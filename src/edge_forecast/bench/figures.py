@@ -58,18 +58,25 @@ def _forecast(plt, doc: dict):
     truth = np.asarray(doc["series"]["truth"])
     w = context.size
     series = np.concatenate([context, truth])
-    fig = plt.figure(figsize=(12.5, 6.2 * len(models)))
-    grid = fig.add_gridspec(2 * len(models), 1, height_ratios=[3, 1.3] * len(models), hspace=0.45)
+    banded = {name: _banded_entry(preferred_entries(doc, name)) for name in models}
+    # a model with prediction intervals gets a panel of the steps they cover: on the whole forecast
+    # a band of 20 steps out of 180 is a sliver under the lines
+    zoom = any(banded.values())
+    rows, ratios = (3, [3, 2, 1.3]) if zoom else (2, [3, 1.3])
+    fig = plt.figure(figsize=(12.5, (8.6 if zoom else 6.2) * len(models)))
+    grid = fig.add_gridspec(rows * len(models), 1, height_ratios=ratios * len(models), hspace=0.5)
     for m, name in enumerate(models):
-        top = fig.add_subplot(grid[2 * m])
-        bottom = fig.add_subplot(grid[2 * m + 1], sharex=top)
+        top = fig.add_subplot(grid[rows * m])
+        bottom = fig.add_subplot(grid[rows * m + rows - 1], sharex=top)
         keras = np.asarray(doc["models"][name]["keras"]["closed_loop"])
         entries = preferred_entries(doc, name)
         top.plot(np.arange(series.size), series, color="0.55", lw=4, alpha=0.6, label="truth")
         top.axvspan(0, w - 1, color="0.85", alpha=0.5, label=f"context window ({w} true values)")
         top.plot(np.arange(w, w + keras.size), keras, color=KERAS_COLOR, lw=1.6, ls="--", label="Keras float",
                  zorder=5)
-        banded = _band(top, entries, w)
+        band = banded[name]
+        if band is not None:
+            _band(top, band, w)
         for e in entries:
             values = np.asarray(e["forecast"])
             top.plot(np.arange(w, w + values.size), values, color=_color(e["variant"]), lw=1.1,
@@ -77,8 +84,7 @@ def _forecast(plt, doc: dict):
             n = min(values.size, keras.size)
             bottom.plot(np.arange(w, w + n), values[:n] - keras[:n], color=_color(e["variant"]), lw=1.1,
                         label=e["variant"])
-        top.set_title(f"{name}: closed-loop forecast from the context window, {doc['command']['steps']} steps"
-                      + (f"; {banded}'s prediction intervals" if banded else ""))
+        top.set_title(f"{name}: closed-loop forecast from the context window, {doc['command']['steps']} steps")
         top.set_ylabel("signal value")
         top.grid(True, alpha=0.3)
         top.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)  # not over the forecasts
@@ -88,30 +94,62 @@ def _forecast(plt, doc: dict):
         bottom.grid(True, alpha=0.3)
         if not entries:
             top.text(0.5, 0.5, "no variant measured", transform=top.transAxes, ha="center")
-    fig.subplots_adjust(left=0.1, right=0.8, top=0.96, bottom=0.06)
+        if zoom:
+            _interval_panel(fig.add_subplot(grid[rows * m + 1]), band, series, w)
+    fig.subplots_adjust(left=0.1, right=0.8, top=0.97 if zoom else 0.96, bottom=0.05 if zoom else 0.06)
     fig.align_ylabels()
     return fig
 
 
-def _band(ax, entries: list[dict], w: int) -> str | None:
-    """The prediction intervals (bundle.json, report.json's `intervals` rows) around the closed
-    loop of the first variant that has them: forecast +- half-width per step, for the steps the
-    intervals cover (beyond them nothing measured the error, so nothing is drawn), the wider level
-    lighter. One variant: bands of every variant over each other would hide the forecasts. Returns
-    the variant drawn, or None."""
-    for e in entries:
-        rows = [row for row in e.get("intervals", []) if row.get("half_width")]
-        if not rows:
-            continue
-        values = np.asarray(e["forecast"], dtype=np.float64)
-        for j, row in enumerate(sorted(rows, key=lambda r: -r["level"])):
-            half = np.asarray(row["half_width"], dtype=np.float64)[: values.size]
-            steps = np.arange(w, w + half.size)
-            ax.fill_between(steps, values[: half.size] - half, values[: half.size] + half, color=_color(e["variant"]),
-                            alpha=0.13 + 0.14 * j, linewidth=0,
-                            label=f"{e['variant']} {row['level']:g}% interval (steps 1-{half.size})")
-        return e["variant"]
-    return None
+def _banded_entry(entries: list[dict]) -> dict | None:
+    """The first variant whose report rows carry its prediction intervals' half-widths: one
+    variant's bands, since every variant's over each other would hide the forecasts."""
+    return next((e for e in entries if any(row.get("half_width") for row in e.get("intervals", []))), None)
+
+
+def _band(ax, e: dict, w: int) -> int:
+    """The variant's prediction intervals (bundle.json, report.json's `intervals` rows) around its
+    closed loop: forecast +- half-width per step, for the steps the intervals cover (beyond them
+    nothing measured the error, so nothing is drawn), the wider level lighter. Returns the steps."""
+    values = np.asarray(e["forecast"], dtype=np.float64)
+    rows = sorted((row for row in e["intervals"] if row.get("half_width")), key=lambda r: -r["level"])
+    steps = 0
+    for j, row in enumerate(rows):
+        half = np.asarray(row["half_width"], dtype=np.float64)[: values.size]
+        steps = half.size
+        ax.fill_between(np.arange(w, w + steps), values[:steps] - half, values[:steps] + half,
+                        color=_color(e["variant"]), alpha=0.18 + 0.18 * j, linewidth=0, zorder=2.5,
+                        label=f"{e['variant']} {row['level']:g}% interval (steps 1-{steps})")
+    return steps
+
+
+def _interval_panel(ax, e: dict | None, series: np.ndarray, w: int) -> None:
+    """The steps the intervals cover, close up: truth, the variant's forecast and its bands, and
+    the share of the true values each band holds here (one forecast: the report's coverage table
+    gives it over every origin)."""
+    if e is None:
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no prediction intervals in this model's variants", transform=ax.transAxes,
+                ha="center", va="center", color="0.4")
+        return
+    steps = _band(ax, e, w)
+    values = np.asarray(e["forecast"], dtype=np.float64)[:steps]
+    x = np.arange(w, w + steps)
+    start = max(0, w - 3)
+    ax.plot(np.arange(start, w + steps), series[start: w + steps], color="0.35", lw=0, marker="o", ms=3.5,
+            label="truth", zorder=4)
+    ax.plot(x, values, color=_color(e["variant"]), lw=1.4, label=f"{e['variant']} ({e['runtime']})", zorder=5)
+    ax.axvspan(start, w - 1, color="0.85", alpha=0.5)
+    truth = series[w: w + steps]
+    held = []
+    for row in sorted((r for r in e["intervals"] if r.get("half_width")), key=lambda r: r["level"]):
+        half = np.asarray(row["half_width"], dtype=np.float64)[: truth.size]
+        inside = np.abs(truth - values[: truth.size]) <= half
+        held.append(f"{row['level']:g}%: {int(inside.sum())} of {inside.size} true values inside")
+    ax.set_title(f"{e['variant']}'s prediction intervals over the {steps} steps they cover ({'; '.join(held)})")
+    ax.set_ylabel("signal value")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
 
 
 def _latency_rows(doc: dict, name: str) -> list[tuple[str, float, float, str]]:

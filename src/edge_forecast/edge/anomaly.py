@@ -163,12 +163,6 @@ class RunningStats:
             self._sum = math.fsum(ring)
             self._squares = math.fsum(v * v for v in ring)
 
-    def mean(self) -> float:
-        return self._sum / len(self._ring)
-
-    def variance(self) -> float:
-        return self.moments()[2]
-
     def moments(self) -> tuple[int, float, float]:
         """(count, mean, variance) in one call (0, 0, 0 when empty): the scorer's per-step path."""
         n = len(self._ring)
