@@ -173,26 +173,6 @@ class RunningStats:
         return n, mean, variance if variance > 0.0 else 0.0  # rounding can make it a hair below 0
 
 
-class FlagShare:
-    """How many of the last `size` booleans were true (the flat tail's unchanged steps): an
-    integer count, exactly the sum RunningStats kept of 0.0 / 1.0 values, without the squares."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._ring: deque[bool] = deque()
-        self.count = 0
-
-    def __len__(self) -> int:
-        return len(self._ring)
-
-    def add(self, flag: bool) -> None:
-        ring = self._ring
-        if len(ring) == self.size:
-            self.count -= ring.popleft()
-        ring.append(flag)
-        self.count += flag
-
-
 class AciLevel:
     """One level's adaptive conformal state: a_t, and how often values fell inside."""
 
@@ -292,7 +272,10 @@ class StreamScorer:
         self._normal = SortedWindow(ERROR_WINDOW)  # errors of unflagged values: what the scores compare with
         self._short: deque[float] = deque(maxlen=SHORT_WINDOW)
         self._averages = RunningStats(LONG_WINDOW)
-        self._flat = FlagShare(LONG_WINDOW)  # unchanged steps
+        # the last LONG_WINDOW steps, True where the value did not change, and how many did: an
+        # integer count (the 0 / 1 sum a RunningStats would keep, without its squares)
+        self._flat: deque[bool] = deque(maxlen=LONG_WINDOW)
+        self._unchanged = 0
         self._run = 0
         self._flag_run = 0
         self._last: float | None = None
@@ -363,9 +346,21 @@ class StreamScorer:
                     tail = averaged if averaged <= tail else tail  # min(averaged, single)
         else:
             bounds = ()
-        flat_tail = self._flat_tail(value)
-        if tail is not None and flat_tail is not None and flat_tail < tail:
-            tail = flat_tail
+        last, self._last = self._last, value
+        if last is not None:  # the flat tail: a run of r unchanged values has probability p0^r
+            unchanged = value == last
+            self._run = self._run + 1 if unchanged else 0
+            flat = self._flat
+            n = len(flat)
+            if n >= MIN_HISTORY:
+                p0 = (self._unchanged / n * n + 1) / (n + 2)  # (z + 1) / (n + 2), as the 0 / 1 mean gave it
+                flat_tail = p0 ** self._run
+                if tail is not None and flat_tail < tail:
+                    tail = flat_tail
+            if n == LONG_WINDOW:
+                self._unchanged -= flat[0]  # leaves as the new one enters
+            flat.append(unchanged)
+            self._unchanged += unchanged
         score = None if tail is None else score_of(tail)
         flag = score is not None and score >= self.threshold
         self._flag_run = self._flag_run + 1 if flag else 0
@@ -380,21 +375,6 @@ class StreamScorer:
         self.scored += score is not None
         self.flagged += flag
         return Scored(value, seconds, forecast, bounds, raw, score, flag, self._run, following)
-
-    def _flat_tail(self, value: float) -> float | None:
-        last = self._last
-        self._last = value
-        if last is None:
-            return None
-        unchanged = value == last
-        self._run = self._run + 1 if unchanged else 0
-        flat = self._flat
-        n = len(flat)
-        share = flat.count / n if n else 0.0
-        flat.add(unchanged)
-        if n >= MIN_HISTORY:
-            return ((share * n + 1) / (n + 2)) ** self._run
-        return None
 
     def coverage(self) -> dict[float, tuple[int, int]]:
         """Per level: values inside their bound, values with a bound."""
