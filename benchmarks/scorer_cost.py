@@ -17,7 +17,9 @@ windows, so every step runs the full scorer.
 
 Without `--bundle` it trains and exports one itself (seed preset, LSTM(40), 5 epochs; float32 and
 int8, window and step graphs with explicit state, which TFLM runs) into a temporary folder.
-`--profile` prints the scorer's own functions by cumulative time (cProfile) instead.
+`--profile` prints the scorer's own functions by time (cProfile) instead; `--dump FILE` writes
+every field of every scored value of a stream with faults (JSON lines), to hold a cheaper scorer
+to the same output: run it with two source trees on PYTHONPATH and `cmp` the files.
 """
 
 from __future__ import annotations
@@ -176,6 +178,32 @@ def profile(bundle_dir: Path, variant: str, steps: int) -> None:
     pstats.Stats(prof).sort_stats("tottime").print_stats(25)
 
 
+def dump(bundle_dir: Path, variant: str, steps: int, path: Path) -> None:
+    """Every field of every Scored, one JSON line each (floats by repr), on the stream with faults
+    made in: a spike, a stuck stretch, a level shift; at the defaults and at other levels and rate.
+    Run with two source trees on the path and compare the files: a cheaper scorer must write the
+    same bytes."""
+    import json
+
+    bundle = load_bundle(bundle_dir)
+    y = stream(bundle, steps)
+    spread = float(np.ptp(y))
+    y[HISTORY + steps // 4] += spread
+    stuck = HISTORY + steps // 2
+    y[stuck: stuck + 100] = y[stuck]
+    y[HISTORY + 3 * steps // 4:] += 0.3 * spread
+    with open(path, "w") as out:
+        for levels, rate in ((None, 0.005), ((50, 99.5, 80), 0.05)):
+            scorer = StreamScorer(Forecaster(bundle_dir, variant=variant, runtime=LITERT), levels, rate)
+            scorer.start(y[:HISTORY])
+            for v in y[HISTORY:]:
+                r = scorer.observe(float(v))
+                fields = [repr(x) for x in (r.value, r.forecast, r.raw, r.score, r.flag, r.flat_run, r.next)]
+                bounds = [[repr(x) for x in (b.level, b.lower, b.upper, b.alpha)] for b in r.bounds]
+                out.write(json.dumps(fields + bounds) + "\n")
+            out.write(json.dumps([repr(scorer.coverage()), scorer.scored, scorer.flagged]) + "\n")
+
+
 def table(rows: list[dict]) -> str:
     lines = ["| variant | runtime | update graph | plain step (µs) | scored step (µs) | scorer's share (µs) "
              "| scored / plain (median) | per round (min - max) | goal (<= 1.2x) |",
@@ -205,6 +233,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=RESULTS / "scorer_cost.md")
     parser.add_argument("--profile", action="store_true", help="cProfile the scorer on litert instead")
     parser.add_argument("--note", default="", help="a line added under the table (e.g. what changed)")
+    parser.add_argument("--dump", type=Path, help="write every scored value's fields (JSON lines) instead")
     args = parser.parse_args()
     clock = CLOCKS[args.clock]
     with tempfile.TemporaryDirectory(prefix="scorer-cost-") as tmp:
@@ -212,6 +241,9 @@ def main() -> int:
         variants = [v.strip() for v in args.variants.split(",") if v.strip()]
         if args.profile:
             profile(bundle_dir, variants[0], args.steps)
+            return 0
+        if args.dump:
+            dump(bundle_dir, variants[0], args.steps, args.dump)
             return 0
         runtimes = [LITERT] + ([MICRO] if importlib.util.find_spec("tflite_micro") else [])
         rows = [measure(bundle_dir, v, rt, args.steps, args.rounds, clock) for rt in runtimes for v in variants]
