@@ -247,13 +247,8 @@ def test_ray_gives_the_pool_s_results(tmp_path, broken_fleet):
     done = cli("fleet", str(_folder(tmp_path)), "--out", str(out), "--ray", "auto", "--jobs", "2", *AR, timeout=1800)
     assert done.returncode == 0, done.stderr
     ray, pool = _results(out), _results(pool_out)
-    for name in GOOD:  # same seeds: same models, same scores, same files
+    for name in GOOD:  # same seeds: same models, same scores, same files (quant auto's tie-break included)
         a, b = ray[name].outcome(), pool[name].outcome()
-        if a["variant"] != b["variant"]:  # only where quant auto broke a tie in size by measured speed
-            auto = json.loads((out / a["bundle"] / "bundle.json").read_text())["models"][a["model"]]["quant_auto"]
-            assert auto["candidates"][a["variant"]]["bytes"] == auto["candidates"][b["variant"]]["bytes"]
-            for key in ("variant", "file", "sha256", "variant_bytes"):
-                a.pop(key), b.pop(key)
         assert a == b, _differences(a, b)
     assert "local Ray instance" in json.loads((out / "fleet.json").read_text())["run"]["engine"]
 

@@ -301,8 +301,8 @@ def train(**options) -> None:
 @click.option("--models", help="Comma-separated models of the run.  [default: all]")
 @click.option("--quant", type=CommaChoices([*(m.value for m in QuantMode), "auto"], "quantization mode", ("auto",)),
               help="Comma-separated modes: float32,float16,dynamic,int8,int16x8; or auto: convert all five, keep per "
-                   "model the smallest (then fastest) whose closed loop is within --tolerance of float32's.  "
-                   "[default: all]")
+                   "model the smallest (a tie in size: the first in that order) whose closed loop is within "
+                   "--tolerance of float32's.  [default: all]")
 @click.option("--tolerance", type=FiniteFloat(min=1),
               help="With --quant auto: the largest closed-loop RMSE against the truth, as a multiple of the "
                    "float32 export's, that a kept variant may have.  [default: 1.5]")
