@@ -207,7 +207,7 @@ def test_parquet_without_pyarrow_names_the_install(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     last = done.stderr.strip().splitlines()[-1]
     assert last == (f'edge_forecast.errors.UserError: data: {path} is Parquet, which needs pyarrow: '
-                    'pip install "edge-forecast[fleet]" (or: pip install "pyarrow>=15,<26")')
+                    'pip install "edge-forecast[fleet]" (or: pip install "pyarrow>=16,<26")')
 
 
 def test_ids_that_differ_only_in_case_get_separate_directories():

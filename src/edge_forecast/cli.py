@@ -489,7 +489,8 @@ def demo(**options) -> None:
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Fleet directory: bundles/<sensor>/, manifest.json, fleet.md / fleet.json / fleet.png. An "
                    "existing one is resumed.")
-@click.option("--id-column", help="DATA is one long-format CSV file: the sensor id's column (name or 0-based index).")
+@click.option("--id-column", help="DATA is one long-format CSV or Parquet file: the sensor id's column (name or "
+                                  "0-based index).")
 @click.option("--column", help="Values column of each series: name or 0-based index.")
 @click.option("--time-column", help="Timestamp column: name or 0-based index; none: no time column.  "
                                     "[default: a column of timestamps]")
@@ -522,7 +523,7 @@ def demo(**options) -> None:
 @click.option("--quiet", is_flag=True, help="No progress output, only errors and failures.")
 def fleet(**options) -> None:
     """Train and export one forecaster per sensor: DATA is a folder of CSV files (one series each) or one
-    long-format CSV file (--id-column). Sensors run in parallel; a failed one is recorded and the others go
+    long-format CSV or Parquet file (--id-column). Sensors run in parallel; a failed one is recorded and the others go
     on; run again to resume (finished sensors are skipped)."""
     try:
         api.fleet(**options)

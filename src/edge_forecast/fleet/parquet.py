@@ -25,7 +25,7 @@ from pathlib import Path
 
 from edge_forecast.errors import UserError
 
-PYARROW_INSTALL = 'pip install "edge-forecast[fleet]" (or: pip install "pyarrow>=15,<26")'
+PYARROW_INSTALL = 'pip install "edge-forecast[fleet]" (or: pip install "pyarrow>=16,<26")'
 _UTC_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _NAIVE_EPOCH = dt.datetime(1970, 1, 1)
 _PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
