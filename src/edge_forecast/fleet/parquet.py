@@ -24,6 +24,7 @@ import re
 from pathlib import Path
 
 from edge_forecast.errors import UserError
+from edge_forecast.fleet.columns import index as _index
 
 PYARROW_INSTALL = 'pip install "edge-forecast[fleet]" (or: pip install "pyarrow>=16,<26")'
 _UTC_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
@@ -41,8 +42,6 @@ def read_long(path: Path, *, id_column: str, column: str | None, time_column: st
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
         raise UserError(f"data: cannot read {path} as Parquet: {' '.join(str(exc).split())[:200]}", "data") from None
-    from edge_forecast.fleet.sources import _index
-
     header = table.column_names
     if table.num_rows == 0:
         raise UserError(f"data: {path} has no rows (a long-format file: id, time and value per row)", "data")
@@ -96,8 +95,6 @@ def _time_column(given: str | None, header: list[str], types: dict, path: Path, 
     date column (none: no time column)."""
     import pyarrow.types as t
 
-    from edge_forecast.fleet.sources import _index
-
     if given is not None and given.lower() == "none":
         return None
     if given is None:
@@ -118,8 +115,6 @@ def _time_column(given: str | None, header: list[str], types: dict, path: Path, 
 
 def _value_column(given: str | None, header: list[str], types: dict, path: Path, id_name: str,
                   time_name: str | None) -> str:
-    from edge_forecast.fleet.sources import _index
-
     if given is None:
         found = [n for n in header if n not in (id_name, time_name) and _is_number(types[n])]
         if len(found) != 1:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_forecast.errors import UserError
+from edge_forecast.fleet.columns import index as _index
 from edge_forecast.fsio import write_text_atomic
 
 SERIES_DIR = "series"
@@ -172,15 +173,6 @@ def _delimiter(text: str, given: str | None, path: Path) -> str:
         raise UserError(f"data: cannot tell the delimiter of {path} from its header {first.strip()!r}; a long-format "
                         f"file has several columns: pass --delimiter ({', '.join(LONG_DELIMITERS)})", "data")
     return best
-
-
-def _index(column: str, header: list[str], path: Path, argument: str) -> int:
-    """A header name, else a 0-based index, as tabular reads --column."""
-    if column in header:
-        return header.index(column)
-    if column.isdigit() and int(column) < len(header):
-        return int(column)
-    raise UserError(f"{argument}: {path} has no column {column!r}; its columns: {', '.join(header)}", argument)
 
 
 def _name(column: str | None, header: list[str], path: Path, argument: str, id_at: int) -> str | None:
