@@ -151,14 +151,22 @@ def _rss(process) -> int:
 
 
 def _is_worker(process) -> bool:
-    """A pool worker (multiprocessing's spawn_main) or a Ray worker (its title: ray::...)."""
+    """A pool worker (python -c "...spawn_main(...)") or a Ray worker (its title ray::IDLE,
+    ray::run_series; before it is set, python .../default_worker.py). By the process's own program
+    and script, not anywhere in its command line: the raylet's names default_worker.py too."""
     import psutil
 
     try:
-        line = " ".join(process.cmdline())
+        args = process.cmdline()
     except psutil.Error:
         return False
-    return "spawn_main" in line or line.startswith("ray::") or "default_worker.py" in line
+    if not args:
+        return False
+    if args[0].startswith("ray::"):
+        return True
+    code = args[args.index("-c") + 1] if "-c" in args[:-1] else ""  # python -B -c "from ... spawn_main(...)"
+    script = next((a for a in args[1:] if not a.startswith("-")), "")
+    return "spawn_main(" in code or script.endswith("default_worker.py")
 
 
 class Sampler:
