@@ -98,7 +98,8 @@ def _run(data: Path, out: Path, series: list[Series], options: FleetOptions, sta
             todo.append(SeriesTask(id=s.id, slug=s.slug, signal=str(s.path.resolve()), out=str(out.resolve()),
                                    options=options))
     skipped = len(results)
-    where = ray or f"a local pool of {engine.jobs} worker{'s' if engine.jobs > 1 else ''}"
+    where = ray or (f"Ray ({engine.ray}; not started: nothing to do)" if engine.ray
+                    else f"a local pool of {engine.jobs} worker{'s' if engine.jobs > 1 else ''}")
     failed_before = sum(not r.done for r in results.values())
     before = f"{skipped - failed_before} finished before" + (
         f", {failed_before} failed before (--retry-failed tries them again)" if failed_before else "")
