@@ -7,16 +7,23 @@ options and the output directory run before any training and are fast.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import datetime as dt
+import importlib.util
 import json
 import os
+import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import ROOT, cli
 
@@ -72,6 +79,21 @@ def _long_file(tmp: Path, rows: int = 500) -> Path:
     return path
 
 
+def _parquet_of(csv_path: Path, target: Path, sep: str = ";") -> Path:
+    """The same readings as a long-format CSV file, as Parquet: ids as strings, times as naive
+    timestamps (seconds), values as float64 (each the double the CSV text reads as)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with open(csv_path, newline="") as fh:
+        header, *rows = list(csv.reader(fh, delimiter=sep))
+    table = pa.table({header[0]: [r[0] for r in rows],
+                      header[1]: pa.array([dt.datetime.fromisoformat(r[1]) for r in rows], pa.timestamp("s")),
+                      header[2]: pa.array([float(r[2]) for r in rows], pa.float64())})
+    pq.write_table(table, target)
+    return target
+
+
 # --- DATA, options and OUT: checked before any work ------------------------------------------------
 
 
@@ -95,6 +117,99 @@ def test_a_long_file_is_split_per_sensor_without_the_id_column(tmp_path):
     assert lines[1] == "2015-02-26 21:42:53;104"  # cells as the file has them
 
 
+def test_a_parquet_file_gives_each_sensor_the_series_its_csv_twin_gives(tmp_path):
+    pytest.importorskip("pyarrow")
+    from edge_forecast.tabular import ReadOptions, read_column
+
+    text = _long_file(tmp_path, rows=200)
+    parquet = _parquet_of(text, tmp_path / "long.parquet")
+    from_csv, long_csv = discover(text, tmp_path / "a", id_column="sensor", column="reading")
+    from_parquet, long_parquet = discover(parquet, tmp_path / "b", id_column="sensor", column="reading")
+    assert [(s.id, s.slug) for s in from_csv] == [(s.id, s.slug) for s in from_parquet]
+    assert long_parquet.column == "reading" and long_parquet.time_column == "time"  # the typed timestamp column
+    assert from_parquet[1].path.read_text().splitlines()[:2] == ["time,reading", "2015-02-26 21:42:53,104.0"]
+    for a, b in zip(from_csv, from_parquet, strict=True):
+        x = read_column(a.path, ReadOptions(column=long_csv.column, time_column=long_csv.time_column))
+        y = read_column(b.path, ReadOptions(column=long_parquet.column, time_column=long_parquet.time_column))
+        assert x.values.tobytes() == y.values.tobytes() and x.times.tobytes() == y.times.tobytes()
+        assert (x.label, x.time_label, x.tz, len(x.values)) == (y.label, y.time_label, y.tz, 200)
+
+
+def test_parquet_timestamps_in_a_time_zone_are_instants_across_daylight_saving(tmp_path):
+    """Hourly readings over the night Berlin moves its clocks forward: the wall clock jumps from
+    02:00 to 03:00, the instants stay an hour apart. Each stamp is written with its own offset, the
+    reader takes them back to UTC: regular, and the same instants the file holds."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    from edge_forecast.tabular import ReadOptions, check_times, read_column
+
+    start = dt.datetime(2026, 3, 28, 22, tzinfo=dt.timezone.utc)
+    instants = [start + dt.timedelta(hours=i) for i in range(8)]
+    for unit, zone in (("ms", "Europe/Berlin"), ("ns", "America/New_York"), ("us", "+05:30"), ("s", "UTC")):
+        table = pa.table({"sensor": ["p1"] * 8, "at": pa.array(instants, pa.timestamp(unit, tz=zone)),
+                          "kw": pa.array([1.5, 2, 3, 4, 5, 6, 7, 0.1], pa.float32())})
+        pq.write_table(table, tmp_path / "zoned.parquet")
+        (series,), long = discover(tmp_path / "zoned.parquet", tmp_path / unit, id_column="sensor")
+        column = read_column(series.path, ReadOptions(column=long.column, time_column=long.time_column))
+        check_times(column, "zoned")  # no irregular interval across the change
+        assert list(column.times) == [t.timestamp() for t in instants], zone
+        assert column.values[-1] == float(np.float32(0.1))  # float32's exact value, not 0.1
+    lines = series.path.read_text().splitlines()
+    assert lines[1] == "2026-03-28 22:00:00+00:00,1.5"
+    pq.write_table(pa.table({"sensor": ["p1"] * 8, "at": pa.array(instants, pa.timestamp("s", tz="Europe/Berlin")),
+                             "kw": range(8)}), tmp_path / "berlin.parquet")
+    (series,), _ = discover(tmp_path / "berlin.parquet", tmp_path / "berlin", id_column="sensor")
+    assert series.path.read_text().splitlines()[3:6] == [
+        "2026-03-29 01:00:00+01:00,2", "2026-03-29 03:00:00+02:00,3", "2026-03-29 04:00:00+02:00,4"]
+
+
+@pytest.mark.parametrize("columns, args, message", [
+    ({"sensor": ["a", "b"], "reading": ["12.5", "13"]}, {"column": "reading"},
+     "column: column 'reading' of {path} is string, not numbers; the value column of a Parquet file must be numeric "
+     "(integer, float or decimal)"),
+    ({"sensor": ["a", "b"], "ok": [True, False]}, {},
+     "column: {path} has no numeric value columns; its columns: sensor (string), ok (bool); pass --column"),
+    ({"sensor": ["a", "b"], "x": [1.0, 2.0], "y": [3, 4]}, {},
+     "column: {path} has several numeric value columns (x, y); its columns: sensor (string), x (double), "
+     "y (int64); pass --column"),
+    ({"sensor": ["a", None], "x": [1.0, 2.0]}, {}, "data: {path} row 2 has no id in column 'sensor'"),
+    ({"sensor": ["a", "b"], "x": [1.0, 2.0]}, {"id_column": "site"},
+     "id_column: {path} has no column 'site'; its columns: sensor, x"),
+    ({"sensor": ["a", "b"], "x": [1.0, 2.0]}, {"delimiter": ";"},
+     "delimiter: {path} is Parquet, whose columns are typed: --delimiter applies to CSV"),
+    ({"sensor": ["a", "b"], "t": "ns", "x": [1.0, 2.0]}, {},
+     "time_column: row 2 of column 't' of {path} has a fraction of a microsecond (1500 ns); timestamps are read to the "
+     "microsecond"),
+    ({"sensor": ["a", "b"], "t": "ns", "x": [1.0, 2.0]}, {"time_format": "%Y"},
+     "time_format applies to a time column of text; {path}'s 't' is timestamp[ns], read as typed"),
+])
+def test_parquet_that_cannot_be_read_faithfully_is_one_line(tmp_path, columns, args, message):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    if columns.get("t") == "ns":
+        columns = {**columns, "t": pa.array([1000, 1500], pa.timestamp("ns"))}
+    path = tmp_path / "long.parquet"
+    pq.write_table(pa.table(columns), path)
+    with pytest.raises(UserError) as caught:
+        discover(path, tmp_path / "out", **{"id_column": "sensor", **args})
+    assert str(caught.value) == message.format(path=path)
+    assert not (tmp_path / "out").exists()
+
+
+def test_parquet_without_pyarrow_names_the_install(tmp_path):
+    path = tmp_path / "long.parquet"
+    path.write_bytes(b"PAR1")
+    code = ("import sys; sys.modules['pyarrow'] = None\n"
+            "from edge_forecast.fleet.sources import discover\n"
+            f"discover({str(path)!r}, {str(tmp_path / 'out')!r}, id_column='sensor')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    last = done.stderr.strip().splitlines()[-1]
+    assert last == (f'edge_forecast.errors.UserError: data: {path} is Parquet, which needs pyarrow: '
+                    'pip install "edge-forecast[fleet]" (or: pip install "pyarrow>=16,<26")')
+
+
 def test_ids_that_differ_only_in_case_get_separate_directories():
     names = slugs(["Pump", "pump", "tank"])
     assert names["tank"] == "tank" and names["Pump"].lower() != names["pump"].lower()
@@ -105,7 +220,7 @@ def test_ids_that_differ_only_in_case_get_separate_directories():
     (lambda t: _long_file(t, 5), (), "needs --id-column"),
     (lambda t: _long_file(t, 5), ("--id-column", "site"), "has no column 'site'; its columns: sensor, time, reading"),
     (lambda t: (t / "x.parquet").write_bytes(b"PAR1") and t / "x.parquet", ("--id-column", "id"),
-     "pip install pyarrow"),
+     "as Parquet" if importlib.util.find_spec("pyarrow") else "pip install \"edge-forecast[fleet]\""),
     (lambda t: _folder(t), ("--id-column", "id"), "applies to one long-format file"),
     (lambda t: _folder(t), ("--model", "transformer"), "unknown model"),
     (lambda t: _folder(t), ("--quant", "int4"), "--quant"),
@@ -195,17 +310,48 @@ def test_retry_failed_retries_only_the_failures(broken_fleet):
     assert set(_manifest(out)) == {*GOOD, "unreadable"}
 
 
+@pytest.fixture(scope="module")
+def long_fleet(tmp_path_factory):
+    """Two real sensors from one long-format CSV file, through the local pool."""
+    tmp = tmp_path_factory.mktemp("long")
+    path = _long_file(tmp)
+    out = tmp / "out"
+    done = cli("fleet", str(path), "--id-column", "sensor", "--column", "reading", "--out", str(out), "--jobs", "2",
+               *AR, timeout=1800)
+    return path, out, done
+
+
 @pytest.mark.slow
-def test_a_long_format_file(tmp_path):
-    out = tmp_path / "out"
-    done = cli("fleet", str(_long_file(tmp_path)), "--id-column", "sensor", "--column", "reading", "--out", str(out),
-               "--jobs", "2", *AR, timeout=1800)
+def test_a_long_format_file(long_fleet):
+    _, out, done = long_fleet
     assert done.returncode == 0, done.stderr
     manifest = _manifest(out)
     assert set(manifest) == {"boiler 1", "aapl"}
     record = json.loads((out / manifest["boiler 1"]["bundle"] / "bundle.json").read_text())
     assert record["signal"]["points"] == 500 and record["signal"]["column"] == "reading"
     assert record["signal"]["interval_seconds"] == 300.0
+
+
+@pytest.mark.slow
+def test_the_same_readings_as_parquet_give_the_same_bundles_and_figure(tmp_path, long_fleet):
+    pytest.importorskip("pyarrow")
+    path, csv_out, _ = long_fleet
+    out = tmp_path / "out"
+    done = cli("fleet", str(_parquet_of(path, tmp_path / "long.parquet")), "--id-column", "sensor", "--column",
+               "reading", "--out", str(out), "--jobs", "2", *AR, timeout=1800)
+    assert done.returncode == 0, done.stderr
+    parquet, text = _results(out), _results(csv_out)
+    assert set(parquet) == set(text) == {"boiler 1", "aapl"}
+    for name in parquet:  # same model, scores, baselines, season, kept variant and .tflite file (sha256)
+        a, b = parquet[name].outcome(), text[name].outcome()
+        assert a == b, _differences(a, b)
+        signals = [json.loads((o / r.bundle / "bundle.json").read_text())["signal"] for o, r in
+                   ((out, parquet[name]), (csv_out, text[name]))]
+        for record in signals:  # the per-sensor file's path and checksum: of a ','- or ';'-separated copy
+            for key in [k for k in record if "path" in k or "sha256" in k or k == "source"]:
+                record.pop(key)
+        assert signals[0] == signals[1], _differences(*signals)
+    assert (out / "fleet.png").read_bytes() == (csv_out / "fleet.png").read_bytes()
 
 
 @pytest.mark.slow
@@ -247,15 +393,94 @@ def test_ray_gives_the_pool_s_results(tmp_path, broken_fleet):
     done = cli("fleet", str(_folder(tmp_path)), "--out", str(out), "--ray", "auto", "--jobs", "2", *AR, timeout=1800)
     assert done.returncode == 0, done.stderr
     ray, pool = _results(out), _results(pool_out)
-    for name in GOOD:  # same seeds: same models, same scores, same files
+    for name in GOOD:  # same seeds: same models, same scores, same files (quant auto's tie-break included)
         a, b = ray[name].outcome(), pool[name].outcome()
-        if a["variant"] != b["variant"]:  # only where quant auto broke a tie in size by measured speed
-            auto = json.loads((out / a["bundle"] / "bundle.json").read_text())["models"][a["model"]]["quant_auto"]
-            assert auto["candidates"][a["variant"]]["bytes"] == auto["candidates"][b["variant"]]["bytes"]
-            for key in ("variant", "file", "sha256", "variant_bytes"):
-                a.pop(key), b.pop(key)
         assert a == b, _differences(a, b)
     assert "local Ray instance" in json.loads((out / "fleet.json").read_text())["run"]["engine"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ray_head():
+    """A real Ray cluster to join: `ray start --head --block` in its own session, with token
+    authentication (Ray's default since a token file may exist; here a token of its own, so that
+    the test neither needs nor touches ~/.ray/auth_token). Stopped by SIGTERM to that one process,
+    which stops what it started; then no process may be left that names its temp dir."""
+    pytest.importorskip("ray")
+    psutil = pytest.importorskip("psutil")
+    temp = Path(tempfile.mkdtemp(prefix="efray", dir="/tmp"))  # Ray's socket paths must stay short
+    port = _free_port()
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    log = temp / "head.log"
+    command = [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block", "--num-cpus", "2",
+               "--port", str(port), "--node-ip-address", "127.0.0.1", "--disable-usage-stats",
+               "--include-dashboard", "false", "--temp-dir", str(temp)]
+    with open(log, "w") as fh:
+        head = subprocess.Popen(command, env={**os.environ, **auth}, stdout=fh, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while "Ray runtime started" not in log.read_text() and head.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert head.poll() is None and "Ray runtime started" in log.read_text(), log.read_text()[-2000:]
+        yield f"127.0.0.1:{port}", auth
+    finally:
+        head.terminate()
+        try:
+            head.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            head.kill()
+            head.wait()
+        time.sleep(1)
+        left = [p for p in psutil.process_iter(["pid", "cmdline"]) if str(temp) in " ".join(p.info["cmdline"] or [])]
+        for process in left:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+        shutil.rmtree(temp, ignore_errors=True)
+        assert not left, [" ".join(p.info["cmdline"])[:200] for p in left]
+
+
+@pytest.mark.slow
+def test_ray_cluster_address_gives_the_pool_s_results(tmp_path, broken_fleet, ray_head):
+    address, auth = ray_head
+    _, pool_out, _ = broken_fleet
+    out = tmp_path / "cluster"
+    done = cli("fleet", str(_folder(tmp_path)), "--out", str(out), "--ray", address, *AR, env=auth, timeout=1800)
+    assert done.returncode == 0, done.stderr
+    ray, pool = _results(out), _results(pool_out)
+    for name in GOOD:
+        a, b = ray[name].outcome(), pool[name].outcome()
+        assert a == b, _differences(a, b)
+    assert json.loads((out / "fleet.json").read_text())["run"]["engine"] == f"the Ray cluster {address} (2 CPUs)"
+
+
+@pytest.mark.slow
+def test_a_cluster_that_asks_for_a_token_is_one_line_naming_the_setting(tmp_path, ray_head):
+    address, _ = ray_head
+    out = tmp_path / "out"
+    done = cli("fleet", str(_folder(tmp_path)), "--out", str(out), "--ray", address, *AR,
+               env={"RAY_AUTH_MODE": "disabled", "RAY_AUTH_TOKEN": ""}, timeout=300)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: --ray: cannot join the Ray cluster at {address}: "), done.stderr
+    assert "set RAY_AUTH_MODE=token" in done.stderr and done.stderr.count("\n") == 1  # Ray's retry log kept off
+    assert not out.exists()  # joined before anything is written
+
+
+def test_a_cluster_address_where_nothing_listens_is_one_line_at_once(tmp_path):
+    pytest.importorskip("ray")
+    address = f"127.0.0.1:{_free_port()}"
+    started = time.monotonic()
+    done = cli("fleet", str(_folder(tmp_path)), "--out", str(tmp_path / "out"), "--ray", address, *AR, timeout=300)
+    assert done.returncode == 2 and time.monotonic() - started < 60  # ray.init alone waits for many minutes
+    assert done.stderr == (f"error: --ray: cannot join the Ray cluster at {address}: nothing answers there "
+                           "(Connection refused); give the address `ray start --head` printed (HOST:PORT of its GCS, "
+                           "ray://HOST:PORT of its client server)\n")
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.slow

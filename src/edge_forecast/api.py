@@ -367,7 +367,7 @@ def fleet(
     quiet: bool = False,
 ) -> Path:
     """One forecaster per sensor (`edge-forecast fleet`): train and export every series of `data`
-    (a folder of CSV files, one series each, or one long-format CSV file with `id_column`) into
+    (a folder of CSV files, one series each, or one long-format CSV or Parquet file with `id_column`) into
     OUT/bundles/<sensor>, with OUT/manifest.json and a fleet report (fleet.md, fleet.json,
     fleet.png); return OUT. `jobs` worker processes (default: the cores), or Ray: `ray="auto"` (a
     local instance) or a cluster's address. A rerun resumes: sensors finished before are skipped,

@@ -301,8 +301,8 @@ def train(**options) -> None:
 @click.option("--models", help="Comma-separated models of the run.  [default: all]")
 @click.option("--quant", type=CommaChoices([*(m.value for m in QuantMode), "auto"], "quantization mode", ("auto",)),
               help="Comma-separated modes: float32,float16,dynamic,int8,int16x8; or auto: convert all five, keep per "
-                   "model the smallest (then fastest) whose closed loop is within --tolerance of float32's.  "
-                   "[default: all]")
+                   "model the smallest (a tie in size: the first in that order) whose closed loop is within "
+                   "--tolerance of float32's.  [default: all]")
 @click.option("--tolerance", type=FiniteFloat(min=1),
               help="With --quant auto: the largest closed-loop RMSE against the truth, as a multiple of the "
                    "float32 export's, that a kept variant may have.  [default: 1.5]")
@@ -489,7 +489,8 @@ def demo(**options) -> None:
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Fleet directory: bundles/<sensor>/, manifest.json, fleet.md / fleet.json / fleet.png. An "
                    "existing one is resumed.")
-@click.option("--id-column", help="DATA is one long-format CSV file: the sensor id's column (name or 0-based index).")
+@click.option("--id-column", help="DATA is one long-format CSV or Parquet file: the sensor id's column (name or "
+                                  "0-based index).")
 @click.option("--column", help="Values column of each series: name or 0-based index.")
 @click.option("--time-column", help="Timestamp column: name or 0-based index; none: no time column.  "
                                     "[default: a column of timestamps]")
@@ -522,7 +523,7 @@ def demo(**options) -> None:
 @click.option("--quiet", is_flag=True, help="No progress output, only errors and failures.")
 def fleet(**options) -> None:
     """Train and export one forecaster per sensor: DATA is a folder of CSV files (one series each) or one
-    long-format CSV file (--id-column). Sensors run in parallel; a failed one is recorded and the others go
+    long-format CSV or Parquet file (--id-column). Sensors run in parallel; a failed one is recorded and the others go
     on; run again to resume (finished sensors are skipped)."""
     try:
         api.fleet(**options)

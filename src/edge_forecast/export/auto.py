@@ -1,4 +1,5 @@
-"""`export --quant auto`: per model, keep the smallest (then fastest) mode whose closed loop holds.
+"""`export --quant auto`: per model, keep the smallest mode whose closed loop holds (a tie in size: the
+earlier mode in QuantMode's order).
 
 A mode holds when every graph kind of the model, in that mode, forecasts in a closed loop within
 `tolerance` times the RMSE against the truth of the float32 export of the same graph. The choice is
@@ -104,9 +105,11 @@ def closed_loop_ratio(got: float, base: float) -> float:
 
 def choose(candidates: list[Candidate], tolerance: float) -> AutoChoice:
     """Keep one mode of a model: among the modes whose every graph kind holds within `tolerance`,
-    the smallest in total bytes, then the fastest in total median invoke time, then the earlier
-    mode (float32, float16, dynamic, int8, int16x8). float32 holds by definition (1x), so a model
-    whose float32 window graph verified always keeps something."""
+    the smallest in total bytes, then (a tie in size) the earlier mode in the fixed order float32,
+    float16, dynamic, int8, int16x8. The measured invoke time is recorded but decides nothing: it
+    varies between two runs of the same export, and the kept file must not (an `ar` model's float32
+    and dynamic files are both 1,280 bytes). float32 holds by definition (1x), so a model whose
+    float32 window graph verified always keeps something."""
     by_id = {c.id: c for c in candidates}
     verified = {c.id: c for c in candidates if c.problem is None}
     window_ref = VariantId(GraphKind.WINDOW, QuantMode.FLOAT32)
@@ -137,14 +140,11 @@ def choose(candidates: list[Candidate], tolerance: float) -> AutoChoice:
 
     holding = [m for m in modes if why_not(m) is None]
 
-    def cost(mode: QuantMode) -> tuple:
-        items = [verified[VariantId(g, mode)] for g in graphs]
-        times = [c.invoke_us for c in items]
-        speed = sum(times) if all(t is not None for t in times) else math.inf
-        return sum(c.bytes for c in items), speed, list(QuantMode).index(mode)
+    def cost(mode: QuantMode) -> tuple[int, int]:
+        return sum(verified[VariantId(g, mode)].bytes for g in graphs), list(QuantMode).index(mode)
 
     chosen = min(holding, key=cost)
-    best_bytes, best_speed, _ = cost(chosen)
+    best_bytes, _ = cost(chosen)
     verdicts = {}
     for c in candidates:
         r = ratio.get(c.id)
@@ -156,16 +156,14 @@ def choose(candidates: list[Candidate], tolerance: float) -> AutoChoice:
         elif c.id.mode is chosen:
             tied = [m.value for m in holding if m is not chosen and cost(m)[0] == best_bytes]
             verdict = Verdict(c, r, True, f"the smallest mode within {tolerance:g}x float32's closed-loop error "
-                                          f"({_times(r)})" + (f"; as small as {', '.join(tied)}, and faster or "
-                                                              "first in order" if tied else ""))
+                                          f"({_times(r)})" + (f"; as small as {', '.join(tied)}, and first in "
+                                                              "order" if tied else ""))
         elif c.id.mode in holding:
-            size, speed, _ = cost(c.id.mode)
+            size, _ = cost(c.id.mode)
             if size > best_bytes:
                 detail = f"larger ({size / 1024:.1f} KiB vs {best_bytes / 1024:.1f} KiB"
-            elif speed > best_speed:
-                detail = f"as small, slower ({speed:.1f} us vs {best_speed:.1f} us per invoke"
             else:
-                detail = f"as small and as fast, after {chosen.value} in order ("
+                detail = f"as small, after {chosen.value} in order ({size / 1024:.1f} KiB"
             verdict = Verdict(c, r, False, f"{detail}; within tolerance at {_times(r)})")
         else:
             verdict = Verdict(c, r, False, why_not(c.id.mode, c.id))

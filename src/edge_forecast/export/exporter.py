@@ -132,8 +132,9 @@ def export_bundle(run: Path, out: Path, models: str | None = None, quant: str | 
     "explicit" (state tensors in and out, as `edge-forecast micro` needs). `bias_correction`:
     full-integer window and rollout graphs are converted again with their output's mean error on
     the calibration windows taken out of the output bias (export/bias_correction.py).
-    `quant` "auto": every mode converted and verified, then per model only the smallest (then
-    fastest) mode whose closed loop is within `tolerance` (default 1.5) times float32's is kept.
+    `quant` "auto": every mode converted and verified, then per model only the smallest mode whose
+    closed loop is within `tolerance` (default 1.5) times float32's is kept (a tie in size: the
+    earlier in float32, float16, dynamic, int8, int16x8).
     `levels` ("80,95" by default, "none" to skip): every kept variant's prediction intervals at
     those levels, from its own closed loop over the validation origins (intervals.py).
     """

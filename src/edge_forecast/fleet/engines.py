@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 
@@ -112,40 +114,111 @@ def import_ray():
     return ray
 
 
-def run_ray(tasks: Sequence[SeriesTask], address: str, jobs: int | None, on_result: OnResult) -> str:
-    """Run the tasks as Ray tasks of one CPU each, on a local instance started here (`address`
-    "auto", with `jobs` CPUs) or on the cluster at `address` (ray://HOST:PORT or HOST:PORT), which
-    must see OUT at the same path (a shared file system). Returns a line naming the cluster."""
+def connect_ray(address: str, jobs: int | None) -> str:
+    """Start a local Ray instance (`address` "auto", with `jobs` CPUs) or join the cluster at
+    `address` (ray://HOST:PORT or HOST:PORT), whose nodes must see OUT at the same path (a shared
+    file system). Returns a line naming it; a failure is one line, before any work is done."""
+    ray = import_ray()
+    local = address == "auto"
+    if not local:
+        _check_reachable(address)
+    runtime_env = {"env_vars": {**ONE_THREAD_ENV, **_python_path()}}
+    init = dict(runtime_env=runtime_env, log_to_driver=False, include_dashboard=False, configure_logging=False)
+    logged: list[bytes] = []
+    try:
+        with _ray_log_captured(logged):
+            if local:
+                # address "local": always a new instance (Ray's own "auto" would join one already running)
+                ray.init(address="local", num_cpus=jobs or default_jobs(), **init)
+            else:
+                ray.init(address=address, **init)
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        what = "start a local Ray instance" if local else f"join the Ray cluster at {address}"
+        raise UserError(f"ray: cannot {what}: {' '.join(str(exc).split())[:300]}{_auth_hint(logged)}", "ray") from None
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    return f"a local Ray instance ({cpus} CPUs)" if local else f"the Ray cluster {address} ({cpus} CPUs)"
+
+
+def _check_reachable(address: str, timeout: float = 10.0) -> None:
+    """A cluster address where nothing listens: ray.init would wait on it for well over ten
+    minutes (Ray 2.60, `--ray 127.0.0.1:9`), so the port is tried first."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # not HOST:PORT: Ray's own error names the form
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UserError(f"ray: cannot join the Ray cluster at {address}: nothing answers there ({reason}); give the "
+                        "address `ray start --head` printed (HOST:PORT of its GCS, ray://HOST:PORT of its client "
+                        "server)", "ray") from None
+
+
+def disconnect_ray() -> None:
+    """Stop the local instance, or leave the cluster (which goes on running)."""
+    import_ray().shutdown()
+
+
+def run_ray(tasks: Sequence[SeriesTask], on_result: OnResult) -> None:
+    """Run the tasks as Ray tasks of one CPU each on the instance or cluster `connect_ray` joined."""
     ray = import_ray()
     from ray.exceptions import RayError
 
-    local = address == "auto"
-    runtime_env = {"env_vars": {**ONE_THREAD_ENV, **_python_path()}}
-    init = dict(runtime_env=runtime_env, log_to_driver=False, include_dashboard=False, configure_logging=False)
+    # max_retries: Ray itself runs a task again once when its worker dies, as the pool does
+    remote = ray.remote(num_cpus=1, max_retries=ATTEMPTS - 1)(run_series)
+    pending = {remote.remote(task): (task, time.perf_counter()) for task in tasks}
+    while pending:
+        done, _ = ray.wait(list(pending), num_returns=1)
+        for ref in done:
+            task, started = pending.pop(ref)
+            try:
+                on_result(ray.get(ref))
+            except RayError as exc:
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                on_result(failed_result(task, f"{type(exc).__name__}: {reason}", time.perf_counter() - started))
+
+
+# Ray's core (C++) logs straight to fd 2: "[2026-12-07 22:46:39,353 W 22290 22290] gcs_client.cc:210: ..."
+_RAY_LOG = re.compile(rb"^\[\d{4}-\d\d-\d\d [\d:,.]+ [DIWEF] \d+ \d+\] ")
+_AUTH_REFUSED = (b"InvalidAuthToken", b"Unauthenticated")
+
+
+@contextlib.contextmanager
+def _ray_log_captured(logged: list[bytes]):
+    """While connecting, Ray's core writes a warning per second of retrying to fd 2 (an
+    unreachable address or a refused token: 20 lines before ray.init gives up): they are kept in
+    `logged` for the error to draw on, and every other line is passed on afterwards."""
     try:
-        if local:
-            # address "local": always a new instance (Ray's own "auto" would join one already running)
-            ray.init(address="local", num_cpus=jobs or default_jobs(), **init)
-        else:
-            ray.init(address=address, **init)
-    except (ConnectionError, ValueError, RuntimeError) as exc:
-        raise UserError(f"ray: cannot {'start a local Ray instance' if local else 'join the Ray cluster at ' + address}"
-                        f": {' '.join(str(exc).split())[:300]}", "ray") from None
-    try:
-        cpus = int(ray.cluster_resources().get("CPU", 0))
-        where = f"local Ray instance ({cpus} CPUs)" if local else f"Ray cluster {address} ({cpus} CPUs)"
-        # max_retries: Ray itself runs a task again once when its worker dies, as the pool does
-        remote = ray.remote(num_cpus=1, max_retries=ATTEMPTS - 1)(run_series)
-        pending = {remote.remote(task): (task, time.perf_counter()) for task in tasks}
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            for ref in done:
-                task, started = pending.pop(ref)
-                try:
-                    on_result(ray.get(ref))
-                except RayError as exc:
-                    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                    on_result(failed_result(task, f"{type(exc).__name__}: {reason}", time.perf_counter() - started))
-        return where
-    finally:
-        ray.shutdown()
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no fd 2 (an embedding host): nothing to capture
+        yield
+        return
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            lines = [line for line in captured.read().splitlines(keepends=True) if line.strip()]
+            logged.extend(line for line in lines if _RAY_LOG.match(line))
+            other = [line for line in lines if not _RAY_LOG.match(line)]
+            if other:
+                os.write(2, b"".join(other))
+
+
+def _auth_hint(logged: list[bytes]) -> str:
+    """Ray 2.5x clusters use token authentication by default (`ray start` turns it on when
+    ~/.ray/auth_token exists), and a process given an explicit address does not send a token
+    unless told to, so that a token never goes to an address by accident: say how to tell it."""
+    if not any(marker in line for line in logged for marker in _AUTH_REFUSED):
+        return ""
+    if os.environ.get("RAY_AUTH_MODE", "").lower() == "token":
+        return ("; the cluster refused this process's token: set the cluster's token in RAY_AUTH_TOKEN "
+                "(or ~/.ray/auth_token)")
+    return ("; the cluster asks for a token (Ray's token authentication): set RAY_AUTH_MODE=token, with the "
+            "cluster's token in RAY_AUTH_TOKEN or ~/.ray/auth_token")

@@ -20,7 +20,7 @@ from edge_forecast.fleet import engines
 from edge_forecast.fleet.manifest import MANIFEST_NAME, write_manifest
 from edge_forecast.fleet.progress import Progress, duration
 from edge_forecast.fleet.report import FIGURE_NAME, JSON_NAME, MARKDOWN_NAME, RunSummary, write_report
-from edge_forecast.fleet.sources import SERIES_DIR, discover
+from edge_forecast.fleet.sources import SERIES_DIR, Series, discover
 from edge_forecast.fleet.task import (
     BUNDLES_DIR,
     LOCKS_DIR,
@@ -66,8 +66,24 @@ def run_fleet(data: Path, out: Path, options: FleetOptions, engine: Engine, *, i
     # nothing behind (a long file's per-sensor copies are written only once all of it was read)
     _check_options(options, data)
     series, long = discover(data, out, id_column=id_column, column=options.column,
-                            time_column=options.time_column, delimiter=options.delimiter)
+                            time_column=options.time_column, delimiter=options.delimiter, decimal=options.decimal,
+                            time_format=options.time_format)
     options = replace(options, column=long.column, time_column=long.time_column)
+    if engine.ray is None or not (force or any(_earlier(out, s, retry_failed) is None for s in series)):
+        return _run(data, out, series, options, state, engine, None, retry_failed, force, echo, progress)
+    # Ray started or joined before OUT is touched: a cluster that cannot be reached (or refuses the
+    # token) is one line with nothing written
+    where = engines.connect_ray(engine.ray, engine.jobs)
+    try:
+        return _run(data, out, series, options, state, engine, where, retry_failed, force, echo, progress)
+    finally:
+        engines.disconnect_ray()
+
+
+def _run(data: Path, out: Path, series: list[Series], options: FleetOptions, state: dict, engine: Engine,
+         ray: str | None, retry_failed: bool, force: bool, echo: Callable[[str], None],
+         progress: Callable[[str], None] | None) -> list[SeriesResult]:
+    """run_fleet's work once DATA is read and the engine is up (`ray`: the line naming Ray's)."""
     if force:
         _clear(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -75,16 +91,15 @@ def run_fleet(data: Path, out: Path, options: FleetOptions, engine: Engine, *, i
     results: dict[str, SeriesResult] = {}
     todo: list[SeriesTask] = []
     for s in series:
-        before = read_result(out, s.slug)
-        kept = before is not None and before.id == s.id and (finished(out, before) or not (before.done or retry_failed))
-        if kept:
+        before = _earlier(out, s, retry_failed)
+        if before is not None:
             results[s.id] = before
         else:
             todo.append(SeriesTask(id=s.id, slug=s.slug, signal=str(s.path.resolve()), out=str(out.resolve()),
                                    options=options))
     skipped = len(results)
-    where = ("a local Ray instance" if engine.ray == "auto" else f"the Ray cluster {engine.ray}") if engine.ray \
-        else f"a local pool of {engine.jobs} worker{'s' if engine.jobs > 1 else ''}"
+    where = ray or (f"Ray ({engine.ray}; not started: nothing to do)" if engine.ray
+                    else f"a local pool of {engine.jobs} worker{'s' if engine.jobs > 1 else ''}")
     failed_before = sum(not r.done for r in results.values())
     before = f"{skipped - failed_before} finished before" + (
         f", {failed_before} failed before (--retry-failed tries them again)" if failed_before else "")
@@ -98,8 +113,8 @@ def run_fleet(data: Path, out: Path, options: FleetOptions, engine: Engine, *, i
 
     start = time.perf_counter()
     try:
-        if todo and engine.ray is not None:
-            where = engines.run_ray(todo, engine.ray, engine.jobs, on_result)
+        if todo and ray is not None:
+            engines.run_ray(todo, on_result)
         elif todo:
             engines.run_pool(todo, engine.jobs, on_result)
     finally:  # also after Ctrl-C: what finished is in the manifest and the report
@@ -114,6 +129,16 @@ def run_fleet(data: Path, out: Path, options: FleetOptions, engine: Engine, *, i
     if failures:
         raise FailedItems("sensor(s)", [f"{r.id}: {r.reason}" for r in failures], out)
     return sorted(done, key=lambda r: r.id)
+
+
+def _earlier(out: Path, series: Series, retry_failed: bool) -> SeriesResult | None:
+    """The sensor's result from an earlier run when it stands (finished, or failed without
+    --retry-failed); None: the sensor is to do."""
+    before = read_result(out, series.slug)
+    if before is not None and before.id == series.id and (finished(out, before)
+                                                          or not (before.done or retry_failed)):
+        return before
+    return None
 
 
 def _check_out(data: Path, out: Path) -> None:

@@ -4,7 +4,8 @@ A folder: every `*.csv` in it is one series, its id the file's stem. One long-fo
 header, an id column, a time column and a value column): its rows are split by id into one CSV
 per sensor under OUT/series/, cells copied as they are (the id column left out), so each series
 is read by edge_forecast.tabular exactly as `train --signal` reads a file, with the same
---column / --time-column. Nothing here parses a number (stdlib only).
+--column / --time-column. Nothing here parses a number (stdlib only). A long-format Parquet file
+(.parquet, .pq) is split the same way, its typed cells written as text by fleet/parquet.py.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_forecast.errors import UserError
+from edge_forecast.fleet.columns import index as _index
 from edge_forecast.fsio import write_text_atomic
 
 SERIES_DIR = "series"
@@ -61,10 +63,11 @@ def slugs(ids: list[str]) -> dict[str, str]:
 
 
 def discover(data: Path, out: Path, *, id_column: str | None = None, column: str | None = None,
-             time_column: str | None = None, delimiter: str | None = None) -> tuple[list[Series], LongFormat]:
+             time_column: str | None = None, delimiter: str | None = None, decimal: str | None = None,
+             time_format: str | None = None) -> tuple[list[Series], LongFormat]:
     """The series of DATA (a folder of CSV files or one long-format file), in file / first-row order,
     and the value and time columns to read them with. A folder needs no --id-column; a file needs it."""
-    data = Path(data)
+    data, out = Path(data), Path(out)
     if not data.exists():
         raise UserError(f"data: {data} does not exist; give a folder of CSV files or one long-format file", "data")
     if data.is_dir():
@@ -77,12 +80,12 @@ def discover(data: Path, out: Path, *, id_column: str | None = None, column: str
             raise UserError(f"data: the folder {data} has no .csv files (one series per file)", "data")
         names = slugs([p.stem for p in files])
         return [Series(p.stem, names[p.stem], p) for p in files], LongFormat(column, time_column)
-    if data.suffix.lower() in PARQUET_SUFFIXES:
-        raise UserError(f"data: {data} is Parquet; fleet reads CSV: install pyarrow (pip install pyarrow) and convert "
-                        f"it (pyarrow.csv.write_csv(pyarrow.parquet.read_table(PATH), 'data.csv'))", "data")
     if id_column is None:
         raise UserError(f"id_column: {data} is one file: a long-format file needs --id-column (the sensor id's "
                         "column), or give a folder of CSV files", "id_column")
+    if data.suffix.lower() in PARQUET_SUFFIXES:
+        return split_parquet(data, out / SERIES_DIR, id_column=id_column, column=column, time_column=time_column,
+                             delimiter=delimiter, decimal=decimal, time_format=time_format)
     return split_long(data, out / SERIES_DIR, id_column=id_column, column=column, time_column=time_column,
                       delimiter=delimiter)
 
@@ -111,6 +114,26 @@ def split_long(path: Path, folder: Path, *, id_column: str, column: str | None, 
         if not sensor:
             raise UserError(f"data: {path} line {line} has no id in column {header[where]!r}", "data")
         groups.setdefault(sensor, []).append([c for i, c in enumerate(row) if i != where])
+    return _write_series(folder, names, groups, sep), long
+
+
+def split_parquet(path: Path, folder: Path, *, id_column: str, column: str | None, time_column: str | None,
+                  delimiter: str | None, decimal: str | None,
+                  time_format: str | None) -> tuple[list[Series], LongFormat]:
+    """One CSV per id under `folder`, as split_long writes them, from a Parquet file's typed columns
+    (fleet/parquet.py says how each type becomes text)."""
+    from edge_forecast.fleet.parquet import read_long
+
+    for name, given in (("delimiter", delimiter), ("decimal", decimal)):
+        if given is not None:
+            raise UserError(f"{name}: {path} is Parquet, whose columns are typed: --{name} applies to CSV", name)
+    names, groups, value, time = read_long(path, id_column=id_column, column=column, time_column=time_column,
+                                           time_format=time_format)
+    return _write_series(folder, names, groups, ","), LongFormat(value, time)
+
+
+def _write_series(folder: Path, names: list[str], groups: dict[str, list[list[str]]], sep: str) -> list[Series]:
+    """Each id's header and rows as folder/<slug>.csv (rewritten only when it changed)."""
     folder.mkdir(parents=True, exist_ok=True)
     ids = slugs(list(groups))
     series = []
@@ -123,7 +146,7 @@ def split_long(path: Path, folder: Path, *, id_column: str, column: str | None, 
         if not target.exists() or target.read_text(encoding="utf-8") != buffer.getvalue():
             write_text_atomic(target, buffer.getvalue())
         series.append(Series(sensor, ids[sensor], target))
-    return series, long
+    return series
 
 
 def _text(path: Path) -> str:
@@ -150,15 +173,6 @@ def _delimiter(text: str, given: str | None, path: Path) -> str:
         raise UserError(f"data: cannot tell the delimiter of {path} from its header {first.strip()!r}; a long-format "
                         f"file has several columns: pass --delimiter ({', '.join(LONG_DELIMITERS)})", "data")
     return best
-
-
-def _index(column: str, header: list[str], path: Path, argument: str) -> int:
-    """A header name, else a 0-based index, as tabular reads --column."""
-    if column in header:
-        return header.index(column)
-    if column.isdigit() and int(column) < len(header):
-        return int(column)
-    raise UserError(f"{argument}: {path} has no column {column!r}; its columns: {', '.join(header)}", argument)
 
 
 def _name(column: str | None, header: list[str], path: Path, argument: str, id_at: int) -> str | None:
