@@ -252,6 +252,9 @@ def markdown(report: dict, files: list[ns.Labelled], args) -> str:
            f"Measured: {report['date']}; wall time {report['wall_seconds'] / 60:.1f} min for {len(files)} files "
            f"({report['wall_seconds'] / len(files):.0f} s per file: train + export + detect; CPU "
            f"{sum(r['cpu_s'] for r in runs) / len(files):.0f} s per file, the machine shared with other work)\n",
+           *([f"Made in parts (`--reuse`): {report['reused']} of the files were run by earlier invocations with "
+              "the same options and work folder; the wall time is the files' own wall times summed.\n"]
+             if report.get("reused") else []),
            f"Files: {len(files)} of NAB's 58 ({names}); {windows} anomaly windows. Model: "
            + (f"`train --model {args.model}`, the other options the product's defaults" if args.model
               else "the product's defaults (`train` with no model options)"),
@@ -366,7 +369,8 @@ def main(argv: list[str] | None = None) -> int:
     thresholds = json.loads((root / "config" / "thresholds.json").read_text()) \
         if (root / "config" / "thresholds.json").is_file() else {}
     report = {"command": command, "host": host_line(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-              "wall_seconds": wall, "files": [asdict(r) for r in runs], "scores": {}, "published_same_files": {}}
+              "wall_seconds": wall, "reused": reused, "files": [asdict(r) for r in runs], "scores": {},
+              "published_same_files": {}}
     alarms = {name: onsets(values) for name, values in scores.items()}
     for profile in ns.PROFILES:
         for label, threshold, given in (("optimised", None, scores), ("product_0.5", PRODUCT_THRESHOLD, scores),
