@@ -9,7 +9,7 @@ NAB's scorer in nab_scorer.py: the three application profiles, the threshold opt
 files run (NAB's protocol) and the product's own default threshold (0.5, no optimisation).
 
     nice -n 19 .venv/bin/python benchmarks/nab.py --nab PATH [--files all|CATEGORY|FILE,...]
-        [--model lstm|ar|auto] [--work runs/nab] [--out benchmarks/results/nab]
+        [--model lstm|ar|auto] [--work runs/nab] [--out benchmarks/results/nab.md]
     .venv/bin/python benchmarks/nab.py --nab PATH --check numenta,windowedGaussian   # the port alone
 
 NAB (data/, labels/; results/ and config/ for --check and the published detectors' scores on the
@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", default="all", help="all, NAB categories and/or files, comma-separated")
     parser.add_argument("--model", default=None, help="train --model (default: the product's default)")
     parser.add_argument("--work", default="runs/nab", help="runs, bundles and NAB results files go here")
-    parser.add_argument("--out", default=None, help="report stem: writes OUT.md and OUT.json")
+    parser.add_argument("--out", default=None, help="the report: OUT.md and OUT.json beside it")
     parser.add_argument("--reuse", action="store_true",
                         help="keep the files that a run with the same --model and --work finished (a run in parts)")
     parser.add_argument("--check", default=None,
