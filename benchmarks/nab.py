@@ -379,7 +379,10 @@ def main(argv: list[str] | None = None) -> int:
             report["scores"][f"{profile.name}/{label}"] = {
                 "normalised": result.normalised, "raw": result.raw, "threshold": result.threshold,
                 "files": [{"name": f.name, "score": f.score, "windows": f.windows, "found": f.windows_found,
-                           "tp_rows": f.tp, "fp_rows": f.fp, "detections": list(f.detections)} for f in result.files]}
+                           "tp_rows": f.tp, "fp_rows": f.fp,
+                           # the rows detected (0-based); at 0.5 they are the same for every profile
+                           **({"detections": list(f.detections)} if threshold is None or profile is ns.PROFILES[0]
+                              else {})} for f in result.files]}
         for detector in BOARD:
             theirs = published(root, files, detector)
             if theirs is None or detector not in thresholds:
@@ -393,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in report["scores"].items():
         say(f"{key:<32} {value['normalised']:7.2f}  (threshold {value['threshold']:.4g})")
     if args.out:
-        Path(args.out).with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
+        Path(args.out).with_suffix(".json").write_text(json.dumps(report) + "\n")
         Path(args.out).with_suffix(".md").write_text(markdown(report, files, args) + "\n")
     return 0
 
