@@ -70,7 +70,9 @@ run_pytest() {  # pytest exit 5 (nothing collected) is a failure here, not a pas
   return "$rc"
 }
 
-run_pytest .venv/bin/python -m pytest -q -p no:cacheprovider --durations=25 "$@"
+# the main suite on every core (pytest-xdist): one test file per worker at a time, so a module's
+# trained fixtures are built once; tests/conftest.py builds the shared ones once for all workers
+run_pytest .venv/bin/python -m pytest -q -p no:cacheprovider -n logical --dist loadfile --durations=25 "$@"
 
 BUNDLE_DIR="$(mktemp -d)"
 trap 'rm -rf "$BUNDLE_DIR"' EXIT

@@ -5,7 +5,10 @@ Top-level imports stay TensorFlow-free: tests/device also runs in a venv without
 
 from __future__ import annotations
 
+import fcntl
+import functools
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -41,8 +44,32 @@ def trains(func=None, *, device_bundle: bool = False, scope: str = "session"):
         TRAINED_FIXTURES.add(f.__name__)
         if device_bundle:
             BUNDLE_FIXTURES.add(f.__name__)
+        if scope == "session" and f.__module__ == __name__:
+            f = _once_for_all_workers(f)
         return pytest.fixture(scope=scope)(f)
     return register(func) if func is not None else register
+
+
+def _once_for_all_workers(f):
+    """Under pytest-xdist (scripts/test.sh runs the main suite on every core) a session fixture of
+    this file, which many test files use, is built by the first worker that needs it and read by
+    the others: building it once per worker would spend the cores the workers were meant to save.
+    Test modules' own fixtures need no such lock: `--dist loadfile` keeps a module on one worker.
+    The value (paths under the session's temporary root, shared by the workers) is pickled."""
+    @functools.wraps(f)
+    def once(*args, **kwargs):
+        if not os.environ.get("PYTEST_XDIST_WORKER"):
+            return f(*args, **kwargs)
+        root = kwargs["tmp_path_factory"].getbasetemp().parent
+        value_file = root / f"{f.__name__}.pickle"
+        with open(root / f"{f.__name__}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            if value_file.exists():
+                return pickle.loads(value_file.read_bytes())
+            value = f(*args, **kwargs)
+            value_file.write_bytes(pickle.dumps(value))
+            return value
+    return once
 
 
 def pytest_collection_modifyitems(config, items) -> None:
@@ -51,6 +78,11 @@ def pytest_collection_modifyitems(config, items) -> None:
         needs = TRAINED_FIXTURES.intersection(item.fixturenames)
         if needs and not (given and needs <= BUNDLE_FIXTURES):
             item.add_marker(pytest.mark.slow)
+    # Files with slow tests first (each file kept whole, in its order): pytest-xdist's `--dist
+    # loadfile` hands files out in this order, so the long ones start early and do not leave one
+    # worker alone at the end.
+    has_slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in has_slow)
 
 
 @trains
