@@ -128,7 +128,7 @@ class SlidingWindow:
     def fill(self, values: np.ndarray) -> None:
         """Load the last W model-unit values (oldest first; W x F flat, time-major, of F channels)."""
         w = self._w
-        q = self.model.input_quant.quantize(np.asarray(values, dtype=np.float64)[-w:])
+        q = self.model.input_quant.quantize(np.asarray(values, dtype=np.float64).reshape(-1)[-w:])
         self._buf[:w] = q
         self._buf[w:] = q
         self._pos = w - 1
