@@ -152,6 +152,21 @@ def test_run_prints_one_column_per_channel_and_reads_a_history_of_several(lstm3,
     _one_line_error(cli("run", str(bundle), "--follow"), "3 channels")
 
 
+def test_bench_reports_accuracy_over_and_per_channel(lstm3, tmp_path):
+    _, bundle = lstm3
+    report = tmp_path / "report"
+    done = cli("bench", str(bundle), "--out", str(report), "--runtimes", "litert", "--repeats", "1")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads((report / "report.json").read_text(encoding="utf-8"))
+    assert doc["bundle"]["channels"] == 3
+    for row in doc["results"]:
+        accuracy = row["accuracy"]
+        assert len(accuracy["test_closed_loop_rmse_per_channel"]) == 3 and np.shape(row["forecast"])[1] == 3
+        assert "values_per_invoke" not in row  # one step per invoke: F values are one position
+    assert "jointly" in (report / "report.md").read_text(encoding="utf-8")
+    _one_line_error(cli("micro", str(bundle)), "several channels")
+
+
 def test_a_2_channel_direct_model_exports_window_and_rollout_graphs_that_match_keras(direct2):
     model_file, bundle = direct2
     doc = _check_device_against_keras(model_file, bundle, 12, graphs=("window", "rollout"))
