@@ -186,7 +186,7 @@ def test_models_of_several_channels_that_cannot_be_exported_are_one_line(tmp_pat
     # reads 3 channels, forecasts 2: the third's future values would be needed
     fewer = keras.Sequential([keras.Input((WINDOW, 3)), layers.LSTM(4), layers.Dense(2)], name="fewer")
     fewer.save(tmp_path / "fewer.keras")
-    _one_line_error(cli("export", str(tmp_path / "fewer.keras"), "--signal", str(DATA), "--column", "0,1,2",
+    _one_line_error(cli("export", str(tmp_path / "fewer.keras"), "--signal", str(DATA), "--column", "1,2,3",
                         "--out", str(tmp_path / "a")), "reads 3 channels and forecasts 2", "future values")
     # a series of 2 columns for a model of 3
     three = keras.Sequential([keras.Input((WINDOW, 3)), layers.LSTM(4), layers.Dense(3)], name="three")
