@@ -1,6 +1,6 @@
 """The zoo (tests/zoo.py) through `edge_forecast.export(model, ...)`: every model the product takes
-exports and verifies (float32's closed loop within 1e-5 of Keras, an int8 window graph present),
-the model it does not take (7 channels) is refused with one line naming why, and the tutorial's two
+exports and verifies (float32's closed loop within 1e-5 of Keras, an int8 window graph present;
+the 7-channel model on a series of 7 channels), and the tutorial's two
 sequence-to-sequence models export in all five modes.
 
 Kept short for CI: the models train 2 batches (enough to move their weights); 20 calibration
@@ -19,24 +19,22 @@ import pytest
 import zoo
 from conftest import trains
 
-from edge_forecast.errors import UserError
-
 TUTORIAL = ("tutorial_rnn", "tutorial_lstm")  # the seed notebook's models: all five modes
 ALL_MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
-# the models export refuses today, and what its one line must say (issue 26's later work)
-REFUSED = {"lstm_7ch": "7 channels"}
 WINDOW_MODES = ("float32", "int8")  # the rest of the zoo: its window graph in these
 CALIBRATION = 20
 TRAIN_STEPS = 2
 FLOAT32_CLOSED_LOOP = 1e-5  # issue 26's bound, signal units (no scaling: the model reads the series)
 
 
-def _export(model, out: Path, quant: tuple[str, ...]):
+def _export(model, out: Path, quant: tuple[str, ...], channels: int = 1):
     """The bundle's bundle.json, or the exception the export raised (a test says which it expects)."""
     import edge_forecast
 
+    series = zoo.series(channels)
     try:
-        bundle = edge_forecast.export(model, out, signal=zoo.series(1)[:, 0], window=zoo.WINDOW, quant=",".join(quant),
+        bundle = edge_forecast.export(model, out, signal=series[:, 0] if channels == 1 else series, window=zoo.WINDOW,
+                                      quant=",".join(quant),
                                       calibration_samples=CALIBRATION, quiet=True)
     except Exception as err:  # noqa: BLE001 - the outcome is what the tests check
         return err
@@ -64,7 +62,8 @@ def zoo_exports(tmp_path_factory) -> dict:
         with pytest.MonkeyPatch.context() as patch:  # litert's probe only (see the module's note)
             patch.setattr(exporter, "available_runtimes", lambda: [Runtime.LITERT])
             patch.setattr(exporter, "_has_micro", lambda: False)
-            found = pool.map(lambda n: _export(files[n], where / f"{n}.bundle", WINDOW_MODES), rest)
+            found = pool.map(lambda n: _export(files[n], where / f"{n}.bundle", WINDOW_MODES,
+                                               zoo.ZOO_BY_NAME[n].channels), rest)
             done.update(zip(rest, found, strict=True))
     done["_out"] = where
     return done
@@ -77,7 +76,7 @@ def _variants(doc) -> dict:
     return model["variants"]
 
 
-EXPORTABLE = [n for n in zoo.NAMES if n not in REFUSED]
+EXPORTABLE = list(zoo.NAMES)
 
 
 @pytest.mark.parametrize("name", EXPORTABLE)
@@ -99,12 +98,3 @@ def test_tutorial_model_exports_in_every_mode(zoo_exports, name: str) -> None:
     assert model["forecaster"]["output"] == "sequence"
     # every runtime probed, as a user's export does: litert runs every variant
     assert all(v["runtimes"]["litert"]["ok"] for v in variants.values())
-
-
-@pytest.mark.parametrize("name", sorted(REFUSED))
-def test_model_export_does_not_take_is_refused_in_one_line(zoo_exports, name: str) -> None:
-    err = zoo_exports[name]
-    assert isinstance(err, UserError), err
-    message = str(err)
-    assert "\n" not in message and REFUSED[name] in message, message
-    assert not (zoo_exports["_out"] / f"{name}.bundle").exists()  # nothing written

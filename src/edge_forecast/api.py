@@ -126,7 +126,7 @@ def export(
     out: str | Path,
     *,
     signal=None,
-    column: str | int | None = None,
+    column: str | int | Sequence[str | int] | None = None,
     fill: str | None = None,
     time_column: str | int | None = None,
     time_format: str | None = None,
@@ -158,13 +158,15 @@ def export(
                          ("step_state", "fill", "time_format", "scale"),
                          required=("calibration_samples", "step_state", "graphs"))
     from edge_forecast.export.exporter import export_bundle, export_model
-    from edge_forecast.export.from_model import check_model_file, is_model_path, parse_scale
+    from edge_forecast.export.from_model import check_model_file, is_model_path
 
     echo = _echo(quiet)
     common = dict(quant=_joined("quant", quant), calibration_samples=given["calibration_samples"], force=force,
                   probe_python=tuple(_names("probe_python", probe_python, split=False)), echo=echo,
                   graphs=_joined("graphs", graphs), rollout_horizon=given["rollout_horizon"], step_state=step_state,
                   bias_correction=bias_correction, tolerance=given["tolerance"], levels=_levels(levels))
+    if isinstance(column, (list, tuple)):  # several channels: ["a", "b"] or [0, 1], as --column a,b
+        column = ",".join(str(c) for c in column)
     reading = {"column": column, "fill": fill, "time_column": time_column, "time_format": time_format}
     in_memory = not isinstance(source, (str, Path))
     if in_memory or is_model_path(_path("source", source)):
@@ -172,7 +174,6 @@ def export(
             raise UserError("models applies to a training run; a model file is one model", "models")
         with _model_file(source) as path:
             check_model_file(path)
-            parse_scale(scale)
             series = _series(signal, reading, path)
             result = export_model(path, _path("out", out), series, window=given["window"], scale=scale, **common)
     else:
@@ -221,13 +222,17 @@ def _series(signal, reading: dict, model: Path):
                         "a built-in signal (damped, mackey-glass) or, from Python, an array", "signal")
     if not isinstance(signal, (str, Path)):
         values = np.asarray(signal, dtype=np.float64) if _numeric(signal) else None
-        if values is None or values.ndim != 1:
-            raise UserError(f"signal must be a name, a path or a 1-D array of numbers, got {type(signal).__name__}"
-                            + ("" if values is None else f" of shape {values.shape}"), "signal")
+        if values is None or values.ndim not in (1, 2):
+            raise UserError(f"signal must be a name, a path or an array of numbers (points,) or (points, channels), "
+                            f"got {type(signal).__name__}" + ("" if values is None else f" of shape {values.shape}"),
+                            "signal")
         given = [k for k, v in reading.items() if v is not None]
         if given:
             raise UserError(f"{given[0]} applies to a signal file, not to an array", given[0])
-        return Signal(values=values, source=f"array of {values.size} values (Python)")
+        if values.ndim == 2 and values.shape[1] == 1:  # one channel, as a column
+            values = values[:, 0]
+        channels = f" x {values.shape[1]} channels" if values.ndim == 2 else ""
+        return Signal(values=values, source=f"array of {len(values)} values{channels} (Python)")
     from edge_forecast.train.config import SignalSpec, check_signal
     from edge_forecast.train.sources import resolve_signal
 

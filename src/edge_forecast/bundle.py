@@ -116,13 +116,15 @@ class Bundle:
 
     @property
     def context_window(self) -> np.ndarray:
-        """The W true values before the evaluation segment, float64 (W,), signal units (the
-        residuals of a profiled bundle): where a forecast starts when the user gives no history."""
+        """The W true values before the evaluation segment, float64 (W,) ((W, F) of a bundle of F
+        channels), signal units (the residuals of a profiled bundle): where a forecast starts when
+        the user gives no history."""
         return np.asarray(self.document.context_window, dtype=np.float64)
 
     @property
     def truth(self) -> np.ndarray:
-        """The evaluation segment's true values after the context window, float64, signal units."""
+        """The evaluation segment's true values after the context window, float64 ((steps, F) of F
+        channels), signal units."""
         return np.asarray(self.document.evaluation.truth, dtype=np.float64)
 
     @property

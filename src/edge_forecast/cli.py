@@ -290,14 +290,16 @@ def train(**options) -> None:
 @click.argument("source", metavar="RUN|MODEL", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Bundle directory to create.")
 @click.option("--signal", help="A model file's series: a CSV / .npy file, or damped, mackey-glass (built in).")
-@click.option("--column", help="A model file's series: the file's column (name or 0-based index).")
+@click.option("--column", help="A model file's series: the file's column (name or 0-based index); a model of F "
+                               "channels: F columns a,b,c in its input channel order.")
 @click.option("--fill", help="A model file's series: missing values: interpolate, ffill or drop.  [default: refuse]")
 @click.option("--time-column", help="A model file's series: the file's timestamp column.")
 @click.option("--time-format", help="A model file's series: strptime format of the timestamps.  [default: ISO 8601]")
 @click.option("--window", type=AT_LEAST_ONE,
               help="A model file's window length.  [default: the model's input length, where it fixes one]")
 @click.option("--scale", help="What a model file reads: none, standard or minmax (fitted on the series' first "
-                              "part), or OFFSET,SCALE: (x - OFFSET) / SCALE.  [default: none]")
+                              "part; per channel), or OFFSET,SCALE: (x - OFFSET) / SCALE (one pair per channel, "
+                              "separated by ;).  [default: none]")
 @click.option("--models", help="Comma-separated models of the run.  [default: all]")
 @click.option("--quant", type=CommaChoices([*(m.value for m in QuantMode), "auto"], "quantization mode", ("auto",)),
               help="Comma-separated modes: float32,float16,dynamic,int8,int16x8; or auto: convert all five, keep per "

@@ -167,7 +167,13 @@ def load_signal(path: str | Path, column: str | None = None, fill: str | None = 
       not combined with `max_gap`.
 
     Times, when the file has a time column, come with the values (seconds, and the median interval).
+
+    Several columns (`column` "a,b,c", names or indices): a series of F channels, values (points, F),
+    the channels in the order given (_load_channels).
     """
+    names = channel_names(column)
+    if len(names) > 1:
+        return _load_channels(path, names, fill, read, text, max_gap)
     col = _read_raw(path, column, read, text)
     if fill == FillMode.DROP.value and max_gap is not None:
         raise UserError("--fill drop joins the values either side of a gap, --max-gap bridges short gaps and "
@@ -177,6 +183,38 @@ def load_signal(path: str | Path, column: str | None = None, fill: str | None = 
     if max_gap is None:
         return _repaired(col, path, fill, hint=MAX_GAP_HINT)
     return _split_at_gaps(col, path, parse_max_gap(max_gap, col.interval, str(path)))
+
+
+def channel_names(column: str | None) -> list[str]:
+    """--column "a,b,c": the columns of a series of several channels, in order (one name: [name])."""
+    if column is None or "," not in column:
+        return [] if column is None else [column]
+    names = [name.strip() for name in column.split(",")]
+    if any(not name for name in names):
+        raise UserError(f"--column {column!r} has an empty name; give names or 0-based indices separated by commas",
+                        "column")
+    if len(set(names)) != len(names):
+        raise UserError(f"--column {column!r} names a column twice", "column")
+    return names
+
+
+def _load_channels(path: str | Path, names: list[str], fill: str | None, read: ReadOptions | None,
+                   text: str | None, max_gap: str | int | None) -> Signal:
+    """Several columns read by the one reader, each as one column is (its errors name the line),
+    side by side: every row is one point of F channels. Gaps: an error naming the lines, or bridged
+    per channel by --fill interpolate; dropping or splitting at them would cut the channels apart."""
+    if max_gap is not None or fill == FillMode.DROP.value or (read is not None and read.resample is not None):
+        raise UserError(f"--column {','.join(names)}: several channels take their rows as they are (no --max-gap, "
+                        "--fill drop or --resample, which would drop different rows per channel); gaps may be "
+                        "bridged with --fill interpolate", "column")
+    found = [_repaired(_read_raw(path, name, read, text), path, fill) for name in names]
+    if len({s.values.size for s in found}) > 1:  # a gap at an end trimmed from one channel only
+        raise UserError(f"{path}: columns {', '.join(names)} have missing values at the ends of different lengths "
+                        f"({', '.join(str(s.values.size) for s in found)} values); trim the file to rows with "
+                        "every channel")
+    first = found[0]
+    return dataclasses.replace(first, values=np.column_stack([s.values for s in found]),
+                               column=",".join(s.column or name for s, name in zip(found, names, strict=True)))
 
 
 def parse_max_gap(text: str | int, interval: float | None, source: str | None = None) -> int:
@@ -438,16 +476,18 @@ def validate_series(values: np.ndarray, window: int, scale: str = "none") -> Non
     """Check that a series can be windowed and scaled."""
     if window < 1:
         raise UserError(f"--window must be at least 1, got {window}")
-    if values.ndim != 1:
-        raise UserError(f"the signal must be 1-D, got shape {values.shape}")
-    if values.size < window + 2:
+    if values.ndim not in (1, 2):  # 2-D: several channels (--column a,b,c), one row per point
+        raise UserError(f"the signal must be 1-D (or points x channels), got shape {values.shape}")
+    if len(values) < window + 2:
         raise UserError(
-            f"the signal has {values.size} points; window {window} needs at least {window + 2}"
+            f"the signal has {len(values)} points; window {window} needs at least {window + 2}"
         )
     if not np.isfinite(values).all():
         raise UserError("the signal has NaN or inf values")
-    if ScaleKind(scale) is not ScaleKind.NONE and is_near_constant(values):
-        raise UserError(f"the signal is constant ({values[0]:g}); it cannot be scaled with --scale {scale}")
+    for c, channel in enumerate(values.reshape(len(values), -1).T):
+        if ScaleKind(scale) is not ScaleKind.NONE and is_near_constant(channel):
+            which = f" channel {c}" if values.ndim == 2 else ""
+            raise UserError(f"the signal{which} is constant ({channel[0]:g}); it cannot be scaled with --scale {scale}")
 
 
 # Relative spread below which a series is constant: float rounding of one value (e.g. the mean
@@ -464,11 +504,12 @@ def is_near_constant(values: np.ndarray) -> bool:
 
 @dataclass(frozen=True)
 class Scaler:
-    """x_scaled = (x - offset) / scale."""
+    """x_scaled = (x - offset) / scale; for a series of F channels (n, F), offset and scale may be
+    tuples of F numbers, one per channel (they broadcast over the last axis)."""
 
     kind: ScaleKind = ScaleKind.NONE
-    offset: float = 0.0
-    scale: float = 1.0
+    offset: float | tuple[float, ...] = 0.0
+    scale: float | tuple[float, ...] = 1.0
 
     @classmethod
     def fit(cls, kind: str | ScaleKind, values: np.ndarray) -> Scaler:
@@ -478,6 +519,10 @@ class Scaler:
             raise choice_error("--scale", kind, [k.value for k in ScaleKind]) from None
         if kind is ScaleKind.NONE:
             return cls(kind)
+        values = np.asarray(values, dtype=np.float64)
+        if values.ndim == 2:  # each channel on its own
+            fitted = [cls.fit(kind, values[:, c]) for c in range(values.shape[1])]
+            return cls(kind, tuple(f.offset for f in fitted), tuple(f.scale for f in fitted))
         if is_near_constant(values):  # judged on the spread, not std == 0 (rounding makes it 7e-15)
             raise UserError(f"the training part of the signal is constant ({values[0]:g}); "
                             f"it cannot be scaled with --scale {kind.value}")
@@ -490,31 +535,44 @@ class Scaler:
                             f"it cannot be scaled with --scale {kind.value}")
         return cls(kind, offset, scale)
 
+    @property
+    def largest_scale(self) -> float:
+        """The scale of the channel with the widest units (the scale itself for one channel)."""
+        return float(np.max(np.abs(self.scale)))
+
     def transform(self, values: np.ndarray) -> np.ndarray:
-        return (np.asarray(values, dtype=np.float64) - self.offset) / self.scale
+        return (np.asarray(values, dtype=np.float64) - np.asarray(self.offset)) / np.asarray(self.scale)
 
     def inverse(self, values: np.ndarray) -> np.ndarray:
-        return np.asarray(values, dtype=np.float64) * self.scale + self.offset
+        return np.asarray(values, dtype=np.float64) * np.asarray(self.scale) + np.asarray(self.offset)
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["kind"] = self.kind.value
+        for key in ("offset", "scale"):
+            if isinstance(data[key], tuple):
+                data[key] = list(data[key])
         return data
 
     @classmethod
     def from_dict(cls, data: dict) -> Scaler:
-        return cls(ScaleKind(data["kind"]), float(data["offset"]), float(data["scale"]))
+        def number(v):
+            return tuple(float(x) for x in v) if isinstance(v, (list, tuple)) else float(v)
+
+        return cls(ScaleKind(data["kind"]), number(data["offset"]), number(data["scale"]))
 
 
 def make_windows(series: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sequence-to-sequence windows: X[i] = y[i:i+W], Y[i] = y[i+1:i+W+1], shapes (n, W, 1)."""
+    """Sequence-to-sequence windows: X[i] = y[i:i+W], Y[i] = y[i+1:i+W+1], shapes (n, W, 1), or
+    (n, W, F) for a series of F channels (points, F)."""
     series = np.asarray(series, dtype=np.float64)
-    n = series.size - window
+    rows = series if series.ndim == 2 else series[:, None]
+    n = len(rows) - window
     if n < 1:
-        raise UserError(f"the signal has {series.size} points; window {window} needs at least {window + 2}")
-    view = np.lib.stride_tricks.sliding_window_view(series, window + 1)[:n]
-    x = np.ascontiguousarray(view[:, :window])[..., None]
-    y = np.ascontiguousarray(view[:, 1:])[..., None]
+        raise UserError(f"the signal has {len(rows)} points; window {window} needs at least {window + 2}")
+    view = np.lib.stride_tricks.sliding_window_view(rows, window + 1, axis=0)[:n].transpose(0, 2, 1)
+    x = np.ascontiguousarray(view[:, :window])
+    y = np.ascontiguousarray(view[:, 1:])
     return x, y
 
 

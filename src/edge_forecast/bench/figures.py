@@ -56,7 +56,7 @@ def _forecast(plt, doc: dict):
     models = list(doc["models"])
     context = np.asarray(doc["series"]["context_window"])
     truth = np.asarray(doc["series"]["truth"])
-    w = context.size
+    w = len(context)  # of several channels each array is (steps, F): one line per channel
     series = np.concatenate([context, truth])
     banded = {name: _banded_entry(preferred_entries(doc, name)) for name in models}
     # a model with prediction intervals gets a panel of the steps they cover: on the whole forecast
@@ -70,18 +70,18 @@ def _forecast(plt, doc: dict):
         bottom = fig.add_subplot(grid[rows * m + rows - 1], sharex=top)
         keras = np.asarray(doc["models"][name]["keras"]["closed_loop"])
         entries = preferred_entries(doc, name)
-        top.plot(np.arange(series.size), series, color="0.55", lw=4, alpha=0.6, label="truth")
+        top.plot(np.arange(len(series)), series, color="0.55", lw=4, alpha=0.6, label="truth")
         top.axvspan(0, w - 1, color="0.85", alpha=0.5, label=f"context window ({w} true values)")
-        top.plot(np.arange(w, w + keras.size), keras, color=KERAS_COLOR, lw=1.6, ls="--", label="Keras float",
+        top.plot(np.arange(w, w + len(keras)), keras, color=KERAS_COLOR, lw=1.6, ls="--", label="Keras float",
                  zorder=5)
         band = banded[name]
         if band is not None:
             _band(top, band, w)
         for e in entries:
             values = np.asarray(e["forecast"])
-            top.plot(np.arange(w, w + values.size), values, color=_color(e["variant"]), lw=1.1,
+            top.plot(np.arange(w, w + len(values)), values, color=_color(e["variant"]), lw=1.1,
                      label=f"{e['variant']} ({e['runtime']})")
-            n = min(values.size, keras.size)
+            n = min(len(values), len(keras))
             bottom.plot(np.arange(w, w + n), values[:n] - keras[:n], color=_color(e["variant"]), lw=1.1,
                         label=e["variant"])
         top.set_title(f"{name}: closed-loop forecast from the context window, {doc['command']['steps']} steps")

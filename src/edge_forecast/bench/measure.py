@@ -36,12 +36,12 @@ class RolloutWindow:
 
     def __init__(self, model: RolloutModel) -> None:
         self.model = model
-        self._values = np.zeros(model.window)
+        self._values = np.zeros(model.window * model.channels)
         self._forecast: np.ndarray | None = None
         self._pos = 0
 
     def fill(self, values: np.ndarray) -> None:
-        self._values = np.asarray(values, dtype=np.float64)[-self.model.window:]
+        self._values = np.asarray(values, dtype=np.float64).reshape(-1)[-self._values.size:]
         self._forecast, self._pos = None, 0
 
     def predict(self) -> float:
@@ -58,10 +58,12 @@ class RolloutWindow:
 def closed_loop(state: SlidingWindow, scaler: Scaler, context: np.ndarray, steps: int, out: np.ndarray,
                 norm: Normalization = NONE) -> np.ndarray:
     """Forecaster.forecast's work: map the context (the scaler, then `norm`'s map of this origin),
-    fill, the closed loop of `steps`, map back."""
+    fill, the closed loop of `steps`, map back. Of F channels (a context (W, F)): `out` holds
+    steps x F values (the loop is flat, time-major), and the forecast is (steps, F)."""
     origin = norm.origin(scaler, context)
     state.fill(origin.transform(context))
-    return origin.inverse(run_closed_loop(state, steps, out))
+    found = run_closed_loop(state, out.size, out)
+    return origin.inverse(found if np.ndim(context) == 1 else found.reshape(steps, -1))
 
 
 def step_latencies(state: LoopState, context_scaled: np.ndarray, steps: int, count: int) -> list[int]:
@@ -84,12 +86,12 @@ def step_latencies(state: LoopState, context_scaled: np.ndarray, steps: int, cou
     return samples
 
 
-def block_latencies(state, context_scaled: np.ndarray, steps: int, count: int) -> list[int]:
+def block_latencies(state, context_scaled: np.ndarray, steps: int, count: int, channels: int = 1) -> list[int]:
     """A direct multi-step model's per-step latency (ns): `count` timed invokes of H values with
     all H fed back (predict_block + push_block), each divided by H, in closed-loop segments of
-    `steps` values from the context window."""
+    `steps` values from the context window; of F channels an invoke gives H x F values, H steps."""
     pc = time.perf_counter_ns
-    h = state.block
+    h = state.block // channels
     samples = [0] * count
     k = 0
     while k < count:
@@ -105,12 +107,12 @@ def block_latencies(state, context_scaled: np.ndarray, steps: int, count: int) -
 def one_step(state, scaler: Scaler, series: np.ndarray, window: int, count: int,
              norm: Normalization = NONE) -> np.ndarray:
     """Predictions of series[W + i] from the true window before it (each its own origin's map),
-    i < count (signal units)."""
-    out = np.empty(count)
+    i < count (signal units); of F channels (a series (points, F)), (count, F): every channel's."""
+    out = np.empty((count, *series.shape[1:]))
     for i in range(count):
         origin = norm.origin(scaler, series[i : i + window])
         state.fill(origin.transform(series[i : i + window]))
-        out[i] = origin.inverse(state.predict())
+        out[i] = origin.inverse(state.predict() if series.ndim == 1 else state.predict_block()[: series.shape[1]])
     return out
 
 
@@ -141,8 +143,9 @@ def load_graph(path: Path, runtime: Runtime, graph: str, tensors: dict | None = 
 
 def horizon_forecasts(state: SlidingWindow, scaler: Scaler, series: np.ndarray, window: int,
                       origins: list[int], horizon: int, norm: Normalization = NONE) -> np.ndarray:
-    out = np.empty((len(origins), horizon))
-    buf = np.empty(horizon)
+    channels = series.shape[1:]  # () or (F,)
+    out = np.empty((len(origins), horizon, *channels))
+    buf = np.empty(horizon * int(np.prod(channels)))
     for row, origin in enumerate(origins):
         out[row] = closed_loop(state, scaler, series[origin : origin + window], horizon, buf, norm)
     return out
@@ -193,11 +196,16 @@ def measure(job: BenchJob, model_name: str, variant: str, runtime_name: str) -> 
             per_repeat = [stats.latency_summary(rollout_latencies(state, context_scaled, count))
                           for _ in range(repeats)]
         else:  # a direct multi-step model: a sample is one invoke of H values / H
-            timed = block_latencies if block > 1 else step_latencies
+            channels = bundle.document.channel_count
+            if block > 1:  # a sample: one invoke / the steps it makes (H, or 1 of F channels)
+                def timed(*args):
+                    return block_latencies(*args, channels=channels)
+            else:
+                timed = step_latencies
             timed(state, context_scaled, steps, job.warmup_steps)
             per_repeat = [stats.latency_summary(timed(state, context_scaled, steps, job.latency_steps))
                           for _ in range(repeats)]
-        buf = np.empty(steps)
+        buf = np.empty(steps * bundle.document.channel_count)
         forecast_ms = []
         for _ in range(repeats):
             t0 = time.perf_counter()
@@ -207,17 +215,19 @@ def measure(job: BenchJob, model_name: str, variant: str, runtime_name: str) -> 
         if gc_was:
             gc.enable()
 
-    n_eval = min(steps, truth.size)
-    one = one_step(state, scaler, series, window, truth.size, norm)
+    n_eval = min(steps, len(truth))
+    one = one_step(state, scaler, series, window, len(truth), norm)
     plan = job.horizon
     curves = horizon_forecasts(state, scaler, series, window, plan.origins, plan.horizon, norm)
     keras_loop = bundle.reference_loop(model_name, variant)
     keras_one = np.asarray(keras["one_step"], dtype=np.float64)
-    n_keras = min(n_eval, keras_loop.size)
+    n_keras = min(n_eval, len(keras_loop))
     return {
         "graph": graph,
         "latency_per": f"forecast of {steps} steps" if graph == "rollout" else "step",
-        **({"values_per_invoke": block} if block > 1 else {}),  # latency: one invoke / H
+        # latency: one invoke / H (steps per invoke: of F channels an invoke's H x F values are H steps)
+        **({"values_per_invoke": block // bundle.document.channel_count}
+           if block > bundle.document.channel_count else {}),
         "runtime_version": runtime_version(runtime),
         "timing": {
             "import_ms": stats.sig(import_ms),
@@ -231,8 +241,8 @@ def measure(job: BenchJob, model_name: str, variant: str, runtime_name: str) -> 
         "memory": {"rss_after_import_mib": stats.sig(rss_import), "peak_rss_mib": stats.sig(peak_rss_mib())},
         "accuracy": {
             "steps": int(n_eval),
-            "one_step_rmse_vs_keras": stats.rmse(one[: keras_one.size], keras_one[: one.size]),
-            "one_step_max_abs_vs_keras": stats.max_abs(one[: keras_one.size], keras_one[: one.size]),
+            "one_step_rmse_vs_keras": stats.rmse(one[: len(keras_one)], keras_one[: len(one)]),
+            "one_step_max_abs_vs_keras": stats.max_abs(one[: len(keras_one)], keras_one[: len(one)]),
             **stats.truth_errors(segment, one, forecast, truth),
             "closed_loop_rmse_vs_keras": stats.rmse(forecast[:n_keras], keras_loop[:n_keras]),
             "closed_loop_max_abs_vs_keras": stats.max_abs(forecast[:n_keras], keras_loop[:n_keras]),
@@ -241,7 +251,7 @@ def measure(job: BenchJob, model_name: str, variant: str, runtime_name: str) -> 
         # the variant's own prediction intervals (bundle.json) on the same closed loops
         **({"intervals": stats.interval_coverage(curves, truth, plan.origins, entry.intervals)}
            if entry.intervals is not None and entry.intervals.available else {}),
-        "forecast": [float(v) for v in forecast],
+        "forecast": forecast.tolist(),  # of F channels: F values per step
     }
 
 

@@ -197,6 +197,11 @@ def render_markdown(doc: dict) -> str:
         f"Every number in this file is in `report.json` (schema {doc['schema_version']}).",
         "",
     ]
+    if bundle.get("channels"):  # a model of several channels: what one figure of accuracy is
+        out += [f"The models forecast {bundle['channels']} channels ({bundle['columns']}) jointly: a step is one "
+                "position of every channel, and each accuracy figure is over every channel's values, each in its "
+                "own units (the closed loop's RMSE per channel: `*_closed_loop_rmse_per_channel` in report.json).",
+                ""]
     unavailable = unavailable_lines(doc)
     out += [f"{line[0].upper()}{line[1:]}." for line in unavailable] + ([""] if unavailable else [])
     out += _headline(doc)

@@ -282,7 +282,7 @@ def _document(bundle: Bundle, results: list[dict], keras: dict, job: BenchJob, r
         models[name] = {
             "kind": entry.kind, "units": int(entry.units), "params": int(entry.params),
             "keras": {**k, "bundle": _keras_from_bundle(bundle, name), "test": _test_scores(entry.keras.get("test")),
-                      "closed_loop": [float(v) for v in bundle.keras_loop(name)]},
+                      "closed_loop": bundle.keras_loop(name).tolist()},
             "training": entry.get("training", "window"),
         }
         micro = _micro_from_bundle(entry)
@@ -342,12 +342,14 @@ def _document(bundle: Bundle, results: list[dict], keras: dict, job: BenchJob, r
             "edge_forecast_version": document.edge_forecast_version,
             "converter": ", ".join(f"{k} {v}" for k, v in converter.items() if isinstance(v, str)),
             "window": bundle.window, "signal": document.signal.get("source"),
+            **({"channels": document.channel_count, "columns": document.signal.get("column")}
+               if document.channel_count > 1 else {}),
             "evaluation_steps": eval_steps,
             "evaluation_segment": document.evaluation.segment,
         },
         "method": method,
-        "series": {"context_window": [float(v) for v in bundle.context_window],
-                   "truth": [float(v) for v in document.evaluation.truth]},
+        "series": {"context_window": bundle.context_window.tolist(),
+                   "truth": bundle.truth.tolist()},
         "models": models,
         "baselines": {name: {truth_key(document.evaluation.segment, "closed_loop_rmse"):
                              stats.sig(truth_figure(entry, "closed_loop_rmse")),

@@ -88,14 +88,19 @@ def max_abs(a: np.ndarray, b: np.ndarray) -> float | None:
 def truth_errors(segment: str, one_step: np.ndarray, closed_loop: np.ndarray, truth: np.ndarray) -> dict:
     """RMSE and max |error| (signal units) of the one-step forecasts (one per truth value) and of the
     closed loop from the context window against the evaluation truth, over the steps each has, named
-    for `segment` (bundle.json evaluation.segment): test_closed_loop_rmse, ..."""
+    for `segment` (bundle.json evaluation.segment): test_closed_loop_rmse, ... Of several channels
+    (arrays (steps, F)) each figure is over every channel's values (each in its own units), and
+    the closed loop's RMSE per channel is added (test_closed_loop_rmse_per_channel)."""
     one, loop, truth = (np.asarray(v, dtype=np.float64) for v in (one_step, closed_loop, truth))
-    k, n = min(one.size, truth.size), min(loop.size, truth.size)
+    k, n = min(len(one), len(truth)), min(len(loop), len(truth))
+    per_channel = ({truth_key(segment, "closed_loop_rmse_per_channel"):
+                    [rmse(loop[:n, c], truth[:n, c]) for c in range(truth.shape[1])]} if truth.ndim == 2 else {})
     return {
         truth_key(segment, "one_step_rmse"): rmse(one[:k], truth[:k]),
         truth_key(segment, "one_step_max_abs"): max_abs(one[:k], truth[:k]),
         truth_key(segment, "closed_loop_rmse"): rmse(loop[:n], truth[:n]),
         truth_key(segment, "closed_loop_max_abs"): max_abs(loop[:n], truth[:n]),
+        **per_channel,
     }
 
 
@@ -129,12 +134,13 @@ def origin_targets(truth: np.ndarray, origins: Sequence[int], steps: int) -> np.
 
 
 def horizon_curve(forecasts: np.ndarray, truth: np.ndarray, origins: Sequence[int], segment: str) -> dict:
-    """RMSE over origins at each horizon; `forecasts` is (origins, horizon) in signal units; the
-    curve is named for the evaluation `segment` (test_rmse or in_sample_rmse)."""
+    """RMSE over origins at each horizon; `forecasts` is (origins, horizon) in signal units (of
+    several channels (origins, horizon, F): over origins and channels); the curve is named for the
+    evaluation `segment` (test_rmse or in_sample_rmse)."""
     forecasts = np.asarray(forecasts, dtype=np.float64)
     horizon = forecasts.shape[1]
     target = origin_targets(truth, origins, horizon)
-    curve = np.sqrt(np.mean((forecasts - target) ** 2, axis=0))
+    curve = np.sqrt(np.mean((forecasts - target) ** 2, axis=tuple(a for a in range(forecasts.ndim) if a != 1)))
     marks = {str(h): sig(curve[h - 1]) for h in HORIZON_MARKS if h <= horizon}
     if str(horizon) not in marks:
         marks[str(horizon)] = sig(curve[horizon - 1])

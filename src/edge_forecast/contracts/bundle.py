@@ -22,9 +22,11 @@ from edge_forecast.errors import UserError
 BUNDLE_FORMAT = "edge-forecast-bundle"
 BUNDLE_VERSION = 2
 # Minor versions add what older readers may ignore; 1: step / stream variants whose state lives
-# in the interpreter (`state_store`: "variables"); 2: per-variant prediction `intervals`.
+# in the interpreter (`state_store`: "variables"); 2: per-variant prediction `intervals`; 3: `channels`
+# (F > 1: a user's model of several channels; context_window, truth and the Keras and baseline
+# loops then hold F numbers per step, and a scaler's offset and scale one per channel).
 # Bundles without `format_minor` are minor 0.
-BUNDLE_MINOR = 2
+BUNDLE_MINOR = 3
 BUNDLE_FILE = "bundle.json"
 MICRO_DIR = "micro"
 
@@ -107,7 +109,10 @@ def _require(data: Any, schema: dict, where: str) -> None:
             raise UserError(f"bundle.json: {where}.{key} has the wrong type")
 
 
-def finite_numbers(values: list) -> bool:
+def finite_numbers(values: list, channels: int = 1) -> bool:
+    """Finite numbers; with `channels` F > 1, lists of F finite numbers (one per step)."""
+    if channels > 1:
+        return all(isinstance(v, list) and len(v) == channels and finite_numbers(v) for v in values)
     return all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
 
 
@@ -421,8 +426,9 @@ class ForecasterShape(_Entry):
 
     @property
     def block(self) -> int:
-        """Values the window graph gives per invoke, all fed back in the closed loop."""
-        return self.horizon if self.output == "direct" else 1
+        """Values the window graph gives per invoke, all fed back in the closed loop: H positions
+        (a direct output) of F channels, time-major."""
+        return (self.horizon if self.output == "direct" else 1) * int(self.extra.get("channels", 1))
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> ForecasterShape:
@@ -467,7 +473,7 @@ class ModelEntry(_Entry):
         return self.forecaster.block if self.forecaster else 1
 
     @classmethod
-    def from_dict(cls, model: Any, name: str) -> ModelEntry:
+    def from_dict(cls, model: Any, name: str, channels: int = 1) -> ModelEntry:
         _require(model, cls.FIELDS, f"models.{name}")
         if model.get("training", "window") not in TRAINING_KINDS:
             raise UserError(f"bundle.json: models.{name}.training must be one of {', '.join(TRAINING_KINDS)}")
@@ -475,8 +481,10 @@ class ModelEntry(_Entry):
         if model.get("training") == "stream" and "stream_closed_loop" not in keras:
             raise UserError(f"bundle.json: models.{name}.keras.stream_closed_loop is missing")
         for key in ("closed_loop", "stream_closed_loop"):
-            if key in keras and not (isinstance(keras[key], list) and keras[key] and finite_numbers(keras[key])):
-                raise UserError(f"bundle.json: models.{name}.keras.{key} must be a list of finite numbers")
+            if key in keras and not (isinstance(keras[key], list) and keras[key] and finite_numbers(keras[key],
+                                                                                                      channels)):
+                raise UserError(f"bundle.json: models.{name}.keras.{key} must be a list of finite numbers"
+                                + (f", {channels} per step" if channels > 1 else ""))
         if not model["variants"]:
             raise UserError(f"bundle.json: models.{name}.variants is empty")
         variants = {key: VariantEntry.from_dict(v, f"models.{name}.variants.{key}", key)
@@ -528,11 +536,11 @@ class Evaluation(_Entry):
     OPTIONAL = ("description", "start", "horizon", "origins")
 
     @classmethod
-    def from_dict(cls, data: Any) -> Evaluation:
+    def from_dict(cls, data: Any, channels: int = 1) -> Evaluation:
         _require(data, cls.FIELDS, "evaluation")
         if data["segment"] not in EVALUATION_SEGMENTS:
             raise UserError(f"bundle.json: evaluation.segment must be one of {', '.join(EVALUATION_SEGMENTS)}")
-        if data["steps"] < 1 or not finite_numbers(data["truth"]):
+        if data["steps"] < 1 or not finite_numbers(data["truth"], channels):
             raise UserError("bundle.json: evaluation needs steps >= 1 and finite truth values")
         return cls(data["segment"], data["steps"], data["truth"], **_optional(data, cls.OPTIONAL),
                    extra=_rest(data, (*cls.FIELDS, *cls.OPTIONAL)))
@@ -557,14 +565,23 @@ def context_window_values(data: dict) -> list:
     return found.get(CONTEXT_KEY, found.get(OLD_CONTEXT_KEY))
 
 
-def _check_scaler(data: Any) -> None:
+def _check_scaler(data: Any, channels: int = 1) -> None:
+    """kind, offset and scale: numbers, or (several channels) numbers or lists of one per channel."""
+    def numbers(value) -> list[float]:
+        if channels > 1 and isinstance(value, list):
+            if len(value) != channels:
+                raise ValueError(value)
+            return [float(v) for v in value]
+        return [float(value)]
+
     try:
-        kind, offset, scale = data["kind"], float(data["offset"]), float(data["scale"])
+        kind, offsets, scales = data["kind"], numbers(data["offset"]), numbers(data["scale"])
         if kind not in SCALE_KINDS:
             raise ValueError(kind)
     except (KeyError, TypeError, ValueError):
-        raise UserError("bundle.json: scaler needs kind (none|standard|minmax), offset and scale") from None
-    if not (math.isfinite(offset) and math.isfinite(scale) and scale != 0):
+        raise UserError("bundle.json: scaler needs kind (none|standard|minmax), offset and scale"
+                        + (f" (numbers, or lists of {channels}: one per channel)" if channels > 1 else "")) from None
+    if not all(math.isfinite(v) for v in offsets + scales) or 0 in scales:
         raise UserError("bundle.json: scaler offset and scale must be finite and the scale non-zero")
 
 
@@ -608,6 +625,7 @@ class BundleDocument(_Entry):
     baselines: Any = ABSENT
     # the seasonal profile the models' series had taken out (contracts.profile.ProfileRecord); absent: none
     profile: Any = ABSENT
+    channels: Any = ABSENT  # F > 1: a model of several channels (minor 3); absent: 1
     format_minor: Any = BUNDLE_MINOR  # absent in older bundles: 0
     # how the context window was named: older bundles wrote `seed_window` (read, never written)
     context_keys: tuple[str, ...] = (CONTEXT_KEY,)
@@ -618,7 +636,12 @@ class BundleDocument(_Entry):
         "converter": dict, "window": int, "scaler": dict, "signal": dict,
         "evaluation": dict, "models": dict,
     }
-    OPTIONAL = ("normalization", "baselines", "format_minor", "profile")
+    OPTIONAL = ("normalization", "baselines", "format_minor", "profile", "channels")
+
+    @property
+    def channel_count(self) -> int:
+        """F, the channels every model reads and forecasts (1 unless the bundle says more)."""
+        return 1 if self.channels is ABSENT else self.channels
 
     @classmethod
     def from_dict(cls, data: Any) -> BundleDocument:
@@ -635,12 +658,16 @@ class BundleDocument(_Entry):
         minor = data.get("format_minor", 0)
         if not isinstance(minor, int) or isinstance(minor, bool) or minor < 0:
             raise UserError("bundle.json: format_minor must be a non-negative integer")
+        channels = data.get("channels", 1)
+        if not isinstance(channels, int) or isinstance(channels, bool) or channels < 1:
+            raise UserError("bundle.json: channels must be a positive integer")
         context = context_window_values(data)
         if data["window"] < 1 or len(context) != data["window"]:
             raise UserError("bundle.json: context_window must hold exactly `window` values")
-        if not finite_numbers(context):
-            raise UserError("bundle.json: context_window must hold finite numbers")
-        _check_scaler(data["scaler"])
+        if not finite_numbers(context, channels):
+            raise UserError("bundle.json: context_window must hold finite numbers"
+                            + (f", {channels} per step" if channels > 1 else ""))
+        _check_scaler(data["scaler"], channels)
         if "normalization" in data:
             _check_normalization(data["normalization"])
         interval = data["signal"].get("interval_seconds")
@@ -648,10 +675,10 @@ class BundleDocument(_Entry):
             raise UserError("bundle.json: signal.interval_seconds must be a positive number of seconds")
         if "profile" in data:
             _check_profile(data["profile"])
-        evaluation = Evaluation.from_dict(data["evaluation"])
+        evaluation = Evaluation.from_dict(data["evaluation"], channels)
         if not data["models"]:
             raise UserError("bundle.json: models is empty")
-        models = {name: ModelEntry.from_dict(model, name) for name, model in data["models"].items()}
+        models = {name: ModelEntry.from_dict(model, name, channels) for name, model in data["models"].items()}
         found = _optional(data, cls.OPTIONAL)
         found["format_minor"] = data.get("format_minor", ABSENT)
         return cls(
@@ -671,5 +698,5 @@ class BundleDocument(_Entry):
             **{key: self.context_window for key in self.context_keys},
             "signal": self.signal, "evaluation": self.evaluation.to_dict(),
             "models": {name: m.to_dict() for name, m in self.models.items()},
-            "baselines": self.baselines, "profile": self.profile, **self.extra,
+            "baselines": self.baselines, "profile": self.profile, "channels": self.channels, **self.extra,
         })

@@ -86,8 +86,19 @@ class ScalerRecord(Contract):
     """x_scaled = (x - offset) / scale (signals.Scaler)."""
 
     kind: str = checked(lambda k: k in SCALE_KINDS, f"must be one of {', '.join(SCALE_KINDS)}")
-    offset: float = checked(finite, "must be a finite number")
-    scale: float = checked(lambda s: finite(s) and s != 0, "must be a finite non-zero number")
+    # a list: one per channel (a series of several channels)
+    offset: Any = checked(lambda o: all(_number(v) and finite(v) for v in _each(o)),
+                          "must be a finite number")
+    scale: Any = checked(lambda s: all(_number(v) and finite(v) and v != 0 for v in _each(s)),
+                         "must be a finite non-zero number")
+
+
+def _each(value: Any) -> list:
+    return value if isinstance(value, list) and value else [value]
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,8 @@ class TensorQuant:
 class WindowModel:
     """A window graph: input (1, W, 1) in model units, output the next value (1, 1), or for a
     direct multi-step model the next H values (1, H): `block` = H, the first is the next value.
+    A model of F channels: input (1, W, F), output F values per position (1, F) or (1, H x F),
+    time-major; its values are W x F flat (`values`), and `block` counts values, not positions.
 
     `interpreter`: any with tensors allocated and the TFLite Python interface (ai-edge-litert,
     tflite-runtime, tensorflow.lite, or micro's adapter); `name` labels its errors."""
@@ -65,6 +67,8 @@ class WindowModel:
         self.output_index = int(out[0]["index"])
         self.input_shape = tuple(int(d) for d in inp[0]["shape"])
         self.window = int(self.input_shape[1])
+        self.channels = int(self.input_shape[2]) if len(self.input_shape) > 2 else 1
+        self.values = self.window * self.channels  # a window flat, time-major
         self.block = int(np.prod(out[0]["shape"]))  # values per invoke
         self.input_quant = TensorQuant.from_details(inp[0])
         self.output_quant = TensorQuant.from_details(out[0])
@@ -86,6 +90,7 @@ class WindowModel:
         return self.output_quant.dequantize(self.interpreter.get_tensor(self.output_index)).reshape(-1)
 
     def predict_many(self, windows: np.ndarray) -> np.ndarray:
+        """The next value (the first of each invoke's) for windows (n, W[, F])."""
         return np.array([self.predict(w) for w in np.asarray(windows).reshape(len(windows), -1)])
 
     def predict_blocks(self, windows: np.ndarray) -> np.ndarray:
@@ -94,7 +99,8 @@ class WindowModel:
 
 
 class SlidingWindow:
-    """The closed-loop state: the last W inputs, already in the input tensor's dtype.
+    """The closed-loop state: the last W inputs, already in the input tensor's dtype (of F
+    channels: the last W x F values, time-major; blocks of F values keep it aligned to positions).
 
     A doubled ring buffer (each value written at p and p+W) makes the current window a
     contiguous slice; one precomputed view per ring position means a step allocates no array.
@@ -104,7 +110,7 @@ class SlidingWindow:
 
     def __init__(self, model: WindowModel) -> None:
         self.model = model
-        self._w = w = model.window
+        self._w = w = model.values
         q = model.input_quant
         # the per-step calls, bound once (the hot loop is a few microseconds per step)
         interp = model.interpreter
@@ -120,9 +126,9 @@ class SlidingWindow:
         self._block = np.empty(model.block, dtype=np.float64)
 
     def fill(self, values: np.ndarray) -> None:
-        """Load the last W model-unit values (oldest first)."""
-        w = self.model.window
-        q = self.model.input_quant.quantize(np.asarray(values, dtype=np.float64)[-w:])
+        """Load the last W model-unit values (oldest first; W x F flat, time-major, of F channels)."""
+        w = self._w
+        q = self.model.input_quant.quantize(np.asarray(values, dtype=np.float64).reshape(-1)[-w:])
         self._buf[:w] = q
         self._buf[w:] = q
         self._pos = w - 1

@@ -15,13 +15,17 @@ from edge_forecast.edge import anomaly
 from edge_forecast.edge.forecaster import Forecaster, IntervalForecast, check_history, check_steps
 from edge_forecast.errors import UserError
 from edge_forecast.intervals import ALL_LEVELS, level_name, parse_levels
-from edge_forecast.signals import Signal, load_history
+from edge_forecast.signals import Signal, load_history, load_signal
 from edge_forecast.tabular import IRREGULAR, LineReader, ReadOptions, format_time
 
 
 def read_history(history: str, window: int, stdin: TextIO, read: ReadOptions | None = None,
-                 fill: str | None = None) -> Signal:
-    """The --history file (or stdin for -) by the same reader as training's signal files."""
+                 fill: str | None = None, channels: str | None = None) -> Signal:
+    """The --history file (or stdin for -) by the same reader as training's signal files;
+    `channels`: a bundle of several channels' columns ("a,b,c": --column, or the bundle's own)."""
+    if channels is not None:  # several columns: the signal reader's, with its rule for gaps
+        return load_signal(history if history != "-" else "stdin", channels, fill, read,
+                           text=stdin.read() if history == "-" else None)
     if history == "-":
         return load_history("stdin", window, fill, read, text=stdin.read())
     return load_history(history, window, fill, read)
@@ -62,12 +66,18 @@ def run_command(bundle: Path, model: str | None = None, variant: str | None = No
         raise UserError("--fill and --resample (and --agg) apply to --history")
     loaded = load_bundle(bundle)
     trained = loaded.document.signal.get("column")
+    channels = None
+    if loaded.document.channel_count > 1:  # the history's columns: --column a,b,c or the bundle's own
+        if follow:
+            raise UserError(f"--follow streams one value per line; this model reads {loaded.document.channel_count} "
+                            "channels per position (streaming several channels is not built yet; use --history)")
+        channels, read = read.column or trained, dataclasses.replace(read, column=None)
     if read.column is None and isinstance(trained, str) and not trained.isdigit():
         read = dataclasses.replace(read, trained_column=trained)  # the model's column, where a header names it
     from_npy = history is not None and Path(history).suffix.lower() == ".npy"
     # with --follow, --column names the streamed lines' column: a 1-D .npy history has none
     start = (read_history(history, loaded.window, stdin, dataclasses.replace(read, column=None)
-                          if follow and from_npy else read, fill) if history else None)
+                          if follow and from_npy else read, fill, channels) if history else None)
     if start is not None:  # bad input fails before an interpreter is loaded (and logs)
         check_history(loaded, _model_values(loaded, start))
     forecaster = Forecaster(loaded, model=model, variant=variant, runtime=runtime, threads=threads, graph=graph)
@@ -135,8 +145,10 @@ def _model_values(bundle: Bundle, history: Signal) -> np.ndarray:
 def warn_out_of_range(forecaster: Forecaster, stderr: TextIO) -> None:
     """One warning per run when user values fell outside the integer input's range."""
     if forecaster.out_of_range:
-        low, high = forecaster.input_range()
-        stderr.write(f"warning: {forecaster.out_of_range} input value(s) outside {low:.6g} to {high:.6g}, the range "
+        low, high = forecaster.input_range()  # of several channels: one range per channel
+        span = " / ".join(f"{lo:.6g} to {hi:.6g}" for lo, hi in zip(np.atleast_1d(low), np.atleast_1d(high),
+                                                                    strict=True))
+        stderr.write(f"warning: {forecaster.out_of_range} input value(s) outside {span}, the range "
                      f"the integer input of {forecaster.model_name}/{forecaster.variant_name} represents: it "
                      "saturates there, so the forecast ignores how far out they are (use a float variant)\n")
         stderr.flush()
@@ -172,10 +184,11 @@ def _bound_columns(bounds: IntervalForecast | None) -> dict[str, np.ndarray]:
 def write_forecast(forecaster: Forecaster, values: np.ndarray, fmt: str, out: TextIO,
                    times: list[str] | None = None, bounds: IntervalForecast | None = None) -> None:
     columns = _bound_columns(bounds)
+    names = channel_columns(forecaster)
     if fmt == "json":
-        doc = {**_meta(forecaster), "graph": forecaster.forecast_graph(int(values.size)),
-               "horizon": int(values.size),
-               "forecast": [float(v) for v in values]}
+        doc = {**_meta(forecaster), "graph": forecaster.forecast_graph(len(values)),
+               "horizon": len(values), **({"channels": names} if names else {}),
+               "forecast": np.asarray(values, dtype=np.float64).tolist()}  # of several channels: F per step
         if times is not None:
             doc["times"] = times
         if bounds is not None:  # which variant's intervals, from how many origins, then the bounds
@@ -184,11 +197,20 @@ def write_forecast(forecaster: Forecaster, values: np.ndarray, fmt: str, out: Te
             doc.update({name: [float(v) for v in col] for name, col in columns.items()})
         out.write(json.dumps(doc) + "\n")
         return
-    head = ["step", *(["time"] if times is not None else []), "value", *columns]
-    rows = [[str(i), *([times[i - 1]] if times is not None else []), f"{v:.9g}",
+    head = ["step", *(["time"] if times is not None else []), *(names or ["value"]), *columns]
+    rows = [[str(i), *([times[i - 1]] if times is not None else []), *(f"{x:.9g}" for x in np.atleast_1d(v)),
              *(f"{col[i - 1]:.9g}" for col in columns.values())] for i, v in enumerate(values, start=1)]
     out.write(",".join(head) + "\n")
     out.writelines(",".join(row) + "\n" for row in rows)
+
+
+def channel_columns(forecaster: Forecaster) -> list[str] | None:
+    """The CSV columns of a forecast of several channels: the bundle's column names (channel_0, ...
+    where the series had none); None for one channel (the column is `value`)."""
+    if forecaster.channels == 1:
+        return None
+    names = str(forecaster.bundle.document.signal.get("column") or "").split(",")
+    return names if len(names) == forecaster.channels else [f"channel_{c}" for c in range(forecaster.channels)]
 
 
 def follow_stream(forecaster: Forecaster, horizon: int, fmt: str, stdin: TextIO, stdout: TextIO,

@@ -38,16 +38,23 @@ def input_range(bundle: Bundle, entry: VariantEntry, origin: OriginMap | None = 
         return None
     origin = origin or OriginMap(bundle.scaler)
     low, high = _INT_LIMITS[tensor.dtype]
-    ends = [float(origin.inverse((q - tensor.zero_point) * tensor.scale)) for q in (low - 0.5, high + 0.5)]
-    return min(ends), max(ends)
+    # of several channels: one range per channel (each its own scaler), arrays (F,)
+    ends = [origin.inverse((q - tensor.zero_point) * tensor.scale) for q in (low - 0.5, high + 0.5)]
+    found = np.minimum(*ends), np.maximum(*ends)
+    return tuple(float(e) for e in found) if np.ndim(found[0]) == 0 else found
 
 
 def check_history(bundle: Bundle, history: np.ndarray) -> np.ndarray:
-    """The last `window` values of a history, refused if short, not finite or beyond float32."""
-    window = bundle.window
-    history = np.asarray(history, dtype=np.float64).reshape(-1)
-    if history.size < window:
-        raise UserError(f"the history has {history.size} values; the model needs at least {window} (its window)")
+    """The last `window` values of a history, refused if short, not finite or beyond float32; of a
+    bundle of F channels, the last `window` rows of a history (points, F)."""
+    window, channels = bundle.window, bundle.document.channel_count
+    history = np.asarray(history, dtype=np.float64)
+    if channels > 1 and (history.ndim != 2 or history.shape[1] != channels):
+        raise UserError(f"the history has shape {history.shape}; the model reads {channels} channels: give "
+                        f"(points, {channels}), in the bundle's order ({bundle.document.signal.get('column')})")
+    history = history.reshape(-1) if channels == 1 else history
+    if len(history) < window:
+        raise UserError(f"the history has {len(history)} values; the model needs at least {window} (its window)")
     last = history[-window:]
     if not np.isfinite(last).all():
         raise UserError("the history has NaN or inf values in its last window")
@@ -145,6 +152,8 @@ class Forecaster:
         self._origin = OriginMap(self.scaler)  # the current forecast origin's map (signal <-> model)
         self._recent: np.ndarray | None = None  # the last W observations, when the origin moves with them
         self.graph = graph
+        # F: a model of several channels forecasts (horizon, F); its loop runs F values per position
+        self.channels = self.bundle.document.channel_count
         # values per window-graph invoke: H for a direct multi-step model (its closed loop and each
         # update's forecast advance a block of H at a time: forecast.run_block_loop), else 1
         self.block = self.bundle.block(self.model_name)
@@ -337,13 +346,20 @@ class Forecaster:
 
     def _closed_loop(self, steps: int) -> np.ndarray:
         """The closed loop from the current state (one invoke per value), in signal units."""
-        return self._origin.inverse(run_closed_loop(self._loop, steps))
+        return self._origin.inverse(self._positions(run_closed_loop(self._loop, steps * self.channels)))
+
+    def _positions(self, values: np.ndarray) -> np.ndarray:
+        """A loop's model-unit values, flat and time-major, per position: (steps, F) of several
+        channels (their scaler applies per channel), as they are of one."""
+        return values if self.channels == 1 else values.reshape(-1, self.channels)
 
     def forecast(self, history: np.ndarray | None = None, horizon: int | None = None, times=None) -> np.ndarray:
         """Closed loop: the `horizon` values after `history` (signal units, any length >= the window;
-        default: the bundle's context window), float64 (horizon,) in signal units. `horizon`
-        defaults to 1. `times`: the history's times in seconds since 1970 as the reader records them
-        (UTC, or naive wall-clock read as UTC), one per value or the last value's alone; a bundle
+        default: the bundle's context window), float64 (horizon,) in signal units; of a bundle of F
+        channels (bundle.json `channels`), a history (points, F) and a forecast (horizon, F), the
+        channels in the order the model reads them. `horizon` defaults to 1. `times`: the history's
+        times in seconds since 1970 as the reader records them (UTC, or naive wall-clock read as
+        UTC), one per value or the last value's alone; a bundle
         with a seasonal profile needs them (its model forecasts y - p[slot]; the forecast steps are
         the profile's interval apart), others ignore them.
 
@@ -375,7 +391,8 @@ class Forecaster:
             else:
                 values = self._check_history(history, graph)
             self._restart(self._origin.transform(values))  # a later update continues from this history
-            return self._origin.inverse(self._graph_model(graph).forecast(self._origin.transform(values))[:steps])
+            found = self._graph_model(graph).forecast(self._origin.transform(values))
+            return self._origin.inverse(self._positions(found[: steps * self.channels]))
         self._reset(history)
         return self._on_copy(steps)
 
@@ -448,6 +465,10 @@ class Forecaster:
         state, so the stream continues from observations only. Raises UserError for a value that
         is not finite or a horizon outside 1..MAX_STEPS.
         """
+        if self.channels > 1:
+            raise UserError(f"update takes one value per observation; this model reads {self.channels} channels per "
+                            "position (streaming updates of several channels are not built yet; forecast from a "
+                            "history instead)")
         value = float(value)
         if not np.isfinite(value):
             raise UserError(f"observation {value} is not a finite number")

@@ -331,7 +331,8 @@ def _signature_details(interp, key: str) -> tuple[dict, dict]:
 
 
 class RolloutModel:
-    """Window (1, W, 1) in, the H-step closed-loop forecast (1, H) out, in one invoke."""
+    """Window (1, W, 1) in, the H-step closed-loop forecast (1, H) out, in one invoke; of F
+    channels, (1, W, F) in and (1, H x F) out, time-major (`horizon` counts positions)."""
 
     def __init__(self, interpreter, name: str = "model") -> None:
         self.name = name
@@ -342,7 +343,8 @@ class RolloutModel:
         self.input_index, self.output_index = int(inp[0]["index"]), int(out[0]["index"])
         self.input_shape = tuple(int(d) for d in inp[0]["shape"])
         self.window = self.input_shape[1]
-        self.horizon = int(out[0]["shape"][-1])
+        self.channels = self.input_shape[2] if len(self.input_shape) > 2 else 1
+        self.horizon = int(out[0]["shape"][-1]) // self.channels
         self.input_quant = TensorQuant.from_details(inp[0])
         self.output_quant = TensorQuant.from_details(out[0])
 
@@ -351,7 +353,7 @@ class RolloutModel:
         return cls(make_interpreter(runtime, path, threads), Path(path).name)
 
     def forecast(self, window_values: np.ndarray) -> np.ndarray:
-        """The H closed-loop values after `window_values` (model units)."""
+        """The H closed-loop values after `window_values` (model units; H x F flat, time-major, of F channels)."""
         self.interpreter.set_tensor(self.input_index,
                                     self.input_quant.quantize(window_values).reshape(self.input_shape))
         self.interpreter.invoke()

@@ -106,8 +106,25 @@ class _Data:
 
     @property
     def unit_scale(self) -> float:
-        """Signal units per model input unit at the seed origin."""
-        return self.scaler.scale * self.origin.scale
+        """Signal units per model input unit at the seed origin (of several channels: the widest
+        channel's, so that an error in model units times it bounds every channel's in its units)."""
+        return self.scaler.largest_scale * self.origin.scale
+
+    @property
+    def channels(self) -> int:
+        """F: the series' channels (points, F), 1 for a 1-D series."""
+        return 1 if self.series.ndim == 1 else self.series.shape[1]
+
+    def to_signal(self, loop: np.ndarray) -> np.ndarray:
+        """A closed loop in model units, flat as the device's loop runs it (F values per position,
+        time-major), in signal units: (steps,), or (steps, F) for several channels."""
+        loop = np.asarray(loop, dtype=np.float64)
+        return self.origin.inverse(loop if self.channels == 1 else loop.reshape(-1, self.channels))
+
+    @property
+    def context_model_units(self) -> list[float]:
+        """The context window in model units, flat (time-major): every closed loop's start."""
+        return _listed(self.origin.transform(self.context_window).reshape(-1))
 
     @property
     def segment(self) -> str:
@@ -342,8 +359,8 @@ def _prepare(series: np.ndarray, record: RunRecord, work: Path, calibration_samp
     if calibration_samples > len(train_x):  # repeat with the windows' order: the range is what counts
         calib = train_x[np.arange(calibration_samples) % len(train_x)]
     verify = x[n_train:] if len(x) > n_train else x[-max(1, len(x) // 10):]
-    start = evaluation_start(record, series.size)
-    steps = min(series.size - start, MAX_EVAL_STEPS)
+    start = evaluation_start(record, len(series))
+    steps = min(len(series) - start, MAX_EVAL_STEPS)
     evaluated, eval_map = _on_own_maps(norm, x[start - window : start - window + steps])
     np.save(work / "calibration.npy", _on_own_maps(norm, calib)[0].astype(np.float32))
     np.save(work / "verify_windows.npy", _on_own_maps(norm, verify)[0].astype(np.float32))
@@ -362,8 +379,11 @@ def _prepare(series: np.ndarray, record: RunRecord, work: Path, calibration_samp
 
 def _on_own_maps(norm: Normalization, windows: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """Windows (n, W, 1) in model units, each mapped by its own origin's normalization (as the
-    device maps a forecast from it), and the maps (location, scale), (n, 1) each."""
+    device maps a forecast from it), and the maps (location, scale), (n, 1) each. Without a rule
+    the windows as they are (n, W, F): a model of several channels has none (from_model's record)."""
     loc, scale = norm.stats(windows[..., 0])
+    if not norm.active:
+        return windows, (loc, scale)
     return norm.forward(windows[..., 0], loc, scale)[..., None], (loc, scale)
 
 
@@ -387,7 +407,7 @@ def _convert_all(run: Path, data: _Data, models: list[str], echo,
             calibration=str(data.work / "calibration.npy"),
             verify_windows=str(data.work / "verify_windows.npy"),
             eval_windows=str(data.work / "eval_windows.npy"),
-            context_window=[float(v) for v in data.origin.transform(data.context_window)],
+            context_window=data.context_model_units,
             normalization=data.norm.to_dict(),
             # the Keras loops cover the rollout graph's horizon too (it may outrun the test segment)
             steps=max(data.steps, data.rollout_horizon), rollout_horizon=data.rollout_horizon,
@@ -420,8 +440,8 @@ def _assemble(data: _Data, models: list[str], converted: dict, stage: Path, prob
         refs = np.load(data.work / f"{name}.reference.npz")
         entry = data.record.models[name]
         training = entry.training
-        keras_loop = data.origin.inverse(refs["closed_loop"])
-        stream_loop = data.origin.inverse(refs["stream_closed_loop"])
+        keras_loop = data.to_signal(refs["closed_loop"])
+        stream_loop = data.to_signal(refs["stream_closed_loop"])
         variants = {}
         for variant in chosen[name]:
             verify = _verify_one if variant.graph is GraphKind.WINDOW else _verify_graph
@@ -433,12 +453,13 @@ def _assemble(data: _Data, models: list[str], converted: dict, stage: Path, prob
                 kind=entry.kind, units=entry.units, params=entry.params,
                 training=training, highway=entry.highway if entry.highway else ABSENT,
                 keras={
-                    "closed_loop": [float(v) for v in keras_loop],
+                    "closed_loop": _listed(keras_loop),
                     data.truth_key("closed_loop_rmse"): _vs_truth(keras_loop, truth),
-                    "stream_closed_loop": [float(v) for v in stream_loop],
+                    "stream_closed_loop": _listed(stream_loop),
                     data.truth_key("stream_closed_loop_rmse"): _vs_truth(stream_loop, truth),
-                    "one_step": [float(v) for v in data.scaler.inverse(
-                        data.norm.inverse(refs["eval_windows"], *(m[:, 0] for m in data.eval_map)))],
+                    # (steps,), or (steps, F): every channel's next value
+                    "one_step": _listed(data.scaler.inverse(data.norm.inverse(
+                        refs["eval_windows"], *(m if data.channels > 1 else m[:, 0] for m in data.eval_map)))),
                     "test": _test_metrics(entry.test),
                 },
                 variants=variants,
@@ -495,6 +516,8 @@ def _intervals(data: _Data, models: dict[str, ModelEntry], stage: Path, echo) ->
     origins, run by the device's Forecaster in a child process on the staged bundle."""
     plan = validation_plan(data.record)
     items = [f"{name}/{key}" for name, model in models.items() for key in model.variants]
+    if data.channels > 1:  # the interval child's backtest runs a series of one channel
+        plan = f"prediction intervals are measured for one channel; this model forecasts {data.channels}"
     if isinstance(plan, str):
         for model in models.values():
             for variant in model.variants.values():
@@ -573,7 +596,7 @@ def _verify_all(data: _Data, models: list[str], variants: list[VariantId], conve
     if not items:
         return {}
     job = VerifyJob(work=str(data.work), unit_scale=data.unit_scale, items=items,
-                    context_window=[float(v) for v in data.origin.transform(data.context_window)],
+                    context_window=data.context_model_units,
                     normalization=data.norm.to_dict())
     echo(f"verifying {len(items)} artifacts")
     done = run_job("edge_forecast.export.verify_child", job, list(items), VERIFY_TIMEOUT_S, job_dir=data.work)
@@ -592,7 +615,7 @@ def _verify_one(name: str, variant: VariantId, item: dict, checks: dict, data: _
     check = _checked(f"{name} {variant}", item, checks.get(f"{name}/{variant}"), data, stage, result, echo)
     if check is None:
         return None
-    loop = data.origin.inverse(check.closed_loop)
+    loop = data.to_signal(check.closed_loop)
     errors = {**check.errors, data.truth_key("closed_loop_rmse"): _vs_truth(loop, truth)}
     return _variant_record(item, stage, variant, check, errors)
 
@@ -604,17 +627,23 @@ def _verify_graph(name: str, variant: VariantId, found: dict, checks: dict, data
     if check is None:
         return None
     errors = dict(check.errors)
-    loop = data.origin.inverse(check.closed_loop)
+    loop = data.to_signal(check.closed_loop)
     errors[data.truth_key("closed_loop_rmse")] = _vs_truth(loop, truth)
     # the window graph's one-step fields, so tables that read them keep working
     errors.setdefault("one_step_max_abs", errors["closed_loop_max_abs_vs_keras"])
     return _variant_record(found, stage, variant, check, errors, check.extra)
 
 
+def _listed(values: np.ndarray) -> list:
+    """An array as bundle.json holds it: a list of numbers, or of F numbers per step (several channels)."""
+    return np.asarray(values, dtype=np.float64).tolist()
+
+
 def _vs_truth(loop: np.ndarray, truth: np.ndarray) -> float:
     """Closed-loop RMSE against the evaluation truth over the steps both have (a rollout graph's
-    horizon or the Keras reference may be longer than the test segment)."""
-    n = min(loop.size, truth.size)
+    horizon or the Keras reference may be longer than the test segment); of several channels, over
+    every channel's values (in each channel's own units)."""
+    n = min(len(loop), len(truth))
     return rmse(loop[:n], truth[:n])
 
 
@@ -761,7 +790,8 @@ def _document(data: _Data, models: dict[str, ModelEntry]) -> BundleDocument:
         window=data.window,
         scaler=data.scaler.to_dict(),
         normalization=data.norm.to_dict(),
-        context_window=[float(v) for v in data.context_window],
+        context_window=_listed(data.context_window),
+        **({"channels": data.channels} if data.channels > 1 else {}),
         signal=data.record.signal.for_bundle(),
         evaluation=Evaluation(
             segment=data.segment,
@@ -775,7 +805,7 @@ def _document(data: _Data, models: dict[str, ModelEntry]) -> BundleDocument:
                           "(offsets into truth) that fit in it",
             start=data.start,
             steps=data.steps,
-            truth=[float(v) for v in data.truth],
+            truth=_listed(data.truth),
             **_backtest_origins(data),
         ),
         models=models,
@@ -806,13 +836,17 @@ def _baselines(data: _Data) -> dict:
 
     # the baselines forecast y (a profiled run's models forecast the residual; their RMSEs are the same in y)
     series = data.series if data.profiled is None else data.profiled.observed
-    context, truth = series[data.start - data.window : data.start], series[data.start : data.start + data.steps]
-    fitted = baseline_forecasters(series[: data.record.split.train_points], data.window,
-                                  data.record.config.season)
+    truth = series[data.start : data.start + data.steps]
+    # a series of several channels: each channel's own baselines (they read one series), side by side
+    per_channel = series.T if series.ndim == 2 else series[None]
+    fitted = [baseline_forecasters(c[: data.record.split.train_points], data.window, data.record.config.season)
+              for c in per_channel]
     out = {}
-    for name, forecast in fitted.items():
-        loop = forecast(context[None], data.steps)[0]
-        out[name] = {"closed_loop": [float(v) for v in loop],
+    for name in fitted[0]:
+        loop = np.stack([f[name](c[None, data.start - data.window : data.start], data.steps)[0]
+                         for f, c in zip(fitted, per_channel, strict=True)], axis=-1)
+        loop = loop if series.ndim == 2 else loop[:, 0]
+        out[name] = {"closed_loop": _listed(loop),
                      data.truth_key("closed_loop_rmse"): rmse(loop, truth),
                      "test": _test_metrics(baseline.test if (baseline := data.record.baselines.get(name)) else None)}
     return out

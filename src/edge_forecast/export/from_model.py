@@ -78,23 +78,37 @@ def check_model_file(path: Path) -> None:
                 raise UserError(f"model file {path} is not an HDF5 file (truncated or corrupt)")
 
 
-def parse_scale(text: str | None) -> tuple[ScaleKind, tuple[float, float] | None]:
-    """--scale: none (default), standard or minmax fitted on the calibration part as train fits it,
-    or OFFSET,SCALE given (the model reads (x - OFFSET) / SCALE)."""
+def parse_scale(text: str | None, channels: int = 1) -> tuple[ScaleKind, tuple | None]:
+    """--scale: none (default), standard or minmax fitted on the calibration part as train fits it
+    (each channel on its own), or OFFSET,SCALE given (the model reads (x - OFFSET) / SCALE); for F
+    channels F such pairs separated by ";" ("0,10;5,2"), one per channel in the columns' order.
+    Returns the kind and (offset, scale) given, each a tuple of F numbers for several channels."""
     text = (text or "none").strip().lower()
     try:
         return ScaleKind(text), None
     except ValueError:
         pass
-    parts = text.split(",")
+    pairs = [_scale_pair(part, text) for part in text.split(";")]
+    if channels > 1 and len(pairs) != channels:
+        raise UserError(f"scale {text!r} gives {len(pairs)} OFFSET,SCALE pair(s) for {channels} channels; give one per "
+                        "channel separated by ';' (or none, standard, minmax)", "scale")
+    if channels == 1 and len(pairs) != 1:
+        raise UserError(f"scale {text!r} gives {len(pairs)} OFFSET,SCALE pairs for a series of one channel", "scale")
+    if channels == 1:
+        return ScaleKind.STANDARD, pairs[0]
+    return ScaleKind.STANDARD, (tuple(p[0] for p in pairs), tuple(p[1] for p in pairs))
+
+
+def _scale_pair(part: str, text: str) -> tuple[float, float]:
+    parts = part.split(",")
     try:
         offset, scale = (float(p) for p in parts) if len(parts) == 2 else (math.nan, math.nan)
     except ValueError:
         offset, scale = math.nan, math.nan
     if not (math.isfinite(offset) and math.isfinite(scale) and scale != 0):
         raise UserError(f"scale {text!r} is neither none, standard, minmax nor OFFSET,SCALE (two finite numbers, "
-                        "SCALE not 0)", "scale")
-    return ScaleKind.STANDARD, (offset, scale)
+                        "SCALE not 0; one pair per channel separated by ';')", "scale")
+    return offset, scale
 
 
 def inspect_model(path: Path, name: str, window: int | None, work: Path) -> Inspected:
@@ -112,9 +126,15 @@ def make_record(signal: Signal, name: str, model: Inspected, scale: str | None) 
     (test segment last, calibration windows first), the given scaling, no backtest."""
     window = model.window
     series = signal.values
-    kind, given = parse_scale(scale)
+    channels = 1 if series.ndim == 1 else series.shape[1]
+    if channels != model.shape["channels"]:
+        raise UserError(f"model {name} reads {model.shape['channels']} channel(s) (input "
+                        f"{model.shape['input_shape']}); the series has {channels} "
+                        f"({signal.column or signal.source}); give one column per channel with --column a,b,c, "
+                        "in the model's input order", "column")
+    kind, given = parse_scale(scale, channels)
     validate_series(series, window, "none" if given else kind.value)
-    split = make_split(series.size, window, VALIDATION_SPLIT, TEST_SPLIT)
+    split = make_split(len(series), window, VALIDATION_SPLIT, TEST_SPLIT)
     scaler = Scaler(kind, *given) if given else Scaler.fit(kind, series[:split.train_end])
     return RunRecord.from_dict({
         "config": {"window": window, "season": 1},
@@ -132,6 +152,7 @@ def prepare(path: Path, signal: Signal, window: int | None, scale: str | None, w
     """Inspect the model and make its record (the model's copy is saved in `work`)."""
     check_model_file(path)
     name = model_name(path)
+    parse_scale(scale, 1 if signal.values.ndim == 1 else signal.values.shape[1])  # before the model is read
     if window is not None:
         validate_series(signal.values, window)
     echo(f"reading model {path}")

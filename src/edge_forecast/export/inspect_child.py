@@ -23,7 +23,6 @@ def inspect(job: InspectJob) -> dict:
 
     model = user_model.load(job.model_path)
     shape = user_model.describe(model, job.name)
-    user_model.check_exportable(shape, job.name)
     window = job.window or shape.window
     if window is None:
         raise UserError(f"model {job.name} takes windows of any length (input {list(shape.input_shape)}); "
@@ -33,7 +32,7 @@ def inspect(job: InspectJob) -> dict:
                         f"{list(shape.input_shape)} (window {shape.window})", "window")
     # the rebuilt window graph must forecast what the model does before anything is converted
     clone = user_model.window_graph(model, shape, window)
-    probe = np.random.default_rng(0).standard_normal((4, window, 1)).astype(np.float32)
+    probe = np.random.default_rng(0).standard_normal((4, window, shape.channels)).astype(np.float32)
     got = np.array([np.asarray(clone(probe[i : i + 1], training=False)).reshape(-1) for i in range(4)])
     diff = float(np.max(np.abs(got - user_model.forecasts(model, shape, probe))))
     if not diff <= 1e-5:
@@ -42,7 +41,7 @@ def inspect(job: InspectJob) -> dict:
     file = f"{job.name}.keras"
     model.save(Path(job.out_dir) / file)
     # whether step and stream graphs can be built (export/user_steps.py), decided here where Keras is
-    stepping = user_steps.refusal(model, shape.output)
+    stepping = user_steps.refusal(model, shape.output, shape.channels)
     return {"ok": True, "shape": {**shape.to_dict(), **stepping}, "window": window, "params": int(model.count_params()),
             "keras": keras.__version__, "file": file, "layers": [type(layer).__name__ for layer in model.layers]}
 

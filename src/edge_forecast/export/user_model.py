@@ -8,6 +8,12 @@ calls is not part of a window's forecast) converts in every mode, and with its o
 the next value it is exactly the graph a trained run exports: input (1, W, 1), output (1, 1). A
 direct multi-step model keeps its H values: output (1, H), the first the next value; its closed
 loop feeds back a block of H values per invoke (forecast.run_block_loop).
+
+A model of F > 1 channels forecasts them jointly: input (1, W, F), output the next position's F
+values (1, F), or a direct model's H positions (1, H x F), time-major (position by position, the
+channels of each in input order). Flattened the same way, a window is W x F values and an invoke
+gives a block of F (or H x F) values that the closed loop appends: the block loop of a direct
+model, unchanged (forecast.run_block_loop, edge.artifact.SlidingWindow).
 """
 
 from __future__ import annotations
@@ -122,13 +128,6 @@ def describe(model: keras.Model, name: str) -> ModelShape:
     return ModelShape(window, channels, kind, horizon, out_channels, given, taken)
 
 
-def check_exportable(shape: ModelShape, name: str) -> None:
-    """What the exporter cannot run yet, as one line (the shape itself is a forecaster's)."""
-    if shape.channels != 1:
-        raise UserError(f"model {name}: {shape.channels} channels; export takes single-channel forecasters "
-                        "(input (batch, window, 1)) so far")
-
-
 def _makes_time_axis(model: keras.Model) -> bool:
     """Whether an output's time axis may be one the model made (RepeatVector, Reshape, Permute), not
     the input's positions carried through: then an output of W steps is W values ahead (direct),
@@ -179,8 +178,9 @@ def _flat_layers(model) -> list:
 
 
 def window_graph(model: keras.Model, shape: ModelShape, window: int) -> keras.Model:
-    """The window graph: input (1, W, 1) named "window", output the next value (1, 1) or a direct
-    model's next H values (1, H); weights shared with a batch-1, unrolled copy of `model`."""
+    """The window graph: input (1, W, F) named "window", output the next value of every channel
+    (1, F) or a direct model's next H positions (1, H x F), time-major; weights shared with a
+    batch-1, unrolled copy of `model`."""
     inputs = keras.Input(batch_shape=(1, window, shape.channels), name="window")
     rebuilt = keras.models.clone_model(model, input_tensors=inputs, clone_function=_unrolled)
     _copy_weights(model, rebuilt)
@@ -194,9 +194,9 @@ def window_graph(model: keras.Model, shape: ModelShape, window: int) -> keras.Mo
     if shape.output == SEQ2SEQ:
         out = keras.layers.Cropping1D((window - 1, 0), name="next_position")(out)
     if shape.output == DIRECT:
-        out = keras.layers.Reshape((shape.horizon,), name="next_values")(out)
+        out = keras.layers.Reshape((shape.horizon * shape.channels,), name="next_values")(out)
     else:
-        out = keras.layers.Reshape((1,), name="next_value")(out)
+        out = keras.layers.Reshape((shape.channels,), name="next_value")(out)
     return keras.Model(inputs, out, name=f"{model.name}_window{window}")
 
 
@@ -212,22 +212,17 @@ def output_dense(clone: keras.Model) -> str | None:
     return None
 
 
-def next_values(model: keras.Model, shape: ModelShape, windows: np.ndarray) -> np.ndarray:
-    """The user's model's own next-value forecasts for windows (n, W, 1) (a direct model's first
-    value), as `forecasts` makes them."""
-    return forecasts(model, shape, windows)[:, 0]
-
-
 def forecasts(model: keras.Model, shape: ModelShape, windows: np.ndarray) -> np.ndarray:
-    """What the user's model forecasts from each window (n, W, 1): (n, 1) next values, or (n, H)
-    for a direct model; in batches when the model takes any batch, else one window per call with its
-    state reset (a stateful model's carried state is not part of the window's forecast)."""
-    width = shape.horizon if shape.output == DIRECT else 1
+    """What the user's model forecasts from each window (n, W, F): (n, F) next values, or (n, H x F)
+    for a direct model (time-major, as the window graph gives them); in batches when the model takes
+    any batch, else one window per call with its state reset (a stateful model's carried state is
+    not part of the window's forecast)."""
+    width = (shape.horizon if shape.output == DIRECT else 1) * shape.channels
     stateful = [layer for layer in _flat_layers(model) if getattr(layer, "stateful", False)]
     if not stateful and model.inputs[0].shape[0] is None:  # any batch: all windows in a few calls
         y = np.concatenate([np.asarray(model(windows[i : i + FORECASTS_BATCH].astype(np.float32), training=False))
                             for i in range(0, len(windows), FORECASTS_BATCH)])
-        found = y[:, -1, :1] if shape.output == SEQ2SEQ else y.reshape(len(windows), -1)[:, :width]
+        found = y[:, -1, :] if shape.output == SEQ2SEQ else y.reshape(len(windows), -1)[:, :width]
         return found.astype(np.float64)
     out = np.empty((len(windows), width))
     for i in range(len(windows)):
@@ -236,29 +231,32 @@ def forecasts(model: keras.Model, shape: ModelShape, windows: np.ndarray) -> np.
         fixed = model.inputs[0].shape[0] or 1  # a stateful model's batch: the window repeated, row 0 read
         batch = np.repeat(windows[i : i + 1].astype(np.float32), fixed, axis=0)
         y = np.asarray(model(batch, training=False))[:1]
-        out[i] = y[0, -1, 0] if shape.output == SEQ2SEQ else y.reshape(-1)[: out.shape[1]]
+        out[i] = y[0, -1, :] if shape.output == SEQ2SEQ else y.reshape(-1)[: out.shape[1]]
     return out
 
 
 def rollout_graph(clone: keras.Model, window: int, horizon: int) -> keras.Model:
-    """Window in, H closed-loop values out in one invoke: the window graph called until H values
-    are made, each output (one value, or a direct model's block) appended to its window (weights
-    shared; no WHILE)."""
+    """Window in, H closed-loop positions out in one invoke: the window graph called until H
+    positions are made, each output (one position's F values, or a direct model's block) appended
+    to its window, flattened time-major as the device's loop keeps it (weights shared; no WHILE).
+    Output (1, H x F)."""
     from edge_forecast.export.graphs import _concat
 
-    block = int(clone.outputs[0].shape[-1])
-    inputs = keras.Input(batch_shape=(1, window, 1), name="window")
-    recent = keras.ops.reshape(inputs, (1, window))
+    channels = int(clone.inputs[0].shape[-1])
+    block = int(clone.outputs[0].shape[-1])  # values per invoke: F, or a direct model's H x F
+    span, values = window * channels, horizon * channels
+    inputs = keras.Input(batch_shape=(1, window, channels), name="window")
+    recent = keras.ops.reshape(inputs, (1, span))
     forecast = []
-    for made in range(0, horizon, block):
-        y = clone(keras.ops.reshape(recent, (1, window, 1)))
+    for made in range(0, values, block):
+        y = clone(keras.ops.reshape(recent, (1, window, channels)))
         forecast.append(y)
-        if made + block >= horizon:
+        if made + block >= values:
             break
-        recent = (keras.ops.concatenate([keras.ops.slice(recent, (0, block), (1, window - block)), y], axis=1)
-                  if block < window else keras.ops.slice(y, (0, block - window), (1, window)))
+        recent = (keras.ops.concatenate([keras.ops.slice(recent, (0, block), (1, span - block)), y], axis=1)
+                  if block < span else keras.ops.slice(y, (0, block - span), (1, span)))
     out = _concat(forecast)
-    if len(forecast) * block > horizon:  # the last block's first values only
-        out = keras.ops.slice(out, (0, 0), (1, horizon))
+    if len(forecast) * block > values:  # the last block's first values only
+        out = keras.ops.slice(out, (0, 0), (1, values))
     out = keras.layers.Identity(name="forecast")(out)
     return keras.Model(inputs, out, name=f"{clone.name}_rollout{horizon}")

@@ -93,10 +93,15 @@ def stack_of(model: keras.Model) -> Stack:
     return Stack(tuple(layers), tuple(names), tuple(units))
 
 
-def refusal(model: keras.Model, output: str) -> dict:
+def refusal(model: keras.Model, output: str, channels: int = 1) -> dict:
     """For the inspection record: {"state": [...], "state_units": [...]} of a steppable model, or
     {"step_refused": one line}. `output`: how the model's output gives the next value
-    (user_model.SEQ2SEQ, NEXT or DIRECT)."""
+    (user_model.SEQ2SEQ, NEXT or DIRECT); `channels`: F, the values of one position."""
+    if channels > 1:
+        # x (1, 1) in and y (1, 1) out, and edge/step.py's loop, carry one value per step
+        return {"step_refused": f"a step takes one value in and gives one out; this model reads and forecasts "
+                                f"{channels} channels per position (step and stream graphs of several channels "
+                                "are not built yet)"}
     if output == DIRECT:
         return {"step_refused": "a direct multi-step output gives several values per window, a step one per value"}
     try:

@@ -153,8 +153,9 @@ def verify_graph_artifact(path: Path, graph: GraphKind, mode: QuantMode, ref: Ke
         model.prime(ref.context_window)
         loop = run_closed_loop(StepWindow(model), compare.size)
     compare = compare[: loop.size]
-    result.input = {**model.input_quant.to_dict(), "shape": [1, model.window, 1] if rollout else [1, 1]}
-    result.output = {**model.output_quant.to_dict(), "shape": [1, model.horizon] if rollout else [1, 1]}
+    result.input = {**model.input_quant.to_dict(), "shape": list(model.input_shape) if rollout else [1, 1]}
+    result.output = {**model.output_quant.to_dict(),
+                     "shape": [1, model.horizon * model.channels] if rollout else [1, 1]}
     result.closed_loop = loop
     err = max_abs(loop, compare)
     result.errors = {

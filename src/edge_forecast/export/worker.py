@@ -45,7 +45,7 @@ def _inference_model(job: ConvertJob):
 
 
 def _trained_forecasts(job: ConvertJob, trained, x: np.ndarray) -> np.ndarray:
-    """The trained model's own forecasts for windows x (n, W, 1): (n, 1) next values, or (n, H)
+    """The trained model's own forecasts for windows x (n, W, F): (n, F) next values, or (n, H x F)
     for a user's direct multi-step model."""
     if job.keras_model:
         from edge_forecast.export import user_model
@@ -55,8 +55,13 @@ def _trained_forecasts(job: ConvertJob, trained, x: np.ndarray) -> np.ndarray:
 
 
 def block_size(clone) -> int:
-    """Values per invoke of a window graph: 1, or H for a direct multi-step model."""
+    """Values per invoke of a window graph: F (1 for one channel), or H x F for a direct multi-step model."""
     return int(np.prod(clone.outputs[0].shape[1:]))
+
+
+def channels_of(clone) -> int:
+    """F, the channels of the window graph's input (B, W, F)."""
+    return int(clone.inputs[0].shape[-1])
 
 
 def _keras_closed_loop(clone, norm: Normalization, context: np.ndarray, steps: int) -> np.ndarray:
@@ -70,8 +75,9 @@ def _keras_closed_loop(clone, norm: Normalization, context: np.ndarray, steps: i
     if norm.per_step:
         raise ValueError("a per-step normalization runs one-value window graphs, not a direct multi-step one")
 
-    def predict(rows: np.ndarray) -> np.ndarray:
-        return np.asarray(clone(rows.astype(np.float32)[..., None], training=False)).reshape(len(rows), block)
+    def predict(rows: np.ndarray) -> np.ndarray:  # rows (B, W x F) time-major -> the graph's (B, W, F)
+        windows = rows.astype(np.float32).reshape(len(rows), *clone.inputs[0].shape[1:])
+        return np.asarray(clone(windows, training=False)).reshape(len(rows), block)
 
     return closed_loop_blocks(predict, context, steps, block)
 
@@ -86,9 +92,10 @@ def _output_layer(job: ConvertJob, model) -> str | None:
 
 
 def _reference(job: ConvertJob, trained, clone) -> dict:
-    """The Keras outputs verification compares with: the next value (a direct model's first) on the
-    verification and evaluation windows, a direct model's whole H-vector on the verification
-    windows (`verify_blocks`), and the closed loops from the context window."""
+    """The Keras outputs verification compares with: the next value (a direct model's first; the
+    first channel's of several) on the verification windows, the next position (every channel) on
+    the evaluation windows, every value of an invoke of more than one (`verify_blocks`) on the
+    verification windows, and the closed loops from the context window."""
     import tensorflow as tf
 
     from edge_forecast.train.models import keras_forecast_fn
@@ -103,7 +110,8 @@ def _reference(job: ConvertJob, trained, clone) -> dict:
         x = np.load(windows).astype(np.float32)
         outputs = np.array([np.asarray(call(x[i : i + 1])).reshape(-1) for i in range(len(x))])
         outputs = outputs.reshape(len(x), block)
-        refs[name] = outputs[:, 0]
+        channels = channels_of(clone)
+        refs[name] = outputs[:, 0] if name == "verify_windows" or channels == 1 else outputs[:, :channels]
         if block > 1 and name == "verify_windows":
             refs["verify_blocks"] = outputs
         full = _trained_forecasts(job, trained, x) if len(x) else np.zeros((0, block))
@@ -112,7 +120,8 @@ def _reference(job: ConvertJob, trained, clone) -> dict:
             raise RuntimeError(f"the unrolled batch-1 clone differs from the trained model by {diff:.3g}")
     context = np.asarray(job.context_window)
     norm = Normalization.from_dict(job.normalization)  # a per-step rule maps inside the loop
-    refs["closed_loop"] = _keras_closed_loop(clone, norm, context, job.steps)
+    # job.steps positions: of F channels, F values each (the loop is flat, time-major)
+    refs["closed_loop"] = _keras_closed_loop(clone, norm, context, job.steps * channels_of(clone))
     # a model with no stream forecaster (ar, a highway, a user's model with no recurrent stack:
     # exported without a stream graph) has no carried state to differ by: its stream loop is the window loop
     if job.keras_model:
@@ -154,12 +163,13 @@ def _calibration_windows(job: ConvertJob) -> np.ndarray:
     ref_path = Path(job.out_dir) / f"{job.kind}.reference.npz"
     if not ref_path.exists():
         return calib
-    loop = np.concatenate([np.asarray(job.context_window), np.load(ref_path)["closed_loop"]])
-    visited = np.lib.stride_tricks.sliding_window_view(loop, job.window)
+    channels = calib.shape[-1]  # a loop of F channels is time-major: one position is F values
+    loop = np.concatenate([np.asarray(job.context_window), np.load(ref_path)["closed_loop"]]).reshape(-1, channels)
+    visited = np.lib.stride_tricks.sliding_window_view(loop, job.window, axis=0).transpose(0, 2, 1)
     norm = Normalization.from_dict(job.normalization)
-    if norm.per_step:  # each visited window as the model saw it: on its own map
-        visited = norm.forward(visited, *norm.stats(visited))
-    visited = visited[:, :, None].astype(np.float32)
+    if norm.per_step:  # each visited window as the model saw it (one channel): on its own map
+        visited = norm.forward(visited[..., 0], *norm.stats(visited[..., 0]))[..., None]
+    visited = visited.astype(np.float32)
     pick = np.linspace(0, len(visited) - 1, min(len(visited), len(calib))).round().astype(int)
     return np.concatenate([calib, visited[pick]])
 

@@ -100,8 +100,9 @@ def choose_items(bundle: Bundle, models: str | None, variants: str | None) -> li
     for name in names:
         bundle.model(name)  # unknown -> UserError listing the models
         if bundle.block(name) > 1:
-            raise UserError(f"model {name} forecasts {bundle.block(name)} values per invoke (a direct multi-step "
-                            "output); edge-forecast micro's C header and its checks read one output value so far")
+            why = ("several channels" if bundle.document.channel_count > 1 else "a direct multi-step output")
+            raise UserError(f"model {name} forecasts {bundle.block(name)} values per invoke ({why}); edge-forecast "
+                            "micro's C header and its checks read one output value so far")
     wanted = [v.strip() for v in (variants or "").split(",") if v.strip()]
     items = []
     for model in names:

@@ -92,6 +92,9 @@ def train_run(config: TrainConfig, out: Path, force: bool = False, quiet: bool =
     said = describe_gaps(signal)
     if said:
         note(said)
+    if signal.values.ndim == 2:
+        raise UserError(f"--column {signal.column}: train forecasts one column; several columns are read for a "
+                        "model of several channels brought to export (edge-forecast export MODEL.keras)", "column")
     validate_series(signal.values, config.window, config.scale.value)
     split = make_split(signal.values.size, config.window, config.validation_split, config.test_split,
                        signal.segments)

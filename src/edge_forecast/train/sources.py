@@ -34,7 +34,7 @@ def signal_record(signal: Signal, times_file: str | None = None) -> SignalRecord
     timing = signal_timing(signal)
     if timing:
         timing.update(first_time=format_time(signal.times[0], signal.tz), zone=zone_name(signal.tz))
-    return SignalRecord(file=SIGNAL_NAME, source=signal.source, column=signal.column, points=int(signal.values.size),
+    return SignalRecord(file=SIGNAL_NAME, source=signal.source, column=signal.column, points=len(signal.values),
                         fingerprint=signal.fingerprint, **timing,
                         segments=[list(s) for s in signal.segments] if signal.segments else None,
                         gaps=GapRecord(**signal.gaps.to_dict()) if signal.gaps else None, times_file=times_file)
