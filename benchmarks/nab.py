@@ -194,7 +194,7 @@ def write_results(root: Path, work: Path, file: ns.Labelled, scores: np.ndarray)
         writer = csv.writer(f)
         writer.writerow(["timestamp", "value", "anomaly_score", "label"])
         for row, score, lab in zip(rows, scores, label, strict=True):
-            writer.writerow([row[0], row[1], f"{score:.6g}", lab])
+            writer.writerow([row[0], row[1], repr(float(score)), lab])
     return path
 
 

@@ -227,3 +227,14 @@ def test_scale_per_channel():
     assert scaler.offset == (0.0, 100.0) and scaler.scale == (9.0, 90.0)
     np.testing.assert_allclose(scaler.inverse(scaler.transform(values)), values)
     assert Scaler.from_dict(json.loads(json.dumps(scaler.to_dict()))) == scaler
+
+
+def test_bench_measures_a_several_channel_rollout_variant(direct2, tmp_path):
+    _, bundle = direct2
+    report = tmp_path / "report"
+    done = cli("bench", str(bundle), "--out", str(report), "--runtimes", "litert", "--repeats", "1")
+    assert done.returncode == 0, done.stderr
+    rows = {row["variant"]: row for row in json.loads((report / "report.json").read_text())["results"]}
+    for key in ("float32", "rollout-float32"):
+        assert rows[key]["status"] == "measured", rows[key]
+        assert len(rows[key]["accuracy"]["test_closed_loop_rmse_per_channel"]) == 2

@@ -48,7 +48,7 @@ def test_one_rank_formula_serves_intervals_and_the_scorer():
     for value in range(1, 20):
         window.add(float(value))
     level = AciLevel(95, 0.005, fallback=None)  # a_t = 1 - 95 / 100, as the scorer starts
-    assert level.half_width(window) == (19.0, True)
+    assert level.bound(0.0, 0.0, window.sorted, window.full()).upper == 19.0
     widths, k = half_widths(np.arange(1.0, 20.0).reshape(19, 1), 95)
     assert k == 19 and widths.tolist() == [19.0]
     assert window.exceedance(18.0, 0.9) == 1.0 and window.exceedance(18.5, 0.9) < 1.0  # q = 18, ceil(20 x 0.9)
@@ -57,9 +57,9 @@ def test_one_rank_formula_serves_intervals_and_the_scorer():
     for value in range(20, 300):
         window.add(float(value))
     level = AciLevel(80, 0.05, fallback=None)
-    level.update(False)
+    level.bound(0.0, 1e9, window.sorted, window.full())  # a miss: a_t updated
     assert level.alpha != 0.16 and math.isclose(level.alpha, 0.16)
-    assert level.half_width(window) == (252.0, True)
+    assert level.bound(0.0, 0.0, window.sorted, window.full()).upper == 252.0
 def test_half_widths_are_each_steps_own_order_statistic_or_none():
     # 9 origins x 2 steps: step 1's errors 1..9, step 2's 10..90 in another order
     errors = np.array([[9, 10], [1, 90], [5, 20], [3, 80], [7, 30], [2, 70], [8, 40], [4, 60], [6, 50]], float)

@@ -213,6 +213,9 @@ def _load_channels(path: str | Path, names: list[str], fill: str | None, read: R
                         f"({', '.join(str(s.values.size) for s in found)} values); trim the file to rows with "
                         "every channel")
     first = found[0]
+    if first.lines is not None and any(s.lines is None or not np.array_equal(s.lines, first.lines) for s in found):
+        raise UserError(f"{path}: columns {', '.join(names)} have their values on different rows; trim the file "
+                        "to rows with every channel")
     return dataclasses.replace(first, values=np.column_stack([s.values for s in found]),
                                column=",".join(s.column or name for s, name in zip(found, names, strict=True)))
 

@@ -51,6 +51,15 @@ class RolloutWindow:
             raise ValueError(f"the rollout graph forecasts {self._forecast.size} steps; more were asked")
         return float(self._forecast[self._pos])
 
+    def predict_block(self) -> np.ndarray:
+        """The next position's F values (a one-step prediction of several channels)."""
+        channels = self.model.channels
+        if self._forecast is None:
+            self._forecast = self.model.forecast(self._values)
+        if self._pos + channels > self._forecast.size:
+            raise ValueError(f"the rollout graph forecasts {self._forecast.size // channels} steps; more were asked")
+        return self._forecast[self._pos : self._pos + channels]
+
     def push(self, value: float) -> None:
         self._pos += 1
 

@@ -184,11 +184,8 @@ class AciLevel:
         self.fallback = fallback  # the bundle's step-1 half-width (signal units), or None
         self.inside = self.counted = 0
 
-    def half_width(self, errors: SortedWindow) -> tuple[float | None, bool]:
-        """(half-width or None: no finite bound, whether a_t updates after this value)."""
-        return self._width(errors.sorted, errors.full())
-
     def _width(self, ordered: list[float], full: bool) -> tuple[float | None, bool]:
+        """(half-width or None: no finite bound, whether a_t updates after this value)."""
         n = len(ordered)
         k = conformal_rank(n, 1 - self.alpha)
         if k <= 0:
@@ -202,7 +199,7 @@ class AciLevel:
     def bound(self, forecast: float, error: float, ordered: list[float], full: bool) -> LevelBound:
         """This value's bound from a_t and the sorted recent errors (`ordered`; `full`: the window
         is), then a_t updated by whether `error` fell inside: the whole per-level step of
-        StreamScorer.observe in one call, `_width`'s usual case and `update` written out here (the
+        StreamScorer.observe in one call, `_width`'s usual case written out here (the
         scorer's cost per step is issue 28's goal; a Python call costs as much as the arithmetic)."""
         alpha = self.alpha
         n = len(ordered)
@@ -217,16 +214,11 @@ class AciLevel:
         else:
             found = LevelBound(self.level, forecast - width, forecast + width, alpha)
             inside = error <= width
-        if counts:  # as update(inside)
+        if counts:
             self.alpha = alpha + self.rate * (self.target - (0.0 if inside else 1.0))
             self.inside += inside
             self.counted += 1
         return found
-
-    def update(self, inside: bool) -> None:
-        self.alpha += self.rate * (self.target - (0.0 if inside else 1.0))
-        self.inside += inside
-        self.counted += 1
 
 
 class LevelBound(NamedTuple):

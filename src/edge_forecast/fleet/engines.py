@@ -126,7 +126,9 @@ def connect_ray(address: str, jobs: int | None) -> str:
     init = dict(runtime_env=runtime_env, log_to_driver=False, include_dashboard=False, configure_logging=False)
     logged: list[bytes] = []
     try:
-        with _ray_log_captured(logged):
+        # only while joining a cluster: the daemons a local start spawns would inherit fd 2 and
+        # write to the captured file after it is gone
+        with contextlib.nullcontext() if local else _ray_log_captured(logged):
             if local:
                 # address "local": always a new instance (Ray's own "auto" would join one already running)
                 ray.init(address="local", num_cpus=jobs or default_jobs(), **init)

@@ -65,19 +65,22 @@ def run_fleet(data: Path, out: Path, options: FleetOptions, engine: Engine, *, i
     # DATA and the options are checked before OUT is made or --force clears it: an error leaves
     # nothing behind (a long file's per-sensor copies are written only once all of it was read)
     _check_options(options, data)
-    series, long = discover(data, out, id_column=id_column, column=options.column,
-                            time_column=options.time_column, delimiter=options.delimiter, decimal=options.decimal,
-                            time_format=options.time_format)
-    options = replace(options, column=long.column, time_column=long.time_column)
-    if engine.ray is None or not (force or any(_earlier(out, s, retry_failed) is None for s in series)):
-        return _run(data, out, series, options, state, engine, None, retry_failed, force, echo, progress)
     # Ray started or joined before OUT is touched: a cluster that cannot be reached (or refuses the
-    # token) is one line with nothing written
-    where = engines.connect_ray(engine.ray, engine.jobs)
+    # token) is one line with nothing written. A long file's per-sensor copies go to OUT as it is
+    # split, so with one the cluster is joined first; a folder is joined only when work remains.
+    where = engines.connect_ray(engine.ray, engine.jobs) if engine.ray is not None and data.is_file() else None
     try:
+        series, long = discover(data, out, id_column=id_column, column=options.column,
+                                time_column=options.time_column, delimiter=options.delimiter,
+                                decimal=options.decimal, time_format=options.time_format)
+        options = replace(options, column=long.column, time_column=long.time_column)
+        if where is None and engine.ray is not None and (
+                force or any(_earlier(out, s, retry_failed) is None for s in series)):
+            where = engines.connect_ray(engine.ray, engine.jobs)
         return _run(data, out, series, options, state, engine, where, retry_failed, force, echo, progress)
     finally:
-        engines.disconnect_ray()
+        if where is not None:
+            engines.disconnect_ray()
 
 
 def _run(data: Path, out: Path, series: list[Series], options: FleetOptions, state: dict, engine: Engine,
