@@ -1,9 +1,9 @@
-"""The statistical side of benchmarks/real_series.py, run in its own venv (not a product
+"""The statistical side of benchmarks/small_series.py, run in its own venv (not a product
 dependency): `python -m venv .venv-bench && .venv-bench/bin/pip install statsforecast statsmodels`.
 
-    real_series_stats.py data OUT_DIR            the public series shipped in those packages -> OUT_DIR/<name>.npy
-    real_series_stats.py heldout OUT_DIR         HELDOUT (pmdarima's datasets: pip install pmdarima) likewise
-    real_series_stats.py forecast JOB.json OUT   AutoETS and AutoARIMA, refitted at every origin
+    small_series_stats.py data OUT_DIR            the public series shipped in those packages -> OUT_DIR/<name>.npy
+    small_series_stats.py heldout OUT_DIR         HELDOUT (pmdarima's datasets: pip install pmdarima) likewise
+    small_series_stats.py forecast JOB.json OUT   AutoETS and AutoARIMA, refitted at every origin
 
 A forecast job holds the series file, the season, the horizon and the test origins; at origin t
 each model is fitted on series[:t] (everything before the origin, as the rolling-origin

@@ -10,7 +10,7 @@ run's baselines (persistence, seasonal naive, drift, AR(W) by least squares, fit
 training part), the chosen model exported in float32 and int8 (under the normalization the run
 records: a chosen ar whose weights sum to 1 records the exact per-origin rule) and run by the
 device runner (edge.Forecaster, ai-edge-litert) from every test origin, and
-AutoETS / AutoARIMA (statsforecast, in .venv-bench: benchmarks/real_series_stats.py) refitted at
+AutoETS / AutoARIMA (statsforecast, in .venv-bench: benchmarks/small_series_stats.py) refitted at
 every origin on all values before it. Every method forecasts the same `horizon` values from the
 same origins of the trailing 20% test segment (stride chosen for ~25 origins) and is scored by
 evaluation.score: MASE scaled by the training part's in-sample one-step seasonal naive MAE.
@@ -18,12 +18,12 @@ Fairness: the project's models and baselines are fitted once on the training par
 validation and test); the statistical models are refitted at each origin, so they see more data.
 
     .venv-bench/bin/pip install statsforecast statsmodels pmdarima      # once: benchmark-only venv
-    nice .venv/bin/python benchmarks/real_series.py [--work /tmp/edge-forecast-real] [--only air,nile] [--jobs 2]
-    nice .venv/bin/python benchmarks/real_series.py --heldout --jobs 2   # HELDOUT (pip install pmdarima in .venv-bench)
+    nice .venv/bin/python benchmarks/small_series.py [--work /tmp/edge-forecast-real] [--only air,nile] [--jobs 2]
+    nice .venv/bin/python benchmarks/small_series.py --heldout --jobs 2   # HELDOUT (pip install pmdarima in .venv-bench)
 
 `--heldout`: the same run on five series the project's choices were never tried on (pmdarima's
 datasets; window / season / horizon fixed before their figures were read: HELDOUT below); writes
-real_series_heldout.md / .json.
+small_series_heldout.md / .json.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ TARGET_ORIGINS = 25
 MARGINS = (1.0, 0.75, 0.5, 0.25)
 
 # name -> window W, season S (also MASE's), horizon H; built-in signals by name, the rest from
-# real_series_stats.SOURCES
+# small_series_stats.SOURCES
 SERIES = {
     "sunspots": (22, 11, 11),
     "nile": (10, 1, 10),
@@ -63,7 +63,7 @@ SERIES = {
     "damped": (20, 1, 20),
     "mackey-glass": (20, 1, 20),
 }
-# held-out series (real_series_stats.HELDOUT): window, season, horizon
+# held-out series (small_series_stats.HELDOUT): window, season, horizon
 HELDOUT = {
     "lynx": (20, 10, 10),
     "wineind": (24, 12, 12),
@@ -156,7 +156,7 @@ def _statistical(name: str, series: np.ndarray, season: int, horizon: int, origi
     job.write_text(json.dumps({"series": str(path), "season": season, "horizon": horizon,
                                "origins": [int(o) for o in origins]}))
     out = path.with_suffix(".out.json")
-    subprocess.run([str(BENCH_PYTHON), str(HERE / "real_series_stats.py"), "forecast", str(job), str(out)],
+    subprocess.run([str(BENCH_PYTHON), str(HERE / "small_series_stats.py"), "forecast", str(job), str(out)],
                    check=True, timeout=1800)
     found = json.loads(out.read_text())
     result = {}
@@ -256,13 +256,13 @@ def main() -> int:
     parser.add_argument("--heldout", action="store_true", help="the held-out series instead (HELDOUT)")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: one series, result JSON to --work
     args = parser.parse_args()
-    report = "real_series_heldout" if args.heldout else "real_series"
+    report = "small_series_heldout" if args.heldout else "small_series"
     (args.work / "results").mkdir(parents=True, exist_ok=True)
     if args.one:
         result = one_series(args.one, args.work)
         (args.work / "results" / f"{args.one}.json").write_text(json.dumps(result, indent=1))
         return 0
-    subprocess.run([str(BENCH_PYTHON), str(HERE / "real_series_stats.py"), "heldout" if args.heldout else "data",
+    subprocess.run([str(BENCH_PYTHON), str(HERE / "small_series_stats.py"), "heldout" if args.heldout else "data",
                     str(args.work / "data")], check=True)
     names = args.only.split(",") if args.only else list(HELDOUT if args.heldout else SERIES)
     started, load_before = time.perf_counter(), os.getloadavg()
@@ -286,7 +286,7 @@ def main() -> int:
             f"{_load(load_before)} at the start, {_load(os.getloadavg())} at the end.\n")
     write_report(report, "Real series" + (", held out" if args.heldout else "")
                  + ": auto, its candidates, baselines and statistical models",
-                 "nice .venv/bin/python benchmarks/real_series.py " + ("--heldout " if args.heldout else "")
+                 "nice .venv/bin/python benchmarks/small_series.py " + ("--heldout " if args.heldout else "")
                  + f"--jobs {args.jobs}", body)
     return 0
 
