@@ -19,7 +19,7 @@ validation and test); the statistical models are refitted at each origin, so the
 
     .venv-bench/bin/pip install statsforecast statsmodels pmdarima      # once: benchmark-only venv
     nice .venv/bin/python benchmarks/small_series.py [--work /tmp/edge-forecast-real] [--only air,nile] [--jobs 2]
-    nice .venv/bin/python benchmarks/small_series.py --heldout --jobs 2   # HELDOUT (pip install pmdarima in .venv-bench)
+    nice .venv/bin/python benchmarks/small_series.py --heldout --jobs 2  # HELDOUT (pip install pmdarima in .venv-bench)
 
 `--heldout`: the same run on five series the project's choices were never tried on (pmdarima's
 datasets; window / season / horizon fixed before their figures were read: HELDOUT below); writes
