@@ -120,8 +120,10 @@ def one_series(name: str, path: Path, work: Path, args) -> dict:
     _, _, column = SERIES[name]
     run, bundle = work / "runs" / name, work / "bundles" / name
     log = lambda text: print(f"[{name}] {text}", file=sys.stderr, flush=True)  # noqa: E731
+    timing = work / f"{name}.seconds.json"  # the wall times of the train and export that made run and bundle
     if args.reuse and (run / "training.json").exists() and (bundle / "bundle.json").exists():
-        train_seconds = export_seconds = math.nan  # development only: the report's times need a fresh run
+        found = json.loads(timing.read_text()) if timing.exists() else {}
+        train_seconds, export_seconds = found.get("train", math.nan), found.get("export", math.nan)
         log("reusing the run and bundle in --work")
     else:
         train_seconds = product(["train", "--signal", str(path), "--column", column, "--out", str(run), "--force"])
@@ -129,6 +131,7 @@ def one_series(name: str, path: Path, work: Path, args) -> dict:
         export_seconds = product(["export", str(run), "--out", str(bundle), "--quant", ",".join(VARIANTS),
                                   "--force"])
         log(f"export {export_seconds:.0f} s")
+        timing.write_text(json.dumps({"train": train_seconds, "export": export_seconds}))
 
     record = json.loads((run / "training.json").read_text())
     series = np.load(run / record["signal"]["file"])
@@ -340,20 +343,28 @@ def main() -> int:
     parser.add_argument("--origins", type=int, default=20, help="about this many test origins per series")
     parser.add_argument("--history", type=int, default=2000,
                         help="values before an origin the statistical models are fitted on (at most)")
-    parser.add_argument("--time-limit", type=float, default=300.0,
+    parser.add_argument("--time-limit", type=float, default=180.0,
                         help="seconds one statistical model may take on one series (all its origins)")
     parser.add_argument("--out", default="real_series", help="report name in benchmarks/results/")
     parser.add_argument("--bench-python", type=Path, default=BENCH_PYTHON,
                         help="the benchmark-only venv's python (statsforecast)")
-    parser.add_argument("--report-from", type=Path, help="write the report from a run's JSON, measure nothing")
+    parser.add_argument("--report-from", help="write the report from runs' JSON files (comma-separated; runs "
+                        "side by side on other series), measure nothing")
     parser.add_argument("--reuse", action="store_true", help="development: reuse the runs and bundles in --work")
     args = parser.parse_args()
     if args.report_from:  # the report again from a run's JSON (e.g. a run stopped at a deadline)
-        saved = json.loads(args.report_from.read_text())
+        parts = [json.loads(Path(p).read_text()) for p in args.report_from.split(",")]
+        saved = {**parts[0], "series": [r for p in parts for r in p["series"]],
+                 "failures": {k: v for p in parts for k, v in p["failures"].items()},
+                 "seconds": max(p["seconds"] for p in parts), "measured": max(p["measured"] for p in parts)}
         body = (__doc__.split("\n\n", 1)[1].rsplit("\n\n", 1)[0] + "\n\n"
                 + report(saved["series"], saved["failures"], args)
-                + f"\n\nWhole run: {saved['seconds']:.0f} s until its last series ({saved['measured']}); "
+                + f"\n\nWhole run: {saved['seconds']:.0f} s (the longest of {len(parts)} run(s) side by side) "
+                f"until its last series ({saved['measured']}); "
                 + (saved.get("note") or ""))
+        commands = [p["command"] for p in parts]
+        saved["command"] = " ; ".join(commands) if len(commands) > 1 else commands[0]
+        (RESULTS / f"{args.out}.json").write_text(json.dumps({**saved, "runs": commands}, indent=1))
         write_report(args.out, "Real sensor series: the product against seasonal naive and statsforecast",
                      saved["command"], body)
         return 0
@@ -367,7 +378,8 @@ def main() -> int:
                + (f" --only {args.only}" if args.only else "")
                + (f" --origins {args.origins}" if args.origins != 20 else "")
                + (f" --history {args.history}" if args.history != 2000 else "")
-               + (f" --time-limit {args.time_limit:g}" if args.time_limit != 300 else ""))
+               + (f" --time-limit {args.time_limit:g}" if args.time_limit != 180 else "")
+               + (f" --out {args.out}" if args.out != "real_series" else "") + (" --reuse" if args.reuse else ""))
     results, failures = [], {}
     started = time.perf_counter()
     for name in names:
