@@ -120,18 +120,30 @@ def one_series(name: str, path: Path, work: Path, args) -> dict:
     _, _, column = SERIES[name]
     run, bundle = work / "runs" / name, work / "bundles" / name
     log = lambda text: print(f"[{name}] {text}", file=sys.stderr, flush=True)  # noqa: E731
+    resampled = False
     timing = work / f"{name}.seconds.json"  # the wall times of the train and export that made run and bundle
     if args.reuse and (run / "training.json").exists() and (bundle / "bundle.json").exists():
         found = json.loads(timing.read_text()) if timing.exists() else {}
         train_seconds, export_seconds = found.get("train", math.nan), found.get("export", math.nan)
+        resampled = found.get("resampled", False)
         log("reusing the run and bundle in --work")
     else:
-        train_seconds = product(["train", "--signal", str(path), "--column", column, "--out", str(run), "--force"])
+        train = ["train", "--signal", str(path), "--column", column, "--out", str(run), "--force"]
+        try:
+            train_seconds = product(train)
+        except RuntimeError as exc:
+            # an irregular or duplicated clock is refused by default, and the error tells the user to add
+            # --resample (the median interval's grid): what a user does next, recorded per series
+            if "--resample" not in str(exc):
+                raise
+            log(f"default train refused ({str(exc)[:120]}...); again with --resample")
+            train_seconds = product([*train, "--resample"])
+            resampled = True
         log(f"train {train_seconds:.0f} s")
         export_seconds = product(["export", str(run), "--out", str(bundle), "--quant", ",".join(VARIANTS),
                                   "--force"])
         log(f"export {export_seconds:.0f} s")
-        timing.write_text(json.dumps({"train": train_seconds, "export": export_seconds}))
+        timing.write_text(json.dumps({"train": train_seconds, "export": export_seconds, "resampled": resampled}))
 
     record = json.loads((run / "training.json").read_text())
     series = np.load(run / record["signal"]["file"])
@@ -154,7 +166,7 @@ def one_series(name: str, path: Path, work: Path, args) -> dict:
         "test_start": int(test["start"]), "run_origins": len(test["origin_index"]), "run_stride": int(test["stride"]),
         "every": every, "origins": int(origins.size), "mase_scale": scale,
         "train_seconds": round(train_seconds, 1), "export_seconds": round(export_seconds, 1),
-        "train_phases": record.get("seconds"), "development": name in DEVELOPMENT,
+        "train_phases": record.get("seconds"), "development": name in DEVELOPMENT, "resampled": resampled,
         "run_test_all_origins": figures(test),
     }
     keras = np.asarray(test["forecasts"], dtype=np.float64)[picked]
@@ -277,7 +289,8 @@ def report(results: list[dict], failures: dict[str, str], args) -> str:
         f32_wins = mstl is not None and f32["rmse"] <= mstl
         stat_seconds = sum(v["seconds"] for v in stats.values())
         lines.append(
-            f"| {r['name']}{' (dev)' if r['development'] else ''} | {r['points']:,} | {_num(r['interval_seconds'])} | "
+            f"| {r['name']}{' (dev)' if r['development'] else ''}{' (--resample)' if r.get('resampled') else ''} | "
+            f"{r['points']:,} | {_num(r['interval_seconds'])} | "
             f"{', '.join(map(str, r['seasons'])) or 'none'} | {r['window']} / {r['horizon']} | "
             f"{r['origins']} (k={r['every']} of {r['run_origins']}) | {cell(r['keras'])} | {cell(f32, f32_wins)} | "
             f"{cell(i8)} ({i8['rmse'] / f32['rmse']:.2f}x) | {cell(naive)} (s={best_s}) | {cell(stats['AutoETS'])} | "
