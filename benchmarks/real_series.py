@@ -230,6 +230,7 @@ def statistical(name: str, series: np.ndarray, origins: np.ndarray, horizon: int
     short = [s for s in seasons if s <= 48]
     job = {"series": str(folder / f"{name}.npy"), "seasons": seasons, "horizon": horizon,
            "origins": [int(o) for o in origins], "levels": list(LEVELS), "time_limit": args.time_limit,
+           "models": args.stat_models.split(","),
            "ets_season": min([s for s in seasons if s <= 24], default=1),
            "arima_season": min(short, default=1),
            "history": {"AutoETS": args.history, "MSTL": max(args.history, 3 * longest), "AutoARIMA": args.history}}
@@ -240,7 +241,7 @@ def statistical(name: str, series: np.ndarray, origins: np.ndarray, horizon: int
     found = json.loads(out.read_text())
     result = {}
     for model in STAT_MODELS:
-        entry = found[model]
+        entry = found.get(model, {"spec": model, "seconds": 0.0, "forecasts": None, "error": "not run (--stat-models)"})
         row = {"spec": entry["spec"], "seconds": entry["seconds"]}
         if entry["forecasts"] is None:
             row["error"] = entry["error"]
@@ -361,6 +362,7 @@ def main() -> int:
     parser.add_argument("--out", default="real_series", help="report name in benchmarks/results/")
     parser.add_argument("--bench-python", type=Path, default=BENCH_PYTHON,
                         help="the benchmark-only venv's python (statsforecast)")
+    parser.add_argument("--stat-models", default=",".join(STAT_MODELS), help="statistical models run")
     parser.add_argument("--report-from", help="write the report from runs' JSON files (comma-separated; runs "
                         "side by side on other series), measure nothing")
     parser.add_argument("--reuse", action="store_true", help="development: reuse the runs and bundles in --work")
@@ -392,6 +394,7 @@ def main() -> int:
                + (f" --origins {args.origins}" if args.origins != 20 else "")
                + (f" --history {args.history}" if args.history != 2000 else "")
                + (f" --time-limit {args.time_limit:g}" if args.time_limit != 180 else "")
+               + (f" --stat-models {args.stat_models}" if args.stat_models != ",".join(STAT_MODELS) else "")
                + (f" --out {args.out}" if args.out != "real_series" else "") + (" --reuse" if args.reuse else ""))
     results, failures = [], {}
     started = time.perf_counter()

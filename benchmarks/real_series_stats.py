@@ -63,6 +63,8 @@ def run(job: dict) -> dict:
     signal.signal(signal.SIGALRM, _out_of_time)
     out = {}
     for name, (make, spec, intervals) in models(job, horizon).items():
+        if name not in job.get("models", (name,)):
+            continue
         history = int(job["history"].get(name, series.size))
         rows, lower, upper = [], {lv: [] for lv in levels}, {lv: [] for lv in levels}
         started, error = time.perf_counter(), None
