@@ -1,107 +1,114 @@
-"""The statistical side of benchmarks/real_series.py, run in its own venv (not a product
-dependency): `python -m venv .venv-bench && .venv-bench/bin/pip install statsforecast statsmodels`.
+"""The statistical side of benchmarks/real_series.py, run in the benchmark-only venv (statsforecast
+is a reference, never a product dependency):
 
-    real_series_stats.py data OUT_DIR            the public series shipped in those packages -> OUT_DIR/<name>.npy
-    real_series_stats.py heldout OUT_DIR         HELDOUT (pmdarima's datasets: pip install pmdarima) likewise
-    real_series_stats.py forecast JOB.json OUT   AutoETS and AutoARIMA, refitted at every origin
+    python3.11 -m venv .venv-bench && .venv-bench/bin/pip install 'statsforecast>=2,<3' 'numpy>=1.26,<3' 'pandas>=2,<3'
+    .venv-bench/bin/python benchmarks/real_series_stats.py JOB.json OUT.json
 
-A forecast job holds the series file, the season, the horizon and the test origins; at origin t
-each model is fitted on series[:t] (everything before the origin, as the rolling-origin
-backtest allows) and forecasts `horizon` values. Output: {"AutoETS": [[...], ...], ...} and the
-seconds each took.
+JOB.json: {"series": "<values>.npy", "seasons": [48, 336] (MSTL's), "ets_season": 24, "arima_season": 48,
+"horizon": 20, "origins": [...], "levels": [80, 95], "history": {"AutoETS": N, ...}, "time_limit": seconds}.
+At each origin t every model is fitted again on the values before t (at most `history[model]` of them, the most recent)
+and forecasts `horizon` values, with conformal intervals (statsforecast's ConformalIntervals,
+n_windows=2, the model refitted on two earlier windows) at `levels`. A model whose origins so far
+took more than `time_limit` seconds in all is stopped and reported as such ("did not finish").
+
+OUT.json: per model {"forecasts": [[...]] or null, "lower"/"upper": {level: [[...]]}, "seconds",
+"spec" (how it was set up), "error" (one line or null)}.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
-from pathlib import Path
+import warnings
 
 import numpy as np
 
-# name -> (loader, source note); each a 1-D float series shipped inside a pip package
-SOURCES = {
-    "sunspots": "statsmodels.datasets.sunspots: yearly sunspot numbers 1700-2008 (SILSO)",
-    "nile": "statsmodels.datasets.nile: yearly Nile flow at Aswan 1871-1970",
-    "co2": "statsmodels.datasets.co2: Mauna Loa weekly CO2 1958-2001, monthly means (gaps interpolated)",
-    "elnino": "statsmodels.datasets.elnino: monthly Nino 1+2 sea-surface temperature 1950-2010",
-    "air": "statsforecast.utils.AirPassengers: monthly airline passengers 1949-1960 (Box & Jenkins)",
-    "unemployment": "statsmodels.datasets.macrodata: US quarterly unemployment rate 1959-2009",
-}
+
+class OutOfTime(Exception):
+    pass
 
 
-# series the project's choices were never tried on (docs/design/0004-linear-family-and-model-auto.md
-# tells why), each shipped inside pmdarima (pmdarima.datasets; R's datasets / fpp's, as its docs say)
-HELDOUT = {
-    "lynx": "pmdarima.datasets.load_lynx: yearly Canadian lynx trappings 1821-1934",
-    "wineind": "pmdarima.datasets.load_wineind: monthly Australian wine sales 1980-1994",
-    "woolyrnq": "pmdarima.datasets.load_woolyrnq: quarterly Australian wool production 1965-1994",
-    "heartrate": "pmdarima.datasets.load_heartrate: heart rate of a subject, 150 readings at 0.5 s",
-    "ausbeer": "pmdarima.datasets.load_ausbeer: quarterly Australian beer production 1956-2008 "
-               "(its trailing missing value dropped)",
-}
+def _out_of_time(_signum, _frame):
+    raise OutOfTime
 
 
-def load(name: str) -> np.ndarray:
-    import statsmodels.api as sm
+def models(job: dict, horizon: int) -> dict:
+    """name -> (factory of a fresh model, one-line spec, with conformal intervals)."""
+    from statsforecast.models import MSTL, AutoARIMA, AutoETS
+    from statsforecast.utils import ConformalIntervals
 
-    if name == "sunspots":
-        return sm.datasets.sunspots.load_pandas().data["SUNACTIVITY"].to_numpy(float)
-    if name == "nile":
-        return sm.datasets.nile.load_pandas().data["volume"].to_numpy(float)
-    if name == "co2":
-        weekly = sm.datasets.co2.load_pandas().data["co2"]
-        return weekly.resample("MS").mean().interpolate().to_numpy(float)
-    if name == "elnino":
-        frame = sm.datasets.elnino.load_pandas().data
-        return frame.drop(columns="YEAR").to_numpy(float).reshape(-1)
-    if name == "air":
-        from statsforecast.utils import AirPassengers
-
-        return np.asarray(AirPassengers, dtype=float)
-    if name == "unemployment":
-        return sm.datasets.macrodata.load_pandas().data["unemp"].to_numpy(float)
-    if name in HELDOUT:
-        import pmdarima.datasets
-
-        values = np.asarray(getattr(pmdarima.datasets, f"load_{name}")(), dtype=float).reshape(-1)
-        return values[: np.flatnonzero(np.isfinite(values))[-1] + 1]  # ausbeer ends with one missing quarter
-    raise KeyError(name)
+    conformal = ConformalIntervals(h=horizon, n_windows=2)
+    # statsforecast's ETS, like R's ets, has no seasonal state beyond 24, and a seasonal ARIMA with
+    # a week of half-hours (336) does not finish: the caller gives the shortest found season that
+    # fits (1: none), and the spec says which
+    ets_season, arima_season = int(job["ets_season"]), int(job["arima_season"])
+    mstl_seasons = sorted(int(s) for s in job["seasons"]) or [1]
+    return {
+        "AutoETS": (lambda: AutoETS(season_length=ets_season, prediction_intervals=conformal),
+                    f"AutoETS(season_length={ets_season})", True),
+        "MSTL": (lambda: MSTL(season_length=mstl_seasons, trend_forecaster=AutoETS(model="ZZN"),
+                              prediction_intervals=conformal),
+                 f"MSTL(season_length={mstl_seasons}, trend AutoETS ZZN)", True),
+        "AutoARIMA": (lambda: AutoARIMA(season_length=arima_season), f"AutoARIMA(season_length={arima_season})",
+                      False),
+    }
 
 
-def write_data(out: Path, sources: dict[str, str]) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    for name in sources:
-        values = load(name)
-        assert np.all(np.isfinite(values)), name
-        np.save(out / f"{name}.npy", values)
-    (out / "sources.json").write_text(json.dumps(sources, indent=1))
-
-
-def forecast(job: dict) -> dict:
-    from statsforecast.models import AutoARIMA, AutoETS
-
-    series = np.load(job["series"]).astype(float)
-    season, horizon = int(job["season"]), int(job["horizon"])
-    out: dict = {}
-    for name, make in (("AutoETS", lambda: AutoETS(season_length=season)),
-                       ("AutoARIMA", lambda: AutoARIMA(season_length=season))):
-        started = time.perf_counter()
-        rows = []
-        for origin in job["origins"]:
-            fitted = make().fit(series[:origin])
-            rows.append([float(v) for v in fitted.predict(h=horizon)["mean"]])
-        out[name] = rows
-        out[f"{name}_seconds"] = time.perf_counter() - started
+def run(job: dict) -> dict:
+    series = np.load(job["series"]).astype(np.float64)
+    horizon, origins, levels = int(job["horizon"]), [int(o) for o in job["origins"]], list(job["levels"])
+    limit = float(job["time_limit"])
+    signal.signal(signal.SIGALRM, _out_of_time)
+    out = {}
+    for name, (make, spec, intervals) in models(job, horizon).items():
+        if name not in job.get("models", (name,)):
+            continue
+        history = int(job["history"].get(name, series.size))
+        rows, lower, upper = [], {lv: [] for lv in levels}, {lv: [] for lv in levels}
+        started, error = time.perf_counter(), None
+        for done, origin in enumerate(origins):
+            y = series[max(0, origin - history) : origin]
+            # a hard limit: one seasonal AutoARIMA fit alone can outlast it on a long season
+            signal.setitimer(signal.ITIMER_REAL, max(1.0, limit - (time.perf_counter() - started)))
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    found = make().forecast(y=y, h=horizon, level=levels if intervals else None)
+            except OutOfTime:
+                error = f"did not finish: {done} of {len(origins)} origins in the limit of {limit:.0f} s"
+                break
+            except Exception as exc:  # one line in the report; the other models go on
+                error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:200]
+                break
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            rows.append([float(v) for v in found["mean"]])
+            for lv in levels if intervals else ():
+                lower[lv].append([float(v) for v in found[f"lo-{lv}"]])
+                upper[lv].append([float(v) for v in found[f"hi-{lv}"]])
+            elapsed = time.perf_counter() - started
+            if elapsed > limit and done + 1 < len(origins):
+                error = f"did not finish: {done + 1} of {len(origins)} origins in {elapsed:.0f} s (limit {limit:.0f} s)"
+                break
+        complete = error is None
+        out[name] = {"spec": spec + (f", last {history} values" if history < series.size else ""),
+                     "forecasts": rows if complete else None,
+                     "lower": {str(lv): v for lv, v in lower.items()} if complete and intervals else None,
+                     "upper": {str(lv): v for lv, v in upper.items()} if complete and intervals else None,
+                     "seconds": round(time.perf_counter() - started, 2), "error": error}
+        print(f"  {name}: {out[name]['seconds']:.1f} s" + (f" ({error})" if error else ""), file=sys.stderr)
     return out
 
 
 def main(argv: list[str]) -> int:
-    if argv[0] in ("data", "heldout"):
-        write_data(Path(argv[1]), SOURCES if argv[0] == "data" else HELDOUT)
-    else:
-        Path(argv[2]).write_text(json.dumps(forecast(json.loads(Path(argv[1]).read_text()))))
+    job_path, out_path = argv
+    with open(job_path) as f:
+        job = json.load(f)
+    result = run(job)
+    with open(out_path, "w") as f:
+        json.dump(result, f)
     return 0
 
 

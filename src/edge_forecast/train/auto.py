@@ -22,7 +22,7 @@ from edge_forecast.train.config import ModelKind, TrainConfig
 # of sample as the linear one's is (`--select best` picked its epoch on that same segment, and the
 # segment has 1-8 origins on the benchmark's series); in the first real-series run the recurrent
 # candidates' test MASE was 1.3-4.8x their validation MASE, ar's 0.6-1.3x
-# (benchmarks/results/real_series.md compares the rules, margins 1 to 0.25).
+# (benchmarks/results/small_series.md compares the rules, margins 1 to 0.25).
 PREFER_LINEAR = 0.5
 LINEAR = "ar"
 # What auto compares: the figure of the validation backtest that picks the candidate.
