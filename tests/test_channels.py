@@ -232,7 +232,8 @@ def test_scale_per_channel():
 def test_bench_measures_a_several_channel_rollout_variant(direct2, tmp_path):
     _, bundle = direct2
     report = tmp_path / "report"
-    done = cli("bench", str(bundle), "--out", str(report), "--runtimes", "litert", "--repeats", "1")
+    done = cli("bench", str(bundle), "--out", str(report), "--runtimes", "litert", "--repeats", "1",
+               "--horizon", "12")  # the rollout graph's horizon
     assert done.returncode == 0, done.stderr
     rows = {row["variant"]: row for row in json.loads((report / "report.json").read_text())["results"]}
     for key in ("float32", "rollout-float32"):
