@@ -483,6 +483,17 @@ def test_a_cluster_address_where_nothing_listens_is_one_line_at_once(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_long_file_whose_cluster_cannot_be_joined_leaves_no_out(tmp_path):
+    """A long-format file is split into OUT's per-sensor copies: the cluster is joined before."""
+    pytest.importorskip("ray")
+    long = tmp_path / "long.csv"
+    long.write_text("id,value\n" + "".join(f"{s},{i % 7}.5\n" for s in ("a", "b") for i in range(200)))
+    done = cli("fleet", str(long), "--id-column", "id", "--column", "value", "--out", str(tmp_path / "out"),
+               "--ray", f"127.0.0.1:{_free_port()}", *AR, timeout=300)
+    assert done.returncode == 2 and "nothing answers there" in done.stderr, done.stderr
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.slow
 def test_the_default_neural_model_on_two_tiny_series(tmp_path):
     folder = tmp_path / "tiny"
