@@ -38,16 +38,13 @@ def is_noise(line: bytes) -> bool:
 
 
 @contextlib.contextmanager
-def native_info_filtered(keep: bool = True) -> Iterator[None]:
-    """Capture fd 2 while the block runs; then pass on the lines that are not log noise (none
-    with keep=False). For short native calls: loading an interpreter, importing a runtime."""
-    if verbose():
-        yield
-        return
+def fd2_captured(lines: list[bytes]) -> Iterator[None]:
+    """Capture fd 2 (native code's stderr too) while the block runs; its non-blank lines are
+    appended to `lines` afterwards. Without an fd 2 (an embedding host) nothing is captured."""
     try:
         sys.stderr.flush()
         saved = os.dup(2)
-    except (OSError, ValueError):  # no fd 2 to capture (an embedding host): nothing to filter
+    except (OSError, ValueError):
         yield
         return
     with tempfile.TemporaryFile() as captured:
@@ -58,9 +55,24 @@ def native_info_filtered(keep: bool = True) -> Iterator[None]:
             os.dup2(saved, 2)
             os.close(saved)
             captured.seek(0)
-            kept = [line for line in captured.read().splitlines(keepends=True) if line.strip() and not is_noise(line)]
-            if kept and keep:
-                os.write(2, b"".join(kept))
+            lines.extend(line for line in captured.read().splitlines(keepends=True) if line.strip())
+
+
+@contextlib.contextmanager
+def native_info_filtered(keep: bool = True) -> Iterator[None]:
+    """Capture fd 2 while the block runs; then pass on the lines that are not log noise (none
+    with keep=False). For short native calls: loading an interpreter, importing a runtime."""
+    if verbose():
+        yield
+        return
+    lines: list[bytes] = []
+    try:
+        with fd2_captured(lines):
+            yield
+    finally:
+        kept = [line for line in lines if not is_noise(line)]
+        if kept and keep:
+            os.write(2, b"".join(kept))
 
 
 def filter_process_stderr() -> None:

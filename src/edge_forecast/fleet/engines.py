@@ -12,12 +12,12 @@ import contextlib
 import os
 import re
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 
 from edge_forecast.errors import UserError
 from edge_forecast.fleet.task import ONE_THREAD_ENV, SeriesResult, SeriesTask, failed_result, run_series
+from edge_forecast.quiet import fd2_captured
 
 ATTEMPTS = 2  # a sensor whose worker dies is tried once more (the death may have been the other's doing)
 RAY_INSTALL = 'pip install "edge-forecast[fleet]" (or: pip install "ray>=2.9,<3")'
@@ -192,25 +192,15 @@ def _ray_log_captured(logged: list[bytes]):
     """While connecting, Ray's core writes a warning per second of retrying to fd 2 (an
     unreachable address or a refused token: 20 lines before ray.init gives up): they are kept in
     `logged` for the error to draw on, and every other line is passed on afterwards."""
+    lines: list[bytes] = []
     try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no fd 2 (an embedding host): nothing to capture
-        yield
-        return
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
+        with fd2_captured(lines):
             yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            lines = [line for line in captured.read().splitlines(keepends=True) if line.strip()]
-            logged.extend(line for line in lines if _RAY_LOG.match(line))
-            other = [line for line in lines if not _RAY_LOG.match(line)]
-            if other:
-                os.write(2, b"".join(other))
+    finally:
+        logged.extend(line for line in lines if _RAY_LOG.match(line))
+        other = [line for line in lines if not _RAY_LOG.match(line)]
+        if other:
+            os.write(2, b"".join(other))
 
 
 def _auth_hint(logged: list[bytes]) -> str:
