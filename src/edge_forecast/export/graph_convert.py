@@ -17,6 +17,7 @@ from edge_forecast.export.graphs import (
     build_stream_model,
 )
 from edge_forecast.export.modes import QuantMode, configure_converter
+from edge_forecast.export.saved_graph import converter_for
 
 CALIBRATION_STATES = 300
 
@@ -95,9 +96,9 @@ def convert(job: ConvertJob, model, graph: GraphKind, mode: QuantMode) -> bytes:
         raise ValueError(f"{graph.value} graphs are exported in float32 and int8 only, not {mode.value}")
     if state_inside(job, graph):
         return _convert_state_inside(job, model, graph, mode)
-    import tensorflow as tf
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    # from its SavedModel, written once per weight state: a rollout graph is converted up to six
+    # times (bias correction, retries while a float island remains), the writing half of each
+    converter = converter_for(model, Path(job.out_dir))
     if mode is QuantMode.INT8:
         if graph is GraphKind.ROLLOUT:
             calib = np.load(job.calibration).astype(np.float32)
