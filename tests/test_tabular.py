@@ -113,9 +113,8 @@ def test_iso_with_zone_keeps_the_zone(tmp_path):
     [
         ([0, 2, 1, 3, 4], r"1 row\(s\) earlier than the row before \(line 4\).*--resample", [0, 2, 1, 3, 4]),
         ([0, 1, 1, 2, 3], r"1 duplicated timestamp\(s\) \(line 4\).*--resample", [0, 1.5, 3, 4]),
-        ([0, 1, 3, 4, 5], r"irregular sampling.*median 60 s.*\(line 4: 120 s\).*--resample", [0, 1, math.nan, 2, 3, 4]),
     ],
-    ids=["shuffled", "duplicated", "irregular"],
+    ids=["shuffled", "duplicated"],
 )
 def test_disordered_time_is_refused_or_resampled(tmp_path, order, message, resampled):
     stamps = _stamps(6)
@@ -125,6 +124,22 @@ def test_disordered_time_is_refused_or_resampled(tmp_path, order, message, resam
     col = read_column(path, ReadOptions(resample=True))
     assert np.array_equal(col.values, resampled, equal_nan=True)
     assert np.allclose(np.diff(col.times), MINUTE)
+
+
+def test_irregular_spacing_is_put_on_the_median_grid_and_said(tmp_path):
+    """A logger that skips a reading is not ambiguous (every reading says when it was): without
+    --resample its readings go on the median interval's grid, the empty slot a gap, and the
+    column says why, naming the first odd interval's line."""
+    stamps = _stamps(6)
+    path = _timed_file(tmp_path, [stamps[i] for i in (0, 1, 3, 4, 5)], [0, 1, 2, 3, 4])
+    col = read_column(path)
+    assert np.array_equal(col.values, [0, 1, math.nan, 2, 3, 4], equal_nan=True)
+    assert np.allclose(np.diff(col.times), MINUTE)
+    assert col.regridded.startswith("irregular sampling: 1 interval(s) differ from the median 60 s")
+    assert "(first at line 4: 120 s)" in col.regridded and "1 min grid" in col.regridded
+    assert read_column(path, ReadOptions(resample=True)).regridded is None  # asked for: nothing to say
+    regular = _timed_file(tmp_path, _stamps(4), [1, 2, 3, 4])
+    assert read_column(regular).regridded is None
 
 
 def test_day_month_order_must_be_said(tmp_path):
@@ -264,8 +279,8 @@ def test_every_shape_reads_right(tmp_path, shape):
 
 
 def test_time_column_none_reads_business_days_without_time_checks(tmp_path):
-    path = _timed_file(tmp_path, ["2024-05-03", "2024-05-06", "2024-05-07"], [1, 2, 3])  # Fri, Mon, Tue
-    with pytest.raises(UserError, match="irregular sampling"):
-        read_column(path)
+    days = ["2024-05-03", "2024-05-06", "2024-05-07", "2024-05-08", "2024-05-09"]  # Fri, Mon to Thu
+    path = _timed_file(tmp_path, days, [1, 2, 3, 4, 5])
+    assert np.isnan(read_column(path).values).sum() == 2  # by default the weekend's slots, as gaps
     col = read_column(path, ReadOptions(time_column="none", column="value"))
-    assert col.values.tolist() == [1, 2, 3] and col.times is None
+    assert col.values.tolist() == [1, 2, 3, 4, 5] and col.times is None

@@ -190,6 +190,22 @@ def test_short_gaps_filled_long_gaps_split(tmp_path):
                     "training window or forecast crosses a split)")
 
 
+REGRIDDED = ("irregular sampling: 2 interval(s) differ from the median 3600 s by more than 10% (first at line "
+             "101: 10800 s); the readings are put on the 1 h grid, as --resample auto does (--resample INTERVAL "
+             "chooses another)")
+
+
+def test_a_real_log_with_gaps_needs_no_flag_about_time():
+    """NAB ambient temperature (hourly, a 2-hour and a 14-hour gap) read with no option: on the
+    median hour's grid as with --resample, the short gap bridged, the long one splitting it."""
+    given = load_signal(AMBIENT, read=ReadOptions(resample="auto"))
+    found = load_signal(AMBIENT)
+    assert np.array_equal(found.values, given.values) and np.array_equal(found.times, given.times)
+    assert found.segments == given.segments == ((0, 245), (245, 298))
+    assert found.gaps.regridded == REGRIDDED and given.gaps.regridded is None
+    assert describe_gaps(found).startswith(f"{AMBIENT}: {REGRIDDED}: 298 values every 1 h; 1 gap bridged")
+
+
 def test_max_gap_count_duration_and_zero(tmp_path):
     path = _gappy(tmp_path, {3, 10, 11, 12})
     assert load_signal(path, read=ReadOptions(resample="30min"), max_gap="1h").segments == ((0, 10), (10, 27))
@@ -329,9 +345,11 @@ def _inside(origin: int, window: int, horizon: int, segments) -> bool:
 @pytest.mark.parametrize("season", ["auto", "none"])  # none: no context longer than the window
 def test_train_on_a_gappy_real_excerpt_keeps_every_origin_inside_a_segment(tmp_path, season):
     """NAB ambient temperature, hourly: a 2-hour gap bridged, a 14-hour gap splitting the series
-    where the test part begins; --resample alone (auto: the median hour)."""
+    where the test part begins; --resample alone (auto: the median hour), or no flag about time (the
+    reader puts the irregular readings on the same grid itself, and says so)."""
     out = tmp_path / "run"
-    result = CliRunner().invoke(cli, ["train", "--signal", str(AMBIENT), "--resample", "--model", "ar",
+    asked = ["--resample"] if season == "auto" else []
+    result = CliRunner().invoke(cli, ["train", "--signal", str(AMBIENT), *asked, "--model", "ar",
                                       "--season", season, "--quiet", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert ("298 values every 1 h; 1 gap bridged by a straight line (2 values); 1 gap of 14 values splits the "
@@ -339,10 +357,14 @@ def test_train_on_a_gappy_real_excerpt_keeps_every_origin_inside_a_segment(tmp_p
     record = json.loads((out / "training.json").read_text())
     signal = record["signal"]
     assert signal["segments"] == [[0, 245], [245, 298]] and record["split"]["segments"] == signal["segments"]
-    assert signal["gaps"] == {"max_gap": 3, "filled": [2], "split": [14], "trimmed": 0, "dropped_segments": []}
+    gaps = {"max_gap": 3, "filled": [2], "split": [14], "trimmed": 0, "dropped_segments": []}
+    if not asked:
+        gaps["regridded"] = REGRIDDED
+        assert f"{AMBIENT}: {REGRIDDED}: 298 values every 1 h" in result.stderr
+    assert signal["gaps"] == gaps
     assert signal["interval_seconds"] == 3600 and signal["first_time"] == "2014-03-14T00:00:00"
     assert signal["last_time"] == "2014-03-26T23:00:00" and "zone" not in signal  # naive stamps
-    assert record["config"]["signal"]["resample"] == "auto"
+    assert record["config"]["signal"]["resample"] == ("auto" if asked else None)
     window, test_start = record["config"]["window"], record["split"]["test_start"]
     assert test_start < 245 < 298  # the split lies in the test part: its first origins would cross it
     # the longest context any baseline reads: the window, or a found season longer than it (the day, 24)
@@ -390,3 +412,14 @@ def test_plot_dates_are_on_the_files_clock():
     assert str(_clock(np.array([0.0, 1800.0]), "+01:00")[1]) == "1970-01-01T01:30:00.000"
     assert str(_clock(np.array([3600.0]), "-05:30")[0]) == "1969-12-31T19:30:00.000"
     assert str(_clock(np.array([3600.0]), None)[0]) == "1970-01-01T01:00:00.000"
+
+
+def test_channels_of_an_irregular_log_name_the_empty_slot(tmp_path):
+    """Several channels take their rows as they are: the empty slot the grid made is named by the
+    reading before it (it has no line of its own), and --fill interpolate bridges it."""
+    path = _write(tmp_path, "two.csv", ["2024-01-01 00:00,1,2", "2024-01-01 01:00,2,3", "2024-01-01 03:00,3,4",
+                                        "2024-01-01 04:00,4,5", "2024-01-01 05:00,5,6"], header="time,a,b")
+    with pytest.raises(UserError, match=r"column a has 1 gap\(s\) .* at the empty grid slot after line 3; repair"):
+        load_signal(path, column="a,b")
+    bridged = load_signal(path, column="a,b", fill="interpolate")
+    assert bridged.values.tolist() == [[1, 2], [2, 3], [2.5, 3.5], [3, 4], [4, 5], [5, 6]]

@@ -51,17 +51,21 @@ Segments = tuple[tuple[int, int], ...]
 class Gaps:
     """What the gap rule (--max-gap) did, in values: the runs it bridged by a straight line, the
     runs that split the series (their values dropped), the gap values trimmed at either end (no
-    value on one side to bridge from), and segments dropped later as too short to train or test on."""
+    value on one side to bridge from), and segments dropped later as too short to train or test on.
+    regridded: why irregularly spaced readings were put on a grid without --resample (the reader's
+    Column.regridded), which is what made the gaps."""
 
     max_gap: int
     filled: tuple[int, ...] = ()
     split: tuple[int, ...] = ()
     trimmed: int = 0
     dropped: tuple[int, ...] = ()
+    regridded: str | None = None
 
     def to_dict(self) -> dict:
         return {"max_gap": self.max_gap, "filled": list(self.filled), "split": list(self.split),
-                "trimmed": self.trimmed, "dropped_segments": list(self.dropped)}
+                "trimmed": self.trimmed, "dropped_segments": list(self.dropped),
+                **({"regridded": self.regridded} if self.regridded else {})}
 
 
 @dataclass(frozen=True)
@@ -178,7 +182,8 @@ def load_signal(path: str | Path, column: str | None = None, fill: str | None = 
     if fill == FillMode.DROP.value and max_gap is not None:
         raise UserError("--fill drop joins the values either side of a gap, --max-gap bridges short gaps and "
                         "splits the series at long ones; choose one")
-    if max_gap is None and fill is None and read is not None and read.resample is not None:
+    gridded = col.regridded is not None or (read is not None and read.resample is not None)
+    if max_gap is None and fill is None and gridded:
         max_gap = DEFAULT_MAX_GAP
     if max_gap is None:
         return _repaired(col, path, fill, hint=MAX_GAP_HINT)
@@ -276,7 +281,7 @@ def _split_at_gaps(col: Column, path: str | Path, max_gap: int) -> Signal:
     return Signal(values=values[keep], source=str(path), column=col.label,
                   lines=None if col.lines is None else col.lines[keep],
                   times=None if col.times is None else col.times[keep], interval_seconds=col.interval, tz=col.tz,
-                  segments=segments, gaps=Gaps(max_gap, tuple(filled), tuple(split), trimmed))
+                  segments=segments, gaps=Gaps(max_gap, tuple(filled), tuple(split), trimmed, regridded=col.regridded))
 
 
 def segments_of(signal: Signal) -> Segments:
@@ -330,7 +335,8 @@ def describe_gaps(signal: Signal) -> str | None:
     if gaps is None:
         return None
     every = f" every {describe_interval(signal.interval_seconds)}" if signal.interval_seconds else ""
-    parts = [f"{signal.source}: {signal.values.size:,} values{every}"]
+    parts = [f"{signal.source}: " + (f"{gaps.regridded}: " if gaps.regridded else "")
+             + f"{signal.values.size:,} values{every}"]
     if gaps.filled:
         many = len(gaps.filled) > 1
         parts.append(f"{len(gaps.filled)} gap{'s' if many else ''} bridged by a straight line "
@@ -446,11 +452,15 @@ def repair_gaps(values: np.ndarray, fill: str | None, where: str, lines: np.ndar
     if bad.any():
         if fill is None:
             idx = np.flatnonzero(bad)
-            where_at = "line" if lines is not None else "index"
-            at = idx if lines is None else np.asarray(lines)[idx]
-            shown = ", ".join(str(i) for i in at[:5]) + (", ..." if idx.size > 5 else "")
+            more = ", ..." if idx.size > 5 else ""
+            if lines is None:
+                shown = "index " + ", ".join(str(i) for i in idx[:5]) + more
+            elif np.asarray(lines)[idx[:5]].all():
+                shown = "line " + ", ".join(str(i) for i in np.asarray(lines)[idx[:5]]) + more
+            else:  # empty slots of a time grid have no line of their own
+                shown = ", ".join(_gap_place(i, lines) for i in idx[:5]) + more
             raise UserError(
-                f"{where} has {idx.size} gap(s) (empty, NA, NaN or inf) at {where_at} {shown}; "
+                f"{where} has {idx.size} gap(s) (empty, NA, NaN or inf) at {shown}; "
                 f"repair them with --fill interpolate or --fill drop{hint}"
             )
         mode = _fill_mode(fill)
@@ -463,6 +473,15 @@ def repair_gaps(values: np.ndarray, fill: str | None, where: str, lines: np.ndar
             good = np.flatnonzero(~bad)
             values = np.interp(np.arange(values.size), good, values[good])
     return (values, kept) if with_kept else values
+
+
+def _gap_place(i: int, lines: np.ndarray) -> str:
+    """Where gap value i is: its line, or for an empty slot of a time grid (line 0) the line of
+    the reading before it."""
+    if lines[i] > 0:
+        return f"line {lines[i]}"
+    before = np.asarray(lines[:i])[np.asarray(lines[:i]) > 0]
+    return f"the empty grid slot after line {before[-1]}" if before.size else "the grid's first slot"
 
 
 def _fill_mode(fill: str) -> FillMode:

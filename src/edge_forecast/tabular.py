@@ -249,6 +249,9 @@ class Column:
     times: np.ndarray | None = None
     tz: dt.tzinfo | None = None
     time_label: str | None = None
+    # why irregularly spaced readings were put on the median interval's grid without --resample
+    # (check_times), None when they were not
+    regridded: str | None = None
 
     @property
     def interval(self) -> float | None:
@@ -643,7 +646,12 @@ def _candidate_formats(cells: list[str], lines: list[int], where: str) -> list[s
 
 
 def check_times(column: Column, source: str) -> Column:
-    """Refuse rows out of order, duplicated stamps and irregular spacing, naming lines."""
+    """Refuse rows out of order and duplicated stamps, naming lines: a clock that jumps back or a
+    repeated hour (a DST change logged in local time) leaves the file unable to say which reading
+    came when, so the user must say (sort, or --resample with an --agg). Irregular spacing (a
+    logger that skips readings or drifts) is not ambiguous: the readings are put on the median
+    interval's grid as `--resample auto` would, each at its nearest slot, the empty slots becoming
+    gaps for the gap rule; Column.regridded says so, with counts and the first line."""
     times, lines = column.times, column.lines
     if times is None or times.size < 2:
         return column
@@ -662,11 +670,13 @@ def check_times(column: Column, source: str) -> Column:
                         "combined by --agg, mean by default)")
     median = float(np.median(step))
     odd = np.flatnonzero(np.abs(step - median) > IRREGULAR * median)
-    if odd.size:
-        i = odd[0]
-        raise UserError(f"{source}: irregular sampling: {odd.size} interval(s) differ from the median "
-                        f"{median:g} s by more than {IRREGULAR:.0%} (line {lines[i + 1]}: {step[i]:g} s); {hint}")
-    return column
+    if not odd.size:
+        return column
+    i = odd[0]
+    note = (f"irregular sampling: {odd.size} interval(s) differ from the median {median:g} s by more than "
+            f"{IRREGULAR:.0%} (first at line {lines[i + 1]}: {step[i]:g} s); the readings are put on the "
+            f"{describe_interval(median)} grid, as --resample auto does (--resample INTERVAL chooses another)")
+    return replace(resample(column), regridded=note)
 
 
 AGGREGATIONS = ("mean", "last", "first", "max", "min", "sum", "median")

@@ -45,13 +45,15 @@ class RunConfig(Contract):
 @dataclass(frozen=True)
 class GapRecord(Contract):
     """What the gap rule did (signals.Gaps), in values: the runs of gaps bridged by a straight line,
-    the runs that split the series, gap values trimmed at its ends, segments dropped as too short."""
+    the runs that split the series, gap values trimmed at its ends, segments dropped as too short;
+    `regridded`: why irregularly spaced readings were put on the median interval's grid unasked."""
 
     max_gap: int
     filled: list[int] = field(default_factory=list)
     split: list[int] = field(default_factory=list)
     trimmed: int = 0
     dropped_segments: list[int] = field(default_factory=list)
+    regridded: str | None = None
 
 
 @dataclass(frozen=True)
