@@ -39,7 +39,7 @@ from edge_forecast.edge.step import STATE_KEPT
 from edge_forecast.errors import UserError, choice_error, parse_choices
 from edge_forecast.evaluation import FLOAT32_EXACT, Plan, plan_origins
 from edge_forecast.export.auto import Candidate, check_tolerance, choose, parse_quant
-from edge_forecast.export.from_model import KERAS_MODEL
+from edge_forecast.export.from_model import SAVED_MODEL, USER_KINDS
 from edge_forecast.export.modes import CLOSED_LOOP_RATIO_WARN, QuantMode
 from edge_forecast.export.ops import float_islands
 from edge_forecast.export.verify import Verification, from_json
@@ -403,7 +403,7 @@ def _convert_all(run: Path, data: _Data, models: list[str], echo,
         job = ConvertJob(
             model_path=str((run / entry.file).resolve()), kind=name, window=data.window,
             training=entry.training, highway=entry.highway, units=entry.units, out_dir=str(data.work),
-            keras_model=entry.forecaster is not None,
+            keras_model=entry.forecaster is not None, saved_model=entry.kind == SAVED_MODEL,
             calibration=str(data.work / "calibration.npy"),
             verify_windows=str(data.work / "verify_windows.npy"),
             eval_windows=str(data.work / "eval_windows.npy"),
@@ -474,7 +474,7 @@ def _assemble(data: _Data, models: list[str], converted: dict, stage: Path, prob
     for name, model in doc_models.items():
         # --normalize is refused with ar and a highway (their least-squares start), so not suggested
         # there, nor where the run already renormalizes every step (auto's perstep on a drifting signal)
-        normalizable = model.kind not in ("ar", KERAS_MODEL) and not model.highway and not data.norm.per_step
+        normalizable = model.kind not in ("ar", *USER_KINDS) and not model.highway and not data.norm.per_step
         warnings = _integer_checks(model.variants, normalizable=normalizable, magnitude=float(np.max(np.abs(truth))))
         if data.quant_auto is not None:
             warnings = _keep_chosen(name, model, chosen[name], checks, data.quant_auto, stage, result, echo, warnings)
