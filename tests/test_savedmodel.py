@@ -66,7 +66,8 @@ def test_a_savedmodel_folder_exports_float32_and_int8_and_runs(folders, tmp_path
     done = cli("export", str(folders / "lstm"), "--signal", "damped", "--quant", "float32,int8",
                "--graphs", "window,rollout,step", "--rollout-horizon", "3", "--out", str(out), timeout=1800)
     assert done.returncode == 0, done.stderr
-    assert "lstm: no step graph: " in done.stdout and "needs the Keras file: a SavedModel keeps no layers" in done.stdout
+    assert "lstm: no step graph: " in done.stdout
+    assert "needs the Keras file: a SavedModel keeps no layers" in done.stdout
     doc = json.loads((out / "bundle.json").read_text())
     model = doc["models"]["lstm"]
     assert model["kind"] == "savedmodel" and model["forecaster"]["signature"] == "serving_default"

@@ -31,6 +31,7 @@ MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 KERAS_MODEL = "keras"  # ModelRecord.kind of a user's model
 SAVED_MODEL = "savedmodel"  # ... of a user's SavedModel folder (export/saved_forecaster.py)
 USER_KINDS = (KERAS_MODEL, SAVED_MODEL)
+SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")  # what makes a folder a SavedModel
 VALIDATION_SPLIT = 0.1  # as train's defaults: the calibration windows come before these
 TEST_SPLIT = 0.2
 
@@ -52,7 +53,8 @@ def is_model_path(path: Path) -> bool:
     """A model file or a SavedModel folder, not a training run directory."""
     path = Path(path)
     if path.is_dir():
-        return any((path / f).exists() for f in ("saved_model.pb", "saved_model.pbtxt")) and not (path / "training.json").exists()
+        saved = any((path / f).exists() for f in SAVED_MODEL_FILES)
+        return saved and not (path / "training.json").exists()
     return path.suffix.lower() in MODEL_SUFFIXES
 
 
@@ -69,7 +71,7 @@ def check_model_file(path: Path) -> None:
         raise UserError(f"model file {path} does not exist")
     if path.is_dir():
         # a SavedModel: its traced serving function, not layers (export/saved_forecaster.py says what it gets)
-        if not any((path / name).is_file() for name in ("saved_model.pb", "saved_model.pbtxt")):
+        if not any((path / name).is_file() for name in SAVED_MODEL_FILES):
             raise UserError(f"{path} is a folder but not a SavedModel (no saved_model.pb in it) nor a training run")
         return
     suffix = path.suffix.lower()
