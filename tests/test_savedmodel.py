@@ -30,20 +30,31 @@ def _keras():
 @trains
 def folders(tmp_path_factory) -> Path:
     """Tiny untrained models written with model.export(dir): LSTM(8) -> Dense(1) and a direct GRU(8)
-    -> Dense(4), both unroll=True (a graph with no loop), the same LSTM rolled (Keras' default), and
-    an image classifier."""
+    -> Dense(4) as Keras builds them (a rolled loop: a While op in the graph), an image classifier,
+    and a tf.Module whose loop runs until the window's values are small (its trip count depends on
+    the window)."""
+    import tensorflow as tf
+
     keras = _keras()
     layers = keras.layers
     where = tmp_path_factory.mktemp("savedmodels")
     models = {
-        "lstm": keras.Sequential([keras.Input((WINDOW, 1)), layers.LSTM(8, unroll=True), layers.Dense(1)]),
-        "gru_direct": keras.Sequential([keras.Input((WINDOW, 1)), layers.GRU(8, unroll=True), layers.Dense(4)]),
-        "lstm_rolled": keras.Sequential([keras.Input((WINDOW, 1)), layers.LSTM(8), layers.Dense(1)]),
+        "lstm": keras.Sequential([keras.Input((WINDOW, 1)), layers.LSTM(8), layers.Dense(1)]),
+        "gru_direct": keras.Sequential([keras.Input((WINDOW, 1)), layers.GRU(8), layers.Dense(4)]),
         "image": keras.Sequential([keras.Input((8, 8, 1)), layers.Conv2D(2, 3), layers.Flatten(),
                                    layers.Dense(3, activation="softmax")]),
     }
     for name, model in models.items():
         model.export(str(where / name), verbose=False)
+
+    class Halving(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, WINDOW, 1], tf.float32)])
+        def serve(self, x):
+            x = tf.while_loop(lambda x: tf.reduce_max(tf.abs(x)) > 1.0, lambda x: (x / 2,), (x,))[0]
+            return x[:, -1, :]
+
+    module = Halving()
+    tf.saved_model.save(module, str(where / "halving"), signatures={"serving_default": module.serve})
     return where
 
 
@@ -111,4 +122,5 @@ def test_folders_export_cannot_take_are_one_line_and_nothing_written(folders, tm
     pb.write_bytes(pb.read_bytes()[: pb.stat().st_size // 2])
     refused(truncated, "TensorFlow cannot load it")
     refused(folders / "image", "image-like shape")
-    refused(folders / "lstm_rolled", "recurrent loop", "WHILE", "model.save('model.keras')")
+    refused(folders / "halving", "not one export can unroll", "trip count depends on the window", "WHILE")
+    

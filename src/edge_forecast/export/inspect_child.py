@@ -51,7 +51,7 @@ def inspect(job: InspectJob) -> dict:
 
 def inspect_saved_model(job: InspectJob) -> dict:
     """A SavedModel folder: its serving function's forecaster shape, the window graph traced and
-    frozen once here (a graph that loops is refused: saved_forecaster.LOOP_REFUSED), the folder copied."""
+    frozen once here (a loop it cannot unroll is refused: saved_forecaster.LOOP_REFUSED), the folder copied."""
     import shutil
 
     from edge_forecast.export import saved_forecaster
@@ -65,14 +65,14 @@ def inspect_saved_model(job: InspectJob) -> dict:
         raise UserError(f"window {job.window} does not match model {job.name}, whose input is "
                         f"{list(shape.input_shape)} (window {shape.window})", "window")
     graph = saved_forecaster.window_graph(model, window)
-    try:
-        loops = graph.has_loop()
+    try:  # frozen and its loops unrolled once here: what cannot be is refused before any conversion
+        graph.frozen()
+    except saved_forecaster.LoopError as exc:
+        raise UserError(f"model {job.name}: {exc}", "model") from None
     except Exception as exc:  # noqa: BLE001  (a graph that does not freeze: not a forecaster export converts)
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise UserError(f"model {job.name}: its signature {signature.key} cannot be frozen for conversion: {first}",
                         "model") from None
-    if loops:
-        raise UserError(f"model {job.name}: {saved_forecaster.LOOP_REFUSED}", "model")
     file = f"{job.name}.savedmodel"
     shutil.copytree(job.model_path, Path(job.out_dir) / file)
     params = int(sum(np.prod(v.shape) for v in getattr(signature.owner, "variables", [])))

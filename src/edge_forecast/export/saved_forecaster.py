@@ -10,15 +10,19 @@ What is (measured with TensorFlow 2.21):
   frozen (variables as constants), it converts in every mode when the graph has no loop (a
   recurrent layer saved with unroll=True; Dense or Conv1D forecasters), and so does the rollout
   graph (H closed-loop positions in one invoke: the window function called in one traced function).
-- A recurrent layer saved as Keras does by default (unroll=False) is a loop in the graph. Converted
-  as is: "'tf.TensorListReserve' op requires element_shape to be static during TF Lite
-  transformation pass" (the loop's TensorList element shapes keep the batch of the original trace,
-  -1; a fixed input batch does not reach them). With the batch of those element shapes set to 1
-  (`fix_element_shapes`), float32, float16 and dynamic convert and match the function (7e-9 on
-  litert), but the loop stays a WHILE op, which export refuses in every artifact (export/ops.py:
-  tflite-micro hangs on it; design 0001), and int8 and int16x8 conversion crashes the converter
-  process (SIGSEGV). Unrolling a traced loop would mean rewriting the graph; the Keras file is
-  rebuilt unrolled from its layers instead, so such a folder is refused with one line (LOOP_REFUSED).
+- A recurrent layer saved as Keras does by default (unroll=False) is a loop in the graph: a While
+  op whose body is one time step. Converted as is: "'tf.TensorListReserve' op requires
+  element_shape to be static during TF Lite transformation pass" (the loop's TensorList element
+  shapes keep the batch of the original trace, -1; a fixed input batch does not reach them). With
+  those set to batch 1 (`fix_element_shapes`) float32 converts, but to a WHILE op, which export
+  refuses (export/ops.py: tflite-micro hangs on it; design 0001), and int8 and int16x8 conversion
+  of a WHILE crashes the converter process (SIGSEGV). So the loop is unrolled in the frozen graph
+  (`unroll_loops`): with the input fixed to [1, W, F] it runs the same number of times for every
+  window (measured on the traced graph, on several windows), and the While op becomes that many
+  calls of its body, each step's loop variables the next's; the converter inlines the calls into
+  one subgraph of builtin ops (no WHILE), in every mode, as a Keras model's unrolled clone does.
+  A loop inside a loop's body, or one whose trip count depends on the window, is not unrolled:
+  such a folder is refused with one line (LOOP_REFUSED).
 """
 
 from __future__ import annotations
@@ -39,13 +43,12 @@ import tensorflow as tf  # noqa: E402
 SIGNATURE = "serving_default"  # what model.export and tf.saved_model.save name the serving function
 # why step and stream graphs are refused (exporter.unsupported_graph reads it from the forecaster record)
 STEP_REFUSED = "needs the Keras file: a SavedModel keeps no layers"
-LOOP_REFUSED = ("its graph keeps a recurrent loop (saved with unroll=False, Keras' default), which converts only to a "
-                "WHILE op that export refuses (tflite-micro hangs on it; int8 conversion crashes) and a SavedModel "
-                "keeps no layers to rebuild unrolled; export the Keras file (model.save('model.keras')) or save the "
-                "folder from a model built with unroll=True")
+LOOP_REFUSED = ("a loop in its graph is not one export can unroll ({why}): converted as is it is a WHILE op, which "
+                "export refuses (tflite-micro hangs on it; int8 conversion crashes); export the Keras file "
+                "(model.save('model.keras')), which is rebuilt from its layers")
+WHILE_OPS = ("While", "StatelessWhile")
+PROBE_WINDOWS = 3  # windows the trip counts are measured on (zeros, then random)
 FORECASTS_BATCH = 256
-# ops of a graph that loops: TF 2's functional while and the v1 control flow freezing lowers it to
-LOOP_OPS = ("While", "StatelessWhile", "NextIteration")
 # TensorList ops and the position of their element_shape operand
 ELEMENT_SHAPE_INPUT = {"TensorListReserve": 0, "EmptyTensorList": 0, "TensorListFromTensor": 1,
                        "TensorListStack": 1, "TensorListGetItem": 2, "TensorListGather": 2, "TensorListConcatV2": 1}
@@ -186,54 +189,129 @@ class SavedGraph:
         return self.function(tf.cast(x, tf.float32))
 
     def frozen(self):
-        """The graph with its variables as constants and its TensorList element shapes' batch set to
-        1 (module docstring), as a concrete function the converter takes."""
+        """The graph with its variables as constants, its TensorList element shapes' batch set to 1
+        and its loops unrolled (module docstring), as a concrete function the converter takes; a
+        LoopError when a loop cannot be unrolled."""
         if self._frozen is None:
             from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-            frozen = convert_variables_to_constants_v2(self.concrete)
+            # functional While ops kept (not lowered to Enter / Merge / NextIteration): one node to unroll
+            frozen = convert_variables_to_constants_v2(self.concrete, lower_control_flow=False)
             graph_def = frozen.graph.as_graph_def()
             fix_element_shapes(graph_def)
             inputs, outputs = [t.name for t in frozen.inputs], [t.name for t in frozen.outputs]
-            wrapped = tf.compat.v1.wrap_function(lambda: tf.compat.v1.import_graph_def(graph_def, name=""), [])
-            self._frozen = wrapped.prune([wrapped.graph.as_graph_element(n) for n in inputs],
-                                         [wrapped.graph.as_graph_element(n) for n in outputs])
-            self.loops = has_loop(graph_def)
+            self.unrolled = unroll_loops(graph_def, inputs[0], tuple(int(d) for d in self.inputs[0].shape))
+            if has_loop(graph_def):
+                raise LoopError(LOOP_REFUSED.format(why="a loop inside a loop's body"))
+            self._frozen = _pruned(graph_def, inputs, outputs)
         return self._frozen
 
     def converter(self):
         return tf.lite.TFLiteConverter.from_concrete_functions([self.frozen()])
 
-    def has_loop(self) -> bool:
-        self.frozen()
-        return self.loops
+
+class LoopError(ValueError):
+    """A loop in a SavedModel's graph that export cannot unroll (the message says why)."""
+
+
+def _pruned(graph_def, inputs: list[str], outputs: list[str]):
+    """`graph_def` as a concrete function from the tensors named `inputs` to those named `outputs`."""
+    wrapped = tf.compat.v1.wrap_function(lambda: tf.compat.v1.import_graph_def(graph_def, name=""), [])
+    return wrapped.prune([wrapped.graph.as_graph_element(n) for n in inputs],
+                         [wrapped.graph.as_graph_element(n) for n in outputs])
 
 
 def fix_element_shapes(graph_def) -> int:
-    """Set the unknown batch (dimension 0) of every constant TensorList element shape to 1, in the
-    graph and its functions; returns how many were set."""
+    """Set the unknown batch (dimension 0) of every constant TensorList element shape in the graph
+    to 1; returns how many were set. The graph's own nodes only: its functions are registered under
+    their names when traced, and TensorFlow refuses a changed definition under the same name
+    ("Attempting to add a duplicate function"); the list a loop's body reads and writes is made
+    outside the body, so its element shape is here."""
     fixed = 0
-    for nodes in [graph_def.node] + [f.node_def for f in graph_def.library.function]:
-        by_name = {n.name: n for n in nodes}
-        for node in nodes:
-            position = ELEMENT_SHAPE_INPUT.get(node.op)
-            if position is None or len(node.input) <= position:
-                continue
-            source = by_name.get(node.input[position].split(":")[0].lstrip("^"))
-            if source is None or source.op != "Const":
-                continue
-            value = tf.make_ndarray(source.attr["value"].tensor)
-            if value.ndim == 1 and value.size and value[0] < 0:
-                value = value.copy()
-                value[0] = 1
-                source.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(value))
-                fixed += 1
+    by_name = {n.name: n for n in graph_def.node}
+    for node in graph_def.node:
+        position = ELEMENT_SHAPE_INPUT.get(node.op)
+        if position is None or len(node.input) <= position:
+            continue
+        source = by_name.get(node.input[position].split(":")[0].lstrip("^"))
+        if source is None or source.op != "Const":
+            continue
+        value = tf.make_ndarray(source.attr["value"].tensor)
+        if value.ndim == 1 and value.size and value[0] < 0:
+            value = value.copy()
+            value[0] = 1
+            source.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(value))
+            fixed += 1
     return fixed
 
 
+def unroll_loops(graph_def, window: str, shape: tuple) -> int:
+    """Replace every While op of the graph with its trip count's calls of its body, in place;
+    returns how many loops were unrolled. The trip count is the While's output 0 (TF 2's while_v2
+    counts its iterations in its first loop variable), measured on PROBE_WINDOWS windows of `shape`
+    fed to the tensor named `window`: it must be the same for each (a LoopError if not)."""
+    from tensorflow.core.framework import node_def_pb2
+
+    loops = [n for n in graph_def.node if n.op in WHILE_OPS]
+    if not loops:
+        return 0
+    counted = _pruned(graph_def, [window], [f"{n.name}:0" for n in loops])
+    rng = np.random.default_rng(0)
+    probes = [np.zeros(shape, np.float32)] + [rng.standard_normal(shape).astype(np.float32)
+                                              for _ in range(PROBE_WINDOWS - 1)]
+    counts = {tuple(int(np.asarray(c)) for c in counted(tf.constant(x))) for x in probes}
+    if len(counts) != 1:
+        raise LoopError(LOOP_REFUSED.format(why="its trip count depends on the window"))
+    trip_counts = dict(zip((n.name for n in loops), next(iter(counts)), strict=True))
+    nodes = []
+    renamed = {}  # a While's name -> the node whose outputs replace its outputs
+    for node in graph_def.node:
+        if node.op not in WHILE_OPS:
+            nodes.append(node)
+            continue
+        trips = trip_counts[node.name]
+        data = [i for i in node.input if not i.startswith("^")]
+        control = [i for i in node.input if i.startswith("^")]
+        if trips < 1:
+            raise LoopError(LOOP_REFUSED.format(why="it never runs"))
+        previous = data
+        for step in range(trips):
+            call = node_def_pb2.NodeDef(name=f"{node.name}/unrolled_{step}",
+                                        op="StatefulPartitionedCall" if node.op == "While" else "PartitionedCall")
+            call.input.extend(previous + (control if step == 0 else []))
+            call.attr["Tin"].CopyFrom(node.attr["T"])
+            call.attr["Tout"].CopyFrom(node.attr["T"])
+            call.attr["f"].func.name = node.attr["body"].func.name
+            nodes.append(call)
+            previous = [f"{call.name}:{j}" for j in range(len(data))]
+        renamed[node.name] = f"{node.name}/unrolled_{trips - 1}"
+    for node in nodes:
+        for j, name in enumerate(node.input):
+            control, base = name.startswith("^"), name.lstrip("^")
+            source, _, port = base.partition(":")
+            if source in renamed:
+                node.input[j] = ("^" if control else "") + renamed[source] + ("" if control else f":{port or 0}")
+    del graph_def.node[:]
+    graph_def.node.extend(nodes)
+    return len(loops)
+
+
 def has_loop(graph_def) -> bool:
-    nodes = list(graph_def.node) + [n for f in graph_def.library.function for n in f.node_def]
-    return any(n.op in LOOP_OPS for n in nodes)
+    """Whether a While op is left: in the graph or in a function it calls, at any depth (a loop
+    inside a loop's body); functions nothing calls (the library keeps the traced originals) do not count."""
+    library = {f.signature.name: f for f in graph_def.library.function}
+    seen: set[str] = set()
+    nodes = list(graph_def.node)
+    while nodes:
+        node = nodes.pop()
+        if node.op in WHILE_OPS:
+            return True
+        for value in node.attr.values():
+            for name in [value.func.name] + [f.name for f in value.list.func]:
+                if name in library and name not in seen:
+                    seen.add(name)
+                    nodes += list(library[name].node_def)
+    return False
 
 
 def window_graph(model: SavedForecaster, window: int) -> SavedGraph:
