@@ -468,7 +468,10 @@ def _assemble(data: _Data, models: list[str], converted: dict, stage: Path, prob
             )
     _probe_runtimes(stage, data.work, doc_models, probe_pythons, echo)
     if doc_models:  # what the figures of the lines below are: units, reference, data
-        echo("max|err| (one step) and closed-loop RMSE: against the Keras model, in signal units, over "
+        # a SavedModel's reference is its serving function (export/saved_forecaster.py)
+        saved = all(model.kind == SAVED_MODEL for model in doc_models.values())
+        echo(f"max|err| (one step) and closed-loop RMSE: against the {'SavedModel' if saved else 'Keras model'}, "
+             "in signal units, over "
              + ("the test segment" if data.segment == "test" else "the series after its first window (in-sample: "
                 "the run has no test segment)") + f", {data.steps} steps from its context window")
     for name, model in doc_models.items():
