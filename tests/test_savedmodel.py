@@ -123,4 +123,4 @@ def test_folders_export_cannot_take_are_one_line_and_nothing_written(folders, tm
     refused(truncated, "TensorFlow cannot load it")
     refused(folders / "image", "image-like shape")
     refused(folders / "halving", "not one export can unroll", "trip count depends on the window", "WHILE")
-    
+
