@@ -293,6 +293,8 @@ def unsupported_graph(entry: ModelRecord, graph: str) -> str | None:
         return None
     if entry.kind == "ar":
         return f"the {graph} graph carries a recurrent state and ar has none (its window and rollout graphs apply)"
+    if entry.kind == SAVED_MODEL:  # the reason inspect_child recorded (export/saved_forecaster.py)
+        return f"the {graph} graph {entry.forecaster['step_refused']} (its window and rollout graphs apply)"
     if entry.forecaster is not None and "state" not in entry.forecaster:  # inspect_child: export/user_steps.py
         why = entry.forecaster.get("step_refused") or "no recurrent stack was found in it"
         return (f"the {graph} graph steps a stack of recurrent layers with Dense heads: {why} "
@@ -483,7 +485,7 @@ def _assemble(data: _Data, models: list[str], converted: dict, stage: Path, prob
             warnings = _keep_chosen(name, model, chosen[name], checks, data.quant_auto, stage, result, echo, warnings)
         for key, variant in model.variants.items():
             result.artifacts.append({"model": name, "mode": key, **variant.to_dict()})
-            echo(_artifact_line(variant))
+            echo(_artifact_line(variant, "SavedModel" if model.kind == SAVED_MODEL else "Keras"))
         for line in warnings:
             result.warnings.append(f"{name} {line}")
             echo(f"warning: {name} {line}")
@@ -855,7 +857,7 @@ def _baselines(data: _Data) -> dict:
     return out
 
 
-def _artifact_line(v: VariantEntry) -> str:
+def _artifact_line(v: VariantEntry, reference: str = "Keras") -> str:
     host = platform.machine()
     ok = [r for r, s in v.runtimes.items() if s.get("ok")]
     bad = [r if m == host else f"{r} on {m}" for r, s in v.runtimes.items()
@@ -864,7 +866,7 @@ def _artifact_line(v: VariantEntry) -> str:
     e = v.errors
     block = f" (all {e['block']} values {e['block_max_abs']:.2g})" if "block_max_abs" in e else ""
     return (f"saved {v.file} ({v.bytes / 1024:.1f} KB)  max|err| {e['one_step_max_abs']:.2g}{block}  "
-            f"closed-loop RMSE vs Keras {e['closed_loop_rmse_vs_keras']:.2g}  runtimes {runtimes}  "
+            f"closed-loop RMSE vs {reference} {e['closed_loop_rmse_vs_keras']:.2g}  runtimes {runtimes}  "
             f"in {v.get('convert_seconds') or 0:.1f} s" + _bias_note(v.get("output_bias")))
 
 
