@@ -21,6 +21,7 @@ What is (measured with TensorFlow 2.21):
   window (measured on the traced graph, on several windows), and the While op becomes that many
   calls of its body, each step's loop variables the next's; the converter inlines the calls into
   one subgraph of builtin ops (no WHILE), in every mode, as a Keras model's unrolled clone does.
+  The unrolled graph is checked against the function on a window before anything is converted.
   A loop inside a loop's body, or one whose trip count depends on the window, is not unrolled:
   such a folder is refused with one line (LOOP_REFUSED).
 """
@@ -48,6 +49,7 @@ LOOP_REFUSED = ("a loop in its graph is not one export can unroll ({why}): conve
                 "(model.save('model.keras')), which is rebuilt from its layers")
 WHILE_OPS = ("While", "StatelessWhile")
 PROBE_WINDOWS = 3  # windows the trip counts are measured on (zeros, then random)
+UNROLLED_LIMIT = 1e-5  # the unrolled graph against the function on a window (float32's verification limit)
 FORECASTS_BATCH = 256
 # TensorList ops and the position of their element_shape operand
 ELEMENT_SHAPE_INPUT = {"TensorListReserve": 0, "EmptyTensorList": 0, "TensorListFromTensor": 1,
@@ -200,10 +202,17 @@ class SavedGraph:
             graph_def = frozen.graph.as_graph_def()
             fix_element_shapes(graph_def)
             inputs, outputs = [t.name for t in frozen.inputs], [t.name for t in frozen.outputs]
-            self.unrolled = unroll_loops(graph_def, inputs[0], tuple(int(d) for d in self.inputs[0].shape))
+            shape = tuple(int(d) for d in self.inputs[0].shape)
+            unrolled = unroll_loops(graph_def, inputs[0], shape)
             if has_loop(graph_def):
                 raise LoopError(LOOP_REFUSED.format(why="a loop inside a loop's body"))
-            self._frozen = _pruned(graph_def, inputs, outputs)
+            pruned = _pruned(graph_def, inputs, outputs)
+            if unrolled:  # the unrolled graph must forecast what the function does before it is converted
+                probe = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+                diff = float(np.max(np.abs(np.asarray(pruned(tf.constant(probe))[0]) - np.asarray(self(probe)))))
+                if not diff <= UNROLLED_LIMIT:
+                    raise LoopError(LOOP_REFUSED.format(why=f"unrolled, it differs from the function by {diff:.3g}"))
+            self._frozen = pruned
         return self._frozen
 
     def converter(self):
