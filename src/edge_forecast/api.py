@@ -147,8 +147,9 @@ def export(
 ) -> Path:
     """Convert to verified TFLite variants: a bundle (`edge-forecast export`); return the bundle
     directory. `source`: a training run directory, or a user's own Keras model (a .keras or .h5
-    file, or an in-memory keras.Model) with the series it forecasts: `signal` (a built-in name, a
-    CSV / .npy path with `column`, or a 1-D array), `window` (when the model does not fix it) and
+    file, a SavedModel folder: window and rollout graphs only, or an in-memory keras.Model) with
+    the series it forecasts: `signal` (a built-in name, a CSV / .npy path with `column`, or a 1-D
+    array), `window` (when the model does not fix it) and
     `scale` (none, standard, minmax, or "OFFSET,SCALE": what the model reads is (x - OFFSET) /
     SCALE). `quant` None: every mode; "auto": every mode converted, then per model the smallest
     within `tolerance` (default 1.5) times float32's closed-loop error kept; `models` None: every
@@ -180,8 +181,8 @@ def export(
         extra = [name for name, value in {"signal": signal, "window": window, "scale": scale, **reading}.items()
                  if value is not None]
         if extra:
-            raise UserError(f"{extra[0]} applies to a model file (a .keras or .h5 file), not to the training run "
-                            f"{source}, which has its series and window", extra[0])
+            raise UserError(f"{extra[0]} applies to a model file (a .keras or .h5 file, a SavedModel folder), not to "
+                            f"the training run {source}, which has its series and window", extra[0])
         result = export_bundle(_path("source", source), _path("out", out), models=_joined("models", models), **common)
     echo(f"bundle saved to {result.bundle} ({len(result.artifacts)} artifacts)")
     _after(result.warnings, result.failures, quiet, "artifact(s)", result.bundle)

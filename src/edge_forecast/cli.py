@@ -329,8 +329,8 @@ def train(**options) -> None:
 @click.option("--force", is_flag=True, help="Replace an existing bundle directory.")
 @click.option("--quiet", is_flag=True, help="No progress output, only errors and failures.")
 def export(**options) -> None:
-    """Convert a training RUN, or your own Keras MODEL (.keras, .h5) with the series it forecasts
-    (--signal), to TFLite in every quantization mode, verified, into a bundle."""
+    """Convert a training RUN, or your own Keras MODEL (.keras, .h5, or a SavedModel folder) with the
+    series it forecasts (--signal), to TFLite in every quantization mode, verified, into a bundle."""
     api.export(**options)
 
 

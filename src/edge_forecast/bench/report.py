@@ -227,9 +227,9 @@ def _headline(doc: dict) -> list[str]:
            "(a rollout's one-invoke forecast time is divided by its steps).", ""]
     for name, model in doc["models"].items():
         trained = ", stream-trained (its Keras forecast carries the state)" if model.get("training") == "stream" else ""
-        # a user's own model (kind keras) records no unit count; units 0 is otherwise the linear ar
-        size = (f"{model['units']} units, " if model["units"] else "a user's Keras model, "
-                if model.get("kind") == "keras" else "linear, ")
+        # a user's own model (kind keras or savedmodel) records no unit count; units 0 is otherwise the linear ar
+        user = {"keras": "a user's Keras model, ", "savedmodel": "a user's SavedModel, "}
+        size = f"{model['units']} units, " if model["units"] else user.get(model.get("kind"), "linear, ")
         out += [f"### {name}: {size}{model['params']} parameters{trained}", ""]
         rows = []
         keras = _keras(doc, name)

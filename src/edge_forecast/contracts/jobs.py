@@ -36,6 +36,7 @@ class ConvertJob(Contract):
     training: str = "window"
     highway: int = 0
     keras_model: bool = False  # a user's own model (export/user_model.py), not one trained here
+    saved_model: bool = False  # ... a SavedModel folder: its serving function (export/saved_forecaster.py)
     step_state: str = "inside"
     bias_correction: bool = True
 

@@ -39,7 +39,7 @@ from edge_forecast.edge.step import STATE_KEPT
 from edge_forecast.errors import UserError, choice_error, parse_choices
 from edge_forecast.evaluation import FLOAT32_EXACT, Plan, plan_origins
 from edge_forecast.export.auto import Candidate, check_tolerance, choose, parse_quant
-from edge_forecast.export.from_model import KERAS_MODEL
+from edge_forecast.export.from_model import SAVED_MODEL, USER_KINDS
 from edge_forecast.export.modes import CLOSED_LOOP_RATIO_WARN, QuantMode
 from edge_forecast.export.ops import float_islands
 from edge_forecast.export.verify import Verification, from_json
@@ -293,6 +293,8 @@ def unsupported_graph(entry: ModelRecord, graph: str) -> str | None:
         return None
     if entry.kind == "ar":
         return f"the {graph} graph carries a recurrent state and ar has none (its window and rollout graphs apply)"
+    if entry.kind == SAVED_MODEL:  # the reason inspect_child recorded (export/saved_forecaster.py)
+        return f"the {graph} graph {entry.forecaster['step_refused']} (its window and rollout graphs apply)"
     if entry.forecaster is not None and "state" not in entry.forecaster:  # inspect_child: export/user_steps.py
         why = entry.forecaster.get("step_refused") or "no recurrent stack was found in it"
         return (f"the {graph} graph steps a stack of recurrent layers with Dense heads: {why} "
@@ -403,7 +405,7 @@ def _convert_all(run: Path, data: _Data, models: list[str], echo,
         job = ConvertJob(
             model_path=str((run / entry.file).resolve()), kind=name, window=data.window,
             training=entry.training, highway=entry.highway, units=entry.units, out_dir=str(data.work),
-            keras_model=entry.forecaster is not None,
+            keras_model=entry.forecaster is not None, saved_model=entry.kind == SAVED_MODEL,
             calibration=str(data.work / "calibration.npy"),
             verify_windows=str(data.work / "verify_windows.npy"),
             eval_windows=str(data.work / "eval_windows.npy"),
@@ -468,19 +470,22 @@ def _assemble(data: _Data, models: list[str], converted: dict, stage: Path, prob
             )
     _probe_runtimes(stage, data.work, doc_models, probe_pythons, echo)
     if doc_models:  # what the figures of the lines below are: units, reference, data
-        echo("max|err| (one step) and closed-loop RMSE: against the Keras model, in signal units, over "
+        # a SavedModel's reference is its serving function (export/saved_forecaster.py)
+        saved = all(model.kind == SAVED_MODEL for model in doc_models.values())
+        echo(f"max|err| (one step) and closed-loop RMSE: against the {'SavedModel' if saved else 'Keras model'}, "
+             "in signal units, over "
              + ("the test segment" if data.segment == "test" else "the series after its first window (in-sample: "
                 "the run has no test segment)") + f", {data.steps} steps from its context window")
     for name, model in doc_models.items():
         # --normalize is refused with ar and a highway (their least-squares start), so not suggested
         # there, nor where the run already renormalizes every step (auto's perstep on a drifting signal)
-        normalizable = model.kind not in ("ar", KERAS_MODEL) and not model.highway and not data.norm.per_step
+        normalizable = model.kind not in ("ar", *USER_KINDS) and not model.highway and not data.norm.per_step
         warnings = _integer_checks(model.variants, normalizable=normalizable, magnitude=float(np.max(np.abs(truth))))
         if data.quant_auto is not None:
             warnings = _keep_chosen(name, model, chosen[name], checks, data.quant_auto, stage, result, echo, warnings)
         for key, variant in model.variants.items():
             result.artifacts.append({"model": name, "mode": key, **variant.to_dict()})
-            echo(_artifact_line(variant))
+            echo(_artifact_line(variant, "SavedModel" if model.kind == SAVED_MODEL else "Keras"))
         for line in warnings:
             result.warnings.append(f"{name} {line}")
             echo(f"warning: {name} {line}")
@@ -852,7 +857,7 @@ def _baselines(data: _Data) -> dict:
     return out
 
 
-def _artifact_line(v: VariantEntry) -> str:
+def _artifact_line(v: VariantEntry, reference: str = "Keras") -> str:
     host = platform.machine()
     ok = [r for r, s in v.runtimes.items() if s.get("ok")]
     bad = [r if m == host else f"{r} on {m}" for r, s in v.runtimes.items()
@@ -861,7 +866,7 @@ def _artifact_line(v: VariantEntry) -> str:
     e = v.errors
     block = f" (all {e['block']} values {e['block_max_abs']:.2g})" if "block_max_abs" in e else ""
     return (f"saved {v.file} ({v.bytes / 1024:.1f} KB)  max|err| {e['one_step_max_abs']:.2g}{block}  "
-            f"closed-loop RMSE vs Keras {e['closed_loop_rmse_vs_keras']:.2g}  runtimes {runtimes}  "
+            f"closed-loop RMSE vs {reference} {e['closed_loop_rmse_vs_keras']:.2g}  runtimes {runtimes}  "
             f"in {v.get('convert_seconds') or 0:.1f} s" + _bias_note(v.get("output_bias")))
 
 

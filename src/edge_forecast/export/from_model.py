@@ -29,6 +29,9 @@ from edge_forecast.train.split import make_split
 INSPECT_TIMEOUT_S = 300.0
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 KERAS_MODEL = "keras"  # ModelRecord.kind of a user's model
+SAVED_MODEL = "savedmodel"  # ... of a user's SavedModel folder (export/saved_forecaster.py)
+USER_KINDS = (KERAS_MODEL, SAVED_MODEL)
+SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")  # what makes a folder a SavedModel
 VALIDATION_SPLIT = 0.1  # as train's defaults: the calibration windows come before these
 TEST_SPLIT = 0.2
 
@@ -41,15 +44,17 @@ class Inspected:
     window: int
     params: int
     shape: dict
-    keras: str
+    keras: str | None  # None: a SavedModel (Keras does not read it)
     layers: list[str]
+    kind: str = KERAS_MODEL  # or SAVED_MODEL
 
 
 def is_model_path(path: Path) -> bool:
     """A model file or a SavedModel folder, not a training run directory."""
     path = Path(path)
     if path.is_dir():
-        return (path / "saved_model.pb").exists() and not (path / "training.json").exists()
+        saved = any((path / f).exists() for f in SAVED_MODEL_FILES)
+        return saved and not (path / "training.json").exists()
     return path.suffix.lower() in MODEL_SUFFIXES
 
 
@@ -65,10 +70,10 @@ def check_model_file(path: Path) -> None:
     if not path.exists():
         raise UserError(f"model file {path} does not exist")
     if path.is_dir():
-        raise UserError(f"{path} is a SavedModel folder: it holds a traced graph, not the layers that export "
-                        "rebuilds with the recurrent loop unrolled (a rolled loop is a WHILE op that tflite-micro "
-                        "cannot run and full-integer conversion crashes on); save the Keras model itself with "
-                        "model.save('model.keras') and export that")
+        # a SavedModel: its traced serving function, not layers (export/saved_forecaster.py says what it gets)
+        if not any((path / name).is_file() for name in SAVED_MODEL_FILES):
+            raise UserError(f"{path} is a folder but not a SavedModel (no saved_model.pb in it) nor a training run")
+        return
     suffix = path.suffix.lower()
     if suffix == ".keras" and not zipfile.is_zipfile(path):
         raise UserError(f"model file {path} is not a Keras archive (truncated or corrupt)")
@@ -118,7 +123,7 @@ def inspect_model(path: Path, name: str, window: int | None, work: Path) -> Insp
     if not found.get("ok"):
         raise UserError(found.get("error") or "model inspection failed", found.get("argument"))
     return Inspected(work / found["file"], found["window"], found["params"], found["shape"], found["keras"],
-                     found["layers"])
+                     found["layers"], found.get("kind", KERAS_MODEL))
 
 
 def make_record(signal: Signal, name: str, model: Inspected, scale: str | None) -> RunRecord:
@@ -141,7 +146,7 @@ def make_record(signal: Signal, name: str, model: Inspected, scale: str | None) 
         "signal": signal_record(signal).to_dict(),
         "scaler": scaler.to_dict(),
         "split": split.record().to_dict(),
-        "models": {name: {"file": model.file.name, "kind": KERAS_MODEL, "units": 0, "params": model.params,
+        "models": {name: {"file": model.file.name, "kind": model.kind, "units": 0, "params": model.params,
                           "forecaster": {**model.shape, "layers": model.layers}}},
         "versions": {"keras": model.keras},
     })
@@ -155,10 +160,11 @@ def prepare(path: Path, signal: Signal, window: int | None, scale: str | None, w
     parse_scale(scale, 1 if signal.values.ndim == 1 else signal.values.shape[1])  # before the model is read
     if window is not None:
         validate_series(signal.values, window)
-    echo(f"reading model {path}")
+    echo(f"reading {'SavedModel' if Path(path).is_dir() else 'model'} {path}")
     model = inspect_model(path, name, window, work)
     shape = model.shape
-    echo(f"{name}: {', '.join(model.layers)}; input {shape['input_shape']} -> output {shape['output_shape']} "
+    what = ", ".join(model.layers) or f"a SavedModel's signature {shape.get('signature')}"
+    echo(f"{name}: {what}; input {shape['input_shape']} -> output {shape['output_shape']} "
          f"({_reading(shape)}), window {model.window}, {model.params:,} parameters")
     return make_record(signal, name, model, scale), signal.values
 

@@ -27,6 +27,12 @@ def build(job: ConvertJob, trained, graph: GraphKind, window_graph=None):
     its `window_graph` (export/user_model.py), its step and stream graphs from its recurrent
     stack (export/user_steps.py)."""
     kind, window, units = job.kind, job.window, job.units
+    if job.saved_model:  # its rollout only: step and stream graphs need layers (exporter refuses them)
+        from edge_forecast.export.saved_forecaster import STEP_REFUSED, rollout_graph
+
+        if graph is not GraphKind.ROLLOUT:
+            raise ValueError(f"no {graph.value} graph: {STEP_REFUSED}")
+        return rollout_graph(window_graph, job.rollout_horizon)
     if job.keras_model:
         from edge_forecast.export import user_steps
         from edge_forecast.export.user_model import rollout_graph
@@ -97,8 +103,9 @@ def convert(job: ConvertJob, model, graph: GraphKind, mode: QuantMode) -> bytes:
     if state_inside(job, graph):
         return _convert_state_inside(job, model, graph, mode)
     # from its SavedModel, written once per weight state: a rollout graph is converted up to six
-    # times (bias correction, retries while a float island remains), the writing half of each
-    converter = converter_for(model, Path(job.out_dir))
+    # times (bias correction, retries while a float island remains), the writing half of each; a
+    # user's SavedModel folder: its own frozen batch-1 trace (saved_forecaster.SavedGraph)
+    converter = model.converter() if job.saved_model else converter_for(model, Path(job.out_dir))
     if mode is QuantMode.INT8:
         if graph is GraphKind.ROLLOUT:
             calib = np.load(job.calibration).astype(np.float32)

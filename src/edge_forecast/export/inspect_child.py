@@ -10,6 +10,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from edge_forecast.children import emit, read_job
 from edge_forecast.contracts.jobs import InspectJob
 from edge_forecast.errors import UserError
@@ -17,10 +19,11 @@ from edge_forecast.errors import UserError
 
 def inspect(job: InspectJob) -> dict:
     import keras
-    import numpy as np
 
     from edge_forecast.export import user_model, user_steps
 
+    if Path(job.model_path).is_dir():
+        return inspect_saved_model(job)
     model = user_model.load(job.model_path)
     shape = user_model.describe(model, job.name)
     window = job.window or shape.window
@@ -44,6 +47,39 @@ def inspect(job: InspectJob) -> dict:
     stepping = user_steps.refusal(model, shape.output, shape.channels)
     return {"ok": True, "shape": {**shape.to_dict(), **stepping}, "window": window, "params": int(model.count_params()),
             "keras": keras.__version__, "file": file, "layers": [type(layer).__name__ for layer in model.layers]}
+
+
+def inspect_saved_model(job: InspectJob) -> dict:
+    """A SavedModel folder: its serving function's forecaster shape, the window graph traced and
+    frozen once here (a loop it cannot unroll is refused: saved_forecaster.LOOP_REFUSED), the folder copied."""
+    import shutil
+
+    from edge_forecast.export import saved_forecaster
+    from edge_forecast.export.from_model import SAVED_MODEL
+
+    signature = saved_forecaster.load(job.model_path, job.name)
+    model = saved_forecaster.describe(signature, job.name, job.window)
+    shape = model.shape
+    window = job.window or shape.window
+    if shape.window is not None and job.window is not None and job.window != shape.window:
+        raise UserError(f"window {job.window} does not match model {job.name}, whose input is "
+                        f"{list(shape.input_shape)} (window {shape.window})", "window")
+    graph = saved_forecaster.window_graph(model, window)
+    try:  # frozen and its loops unrolled once here: what cannot be is refused before any conversion
+        graph.frozen()
+    except saved_forecaster.LoopError as exc:
+        raise UserError(f"model {job.name}: {exc}", "model") from None
+    except Exception as exc:  # noqa: BLE001  (a graph that does not freeze: not a forecaster export converts)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise UserError(f"model {job.name}: its signature {signature.key} cannot be frozen for conversion: {first}",
+                        "model") from None
+    file = f"{job.name}.savedmodel"
+    shutil.copytree(job.model_path, Path(job.out_dir) / file)
+    params = int(sum(np.prod(v.shape) for v in getattr(signature.owner, "variables", [])))
+    found = {**shape.to_dict(), "format": SAVED_MODEL, "signature": signature.key,
+             "step_refused": saved_forecaster.STEP_REFUSED}
+    return {"ok": True, "shape": found, "window": window, "params": params, "keras": None,  # Keras does not read it
+            "file": file, "layers": [], "kind": SAVED_MODEL}
 
 
 def main(argv: list[str]) -> int:

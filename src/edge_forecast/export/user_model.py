@@ -18,6 +18,7 @@ model, unchanged (forecast.run_block_loop, edge.artifact.SlidingWindow).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,21 +85,34 @@ def describe(model: keras.Model, name: str) -> ModelShape:
         raise UserError(f"model {name}: {len(model.inputs)} inputs and {len(model.outputs)} outputs; a forecaster "
                         "here reads one window tensor and gives one forecast tensor")
     given, taken = _dims(model.inputs[0].shape), _dims(model.outputs[0].shape)
-    if len(given) != 3:
-        what = ("no time axis" if len(given) == 2 else "an image-like shape" if len(given) == 4 else "no time axis")
-        raise UserError(f"model {name}: input {_shape_text(given)} has {what}; a recurrent forecaster reads "
-                        "(batch, window, channels)")
-    window, channels = given[1], given[2]
-    if channels is None:
-        raise UserError(f"model {name}: input {_shape_text(given)} does not fix its channel count")
+    check_input(name, given)
     last = _last_layer(model)
     activation = getattr(getattr(last, "activation", None), "__name__", "")
     if activation in CLASSIFIER_ACTIVATIONS:
         raise UserError(f"model {name}: its output layer '{last.name}' ends in {activation}: a classifier, not a "
                         "forecaster of the values it reads")
+    return shape_of(name, given, taken, lambda: _makes_time_axis(model))
+
+
+def check_input(name: str, given: tuple) -> None:
+    """A UserError unless `given` is a window input (batch, window, channels) with its channels fixed."""
+    if len(given) != 3:
+        what = ("no time axis" if len(given) == 2 else "an image-like shape" if len(given) == 4 else "no time axis")
+        raise UserError(f"model {name}: input {_shape_text(given)} has {what}; a recurrent forecaster reads "
+                        "(batch, window, channels)")
+    if given[2] is None:
+        raise UserError(f"model {name}: input {_shape_text(given)} does not fix its channel count")
+
+
+def shape_of(name: str, given: tuple, taken: tuple, makes_time_axis: Callable[[], bool]) -> ModelShape:
+    """The forecaster shape of a model with input `given` (batch, window, channels) and output
+    `taken`, or a UserError; `makes_time_axis()`: whether an output of W steps may be a time axis
+    the model made (then W values ahead, direct), asked only for such an output. One reading of
+    shapes for a Keras model (its layers tell) and a SavedModel (its function's answers tell)."""
+    window, channels = given[1], given[2]
     if len(taken) == 3:
         steps, out_channels = taken[1], taken[2]
-        if (steps == window or steps is None and window is None) and not _makes_time_axis(model):
+        if (steps == window or steps is None and window is None) and not makes_time_axis():
             kind, horizon = SEQ2SEQ, 1
         elif steps == 1:
             kind, horizon = NEXT, 1

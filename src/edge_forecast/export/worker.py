@@ -33,6 +33,11 @@ from edge_forecast.train.keras_env import quiet_tensorflow
 def _inference_model(job: ConvertJob):
     import keras
 
+    if job.saved_model:  # a SavedModel folder: its serving function traced with batch 1
+        from edge_forecast.export import saved_forecaster
+
+        found = saved_forecaster.describe(saved_forecaster.load(job.model_path, job.kind), job.kind, job.window)
+        return found, saved_forecaster.window_graph(found, job.window)
     if job.keras_model:  # a user's own model: rebuilt generically, its shape detected again
         from edge_forecast.export import user_model
 
@@ -47,6 +52,8 @@ def _inference_model(job: ConvertJob):
 def _trained_forecasts(job: ConvertJob, trained, x: np.ndarray) -> np.ndarray:
     """The trained model's own forecasts for windows x (n, W, F): (n, F) next values, or (n, H x F)
     for a user's direct multi-step model."""
+    if job.saved_model:
+        return trained.forecasts(x)
     if job.keras_model:
         from edge_forecast.export import user_model
 
@@ -83,7 +90,10 @@ def _keras_closed_loop(clone, norm: Normalization, context: np.ndarray, steps: i
 
 
 def _output_layer(job: ConvertJob, model) -> str | None:
-    """The layer whose bias bias correction moves (None: the graph has none to move)."""
+    """The layer whose bias bias correction moves (None: the graph has none to move; a SavedModel has
+    no layers to find one in)."""
+    if job.saved_model:
+        return None
     if job.keras_model:
         from edge_forecast.export import user_model
 
@@ -141,7 +151,7 @@ def _user_stream_loop(job: ConvertJob, trained, clone, context: np.ndarray, wind
     a stream graph, if asked, fails on its own, and the model's other graphs are exported)."""
     from edge_forecast.export import user_steps
 
-    if int(clone.outputs[0].shape[-1]) > 1:
+    if int(clone.outputs[0].shape[-1]) > 1 or job.saved_model:  # a SavedModel has no stack to step
         return window_loop
     try:
         stack = user_steps.stack_of(trained)
@@ -182,7 +192,8 @@ def _convert(job: ConvertJob, clone, mode: QuantMode, calib: np.ndarray | None =
         for i in range(len(calib)):
             yield [calib[i : i + 1]]
 
-    converter = converter_for(clone, Path(job.out_dir))
+    # a SavedModel's window graph: its frozen batch-1 trace (saved_forecaster.SavedGraph)
+    converter = clone.converter() if job.saved_model else converter_for(clone, Path(job.out_dir))
     configure_converter(converter, mode, representative if calib is not None else None)
     return converter.convert()
 
