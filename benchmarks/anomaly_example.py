@@ -1,5 +1,5 @@
 """The data of docs/guide/anomalies.md: a seasonal wave to train on and the same wave with a spike,
-a stuck stretch and a level shift (the faults tests/test_anomaly.py makes), as CSV files.
+a stuck stretch and a level shift (the faults tests/edge/test_anomaly.py makes), as CSV files.
 
     python benchmarks/anomaly_example.py OUT_DIR    # writes OUT_DIR/wave.csv and OUT_DIR/faults.csv
 """

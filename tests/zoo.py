@@ -3,7 +3,7 @@
 Each `build_NAME(window=20, steps=STEPS)` returns a compiled `keras.Model` trained for `steps`
 batches on the tutorial's damped wave y = exp(-x/5) cos(x) (`steps=0`: compiled, untrained);
 `ZOO` describes each one (layers, input and output shapes, channels, the graph kinds it should
-export to). One copy serves the tests (tests/test_zoo.py) and the benchmark (benchmarks/zoo.py
+export to). One copy serves the tests (tests/export/test_zoo.py) and the benchmark (benchmarks/zoo.py
 puts tests/ on sys.path).
 
 Output kinds (what the exporter must detect): "seq2seq" (B, W, F) -> (B, W, F), the last position

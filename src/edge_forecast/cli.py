@@ -17,7 +17,7 @@ from edge_forecast.version import __version__
 
 # The lists and limits below are those of modules that import numpy (edge.forecaster, edge.step,
 # normalization, bundle, edge.runtime), which `--help` need not wait for (numpy is most of its
-# `python -X importtime`); tests/test_cli.py holds each equal to its source and checks that
+# `python -X importtime`); tests/cli/test_cli.py holds each equal to its source and checks that
 # `--help` imports no numpy.
 MAX_HORIZON = 10_000_000
 MAX_THREADS = 256

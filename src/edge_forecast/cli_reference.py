@@ -3,7 +3,7 @@
     python -m edge_forecast.cli_reference         # from the repository root: docs/reference/cli.md
     python -m edge_forecast.cli_reference OUT.md  # elsewhere
 
-tests/test_cli_reference.py fails when the committed file differs from what this renders.
+tests/cli/test_cli_reference.py fails when the committed file differs from what this renders.
 Every command: its usage, help and options (type, choices, default, help); hidden options (the
 deprecated names) are left out.
 """
@@ -29,7 +29,7 @@ def render() -> str:
     """The whole reference as Markdown (independent of the terminal and of click's formatting)."""
     lines = ["# Command-line reference", "",
              f"Generated from the click commands by `{COMMAND}`;",
-             "`tests/test_cli_reference.py` fails when this file is stale. Every option of train,",
+             "`tests/cli/test_cli_reference.py` fails when this file is stale. Every option of train,",
              "export, bench and demo is also a keyword of the Python API function of the same name",
              "(`edge_forecast.train`, ...) with underscores for hyphens; `train --model` is",
              "`models=`.",

@@ -76,7 +76,7 @@ def conformal_rank(n: int, share: float) -> int:
     every rank (intervals here, edge.anomaly's bounds and tail). A product within RANK_TOLERANCE
     above a whole number is that number: 20 x 0.95 is 19.000000000000004 in floats and its rank is
     19, as exact arithmetic on the decimal level says (for levels with up to 4 decimals and any n
-    below 10^5 the two agree; tests/test_intervals.py checks it). Plain float arithmetic, no
+    below 10^5 the two agree; tests/export/test_intervals.py checks it). Plain float arithmetic, no
     Fraction: the scorer ranks on every observation of a stream."""
     return math.ceil((n + 1) * share - RANK_TOLERANCE)
 

@@ -1,6 +1,6 @@
 """Float -> integer quantization exactly as the interpreters' QUANTIZE kernel does it (numpy only).
 
-What the kernel computes was measured, not assumed (tests/test_quantize.py runs the interpreter's
+What the kernel computes was measured, not assumed (tests/export/test_quantize.py runs the interpreter's
 own QUANTIZE op on edge values): q = clamp(rint(x * (1 / scale)) + zero_point), with x, the
 reciprocal 1.0f / scale and their product in float32, and rint rounding halves to even. That is the
 optimized kernel that ai-edge-litert and tensorflow.lite run by default (tensorflow/lite/kernels/

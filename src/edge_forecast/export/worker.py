@@ -243,7 +243,7 @@ def _convert_graph(job: ConvertJob, trained, clone, variant: VariantId, graphs: 
     def once() -> tuple[bytes, int]:
         # A rollout graph holds one copy of the window graph per forecast step, so the island
         # comes back in one of them on nearly every conversion (the two-layer stack of
-        # tests/test_user_steps.py: 3 of 3 attempts, before and after bias correction, each of its
+        # tests/export/test_user_steps.py: 3 of 3 attempts, before and after bias correction, each of its
         # unrolled conversions ~16 s): converted once, its island recorded and warned about.
         most = 1 if graph is GraphKind.ROLLOUT else INTEGER_ATTEMPTS
         return integer_throughout(lambda: convert(job, model, graph, mode), mode, most)

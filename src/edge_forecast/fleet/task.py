@@ -177,7 +177,7 @@ def _failed(task: SeriesTask, start: float, reason: str) -> SeriesResult:
 
 def _train_and_export(task: SeriesTask, start: float) -> SeriesResult:
     """What edge_forecast.api.train and .export do (the same library calls, with their defaults),
-    called directly: fleet sits below the Python API in the import layers (tests/test_imports.py),
+    called directly: fleet sits below the Python API in the import layers (tests/repo/test_imports.py),
     and the warnings are kept in the result rather than printed by every worker."""
     from edge_forecast.export.exporter import export_bundle
     from edge_forecast.train.config import build_config

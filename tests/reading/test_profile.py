@@ -28,7 +28,7 @@ from edge_forecast.train.config import build_config
 from edge_forecast.train.season_profile import choose_profile, fit_profile, profile_line
 from edge_forecast.train.split import make_split
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 TAXI = DATA / "nab_nyc_taxi_excerpt.csv"
 AMBIENT = DATA / "nab_ambient_temperature_excerpt.csv"
 T0 = 1_404_172_800.0  # 2014-07-01T00:00:00, naive wall-clock read as UTC (as the reader records it)

@@ -19,7 +19,7 @@ from edge_forecast.errors import UserError
 from edge_forecast.export.from_model import parse_scale
 from edge_forecast.signals import ScaleKind, Scaler, load_signal
 
-DATA = Path(__file__).parent / "data" / "etth2_excerpt.csv"  # 600 hourly rows of ETTh2 (tests/data/README.md)
+DATA = Path(__file__).parents[1] / "data" / "etth2_excerpt.csv"  # 600 hourly rows of ETTh2 (tests/data/README.md)
 WINDOW = 24
 TRAIN_ROWS = 360  # the excerpt's first 60 %: what the export fits nothing on, the models learn from
 FLOAT32 = 1e-5  # model units: the device's float32 closed loop against Keras' own

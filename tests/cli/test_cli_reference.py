@@ -7,7 +7,7 @@ from pathlib import Path
 from edge_forecast import cli_reference
 from edge_forecast.cli import cli
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_committed_cli_reference_is_current():

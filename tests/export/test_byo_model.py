@@ -159,7 +159,7 @@ def test_other_bad_sources_are_one_line(tmp_path):
                     "not an HDF5 file")
     _one_line_error(cli("export", str(tmp_path / "missing.keras"), "--signal", "damped", "--out",
                         str(tmp_path / "B")), "does not exist")
-    # SavedModel folders (read in a child, so slow): tests/test_savedmodel.py
+    # SavedModel folders (read in a child, so slow): tests/export/test_savedmodel.py
     import zipfile
 
     with zipfile.ZipFile(tmp_path / "ok.keras", "w") as archive:  # a whole archive: the series is checked next

@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 import nab_scorer as ns  # noqa: E402
 
-DATA = Path(__file__).resolve().parent / "data" / "nab_scores"
+DATA = Path(__file__).resolve().parents[1] / "data" / "nab_scores"
 RECORD = json.loads((DATA / "nab_expected.json").read_text())
 PROFILES = {p.name: p for p in ns.PROFILES}
 

@@ -33,7 +33,7 @@ from edge_forecast.train.rollout import ClosedLoopData
 from edge_forecast.train.split import make_split
 from edge_forecast.train.stream import StreamData
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 TAXI = DATA / "nab_nyc_taxi_excerpt.csv"
 AMBIENT = DATA / "nab_ambient_temperature_excerpt.csv"
 

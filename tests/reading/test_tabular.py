@@ -2,7 +2,7 @@
 
 Each shape is a small real file written to tmp_path; the expected value is what a careful user
 reads in it. The same files go through `run --history` / `--follow` (tests/device/test_real_files.py)
-and `train` (tests/test_train_real_files.py).
+and `train` (tests/reading/test_train_real_files.py).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from edge_forecast.errors import UserError
 from edge_forecast.run_record import load_run
 
 # a training.json written by `edge-forecast demo`, every list cut to its first three entries
-EXAMPLE = Path(__file__).parent / "data" / "training.json"
+EXAMPLE = Path(__file__).parents[1] / "data" / "training.json"
 
 
 def _example() -> dict:

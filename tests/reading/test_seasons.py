@@ -17,7 +17,7 @@ from edge_forecast.seasons import acf, calendar_lags, find_seasons, parse_season
 from edge_forecast.tabular import ReadOptions, read_column
 from edge_forecast.train.split import make_split
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 HOUR = 3600.0
 
 
