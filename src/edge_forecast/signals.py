@@ -51,21 +51,17 @@ Segments = tuple[tuple[int, int], ...]
 class Gaps:
     """What the gap rule (--max-gap) did, in values: the runs it bridged by a straight line, the
     runs that split the series (their values dropped), the gap values trimmed at either end (no
-    value on one side to bridge from), and segments dropped later as too short to train or test on.
-    regridded: why irregularly spaced readings were put on a grid without --resample (the reader's
-    Column.regridded), which is what made the gaps."""
+    value on one side to bridge from), and segments dropped later as too short to train or test on."""
 
     max_gap: int
     filled: tuple[int, ...] = ()
     split: tuple[int, ...] = ()
     trimmed: int = 0
     dropped: tuple[int, ...] = ()
-    regridded: str | None = None
 
     def to_dict(self) -> dict:
         return {"max_gap": self.max_gap, "filled": list(self.filled), "split": list(self.split),
-                "trimmed": self.trimmed, "dropped_segments": list(self.dropped),
-                **({"regridded": self.regridded} if self.regridded else {})}
+                "trimmed": self.trimmed, "dropped_segments": list(self.dropped)}
 
 
 @dataclass(frozen=True)
@@ -77,6 +73,8 @@ class Signal:
     spacing; tz: the zone of the stamps (None: naive wall-clock times). segments: where a gap
     longer than --max-gap split the series (None: one segment, the whole series): no training
     window and no forecast origin crosses from one segment to the next. gaps: what the gap rule did.
+    regridded: why irregularly spaced readings were put on a grid without --resample (the reader's
+    Column.regridded).
     """
 
     values: np.ndarray
@@ -88,6 +86,7 @@ class Signal:
     tz: dt.tzinfo | None = None
     segments: Segments | None = None
     gaps: Gaps | None = None
+    regridded: str | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -281,7 +280,7 @@ def _split_at_gaps(col: Column, path: str | Path, max_gap: int) -> Signal:
     return Signal(values=values[keep], source=str(path), column=col.label,
                   lines=None if col.lines is None else col.lines[keep],
                   times=None if col.times is None else col.times[keep], interval_seconds=col.interval, tz=col.tz,
-                  segments=segments, gaps=Gaps(max_gap, tuple(filled), tuple(split), trimmed, regridded=col.regridded))
+                  segments=segments, gaps=Gaps(max_gap, tuple(filled), tuple(split), trimmed), regridded=col.regridded)
 
 
 def segments_of(signal: Signal) -> Segments:
@@ -328,15 +327,16 @@ def starts_within(segments: Segments | None, points: int, span: int) -> np.ndarr
 
 
 def describe_gaps(signal: Signal) -> str | None:
-    """One line of what the gap rule did, with counts (None when it did not run):
+    """One line of what the gap rule did, with counts, after why the readings were put on a grid
+    if they were unasked (None when neither happened):
     'nyc.csv: 10,320 values every 30 min; 3 gaps filled (longest 2 values), 1 gap of 14 values
     splits the series into 2 segments'."""
     gaps = signal.gaps
+    regridded = f"{signal.regridded}: " if signal.regridded else ""
     if gaps is None:
-        return None
+        return f"{signal.source}: {signal.regridded}" if signal.regridded else None
     every = f" every {describe_interval(signal.interval_seconds)}" if signal.interval_seconds else ""
-    parts = [f"{signal.source}: " + (f"{gaps.regridded}: " if gaps.regridded else "")
-             + f"{signal.values.size:,} values{every}"]
+    parts = [f"{signal.source}: {regridded}{signal.values.size:,} values{every}"]
     if gaps.filled:
         many = len(gaps.filled) > 1
         parts.append(f"{len(gaps.filled)} gap{'s' if many else ''} bridged by a straight line "
@@ -398,7 +398,8 @@ def _repaired(col: Column, path: str | Path, fill: str | None, hint: str = "") -
     values, keep = repair_gaps(col.values, fill, where=where, lines=col.lines, with_kept=True, hint=hint)
     return Signal(values=values, source=str(path), column=col.label,
                   lines=None if col.lines is None else col.lines[keep],
-                  times=None if col.times is None else col.times[keep], interval_seconds=col.interval, tz=col.tz)
+                  times=None if col.times is None else col.times[keep], interval_seconds=col.interval, tz=col.tz,
+                  regridded=col.regridded)
 
 
 def signal_timing(signal: Signal) -> dict:

@@ -202,8 +202,10 @@ def test_a_real_log_with_gaps_needs_no_flag_about_time():
     found = load_signal(AMBIENT)
     assert np.array_equal(found.values, given.values) and np.array_equal(found.times, given.times)
     assert found.segments == given.segments == ((0, 245), (245, 298))
-    assert found.gaps.regridded == REGRIDDED and given.gaps.regridded is None
+    assert found.regridded == REGRIDDED and given.regridded is None
     assert describe_gaps(found).startswith(f"{AMBIENT}: {REGRIDDED}: 298 values every 1 h; 1 gap bridged")
+    # bridged by --fill instead of the gap rule: the grid is still said
+    assert describe_gaps(load_signal(AMBIENT, fill="interpolate")) == f"{AMBIENT}: {REGRIDDED}"
 
 
 def test_max_gap_count_duration_and_zero(tmp_path):
@@ -357,11 +359,10 @@ def test_train_on_a_gappy_real_excerpt_keeps_every_origin_inside_a_segment(tmp_p
     record = json.loads((out / "training.json").read_text())
     signal = record["signal"]
     assert signal["segments"] == [[0, 245], [245, 298]] and record["split"]["segments"] == signal["segments"]
-    gaps = {"max_gap": 3, "filled": [2], "split": [14], "trimmed": 0, "dropped_segments": []}
+    assert signal["gaps"] == {"max_gap": 3, "filled": [2], "split": [14], "trimmed": 0, "dropped_segments": []}
+    assert signal.get("regridded") == (None if asked else REGRIDDED)
     if not asked:
-        gaps["regridded"] = REGRIDDED
         assert f"{AMBIENT}: {REGRIDDED}: 298 values every 1 h" in result.stderr
-    assert signal["gaps"] == gaps
     assert signal["interval_seconds"] == 3600 and signal["first_time"] == "2014-03-14T00:00:00"
     assert signal["last_time"] == "2014-03-26T23:00:00" and "zone" not in signal  # naive stamps
     assert record["config"]["signal"]["resample"] == ("auto" if asked else None)

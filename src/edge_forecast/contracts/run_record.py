@@ -45,15 +45,13 @@ class RunConfig(Contract):
 @dataclass(frozen=True)
 class GapRecord(Contract):
     """What the gap rule did (signals.Gaps), in values: the runs of gaps bridged by a straight line,
-    the runs that split the series, gap values trimmed at its ends, segments dropped as too short;
-    `regridded`: why irregularly spaced readings were put on the median interval's grid unasked."""
+    the runs that split the series, gap values trimmed at its ends, segments dropped as too short."""
 
     max_gap: int
     filled: list[int] = field(default_factory=list)
     split: list[int] = field(default_factory=list)
     trimmed: int = 0
     dropped_segments: list[int] = field(default_factory=list)
-    regridded: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +71,8 @@ class SignalRecord(Contract):
     # no training window and no backtest origin (window and horizon) crosses from one to the next
     segments: list[list[int]] | None = None
     gaps: GapRecord | None = None  # what --max-gap did (train --resample, --max-gap)
+    # why irregularly spaced readings were put on the median interval's grid without --resample
+    regridded: str | None = None
     # the time of each value (seconds, float64 .npy in the run directory): a timed signal only
     times_file: str | None = checked(file_name, "must be a file name", default=None)
 

@@ -37,4 +37,5 @@ def signal_record(signal: Signal, times_file: str | None = None) -> SignalRecord
     return SignalRecord(file=SIGNAL_NAME, source=signal.source, column=signal.column, points=len(signal.values),
                         fingerprint=signal.fingerprint, **timing,
                         segments=[list(s) for s in signal.segments] if signal.segments else None,
-                        gaps=GapRecord(**signal.gaps.to_dict()) if signal.gaps else None, times_file=times_file)
+                        gaps=GapRecord(**signal.gaps.to_dict()) if signal.gaps else None, regridded=signal.regridded,
+                        times_file=times_file)
