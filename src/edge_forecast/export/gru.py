@@ -12,7 +12,7 @@ the int8 weights save). Here the same arithmetic is arranged as:
   input-side FULLY_CONNECTED's input (the window's values) has one scale, so its bias is one
   tensor for every step;
 - the recurrent projection h @ U has no bias, and the h part of b_rec (multiplied by r, so it
-  cannot move) is added after the projection is split into its z r and h parts: an ADD that is
+  cannot move) is added after the projection is split into its zr and h parts: an ADD that is
   not next to the FULLY_CONNECTED, so the converter does not fuse it, and its constant is one
   tensor shared by every step;
 - z and r are one activation of the 2u-wide sum, split after it, and each projection is cut by
@@ -62,8 +62,8 @@ class SharedBiasGRUCell(keras.layers.GRUCell):
         else:
             recurrent_h = ops.matmul(r * h_tm1, self.recurrent_kernel[:, 2 * u :])
         hh = self.activation(x_h + recurrent_h)
-        # Keras' blend, as it is: hh + z * (h_tm1 - hh) is one op less per step but quantizes a
-        # difference of twice the range (int8 closed loop vs Keras 0.0013 against 0.00082 measured) and
+        # Keras' blend, as it is: hh + z * (h_tm1 - hh) is one op less per step, but its int8 closed
+        # loop was further from Keras (0.0013 against 0.00082, docs/design/0010) and its first step
         # subtracts from the zero initial state, a constant at scale 0 that int16x8 cannot prepare
         h = z * h_tm1 + (1 - z) * hh
         return h, ([h] if isinstance(states, (list, tuple)) else h)
