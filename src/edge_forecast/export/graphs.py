@@ -24,6 +24,7 @@ quiet_tensorflow()
 import keras  # noqa: E402
 from keras import ops  # noqa: E402
 
+from edge_forecast.export.gru import shared_bias_gru  # noqa: E402
 from edge_forecast.train.models import highway_order  # noqa: E402
 
 
@@ -123,8 +124,12 @@ def build_inference_model(trained: keras.Model, kind: str, window: int, units: i
     if kind == "ar":
         outputs = _linear(trained, "ar", window)(keras.layers.Reshape((window,))(inputs))
         return keras.Model(inputs, outputs, name=f"ar_{window}_infer")
-    layer = type(trained.get_layer(kind))  # SimpleRNN, LSTM or GRU, as trained
-    hidden = layer(units, return_sequences=False, unroll=True, name=kind)(inputs)
+    trained_layer = trained.get_layer(kind)  # SimpleRNN, LSTM or GRU, as trained
+    if isinstance(trained_layer, keras.layers.GRU):  # its recurrent bias stored once in integer modes (gru.py)
+        recurrent = shared_bias_gru(trained_layer, return_sequences=False, unroll=True, stateful=False, name=kind)
+    else:
+        recurrent = type(trained_layer)(units, return_sequences=False, unroll=True, name=kind)
+    hidden = recurrent(inputs)
     outputs = keras.layers.Dense(1, name="dense")(hidden)
     p = highway_order(trained)
     if p:

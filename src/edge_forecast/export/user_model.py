@@ -29,6 +29,8 @@ quiet_tensorflow()
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from edge_forecast.export.gru import shared_bias_gru  # noqa: E402
+
 # how the model's output gives the forecast (bundle.json: models.<name>.forecaster.output)
 SEQ2SEQ = "sequence"  # (B, W, F) -> (B, W, F): position t predicts the value after t; the last is the next value
 NEXT = "next"  # (B, W, F) -> (B, F) or (B, 1, F)
@@ -164,12 +166,15 @@ def _last_layer(model: keras.Model):
 
 
 def _unrolled(layer):
-    """A copy of `layer` (unbuilt) with every recurrent loop unrolled and no state kept across calls."""
+    """A copy of `layer` (unbuilt) with every recurrent loop unrolled and no state kept across calls;
+    a GRU as a SharedBiasGRU (same weights and outputs, its recurrent bias not copied per step)."""
     config = layer.get_config()
     if isinstance(layer, keras.layers.Bidirectional):
         for side in ("layer", "backward_layer"):
             if config.get(side):
                 config[side]["config"].update(unroll=True, stateful=False)
+    elif type(layer) is keras.layers.GRU:  # its recurrent bias stored once in integer modes (export/gru.py)
+        return shared_bias_gru(layer, unroll=True, stateful=False)
     elif isinstance(layer, keras.layers.RNN):
         config.update(unroll=True, stateful=False)
     return layer.__class__.from_config(config)
