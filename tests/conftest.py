@@ -29,6 +29,17 @@ def cli(*args: str, input: str | None = None, env: dict | None = None,
     )
 
 
+def one_line_error(done, *fragments: str) -> str:
+    """A refusal as a user sees it: exit code 2, one line on stderr starting "error: ", no
+    traceback, each fragment in the line. Returns the line."""
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in done.stderr, done.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
 # The slow marker's rule: a test is slow when it uses (directly or through another fixture) a
 # fixture made with `trains`, unless every such fixture is one the device suite hands a ready bundle
 # (`trains(device_bundle=True)`, EDGE_FORECAST_DEVICE_BUNDLE). A test that trains by itself says

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import cli
-from test_cli import _one_line_error  # one line, exit 2, no traceback
+from conftest import cli, one_line_error
 
 from edge_forecast.quality import check_training_data
 
@@ -27,7 +26,7 @@ from edge_forecast.quality import check_training_data
 def test_options_that_are_not_finite_numbers_are_refused(tmp_path, args):
     out = ["--out", str(tmp_path / "OUT")] if args[0] == "train" else []
     args = [str(tmp_path / a) if a == "B" else a for a in args]
-    _one_line_error(cli(*args, *out, "--epochs", "1", "--quiet") if args[0] == "train" else cli(*args),
+    one_line_error(cli(*args, *out, "--epochs", "1", "--quiet") if args[0] == "train" else cli(*args),
                     "is not a finite number", "--help")
     assert not (tmp_path / "OUT").exists()
 
@@ -47,7 +46,7 @@ def test_the_python_api_refuses_numbers_that_are_not_finite(option, value):
 @pytest.mark.parametrize("text", ["inf", "nan", "-inf", "1e999"])
 def test_test_split_that_is_not_a_number_is_refused(tmp_path, text):
     """`--test-split inf` ended in an OverflowError (int(inf))."""
-    _one_line_error(cli("train", "--test-split", text, "--out", str(tmp_path / "OUT")),
+    one_line_error(cli("train", "--test-split", text, "--out", str(tmp_path / "OUT")),
                     "'--test-split'", "neither a fraction in [0, 1) nor a whole count")
     assert not (tmp_path / "OUT").exists()
 
@@ -64,7 +63,7 @@ def test_a_value_beyond_float32_is_refused_before_training_and_an_existing_run_i
     run.mkdir()
     (run / "training.json").write_text("{}")  # stands for an existing good run: never replaced by a failure
     done = cli("train", "--signal", str(path), "--epochs", "1", "--quiet", "--force", "--out", str(run))
-    _one_line_error(done, "beyond the float32 range", "line 52 (1e+300)", "--outliers clip")
+    one_line_error(done, "beyond the float32 range", "line 52 (1e+300)", "--outliers clip")
     assert [p.name for p in run.iterdir()] == ["training.json"] and (run / "training.json").read_text() == "{}"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staged leftovers
 
@@ -91,7 +90,7 @@ def test_bench_refuses_a_truncated_bundle_before_writing(tiny_bundle, tmp_path):
     victim = sorted(bundle.glob("*.int8.tflite"))[0]
     victim.write_bytes(victim.read_bytes()[:5000])
     done = cli("bench", str(bundle), "--out", str(tmp_path / "report"), "--repeats", "1", "--runtimes", "litert")
-    _one_line_error(done, victim.name, "is 5000 bytes", "truncated or corrupt")
+    one_line_error(done, victim.name, "is 5000 bytes", "truncated or corrupt")
     assert not (tmp_path / "report").exists()
 
 
@@ -102,14 +101,14 @@ def test_export_refuses_a_damaged_run(tiny_run, tmp_path):
     shutil.copytree(tiny_run, truncated)
     model = truncated / "lstm.keras"
     model.write_bytes(model.read_bytes()[:3000])
-    _one_line_error(cli("export", str(truncated), "--out", str(tmp_path / "b1"), "--quant", "float32"),
+    one_line_error(cli("export", str(truncated), "--out", str(tmp_path / "b1"), "--quant", "float32"),
                     "lstm.keras for lstm is not a Keras archive")
     edited = tmp_path / "edited"
     shutil.copytree(tiny_run, edited)
     series = np.load(edited / "signal.npy")
     series[5] += 1.0
     np.save(edited / "signal.npy", series)
-    _one_line_error(cli("export", str(edited), "--out", str(tmp_path / "b2"), "--quant", "float32"),
+    one_line_error(cli("export", str(edited), "--out", str(tmp_path / "b2"), "--quant", "float32"),
                     "signal.npy is not the series the run trained on")
     assert not (tmp_path / "b1").exists() and not (tmp_path / "b2").exists()
 
@@ -151,7 +150,7 @@ def test_an_output_that_cannot_be_created_is_refused_before_any_work(tmp_path, w
     their work); the nearest existing parent is probed first and nothing is left there."""
     (tmp_path / "data.csv").write_text("v\n1\n")
     out = tmp_path / "data.csv" / "sub" / "out" if where == "file" else Path("/proc/edge-forecast-out")
-    _one_line_error(cli(*command, "--out", str(out)), f"cannot create {'run' if command[0] == 'train' else 'demo'} "
+    one_line_error(cli(*command, "--out", str(out)), f"cannot create {'run' if command[0] == 'train' else 'demo'} "
                     f"directory {out}", "choose another --out")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.csv"]
 
@@ -188,14 +187,14 @@ def test_a_binary_file_is_not_read_as_text(tmp_path, kind):
         path.write_bytes((tmp_path / "a.npy").read_bytes())
     else:
         path.write_bytes(gzip.compress(b"v\n1.5\n2.5\n"))
-    _one_line_error(cli("train", "--signal", str(path), "--out", str(tmp_path / "run")),
+    one_line_error(cli("train", "--signal", str(path), "--out", str(tmp_path / "run")),
                     "data.csv is a binary file, not text", "unpack a compressed file first")
 
 
 def test_a_file_in_neither_encoding_is_refused_with_what_to_do(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_bytes(b"v\n1.5\n\x81\n")  # 0x81: no character in UTF-8 or cp1252
-    _one_line_error(cli("train", "--signal", str(path), "--out", str(tmp_path / "run")),
+    one_line_error(cli("train", "--signal", str(path), "--out", str(tmp_path / "run")),
                     "cannot read", "as UTF-8 (or Windows cp1252) text", "save it as UTF-8")
     assert not (tmp_path / "run").exists()
 
@@ -206,7 +205,7 @@ def test_a_column_of_a_1d_npy_is_refused_not_ignored(tmp_path):
 
     path = tmp_path / "series.npy"
     np.save(path, np.arange(100) % 7)  # int64, read as float64
-    _one_line_error(cli("train", "--signal", str(path), "--column", "3", "--out", str(tmp_path / "run")),
+    one_line_error(cli("train", "--signal", str(path), "--column", "3", "--out", str(tmp_path / "run")),
                     "series.npy is a 1-D array (one column); --column 3 names no column of it")
     assert not (tmp_path / "run").exists()
     assert load_signal(path, column="0").values[:8].tolist() == [0, 1, 2, 3, 4, 5, 6, 0]
@@ -223,7 +222,7 @@ def test_a_diverging_training_is_refused_with_the_cause(tmp_path):
     (run / "training.json").write_text("{}")
     done = cli("train", "--signal", str(path), "--scale", "none", "--model", "rnn", "--units", "4", "--epochs", "1",
                "--window", "5", "--train-horizon", "2", "--quiet", "--force", "--out", str(run))
-    _one_line_error(done, "rnn: training diverged (loss nan at epoch 1)", "up to |x| = 1e+30", "use --scale standard")
+    one_line_error(done, "rnn: training diverged (loss nan at epoch 1)", "up to |x| = 1e+30", "use --scale standard")
     assert [p.name for p in run.iterdir()] == ["training.json"]
 
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import cli
+from conftest import cli, one_line_error
 
 from edge_forecast import cli as cli_module
 from edge_forecast.bundle import GraphKind
@@ -15,15 +15,6 @@ from edge_forecast.edge import forecaster
 from edge_forecast.edge.runtime import Runtime
 from edge_forecast.edge.step import STATE_KEPT
 from edge_forecast.normalization import CHOICES as NORMALIZE_CHOICES
-
-
-def _one_line_error(done, *fragments: str) -> str:
-    assert done.returncode == 2, done.stdout + done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in done.stderr, done.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 def test_the_cli_lists_and_limits_are_the_libraries():
@@ -57,7 +48,7 @@ def test_help_imports_no_numpy():
 ])
 def test_usage_errors_are_one_line_and_exit_2(tmp_path, args, fragments):
     args = [str(tmp_path / a) if a in ("RUN", "OUT", "B") else a for a in args]
-    _one_line_error(cli(*args), *fragments)
+    one_line_error(cli(*args), *fragments)
     assert not (tmp_path / "OUT").exists()
 
 
@@ -75,5 +66,5 @@ def test_comma_choices_come_back_canonical():
 def test_names_renamed_before_0_1_0_are_unknown_options(tmp_path, args, old):
     # CHANGELOG.md: --horizon, --rollout-horizon and --train-horizon replaced them
     args = [str(tmp_path / a) if a in ("OUT", "B") else a for a in args]
-    _one_line_error(cli(*args), f"No such option '{old}'")
+    one_line_error(cli(*args), f"No such option '{old}'")
     assert not (tmp_path / "OUT").exists()

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import cli, trains
-from test_cli import _one_line_error
+from conftest import cli, one_line_error, trains
 
 import edge_forecast as ef
 from edge_forecast.errors import UserError
@@ -129,15 +128,15 @@ def test_models_that_are_not_forecasters_here_are_refused_with_one_line(tmp_path
     }
     for name, (model, fragment) in cases.items():
         out = tmp_path / f"out_{name}"
-        _one_line_error(cli("export", str(_save(model, tmp_path)), "--signal", "damped", "--out", str(out)), fragment)
+        one_line_error(cli("export", str(_save(model, tmp_path)), "--signal", "damped", "--out", str(out)), fragment)
         assert not out.exists(), name
     # a window that the model does not take
     lstm = keras.Sequential([keras.Input((WINDOW, 1)), layers.LSTM(4), layers.Dense(1)], name="fixed")
-    _one_line_error(cli("export", str(_save(lstm, tmp_path)), "--signal", "damped", "--window", "30",
+    one_line_error(cli("export", str(_save(lstm, tmp_path)), "--signal", "damped", "--window", "30",
                         "--out", str(tmp_path / "w")), "--window 30 does not match", "window 20")
     # a model that takes any window length needs --window
     free = keras.Sequential([keras.Input((None, 1)), layers.GRU(4), layers.Dense(1)], name="free")
-    _one_line_error(cli("export", str(_save(free, tmp_path)), "--signal", "damped", "--out", str(tmp_path / "f")),
+    one_line_error(cli("export", str(_save(free, tmp_path)), "--signal", "damped", "--out", str(tmp_path / "f")),
                     "any length", "--window")
     assert not (tmp_path / "w").exists() and not (tmp_path / "f").exists()
 
@@ -149,23 +148,23 @@ def test_models_that_are_not_forecasters_here_are_refused_with_one_line(tmp_path
 def test_a_damaged_keras_file_is_one_line_and_nothing_written(tmp_path, make, fragment):
     model = tmp_path / "m.keras"
     make(model)
-    _one_line_error(cli("export", str(model), "--signal", "damped", "--out", str(tmp_path / "B")), fragment)
+    one_line_error(cli("export", str(model), "--signal", "damped", "--out", str(tmp_path / "B")), fragment)
     assert not (tmp_path / "B").exists()
 
 
 def test_other_bad_sources_are_one_line(tmp_path):
     (tmp_path / "m.h5").write_bytes(b"not hdf5")
-    _one_line_error(cli("export", str(tmp_path / "m.h5"), "--signal", "damped", "--out", str(tmp_path / "B")),
+    one_line_error(cli("export", str(tmp_path / "m.h5"), "--signal", "damped", "--out", str(tmp_path / "B")),
                     "not an HDF5 file")
-    _one_line_error(cli("export", str(tmp_path / "missing.keras"), "--signal", "damped", "--out",
+    one_line_error(cli("export", str(tmp_path / "missing.keras"), "--signal", "damped", "--out",
                         str(tmp_path / "B")), "does not exist")
     # SavedModel folders (read in a child, so slow): tests/export/test_savedmodel.py
     import zipfile
 
     with zipfile.ZipFile(tmp_path / "ok.keras", "w") as archive:  # a whole archive: the series is checked next
         archive.writestr("config.json", "{}")
-    _one_line_error(cli("export", str(tmp_path / "ok.keras"), "--out", str(tmp_path / "B")), "--signal")
-    _one_line_error(cli("export", str(tmp_path / "ok.keras"), "--signal", "damped", "--models", "a", "--out",
+    one_line_error(cli("export", str(tmp_path / "ok.keras"), "--out", str(tmp_path / "B")), "--signal")
+    one_line_error(cli("export", str(tmp_path / "ok.keras"), "--signal", "damped", "--models", "a", "--out",
                         str(tmp_path / "B")), "--models applies to a training run")
     assert not (tmp_path / "B").exists()
 
@@ -173,7 +172,7 @@ def test_other_bad_sources_are_one_line(tmp_path):
 def test_series_options_with_a_run_directory_are_refused(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
-    _one_line_error(cli("export", str(run), "--signal", "damped", "--out", str(tmp_path / "B")),
+    one_line_error(cli("export", str(run), "--signal", "damped", "--out", str(tmp_path / "B")),
                     "--signal applies to a model file")
 
 

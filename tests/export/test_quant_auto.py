@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import cli
-from test_cli import _one_line_error
+from conftest import cli, one_line_error
 
 from edge_forecast.contracts.bundle import BundleDocument, GraphKind, QuantMode, VariantId
 from edge_forecast.errors import UserError
@@ -137,7 +136,7 @@ def test_bad_tolerance_and_quant_are_one_line(tmp_path, args, expected):
     run = tmp_path / "run"
     run.mkdir()  # never read: the options are refused first
     done = cli("export", str(run), "--out", str(tmp_path / "b"), *args)
-    _one_line_error(done, expected)
+    one_line_error(done, expected)
     assert not (tmp_path / "b").exists()
 
 

@@ -9,8 +9,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-from conftest import cli, trains
-from test_cli import _one_line_error
+from conftest import cli, one_line_error, trains
 
 import edge_forecast as ef
 
@@ -109,7 +108,7 @@ def test_a_direct_savedmodel_exports_from_python(folders, tmp_path):
 
 def test_folders_export_cannot_take_are_one_line_and_nothing_written(folders, tmp_path):
     def refused(folder: Path, *fragments: str) -> None:
-        _one_line_error(cli("export", str(folder), "--signal", "damped", "--out", str(tmp_path / "B")), *fragments)
+        one_line_error(cli("export", str(folder), "--signal", "damped", "--out", str(tmp_path / "B")), *fragments)
         assert not (tmp_path / "B").exists()
 
     plain = tmp_path / "plain"

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import cli, trains
-from test_cli import _one_line_error
+from conftest import cli, one_line_error, trains
 
 import edge_forecast as ef
 from edge_forecast.errors import UserError
@@ -149,7 +148,7 @@ def test_run_prints_one_column_per_channel_and_reads_a_history_of_several(lstm3,
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout)
     assert found["channels"] == ["HUFL", "MUFL", "OT"] and np.shape(found["forecast"]) == (2, 3)
-    _one_line_error(cli("run", str(bundle), "--follow"), "3 channels")
+    one_line_error(cli("run", str(bundle), "--follow"), "3 channels")
 
 
 def test_bench_reports_accuracy_over_and_per_channel(lstm3, tmp_path):
@@ -164,7 +163,7 @@ def test_bench_reports_accuracy_over_and_per_channel(lstm3, tmp_path):
         assert len(accuracy["test_closed_loop_rmse_per_channel"]) == 3 and np.shape(row["forecast"])[1] == 3
         assert "values_per_invoke" not in row  # one step per invoke: F values are one position
     assert "jointly" in (report / "report.md").read_text(encoding="utf-8")
-    _one_line_error(cli("micro", str(bundle)), "several channels")
+    one_line_error(cli("micro", str(bundle)), "several channels")
 
 
 def test_a_2_channel_direct_model_exports_window_and_rollout_graphs_that_match_keras(direct2):
@@ -186,15 +185,15 @@ def test_models_of_several_channels_that_cannot_be_exported_are_one_line(tmp_pat
     # reads 3 channels, forecasts 2: the third's future values would be needed
     fewer = keras.Sequential([keras.Input((WINDOW, 3)), layers.LSTM(4), layers.Dense(2)], name="fewer")
     fewer.save(tmp_path / "fewer.keras")
-    _one_line_error(cli("export", str(tmp_path / "fewer.keras"), "--signal", str(DATA), "--column", "1,2,3",
+    one_line_error(cli("export", str(tmp_path / "fewer.keras"), "--signal", str(DATA), "--column", "1,2,3",
                         "--out", str(tmp_path / "a")), "reads 3 channels and forecasts 2", "future values")
     # a series of 2 columns for a model of 3
     three = keras.Sequential([keras.Input((WINDOW, 3)), layers.LSTM(4), layers.Dense(3)], name="three")
     three.save(tmp_path / "three.keras")
-    _one_line_error(cli("export", str(tmp_path / "three.keras"), "--signal", str(DATA), "--column", "HUFL,OT",
+    one_line_error(cli("export", str(tmp_path / "three.keras"), "--signal", str(DATA), "--column", "HUFL,OT",
                         "--out", str(tmp_path / "b")), "reads 3 channel(s)", "the series has 2")
     # a step graph of several channels: refused for that graph kind (asked alone: the export stops)
-    _one_line_error(cli("export", str(tmp_path / "three.keras"), "--signal", str(DATA), "--column", "1,2,3",
+    one_line_error(cli("export", str(tmp_path / "three.keras"), "--signal", str(DATA), "--column", "1,2,3",
                         "--graphs", "step", "--out", str(tmp_path / "c")), "3 channels")
     assert not any((tmp_path / d).exists() for d in "abc")
 

@@ -8,8 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import cli, trains
-from test_cli import _one_line_error
+from conftest import cli, one_line_error, trains
 
 from edge_forecast.baselines import fit_ar
 from edge_forecast.bundle import truth_figure
@@ -119,10 +118,10 @@ def test_ar_exports_every_mode_and_runs_without_tensorflow(linear_bundle):
     float_loop = doc["models"]["ar"]["variants"]["float32"]["errors"]["closed_loop_rmse_vs_keras"]
     assert float_loop < 1e-6
     done = cli("run", str(linear_bundle), "--model", "ar", "--graph", "step")
-    _one_line_error(done, "no step graph", "ar")
+    one_line_error(done, "no step graph", "ar")
     # a forecast longer than ar's rollout graph: the hint names only graphs ar has
     too_long = cli("run", str(linear_bundle), "--model", "ar", "--graph", "rollout", "--horizon", "9")
-    _one_line_error(too_long, "the rollout graph forecasts 8 steps; 9 were asked (use --graph auto or window)")
+    one_line_error(too_long, "the rollout graph forecasts 8 steps; 9 were asked (use --graph auto or window)")
     done = cli("run", str(linear_bundle), "--model", "ar", "--horizon", "3", "--format", "json")
     assert done.returncode == 0 and json.loads(done.stdout)["horizon"] == 3
 
@@ -130,7 +129,7 @@ def test_ar_exports_every_mode_and_runs_without_tensorflow(linear_bundle):
 @pytest.mark.slow
 def test_step_and_stream_graphs_are_refused_in_one_line(linear_run, tmp_path):
     done = cli("export", str(linear_run), "--out", str(tmp_path / "b"), "--graphs", "step")
-    _one_line_error(done, "--graphs step", "ar has none", "highway")
+    one_line_error(done, "--graphs step", "ar has none", "highway")
     assert not (tmp_path / "b").exists()
 
 
@@ -152,7 +151,7 @@ def test_step_and_stream_graphs_are_refused_in_one_line(linear_run, tmp_path):
     (["--model", "auto", "--validation-split", "0"], ("--model auto chooses on the validation segment",)),
 ])
 def test_bad_linear_options_are_one_line_and_exit_2(tmp_path, args, fragments):
-    _one_line_error(cli("train", "--out", str(tmp_path / "run"), *args), *fragments)
+    one_line_error(cli("train", "--out", str(tmp_path / "run"), *args), *fragments)
     assert not (tmp_path / "run").exists()
 
 
