@@ -112,7 +112,7 @@ def run_file(root: Path, name: str, work: Path, model: str | None) -> tuple[File
     import edge_forecast as ef
     from edge_forecast.detect import detect_file
     from edge_forecast.errors import UserError
-    from edge_forecast.tabular import ReadOptions
+    from edge_forecast.tabular import ReadOptions, read_column
 
     head, rows = read_rows(root / "data" / name)
     probation = ns.probation_length(len(rows))
@@ -147,7 +147,17 @@ def run_file(root: Path, name: str, work: Path, model: str | None) -> tuple[File
 
     try:
         try:
-            found = pipeline(None)
+            # NAB scores rows: a file the reader would put on a grid (irregular sampling) is read as a
+            # plain column instead, as a refused one is below
+            gridded = read_column(root / "data" / name, ReadOptions(column="value")).regridded
+        except UserError:
+            gridded = None  # refused: the same refusal comes from train below
+        try:
+            if gridded:
+                run.note = f"time column irregular ({gridded.split(';')[0]}): run without it"
+                found = pipeline("none")
+            else:
+                found = pipeline(None)
         except UserError as error:
             # NAB scores rows. Where the time column makes train or detect refuse the file (irregular
             # sampling, a duplicated or out-of-order timestamp: every such refusal suggests --resample,

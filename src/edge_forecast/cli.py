@@ -199,7 +199,8 @@ def _reading_options(command):
 @click.option("--max-gap", metavar="N|DURATION",
               help="Gaps: a run of at most N missing values (or a duration, e.g. 2h) is bridged by a straight "
                    "line, a longer run splits the series into segments that no training window or test origin "
-                   "crosses.  [default: 3 with --resample, else gaps are refused unless --fill]")
+                   "crosses.  [default: 3 on a grid (--resample, or an irregular log put on its median interval's), "
+                   "else gaps are refused unless --fill]")
 @click.option("--outliers", type=click.Choice(["warn", "clip", "interpolate"]),
               help="Outliers by the median/MAD rule: warn, clip them to the robust bounds, or interpolate.  "
                    "[default: warn]")

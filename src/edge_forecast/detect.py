@@ -34,7 +34,7 @@ class Detection:
 
     csv: Path
     plot: Path | None
-    note: str | None  # why there is no plot
+    note: str | None  # what to tell the user: the file put on a grid, why there is no plot
     levels: tuple[float, ...]
     start: int
     rows: tuple[Scored, ...]
@@ -108,16 +108,17 @@ def detect_file(path: Path, bundle: Path, out: Path, *, column: str | None = Non
     times = None if seconds is None else tuple(format_time(float(s), signal.tz) for s in seconds)
     found_levels = tuple(level.level for level in scorer.levels)
     write_text_atomic(out, _csv(signal, rows, window, found_levels, times))
-    note = None
+    notes = [f"{path}: {signal.regridded}"] if signal.regridded else []  # each row is a slot of that grid
     drawn = None
     if plot:
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            note = "plot not drawn: matplotlib is not installed (pip install matplotlib)"
+            notes.append("plot not drawn: matplotlib is not installed (pip install matplotlib)")
         else:
             drawn = draw(signal, rows, window, found_levels, threshold, picture, str(path))
-    return Detection(out, drawn, note, found_levels, window, tuple(rows), times, scorer.coverage(), threshold)
+    return Detection(out, drawn, "; ".join(notes) or None, found_levels, window, tuple(rows), times, scorer.coverage(),
+                     threshold)
 
 
 def _csv(signal: Signal, rows: list[Scored], window: int, levels: tuple[float, ...],

@@ -18,9 +18,11 @@ Stdlib + numpy only (it runs on the device). The rules, the same for a file and 
   `#N/A`, `null`, `NaN`, `-`, `inf`, ...) are gaps (NaN); callers decide whether to repair them.
 - Time: a column of timestamps (ISO 8601 and the common logger formats in TIME_FORMATS),
   detected when its cells are timestamps, or named with `--time-column` (plain numbers there are
-  seconds). Rows out of order, duplicated stamps and irregular spacing are errors naming lines;
-  `resample` puts the readings on a grid instead: the median interval's ("auto") or a given one
-  (`30min`, `1h`, ...: slots aligned on the clock), several readings in a slot aggregated (`agg`).
+  seconds). Rows out of order and duplicated stamps are errors naming lines; irregular spacing
+  puts the readings on the median interval's grid, said (check_times), unless that grid would be
+  far larger than the file (then an error); `resample` puts the readings on a grid when asked:
+  the median interval's ("auto") or a given one (`30min`, `1h`, ...: slots aligned on the clock),
+  several readings in a slot aggregated (`agg`).
   Stamps with an offset are read in UTC (a file may mix +01:00 and +02:00); a file mixing stamps
   with and without one is refused, naming the first line that differs.
 """
@@ -60,6 +62,10 @@ TIME_FORMATS = (
 TIME_NAMES = frozenset({"time", "timestamp", "date", "datetime", "date_time", "date time", "ts",
                         "zeit", "datum", "utc", "time_utc", "localtime"})
 IRREGULAR = 0.1  # an interval more than 10 % away from the median one is irregular
+# the most slots per reading that an unasked grid may have: a logger that misses readings stays
+# under it; a log written only when the value changes (a tiny median interval) would become mostly
+# empty slots, so it is refused, naming --resample INTERVAL
+GRID_GROWTH = 2
 NO_TIME = "none"  # --time-column none: read no time column, even where one is obvious
 _SAMPLE_LINES = 64
 _NO_DELIMITER = "\x1f"  # one-column files: a separator that text files do not contain
@@ -673,10 +679,17 @@ def check_times(column: Column, source: str) -> Column:
     if not odd.size:
         return column
     i = odd[0]
-    note = (f"irregular sampling: {odd.size} interval(s) differ from the median {median:g} s by more than "
-            f"{IRREGULAR:.0%} (first at line {lines[i + 1]}: {step[i]:g} s); the readings are put on the "
-            f"{describe_interval(median)} grid, as --resample auto does (--resample INTERVAL chooses another)")
-    return replace(resample(column), regridded=note)
+    found = (f"irregular sampling: {odd.size} interval(s) differ from the median {median:g} s by more than "
+             f"{IRREGULAR:.0%} (first at line {lines[i + 1]}: {step[i]:g} s)")
+    slots = int(round((times[-1] - times[0]) / median)) + 1
+    if slots > GRID_GROWTH * times.size:  # a log written on change: its median grid would be mostly gaps
+        raise UserError(f"{source}: {found}; its grid would hold {slots:,} slots for {times.size:,} readings; "
+                        f"{hint.replace('auto: the median interval, or e.g. 30min', 'an interval such as 30min')}")
+    gridded = resample(column)
+    merged = times.size - int(np.count_nonzero(gridded.lines))
+    note = (f"{found}; the readings are put on the {describe_interval(median)} grid, as --resample auto does"
+            + (f" ({merged} reading(s) shared a slot with another: their mean kept)" if merged else ""))
+    return replace(gridded, regridded=note)
 
 
 AGGREGATIONS = ("mean", "last", "first", "max", "min", "sum", "median")

@@ -284,3 +284,21 @@ def test_time_column_none_reads_business_days_without_time_checks(tmp_path):
     assert np.isnan(read_column(path).values).sum() == 2  # by default the weekend's slots, as gaps
     col = read_column(path, ReadOptions(time_column="none", column="value"))
     assert col.values.tolist() == [1, 2, 3, 4, 5] and col.times is None
+
+
+def test_an_unasked_grid_says_merged_readings_and_refuses_a_log_written_on_change(tmp_path):
+    """Two readings nearest one slot keep their mean, and the note says so; a log written only when
+    the value changes (bursts a second apart, an hour between them) would be a grid of mostly empty
+    slots: refused, naming --resample INTERVAL, as before."""
+    stamps = [f"2024-01-01 00:{m:02d}:{s:02d}" for m, s in [(0, 0), (1, 0), (2, 0), (3, 0), (5, 0), (6, 0), (7, 0),
+                                                              (7, 20), (8, 0)]]
+    col = read_column(_timed_file(tmp_path, stamps, list(range(9))))
+    assert np.array_equal(col.values, [0, 1, 2, 3, math.nan, 4, 5, 6.5, 8], equal_nan=True)
+    assert col.regridded.endswith("(1 reading(s) shared a slot with another: their mean kept)")
+    bursts = [f"2024-01-01 {h:02d}:00:{s:02d}" for h in range(20) for s in range(10)]
+    path = tmp_path / "bursts.csv"
+    path.write_text("timestamp,value\n" + "".join(f"{t},{i}\n" for i, t in enumerate(bursts)))
+    with pytest.raises(UserError, match=r"median 1 s .* its grid would hold 68,410 slots for 200 readings; "
+                                        r"--resample \(an interval such as 30min\)") as err:
+        read_column(path)
+    assert "\n" not in str(err.value)

@@ -80,6 +80,8 @@ def run_command(bundle: Path, model: str | None = None, variant: str | None = No
                           if follow and from_npy else read, fill, channels) if history else None)
     if start is not None:  # bad input fails before an interpreter is loaded (and logs)
         check_history(loaded, _model_values(loaded, start))
+        if start.regridded:
+            stderr.write(f"note: {history}: {start.regridded}\n")
     forecaster = Forecaster(loaded, model=model, variant=variant, runtime=runtime, threads=threads, graph=graph)
     if follow:
         scorer = None

@@ -157,6 +157,13 @@ def prepare(path: Path, signal: Signal, window: int | None, scale: str | None, w
     """Inspect the model and make its record (the model's copy is saved in `work`)."""
     check_model_file(path)
     name = model_name(path)
+    if signal.segments:  # calibration, verification and the test segment read one unbroken series
+        raise UserError(f"{signal.source}: {signal.regridded or 'the series has gaps'}, and "
+                        f"{len(signal.gaps.split)} gap(s) longer than {signal.gaps.max_gap} values split it into "
+                        f"{len(signal.segments)} segments; export reads one unbroken series: bridge them with "
+                        "--fill interpolate, or give the part of the file without long gaps", "fill")
+    if signal.regridded:
+        echo(f"{signal.source}: {signal.regridded}")
     parse_scale(scale, 1 if signal.values.ndim == 1 else signal.values.shape[1])  # before the model is read
     if window is not None:
         validate_series(signal.values, window)

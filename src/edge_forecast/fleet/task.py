@@ -190,7 +190,9 @@ def _train_and_export(task: SeriesTask, start: float) -> SeriesResult:
     if train["models"] is not None:
         train["models"] = tuple(train["models"])
     config = build_config(None, signal=task.signal, **train)
-    record = train_run(config, run_dir, force=True, quiet=True, echo=_silent, warn=warnings.append)
+    # the reader's notes (a log put on a grid, gaps bridged) go into the sensor's result, not a worker's stderr
+    record = train_run(config, run_dir, force=True, quiet=True, echo=_silent, warn=warnings.append,
+                       note=warnings.append)
     warnings += record["warnings"]
     model = _pick_model(record)
     exported = export_bundle(run_dir, bundle_dir, models=model, quant=options.quant, tolerance=options.tolerance,
