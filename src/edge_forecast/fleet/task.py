@@ -190,10 +190,11 @@ def _train_and_export(task: SeriesTask, start: float) -> SeriesResult:
     if train["models"] is not None:
         train["models"] = tuple(train["models"])
     config = build_config(None, signal=task.signal, **train)
-    # the reader's notes (a log put on a grid, gaps bridged) go into the sensor's result, not a worker's stderr
-    record = train_run(config, run_dir, force=True, quiet=True, echo=_silent, warn=warnings.append,
-                       note=warnings.append)
+    # the reader's notes stay off the workers' stderr; a log put on a grid unasked is kept as a warning
+    record = train_run(config, run_dir, force=True, quiet=True, echo=_silent, warn=warnings.append, note=_silent)
     warnings += record["warnings"]
+    if record["signal"].get("regridded"):
+        warnings.append(record["signal"]["regridded"])
     model = _pick_model(record)
     exported = export_bundle(run_dir, bundle_dir, models=model, quant=options.quant, tolerance=options.tolerance,
                              force=True, echo=_silent)
