@@ -684,7 +684,8 @@ def check_times(column: Column, source: str) -> Column:
     slots = int(round((times[-1] - times[0]) / median)) + 1
     if slots > GRID_GROWTH * times.size:  # a log written on change: its median grid would be mostly gaps
         raise UserError(f"{source}: {found}; its grid would hold {slots:,} slots for {times.size:,} readings; "
-                        f"{hint.replace('auto: the median interval, or e.g. 30min', 'an interval such as 30min')}")
+                        "--resample (an interval such as 30min) puts the readings on a grid (empty slots become "
+                        "gaps for --max-gap or --fill)")
     gridded = resample(column)
     merged = times.size - int(np.count_nonzero(gridded.lines))
     note = (f"{found}; the readings are put on the {describe_interval(median)} grid, as --resample auto does"
