@@ -61,6 +61,13 @@ def _keras():
     return keras
 
 
+def seeded_keras(seed: int = 0):
+    """keras, quiet, with every random generator seeded: a test's models built the same every run."""
+    keras = _keras()
+    keras.utils.set_random_seed(seed)
+    return keras
+
+
 def series(channels: int = 1, points: int = 200) -> np.ndarray:
     """(points, channels) float32: the damped wave, one damping per channel (channel 0: the tutorial's)."""
     x = np.linspace(0.0, 5 * np.pi, points)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import zoo
 from conftest import cli, one_line_error, trains
 
 import edge_forecast as ef
@@ -25,21 +26,11 @@ def _tutorial_series() -> np.ndarray:
     return np.exp(-x / 5) * np.cos(x)
 
 
-def _keras():
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-
-    keras.utils.set_random_seed(0)
-    return keras
-
-
 @trains
 def notebook(tmp_path_factory) -> Path:
     """The tutorial's rnn_model and lstm_model as a notebook makes them: Sequential, window 20,
     return_sequences=True, Dense(1), trained (briefly) and saved with model.save as .keras and .h5."""
-    keras = _keras()
+    keras = zoo.seeded_keras()
     where = tmp_path_factory.mktemp("notebook")
     y = _tutorial_series()
     x_train = np.array([y[i : i + WINDOW] for i in range(len(y) - WINDOW)])[..., None]
@@ -88,7 +79,7 @@ def test_the_notebook_bundle_runs_and_benches_as_a_trained_ones(nb_bundle, tmp_p
 
 def test_an_h5_file_and_an_in_memory_model_export_from_python(notebook, tmp_path):
     """The notebook form: edge_forecast.export(rnn_model, signal=y, window=20, out=...)."""
-    keras = _keras()
+    keras = zoo.seeded_keras()
     rnn_model = keras.models.load_model(notebook / "rnn_model.keras")
     y = _tutorial_series()
     out = ef.export(rnn_model, tmp_path / "mem", signal=y, window=20, quant="float32,int8", quiet=True)
@@ -111,7 +102,7 @@ def _save(model, where: Path) -> Path:
 
 @pytest.mark.slow
 def test_models_that_are_not_forecasters_here_are_refused_with_one_line(tmp_path):
-    keras = _keras()
+    keras = zoo.seeded_keras()
     layers = keras.layers
     inp = keras.Input((WINDOW, 1))
     two = keras.Input((WINDOW, 1))

@@ -9,21 +9,12 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import zoo
 from conftest import cli, one_line_error, trains
 
 import edge_forecast as ef
 
 WINDOW = 20
-
-
-def _keras():
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-
-    keras.utils.set_random_seed(0)
-    return keras
 
 
 @trains
@@ -34,7 +25,7 @@ def folders(tmp_path_factory) -> Path:
     the window)."""
     import tensorflow as tf
 
-    keras = _keras()
+    keras = zoo.seeded_keras()
     layers = keras.layers
     where = tmp_path_factory.mktemp("savedmodels")
     models = {
